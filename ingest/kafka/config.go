@@ -1,0 +1,181 @@
+package kafka
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+)
+
+// Topics names the topics cordon writes.
+type Topics struct {
+	Blocks       string `yaml:"blocks"`
+	Transactions string `yaml:"transactions"`
+	Transfers    string `yaml:"transfers"`
+	Alerts       string `yaml:"alerts"`
+}
+
+// DefaultTopics are the default topic names.
+func DefaultTopics() Topics {
+	return Topics{Blocks: "cordon.blocks", Transactions: "cordon.transactions", Transfers: "cordon.transfers", Alerts: "cordon.alerts"}
+}
+
+// TLSConfig enables TLS to the brokers.
+type TLSConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// CAFile verifies the brokers' certificates (system roots when empty).
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the client certificate for mutual TLS.
+	CertFile   string `yaml:"cert_file"`
+	KeyFile    string `yaml:"key_file"`
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify disables certificate verification (tests only).
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// SASLConfig enables SASL authentication.
+type SASLConfig struct {
+	// Mechanism is "", "plain", "scram-sha-256" or "scram-sha-512".
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	Password  string `yaml:"-"` // resolved by the caller from a secret reference
+}
+
+// Config configures the producer and stream reader.
+type Config struct {
+	Brokers  []string
+	ClientID string
+	Topics   Topics
+	TLS      TLSConfig
+	SASL     SASLConfig
+	// CreateTopics creates missing topics at start with Partitions and
+	// ReplicationFactor.
+	CreateTopics      bool
+	Partitions        int
+	ReplicationFactor int
+	// BatchSize and Linger bound how long kafka-go waits to fill a batch.
+	BatchSize int
+	Linger    time.Duration
+	// MaxAttempts is the number of tries of one write before Publish fails.
+	MaxAttempts  int
+	WriteTimeout time.Duration
+	// Compression is "", "none", "gzip", "snappy", "lz4" or "zstd".
+	Compression string
+}
+
+func (c *Config) fill() {
+	if c.ClientID == "" {
+		c.ClientID = "cordon"
+	}
+	def := DefaultTopics()
+	if c.Topics.Blocks == "" {
+		c.Topics.Blocks = def.Blocks
+	}
+	if c.Topics.Transactions == "" {
+		c.Topics.Transactions = def.Transactions
+	}
+	if c.Topics.Transfers == "" {
+		c.Topics.Transfers = def.Transfers
+	}
+	if c.Topics.Alerts == "" {
+		c.Topics.Alerts = def.Alerts
+	}
+	if c.Partitions <= 0 {
+		c.Partitions = 1
+	}
+	if c.ReplicationFactor <= 0 {
+		c.ReplicationFactor = 1
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 10_000
+	}
+	if c.Linger <= 0 {
+		c.Linger = 2 * time.Millisecond
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 10
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 30 * time.Second
+	}
+}
+
+func (c *Config) compression() (kafkago.Compression, error) {
+	switch c.Compression {
+	case "", "none":
+		return 0, nil
+	case "gzip":
+		return kafkago.Gzip, nil
+	case "snappy":
+		return kafkago.Snappy, nil
+	case "lz4":
+		return kafkago.Lz4, nil
+	case "zstd":
+		return kafkago.Zstd, nil
+	}
+	return 0, fmt.Errorf("compression %q: want none, gzip, snappy, lz4 or zstd", c.Compression)
+}
+
+func (c *Config) transport() (*kafkago.Transport, error) {
+	t := &kafkago.Transport{ClientID: c.ClientID, DialTimeout: 10 * time.Second, MetadataTTL: 10 * time.Second}
+	if c.TLS.Enabled {
+		tc, err := c.TLS.build()
+		if err != nil {
+			return nil, fmt.Errorf("kafka.tls: %w", err)
+		}
+		t.TLS = tc
+	}
+	mech, err := c.SASL.build()
+	if err != nil {
+		return nil, fmt.Errorf("kafka.sasl: %w", err)
+	}
+	t.SASL = mech
+	return t, nil
+}
+
+func (t TLSConfig) build() (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in for tests
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file %s: no PEM certificate found", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return nil, errors.New("cert_file and key_file must be set together")
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("cert_file/key_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+func (s SASLConfig) build() (sasl.Mechanism, error) {
+	switch s.Mechanism {
+	case "":
+		return nil, nil
+	case "plain":
+		return plain.Mechanism{Username: s.Username, Password: s.Password}, nil
+	case "scram-sha-256":
+		return scram.Mechanism(scram.SHA256, s.Username, s.Password)
+	case "scram-sha-512":
+		return scram.Mechanism(scram.SHA512, s.Username, s.Password)
+	}
+	return nil, fmt.Errorf("mechanism %q: want plain, scram-sha-256 or scram-sha-512", s.Mechanism)
+}

@@ -1,0 +1,249 @@
+package kafka
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cordonhq/cordon/internal/chain"
+)
+
+// Record header names.
+const (
+	HeaderSchema = "cordon-schema"
+	HeaderType   = "cordon-type"
+)
+
+// Producer writes the chain event stream. It implements follow.Sink and
+// follow.Alerter.
+type Producer struct {
+	cfg     Config
+	w       *kafkago.Writer
+	client  *kafkago.Client
+	log     *slog.Logger
+	metrics *Metrics
+}
+
+// New returns a Producer for cfg. It does not contact the brokers until the
+// first call.
+func New(cfg Config, metrics *Metrics, log *slog.Logger) (*Producer, error) {
+	cfg.fill()
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("kafka: no brokers configured")
+	}
+	tr, err := cfg.transport()
+	if err != nil {
+		return nil, err
+	}
+	comp, err := cfg.compression()
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if metrics == nil {
+		metrics = NewMetrics(nil)
+	}
+	addr := kafkago.TCP(cfg.Brokers...)
+	p := &Producer{cfg: cfg, log: log, metrics: metrics, client: &kafkago.Client{Addr: addr, Transport: tr, Timeout: cfg.WriteTimeout}}
+	p.w = &kafkago.Writer{
+		Addr:         addr,
+		Balancer:     &streamBalancer{blocks: cfg.Topics.Blocks},
+		MaxAttempts:  cfg.MaxAttempts,
+		BatchSize:    cfg.BatchSize,
+		BatchBytes:   1 << 20,
+		BatchTimeout: cfg.Linger,
+		WriteTimeout: cfg.WriteTimeout,
+		RequiredAcks: kafkago.RequireAll,
+		Compression:  comp,
+		Transport:    tr,
+	}
+	return p, nil
+}
+
+// Topics returns the configured topic names.
+func (p *Producer) Topics() Topics { return p.cfg.Topics }
+
+// Close flushes and closes the writer.
+func (p *Producer) Close() error { return p.w.Close() }
+
+// streamBalancer keeps each chain stream of the blocks topic in one
+// partition and spreads every other record by its key.
+type streamBalancer struct {
+	blocks string
+	murmur kafkago.Murmur2Balancer
+}
+
+func (b *streamBalancer) Balance(msg kafkago.Message, partitions ...int) int {
+	if msg.Topic == b.blocks {
+		return streamPartition(msg.Key, partitions)
+	}
+	return b.murmur.Balance(msg, partitions...)
+}
+
+// streamPartition hashes the "chain/network" prefix of a block event key.
+func streamPartition(key []byte, partitions []int) int {
+	k := string(key)
+	if i := strings.LastIndexByte(k, '/'); i > 0 {
+		k = k[:i]
+	}
+	return kafkago.Murmur2Balancer{}.Balance(kafkago.Message{Key: []byte(k)}, partitions...)
+}
+
+// EnsureTopics creates the configured topics that do not exist yet.
+func (p *Producer) EnsureTopics(ctx context.Context) error {
+	if !p.cfg.CreateTopics {
+		return nil
+	}
+	topics := []string{p.cfg.Topics.Blocks, p.cfg.Topics.Transactions, p.cfg.Topics.Transfers, p.cfg.Topics.Alerts}
+	req := &kafkago.CreateTopicsRequest{}
+	for _, t := range topics {
+		req.Topics = append(req.Topics, kafkago.TopicConfig{Topic: t, NumPartitions: p.cfg.Partitions,
+			ReplicationFactor: p.cfg.ReplicationFactor,
+			ConfigEntries: []kafkago.ConfigEntry{{ConfigName: "min.insync.replicas",
+				ConfigValue: fmt.Sprint(max(1, min(2, p.cfg.ReplicationFactor-1)))}}})
+	}
+	resp, err := p.client.CreateTopics(ctx, req)
+	if err != nil {
+		return fmt.Errorf("create topics: %w", err)
+	}
+	for t, terr := range resp.Errors {
+		if terr != nil && !errors.Is(terr, kafkago.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", t, terr)
+		}
+	}
+	// Wait until the metadata shows every topic, so the first write does
+	// not race topic creation.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		md, err := p.client.Metadata(ctx, &kafkago.MetadataRequest{Topics: topics})
+		if err == nil {
+			ready := 0
+			for _, t := range md.Topics {
+				if t.Error == nil && len(t.Partitions) > 0 {
+					ready++
+				}
+			}
+			if ready == len(topics) {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topics %v not visible in metadata after creation: %v", topics, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// Publish writes the records of added blocks (transactions, transfers),
+// then the block events, and returns once Kafka acknowledged all of them.
+func (p *Producer) Publish(ctx context.Context, updates []chain.Update) error {
+	start := time.Now()
+	var data []kafkago.Message
+	events := make([]kafkago.Message, 0, len(updates))
+	for i := range updates {
+		u := &updates[i]
+		if b := u.Block; b != nil {
+			for j := range b.Transactions {
+				m, err := p.message(p.cfg.Topics.Transactions, "transaction", b.Transactions[j].Key(), &b.Transactions[j])
+				if err != nil {
+					return err
+				}
+				data = append(data, m)
+			}
+			for j := range b.Transfers {
+				m, err := p.message(p.cfg.Topics.Transfers, "transfer", b.Transfers[j].Key(), &b.Transfers[j])
+				if err != nil {
+					return err
+				}
+				data = append(data, m)
+			}
+		}
+		m, err := p.message(p.cfg.Topics.Blocks, string(u.Event.Type), u.Event.Key(), &u.Event)
+		if err != nil {
+			return err
+		}
+		events = append(events, m)
+	}
+	if len(data) > 0 {
+		if err := p.write(ctx, data); err != nil {
+			return fmt.Errorf("write %d block records: %w", len(data), err)
+		}
+	}
+	if err := p.write(ctx, events); err != nil {
+		return fmt.Errorf("write %d block events: %w", len(events), err)
+	}
+	p.metrics.publish.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+func (p *Producer) write(ctx context.Context, msgs []kafkago.Message) error {
+	err := p.w.WriteMessages(ctx, msgs...)
+	if err != nil {
+		p.metrics.errors.Inc()
+		return err
+	}
+	for i := range msgs {
+		p.metrics.messages.WithLabelValues(msgs[i].Topic).Inc()
+		p.metrics.bytes.WithLabelValues(msgs[i].Topic).Add(float64(len(msgs[i].Value)))
+	}
+	return nil
+}
+
+func (p *Producer) message(topic, typ, key string, v any) (kafkago.Message, error) {
+	val, err := json.Marshal(v)
+	if err != nil {
+		return kafkago.Message{}, fmt.Errorf("encode %s %s: %w", typ, key, err)
+	}
+	return kafkago.Message{Topic: topic, Key: []byte(key), Value: val, Headers: []kafkago.Header{
+		{Key: HeaderSchema, Value: []byte(fmt.Sprintf("cordon.%s.v%d", typ, chain.SchemaVersion))},
+		{Key: HeaderType, Value: []byte(typ)},
+	}}, nil
+}
+
+// Alert writes an alert record keyed by its id.
+func (p *Producer) Alert(ctx context.Context, a chain.Alert) error {
+	m, err := p.message(p.cfg.Topics.Alerts, "alert", a.ID, &a)
+	if err != nil {
+		return err
+	}
+	return p.write(ctx, []kafkago.Message{m})
+}
+
+// Metrics are the producer's Prometheus metrics.
+type Metrics struct {
+	messages *prometheus.CounterVec
+	bytes    *prometheus.CounterVec
+	errors   prometheus.Counter
+	publish  prometheus.Histogram
+}
+
+// NewMetrics registers the producer metrics with reg (nil: unregistered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cordon_kafka_messages_total",
+			Help: "Records acknowledged by Kafka, by topic."}, []string{"topic"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cordon_kafka_bytes_total",
+			Help: "Record value bytes acknowledged by Kafka, by topic."}, []string{"topic"}),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "cordon_kafka_write_errors_total",
+			Help: "Writes that failed after all retries."}),
+		publish: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cordon_kafka_publish_seconds",
+			Help: "Time to publish one batch of block events with their records.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.messages, m.bytes, m.errors, m.publish)
+	}
+	return m
+}

@@ -1,0 +1,177 @@
+package kafka
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/cordonhq/cordon/internal/chain"
+)
+
+// Record is one record read back from a topic.
+type Record struct {
+	Partition int
+	Offset    int64
+	Key       []byte
+	Value     []byte
+}
+
+// partitions returns the partition ids of topic.
+func (p *Producer) partitions(ctx context.Context, topic string) ([]int, error) {
+	md, err := p.client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return nil, fmt.Errorf("metadata of %s: %w", topic, err)
+	}
+	for _, t := range md.Topics {
+		if t.Name != topic {
+			continue
+		}
+		if t.Error != nil {
+			if errors.Is(t.Error, kafkago.UnknownTopicOrPartition) {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("metadata of %s: %w", topic, t.Error)
+		}
+		ids := make([]int, len(t.Partitions))
+		for i, pt := range t.Partitions {
+			ids[i] = pt.ID
+		}
+		return ids, nil
+	}
+	return nil, nil
+}
+
+// Offsets returns the first and end (next to be written) offsets of a
+// partition.
+func (p *Producer) Offsets(ctx context.Context, topic string, partition int) (first, end int64, err error) {
+	resp, err := p.client.ListOffsets(ctx, &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{
+		topic: {kafkago.FirstOffsetOf(partition), kafkago.LastOffsetOf(partition)}}})
+	if err != nil {
+		return 0, 0, fmt.Errorf("list offsets of %s/%d: %w", topic, partition, err)
+	}
+	for _, po := range resp.Topics[topic] {
+		if po.Partition == partition {
+			if po.Error != nil {
+				return 0, 0, fmt.Errorf("list offsets of %s/%d: %w", topic, partition, po.Error)
+			}
+			return po.FirstOffset, po.LastOffset, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("list offsets of %s/%d: partition missing from reply", topic, partition)
+}
+
+// ReadRange calls fn for each record of topic/partition in [from, to).
+func (p *Producer) ReadRange(ctx context.Context, topic string, partition int, from, to int64, fn func(Record) error) error {
+	off := from
+	for off < to {
+		resp, err := p.client.Fetch(ctx, &kafkago.FetchRequest{Topic: topic, Partition: partition, Offset: off,
+			MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 500 * time.Millisecond})
+		if err != nil {
+			return fmt.Errorf("fetch %s/%d at %d: %w", topic, partition, off, err)
+		}
+		if resp.Error != nil {
+			return fmt.Errorf("fetch %s/%d at %d: %w", topic, partition, off, resp.Error)
+		}
+		progressed := false
+		for {
+			r, err := resp.Records.ReadRecord()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("read %s/%d at %d: %w", topic, partition, off, err)
+			}
+			if r.Offset < off {
+				continue // a batch may start before the requested offset
+			}
+			if r.Offset >= to {
+				return nil
+			}
+			rec := Record{Partition: partition, Offset: r.Offset}
+			if r.Key != nil {
+				if rec.Key, err = io.ReadAll(r.Key); err != nil {
+					return err
+				}
+			}
+			if r.Value != nil {
+				if rec.Value, err = io.ReadAll(r.Value); err != nil {
+					return err
+				}
+			}
+			if err := fn(rec); err != nil {
+				return err
+			}
+			off = r.Offset + 1
+			progressed = true
+		}
+		if !progressed {
+			if resp.HighWatermark <= off {
+				return nil // compacted or truncated: nothing more to read
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// BlocksPartition returns the partition of the blocks topic that holds the
+// stream of chain/network, and whether the topic exists.
+func (p *Producer) BlocksPartition(ctx context.Context, c chain.Chain, network string) (int, bool, error) {
+	parts, err := p.partitions(ctx, p.cfg.Topics.Blocks)
+	if err != nil || len(parts) == 0 {
+		return 0, false, err
+	}
+	return streamPartition([]byte(chain.StreamKey(c, network)+"/0"), parts), true, nil
+}
+
+// Checkpoint reads the tail of the blocks topic and replays the stream's
+// events to find the newest canonical headers (up to window of them) and
+// the next sequence number. It implements follow.Sink.
+func (p *Producer) Checkpoint(ctx context.Context, c chain.Chain, network string, window int) (chain.Checkpoint, error) {
+	part, ok, err := p.BlocksPartition(ctx, c, network)
+	if err != nil || !ok {
+		return chain.Checkpoint{NextSeq: 1}, err
+	}
+	first, end, err := p.Offsets(ctx, p.cfg.Topics.Blocks, part)
+	if err != nil {
+		return chain.Checkpoint{}, err
+	}
+	stream := chain.StreamKey(c, network)
+	chunk := int64(4*window + 64)
+	for from := max(first, end-chunk); ; from = max(first, from-chunk) {
+		var st chain.StreamState
+		var lastSeq uint64
+		err := p.ReadRange(ctx, p.cfg.Topics.Blocks, part, from, end, func(r Record) error {
+			var ev chain.BlockEvent
+			if err := json.Unmarshal(r.Value, &ev); err != nil {
+				return fmt.Errorf("decode block event at offset %d: %w", r.Offset, err)
+			}
+			if ev.Stream() != stream {
+				return nil
+			}
+			if ev.Seq <= lastSeq {
+				return nil // a duplicate left by a retried write
+			}
+			lastSeq = ev.Seq
+			st.Apply(ev)
+			return nil
+		})
+		if err != nil {
+			return chain.Checkpoint{}, fmt.Errorf("read tail of %s: %w", p.cfg.Topics.Blocks, err)
+		}
+		if len(st.Chain) >= window || from == first {
+			tail := st.Chain
+			if len(tail) > window {
+				tail = tail[len(tail)-window:]
+			}
+			return chain.Checkpoint{NextSeq: lastSeq + 1, Tail: tail}, nil
+		}
+	}
+}

@@ -1,0 +1,302 @@
+package chain
+
+import (
+	"fmt"
+	"math/big"
+	"strconv"
+	"time"
+)
+
+// SchemaVersion is the version of the record schema written to Kafka and
+// by `cordon export`. It changes only when a field changes meaning or is
+// removed; adding a field keeps the version.
+const SchemaVersion = 1
+
+// Chain names a blockchain family.
+type Chain string
+
+// Chains cordon follows.
+const (
+	ETH Chain = "eth"
+	BTC Chain = "btc"
+)
+
+// EventType tells whether a block joined or left the canonical chain.
+type EventType string
+
+// Block event types.
+const (
+	BlockAdded   EventType = "block_added"
+	BlockRemoved EventType = "block_removed"
+)
+
+// Header identifies a block and its place in the chain.
+type Header struct {
+	Chain      Chain  `json:"chain"`
+	Network    string `json:"network"`
+	Height     uint64 `json:"height"`
+	Hash       string `json:"hash"`
+	ParentHash string `json:"parent_hash"`
+	// Time is the block's timestamp in Unix seconds.
+	Time int64 `json:"time"`
+}
+
+// Stream names the ordered event stream of one chain and network.
+func (h Header) Stream() string { return StreamKey(h.Chain, h.Network) }
+
+// StreamKey is the key prefix shared by all block events of one chain and
+// network; events with the same prefix land in the same Kafka partition so
+// their order is kept.
+func StreamKey(c Chain, network string) string { return string(c) + "/" + network }
+
+// BlockEvent is one record of the cordon.blocks topic. Applying the events
+// of a stream in sequence order always leaves a consumer holding one
+// canonical chain: removed blocks come newest first, then the new branch
+// oldest first.
+type BlockEvent struct {
+	V    int       `json:"v"`
+	Type EventType `json:"type"`
+	// Seq numbers the events of one stream from 1 with no gaps.
+	Seq uint64 `json:"seq"`
+	Header
+	TxCount       int `json:"tx_count"`
+	TransferCount int `json:"transfer_count"`
+}
+
+// Key is the record's deterministic Kafka key: a retry or a replay of the
+// same event produces the same key.
+func (e BlockEvent) Key() string {
+	return e.Stream() + "/" + strconv.FormatUint(e.Seq, 10)
+}
+
+// Transaction is a normalized transaction.
+type Transaction struct {
+	V        int    `json:"v"`
+	Chain    Chain  `json:"chain"`
+	Network  string `json:"network"`
+	Hash     string `json:"hash"`
+	Index    uint32 `json:"index"`
+	From     string `json:"from,omitempty"`
+	To       string `json:"to,omitempty"`
+	Value    Amount `json:"value"`
+	Fee      Amount `json:"fee"`
+	Nonce    uint64 `json:"nonce"`
+	Gas      uint64 `json:"gas,omitempty"`
+	GasUsed  uint64 `json:"gas_used,omitempty"`
+	GasPrice Amount `json:"gas_price"`
+	Type     uint8  `json:"tx_type"`
+	// Status is 1 for success, 0 for failure, and absent where the chain
+	// does not record it (Ethereum receipts before Byzantium).
+	Status *uint8 `json:"status"`
+	// ContractAddress is set on contract creations.
+	ContractAddress string `json:"contract_address,omitempty"`
+	// MethodID is the first four bytes of the call data, when present.
+	MethodID    string `json:"method_id,omitempty"`
+	InputSize   int    `json:"input_size"`
+	LogCount    int    `json:"log_count"`
+	BlockHeight uint64 `json:"block_number"`
+	BlockHash   string `json:"block_hash"`
+	BlockTime   int64  `json:"block_time"`
+}
+
+// Key is the transaction record's deterministic Kafka key. It includes the
+// block hash: the same transaction mined again on another branch is another
+// fact.
+func (t *Transaction) Key() string {
+	return StreamKey(t.Chain, t.Network) + "/" + t.BlockHash + "/" + t.Hash
+}
+
+// Succeeded reports whether the transaction is known to have succeeded or
+// its chain does not record failure.
+func (t *Transaction) Succeeded() bool { return t.Status == nil || *t.Status == 1 }
+
+// Token standards of a transfer.
+const (
+	StandardNative = "native"
+	StandardERC20  = "erc20"
+	StandardERC721 = "erc721"
+)
+
+// AssetNative is the asset of a chain's own coin.
+const AssetNative = "native"
+
+// Transfer is a movement of value between two addresses.
+type Transfer struct {
+	V       int    `json:"v"`
+	Chain   Chain  `json:"chain"`
+	Network string `json:"network"`
+	// Asset is AssetNative or the token contract's address.
+	Asset    string `json:"asset"`
+	Standard string `json:"standard"`
+	TxHash   string `json:"tx_hash"`
+	TxIndex  uint32 `json:"tx_index"`
+	// LogIndex is the index of the log within the block; nil for native
+	// transfers.
+	LogIndex *uint32 `json:"log_index"`
+	From     string  `json:"from"`
+	To       string  `json:"to"`
+	// Amount is in base units (wei, token base units); 1 for ERC-721.
+	Amount Amount `json:"amount"`
+	// TokenID is the ERC-721 token id, decimal.
+	TokenID     string `json:"token_id,omitempty"`
+	BlockHeight uint64 `json:"block_number"`
+	BlockHash   string `json:"block_hash"`
+	BlockTime   int64  `json:"block_time"`
+}
+
+// Key is the transfer's deterministic Kafka key.
+func (t *Transfer) Key() string {
+	idx := "native"
+	if t.LogIndex != nil {
+		idx = strconv.FormatUint(uint64(*t.LogIndex), 10)
+	}
+	return StreamKey(t.Chain, t.Network) + "/" + t.BlockHash + "/" + t.TxHash + "/" + idx
+}
+
+// Block is a normalized block with everything cordon records about it.
+type Block struct {
+	Header
+	GasUsed      uint64        `json:"gas_used,omitempty"`
+	GasLimit     uint64        `json:"gas_limit,omitempty"`
+	BaseFee      Amount        `json:"base_fee"`
+	Miner        string        `json:"miner,omitempty"`
+	Transactions []Transaction `json:"-"`
+	Transfers    []Transfer    `json:"-"`
+}
+
+// Update is one event for a sink: a block that joined the canonical chain
+// (with its contents) or one that left it (Block is nil).
+type Update struct {
+	Event BlockEvent
+	Block *Block
+}
+
+// Checkpoint is what a watcher needs to resume a stream exactly where its
+// published output ends: the next sequence number and the newest canonical
+// headers, oldest first.
+type Checkpoint struct {
+	NextSeq uint64
+	Tail    []Header
+}
+
+// Tip returns the newest published header, if any.
+func (c Checkpoint) Tip() (Header, bool) {
+	if len(c.Tail) == 0 {
+		return Header{}, false
+	}
+	return c.Tail[len(c.Tail)-1], true
+}
+
+// Alert is a record of the cordon.alerts topic.
+type Alert struct {
+	V        int               `json:"v"`
+	ID       string            `json:"id"`
+	Type     string            `json:"type"`
+	Severity string            `json:"severity"`
+	Chain    Chain             `json:"chain,omitempty"`
+	Network  string            `json:"network,omitempty"`
+	Time     time.Time         `json:"time"`
+	Message  string            `json:"message"`
+	Details  map[string]string `json:"details,omitempty"`
+}
+
+// Amount is an exact non-negative integer in base units, encoded in JSON as
+// a decimal string. The zero value is 0.
+type Amount struct{ s string }
+
+// AmountFromBig returns the amount of a non-negative big integer.
+func AmountFromBig(v *big.Int) Amount {
+	if v == nil || v.Sign() == 0 {
+		return Amount{}
+	}
+	return Amount{s: v.String()}
+}
+
+// AmountFromUint64 returns the amount v.
+func AmountFromUint64(v uint64) Amount {
+	if v == 0 {
+		return Amount{}
+	}
+	return Amount{s: strconv.FormatUint(v, 10)}
+}
+
+// ParseAmount parses a decimal amount.
+func ParseAmount(s string) (Amount, error) {
+	if s == "" {
+		return Amount{}, fmt.Errorf("amount: empty")
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return Amount{}, fmt.Errorf("amount %q: not a decimal integer", s)
+		}
+	}
+	if len(s) > 1 && s[0] == '0' {
+		return Amount{}, fmt.Errorf("amount %q: leading zero", s)
+	}
+	if s == "0" {
+		return Amount{}, nil
+	}
+	return Amount{s: s}, nil
+}
+
+// String returns the decimal form.
+func (a Amount) String() string {
+	if a.s == "" {
+		return "0"
+	}
+	return a.s
+}
+
+// IsZero reports whether the amount is 0.
+func (a Amount) IsZero() bool { return a.s == "" }
+
+// Big returns the amount as a new big integer.
+func (a Amount) Big() *big.Int {
+	v, _ := new(big.Int).SetString(a.String(), 10)
+	return v
+}
+
+// MarshalJSON encodes the amount as a decimal string.
+func (a Amount) MarshalJSON() ([]byte, error) {
+	return strconv.AppendQuote(nil, a.String()), nil
+}
+
+// UnmarshalJSON decodes a decimal string.
+func (a *Amount) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return fmt.Errorf("amount: want a quoted decimal string, got %.40s", b)
+	}
+	v, err := ParseAmount(s)
+	if err != nil {
+		return err
+	}
+	*a = v
+	return nil
+}
+
+// StreamState is the canonical chain a consumer holds after applying block
+// events in order. It keeps every header; callers that need a bounded
+// window trim Chain themselves.
+type StreamState struct {
+	Chain []Header
+}
+
+// Apply applies one event: block_added appends, block_removed drops the
+// newest header (which must be the removed one; when the state starts in
+// the middle of a reorganization there may be nothing to drop).
+func (s *StreamState) Apply(ev BlockEvent) {
+	switch ev.Type {
+	case BlockAdded:
+		// Drop anything at or above the new height: only reachable when the
+		// state was built from a partial tail.
+		for len(s.Chain) > 0 && s.Chain[len(s.Chain)-1].Height >= ev.Height {
+			s.Chain = s.Chain[:len(s.Chain)-1]
+		}
+		s.Chain = append(s.Chain, ev.Header)
+	case BlockRemoved:
+		if n := len(s.Chain); n > 0 && s.Chain[n-1].Hash == ev.Hash {
+			s.Chain = s.Chain[:n-1]
+		}
+	}
+}

@@ -1,0 +1,89 @@
+package eth
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// These are the JSON-RPC reply shapes the watcher reads. Every field stays a
+// string until normalize validates it, so a malformed value is reported with
+// its field name instead of failing somewhere inside encoding/json.
+
+type rpcBlock struct {
+	Number        string   `json:"number"`
+	Hash          string   `json:"hash"`
+	ParentHash    string   `json:"parentHash"`
+	Timestamp     string   `json:"timestamp"`
+	Miner         string   `json:"miner"`
+	GasUsed       string   `json:"gasUsed"`
+	GasLimit      string   `json:"gasLimit"`
+	BaseFeePerGas *string  `json:"baseFeePerGas"`
+	Transactions  []rpcTx  `json:"transactions"`
+}
+
+type rpcTx struct {
+	Hash             string  `json:"hash"`
+	From             string  `json:"from"`
+	To               *string `json:"to"`
+	Value            string  `json:"value"`
+	Nonce            string  `json:"nonce"`
+	Gas              string  `json:"gas"`
+	GasPrice         *string `json:"gasPrice"`
+	Input            string  `json:"input"`
+	Type             *string `json:"type"`
+	TransactionIndex *string `json:"transactionIndex"`
+	BlockHash        *string `json:"blockHash"`
+}
+
+type rpcReceipt struct {
+	TransactionHash   string   `json:"transactionHash"`
+	TransactionIndex  string   `json:"transactionIndex"`
+	BlockHash         string   `json:"blockHash"`
+	Status            *string  `json:"status"`
+	GasUsed           string   `json:"gasUsed"`
+	EffectiveGasPrice *string  `json:"effectiveGasPrice"`
+	BlobGasUsed       *string  `json:"blobGasUsed"`
+	BlobGasPrice      *string  `json:"blobGasPrice"`
+	ContractAddress   *string  `json:"contractAddress"`
+	Logs              []rpcLog `json:"logs"`
+}
+
+type rpcLog struct {
+	Address  string   `json:"address"`
+	Topics   []string `json:"topics"`
+	Data     string   `json:"data"`
+	LogIndex string   `json:"logIndex"`
+	Removed  bool     `json:"removed"`
+}
+
+// rpcHeader is eth_getBlockByNumber without transactions, as far as the
+// follower needs it.
+type rpcHeader struct {
+	Number     string `json:"number"`
+	Hash       string `json:"hash"`
+	ParentHash string `json:"parentHash"`
+	Timestamp  string `json:"timestamp"`
+}
+
+var jsonNull = []byte("null")
+
+func isNull(raw json.RawMessage) bool { return len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), jsonNull) }
+
+// decodeBlock decodes an eth_getBlockByNumber(n, true) reply.
+func decodeBlock(raw []byte) (*rpcBlock, error) {
+	var b rpcBlock
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return nil, fmt.Errorf("decode block: %w", err)
+	}
+	return &b, nil
+}
+
+// decodeReceipts decodes an eth_getBlockReceipts reply.
+func decodeReceipts(raw []byte) ([]rpcReceipt, error) {
+	var r []rpcReceipt
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, fmt.Errorf("decode receipts: %w", err)
+	}
+	return r, nil
+}

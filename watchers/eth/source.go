@@ -1,0 +1,311 @@
+package eth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/watchers/follow"
+)
+
+// Config configures a Source.
+type Config struct {
+	Network   string
+	ChainID   uint64
+	Endpoints []EndpointConfig
+	Pool      PoolConfig
+	// VerifyHeaderHash recomputes each block's hash from its header fields
+	// and rejects replies whose claimed hash differs. Disable it only for
+	// chains whose headers go-ethereum cannot hash (some L2s).
+	VerifyHeaderHash bool
+	// ReceiptBatch is the number of eth_getTransactionReceipt calls per
+	// JSON-RPC batch when a node lacks eth_getBlockReceipts.
+	ReceiptBatch int
+}
+
+// Source reads normalized blocks from a pool of Ethereum endpoints. It
+// implements follow.Source.
+type Source struct {
+	cfg  Config
+	pool *Pool
+	log  *slog.Logger
+}
+
+// NewSource dials the endpoints of cfg.
+func NewSource(ctx context.Context, cfg Config, metrics *PoolMetrics, log *slog.Logger) (*Source, error) {
+	if cfg.Network == "" {
+		return nil, errors.New("eth source: network is empty")
+	}
+	if cfg.ReceiptBatch <= 0 {
+		cfg.ReceiptBatch = 100
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("chain", "eth", "network", cfg.Network)
+	cfg.Pool.ChainID = cfg.ChainID
+	p, err := NewPool(ctx, "eth/"+cfg.Network, cfg.Pool, cfg.Endpoints, metrics, log)
+	if err != nil {
+		return nil, fmt.Errorf("eth source: %w", err)
+	}
+	return &Source{cfg: cfg, pool: p, log: log}, nil
+}
+
+// Pool returns the endpoint pool, whose Run does the health checks.
+func (s *Source) Pool() *Pool { return s.pool }
+
+// Close closes the endpoint clients.
+func (s *Source) Close() { s.pool.Close() }
+
+// Head returns the best block height of the best endpoint.
+func (s *Source) Head(ctx context.Context) (uint64, error) {
+	var head uint64
+	err := s.pool.do(ctx, "eth_blockNumber", func(ctx context.Context, ep *endpoint, c *rpc.Client) error {
+		var num string
+		if err := c.CallContext(ctx, &num, "eth_blockNumber"); err != nil {
+			return err
+		}
+		h, err := parseQuantity("eth_blockNumber", num)
+		if err != nil {
+			return err
+		}
+		head = h
+		ep.mu.Lock()
+		ep.head = max(ep.head, h)
+		ep.mu.Unlock()
+		return nil
+	})
+	return head, err
+}
+
+// HeaderAt returns the canonical header at height.
+func (s *Source) HeaderAt(ctx context.Context, height uint64) (chain.Header, error) {
+	var out chain.Header
+	err := s.pool.do(ctx, "eth_getBlockByNumber", func(ctx context.Context, ep *endpoint, c *rpc.Client) error {
+		raw, err := call(ctx, c, "eth_getBlockByNumber", hexutil.EncodeUint64(height), false)
+		if err != nil {
+			return err
+		}
+		if isNull(raw) {
+			return follow.ErrNotFound
+		}
+		h, err := decodeHeader(s.cfg.Network, raw)
+		if err != nil {
+			return err
+		}
+		if h.Height != height {
+			return fmt.Errorf("reply is for block %d, asked for %d", h.Height, height)
+		}
+		out = h
+		return nil
+	})
+	return out, err
+}
+
+func decodeHeader(network string, raw []byte) (chain.Header, error) {
+	var r rpcHeader
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return chain.Header{}, fmt.Errorf("decode header: %w", err)
+	}
+	h := chain.Header{Chain: chain.ETH, Network: network}
+	var err error
+	if h.Height, err = parseQuantity("number", r.Number); err != nil {
+		return h, err
+	}
+	if h.Hash, err = normHash("hash", r.Hash); err != nil {
+		return h, err
+	}
+	if h.ParentHash, err = normHash("parentHash", r.ParentHash); err != nil {
+		return h, err
+	}
+	ts, err := parseQuantity("timestamp", r.Timestamp)
+	h.Time = int64(ts)
+	return h, err
+}
+
+// BlockAt fetches the block at height with its receipts from one endpoint
+// and normalizes it.
+func (s *Source) BlockAt(ctx context.Context, height uint64) (*chain.Block, error) {
+	var out *chain.Block
+	err := s.pool.do(ctx, "block", func(ctx context.Context, ep *endpoint, c *rpc.Client) error {
+		b, err := s.fetch(ctx, ep, c, height)
+		out = b
+		return err
+	})
+	return out, err
+}
+
+func (s *Source) fetch(ctx context.Context, ep *endpoint, c *rpc.Client, height uint64) (*chain.Block, error) {
+	raw, err := call(ctx, c, "eth_getBlockByNumber", hexutil.EncodeUint64(height), true)
+	if err != nil {
+		return nil, fmt.Errorf("eth_getBlockByNumber: %w", err)
+	}
+	if isNull(raw) {
+		return nil, follow.ErrNotFound
+	}
+	blk, err := decodeBlock(raw)
+	if err != nil {
+		return nil, err
+	}
+	if n, err := parseQuantity("number", blk.Number); err != nil {
+		return nil, err
+	} else if n != height {
+		return nil, fmt.Errorf("reply is for block %d, asked for %d", n, height)
+	}
+	if s.cfg.VerifyHeaderHash {
+		if err := verifyHeaderHash(raw, blk.Hash); err != nil {
+			return nil, fmt.Errorf("block %d: %w", height, err)
+		}
+	}
+	receipts, err := s.receipts(ctx, ep, c, blk)
+	if err != nil {
+		return nil, fmt.Errorf("block %d: %w", height, err)
+	}
+	var st NormalizeStats
+	b, err := normalize(s.cfg.Network, blk, receipts, &st)
+	if st.NonStandardTransferLogs > 0 {
+		s.pool.metrics.nonStandard.WithLabelValues(s.pool.chain).Add(float64(st.NonStandardTransferLogs))
+	}
+	return b, err
+}
+
+// verifyHeaderHash recomputes the header hash from the reply's fields.
+func verifyHeaderHash(raw []byte, claimed string) error {
+	var h types.Header
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return fmt.Errorf("decode header for hash check: %w", err)
+	}
+	if got := h.Hash().Hex(); !strings.EqualFold(got, claimed) {
+		return fmt.Errorf("header fields hash to %s but the reply claims %s", got, trunc(claimed))
+	}
+	return nil
+}
+
+func (s *Source) receipts(ctx context.Context, ep *endpoint, c *rpc.Client, blk *rpcBlock) ([]rpcReceipt, error) {
+	if len(blk.Transactions) == 0 {
+		return nil, nil
+	}
+	ep.mu.Lock()
+	noBlockRcp := ep.noBlockRcp
+	ep.mu.Unlock()
+	if !noBlockRcp {
+		raw, err := call(ctx, c, "eth_getBlockReceipts", blk.Hash)
+		switch {
+		case err == nil && isNull(raw):
+			// The block left the node's chain between the two calls.
+			return nil, fmt.Errorf("eth_getBlockReceipts(%s): %w (reorged away?)", trunc(blk.Hash), follow.ErrNotFound)
+		case err == nil:
+			return decodeReceipts(raw)
+		case isMethodNotFound(err):
+			ep.mu.Lock()
+			ep.noBlockRcp = true
+			ep.mu.Unlock()
+			s.log.Info("endpoint lacks eth_getBlockReceipts; using per-transaction receipts", "endpoint", ep.name)
+		default:
+			return nil, fmt.Errorf("eth_getBlockReceipts: %w", err)
+		}
+	}
+	out := make([]rpcReceipt, len(blk.Transactions))
+	raws := make([]json.RawMessage, len(blk.Transactions))
+	for start := 0; start < len(blk.Transactions); start += s.cfg.ReceiptBatch {
+		end := min(start+s.cfg.ReceiptBatch, len(blk.Transactions))
+		batch := make([]rpc.BatchElem, 0, end-start)
+		for i := start; i < end; i++ {
+			batch = append(batch, rpc.BatchElem{Method: "eth_getTransactionReceipt", Args: []any{blk.Transactions[i].Hash}, Result: &raws[i]})
+		}
+		if err := c.BatchCallContext(ctx, batch); err != nil {
+			return nil, fmt.Errorf("eth_getTransactionReceipt batch: %w", err)
+		}
+		for i, el := range batch {
+			if el.Error != nil {
+				return nil, fmt.Errorf("eth_getTransactionReceipt(%s): %w", trunc(blk.Transactions[start+i].Hash), el.Error)
+			}
+		}
+	}
+	for i, raw := range raws {
+		if isNull(raw) {
+			return nil, fmt.Errorf("receipt of %s: %w", trunc(blk.Transactions[i].Hash), follow.ErrNotFound)
+		}
+		if err := json.Unmarshal(raw, &out[i]); err != nil {
+			return nil, fmt.Errorf("decode receipt of %s: %w", trunc(blk.Transactions[i].Hash), err)
+		}
+	}
+	return out, nil
+}
+
+func isMethodNotFound(err error) bool {
+	var re rpc.Error
+	if errors.As(err, &re) && re.ErrorCode() == -32601 {
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "method") && (strings.Contains(msg, "not found") || strings.Contains(msg, "not supported") ||
+		strings.Contains(msg, "does not exist") || strings.Contains(msg, "not available"))
+}
+
+// Wake returns a channel that receives a value whenever a WebSocket endpoint
+// announces a new head (eth_subscribe newHeads). Without WebSocket
+// endpoints it never fires and the follower polls.
+func (s *Source) Wake(ctx context.Context) <-chan struct{} {
+	wake := make(chan struct{}, 1)
+	for _, ep := range s.pool.eps {
+		if !ep.isWS {
+			continue
+		}
+		go s.subscribe(ctx, ep, wake)
+	}
+	return wake
+}
+
+func (s *Source) subscribe(ctx context.Context, ep *endpoint, wake chan<- struct{}) {
+	for ctx.Err() == nil {
+		err := func() error {
+			c, err := ep.rpcClient(ctx, s.pool.cfg.RequestTimeout)
+			if err != nil {
+				return err
+			}
+			heads := make(chan json.RawMessage, 16)
+			sub, err := c.EthSubscribe(ctx, heads, "newHeads")
+			if err != nil {
+				return fmt.Errorf("eth_subscribe newHeads: %w", err)
+			}
+			defer sub.Unsubscribe()
+			s.log.Info("subscribed to new heads", "endpoint", ep.name)
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case err := <-sub.Err():
+					return fmt.Errorf("newHeads subscription: %w", err)
+				case <-heads:
+					select {
+					case wake <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}()
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("head subscription ended; polling until it is back", "endpoint", ep.name, "err", redact(err, ep.url))
+			ep.mu.Lock()
+			if ep.client != nil {
+				ep.client.Close()
+				ep.client = nil
+			}
+			ep.mu.Unlock()
+			select {
+			case <-ctx.Done():
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}
+}

@@ -1,0 +1,431 @@
+package follow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cordonhq/cordon/internal/chain"
+)
+
+// ErrReorgTooDeep stops a Follower when the fork point of a reorganization
+// lies deeper than the configured maximum or outside its window.
+var ErrReorgTooDeep = errors.New("reorg deeper than the configured maximum")
+
+// ErrNotFound is returned by a Source when the node does not (yet) have a
+// block at the requested height.
+var ErrNotFound = errors.New("block not found")
+
+// ReorgError carries the details of a reorganization the Follower refused
+// to follow.
+type ReorgError struct {
+	Height   uint64 // height of the block whose parent did not match
+	Depth    int    // blocks walked back without finding the fork point
+	MaxDepth int
+}
+
+func (e *ReorgError) Error() string {
+	return fmt.Sprintf("no common ancestor within %d blocks below height %d (max_reorg_depth %d): %v",
+		e.Depth, e.Height, e.MaxDepth, ErrReorgTooDeep)
+}
+
+func (e *ReorgError) Unwrap() error { return ErrReorgTooDeep }
+
+// Source is a chain node as the Follower needs it.
+type Source interface {
+	// Head returns the height of the node's best block.
+	Head(ctx context.Context) (uint64, error)
+	// HeaderAt returns the node's canonical header at height.
+	HeaderAt(ctx context.Context, height uint64) (chain.Header, error)
+	// BlockAt fetches and normalizes the node's canonical block at height.
+	BlockAt(ctx context.Context, height uint64) (*chain.Block, error)
+}
+
+// Sink receives events in order. Publish returns only once every event is
+// durably stored. An error means none, some or all were stored: the
+// Follower then reloads its Checkpoint from the Sink before publishing
+// anything else, so a stream never holds two different events with one
+// sequence number.
+type Sink interface {
+	Publish(ctx context.Context, updates []chain.Update) error
+	// Checkpoint reads back where the published stream of chain/network
+	// ends: the next sequence number and up to window newest canonical
+	// headers.
+	Checkpoint(ctx context.Context, c chain.Chain, network string, window int) (chain.Checkpoint, error)
+}
+
+// Alerter receives the alert raised when the Follower stops on a reorg it
+// will not follow.
+type Alerter interface {
+	Alert(ctx context.Context, a chain.Alert) error
+}
+
+// Config tunes a Follower.
+type Config struct {
+	Chain   chain.Chain
+	Network string
+	// StartHeight is the first height to publish when the stream is empty.
+	StartHeight uint64
+	// Parallel is the number of concurrent block fetches during backfill.
+	Parallel int
+	// MaxReorgDepth is the deepest reorganization followed.
+	MaxReorgDepth int
+	// BatchBlocks caps the blocks handed to the Sink in one Publish.
+	BatchBlocks int
+	// PollInterval is how often the head is polled when no wake-up arrives.
+	PollInterval time.Duration
+	// RangeBlocks caps the heights one backfill round fetches.
+	RangeBlocks uint64
+}
+
+func (c *Config) fill() {
+	if c.Parallel <= 0 {
+		c.Parallel = 8
+	}
+	if c.MaxReorgDepth <= 0 {
+		c.MaxReorgDepth = 64
+	}
+	if c.BatchBlocks <= 0 {
+		c.BatchBlocks = 64
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 2 * time.Second
+	}
+	if c.RangeBlocks == 0 {
+		c.RangeBlocks = 10_000
+	}
+}
+
+// Follower publishes a chain's canonical block stream.
+type Follower struct {
+	cfg     Config
+	src     Source
+	sink    Sink
+	alerter Alerter
+	log     *slog.Logger
+	metrics *Metrics
+	wake    <-chan struct{}
+
+	window  []chain.Header // newest canonical headers, oldest first
+	nextSeq uint64
+	loaded  bool // window and nextSeq reflect the sink
+}
+
+// New returns a Follower that resumes from the sink's checkpoint. wake,
+// when not nil, signals that the node may have a new head (a
+// subscription); polling continues regardless. alerter, metrics and log may
+// be nil.
+func New(cfg Config, src Source, sink Sink, wake <-chan struct{}, alerter Alerter, metrics *Metrics, log *slog.Logger) *Follower {
+	cfg.fill()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Follower{cfg: cfg, src: src, sink: sink, alerter: alerter, metrics: metrics, wake: wake,
+		log: log.With("chain", string(cfg.Chain), "network", cfg.Network)}
+}
+
+// load reads the checkpoint back from the sink.
+func (f *Follower) load(ctx context.Context) error {
+	cp, err := f.sink.Checkpoint(ctx, f.cfg.Chain, f.cfg.Network, f.windowSize())
+	if err != nil {
+		return fmt.Errorf("load checkpoint: %w", err)
+	}
+	f.nextSeq = max(cp.NextSeq, 1)
+	f.window = append(f.window[:0], cp.Tail...)
+	f.trim()
+	f.loaded = true
+	t, _ := f.tip()
+	f.log.Info("resuming stream", "next_height", f.nextHeight(), "next_seq", f.nextSeq, "tip_hash", t.Hash)
+	return nil
+}
+
+// Tip returns the newest published header.
+func (f *Follower) tip() (chain.Header, bool) {
+	if len(f.window) == 0 {
+		return chain.Header{}, false
+	}
+	return f.window[len(f.window)-1], true
+}
+
+func (f *Follower) nextHeight() uint64 {
+	if t, ok := f.tip(); ok {
+		return t.Height + 1
+	}
+	return f.cfg.StartHeight
+}
+
+// windowSize keeps one header more than the deepest reorg followed, so the
+// fork point itself is still known.
+func (f *Follower) windowSize() int { return f.cfg.MaxReorgDepth + 1 }
+
+func (f *Follower) trim() {
+	if n := len(f.window) - f.windowSize(); n > 0 {
+		f.window = append(f.window[:0], f.window[n:]...)
+	}
+}
+
+// Run follows the chain until ctx ends or a reorg too deep to follow.
+func (f *Follower) Run(ctx context.Context) error {
+	f.log.Info("follower starting", "parallel", f.cfg.Parallel, "max_reorg_depth", f.cfg.MaxReorgDepth,
+		"start_height", f.cfg.StartHeight)
+	backoff := newBackoff()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var caughtUp bool
+		var err error
+		if !f.loaded {
+			err = f.load(ctx)
+		} else {
+			caughtUp, err = f.step(ctx)
+		}
+		switch {
+		case err == nil:
+			backoff.reset()
+		case errors.Is(err, ErrReorgTooDeep):
+			f.raise(ctx, err)
+			return err
+		case ctx.Err() != nil:
+			return ctx.Err()
+		default:
+			f.log.Warn("follow step failed; retrying", "err", err, "retry_in", backoff.peek())
+			if err := sleep(ctx, backoff.next()); err != nil {
+				return err
+			}
+			continue
+		}
+		if caughtUp {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-f.wake:
+			case <-time.After(f.cfg.PollInterval):
+			}
+		}
+	}
+}
+
+// step publishes what the node has beyond the tip; it reports whether the
+// stream has caught up with the node's head.
+func (f *Follower) step(ctx context.Context) (bool, error) {
+	head, err := f.src.Head(ctx)
+	if err != nil {
+		return false, fmt.Errorf("read head: %w", err)
+	}
+	f.metrics.observeHead(f.cfg, head)
+	next := f.nextHeight()
+	if next > head {
+		// Nothing new by height; the tip itself may have been replaced.
+		return true, f.checkTip(ctx)
+	}
+	end := min(head, next+f.cfg.RangeBlocks-1)
+	return false, f.sync(ctx, next, end)
+}
+
+// checkTip detects a reorganization that replaced the tip without making
+// the chain longer.
+func (f *Follower) checkTip(ctx context.Context) error {
+	t, ok := f.tip()
+	if !ok {
+		return nil
+	}
+	h, err := f.src.HeaderAt(ctx, t.Height)
+	if errors.Is(err, ErrNotFound) {
+		// The node's chain became shorter than ours: a reorg to a shorter
+		// branch. Treat the missing height like a mismatch.
+		return f.reorg(ctx, t.Height)
+	}
+	if err != nil {
+		return fmt.Errorf("check tip %d: %w", t.Height, err)
+	}
+	if h.Hash != t.Hash {
+		return f.reorg(ctx, t.Height)
+	}
+	return nil
+}
+
+// sync fetches heights [from, to] in parallel and publishes them in order.
+func (f *Follower) sync(ctx context.Context, from, to uint64) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := fetchOrdered(ctx, from, to, f.cfg.Parallel, f.fetch)
+
+	var batch []chain.Update
+	var added []chain.Header
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		start := time.Now()
+		if err := f.sink.Publish(ctx, batch); err != nil {
+			f.loaded = false
+			return fmt.Errorf("publish %d events from height %d: %w", len(batch), batch[0].Event.Height, err)
+		}
+		f.metrics.observePublish(f.cfg, batch, time.Since(start))
+		f.window = append(f.window, added...)
+		f.nextSeq += uint64(len(batch))
+		f.trim()
+		batch, added = batch[:0], added[:0]
+		return nil
+	}
+	tentativeTip := func() (chain.Header, bool) {
+		if len(added) > 0 {
+			return added[len(added)-1], true
+		}
+		return f.tip()
+	}
+
+	for {
+		var r fetchResult
+		var ok bool
+		if len(batch) > 0 {
+			// Publish what is ready rather than wait for a slow fetch.
+			select {
+			case r, ok = <-results:
+			default:
+				if err := flush(); err != nil {
+					return err
+				}
+				continue
+			}
+		} else {
+			select {
+			case r, ok = <-results:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if !ok {
+			return flush()
+		}
+		if r.err != nil {
+			if err := flush(); err != nil {
+				return err
+			}
+			return r.err
+		}
+		b := r.block
+		if t, ok := tentativeTip(); ok && b.ParentHash != t.Hash {
+			if err := flush(); err != nil {
+				return err
+			}
+			cancel()
+			return f.reorg(ctx, b.Height)
+		}
+		ev := chain.BlockEvent{V: chain.SchemaVersion, Type: chain.BlockAdded, Seq: f.nextSeq + uint64(len(batch)),
+			Header: b.Header, TxCount: len(b.Transactions), TransferCount: len(b.Transfers)}
+		batch = append(batch, chain.Update{Event: ev, Block: b})
+		added = append(added, b.Header)
+		if len(batch) >= f.cfg.BatchBlocks {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// fetch retries one height until it is fetched or ctx ends: a watcher never
+// skips a block.
+func (f *Follower) fetch(ctx context.Context, h uint64) (*chain.Block, error) {
+	backoff := newBackoff()
+	for {
+		b, err := f.src.BlockAt(ctx, h)
+		if err == nil {
+			if b.Height != h {
+				err = fmt.Errorf("source returned height %d for %d", b.Height, h)
+			} else {
+				return b, nil
+			}
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		f.metrics.fetchError(f.cfg)
+		f.log.Warn("fetch block failed; retrying", "height", h, "err", err, "retry_in", backoff.peek())
+		if err := sleep(ctx, backoff.next()); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// reorg handles a block at height whose parent is not the tip: it finds the
+// fork point in the node's canonical chain and publishes the removals.
+func (f *Follower) reorg(ctx context.Context, height uint64) error {
+	tip, _ := f.tip()
+	fork := -1
+	depth := 0
+	for i := len(f.window) - 1; i >= 0; i-- {
+		w := f.window[i]
+		if w.Height >= height {
+			continue // above the mismatching block: removed regardless
+		}
+		h, err := f.src.HeaderAt(ctx, w.Height)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("search fork point at height %d: %w", w.Height, err)
+		}
+		if err == nil && h.Hash == w.Hash {
+			fork = i
+			break
+		}
+		depth++
+		if depth > f.cfg.MaxReorgDepth {
+			break
+		}
+	}
+	if fork < 0 {
+		if len(f.window) > 0 && f.window[0].Height == 0 && depth <= f.cfg.MaxReorgDepth {
+			// Even genesis differs: a different chain, never a reorg.
+			depth = f.cfg.MaxReorgDepth + 1
+		}
+		f.metrics.reorgTooDeep(f.cfg)
+		return &ReorgError{Height: height, Depth: depth, MaxDepth: f.cfg.MaxReorgDepth}
+	}
+	removed := f.window[fork+1:]
+	updates := make([]chain.Update, 0, len(removed))
+	for i := len(removed) - 1; i >= 0; i-- {
+		updates = append(updates, chain.Update{Event: chain.BlockEvent{V: chain.SchemaVersion, Type: chain.BlockRemoved,
+			Seq: f.nextSeq + uint64(len(updates)), Header: removed[i]}})
+	}
+	if len(updates) > 0 {
+		if err := f.sink.Publish(ctx, updates); err != nil {
+			f.loaded = false
+			return fmt.Errorf("publish removal of %d blocks: %w", len(updates), err)
+		}
+		f.nextSeq += uint64(len(updates))
+	}
+	forkPoint := f.window[fork]
+	f.window = f.window[:fork+1]
+	f.metrics.observeReorg(f.cfg, len(updates))
+	f.log.Warn("chain reorganized", "old_tip_height", tip.Height, "old_tip_hash", tip.Hash,
+		"fork_height", forkPoint.Height, "fork_hash", forkPoint.Hash, "depth", len(updates))
+	return nil
+}
+
+func (f *Follower) raise(ctx context.Context, err error) {
+	f.log.Error("stopping: reorganization too deep to follow; an operator must check the nodes", "err", err)
+	if f.alerter == nil {
+		return
+	}
+	var re *ReorgError
+	details := map[string]string{}
+	if errors.As(err, &re) {
+		details["height"] = fmt.Sprint(re.Height)
+		details["depth"] = fmt.Sprint(re.Depth)
+		details["max_reorg_depth"] = fmt.Sprint(re.MaxDepth)
+	}
+	if t, ok := f.tip(); ok {
+		details["tip_height"] = fmt.Sprint(t.Height)
+		details["tip_hash"] = t.Hash
+	}
+	a := chain.Alert{V: chain.SchemaVersion, ID: fmt.Sprintf("%s/reorg_too_deep/%s", chain.StreamKey(f.cfg.Chain, f.cfg.Network), details["tip_hash"]),
+		Type: "reorg_too_deep", Severity: "critical", Chain: f.cfg.Chain, Network: f.cfg.Network, Time: time.Now().UTC(),
+		Message: err.Error(), Details: details}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if aerr := f.alerter.Alert(actx, a); aerr != nil {
+		f.log.Error("publish reorg alert", "err", aerr)
+	}
+}
