@@ -175,3 +175,40 @@ func (p *Producer) Checkpoint(ctx context.Context, c chain.Chain, network string
 		}
 	}
 }
+
+// ReadAll calls fn for every record currently in topic, partition by
+// partition, each in offset order.
+func (p *Producer) ReadAll(ctx context.Context, topic string, fn func(Record) error) error {
+	parts, err := p.partitions(ctx, topic)
+	if err != nil {
+		return err
+	}
+	for _, part := range parts {
+		first, end, err := p.Offsets(ctx, topic, part)
+		if err != nil {
+			return err
+		}
+		if err := p.ReadRange(ctx, topic, part, first, end, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EndOffsets returns the sum of the end offsets of topic's partitions: the
+// number of records ever written to it.
+func (p *Producer) EndOffsets(ctx context.Context, topic string) (int64, error) {
+	parts, err := p.partitions(ctx, topic)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, part := range parts {
+		_, end, err := p.Offsets(ctx, topic, part)
+		if err != nil {
+			return 0, err
+		}
+		sum += end
+	}
+	return sum, nil
+}
