@@ -309,3 +309,35 @@ func (s *Source) subscribe(ctx context.Context, ep *endpoint, wake chan<- struct
 		}
 	}
 }
+
+// ChainID asks the best endpoint for its chain id.
+func (s *Source) ChainID(ctx context.Context) (uint64, error) {
+	var id uint64
+	err := s.pool.do(ctx, "eth_chainId", func(ctx context.Context, _ *endpoint, c *rpc.Client) error {
+		var raw string
+		if err := c.CallContext(ctx, &raw, "eth_chainId"); err != nil {
+			return err
+		}
+		v, err := parseQuantity("eth_chainId", raw)
+		id = v
+		return err
+	})
+	return id, err
+}
+
+// NetworkName is the conventional network label of a chain id.
+func NetworkName(chainID uint64) string {
+	switch chainID {
+	case 1:
+		return "mainnet"
+	case 11155111:
+		return "sepolia"
+	case 17000:
+		return "holesky"
+	case 560048:
+		return "hoodi"
+	case 1337:
+		return "devnet"
+	}
+	return fmt.Sprintf("chain-%d", chainID)
+}

@@ -2,6 +2,7 @@ package follow
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/cordonhq/cordon/internal/chain"
@@ -100,4 +101,58 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// Range fetches heights [from, to] with parallel fetches and calls yield
+// with each block in height order. It checks that every block names the
+// previous one as its parent and fails if the chain changed underneath. It
+// is the engine of one-shot exports; the Follower handles reorgs instead.
+func Range(ctx context.Context, src Source, from, to uint64, parallel int, yield func(*chain.Block) error) error {
+	if parallel <= 0 {
+		parallel = 8
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	fetch := func(ctx context.Context, h uint64) (*chain.Block, error) {
+		var err error
+		for attempt := range 4 {
+			var b *chain.Block
+			if b, err = src.BlockAt(ctx, h); err == nil {
+				if b.Height != h {
+					return nil, fmt.Errorf("source returned height %d for %d", b.Height, h)
+				}
+				return b, nil
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if serr := sleep(ctx, time.Duration(attempt+1)*200*time.Millisecond); serr != nil {
+				return nil, serr
+			}
+		}
+		return nil, fmt.Errorf("block %d: %w", h, err)
+	}
+	var prev *chain.Block
+	next := from
+	for r := range fetchOrdered(ctx, from, to, parallel, fetch) {
+		if r.err != nil {
+			return r.err
+		}
+		if prev != nil && r.block.ParentHash != prev.Hash {
+			return fmt.Errorf("chain reorganized during the export: block %d names parent %s, but block %d is %s; export again, or stop further below the head",
+				r.block.Height, r.block.ParentHash, prev.Height, prev.Hash)
+		}
+		if err := yield(r.block); err != nil {
+			return err
+		}
+		prev = r.block
+		next = r.block.Height + 1
+		if r.block.Height == to {
+			return nil
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return fmt.Errorf("fetch stopped at height %d before %d", next, to)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/cordonhq/cordon/internal/chain"
@@ -68,6 +69,8 @@ type Config struct {
 	Network string
 	// StartHeight is the first height to publish when the stream is empty.
 	StartHeight uint64
+	// StartAtHead starts an empty stream at the node's head instead.
+	StartAtHead bool
 	// Parallel is the number of concurrent block fetches during backfill.
 	Parallel int
 	// MaxReorgDepth is the deepest reorganization followed.
@@ -111,6 +114,43 @@ type Follower struct {
 	window  []chain.Header // newest canonical headers, oldest first
 	nextSeq uint64
 	loaded  bool // window and nextSeq reflect the sink
+
+	statusMu sync.Mutex
+	status   Status
+}
+
+// Status is a snapshot of a Follower's progress, for status displays and
+// readiness checks.
+type Status struct {
+	Loaded    bool   // the checkpoint has been read from the sink
+	Height    uint64 // newest published height
+	Hash      string // newest published hash
+	NextSeq   uint64
+	NodeHead  uint64 // the node's head at the last check
+	Blocks    uint64 // block_added events published by this process
+	Removed   uint64 // block_removed events published by this process
+	Txs       uint64
+	Transfers uint64
+	Reorgs    uint64
+	LastError string // the last step error, cleared by a successful step
+}
+
+// Status returns a snapshot of the Follower's progress.
+func (f *Follower) Status() Status {
+	f.statusMu.Lock()
+	defer f.statusMu.Unlock()
+	return f.status
+}
+
+func (f *Follower) update(fn func(*Status)) {
+	f.statusMu.Lock()
+	defer f.statusMu.Unlock()
+	fn(&f.status)
+	if t, ok := f.tip(); ok {
+		f.status.Height, f.status.Hash = t.Height, t.Hash
+	}
+	f.status.NextSeq = f.nextSeq
+	f.status.Loaded = f.loaded
 }
 
 // New returns a Follower that resumes from the sink's checkpoint. wake,
@@ -132,10 +172,18 @@ func (f *Follower) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load checkpoint: %w", err)
 	}
+	if len(cp.Tail) == 0 && f.cfg.StartAtHead {
+		head, err := f.src.Head(ctx)
+		if err != nil {
+			return fmt.Errorf("read head to start at: %w", err)
+		}
+		f.cfg.StartHeight, f.cfg.StartAtHead = head, false
+	}
 	f.nextSeq = max(cp.NextSeq, 1)
 	f.window = append(f.window[:0], cp.Tail...)
 	f.trim()
 	f.loaded = true
+	f.update(func(*Status) {})
 	t, _ := f.tip()
 	f.log.Info("resuming stream", "next_height", f.nextHeight(), "next_seq", f.nextSeq, "tip_hash", t.Hash)
 	return nil
@@ -182,6 +230,12 @@ func (f *Follower) Run(ctx context.Context) error {
 		} else {
 			caughtUp, err = f.step(ctx)
 		}
+		f.update(func(s *Status) {
+			s.LastError = ""
+			if err != nil {
+				s.LastError = err.Error()
+			}
+		})
 		switch {
 		case err == nil:
 			backoff.reset()
@@ -216,6 +270,7 @@ func (f *Follower) step(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("read head: %w", err)
 	}
 	f.metrics.observeHead(f.cfg, head)
+	f.update(func(s *Status) { s.NodeHead = head })
 	next := f.nextHeight()
 	if next > head {
 		// Nothing new by height; the tip itself may have been replaced.
@@ -268,6 +323,13 @@ func (f *Follower) sync(ctx context.Context, from, to uint64) error {
 		f.window = append(f.window, added...)
 		f.nextSeq += uint64(len(batch))
 		f.trim()
+		f.update(func(s *Status) {
+			s.Blocks += uint64(len(batch))
+			for _, u := range batch {
+				s.Txs += uint64(len(u.Block.Transactions))
+				s.Transfers += uint64(len(u.Block.Transfers))
+			}
+		})
 		batch, added = batch[:0], added[:0]
 		return nil
 	}
@@ -399,6 +461,7 @@ func (f *Follower) reorg(ctx context.Context, height uint64) error {
 	forkPoint := f.window[fork]
 	f.window = f.window[:fork+1]
 	f.metrics.observeReorg(f.cfg, len(updates))
+	f.update(func(s *Status) { s.Reorgs++; s.Removed += uint64(len(updates)) })
 	f.log.Warn("chain reorganized", "old_tip_height", tip.Height, "old_tip_hash", tip.Hash,
 		"fork_height", forkPoint.Height, "fork_hash", forkPoint.Hash, "depth", len(updates))
 	return nil

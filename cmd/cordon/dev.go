@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cordonhq/cordon/internal/config"
+	"github.com/cordonhq/cordon/internal/obs"
+	"github.com/cordonhq/cordon/watchers/eth/devnet"
+)
+
+const devNetwork = "devnet"
+
+func cmdDev(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	dataDir := fs.String("data-dir", envOr("CORDON_DATA_DIR", defaultDataDir), "state directory (Kafka data, devnet chain, endpoints.json); env CORDON_DATA_DIR")
+	httpAddr := fs.String("http", "127.0.0.1:0", "cordon's health/metrics address")
+	kafkaPort := fs.Int("kafka-port", 0, "embedded Kafka broker port (0: any free port)")
+	ethPort := fs.Int("eth-port", 0, "devnet JSON-RPC port, HTTP and WebSocket (0: any free port)")
+	blockInterval := fs.Duration("block-interval", time.Second, "time between devnet blocks")
+	txPerBlock := fs.Int("tx-per-block", 20, "transactions per devnet block")
+	reorgEvery := fs.Int("reorg-every", 30, "make a short reorg every N blocks on average (0: never)")
+	maxReorg := fs.Int("max-reorg", 3, "deepest generated reorg")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	quiet := fs.Bool("quiet", false, "no live status lines")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := obs.NewLogger(os.Stderr, *logLevel, "text")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	unlock, err := lockDir(*dataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	// Embedded Kafka-protocol broker, persisted in the data directory.
+	kopts := []kfake.Opt{kfake.NumBrokers(1), kfake.DataDir(filepath.Join(*dataDir, "kafka"))}
+	if *kafkaPort != 0 {
+		kopts = append(kopts, kfake.Ports(*kafkaPort))
+	}
+	cluster, err := kfake.NewCluster(kopts...)
+	if err != nil {
+		return fmt.Errorf("start embedded kafka: %w", err)
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	log.Info("embedded kafka broker up", "brokers", strings.Join(brokers, ","), "data", filepath.Join(*dataDir, "kafka"))
+
+	// Ethereum devnet with real JSON-RPC on loopback.
+	dev, err := devnet.Start(devnet.Config{DataDir: filepath.Join(*dataDir, "eth"), Port: *ethPort, Seed: "cordon-dev"})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := dev.Close(); err != nil {
+			log.Warn("devnet close", "err", err)
+		}
+	}()
+	log.Info("ethereum devnet up", "rpc", dev.HTTPURL(), "ws", dev.WSURL(), "chain_id", devnet.ChainID, "height", dev.Head().Number)
+	traffic, err := devnet.NewTraffic(ctx, dev, devnet.TrafficConfig{BlockInterval: *blockInterval, TxPerBlock: *txPerBlock,
+		ReorgEvery: *reorgEvery, MaxReorgDepth: *maxReorg, Seed: uint64(time.Now().UnixNano())}, log.With("component", "traffic"))
+	if err != nil {
+		return err
+	}
+	log.Info("traffic generator ready", "token", traffic.Token, "nft", traffic.NFT, "accounts", len(dev.Accounts()))
+
+	cfg := config.Defaults()
+	cfg.HTTP.Listen = *httpAddr
+	cfg.Kafka.Brokers = brokers
+	cfg.Kafka.Partitions = 3
+	cfg.Kafka.ReplicationFactor = 1
+	cfg.Chains.ETH = []config.ETH{{Network: devNetwork, ChainID: devnet.ChainID, StartHeight: "0", Parallel: 4,
+		MaxReorgDepth: 128, PollInterval: 500 * time.Millisecond, HealthInterval: 2 * time.Second,
+		Endpoints: []config.Endpoint{{Name: "devnet-ws", URL: config.SecretValue(dev.WSURL())}, {Name: "devnet-http", URL: config.SecretValue(dev.HTTPURL())}}}}
+	if err := cfg.Fill(); err != nil {
+		return fmt.Errorf("dev config: %w", err)
+	}
+
+	reg := obs.NewRegistry()
+	checks := &obs.Checks{}
+	srv, err := obs.Listen(cfg.HTTP.Listen, reg, checks, log)
+	if err != nil {
+		return err
+	}
+	p, err := newPipeline(ctx, cfg, reg, log)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	p.addChecks(checks)
+
+	ep := endpoints{Kafka: strings.Join(brokers, ","), ETHRPC: dev.HTTPURL(), ETHWS: dev.WSURL(), ETHNetwork: devNetwork,
+		ETHChainID: devnet.ChainID, HTTP: srv.Addr(), PID: os.Getpid(),
+		Topics: map[string]string{"blocks": cfg.Kafka.Topics.Blocks, "transactions": cfg.Kafka.Topics.Transactions,
+			"transfers": cfg.Kafka.Topics.Transfers, "alerts": cfg.Kafka.Topics.Alerts}}
+	if err := writeEndpoints(*dataDir, ep); err != nil {
+		return fmt.Errorf("write endpoints.json: %w", err)
+	}
+	defer os.Remove(filepath.Join(*dataDir, "endpoints.json"))
+	fmt.Fprintf(os.Stderr, "\ncordon dev is up — endpoints in %s\n  kafka   %s   (try: kcat -C -b %s -t %s -e)\n  eth rpc %s\n  http    http://%s/metrics  /healthz  /readyz\n\n",
+		filepath.Join(*dataDir, "endpoints.json"), ep.Kafka, ep.Kafka, cfg.Kafka.Topics.Blocks, ep.ETHRPC, ep.HTTP)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Run(gctx) })
+	p.start(gctx, g)
+	g.Go(func() error { return traffic.Run(gctx) })
+	if !*quiet {
+		g.Go(func() error { return showStatus(gctx, os.Stdout, p, traffic, *dataDir) })
+	}
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) {
+		log.Info("cordon dev stopped; state kept", "data_dir", *dataDir)
+	}
+	return err
+}
+
+// showStatus prints one compact line per watcher every two seconds.
+func showStatus(ctx context.Context, w io.Writer, p *pipeline, tr *devnet.Traffic, dataDir string) error {
+	const every = 2 * time.Second
+	t := time.NewTicker(every)
+	defer t.Stop()
+	type snap struct{ blocks, transfers uint64 }
+	last := map[string]snap{}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		records, err := p.producer.EndOffsets(ctx, p.producer.Topics().Transfers)
+		krec := fmt.Sprint(records)
+		if err != nil {
+			krec = "?"
+		}
+		for _, wt := range p.watchers {
+			st := wt.follower.Status()
+			prev := last[wt.name]
+			last[wt.name] = snap{st.Blocks, st.Transfers}
+			lag := int64(st.NodeHead) - int64(st.Height)
+			state := "ok"
+			if !st.Loaded {
+				state = "loading"
+			}
+			if st.LastError != "" {
+				state = "error: " + truncate(st.LastError, 60)
+			}
+			fmt.Fprintf(w, "%s %-10s height %-6d node %-6d lag %-3d %5.1f blk/s %7.1f transfers/s  reorgs %d (-%d blocks)  kafka transfers %s  generated %d tx  %s\n",
+				time.Now().Format("15:04:05"), wt.name, st.Height, st.NodeHead, lag,
+				float64(st.Blocks-prev.blocks)/every.Seconds(), float64(st.Transfers-prev.transfers)/every.Seconds(),
+				st.Reorgs, st.Removed, krec, tr.Stats.Txs.Load(), state)
+		}
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n-3] + "..."
+	}
+	return s
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// lockDir takes an exclusive lock on dir so two `cordon dev` never share
+// one data directory.
+func lockDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, "dev.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s is in use by another cordon dev (stop it, or pass --data-dir)", dir)
+	}
+	return func() { f.Close() }, nil
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// defaultDataDir is where `cordon dev` keeps its state and endpoints.json.
+const defaultDataDir = ".cordon/dev"
+
+// endpoints is endpoints.json: every address a client of a running
+// `cordon dev` needs.
+type endpoints struct {
+	// Kafka is the bootstrap broker list, comma separated (kcat -b).
+	Kafka string `json:"kafka"`
+	// ETHRPC and ETHWS are the devnet's JSON-RPC endpoints.
+	ETHRPC     string `json:"eth_rpc"`
+	ETHWS      string `json:"eth_ws"`
+	ETHNetwork string `json:"eth_network"`
+	ETHChainID uint64 `json:"eth_chain_id"`
+	// HTTP is cordon's own health, readiness and metrics address.
+	HTTP string `json:"http"`
+	// Topics are the Kafka topic names.
+	Topics map[string]string `json:"topics"`
+	PID    int               `json:"pid"`
+}
+
+func writeEndpoints(dir string, e endpoints) error {
+	b, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, "endpoints.json.tmp")
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, "endpoints.json"))
+}
+
+// readEndpoints reads the endpoints.json of a dev data directory, with an
+// error that says what to do when there is none.
+func readEndpoints(dir string) (endpoints, error) {
+	path := filepath.Join(dir, "endpoints.json")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return endpoints{}, fmt.Errorf("no %s: start the dev system with `make run` (or `cordon dev`), or pass the service address or --config", path)
+	}
+	if err != nil {
+		return endpoints{}, err
+	}
+	var e endpoints
+	if err := json.Unmarshal(b, &e); err != nil {
+		return endpoints{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return e, nil
+}

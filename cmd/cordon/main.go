@@ -1,0 +1,57 @@
+// Command cordon is the chain-watching security gateway. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+var version = "dev"
+
+const usage = `cordon — chain-watching security gateway
+
+Usage:
+  cordon dev     [--data-dir DIR] ...   run the whole system on embedded defaults
+  cordon run     --config FILE          run against your own nodes and Kafka
+  cordon export  --chain eth --from N --to M [--rpc URL] [--format jsonl|csv] [--out FILE]
+  cordon version
+
+Run "cordon COMMAND -h" for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := dispatch(ctx, os.Args[1:])
+	stop()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintln(os.Stderr, "cordon:", err)
+		os.Exit(1)
+	}
+}
+
+func dispatch(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "dev":
+		return cmdDev(ctx, args[1:])
+	case "run":
+		return cmdRun(ctx, args[1:])
+	case "export":
+		return cmdExport(ctx, args[1:])
+	case "version", "--version":
+		fmt.Println("cordon", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return nil
+	}
+	fmt.Fprint(os.Stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}

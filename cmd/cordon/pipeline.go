@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/config"
+	"github.com/cordonhq/cordon/internal/obs"
+	"github.com/cordonhq/cordon/watchers/eth"
+	"github.com/cordonhq/cordon/watchers/follow"
+)
+
+// pipeline is the running system of `cordon run` and `cordon dev`: the
+// Kafka producer and one watcher per configured chain network.
+type pipeline struct {
+	producer *kafka.Producer
+	watchers []*watcher
+	topicsOK atomic.Bool
+	log      *slog.Logger
+}
+
+type watcher struct {
+	name     string
+	src      *eth.Source
+	follower *follow.Follower
+}
+
+func kafkaConfig(k config.Kafka) kafka.Config {
+	return kafka.Config{Brokers: k.Brokers, ClientID: k.ClientID,
+		Topics:       kafka.Topics{Blocks: k.Topics.Blocks, Transactions: k.Topics.Transactions, Transfers: k.Topics.Transfers, Alerts: k.Topics.Alerts},
+		TLS:          kafka.TLSConfig{Enabled: k.TLS.Enabled, CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile, ServerName: k.TLS.ServerName, InsecureSkipVerify: k.TLS.InsecureSkipVerify},
+		SASL:         kafka.SASLConfig{Mechanism: k.SASL.Mechanism, Username: k.SASL.Username, Password: k.SASL.Password.Value()},
+		CreateTopics: k.CreateTopics, Partitions: k.Partitions, ReplicationFactor: k.ReplicationFactor,
+		BatchSize: k.BatchSize, Linger: k.Linger, MaxAttempts: k.MaxAttempts, WriteTimeout: k.WriteTimeout, Compression: k.Compression}
+}
+
+func ethSourceConfig(e config.ETH) eth.Config {
+	c := eth.Config{Network: e.Network, ChainID: e.ChainID, VerifyHeaderHash: *e.VerifyHeaderHash,
+		Pool: eth.PoolConfig{RequestTimeout: e.RequestTimeout, HealthInterval: e.HealthInterval, MaxLag: e.MaxLag}}
+	for _, ep := range e.Endpoints {
+		headers := map[string]string{}
+		for k, v := range ep.Headers {
+			headers[k] = v.Value()
+		}
+		c.Endpoints = append(c.Endpoints, eth.EndpointConfig{Name: ep.Name, URL: ep.URL.Value(), Headers: headers})
+	}
+	return c
+}
+
+func newPipeline(ctx context.Context, cfg config.Config, reg prometheus.Registerer, log *slog.Logger) (*pipeline, error) {
+	prod, err := kafka.New(kafkaConfig(cfg.Kafka), kafka.NewMetrics(reg), log.With("component", "kafka"))
+	if err != nil {
+		return nil, err
+	}
+	p := &pipeline{producer: prod, log: log}
+	fm := follow.NewMetrics(reg)
+	pm := eth.NewPoolMetrics(reg)
+	for _, e := range cfg.Chains.ETH {
+		src, err := eth.NewSource(ctx, ethSourceConfig(e), pm, log.With("component", "eth-rpc"))
+		if err != nil {
+			p.close()
+			return nil, fmt.Errorf("chains.eth %s: %w", e.Network, err)
+		}
+		fc := follow.Config{Chain: chain.ETH, Network: e.Network, Parallel: e.Parallel, MaxReorgDepth: e.MaxReorgDepth,
+			BatchBlocks: e.BatchBlocks, PollInterval: e.PollInterval}
+		if e.StartHeight == "head" {
+			fc.StartAtHead = true
+		} else {
+			fc.StartHeight, _ = strconv.ParseUint(e.StartHeight, 10, 64) // validated
+		}
+		w := &watcher{name: chain.StreamKey(chain.ETH, e.Network), src: src}
+		w.follower = follow.New(fc, src, prod, src.Wake(ctx), prod, fm, log.With("component", "watcher"))
+		p.watchers = append(p.watchers, w)
+	}
+	return p, nil
+}
+
+func (p *pipeline) close() {
+	for _, w := range p.watchers {
+		w.src.Close()
+	}
+	if err := p.producer.Close(); err != nil {
+		p.log.Warn("close kafka producer", "err", err)
+	}
+}
+
+// addChecks registers the readiness checks of the pipeline.
+func (p *pipeline) addChecks(checks *obs.Checks) {
+	checks.Add("kafka", func() error {
+		if !p.topicsOK.Load() {
+			return errors.New("topics not yet created or verified")
+		}
+		return nil
+	})
+	for _, w := range p.watchers {
+		checks.Add(w.name, func() error {
+			st := w.follower.Status()
+			if !st.Loaded {
+				return errors.New("checkpoint not loaded from Kafka yet")
+			}
+			if st.LastError != "" {
+				return errors.New(st.LastError)
+			}
+			return nil
+		})
+	}
+}
+
+// start runs every component in g.
+func (p *pipeline) start(ctx context.Context, g *errgroup.Group) {
+	ready := make(chan struct{})
+	g.Go(func() error {
+		for attempt := 0; ; attempt++ {
+			err := p.producer.EnsureTopics(ctx)
+			if err == nil {
+				p.topicsOK.Store(true)
+				close(ready)
+				return nil
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			p.log.Warn("kafka not ready; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(min(time.Duration(attempt+1)*time.Second, 10*time.Second)):
+			}
+		}
+	})
+	for _, w := range p.watchers {
+		g.Go(func() error { return w.src.Pool().Run(ctx) })
+		g.Go(func() error {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-ready:
+			}
+			if err := w.follower.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				return fmt.Errorf("watcher %s: %w", w.name, err)
+			}
+			return nil
+		})
+	}
+}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"os"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cordonhq/cordon/internal/config"
+	"github.com/cordonhq/cordon/internal/obs"
+)
+
+func cmdRun(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	path := fs.String("config", os.Getenv("CORDON_CONFIG"), "configuration file (see cordon.example.yaml); env CORDON_CONFIG")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return errors.New("run: --config FILE is required (cordon.example.yaml documents every key; `make run` starts the dev system instead)")
+	}
+	cfg, err := config.Load(*path, os.Environ())
+	if err != nil {
+		return err
+	}
+	log, err := obs.NewLogger(os.Stderr, cfg.Log.Level, cfg.Log.Format)
+	if err != nil {
+		return err
+	}
+	reg := obs.NewRegistry()
+	checks := &obs.Checks{}
+	srv, err := obs.Listen(cfg.HTTP.Listen, reg, checks, log)
+	if err != nil {
+		return err
+	}
+	p, err := newPipeline(ctx, cfg, reg, log)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	p.addChecks(checks)
+	log.Info("cordon running", "version", version, "http", srv.Addr(), "brokers", cfg.Kafka.Brokers, "eth_networks", len(cfg.Chains.ETH))
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Run(gctx) })
+	p.start(gctx, g)
+	return g.Wait()
+}

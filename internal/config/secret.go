@@ -1,0 +1,123 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"reflect"
+	"strings"
+)
+
+// Secret is a configuration value that must not appear in logs. In YAML it
+// is written as "env:NAME" (read from the environment), "file:PATH" (read
+// from a file, trailing newline trimmed) or a literal.
+type Secret struct {
+	ref   string
+	value string
+}
+
+// SecretValue returns a resolved secret holding v (for code that builds a
+// Config without YAML).
+func SecretValue(v string) Secret { return Secret{ref: v, value: v} }
+
+// Value returns the resolved secret.
+func (s Secret) Value() string { return s.value }
+
+// String redacts the secret.
+func (s Secret) String() string {
+	if s.ref == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// LogValue redacts the secret in slog output.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// UnmarshalYAML keeps the reference; resolveSecrets reads it.
+func (s *Secret) UnmarshalYAML(unmarshal func(any) error) error {
+	var ref string
+	if err := unmarshal(&ref); err != nil {
+		return err
+	}
+	*s = Secret{ref: ref}
+	return nil
+}
+
+func (s *Secret) resolve() error {
+	switch {
+	case strings.HasPrefix(s.ref, "env:"):
+		name := strings.TrimPrefix(s.ref, "env:")
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			return fmt.Errorf("environment variable %s is not set", name)
+		}
+		s.value = v
+	case strings.HasPrefix(s.ref, "file:"):
+		b, err := os.ReadFile(strings.TrimPrefix(s.ref, "file:"))
+		if err != nil {
+			return err
+		}
+		s.value = strings.TrimRight(string(b), "\r\n")
+	default:
+		s.value = s.ref
+	}
+	return nil
+}
+
+var secretType = reflect.TypeOf(Secret{})
+
+// resolveSecrets resolves every Secret in v, naming the key on error.
+func resolveSecrets(v reflect.Value, path string) error {
+	switch v.Kind() {
+	case reflect.Struct:
+		if v.Type() == secretType {
+			s := v.Addr().Interface().(*Secret)
+			if err := s.resolve(); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			return nil
+		}
+		for i := 0; i < v.NumField(); i++ {
+			f := v.Type().Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			if err := resolveSecrets(v.Field(i), join(path, yamlName(f))); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			if err := resolveSecrets(v.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		if v.Type().Elem() == secretType {
+			for _, k := range v.MapKeys() {
+				s := v.MapIndex(k).Interface().(Secret)
+				if err := s.resolve(); err != nil {
+					return fmt.Errorf("%s.%v: %w", path, k, err)
+				}
+				v.SetMapIndex(k, reflect.ValueOf(s))
+			}
+		}
+	}
+	return nil
+}
+
+func yamlName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	if name == "" {
+		return strings.ToLower(f.Name)
+	}
+	return name
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
