@@ -408,3 +408,7 @@ func (m *PoolMetrics) observe(chain, ep, method string, err error, d time.Durati
 	m.requests.WithLabelValues(chain, ep, method, outcome).Inc()
 	m.duration.WithLabelValues(chain, ep, method).Observe(d.Seconds())
 }
+
+// Requests exposes the request counter (chain, endpoint, method, outcome),
+// for tests and status displays.
+func (m *PoolMetrics) Requests() *prometheus.CounterVec { return m.requests }

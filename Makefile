@@ -1,0 +1,50 @@
+# cordon — see README.md. Every target works on a fresh Debian machine with Go.
+SHELL      := /bin/bash
+GO         ?= go
+BIN        := bin
+export GOFLAGS ?= -buildvcs=false
+TEST_FLAGS ?= -race -shuffle=on -timeout 30m
+PKGS       := ./...
+
+.PHONY: all build run test test-deps bench fuzz lint vet clean
+
+all: build
+
+## build: compile bin/cordon
+build:
+	$(GO) build -o $(BIN)/cordon ./cmd/cordon
+
+## run: build and start the whole system on embedded defaults (cordon dev)
+run: build
+	./$(BIN)/cordon dev $(ARGS)
+
+## test-deps: install what the tests need (kcat from Debian's packages)
+test-deps:
+	./scripts/test-deps.sh
+
+## test: install test dependencies, then run every test with the race detector
+test: test-deps
+	CORDON_TEST_REQUIRE_TOOLS=1 $(GO) test $(TEST_FLAGS) $(PKGS)
+
+## bench: run the benchmarks recorded in BENCHMARKS.md
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./watchers/eth/ ./ingest/...
+
+## fuzz: run each fuzz target for FUZZTIME (default 20s)
+FUZZTIME ?= 20s
+fuzz:
+	@for t in FuzzNormalize FuzzDecodeTransferLog FuzzDecodeHeader FuzzHexQuantity; do \
+	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./watchers/eth/ || exit 1; done
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config/
+
+## vet: go vet
+vet:
+	$(GO) vet ./...
+
+## lint: golangci-lint with .golangci.yml (installed into bin/ on first use)
+lint: vet
+	@test -x $(BIN)/golangci-lint || GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.6.2
+	./$(BIN)/golangci-lint run ./...
+
+clean:
+	rm -rf $(BIN) .cordon
