@@ -32,14 +32,15 @@ func applyEnv(cfg *Config, env []string) error {
 		return err
 	}
 	for k := range vars {
-		if !used[k] && !ignoredEnv[k] {
+		if !used[k] && !ignoredEnv[k] && !strings.HasPrefix(k, "CORDON_TEST_") {
 			return fmt.Errorf("environment variable %s names no configuration key", k)
 		}
 	}
 	return nil
 }
 
-// ignoredEnv are CORDON_ variables that are not configuration keys.
+// ignoredEnv are CORDON_ variables that are not configuration keys (nor
+// are CORDON_TEST_*, used by the test suite).
 var ignoredEnv = map[string]bool{"CORDON_CONFIG": true, "CORDON_DATA_DIR": true}
 
 var durationType = reflect.TypeOf(time.Duration(0))

@@ -83,3 +83,29 @@ func TestKillMidBackfill(t *testing.T) {
 	require.Equal(t, len(uninterrupted), len(interrupted))
 	require.Equal(t, uninterrupted, interrupted)
 }
+
+// TestReorgWhileDown reorganizes the chain while the watcher is stopped:
+// on restart the first block it fetches no longer extends its tip.
+func TestReorgWhileDown(t *testing.T) {
+	h := newHarness(t, 22)
+	ctx := context.Background()
+	for range 20 {
+		require.NoError(t, h.traffic.Step(ctx, 5))
+	}
+	run := func() {
+		runCtx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		f := h.follower(follow.Config{Parallel: 4}, nil)
+		go func() { _ = f.Run(runCtx) }()
+		waitPublished(t, h, 30*time.Second)
+	}
+	run()
+	require.NoError(t, h.traffic.Reorg(ctx, 4))
+	for range 5 {
+		require.NoError(t, h.traffic.Step(ctx, 5))
+	}
+	run()
+	c := consume(t, h.prod)
+	require.Equal(t, 4, c.removed)
+	checkCanonical(t, h, c)
+}

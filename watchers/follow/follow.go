@@ -303,8 +303,8 @@ func (f *Follower) checkTip(ctx context.Context) error {
 }
 
 // sync fetches heights [from, to] in parallel and publishes them in order.
-func (f *Follower) sync(ctx context.Context, from, to uint64) error {
-	ctx, cancel := context.WithCancel(ctx)
+func (f *Follower) sync(parent context.Context, from, to uint64) error {
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	results := fetchOrdered(ctx, from, to, f.cfg.Parallel, f.fetch)
 
@@ -374,8 +374,8 @@ func (f *Follower) sync(ctx context.Context, from, to uint64) error {
 			if err := flush(); err != nil {
 				return err
 			}
-			cancel()
-			return f.reorg(ctx, b.Height)
+			cancel() // stop fetching the abandoned branch
+			return f.reorg(parent, b.Height)
 		}
 		ev := chain.BlockEvent{V: chain.SchemaVersion, Type: chain.BlockAdded, Seq: f.nextSeq + uint64(len(batch)),
 			Header: b.Header, TxCount: len(b.Transactions), TransferCount: len(b.Transfers)}

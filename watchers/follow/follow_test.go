@@ -56,7 +56,10 @@ func (c *memChain) Head(context.Context) (uint64, error) {
 	return uint64(len(c.blocks) - 1), nil
 }
 
-func (c *memChain) HeaderAt(_ context.Context, h uint64) (chain.Header, error) {
+func (c *memChain) HeaderAt(ctx context.Context, h uint64) (chain.Header, error) {
+	if err := ctx.Err(); err != nil {
+		return chain.Header{}, err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if h >= uint64(len(c.blocks)) {
@@ -94,7 +97,10 @@ type memSink struct {
 	rng    *rand.Rand
 }
 
-func (s *memSink) Publish(_ context.Context, us []chain.Update) error {
+func (s *memSink) Publish(ctx context.Context, us []chain.Update) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failP > 0 && s.rng.Float64() < s.failP {
@@ -262,6 +268,28 @@ func TestTipReplacedWithoutGrowth(t *testing.T) {
 	waitFor(t, func() bool { return f.Status().Hash == want[10].Hash })
 	cancel()
 	require.Equal(t, want, sink.apply(t))
+}
+
+// TestReorgFoundWhileBackfilling restarts a follower after the chain was
+// reorganized and grew: the mismatch is found by the first fetched block,
+// not by the tip check.
+func TestReorgFoundWhileBackfilling(t *testing.T) {
+	c := newMemChain(1)
+	c.extend(20)
+	sink := &memSink{}
+	run := func() {
+		f := New(Config{Chain: chain.ETH, Network: "mem", Parallel: 4, PollInterval: time.Millisecond}, c, sink, nil, nil, nil, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() { _ = f.Run(ctx) }()
+		want := c.canonical()
+		waitFor(t, func() bool { return f.Status().Hash == want[len(want)-1].Hash })
+		require.Equal(t, uint64(len(want)-1), f.Status().Height)
+	}
+	run()
+	c.reorg(5, 10)
+	run()
+	require.Equal(t, c.canonical(), sink.apply(t))
 }
 
 func TestRangeInOrder(t *testing.T) {

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cordonhq/cordon/ingest/export"
+	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/testkit"
+	"github.com/cordonhq/cordon/watchers/eth/devnet"
+)
+
+func waitFile(t *testing.T, path string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not appear", path)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url) //nolint:noctx // test
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestDevEndToEnd starts `cordon dev`, then uses it the way a user does:
+// kcat reads the topics from endpoints.json, `cordon export` finds the
+// node with no flags, and the health endpoints answer.
+func TestDevEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- cmdDev(ctx, []string{"--data-dir", dir, "--quiet", "--block-interval", "200ms", "--reorg-every", "10", "--log-level", "warn"})
+	}()
+	defer func() {
+		cancel()
+		require.ErrorIs(t, <-done, context.Canceled)
+	}()
+	waitFile(t, filepath.Join(dir, "endpoints.json"), 60*time.Second)
+	ep, err := readEndpoints(dir)
+	require.NoError(t, err)
+	require.NotEmpty(t, ep.Kafka)
+	require.True(t, strings.HasPrefix(ep.ETHRPC, "http://127.0.0.1:"))
+
+	// Ready once Kafka and the watcher are up.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, body := httpGet(t, "http://"+ep.HTTP+"/readyz")
+		if code == http.StatusOK {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "not ready: %s", body)
+		time.Sleep(100 * time.Millisecond)
+	}
+	code, _ := httpGet(t, "http://"+ep.HTTP+"/healthz")
+	require.Equal(t, http.StatusOK, code)
+	time.Sleep(3 * time.Second) // let some blocks through
+	_, metrics := httpGet(t, "http://"+ep.HTTP+"/metrics")
+	require.Contains(t, metrics, `cordon_watcher_blocks_added_total{chain="eth",network="devnet"}`)
+	require.Contains(t, metrics, `cordon_kafka_messages_total{topic="cordon.transfers"}`)
+
+	// A real third-party Kafka client reads the topics.
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		if os.Getenv("CORDON_TEST_REQUIRE_TOOLS") != "" {
+			t.Fatal("kcat is not installed (make test installs it)")
+		}
+		t.Log("kcat not installed; skipping the kcat check (make test installs it)")
+	} else {
+		out, err := exec.Command(kcat, "-C", "-b", ep.Kafka, "-t", ep.Topics["blocks"], "-o", "beginning", "-c", "20", "-q",
+			"-f", "%k\t%s\n").Output()
+		require.NoError(t, err)
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		require.Len(t, lines, 20)
+		for _, l := range lines {
+			key, val, ok := strings.Cut(l, "\t")
+			require.True(t, ok, l)
+			var ev chain.BlockEvent
+			require.NoError(t, json.Unmarshal([]byte(val), &ev))
+			require.Equal(t, ev.Key(), key)
+			require.Equal(t, chain.ETH, ev.Chain)
+		}
+	}
+
+	// cordon export with no endpoint flags uses endpoints.json.
+	out := filepath.Join(dir, "export.jsonl")
+	require.NoError(t, cmdExport(ctx, []string{"--chain", "eth", "--data-dir", dir, "--from", "0", "--to", "5", "--out", out}))
+	f, err := os.Open(out)
+	require.NoError(t, err)
+	defer f.Close()
+	types := map[string]int{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var line map[string]any
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &line))
+		typ := line["type"].(string)
+		types[typ]++
+		if typ == "transfer" {
+			for _, k := range []string{"chain", "asset", "tx_hash", "log_index", "from", "to", "amount", "block_number", "block_hash"} {
+				require.Contains(t, line, k)
+			}
+			require.IsType(t, "", line["amount"], "amount is a decimal string")
+			if line["asset"] == "native" {
+				require.Nil(t, line["log_index"])
+			}
+		}
+	}
+	require.NoError(t, sc.Err())
+	require.Equal(t, 6, types["block"])
+	require.Positive(t, types["transaction"])
+	require.Positive(t, types["transfer"])
+}
+
+// TestRunFromConfig runs `cordon run` from a YAML file against a devnet
+// and an embedded broker.
+func TestRunFromConfig(t *testing.T) {
+	dev, err := devnet.Start(devnet.Config{})
+	require.NoError(t, err)
+	defer dev.Close()
+	tr, err := devnet.NewTraffic(context.Background(), dev, devnet.TrafficConfig{}, nil)
+	require.NoError(t, err)
+	for range 5 {
+		require.NoError(t, tr.Step(context.Background(), 5))
+	}
+	brokers := testkit.Kafka(t)
+	cfgPath := filepath.Join(t.TempDir(), "cordon.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+log: {level: warn}
+http: {listen: "127.0.0.1:0"}
+kafka:
+  brokers: [%s]
+  partitions: 2
+  replication_factor: 1
+chains:
+  eth:
+    - network: devnet
+      chain_id: %d
+      start_height: "0"
+      endpoints:
+        - {name: dev, url: "env:CORDON_TEST_ETH_URL"}
+`, brokers[0], devnet.ChainID)), 0o600))
+	t.Setenv("CORDON_TEST_ETH_URL", dev.HTTPURL())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cmdRun(ctx, []string{"--config", cfgPath}) }()
+
+	// What run published must be the chain that export reads.
+	out := filepath.Join(t.TempDir(), "b.csv")
+	require.NoError(t, cmdExport(ctx, []string{"--chain", "eth", "--rpc", dev.HTTPURL(), "--from", "0", "--to", "5", "--format", "csv", "--records", "block", "--out", out}))
+	raw, err := os.ReadFile(out)
+	require.NoError(t, err)
+	rows, err := csv.NewReader(bytes.NewReader(raw)).ReadAll()
+	require.NoError(t, err)
+	require.Equal(t, export.BlockColumns, rows[0])
+	require.Len(t, rows, 7)
+	require.Equal(t, "devnet", rows[1][1], "network derived from chain id 1337")
+
+	reader, err := kafka.New(kafka.Config{Brokers: brokers}, nil, nil)
+	require.NoError(t, err)
+	defer reader.Close()
+	var cp chain.Checkpoint
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cp, err = reader.Checkpoint(ctx, chain.ETH, "devnet", 100)
+		require.NoError(t, err)
+		if tip, ok := cp.Tip(); ok && tip.Height >= 5 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "cordon run published nothing")
+		time.Sleep(100 * time.Millisecond)
+	}
+	for i, row := range rows[1:] {
+		require.Equal(t, row[3], cp.Tail[i].Hash, "height %d", i)
+	}
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+}
+
+func TestExportErrors(t *testing.T) {
+	ctx := context.Background()
+	err := cmdExport(ctx, []string{"--chain", "doge", "--to", "1"})
+	require.ErrorContains(t, err, `--chain "doge"`)
+	err = cmdExport(ctx, []string{"--chain", "eth", "--from", "5", "--to", "1", "--rpc", "http://127.0.0.1:1"})
+	require.ErrorContains(t, err, "--to 1 is below --from 5")
+	err = cmdExport(ctx, []string{"--chain", "eth", "--to", "1", "--format", "csv", "--records", "block,transfer", "--rpc", "http://127.0.0.1:1"})
+	require.ErrorContains(t, err, "csv holds one record type per file")
+	err = cmdExport(ctx, []string{"--chain", "eth", "--to", "1", "--data-dir", t.TempDir()})
+	require.ErrorContains(t, err, "make run")
+	err = cmdRun(ctx, nil)
+	require.ErrorContains(t, err, "--config FILE is required")
+}
