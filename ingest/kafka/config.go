@@ -94,10 +94,10 @@ func (c *Config) fill() {
 		c.ReplicationFactor = 1
 	}
 	if c.BatchSize <= 0 {
-		c.BatchSize = 10_000
+		c.BatchSize = 1000
 	}
 	if c.Linger <= 0 {
-		c.Linger = 2 * time.Millisecond
+		c.Linger = time.Millisecond
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 10

@@ -20,6 +20,27 @@ type rpcBlock struct {
 	GasLimit      string   `json:"gasLimit"`
 	BaseFeePerGas *string  `json:"baseFeePerGas"`
 	Transactions  []rpcTx  `json:"transactions"`
+	rpcHeaderExtra
+}
+
+// rpcHeaderExtra holds the header fields that only the hash check needs.
+type rpcHeaderExtra struct {
+	Sha3Uncles            string  `json:"sha3Uncles"`
+	StateRoot             string  `json:"stateRoot"`
+	TransactionsRoot      string  `json:"transactionsRoot"`
+	ReceiptsRoot          string  `json:"receiptsRoot"`
+	LogsBloom             string  `json:"logsBloom"`
+	Difficulty            string  `json:"difficulty"`
+	ExtraData             string  `json:"extraData"`
+	MixHash               *string `json:"mixHash"`
+	Nonce                 *string `json:"nonce"`
+	WithdrawalsRoot       *string `json:"withdrawalsRoot"`
+	BlobGasUsed           *string `json:"blobGasUsed"`
+	ExcessBlobGas         *string `json:"excessBlobGas"`
+	ParentBeaconBlockRoot *string `json:"parentBeaconBlockRoot"`
+	RequestsHash          *string `json:"requestsHash"`
+	BlockAccessListHash   *string `json:"blockAccessListHash"`
+	SlotNumber            *string `json:"slotNumber"`
 }
 
 type rpcTx struct {

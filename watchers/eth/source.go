@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"strings"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/rpc"
+	"github.com/holiman/uint256"
 
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/watchers/follow"
@@ -162,7 +165,7 @@ func (s *Source) fetch(ctx context.Context, ep *endpoint, c *rpc.Client, height 
 		return nil, fmt.Errorf("reply is for block %d, asked for %d", n, height)
 	}
 	if s.cfg.VerifyHeaderHash {
-		if err := verifyHeaderHash(raw, blk.Hash); err != nil {
+		if err := verifyHeaderHash(blk); err != nil {
 			return nil, fmt.Errorf("block %d: %w", height, err)
 		}
 	}
@@ -178,16 +181,113 @@ func (s *Source) fetch(ctx context.Context, ep *endpoint, c *rpc.Client, height 
 	return b, err
 }
 
-// verifyHeaderHash recomputes the header hash from the reply's fields.
-func verifyHeaderHash(raw []byte, claimed string) error {
-	var h types.Header
-	if err := json.Unmarshal(raw, &h); err != nil {
-		return fmt.Errorf("decode header for hash check: %w", err)
+// verifyHeaderHash rebuilds the header from the reply's fields and checks
+// that it hashes to the hash the reply claims.
+func verifyHeaderHash(b *rpcBlock) error {
+	h, err := headerOf(b)
+	if err != nil {
+		return fmt.Errorf("header for hash check: %w", err)
 	}
-	if got := h.Hash().Hex(); !strings.EqualFold(got, claimed) {
-		return fmt.Errorf("header fields hash to %s but the reply claims %s", got, trunc(claimed))
+	if got := h.Hash().Hex(); !strings.EqualFold(got, b.Hash) {
+		return fmt.Errorf("header fields hash to %s but the reply claims %s", got, trunc(b.Hash))
 	}
 	return nil
+}
+
+func headerOf(b *rpcBlock) (*types.Header, error) {
+	var err error
+	h := &types.Header{}
+	hash := func(field, s string, dst *common.Hash) {
+		if err != nil {
+			return
+		}
+		var v string
+		if v, err = normHash(field, s); err == nil {
+			*dst = common.HexToHash(v)
+		}
+	}
+	optHash := func(field string, s *string) *common.Hash {
+		if s == nil {
+			return nil
+		}
+		var v common.Hash
+		hash(field, *s, &v)
+		return &v
+	}
+	optU64 := func(field string, s *string) *uint64 {
+		if s == nil || err != nil {
+			return nil
+		}
+		var v uint64
+		v, err = parseQuantity(field, *s)
+		return &v
+	}
+	bigQ := func(field, s string) *big.Int {
+		if err != nil {
+			return nil
+		}
+		var v *uint256.Int
+		if v, err = parseBigQuantity(field, s); err != nil {
+			return nil
+		}
+		return v.ToBig()
+	}
+	hash("parentHash", b.ParentHash, &h.ParentHash)
+	hash("sha3Uncles", b.Sha3Uncles, &h.UncleHash)
+	hash("stateRoot", b.StateRoot, &h.Root)
+	hash("transactionsRoot", b.TransactionsRoot, &h.TxHash)
+	hash("receiptsRoot", b.ReceiptsRoot, &h.ReceiptHash)
+	if err != nil {
+		return nil, err
+	}
+	miner, err := normAddress("miner", b.Miner)
+	if err != nil {
+		return nil, err
+	}
+	h.Coinbase = common.HexToAddress(miner)
+	bloom, err := hexutil.Decode(b.LogsBloom)
+	if err != nil || len(bloom) != types.BloomByteLength {
+		return nil, fmt.Errorf("logsBloom: want %d hex bytes", types.BloomByteLength)
+	}
+	h.Bloom = types.BytesToBloom(bloom)
+	if h.Extra, err = hexutil.Decode(b.ExtraData); err != nil {
+		return nil, fmt.Errorf("extraData: %w", err)
+	}
+	h.Difficulty = bigQ("difficulty", b.Difficulty)
+	h.Number = bigQ("number", b.Number)
+	if err != nil {
+		return nil, err
+	}
+	if h.GasLimit, err = parseQuantity("gasLimit", b.GasLimit); err != nil {
+		return nil, err
+	}
+	if h.GasUsed, err = parseQuantity("gasUsed", b.GasUsed); err != nil {
+		return nil, err
+	}
+	if h.Time, err = parseQuantity("timestamp", b.Timestamp); err != nil {
+		return nil, err
+	}
+	if b.MixHash != nil {
+		hash("mixHash", *b.MixHash, &h.MixDigest)
+	}
+	if b.Nonce != nil {
+		n, derr := hexutil.Decode(*b.Nonce)
+		if derr != nil || len(n) != 8 {
+			return nil, fmt.Errorf("nonce %q: want 8 hex bytes", trunc(*b.Nonce))
+		}
+		copy(h.Nonce[:], n)
+	}
+	if b.BaseFeePerGas != nil {
+		h.BaseFee = bigQ("baseFeePerGas", *b.BaseFeePerGas)
+	}
+	h.WithdrawalsHash = optHash("withdrawalsRoot", b.WithdrawalsRoot)
+	h.BlobGasUsed = optU64("blobGasUsed", b.BlobGasUsed)
+	h.ExcessBlobGas = optU64("excessBlobGas", b.ExcessBlobGas)
+	h.ParentBeaconRoot = optHash("parentBeaconBlockRoot", b.ParentBeaconBlockRoot)
+	h.RequestsHash = optHash("requestsHash", b.RequestsHash)
+	h.BlockAccessListHash = optHash("blockAccessListHash", b.BlockAccessListHash)
+	h.SlotNumber = optU64("slotNumber", b.SlotNumber)
+	return h, err
 }
 
 func (s *Source) receipts(ctx context.Context, ep *endpoint, c *rpc.Client, blk *rpcBlock) ([]rpcReceipt, error) {

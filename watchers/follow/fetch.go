@@ -14,8 +14,9 @@ type fetchResult struct {
 }
 
 // fetchOrdered fetches heights [from, to] with parallel workers and yields
-// the results strictly in height order. At most 2×parallel results are
-// buffered: the dispatcher blocks when the consumer falls behind. The
+// the results strictly in height order. At most 2×parallel results (plus
+// the one being handed over) are held: the dispatcher blocks when the
+// consumer falls behind. The
 // channel closes after the last height, or early when ctx ends.
 func fetchOrdered(ctx context.Context, from, to uint64, parallel int,
 	fetch func(context.Context, uint64) (*chain.Block, error)) <-chan fetchResult {
@@ -25,8 +26,10 @@ func fetchOrdered(ctx context.Context, from, to uint64, parallel int,
 		out    chan fetchResult
 	}
 	jobs := make(chan job)
-	order := make(chan chan fetchResult, 2*parallel)
-	out := make(chan fetchResult)
+	order := make(chan chan fetchResult, parallel)
+	// Finished blocks wait here in order, so the consumer can take every
+	// ready block into one publish without a scheduling round trip.
+	out := make(chan fetchResult, parallel)
 
 	go func() { // dispatcher
 		defer close(jobs)

@@ -303,39 +303,75 @@ func (f *Follower) checkTip(ctx context.Context) error {
 }
 
 // sync fetches heights [from, to] in parallel and publishes them in order.
+//
+// One publish is in flight at a time while the next batch accumulates, so
+// batches grow to whatever arrives during a publish (up to BatchBlocks):
+// small at the head, for latency, and large in a backfill, for throughput.
+// The state (window, sequence) advances only when a publish is
+// acknowledged; a failed publish makes the Follower reload it from the sink.
 func (f *Follower) sync(parent context.Context, from, to uint64) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	results := fetchOrdered(ctx, from, to, f.cfg.Parallel, f.fetch)
 
-	var batch []chain.Update
-	var added []chain.Header
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		start := time.Now()
-		if err := f.sink.Publish(ctx, batch); err != nil {
+	var batch []chain.Update // accumulating
+	var flying []chain.Update // being published
+	var done chan error       // result of the publish in flight, nil when none
+	var started time.Time
+
+	launch := func() {
+		flying, batch = batch, nil
+		done = make(chan error, 1)
+		started = time.Now()
+		go func(us []chain.Update) { done <- f.sink.Publish(ctx, us) }(flying)
+	}
+	// finish applies the result of the publish in flight.
+	finish := func(err error) error {
+		done = nil
+		if err != nil {
 			f.loaded = false
-			return fmt.Errorf("publish %d events from height %d: %w", len(batch), batch[0].Event.Height, err)
+			return fmt.Errorf("publish %d events from height %d: %w", len(flying), flying[0].Event.Height, err)
 		}
-		f.metrics.observePublish(f.cfg, batch, time.Since(start))
-		f.window = append(f.window, added...)
-		f.nextSeq += uint64(len(batch))
+		f.metrics.observePublish(f.cfg, flying, time.Since(started))
+		for _, u := range flying {
+			f.window = append(f.window, u.Event.Header)
+		}
+		f.nextSeq += uint64(len(flying))
 		f.trim()
 		f.update(func(s *Status) {
-			s.Blocks += uint64(len(batch))
-			for _, u := range batch {
+			s.Blocks += uint64(len(flying))
+			for _, u := range flying {
 				s.Txs += uint64(len(u.Block.Transactions))
 				s.Transfers += uint64(len(u.Block.Transfers))
 			}
 		})
-		batch, added = batch[:0], added[:0]
+		flying = nil
+		return nil
+	}
+	// land waits for the publish in flight, if any, and applies its result.
+	land := func() error {
+		if done == nil {
+			return nil
+		}
+		return finish(<-done) // Publish returns once ctx ends, at the latest
+	}
+	// drain publishes everything still held.
+	drain := func() error {
+		if err := land(); err != nil {
+			return err
+		}
+		if len(batch) > 0 {
+			launch()
+			return land()
+		}
 		return nil
 	}
 	tentativeTip := func() (chain.Header, bool) {
-		if len(added) > 0 {
-			return added[len(added)-1], true
+		if n := len(batch); n > 0 {
+			return batch[n-1].Event.Header, true
+		}
+		if n := len(flying); n > 0 {
+			return flying[n-1].Event.Header, true
 		}
 		return f.tip()
 	}
@@ -343,48 +379,49 @@ func (f *Follower) sync(parent context.Context, from, to uint64) error {
 	for {
 		var r fetchResult
 		var ok bool
-		if len(batch) > 0 {
-			// Publish what is ready rather than wait for a slow fetch.
-			select {
-			case r, ok = <-results:
-			default:
-				if err := flush(); err != nil {
-					return err
-				}
-				continue
+		select {
+		case r, ok = <-results:
+		case err := <-done:
+			if err := finish(err); err != nil {
+				return err
 			}
-		} else {
-			select {
-			case r, ok = <-results:
-			case <-ctx.Done():
-				return ctx.Err()
+			if len(batch) > 0 {
+				launch()
 			}
+			continue
+		case <-ctx.Done():
+			_ = land()
+			return ctx.Err()
 		}
 		if !ok {
-			return flush()
+			return drain()
 		}
 		if r.err != nil {
-			if err := flush(); err != nil {
+			if err := drain(); err != nil {
 				return err
 			}
 			return r.err
 		}
 		b := r.block
 		if t, ok := tentativeTip(); ok && b.ParentHash != t.Hash {
-			if err := flush(); err != nil {
+			if err := drain(); err != nil {
 				return err
 			}
 			cancel() // stop fetching the abandoned branch
 			return f.reorg(parent, b.Height)
 		}
-		ev := chain.BlockEvent{V: chain.SchemaVersion, Type: chain.BlockAdded, Seq: f.nextSeq + uint64(len(batch)),
+		ev := chain.BlockEvent{V: chain.SchemaVersion, Type: chain.BlockAdded,
+			Seq:    f.nextSeq + uint64(len(flying)+len(batch)),
 			Header: b.Header, TxCount: len(b.Transactions), TransferCount: len(b.Transfers)}
 		batch = append(batch, chain.Update{Event: ev, Block: b})
-		added = append(added, b.Header)
-		if len(batch) >= f.cfg.BatchBlocks {
-			if err := flush(); err != nil {
+		switch {
+		case done == nil:
+			launch() // nothing in flight: publish now, for head latency
+		case len(batch) >= f.cfg.BatchBlocks:
+			if err := land(); err != nil { // backpressure
 				return err
 			}
+			launch()
 		}
 	}
 }

@@ -111,6 +111,7 @@ func Start(cfg Config) (*Devnet, error) {
 	ethConf.SyncMode = ethconfig.FullSync
 	ethConf.TxPool.NoLocals = true
 	ethConf.NetworkId = ChainID
+	ethConf.LogNoHistory = true // no log index: the watcher reads receipts, not eth_getLogs
 
 	stack, err := node.New(&nodeConf)
 	if err != nil {
