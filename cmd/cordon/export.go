@@ -12,9 +12,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cordonhq/cordon/ingest/export"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/config"
-	"github.com/cordonhq/cordon/ingest/export"
 	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/follow"
 )

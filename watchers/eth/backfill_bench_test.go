@@ -1,13 +1,17 @@
 package eth_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,10 +19,10 @@ import (
 
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/rpc"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/testkit"
 	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 	"github.com/cordonhq/cordon/watchers/follow"
@@ -94,35 +98,105 @@ func (s *timedSink) Publish(ctx context.Context, us []chain.Update) error {
 	return err
 }
 
-// BenchmarkBackfill compares a full watcher backfill (fetch, decode,
-// verify, normalize, publish to Kafka with acknowledgements) with merely
-// fetching the same blocks and receipts over the same JSON-RPC, and samples
-// the heap during the backfill.
-func BenchmarkBackfill(b *testing.B) {
-	const parallel = 8
-	n := benchBlocks()
+// infra is a devnet (with a chain of n blocks of traffic) and a Kafka
+// broker running in a child process, so that the benchmark process holds
+// only the watcher: its heap is the watcher's, and the node competes for
+// the CPU as a real node on the same machine would.
+type infra struct {
+	cmd     *exec.Cmd
+	rpcURL  string
+	brokers []string
+	head    uint64
+	txs     int64
+}
+
+const infraEnv = "CORDON_BENCH_INFRA_BLOCKS"
+
+func TestMain(m *testing.M) {
+	if n := os.Getenv(infraEnv); n != "" {
+		serveInfra(n)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// serveInfra is the child process: it prints one line describing the
+// services and serves until its standard input closes.
+func serveInfra(blocks string) {
+	n, _ := strconv.Atoi(blocks)
 	ctx := context.Background()
 	dev, err := devnet.Start(devnet.Config{Seed: "bench"})
 	if err != nil {
-		b.Fatal(err)
+		fmt.Println("ERR", err)
+		return
 	}
 	defer dev.Close()
 	tr, err := devnet.NewTraffic(ctx, dev, devnet.TrafficConfig{Seed: 1}, nil)
 	if err != nil {
-		b.Fatal(err)
+		fmt.Println("ERR", err)
+		return
 	}
 	for dev.Head().Number.Uint64() < uint64(n) {
 		if err := tr.Step(ctx, 20); err != nil {
-			b.Fatal(err)
+			fmt.Println("ERR", err)
+			return
 		}
 	}
-	head := dev.Head().Number.Uint64()
-	txs := tr.Stats.Txs.Load()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		fmt.Println("ERR", err)
+		return
+	}
+	defer cluster.Close()
+	fmt.Println("READY", dev.HTTPURL(), strings.Join(cluster.ListenAddrs(), ","), dev.Head().Number.Uint64(), tr.Stats.Txs.Load())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
+func startInfra(b *testing.B, blocks int) *infra {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", infraEnv, blocks))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = stdin.Close(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := strings.Fields(line)
+	if len(f) != 5 || f[0] != "READY" {
+		b.Fatalf("infra: %s", line)
+	}
+	in := &infra{cmd: cmd, rpcURL: f[1], brokers: strings.Split(f[2], ",")}
+	in.head, _ = strconv.ParseUint(f[3], 10, 64)
+	in.txs, _ = strconv.ParseInt(f[4], 10, 64)
+	return in
+}
+
+// BenchmarkBackfill compares a full watcher backfill (fetch, decode,
+// verify, normalize, publish to Kafka with acknowledgements) with merely
+// fetching the same blocks and receipts over the same JSON-RPC, and samples
+// the watcher's heap during the backfill. The node and the broker run in a
+// child process.
+func BenchmarkBackfill(b *testing.B) {
+	const parallel = 8
+	ctx := context.Background()
+	in := startInfra(b, benchBlocks())
+	head, txs := in.head, in.txs
 	b.ResetTimer()
 	for b.Loop() {
-		fetchDur := fetchOnly(b, dev.HTTPURL(), 0, head, parallel)
+		fetchDur := fetchOnly(b, in.rpcURL, 0, head, parallel)
 
-		prod, err := kafka.New(kafka.Config{Brokers: testkit.Kafka(b), CreateTopics: true, Partitions: 3}, nil, nil)
+		prod, err := kafka.New(kafka.Config{Brokers: in.brokers, CreateTopics: true, Partitions: 3}, nil, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -130,7 +204,7 @@ func BenchmarkBackfill(b *testing.B) {
 			b.Fatal(err)
 		}
 		src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID, VerifyHeaderHash: true,
-			Endpoints: []eth.EndpointConfig{{Name: "dev", URL: dev.HTTPURL()}}}, nil, nil)
+			Endpoints: []eth.EndpointConfig{{Name: "dev", URL: in.rpcURL}}}, nil, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -151,7 +225,6 @@ func BenchmarkBackfill(b *testing.B) {
 		cancel()
 		src.Close()
 		_ = prod.Close()
-
 		fetchRate := float64(head+1) / fetchDur.Seconds()
 		watchRate := float64(head+1) / watchDur.Seconds()
 		b.ReportMetric(fetchRate, "fetch-blocks/s")

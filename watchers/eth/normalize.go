@@ -162,14 +162,7 @@ func normalizeTx(blk *chain.Block, i int, tx *rpcTx, rc *rpcReceipt, t *chain.Tr
 		}
 		t.Type = uint8(ty)
 	}
-	n, err := hexByteLen("input", tx.Input)
-	if err != nil {
-		return err
-	}
-	t.InputSize = n
-	if n >= 4 {
-		t.MethodID = strings.ToLower(tx.Input[:10])
-	}
+	t.InputSize, t.MethodID = tx.Input.size, tx.Input.methodID
 
 	// Receipt.
 	rh, err := normHash("receipt transactionHash", rc.TransactionHash)

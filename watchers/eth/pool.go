@@ -370,10 +370,10 @@ func (p *Pool) checkOne(ctx context.Context, ep *endpoint) {
 // PoolMetrics are the endpoint and decoding metrics of Ethereum pools.
 type PoolMetrics struct {
 	nonStandard *prometheus.CounterVec
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	healthy  *prometheus.GaugeVec
-	head     *prometheus.GaugeVec
+	requests    *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	healthy     *prometheus.GaugeVec
+	head        *prometheus.GaugeVec
 }
 
 // NewPoolMetrics registers the endpoint metrics with reg (nil: unregistered).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // These are the JSON-RPC reply shapes the watcher reads. Every field stays a
@@ -11,15 +12,15 @@ import (
 // its field name instead of failing somewhere inside encoding/json.
 
 type rpcBlock struct {
-	Number        string   `json:"number"`
-	Hash          string   `json:"hash"`
-	ParentHash    string   `json:"parentHash"`
-	Timestamp     string   `json:"timestamp"`
-	Miner         string   `json:"miner"`
-	GasUsed       string   `json:"gasUsed"`
-	GasLimit      string   `json:"gasLimit"`
-	BaseFeePerGas *string  `json:"baseFeePerGas"`
-	Transactions  []rpcTx  `json:"transactions"`
+	Number        string  `json:"number"`
+	Hash          string  `json:"hash"`
+	ParentHash    string  `json:"parentHash"`
+	Timestamp     string  `json:"timestamp"`
+	Miner         string  `json:"miner"`
+	GasUsed       string  `json:"gasUsed"`
+	GasLimit      string  `json:"gasLimit"`
+	BaseFeePerGas *string `json:"baseFeePerGas"`
+	Transactions  []rpcTx `json:"transactions"`
 	rpcHeaderExtra
 }
 
@@ -51,7 +52,7 @@ type rpcTx struct {
 	Nonce            string  `json:"nonce"`
 	Gas              string  `json:"gas"`
 	GasPrice         *string `json:"gasPrice"`
-	Input            string  `json:"input"`
+	Input            callData `json:"input"`
 	Type             *string `json:"type"`
 	TransactionIndex *string `json:"transactionIndex"`
 	BlockHash        *string `json:"blockHash"`
@@ -89,7 +90,9 @@ type rpcHeader struct {
 
 var jsonNull = []byte("null")
 
-func isNull(raw json.RawMessage) bool { return len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), jsonNull) }
+func isNull(raw json.RawMessage) bool {
+	return len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), jsonNull)
+}
 
 // decodeBlock decodes an eth_getBlockByNumber(n, true) reply.
 func decodeBlock(raw []byte) (*rpcBlock, error) {
@@ -107,4 +110,33 @@ func decodeReceipts(raw []byte) ([]rpcReceipt, error) {
 		return nil, fmt.Errorf("decode receipts: %w", err)
 	}
 	return r, nil
+}
+
+// callData keeps only what cordon records of a transaction's input — its
+// length and method id — without copying the (possibly large) hex string.
+type callData struct {
+	size     int
+	methodID string
+	err      error
+}
+
+// UnmarshalJSON reads a JSON string of 0x-prefixed hex.
+func (c *callData) UnmarshalJSON(b []byte) error {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return fmt.Errorf("input: want a hex string, got %.20s", b)
+	}
+	s := b[1 : len(b)-1]
+	if len(s) < 2 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X') || len(s)%2 != 0 {
+		return fmt.Errorf("input %.20q: %w bytes", s, errNotHex)
+	}
+	for _, ch := range s[2:] {
+		if !(ch >= '0' && ch <= '9' || ch >= 'a' && ch <= 'f' || ch >= 'A' && ch <= 'F') {
+			return fmt.Errorf("input: invalid hex character %q", ch)
+		}
+	}
+	c.size = (len(s) - 2) / 2
+	if c.size >= 4 {
+		c.methodID = strings.ToLower(string(s[:10]))
+	}
+	return nil
 }

@@ -148,16 +148,12 @@ func (s *Source) BlockAt(ctx context.Context, height uint64) (*chain.Block, erro
 }
 
 func (s *Source) fetch(ctx context.Context, ep *endpoint, c *rpc.Client, height uint64) (*chain.Block, error) {
-	raw, err := call(ctx, c, "eth_getBlockByNumber", hexutil.EncodeUint64(height), true)
-	if err != nil {
+	var blk *rpcBlock // decoded straight from the reply: no intermediate copy
+	if err := c.CallContext(ctx, &blk, "eth_getBlockByNumber", hexutil.EncodeUint64(height), true); err != nil {
 		return nil, fmt.Errorf("eth_getBlockByNumber: %w", err)
 	}
-	if isNull(raw) {
+	if blk == nil {
 		return nil, follow.ErrNotFound
-	}
-	blk, err := decodeBlock(raw)
-	if err != nil {
-		return nil, err
 	}
 	if n, err := parseQuantity("number", blk.Number); err != nil {
 		return nil, err
@@ -298,13 +294,14 @@ func (s *Source) receipts(ctx context.Context, ep *endpoint, c *rpc.Client, blk 
 	noBlockRcp := ep.noBlockRcp
 	ep.mu.Unlock()
 	if !noBlockRcp {
-		raw, err := call(ctx, c, "eth_getBlockReceipts", blk.Hash)
+		var rcs *[]rpcReceipt
+		err := c.CallContext(ctx, &rcs, "eth_getBlockReceipts", blk.Hash)
 		switch {
-		case err == nil && isNull(raw):
+		case err == nil && rcs == nil:
 			// The block left the node's chain between the two calls.
 			return nil, fmt.Errorf("eth_getBlockReceipts(%s): %w (reorged away?)", trunc(blk.Hash), follow.ErrNotFound)
 		case err == nil:
-			return decodeReceipts(raw)
+			return *rcs, nil
 		case isMethodNotFound(err):
 			ep.mu.Lock()
 			ep.noBlockRcp = true

@@ -314,7 +314,7 @@ func (f *Follower) sync(parent context.Context, from, to uint64) error {
 	defer cancel()
 	results := fetchOrdered(ctx, from, to, f.cfg.Parallel, f.fetch)
 
-	var batch []chain.Update // accumulating
+	var batch []chain.Update  // accumulating
 	var flying []chain.Update // being published
 	var done chan error       // result of the publish in flight, nil when none
 	var started time.Time
@@ -497,7 +497,7 @@ func (f *Follower) reorg(ctx context.Context, height uint64) error {
 	}
 	forkPoint := f.window[fork]
 	f.window = f.window[:fork+1]
-	f.metrics.observeReorg(f.cfg, len(updates))
+	f.metrics.observeReorg(f.cfg, len(updates), forkPoint.Height)
 	f.update(func(s *Status) { s.Reorgs++; s.Removed += uint64(len(updates)) })
 	f.log.Warn("chain reorganized", "old_tip_height", tip.Height, "old_tip_hash", tip.Hash,
 		"fork_height", forkPoint.Height, "fork_hash", forkPoint.Hash, "depth", len(updates))

@@ -89,11 +89,12 @@ func (m *Metrics) observePublish(c Config, batch []chain.Update, d time.Duration
 	m.publishTime.WithLabelValues(l...).Observe(d.Seconds())
 }
 
-func (m *Metrics) observeReorg(c Config, depth int) {
+func (m *Metrics) observeReorg(c Config, depth int, fork uint64) {
 	if m == nil {
 		return
 	}
 	l := []string{string(c.Chain), c.Network}
+	m.height.WithLabelValues(l...).Set(float64(fork))
 	m.reorgs.WithLabelValues(l...).Inc()
 	m.removed.WithLabelValues(l...).Add(float64(depth))
 	m.reorgDepth.WithLabelValues(l...).Observe(float64(depth))

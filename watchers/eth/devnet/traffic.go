@@ -77,10 +77,10 @@ type Traffic struct {
 	rev   contract
 	// Token, NFT and Reverter are the deployed contracts' addresses.
 	Token, NFT, Reverter common.Address
-	nfts               map[common.Address][]*big.Int
-	Stats              Stats
-	signer             types.Signer
-	tip, feeCap        *big.Int
+	nfts                 map[common.Address][]*big.Int
+	Stats                Stats
+	signer               types.Signer
+	tip, feeCap          *big.Int
 }
 
 // NewTraffic deploys the devnet contracts (unless a previous run on the
