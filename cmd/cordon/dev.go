@@ -18,6 +18,7 @@ import (
 	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/internal/obs"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
+	"github.com/cordonhq/cordon/watchers/follow"
 )
 
 const devNetwork = "devnet"
@@ -125,8 +126,11 @@ func cmdDev(ctx context.Context, args []string) error {
 		g.Go(func() error { return showStatus(gctx, os.Stdout, p, traffic, *dataDir) })
 	}
 	err = g.Wait()
-	if errors.Is(err, context.Canceled) {
+	switch {
+	case errors.Is(err, context.Canceled):
 		log.Info("cordon dev stopped; state kept", "data_dir", *dataDir)
+	case errors.Is(err, follow.ErrReorgTooDeep):
+		return fmt.Errorf("%w\nthe devnet chain no longer matches the published stream (was %s/eth deleted?); delete %s to start over", err, *dataDir, *dataDir)
 	}
 	return err
 }
