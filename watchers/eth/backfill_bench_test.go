@@ -3,9 +3,9 @@ package eth_test
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common/hexutil"
-	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/cordonhq/cordon/ingest/kafka"
@@ -37,14 +36,26 @@ func benchBlocks() int {
 	return 2000
 }
 
-// fetchOnly fetches every block and its receipts over JSON-RPC with the
-// same parallelism and discards them: the node-side ceiling of a backfill.
+// fetchOnly fetches every block (with its transactions) and its receipts
+// over plain HTTP JSON-RPC with the same parallelism, reads each reply in
+// full and discards it: the node-side ceiling of a backfill, with no
+// decoding at all on this side.
 func fetchOnly(b *testing.B, url string, from, to uint64, parallel int) time.Duration {
-	c, err := rpc.Dial(url)
-	if err != nil {
-		b.Fatal(err)
+	// Same transport settings as the watcher: no gzip from a local node.
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: parallel, DisableCompression: true}}
+	post := func(method, params string) error {
+		body := `{"jsonrpc":"2.0","id":1,"method":"` + method + `","params":` + params + `}`
+		resp, err := client.Post(url, "application/json", strings.NewReader(body)) //nolint:noctx // benchmark
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		n, err := io.Copy(io.Discard, resp.Body)
+		if err == nil && (resp.StatusCode != http.StatusOK || n < 30) {
+			err = fmt.Errorf("%s: HTTP %d, %d bytes", method, resp.StatusCode, n)
+		}
+		return err
 	}
-	defer c.Close()
 	var next atomic.Uint64
 	next.Store(from)
 	var wg sync.WaitGroup
@@ -58,20 +69,12 @@ func fetchOnly(b *testing.B, url string, from, to uint64, parallel int) time.Dur
 				if h > to {
 					return
 				}
-				var blk json.RawMessage
-				if err := c.Call(&blk, "eth_getBlockByNumber", hexutil.EncodeUint64(h), true); err != nil {
+				num := `"` + hexutil.EncodeUint64(h) + `"`
+				if err := post("eth_getBlockByNumber", "["+num+",true]"); err != nil {
 					b.Error(err)
 					return
 				}
-				var hdr struct {
-					Hash string `json:"hash"`
-				}
-				if err := json.Unmarshal(blk, &hdr); err != nil {
-					b.Error(err)
-					return
-				}
-				var rcs json.RawMessage
-				if err := c.Call(&rcs, "eth_getBlockReceipts", hdr.Hash); err != nil {
+				if err := post("eth_getBlockReceipts", "["+num+"]"); err != nil {
 					b.Error(err)
 					return
 				}
@@ -99,31 +102,43 @@ func (s *timedSink) Publish(ctx context.Context, us []chain.Update) error {
 }
 
 // infra is a devnet (with a chain of n blocks of traffic) and a Kafka
-// broker running in a child process, so that the benchmark process holds
-// only the watcher: its heap is the watcher's, and the node competes for
-// the CPU as a real node on the same machine would.
+// broker, each in a child process, so that the benchmark process holds
+// only the watcher: its heap is the watcher's, the broker's growing log
+// does not slow the node, and both compete for the CPU as services on the
+// same machine would.
 type infra struct {
-	cmd     *exec.Cmd
-	rpcURL  string
-	brokers []string
-	head    uint64
-	txs     int64
+	devPID, kafkaPID int
+	rpcURL           string
+	brokers          []string
+	head             uint64
+	txs              int64
 }
 
-const infraEnv = "CORDON_BENCH_INFRA_BLOCKS"
+const infraEnv = "CORDON_BENCH_INFRA"
 
 func TestMain(m *testing.M) {
-	if n := os.Getenv(infraEnv); n != "" {
-		serveInfra(n)
+	if mode := os.Getenv(infraEnv); mode != "" {
+		serveInfra(mode)
 		return
 	}
 	os.Exit(m.Run())
 }
 
-// serveInfra is the child process: it prints one line describing the
-// services and serves until its standard input closes.
-func serveInfra(blocks string) {
-	n, _ := strconv.Atoi(blocks)
+// serveInfra is a child process: "kafka", or the number of devnet blocks.
+// It prints one READY line and serves until its standard input closes.
+func serveInfra(mode string) {
+	if mode == "kafka" {
+		cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+		if err != nil {
+			fmt.Println("ERR", err)
+			return
+		}
+		defer cluster.Close()
+		fmt.Println("READY", strings.Join(cluster.ListenAddrs(), ","))
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		return
+	}
+	n, _ := strconv.Atoi(mode)
 	ctx := context.Background()
 	dev, err := devnet.Start(devnet.Config{Seed: "bench"})
 	if err != nil {
@@ -142,19 +157,13 @@ func serveInfra(blocks string) {
 			return
 		}
 	}
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		fmt.Println("ERR", err)
-		return
-	}
-	defer cluster.Close()
-	fmt.Println("READY", dev.HTTPURL(), strings.Join(cluster.ListenAddrs(), ","), dev.Head().Number.Uint64(), tr.Stats.Txs.Load())
+	fmt.Println("READY", dev.HTTPURL(), dev.Head().Number.Uint64(), tr.Stats.Txs.Load())
 	_, _ = io.Copy(io.Discard, os.Stdin)
 }
 
-func startInfra(b *testing.B, blocks int) *infra {
+func spawn(b *testing.B, mode string) (int, []string) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", infraEnv, blocks))
+	cmd.Env = append(os.Environ(), infraEnv+"="+mode)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -173,12 +182,35 @@ func startInfra(b *testing.B, blocks int) *infra {
 		b.Fatal(err)
 	}
 	f := strings.Fields(line)
-	if len(f) != 5 || f[0] != "READY" {
-		b.Fatalf("infra: %s", line)
+	if len(f) < 2 || f[0] != "READY" {
+		b.Fatalf("infra %s: %s", mode, line)
 	}
-	in := &infra{cmd: cmd, rpcURL: f[1], brokers: strings.Split(f[2], ",")}
-	in.head, _ = strconv.ParseUint(f[3], 10, 64)
-	in.txs, _ = strconv.ParseInt(f[4], 10, 64)
+	return cmd.Process.Pid, f[1:]
+}
+
+// cpuSeconds is the user+system CPU time a process has used so far.
+func cpuSeconds(pid int) float64 {
+	path := "/proc/self/stat"
+	if pid != 0 {
+		path = fmt.Sprintf("/proc/%d/stat", pid)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces) start at ")".
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+func startInfra(b *testing.B, blocks int) *infra {
+	devPID, dev := spawn(b, strconv.Itoa(blocks))
+	kafkaPID, k := spawn(b, "kafka")
+	in := &infra{devPID: devPID, kafkaPID: kafkaPID, rpcURL: dev[0], brokers: strings.Split(k[0], ",")}
+	in.head, _ = strconv.ParseUint(dev[1], 10, 64)
+	in.txs, _ = strconv.ParseInt(dev[2], 10, 64)
 	return in
 }
 
@@ -189,52 +221,35 @@ func startInfra(b *testing.B, blocks int) *infra {
 // child process.
 func BenchmarkBackfill(b *testing.B) {
 	const parallel = 8
-	ctx := context.Background()
 	in := startInfra(b, benchBlocks())
-	head, txs := in.head, in.txs
+	rounds := 3
+	if n, err := strconv.Atoi(os.Getenv("CORDON_BENCH_ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
 	b.ResetTimer()
 	for b.Loop() {
-		fetchBefore := fetchOnly(b, in.rpcURL, 0, head, parallel)
-
-		prod, err := kafka.New(kafka.Config{Brokers: in.brokers, CreateTopics: true, Partitions: 3}, nil, nil)
-		if err != nil {
-			b.Fatal(err)
+		// Alternate fetch-only and watcher passes and compare medians, so
+		// that a slow spell of this shared machine does not favour either.
+		var fetch, watch []time.Duration
+		var last backfillRun
+		for r := range rounds {
+			nodeCPU0 := cpuSeconds(in.devPID)
+			fetch = append(fetch, fetchOnly(b, in.rpcURL, 0, in.head, parallel))
+			nodeCPUFetch := cpuSeconds(in.devPID) - nodeCPU0
+			last = runBackfill(b, in, fmt.Sprintf("bench%d", r), parallel)
+			last.nodeCPUFetch = nodeCPUFetch
+			watch = append(watch, last.dur)
+			fmt.Fprintf(os.Stderr, "round %d: %d blocks (%d tx): fetch-only %s, watcher %s; cpu-s fetch-only node %.2f; watcher pass node %.2f kafka %.2f watcher %.2f\n",
+				r, in.head+1, in.txs, fetch[r].Round(time.Millisecond), last.dur.Round(time.Millisecond),
+				nodeCPUFetch, last.cpuNode, last.cpuKafka, last.cpuWatcher)
 		}
-		if err := prod.EnsureTopics(ctx); err != nil {
-			b.Fatal(err)
-		}
-		src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID, VerifyHeaderHash: true,
-			Endpoints: []eth.EndpointConfig{{Name: "dev", URL: in.rpcURL}}}, nil, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		runCtx, cancel := context.WithCancel(ctx)
-		sink := &timedSink{Producer: prod}
-		f := follow.New(follow.Config{Chain: chain.ETH, Network: network, Parallel: parallel, PollInterval: 10 * time.Millisecond},
-			src, sink, nil, nil, nil, nil)
-		var heap []uint64
-		var ms runtime.MemStats
-		start := time.Now()
-		go func() { _ = f.Run(runCtx) }()
-		for f.Status().Height < head {
-			time.Sleep(20 * time.Millisecond)
-			runtime.ReadMemStats(&ms)
-			heap = append(heap, ms.HeapInuse)
-		}
-		watchDur := time.Since(start)
-		cancel()
-		src.Close()
-		_ = prod.Close()
-		// Fetch again after the watcher and use the mean, so that a slow
-		// spell of this shared machine does not favour either side.
-		fetchAfter := fetchOnly(b, in.rpcURL, 0, head, parallel)
-		fetchDur := (fetchBefore + fetchAfter) / 2
-		fetchRate := float64(head+1) / fetchDur.Seconds()
-		watchRate := float64(head+1) / watchDur.Seconds()
+		fetchRate := float64(in.head+1) / median(fetch).Seconds()
+		watchRate := float64(in.head+1) / median(watch).Seconds()
 		b.ReportMetric(fetchRate, "fetch-blocks/s")
 		b.ReportMetric(watchRate, "watcher-blocks/s")
 		b.ReportMetric(watchRate/fetchRate, "ratio")
-		b.ReportMetric(float64(txs)/watchDur.Seconds(), "watcher-tx/s")
+		b.ReportMetric(float64(in.txs)/median(watch).Seconds(), "watcher-tx/s")
+		heap := last.heap
 		if len(heap) >= 10 {
 			q := func(p float64) uint64 { return heap[int(p*float64(len(heap)-1))] }
 			sorted := append([]uint64(nil), heap...)
@@ -244,10 +259,68 @@ func BenchmarkBackfill(b *testing.B) {
 			b.ReportMetric(float64(q(1))/(1<<20), "heap-MiB@100%")
 			b.ReportMetric(float64(sorted[len(sorted)-1])/(1<<20), "heap-MiB-max")
 		}
-		b.ReportMetric(float64(sink.events.Load())/float64(sink.calls.Load()), "blocks/publish")
-		b.ReportMetric(float64(sink.busy.Load())/float64(watchDur), "publish-busy")
-		fmt.Fprintf(os.Stderr, "backfill of %d blocks (%d tx): fetch-only %s before and %s after, watcher %s; %d publishes, busy %s\n", head+1, txs,
-			fetchBefore.Round(time.Millisecond), fetchAfter.Round(time.Millisecond), watchDur.Round(time.Millisecond), sink.calls.Load(),
-			time.Duration(sink.busy.Load()).Round(time.Millisecond))
+		b.ReportMetric(last.blocksPerPublish, "blocks/publish")
+		b.ReportMetric(last.nodeCPUFetch, "node-cpu-s/fetch-only")
+		b.ReportMetric(last.cpuNode, "node-cpu-s/watcher")
+		b.ReportMetric(last.cpuKafka, "kafka-cpu-s/watcher")
+		b.ReportMetric(last.cpuWatcher, "watcher-cpu-s")
 	}
+}
+
+type backfillRun struct {
+	dur                                         time.Duration
+	heap                                        []uint64
+	blocksPerPublish                            float64
+	nodeCPUFetch, cpuNode, cpuKafka, cpuWatcher float64
+}
+
+// runBackfill runs one watcher over the whole chain into a fresh stream.
+func runBackfill(b *testing.B, in *infra, network string, parallel int) backfillRun {
+	ctx := context.Background()
+	prod, err := kafka.New(kafka.Config{Brokers: in.brokers, CreateTopics: true, Partitions: 3, Linger: benchLinger()}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer prod.Close()
+	if err := prod.EnsureTopics(ctx); err != nil {
+		b.Fatal(err)
+	}
+	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID, VerifyHeaderHash: true,
+		Endpoints: []eth.EndpointConfig{{Name: "dev", URL: in.rpcURL}}}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sink := &timedSink{Producer: prod}
+	f := follow.New(follow.Config{Chain: chain.ETH, Network: network, Parallel: parallel, PollInterval: 10 * time.Millisecond},
+		src, sink, nil, nil, nil, nil)
+	var out backfillRun
+	var ms runtime.MemStats
+	cpu0 := [3]float64{cpuSeconds(in.devPID), cpuSeconds(in.kafkaPID), cpuSeconds(0)}
+	start := time.Now()
+	go func() { _ = f.Run(runCtx) }()
+	for f.Status().Height < in.head || !f.Status().Loaded {
+		time.Sleep(20 * time.Millisecond)
+		runtime.ReadMemStats(&ms)
+		out.heap = append(out.heap, ms.HeapInuse)
+	}
+	out.dur = time.Since(start)
+	out.cpuNode, out.cpuKafka, out.cpuWatcher = cpuSeconds(in.devPID)-cpu0[0], cpuSeconds(in.kafkaPID)-cpu0[1], cpuSeconds(0)-cpu0[2]
+	out.blocksPerPublish = float64(sink.events.Load()) / float64(sink.calls.Load())
+	return out
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+// benchLinger is kafka.linger for the benchmark (CORDON_BENCH_LINGER,
+// default: the producer's default).
+func benchLinger() time.Duration {
+	d, _ := time.ParseDuration(os.Getenv("CORDON_BENCH_LINGER"))
+	return d
 }

@@ -75,6 +75,7 @@ type endpoint struct {
 	isWS   bool
 	url    string
 	client *rpc.Client
+	http   *httpCaller // hot calls over HTTP; nil for WebSocket endpoints
 
 	mu         sync.Mutex
 	checked    bool // a health check has run
@@ -131,7 +132,11 @@ func NewPool(ctx context.Context, chainLabel string, cfg PoolConfig, eps []Endpo
 			// the others serve, and this one is redialled by health checks.
 			log.Warn("endpoint unreachable at start", "endpoint", name, "err", redact(err, ec.URL))
 		}
-		p.eps = append(p.eps, &endpoint{name: name, isWS: isWS, url: ec.URL, client: c})
+		ep := &endpoint{name: name, isWS: isWS, url: ec.URL, client: c}
+		if !isWS {
+			ep.http = newHTTPCaller(ec.URL, ec.Headers)
+		}
+		p.eps = append(p.eps, ep)
 	}
 	return p, nil
 }
@@ -250,6 +255,15 @@ func (p *Pool) penalize(ep *endpoint, method string, err error) {
 	ep.mu.Unlock()
 	p.metrics.healthy.WithLabelValues(p.chain, ep.name).Set(0)
 	p.log.Warn("endpoint failed; using the next one", "endpoint", ep.name, "method", method, "err", redact(err, ep.url))
+}
+
+// callTyped decodes a call's result straight into result (a pointer), over
+// the endpoint's direct HTTP path when it has one.
+func (ep *endpoint) callTyped(ctx context.Context, c *rpc.Client, result any, method string, args ...any) error {
+	if ep.http != nil {
+		return ep.http.call(ctx, result, method, args...)
+	}
+	return c.CallContext(ctx, result, method, args...)
 }
 
 // call is a raw JSON-RPC call on one endpoint.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	fastjson "github.com/segmentio/encoding/json"
 )
 
 // These are the JSON-RPC reply shapes the watcher reads. Every field stays a
@@ -45,17 +47,17 @@ type rpcHeaderExtra struct {
 }
 
 type rpcTx struct {
-	Hash             string  `json:"hash"`
-	From             string  `json:"from"`
-	To               *string `json:"to"`
-	Value            string  `json:"value"`
-	Nonce            string  `json:"nonce"`
-	Gas              string  `json:"gas"`
-	GasPrice         *string `json:"gasPrice"`
+	Hash             string   `json:"hash"`
+	From             string   `json:"from"`
+	To               *string  `json:"to"`
+	Value            string   `json:"value"`
+	Nonce            string   `json:"nonce"`
+	Gas              string   `json:"gas"`
+	GasPrice         *string  `json:"gasPrice"`
 	Input            callData `json:"input"`
-	Type             *string `json:"type"`
-	TransactionIndex *string `json:"transactionIndex"`
-	BlockHash        *string `json:"blockHash"`
+	Type             *string  `json:"type"`
+	TransactionIndex *string  `json:"transactionIndex"`
+	BlockHash        *string  `json:"blockHash"`
 }
 
 type rpcReceipt struct {
@@ -94,10 +96,11 @@ func isNull(raw json.RawMessage) bool {
 	return len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), jsonNull)
 }
 
-// decodeBlock decodes an eth_getBlockByNumber(n, true) reply.
+// decodeBlock decodes an eth_getBlockByNumber(n, true) reply with the
+// decoder of the HTTP hot path (httpcall.go).
 func decodeBlock(raw []byte) (*rpcBlock, error) {
 	var b rpcBlock
-	if err := json.Unmarshal(raw, &b); err != nil {
+	if err := fastjson.Unmarshal(raw, &b); err != nil {
 		return nil, fmt.Errorf("decode block: %w", err)
 	}
 	return &b, nil
@@ -106,7 +109,7 @@ func decodeBlock(raw []byte) (*rpcBlock, error) {
 // decodeReceipts decodes an eth_getBlockReceipts reply.
 func decodeReceipts(raw []byte) ([]rpcReceipt, error) {
 	var r []rpcReceipt
-	if err := json.Unmarshal(raw, &r); err != nil {
+	if err := fastjson.Unmarshal(raw, &r); err != nil {
 		return nil, fmt.Errorf("decode receipts: %w", err)
 	}
 	return r, nil

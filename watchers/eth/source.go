@@ -149,7 +149,7 @@ func (s *Source) BlockAt(ctx context.Context, height uint64) (*chain.Block, erro
 
 func (s *Source) fetch(ctx context.Context, ep *endpoint, c *rpc.Client, height uint64) (*chain.Block, error) {
 	var blk *rpcBlock // decoded straight from the reply: no intermediate copy
-	if err := c.CallContext(ctx, &blk, "eth_getBlockByNumber", hexutil.EncodeUint64(height), true); err != nil {
+	if err := ep.callTyped(ctx, c, &blk, "eth_getBlockByNumber", hexutil.EncodeUint64(height), true); err != nil {
 		return nil, fmt.Errorf("eth_getBlockByNumber: %w", err)
 	}
 	if blk == nil {
@@ -295,7 +295,7 @@ func (s *Source) receipts(ctx context.Context, ep *endpoint, c *rpc.Client, blk 
 	ep.mu.Unlock()
 	if !noBlockRcp {
 		var rcs *[]rpcReceipt
-		err := c.CallContext(ctx, &rcs, "eth_getBlockReceipts", blk.Hash)
+		err := ep.callTyped(ctx, c, &rcs, "eth_getBlockReceipts", blk.Hash)
 		switch {
 		case err == nil && rcs == nil:
 			// The block left the node's chain between the two calls.
