@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -23,7 +24,16 @@ Usage:
 Run "cordon COMMAND -h" for a command's flags.
 `
 
+// defaultGOGC is cordon's garbage collector target when GOGC is not set:
+// the watcher's live heap is small (about 10 MiB) and it allocates per
+// block, so the default of 100 spends a tenth of its CPU collecting.
+// BENCHMARKS.md measures the backfill with the same setting.
+const defaultGOGC = 400
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGOGC)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := dispatch(ctx, os.Args[1:])
 	stop()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -163,7 +164,15 @@ func serveInfra(mode string) {
 
 func spawn(b *testing.B, mode string) (int, []string) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), infraEnv+"="+mode)
+	// The node and the broker run with Go's default collector settings,
+	// whatever this process was given.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GOGC=") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, infraEnv+"="+mode)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -221,6 +230,8 @@ func startInfra(b *testing.B, blocks int) *infra {
 // child process.
 func BenchmarkBackfill(b *testing.B) {
 	const parallel = 8
+	// The collector target cordon's main sets (cmd/cordon/main.go).
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	in := startInfra(b, benchBlocks())
 	rounds := 3
 	if n, err := strconv.Atoi(os.Getenv("CORDON_BENCH_ROUNDS")); err == nil && n > 0 {

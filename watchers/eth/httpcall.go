@@ -24,9 +24,10 @@ const MaxResponseBytes = 256 << 20
 // its typed result. go-ethereum's rpc.Client, used for everything else and
 // for WebSocket endpoints, decodes a reply twice before handing it over.
 type httpCaller struct {
-	url     string
-	headers map[string]string
-	client  *http.Client
+	url      string
+	headers  map[string]string
+	client   *http.Client
+	maxBytes int64
 }
 
 func newHTTPCaller(rawURL string, headers map[string]string) *httpCaller {
@@ -35,7 +36,8 @@ func newHTTPCaller(rawURL string, headers map[string]string) *httpCaller {
 	// A node on this machine: compressing replies only burns CPU on both
 	// sides. Remote endpoints keep gzip, which saves bandwidth.
 	tr.DisableCompression = isLoopback(rawURL)
-	return &httpCaller{url: rawURL, headers: headers, client: &http.Client{Transport: tr, Timeout: 5 * time.Minute}}
+	return &httpCaller{url: rawURL, headers: headers, client: &http.Client{Transport: tr, Timeout: 5 * time.Minute},
+		maxBytes: MaxResponseBytes}
 }
 
 func isLoopback(rawURL string) bool {
@@ -96,12 +98,12 @@ func (h *httpCaller) call(ctx context.Context, result any, method string, params
 			bufPool.Put(buf)
 		}
 	}()
-	n, err := buf.ReadFrom(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	n, err := buf.ReadFrom(io.LimitReader(resp.Body, h.maxBytes+1))
 	if err != nil {
 		return fmt.Errorf("read reply: %w", err)
 	}
-	if n > MaxResponseBytes {
-		return fmt.Errorf("reply larger than %d bytes", MaxResponseBytes)
+	if n > h.maxBytes {
+		return fmt.Errorf("reply larger than %d bytes", h.maxBytes)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, trunc(string(buf.Bytes())))
