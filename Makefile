@@ -28,7 +28,9 @@ test: test-deps
 
 ## bench: run the benchmarks recorded in BENCHMARKS.md
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./watchers/eth/ ./ingest/...
+	$(GO) test ./watchers/eth/ -run '^$$' -bench 'Mainnet' -benchmem -cpu 1
+	$(GO) test ./watchers/eth/ -run '^$$' -bench 'BenchmarkHeadLatency' -benchtime 1x
+	CORDON_BENCH_BLOCKS=10000 $(GO) test ./watchers/eth/ -run '^$$' -bench 'BenchmarkBackfill' -benchtime 1x -timeout 60m
 
 ## fuzz: run each fuzz target for FUZZTIME (default 20s)
 FUZZTIME ?= 20s
