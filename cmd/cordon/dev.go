@@ -94,21 +94,14 @@ func cmdDev(ctx context.Context, args []string) error {
 		return fmt.Errorf("dev config: %w", err)
 	}
 
-	reg := obs.NewRegistry()
-	checks := &obs.Checks{}
-	srv, err := obs.Listen(cfg.HTTP.Listen, reg, checks, log)
+	sys, err := newSystem(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	p, err := newPipeline(ctx, cfg, reg, log)
-	if err != nil {
-		return err
-	}
-	defer p.close()
-	p.addChecks(checks)
+	defer sys.close()
 
 	ep := endpoints{Kafka: strings.Join(brokers, ","), ETHRPC: dev.HTTPURL(), ETHWS: dev.WSURL(), ETHNetwork: devNetwork,
-		ETHChainID: devnet.ChainID, HTTP: srv.Addr(), PID: os.Getpid(),
+		ETHChainID: devnet.ChainID, HTTP: sys.srv.Addr(), PID: os.Getpid(),
 		Topics: map[string]string{"blocks": cfg.Kafka.Topics.Blocks, "transactions": cfg.Kafka.Topics.Transactions,
 			"transfers": cfg.Kafka.Topics.Transfers, "alerts": cfg.Kafka.Topics.Alerts}}
 	if err := writeEndpoints(*dataDir, ep); err != nil {
@@ -119,11 +112,10 @@ func cmdDev(ctx context.Context, args []string) error {
 		filepath.Join(*dataDir, "endpoints.json"), ep.Kafka, ep.Kafka, cfg.Kafka.Topics.Blocks, ep.ETHRPC, ep.HTTP)
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return srv.Run(gctx) })
-	p.start(gctx, g)
+	sys.start(gctx, g)
 	g.Go(func() error { return traffic.Run(gctx) })
 	if !*quiet {
-		g.Go(func() error { return showStatus(gctx, os.Stdout, p, traffic, *dataDir) })
+		g.Go(func() error { return showStatus(gctx, os.Stdout, sys.p, traffic) })
 	}
 	err = g.Wait()
 	switch {
@@ -136,7 +128,7 @@ func cmdDev(ctx context.Context, args []string) error {
 }
 
 // showStatus prints one compact line per watcher every two seconds.
-func showStatus(ctx context.Context, w io.Writer, p *pipeline, tr *devnet.Traffic, dataDir string) error {
+func showStatus(ctx context.Context, w io.Writer, p *pipeline, tr *devnet.Traffic) error {
 	const every = 2 * time.Second
 	t := time.NewTicker(every)
 	defer t.Stop()

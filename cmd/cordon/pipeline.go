@@ -153,3 +153,33 @@ func (p *pipeline) start(ctx context.Context, g *errgroup.Group) {
 		})
 	}
 }
+
+// system is what `cordon run` and `cordon dev` start: cordon's HTTP server
+// (health, readiness, metrics) and the pipeline, sharing one registry.
+type system struct {
+	srv *obs.Server
+	p   *pipeline
+}
+
+func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*system, error) {
+	reg := obs.NewRegistry()
+	checks := &obs.Checks{}
+	srv, err := obs.Listen(cfg.HTTP.Listen, reg, checks, log)
+	if err != nil {
+		return nil, err
+	}
+	p, err := newPipeline(ctx, cfg, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	p.addChecks(checks)
+	return &system{srv: srv, p: p}, nil
+}
+
+// start runs the server and the pipeline in g.
+func (s *system) start(ctx context.Context, g *errgroup.Group) {
+	g.Go(func() error { return s.srv.Run(ctx) })
+	s.p.start(ctx, g)
+}
+
+func (s *system) close() { s.p.close() }

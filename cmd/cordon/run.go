@@ -29,21 +29,13 @@ func cmdRun(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	reg := obs.NewRegistry()
-	checks := &obs.Checks{}
-	srv, err := obs.Listen(cfg.HTTP.Listen, reg, checks, log)
+	sys, err := newSystem(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	p, err := newPipeline(ctx, cfg, reg, log)
-	if err != nil {
-		return err
-	}
-	defer p.close()
-	p.addChecks(checks)
-	log.Info("cordon running", "version", version, "http", srv.Addr(), "brokers", cfg.Kafka.Brokers, "eth_networks", len(cfg.Chains.ETH))
+	defer sys.close()
+	log.Info("cordon running", "version", version, "http", sys.srv.Addr(), "brokers", cfg.Kafka.Brokers, "eth_networks", len(cfg.Chains.ETH))
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return srv.Run(gctx) })
-	p.start(gctx, g)
+	sys.start(gctx, g)
 	return g.Wait()
 }
