@@ -32,7 +32,7 @@ func cmdExport(ctx context.Context, args []string) error {
 	records := fs.String("records", "", "record types, comma separated: block,transaction,transfer (jsonl default: all; csv: exactly one, default transfer)")
 	out := fs.String("out", "", "output file (default: standard output); written atomically")
 	parallel := fs.Int("parallel", 8, "concurrent block fetches")
-	noVerify := fs.Bool("no-verify-header-hash", false, "skip recomputing block hashes (for chains go-ethereum cannot hash)")
+	noVerify := fs.Bool("no-verify", false, "skip recomputing block hashes and transactions roots (for chains go-ethereum cannot hash)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func cmdExport(ctx context.Context, args []string) error {
 		return fmt.Errorf("export: %w", err)
 	}
 
-	scfg := eth.Config{VerifyHeaderHash: !*noVerify}
+	scfg := eth.Config{VerifyHeaderHash: !*noVerify, VerifyTxRoot: !*noVerify}
 	switch {
 	case *rpcURL != "":
 		scfg.Endpoints = []eth.EndpointConfig{{Name: "rpc", URL: *rpcURL}}
@@ -71,6 +71,7 @@ func cmdExport(ctx context.Context, args []string) error {
 		}
 		scfg = ethSourceConfig(e)
 		scfg.VerifyHeaderHash = scfg.VerifyHeaderHash && !*noVerify
+		scfg.VerifyTxRoot = scfg.VerifyTxRoot && !*noVerify
 		if *network == "" {
 			*network = e.Network
 		}

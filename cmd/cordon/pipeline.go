@@ -45,7 +45,7 @@ func kafkaConfig(k config.Kafka) kafka.Config {
 }
 
 func ethSourceConfig(e config.ETH) eth.Config {
-	c := eth.Config{Network: e.Network, ChainID: e.ChainID, VerifyHeaderHash: *e.VerifyHeaderHash,
+	c := eth.Config{Network: e.Network, ChainID: e.ChainID, VerifyHeaderHash: *e.VerifyHeaderHash, VerifyTxRoot: *e.VerifyTxRoot,
 		Pool: eth.PoolConfig{RequestTimeout: e.RequestTimeout, HealthInterval: e.HealthInterval, MaxLag: e.MaxLag}}
 	for _, ep := range e.Endpoints {
 		headers := map[string]string{}

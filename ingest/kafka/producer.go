@@ -2,9 +2,9 @@ package kafka
 
 import (
 	"context"
-	json "github.com/segmentio/encoding/json"
 	"errors"
 	"fmt"
+	json "github.com/segmentio/encoding/json"
 	"log/slog"
 	"strings"
 	"time"

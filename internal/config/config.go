@@ -98,6 +98,7 @@ type ETH struct {
 	HealthInterval   time.Duration `yaml:"health_interval"`
 	MaxLag           uint64        `yaml:"max_lag"`
 	VerifyHeaderHash *bool         `yaml:"verify_header_hash"`
+	VerifyTxRoot     *bool         `yaml:"verify_tx_root"`
 }
 
 // Endpoint is one node endpoint.
@@ -148,6 +149,10 @@ func (e *ETH) fill() {
 	if e.VerifyHeaderHash == nil {
 		t := true
 		e.VerifyHeaderHash = &t
+	}
+	if e.VerifyTxRoot == nil {
+		t := *e.VerifyHeaderHash // the root check means nothing without the hash check
+		e.VerifyTxRoot = &t
 	}
 }
 
@@ -316,6 +321,9 @@ func (c *Config) Validate() error {
 		}
 		if e.Parallel < 1 || e.Parallel > 256 {
 			bad(p+".parallel", "%d: must be between 1 and 256", e.Parallel)
+		}
+		if *e.VerifyTxRoot && !*e.VerifyHeaderHash {
+			bad(p+".verify_tx_root", "needs verify_header_hash: without it the root is not bound to the block hash")
 		}
 		if e.MaxReorgDepth < 1 || e.MaxReorgDepth > 10_000 {
 			bad(p+".max_reorg_depth", "%d: must be between 1 and 10000", e.MaxReorgDepth)

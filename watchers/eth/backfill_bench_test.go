@@ -296,7 +296,7 @@ func runBackfill(b *testing.B, in *infra, network string, parallel int) backfill
 	if err := prod.EnsureTopics(ctx); err != nil {
 		b.Fatal(err)
 	}
-	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID, VerifyHeaderHash: true,
+	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID, VerifyHeaderHash: true, VerifyTxRoot: true,
 		Endpoints: []eth.EndpointConfig{{Name: "dev", URL: in.rpcURL}}}, nil, nil)
 	if err != nil {
 		b.Fatal(err)

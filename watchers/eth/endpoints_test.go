@@ -86,9 +86,10 @@ func startProxy(t *testing.T, p *rpcProxy) string {
 	return srv.URL
 }
 
-// TestFailoverPastBadEndpoints puts three broken endpoints before a good
+// TestFailoverPastBadEndpoints puts five broken endpoints before a good
 // one: one answers every block request with another block, one returns
-// malformed JSON, one is slower than the request timeout. The stream must
+// malformed JSON, one forges a header field, one alters a transaction's
+// value under an intact header, one is slower than the request timeout. The stream must
 // still be exactly the canonical chain, and each failure must be counted
 // against the endpoint that caused it.
 func TestFailoverPastBadEndpoints(t *testing.T) {
@@ -119,6 +120,14 @@ func TestFailoverPastBadEndpoints(t *testing.T) {
 		}
 		return reply
 	}}
+	tamperer := &rpcProxy{target: target, mangle: func(method string, reply []byte) []byte {
+		if method == "eth_getBlockByNumber" {
+			// Header untouched; a zero-value transaction now claims to
+			// move 1 wei (what a fake deposit would look like).
+			return bytes.Replace(reply, []byte(`"value":"0x0"`), []byte(`"value":"0x1"`), 1)
+		}
+		return reply
+	}}
 	slow := &rpcProxy{target: target, rewrite: func(method string, _ []json.RawMessage) ([]json.RawMessage, []byte) {
 		if method == "eth_getBlockReceipts" {
 			time.Sleep(800 * time.Millisecond)
@@ -127,12 +136,13 @@ func TestFailoverPastBadEndpoints(t *testing.T) {
 	}}
 	reg := prometheus.NewRegistry()
 	pm := eth.NewPoolMetrics(reg)
-	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID, VerifyHeaderHash: true,
+	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID, VerifyHeaderHash: true, VerifyTxRoot: true,
 		Pool: eth.PoolConfig{RequestTimeout: 300 * time.Millisecond, Penalty: 50 * time.Millisecond},
 		Endpoints: []eth.EndpointConfig{
 			{Name: "liar", URL: startProxy(t, liar)},
 			{Name: "malformed", URL: startProxy(t, malformed)},
 			{Name: "forger", URL: startProxy(t, forger)},
+			{Name: "tamperer", URL: startProxy(t, tamperer)},
 			{Name: "slow", URL: startProxy(t, slow)},
 			{Name: "good", URL: target},
 		}}, pm, nil)
@@ -147,7 +157,7 @@ func TestFailoverPastBadEndpoints(t *testing.T) {
 	<-done
 	checkCanonical(t, h, consume(t, h.prod))
 
-	for _, ep := range []string{"liar", "malformed", "forger", "slow"} {
+	for _, ep := range []string{"liar", "malformed", "forger", "tamperer", "slow"} {
 		errs := testutil.ToFloat64(pm.Requests().WithLabelValues("eth/"+network, ep, "block", "error"))
 		require.Positive(t, errs, "endpoint %s: no failure recorded", ep)
 	}
@@ -169,7 +179,7 @@ func TestBlockReceiptsFallback(t *testing.T) {
 		}
 		return nil, nil
 	}}
-	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID, VerifyHeaderHash: true,
+	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID, VerifyHeaderHash: true, VerifyTxRoot: true,
 		Endpoints: []eth.EndpointConfig{{Name: "old", URL: startProxy(t, old)}}}, nil, nil)
 	require.NoError(t, err)
 	defer src.Close()

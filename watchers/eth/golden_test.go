@@ -268,3 +268,24 @@ func generateFixture(t *testing.T, name, beaconFile string) {
 	writeGz(t, filepath.Join("testdata", name+".block.json.gz"), blockJSON)
 	writeGz(t, filepath.Join("testdata", name+".receipts.json.gz"), rcJSON)
 }
+
+// TestTxRootMainnet checks the transactions of the real mainnet blocks
+// against their headers, and that altering one transaction is refused.
+func TestTxRootMainnet(t *testing.T) {
+	for _, f := range mainnetFixtures {
+		m := loadMainnet(t, f.name)
+		require.NoError(t, verifyTxRoot(m.block), f.name)
+	}
+	m := loadMainnet(t, "mainnet-18189758")
+	var tampered map[string]any
+	require.NoError(t, json.Unmarshal(m.raw, &tampered))
+	txs := tampered["transactions"].([]any)
+	tx := txs[1].(map[string]any)
+	tx["value"] = "0xde0b6b3a7640000" // 1 ETH more than was sent
+	raw, err := json.Marshal(tampered)
+	require.NoError(t, err)
+	b, err := decodeBlock(raw)
+	require.NoError(t, err)
+	require.NoError(t, verifyHeaderHash(b), "the header is untouched")
+	require.ErrorContains(t, verifyTxRoot(b), "transaction 1 hashes to")
+}

@@ -63,7 +63,7 @@ func BenchmarkHeadLatency(b *testing.B) {
 	if err := prod.EnsureTopics(ctx); err != nil {
 		b.Fatal(err)
 	}
-	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID, VerifyHeaderHash: true,
+	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID, VerifyHeaderHash: true, VerifyTxRoot: true,
 		Endpoints: []eth.EndpointConfig{{Name: "ws", URL: dev.WSURL()}, {Name: "http", URL: dev.HTTPURL()}}}, nil, nil)
 	if err != nil {
 		b.Fatal(err)

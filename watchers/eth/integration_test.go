@@ -45,7 +45,7 @@ func newHarness(t *testing.T, seed uint64) *harness {
 	t.Cleanup(func() { _ = prod.Close() })
 	require.NoError(t, prod.EnsureTopics(ctx))
 
-	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID, VerifyHeaderHash: true,
+	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID, VerifyHeaderHash: true, VerifyTxRoot: true,
 		Endpoints: []eth.EndpointConfig{{Name: "devnet-ws", URL: dev.WSURL()}, {Name: "devnet-http", URL: dev.HTTPURL()}}}, nil, nil)
 	require.NoError(t, err)
 	t.Cleanup(src.Close)

@@ -44,3 +44,17 @@ func BenchmarkDecodeNormalizeMainnet(b *testing.B) {
 	}
 	b.ReportMetric(float64(txs*b.N)/b.Elapsed().Seconds(), "tx/s")
 }
+
+// BenchmarkVerifyTxRootMainnet measures the transactions-root check alone
+// (verify_tx_root): go-ethereum's decoder, hashing and the trie.
+func BenchmarkVerifyTxRootMainnet(b *testing.B) {
+	m := loadMainnet(b, "mainnet-19431837")
+	txs := len(m.block.Transactions)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := verifyTxRoot(m.block); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(txs*b.N)/b.Elapsed().Seconds(), "tx/s")
+}

@@ -58,6 +58,8 @@ type rpcTx struct {
 	Type             *string  `json:"type"`
 	TransactionIndex *string  `json:"transactionIndex"`
 	BlockHash        *string  `json:"blockHash"`
+
+	raw []byte // the transaction's JSON, for verifyTxRoot
 }
 
 type rpcReceipt struct {

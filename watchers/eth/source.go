@@ -30,6 +30,11 @@ type Config struct {
 	// and rejects replies whose claimed hash differs. Disable it only for
 	// chains whose headers go-ethereum cannot hash (some L2s).
 	VerifyHeaderHash bool
+	// VerifyTxRoot rebuilds the transactions with go-ethereum's decoder and
+	// checks their hashes and the header's transactionsRoot, so altered
+	// transaction contents are refused. It needs VerifyHeaderHash to bind
+	// the root to the block hash.
+	VerifyTxRoot bool
 	// ReceiptBatch is the number of eth_getTransactionReceipt calls per
 	// JSON-RPC batch when a node lacks eth_getBlockReceipts.
 	ReceiptBatch int
@@ -162,6 +167,11 @@ func (s *Source) fetch(ctx context.Context, ep *endpoint, c *rpc.Client, height 
 	}
 	if s.cfg.VerifyHeaderHash {
 		if err := verifyHeaderHash(blk); err != nil {
+			return nil, fmt.Errorf("block %d: %w", height, err)
+		}
+	}
+	if s.cfg.VerifyTxRoot {
+		if err := verifyTxRoot(blk); err != nil {
 			return nil, fmt.Errorf("block %d: %w", height, err)
 		}
 	}
