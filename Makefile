@@ -45,7 +45,7 @@ vet:
 
 ## lint: golangci-lint with .golangci.yml (installed into bin/ on first use)
 lint: vet
-	@test -x $(BIN)/golangci-lint || GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.6.2
+	@test -x $(BIN)/golangci-lint || GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 	./$(BIN)/golangci-lint run ./...
 
 clean:
