@@ -114,8 +114,8 @@ func Defaults() Config {
 	return Config{
 		Log:  Log{Level: "info", Format: "text"},
 		HTTP: HTTP{Listen: "127.0.0.1:9464"},
-		Kafka: Kafka{ClientID: "cordon", CreateTopics: true, Partitions: 6, ReplicationFactor: 3, BatchSize: 10_000,
-			Linger: 2 * time.Millisecond, MaxAttempts: 10, WriteTimeout: 30 * time.Second, Compression: "lz4",
+		Kafka: Kafka{ClientID: "cordon", CreateTopics: true, Partitions: 6, ReplicationFactor: 3, BatchSize: 1000,
+			Linger: time.Millisecond, MaxAttempts: 10, WriteTimeout: 30 * time.Second, Compression: "lz4",
 			Topics: Topics{Blocks: "cordon.blocks", Transactions: "cordon.transactions", Transfers: "cordon.transfers", Alerts: "cordon.alerts"}},
 	}
 }
