@@ -22,8 +22,9 @@ run: build
 test-deps:
 	./scripts/test-deps.sh
 
-## test: install test dependencies, then run every test with the race detector
+## test: install test dependencies, vet, then run every test with the race detector
 test: test-deps
+	$(GO) vet $(PKGS)
 	CORDON_TEST_REQUIRE_TOOLS=1 $(GO) test $(TEST_FLAGS) $(PKGS)
 
 ## bench: run the benchmarks recorded in BENCHMARKS.md

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	json "github.com/segmentio/encoding/json"
 	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	json "github.com/segmentio/encoding/json"
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/cordonhq/cordon/internal/chain"
@@ -137,7 +137,7 @@ func (p *Producer) EnsureTopics(ctx context.Context) error {
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("topics %v not visible in metadata after creation: %v", topics, err)
+			return errors.Join(fmt.Errorf("topics %v not visible in metadata after creation", topics), err)
 		}
 		select {
 		case <-ctx.Done():

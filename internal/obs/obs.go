@@ -80,7 +80,8 @@ type Server struct {
 // Listen binds addr (host:port; port 0 picks one) and prepares the
 // handlers.
 func Listen(addr string, reg *prometheus.Registry, checks *Checks, log *slog.Logger) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http listen %s: %w", addr, err)
 	}

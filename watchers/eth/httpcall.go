@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	json "github.com/segmentio/encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	json "github.com/segmentio/encoding/json"
 )
 
 // MaxResponseBytes bounds one JSON-RPC reply read over HTTP; a larger
@@ -106,7 +107,7 @@ func (h *httpCaller) call(ctx context.Context, result any, method string, params
 		return fmt.Errorf("reply larger than %d bytes", h.maxBytes)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, trunc(string(buf.Bytes())))
+		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, trunc(buf.String()))
 	}
 	env := struct {
 		Result any           `json:"result"`

@@ -122,7 +122,6 @@ func decodeReceipts(raw []byte) ([]rpcReceipt, error) {
 type callData struct {
 	size     int
 	methodID string
-	err      error
 }
 
 // UnmarshalJSON reads a JSON string of 0x-prefixed hex.
@@ -135,7 +134,7 @@ func (c *callData) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("input %.20q: %w bytes", s, errNotHex)
 	}
 	for _, ch := range s[2:] {
-		if !(ch >= '0' && ch <= '9' || ch >= 'a' && ch <= 'f' || ch >= 'A' && ch <= 'F') {
+		if (ch < '0' || ch > '9') && (ch < 'a' || ch > 'f') && (ch < 'A' || ch > 'F') {
 			return fmt.Errorf("input: invalid hex character %q", ch)
 		}
 	}

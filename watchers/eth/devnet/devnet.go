@@ -119,18 +119,18 @@ func Start(cfg Config) (*Devnet, error) {
 	}
 	backend, err := eth.New(stack, &ethConf)
 	if err != nil {
-		stack.Close()
+		_ = stack.Close() // the start error is the one to report
 		return nil, fmt.Errorf("devnet eth service: %w", err)
 	}
 	fs := filters.NewFilterSystem(backend.APIBackend, filters.Config{})
 	stack.RegisterAPIs([]rpc.API{{Namespace: "eth", Service: filters.NewFilterAPI(fs)}})
 	if err := stack.Start(); err != nil {
-		stack.Close()
+		_ = stack.Close() // the start error is the one to report
 		return nil, fmt.Errorf("devnet start: %w", err)
 	}
 	beacon, err := catalyst.NewSimulatedBeacon(0, common.Address{}, backend)
 	if err != nil {
-		stack.Close()
+		_ = stack.Close() // the start error is the one to report
 		return nil, fmt.Errorf("devnet beacon: %w", err)
 	}
 	d.stack, d.eth, d.beacon = stack, backend, beacon

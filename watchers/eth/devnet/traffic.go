@@ -98,7 +98,7 @@ func NewTraffic(ctx context.Context, d *Devnet, cfg TrafficConfig, log *slog.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	t := &Traffic{d: d, cfg: cfg, log: log, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+	t := &Traffic{d: d, cfg: cfg, log: log, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)), // #nosec G404 -- reproducible test traffic
 		nonce: make([]uint64, len(d.keys)), nfts: map[common.Address][]*big.Int{},
 		signer: types.LatestSignerForChainID(big.NewInt(ChainID)),
 		tip:    big.NewInt(params.GWei), feeCap: big.NewInt(100 * params.GWei)}
