@@ -18,6 +18,7 @@ import (
 	"github.com/cordonhq/cordon/internal/obs"
 	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/follow"
+	"github.com/cordonhq/cordon/watchers/rpcpool"
 )
 
 // pipeline is the running system of `cordon run` and `cordon dev`: the
@@ -64,9 +65,10 @@ func newPipeline(ctx context.Context, cfg config.Config, reg prometheus.Register
 	}
 	p := &pipeline{producer: prod, log: log}
 	fm := follow.NewMetrics(reg)
-	pm := eth.NewPoolMetrics(reg)
+	rm := rpcpool.NewMetrics(reg)
+	em := eth.NewMetrics(reg, rm)
 	for _, e := range cfg.Chains.ETH {
-		src, err := eth.NewSource(ctx, ethSourceConfig(e), pm, log.With("component", "eth-rpc"))
+		src, err := eth.NewSource(ctx, ethSourceConfig(e), em, log.With("component", "eth-rpc"))
 		if err != nil {
 			p.close()
 			return nil, fmt.Errorf("chains.eth %s: %w", e.Network, err)

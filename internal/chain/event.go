@@ -61,6 +61,10 @@ type BlockEvent struct {
 	Header
 	TxCount       int `json:"tx_count"`
 	TransferCount int `json:"transfer_count"`
+	// OutputCount and SpendCount are the Bitcoin output and spend records
+	// of an added block.
+	OutputCount int `json:"output_count,omitzero"`
+	SpendCount  int `json:"spend_count,omitzero"`
 }
 
 // Key is the record's deterministic Kafka key: a retry or a replay of the
@@ -69,31 +73,47 @@ func (e BlockEvent) Key() string {
 	return e.Stream() + "/" + strconv.FormatUint(e.Seq, 10)
 }
 
-// Transaction is a normalized transaction.
+// Transaction is a normalized transaction. Fields that only one chain has
+// are omitted from the JSON form when zero (absent means 0).
 type Transaction struct {
-	V        int    `json:"v"`
-	Chain    Chain  `json:"chain"`
-	Network  string `json:"network"`
-	Hash     string `json:"hash"`
-	Index    uint32 `json:"index"`
-	From     string `json:"from,omitempty"`
-	To       string `json:"to,omitempty"`
-	Value    Amount `json:"value"`
-	Fee      Amount `json:"fee"`
-	Nonce    uint64 `json:"nonce"`
-	Gas      uint64 `json:"gas,omitempty"`
-	GasUsed  uint64 `json:"gas_used,omitempty"`
-	GasPrice Amount `json:"gas_price"`
-	Type     uint8  `json:"tx_type"`
+	V       int    `json:"v"`
+	Chain   Chain  `json:"chain"`
+	Network string `json:"network"`
+	Hash    string `json:"hash"`
+	Index   uint32 `json:"index"`
+	From    string `json:"from,omitempty"`
+	To      string `json:"to,omitempty"`
+	// Value is the amount the transaction moves in the chain's coin: for
+	// Bitcoin the sum of its outputs.
+	Value Amount `json:"value"`
+	// Fee is null where it is not known from the block alone (Bitcoin: it
+	// needs the values of the spent outputs).
+	Fee      *Amount `json:"fee"`
+	Nonce    uint64  `json:"nonce,omitzero"`
+	Gas      uint64  `json:"gas,omitempty"`
+	GasUsed  uint64  `json:"gas_used,omitempty"`
+	GasPrice Amount  `json:"gas_price,omitzero"`
+	Type     uint8   `json:"tx_type,omitzero"`
 	// Status is 1 for success, 0 for failure, and absent where the chain
 	// does not record it (Ethereum receipts before Byzantium).
 	Status *uint8 `json:"status"`
 	// ContractAddress is set on contract creations.
 	ContractAddress string `json:"contract_address,omitempty"`
 	// MethodID is the first four bytes of the call data, when present.
-	MethodID    string `json:"method_id,omitempty"`
-	InputSize   int    `json:"input_size"`
-	LogCount    int    `json:"log_count"`
+	MethodID  string `json:"method_id,omitempty"`
+	InputSize int    `json:"input_size,omitzero"`
+	LogCount  int    `json:"log_count,omitzero"`
+	// Bitcoin: serialized size with witness, virtual size, weight,
+	// version, lock time, input and output counts; Coinbase marks the
+	// block's first transaction.
+	Size        int    `json:"size,omitzero"`
+	VSize       int    `json:"vsize,omitzero"`
+	Weight      int    `json:"weight,omitzero"`
+	Version     int32  `json:"version,omitzero"`
+	LockTime    uint32 `json:"locktime,omitzero"`
+	InputCount  int    `json:"input_count,omitzero"`
+	OutputCount int    `json:"output_count,omitzero"`
+	Coinbase    bool   `json:"coinbase,omitzero"`
 	BlockHeight uint64 `json:"block_number"`
 	BlockHash   string `json:"block_hash"`
 	BlockTime   int64  `json:"block_time"`
@@ -153,15 +173,81 @@ func (t *Transfer) Key() string {
 	return StreamKey(t.Chain, t.Network) + "/" + t.BlockHash + "/" + t.TxHash + "/" + idx
 }
 
+// Output is a Bitcoin transaction output: an amount locked to a script,
+// and the address that script pays when it has one.
+type Output struct {
+	V       int    `json:"v"`
+	Chain   Chain  `json:"chain"`
+	Network string `json:"network"`
+	TxHash  string `json:"tx_hash"`
+	TxIndex uint32 `json:"tx_index"`
+	Vout    uint32 `json:"vout"`
+	// Address is null for scripts without an address form (OP_RETURN,
+	// bare multisig, non-standard, unknown witness versions).
+	Address    *string `json:"address"`
+	ScriptType string  `json:"script_type"`
+	// Script is the hex output script of outputs without an address, up
+	// to MaxRecordedScript bytes (OP_RETURN data, multisig keys).
+	Script string `json:"script,omitempty"`
+	// Amount is in satoshi.
+	Amount Amount `json:"amount"`
+	// Coinbase outputs can be spent only after 100 confirmations.
+	Coinbase    bool   `json:"coinbase"`
+	BlockHeight uint64 `json:"block_number"`
+	BlockHash   string `json:"block_hash"`
+	BlockTime   int64  `json:"block_time"`
+}
+
+// MaxRecordedScript bounds the script bytes one output record carries, so
+// a hostile block cannot produce a record larger than Kafka accepts.
+const MaxRecordedScript = 10_000
+
+// Key is the output's deterministic Kafka key.
+func (o *Output) Key() string {
+	return StreamKey(o.Chain, o.Network) + "/" + o.BlockHash + "/" + o.TxHash + "/" + strconv.FormatUint(uint64(o.Vout), 10)
+}
+
+// Spend is a Bitcoin transaction input: the outpoint (transaction and
+// output index) it spends. Which address and amount that was is a join on
+// the outputs already recorded.
+type Spend struct {
+	V          int    `json:"v"`
+	Chain      Chain  `json:"chain"`
+	Network    string `json:"network"`
+	TxHash     string `json:"tx_hash"`
+	TxIndex    uint32 `json:"tx_index"`
+	Vin        uint32 `json:"vin"`
+	PrevTxHash string `json:"prev_tx_hash"`
+	PrevVout   uint32 `json:"prev_vout"`
+	// Sequence is the input's nSequence (replace-by-fee and relative
+	// lock-time signalling).
+	Sequence    uint32 `json:"sequence"`
+	BlockHeight uint64 `json:"block_number"`
+	BlockHash   string `json:"block_hash"`
+	BlockTime   int64  `json:"block_time"`
+}
+
+// Key is the spend's deterministic Kafka key.
+func (s *Spend) Key() string {
+	return StreamKey(s.Chain, s.Network) + "/" + s.BlockHash + "/" + s.TxHash + "/" + strconv.FormatUint(uint64(s.Vin), 10)
+}
+
 // Block is a normalized block with everything cordon records about it.
 type Block struct {
 	Header
-	GasUsed      uint64        `json:"gas_used,omitempty"`
-	GasLimit     uint64        `json:"gas_limit,omitempty"`
-	BaseFee      Amount        `json:"base_fee"`
-	Miner        string        `json:"miner,omitempty"`
+	GasUsed  uint64 `json:"gas_used,omitempty"`
+	GasLimit uint64 `json:"gas_limit,omitempty"`
+	BaseFee  Amount `json:"base_fee,omitzero"`
+	Miner    string `json:"miner,omitempty"`
+	// Bitcoin: serialized size, weight, header version and target bits.
+	Size         int           `json:"size,omitzero"`
+	Weight       int           `json:"weight,omitzero"`
+	Version      int32         `json:"version,omitzero"`
+	Bits         uint32        `json:"bits,omitzero"`
 	Transactions []Transaction `json:"-"`
 	Transfers    []Transfer    `json:"-"`
+	Outputs      []Output      `json:"-"`
+	Spends       []Spend       `json:"-"`
 }
 
 // Update is one event for a sink: a block that joined the canonical chain

@@ -22,6 +22,7 @@ import (
 	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 	"github.com/cordonhq/cordon/watchers/follow"
+	"github.com/cordonhq/cordon/watchers/rpcpool"
 )
 
 // rpcProxy forwards JSON-RPC to the devnet and lets a test corrupt the
@@ -135,7 +136,7 @@ func TestFailoverPastBadEndpoints(t *testing.T) {
 		return nil, nil
 	}}
 	reg := prometheus.NewRegistry()
-	pm := eth.NewPoolMetrics(reg)
+	pm := rpcpool.NewMetrics(reg)
 	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID, VerifyHeaderHash: true, VerifyTxRoot: true,
 		Pool: eth.PoolConfig{RequestTimeout: 300 * time.Millisecond, Penalty: 50 * time.Millisecond},
 		Endpoints: []eth.EndpointConfig{
@@ -145,7 +146,7 @@ func TestFailoverPastBadEndpoints(t *testing.T) {
 			{Name: "tamperer", URL: startProxy(t, tamperer)},
 			{Name: "slow", URL: startProxy(t, slow)},
 			{Name: "good", URL: target},
-		}}, pm, nil)
+		}}, eth.NewMetrics(reg, pm), nil)
 	require.NoError(t, err)
 	defer src.Close()
 	h.src = src

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	json "github.com/segmentio/encoding/json"
+
+	"github.com/cordonhq/cordon/watchers/rpcpool"
 )
 
 // MaxResponseBytes bounds one JSON-RPC reply read over HTTP; a larger
@@ -80,7 +82,7 @@ func (h *httpCaller) call(ctx context.Context, result any, method string, params
 	body = append(body, '}')
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(body))
 	if err != nil {
-		return errors.New(redact(err, h.url))
+		return errors.New(rpcpool.Redact(err, h.url))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
@@ -89,7 +91,7 @@ func (h *httpCaller) call(ctx context.Context, result any, method string, params
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
-		return errors.New(redact(err, h.url))
+		return errors.New(rpcpool.Redact(err, h.url))
 	}
 	defer resp.Body.Close()
 	buf := bufPool.Get().(*bytes.Buffer)

@@ -218,7 +218,8 @@ func normalizeTx(blk *chain.Block, i int, tx *rpcTx, rc *rpcReceipt, t *chain.Tr
 			return fmt.Errorf("blob fee of %s overflows 256 bits", t.Hash)
 		}
 	}
-	t.Fee = amount(fee)
+	feeAmt := amount(fee)
+	t.Fee = &feeAmt
 	if rc.ContractAddress != nil && tx.To == nil {
 		if t.ContractAddress, err = normAddress("contractAddress", *rc.ContractAddress); err != nil {
 			return err

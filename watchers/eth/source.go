@@ -43,13 +43,14 @@ type Config struct {
 // Source reads normalized blocks from a pool of Ethereum endpoints. It
 // implements follow.Source.
 type Source struct {
-	cfg  Config
-	pool *Pool
-	log  *slog.Logger
+	cfg     Config
+	pool    *Pool
+	log     *slog.Logger
+	metrics *Metrics
 }
 
 // NewSource dials the endpoints of cfg.
-func NewSource(ctx context.Context, cfg Config, metrics *PoolMetrics, log *slog.Logger) (*Source, error) {
+func NewSource(ctx context.Context, cfg Config, metrics *Metrics, log *slog.Logger) (*Source, error) {
 	if cfg.Network == "" {
 		return nil, errors.New("eth source: network is empty")
 	}
@@ -61,25 +62,28 @@ func NewSource(ctx context.Context, cfg Config, metrics *PoolMetrics, log *slog.
 	}
 	log = log.With("chain", "eth", "network", cfg.Network)
 	cfg.Pool.ChainID = cfg.ChainID
-	p, err := NewPool(ctx, "eth/"+cfg.Network, cfg.Pool, cfg.Endpoints, metrics, log)
+	if metrics == nil {
+		metrics = NewMetrics(nil, nil)
+	}
+	p, err := newPool(ctx, "eth/"+cfg.Network, cfg.Pool, cfg.Endpoints, metrics.rpc, log)
 	if err != nil {
 		return nil, fmt.Errorf("eth source: %w", err)
 	}
-	return &Source{cfg: cfg, pool: p, log: log}, nil
+	return &Source{cfg: cfg, pool: p, log: log, metrics: metrics}, nil
 }
 
 // Pool returns the endpoint pool, whose Run does the health checks.
 func (s *Source) Pool() *Pool { return s.pool }
 
 // Close closes the endpoint clients.
-func (s *Source) Close() { s.pool.Close() }
+func (s *Source) Close() { closePool(s.pool) }
 
 // Head returns the best block height of the best endpoint.
 func (s *Source) Head(ctx context.Context) (uint64, error) {
 	var head uint64
-	err := s.pool.do(ctx, "eth_blockNumber", func(ctx context.Context, ep *endpoint, c *rpc.Client) error {
+	err := s.pool.Do(ctx, "eth_blockNumber", func(ctx context.Context, ep *endpoint) error {
 		var num string
-		if err := c.CallContext(ctx, &num, "eth_blockNumber"); err != nil {
+		if err := ep.Conn.callTyped(ctx, &num, "eth_blockNumber"); err != nil {
 			return err
 		}
 		h, err := parseQuantity("eth_blockNumber", num)
@@ -87,9 +91,7 @@ func (s *Source) Head(ctx context.Context) (uint64, error) {
 			return err
 		}
 		head = h
-		ep.mu.Lock()
-		ep.head = max(ep.head, h)
-		ep.mu.Unlock()
+		ep.NoteHead(h)
 		return nil
 	})
 	return head, err
@@ -98,8 +100,8 @@ func (s *Source) Head(ctx context.Context) (uint64, error) {
 // HeaderAt returns the canonical header at height.
 func (s *Source) HeaderAt(ctx context.Context, height uint64) (chain.Header, error) {
 	var out chain.Header
-	err := s.pool.do(ctx, "eth_getBlockByNumber", func(ctx context.Context, ep *endpoint, c *rpc.Client) error {
-		raw, err := call(ctx, c, "eth_getBlockByNumber", hexutil.EncodeUint64(height), false)
+	err := s.pool.Do(ctx, "eth_getBlockByNumber", func(ctx context.Context, ep *endpoint) error {
+		raw, err := ep.Conn.call(ctx, "eth_getBlockByNumber", hexutil.EncodeUint64(height), false)
 		if err != nil {
 			return err
 		}
@@ -144,17 +146,17 @@ func decodeHeader(network string, raw []byte) (chain.Header, error) {
 // and normalizes it.
 func (s *Source) BlockAt(ctx context.Context, height uint64) (*chain.Block, error) {
 	var out *chain.Block
-	err := s.pool.do(ctx, "block", func(ctx context.Context, ep *endpoint, c *rpc.Client) error {
-		b, err := s.fetch(ctx, ep, c, height)
+	err := s.pool.Do(ctx, "block", func(ctx context.Context, ep *endpoint) error {
+		b, err := s.fetch(ctx, ep, height)
 		out = b
 		return err
 	})
 	return out, err
 }
 
-func (s *Source) fetch(ctx context.Context, ep *endpoint, c *rpc.Client, height uint64) (*chain.Block, error) {
+func (s *Source) fetch(ctx context.Context, ep *endpoint, height uint64) (*chain.Block, error) {
 	var blk *rpcBlock // decoded straight from the reply: no intermediate copy
-	if err := ep.callTyped(ctx, c, &blk, "eth_getBlockByNumber", hexutil.EncodeUint64(height), true); err != nil {
+	if err := ep.Conn.callTyped(ctx, &blk, "eth_getBlockByNumber", hexutil.EncodeUint64(height), true); err != nil {
 		return nil, fmt.Errorf("eth_getBlockByNumber: %w", err)
 	}
 	if blk == nil {
@@ -175,14 +177,14 @@ func (s *Source) fetch(ctx context.Context, ep *endpoint, c *rpc.Client, height 
 			return nil, fmt.Errorf("block %d: %w", height, err)
 		}
 	}
-	receipts, err := s.receipts(ctx, ep, c, blk)
+	receipts, err := s.receipts(ctx, ep, blk)
 	if err != nil {
 		return nil, fmt.Errorf("block %d: %w", height, err)
 	}
 	var st NormalizeStats
 	b, err := normalize(s.cfg.Network, blk, receipts, &st)
 	if st.NonStandardTransferLogs > 0 {
-		s.pool.metrics.nonStandard.WithLabelValues(s.pool.chain).Add(float64(st.NonStandardTransferLogs))
+		s.metrics.nonStandard.WithLabelValues(s.pool.Config().Label).Add(float64(st.NonStandardTransferLogs))
 	}
 	return b, err
 }
@@ -296,16 +298,16 @@ func headerOf(b *rpcBlock) (*types.Header, error) {
 	return h, err
 }
 
-func (s *Source) receipts(ctx context.Context, ep *endpoint, c *rpc.Client, blk *rpcBlock) ([]rpcReceipt, error) {
+func (s *Source) receipts(ctx context.Context, ep *endpoint, blk *rpcBlock) ([]rpcReceipt, error) {
 	if len(blk.Transactions) == 0 {
 		return nil, nil
 	}
-	ep.mu.Lock()
-	noBlockRcp := ep.noBlockRcp
-	ep.mu.Unlock()
+	ep.Conn.mu.Lock()
+	noBlockRcp := ep.Conn.noBlockRcp
+	ep.Conn.mu.Unlock()
 	if !noBlockRcp {
 		var rcs *[]rpcReceipt
-		err := ep.callTyped(ctx, c, &rcs, "eth_getBlockReceipts", blk.Hash)
+		err := ep.Conn.callTyped(ctx, &rcs, "eth_getBlockReceipts", blk.Hash)
 		switch {
 		case err == nil && rcs == nil:
 			// The block left the node's chain between the two calls.
@@ -313,10 +315,10 @@ func (s *Source) receipts(ctx context.Context, ep *endpoint, c *rpc.Client, blk 
 		case err == nil:
 			return *rcs, nil
 		case isMethodNotFound(err):
-			ep.mu.Lock()
-			ep.noBlockRcp = true
-			ep.mu.Unlock()
-			s.log.Info("endpoint lacks eth_getBlockReceipts; using per-transaction receipts", "endpoint", ep.name)
+			ep.Conn.mu.Lock()
+			ep.Conn.noBlockRcp = true
+			ep.Conn.mu.Unlock()
+			s.log.Info("endpoint lacks eth_getBlockReceipts; using per-transaction receipts", "endpoint", ep.Name)
 		default:
 			return nil, fmt.Errorf("eth_getBlockReceipts: %w", err)
 		}
@@ -328,6 +330,10 @@ func (s *Source) receipts(ctx context.Context, ep *endpoint, c *rpc.Client, blk 
 		batch := make([]rpc.BatchElem, 0, end-start)
 		for i := start; i < end; i++ {
 			batch = append(batch, rpc.BatchElem{Method: "eth_getTransactionReceipt", Args: []any{blk.Transactions[i].Hash}, Result: &raws[i]})
+		}
+		c, err := ep.Conn.rpcClient(ctx)
+		if err != nil {
+			return nil, err
 		}
 		if err := c.BatchCallContext(ctx, batch); err != nil {
 			return nil, fmt.Errorf("eth_getTransactionReceipt batch: %w", err)
@@ -364,8 +370,8 @@ func isMethodNotFound(err error) bool {
 // endpoints it never fires and the follower polls.
 func (s *Source) Wake(ctx context.Context) <-chan struct{} {
 	wake := make(chan struct{}, 1)
-	for _, ep := range s.pool.eps {
-		if !ep.isWS {
+	for _, ep := range s.pool.Endpoints() {
+		if !ep.Conn.isWS {
 			continue
 		}
 		go s.subscribe(ctx, ep, wake)
@@ -376,7 +382,7 @@ func (s *Source) Wake(ctx context.Context) <-chan struct{} {
 func (s *Source) subscribe(ctx context.Context, ep *endpoint, wake chan<- struct{}) {
 	for ctx.Err() == nil {
 		err := func() error {
-			c, err := ep.rpcClient(ctx, s.pool.cfg.RequestTimeout)
+			c, err := ep.Conn.rpcClient(ctx)
 			if err != nil {
 				return err
 			}
@@ -386,7 +392,7 @@ func (s *Source) subscribe(ctx context.Context, ep *endpoint, wake chan<- struct
 				return fmt.Errorf("eth_subscribe newHeads: %w", err)
 			}
 			defer sub.Unsubscribe()
-			s.log.Info("subscribed to new heads", "endpoint", ep.name)
+			s.log.Info("subscribed to new heads", "endpoint", ep.Name)
 			for {
 				select {
 				case <-ctx.Done():
@@ -402,13 +408,8 @@ func (s *Source) subscribe(ctx context.Context, ep *endpoint, wake chan<- struct
 			}
 		}()
 		if err != nil && ctx.Err() == nil {
-			s.log.Warn("head subscription ended; polling until it is back", "endpoint", ep.name, "err", redact(err, ep.url))
-			ep.mu.Lock()
-			if ep.client != nil {
-				ep.client.Close()
-				ep.client = nil
-			}
-			ep.mu.Unlock()
+			s.log.Warn("head subscription ended; polling until it is back", "endpoint", ep.Name, "err", ep.Redact(err))
+			ep.Conn.close()
 			select {
 			case <-ctx.Done():
 			case <-time.After(5 * time.Second):
@@ -420,9 +421,9 @@ func (s *Source) subscribe(ctx context.Context, ep *endpoint, wake chan<- struct
 // ChainID asks the best endpoint for its chain id.
 func (s *Source) ChainID(ctx context.Context) (uint64, error) {
 	var id uint64
-	err := s.pool.do(ctx, "eth_chainId", func(ctx context.Context, _ *endpoint, c *rpc.Client) error {
+	err := s.pool.Do(ctx, "eth_chainId", func(ctx context.Context, ep *endpoint) error {
 		var raw string
-		if err := c.CallContext(ctx, &raw, "eth_chainId"); err != nil {
+		if err := ep.Conn.callTyped(ctx, &raw, "eth_chainId"); err != nil {
 			return err
 		}
 		v, err := parseQuantity("eth_chainId", raw)
