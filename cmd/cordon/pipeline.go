@@ -38,7 +38,8 @@ type watcher struct {
 
 func kafkaConfig(k config.Kafka) kafka.Config {
 	return kafka.Config{Brokers: k.Brokers, ClientID: k.ClientID,
-		Topics:       kafka.Topics{Blocks: k.Topics.Blocks, Transactions: k.Topics.Transactions, Transfers: k.Topics.Transfers, Alerts: k.Topics.Alerts},
+		Topics: kafka.Topics{Blocks: k.Topics.Blocks, Transactions: k.Topics.Transactions, Transfers: k.Topics.Transfers,
+			Outputs: k.Topics.Outputs, Spends: k.Topics.Spends, Alerts: k.Topics.Alerts},
 		TLS:          kafka.TLSConfig{Enabled: k.TLS.Enabled, CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile, ServerName: k.TLS.ServerName, InsecureSkipVerify: k.TLS.InsecureSkipVerify},
 		SASL:         kafka.SASLConfig{Mechanism: k.SASL.Mechanism, Username: k.SASL.Username, Password: k.SASL.Password.Value()},
 		CreateTopics: k.CreateTopics, Partitions: k.Partitions, ReplicationFactor: k.ReplicationFactor,

@@ -19,12 +19,17 @@ type Topics struct {
 	Blocks       string `yaml:"blocks"`
 	Transactions string `yaml:"transactions"`
 	Transfers    string `yaml:"transfers"`
-	Alerts       string `yaml:"alerts"`
+	// Outputs and Spends hold Bitcoin's transaction outputs and spent
+	// outpoints.
+	Outputs string `yaml:"outputs"`
+	Spends  string `yaml:"spends"`
+	Alerts  string `yaml:"alerts"`
 }
 
 // DefaultTopics are the default topic names.
 func DefaultTopics() Topics {
-	return Topics{Blocks: "cordon.blocks", Transactions: "cordon.transactions", Transfers: "cordon.transfers", Alerts: "cordon.alerts"}
+	return Topics{Blocks: "cordon.blocks", Transactions: "cordon.transactions", Transfers: "cordon.transfers",
+		Outputs: "cordon.outputs", Spends: "cordon.spends", Alerts: "cordon.alerts"}
 }
 
 // TLSConfig enables TLS to the brokers.
@@ -83,6 +88,12 @@ func (c *Config) fill() {
 	}
 	if c.Topics.Transfers == "" {
 		c.Topics.Transfers = def.Transfers
+	}
+	if c.Topics.Outputs == "" {
+		c.Topics.Outputs = def.Outputs
+	}
+	if c.Topics.Spends == "" {
+		c.Topics.Spends = def.Spends
 	}
 	if c.Topics.Alerts == "" {
 		c.Topics.Alerts = def.Alerts

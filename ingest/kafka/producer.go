@@ -103,7 +103,8 @@ func (p *Producer) EnsureTopics(ctx context.Context) error {
 	if !p.cfg.CreateTopics {
 		return nil
 	}
-	topics := []string{p.cfg.Topics.Blocks, p.cfg.Topics.Transactions, p.cfg.Topics.Transfers, p.cfg.Topics.Alerts}
+	topics := []string{p.cfg.Topics.Blocks, p.cfg.Topics.Transactions, p.cfg.Topics.Transfers, p.cfg.Topics.Outputs,
+		p.cfg.Topics.Spends, p.cfg.Topics.Alerts}
 	req := &kafkago.CreateTopicsRequest{}
 	for _, t := range topics {
 		req.Topics = append(req.Topics, kafkago.TopicConfig{Topic: t, NumPartitions: p.cfg.Partitions,
@@ -147,7 +148,8 @@ func (p *Producer) EnsureTopics(ctx context.Context) error {
 	}
 }
 
-// Publish writes the records of added blocks (transactions, transfers),
+// Publish writes the records of added blocks (transactions, transfers,
+// outputs, spends),
 // then the block events, and returns once Kafka acknowledged all of them.
 func (p *Producer) Publish(ctx context.Context, updates []chain.Update) error {
 	start := time.Now()
@@ -165,6 +167,20 @@ func (p *Producer) Publish(ctx context.Context, updates []chain.Update) error {
 			}
 			for j := range b.Transfers {
 				m, err := p.message(p.cfg.Topics.Transfers, "transfer", b.Transfers[j].Key(), &b.Transfers[j])
+				if err != nil {
+					return err
+				}
+				data = append(data, m)
+			}
+			for j := range b.Outputs {
+				m, err := p.message(p.cfg.Topics.Outputs, "output", b.Outputs[j].Key(), &b.Outputs[j])
+				if err != nil {
+					return err
+				}
+				data = append(data, m)
+			}
+			for j := range b.Spends {
+				m, err := p.message(p.cfg.Topics.Spends, "spend", b.Spends[j].Key(), &b.Spends[j])
 				if err != nil {
 					return err
 				}

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -58,6 +60,8 @@ type Topics struct {
 	Blocks       string `yaml:"blocks"`
 	Transactions string `yaml:"transactions"`
 	Transfers    string `yaml:"transfers"`
+	Outputs      string `yaml:"outputs"`
+	Spends       string `yaml:"spends"`
 	Alerts       string `yaml:"alerts"`
 }
 
@@ -81,6 +85,64 @@ type SASL struct {
 // Chains lists the followed chains by family.
 type Chains struct {
 	ETH []ETH `yaml:"eth"`
+	BTC []BTC `yaml:"btc"`
+}
+
+// BTC configures one Bitcoin network.
+type BTC struct {
+	// Network is mainnet, testnet, signet, regtest or simnet: it selects
+	// address encoding and the genesis block endpoints must have.
+	Network   string        `yaml:"network"`
+	Endpoints []BTCEndpoint `yaml:"endpoints"`
+	// StartHeight is where an empty stream starts: a height, or "head".
+	StartHeight    string        `yaml:"start_height"`
+	Parallel       int           `yaml:"parallel"`
+	MaxReorgDepth  int           `yaml:"max_reorg_depth"`
+	BatchBlocks    int           `yaml:"batch_blocks"`
+	PollInterval   time.Duration `yaml:"poll_interval"`
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	HealthInterval time.Duration `yaml:"health_interval"`
+	MaxLag         uint64        `yaml:"max_lag"`
+}
+
+// BTCEndpoint is one bitcoind or btcd JSON-RPC endpoint, authenticated by
+// user and password or by the node's cookie file.
+type BTCEndpoint struct {
+	Name       string `yaml:"name"`
+	URL        Secret `yaml:"url"`
+	User       string `yaml:"user"`
+	Password   Secret `yaml:"password"`
+	CookieFile string `yaml:"cookie_file"`
+}
+
+// BTCNetworks are the Bitcoin networks cordon knows.
+var BTCNetworks = []string{"mainnet", "testnet", "signet", "regtest", "simnet"}
+
+func (b *BTC) fill() {
+	if b.StartHeight == "" {
+		b.StartHeight = "head"
+	}
+	if b.Parallel == 0 {
+		b.Parallel = 8
+	}
+	if b.MaxReorgDepth == 0 {
+		b.MaxReorgDepth = 32
+	}
+	if b.BatchBlocks == 0 {
+		b.BatchBlocks = 8
+	}
+	if b.PollInterval == 0 {
+		b.PollInterval = time.Second
+	}
+	if b.RequestTimeout == 0 {
+		b.RequestTimeout = 30 * time.Second
+	}
+	if b.HealthInterval == 0 {
+		b.HealthInterval = 10 * time.Second
+	}
+	if b.MaxLag == 0 {
+		b.MaxLag = 3
+	}
 }
 
 // ETH configures one Ethereum network.
@@ -116,7 +178,8 @@ func Defaults() Config {
 		HTTP: HTTP{Listen: "127.0.0.1:9464"},
 		Kafka: Kafka{ClientID: "cordon", CreateTopics: true, Partitions: 6, ReplicationFactor: 3, BatchSize: 1000,
 			Linger: time.Millisecond, MaxAttempts: 10, WriteTimeout: 30 * time.Second, Compression: "lz4",
-			Topics: Topics{Blocks: "cordon.blocks", Transactions: "cordon.transactions", Transfers: "cordon.transfers", Alerts: "cordon.alerts"}},
+			Topics: Topics{Blocks: "cordon.blocks", Transactions: "cordon.transactions", Transfers: "cordon.transfers",
+				Outputs: "cordon.outputs", Spends: "cordon.spends", Alerts: "cordon.alerts"}},
 	}
 }
 
@@ -190,6 +253,9 @@ func (c *Config) Fill() error {
 	for i := range c.Chains.ETH {
 		c.Chains.ETH[i].fill()
 	}
+	for i := range c.Chains.BTC {
+		c.Chains.BTC[i].fill()
+	}
 	if err := resolveSecrets(reflect.ValueOf(c).Elem(), ""); err != nil {
 		return err
 	}
@@ -246,7 +312,7 @@ func (c *Config) Validate() error {
 	}
 	topics := map[string]string{}
 	for key, v := range map[string]string{"blocks": k.Topics.Blocks, "transactions": k.Topics.Transactions,
-		"transfers": k.Topics.Transfers, "alerts": k.Topics.Alerts} {
+		"transfers": k.Topics.Transfers, "outputs": k.Topics.Outputs, "spends": k.Topics.Spends, "alerts": k.Topics.Alerts} {
 		if v == "" {
 			bad("kafka.topics."+key, "must not be empty")
 		} else if other, dup := topics[v]; dup {
@@ -276,8 +342,51 @@ func (c *Config) Validate() error {
 	default:
 		bad("kafka.sasl.mechanism", "%q: want plain, scram-sha-256 or scram-sha-512", k.SASL.Mechanism)
 	}
-	if len(c.Chains.ETH) == 0 {
-		bad("chains", "no chain configured: add at least one entry under chains.eth")
+	if len(c.Chains.ETH) == 0 && len(c.Chains.BTC) == 0 {
+		bad("chains", "no chain configured: add at least one entry under chains.eth or chains.btc")
+	}
+	btcNets := map[string]bool{}
+	for i, b := range c.Chains.BTC {
+		p := fmt.Sprintf("chains.btc[%d]", i)
+		if !slices.Contains(BTCNetworks, b.Network) {
+			bad(p+".network", "%q: want one of %s", b.Network, strings.Join(BTCNetworks, ", "))
+		} else if btcNets[b.Network] {
+			bad(p+".network", "%q is configured twice", b.Network)
+		}
+		btcNets[b.Network] = true
+		if len(b.Endpoints) == 0 {
+			bad(p+".endpoints", "at least one endpoint is required")
+		}
+		names := map[string]bool{}
+		for j, ep := range b.Endpoints {
+			q := fmt.Sprintf("%s.endpoints[%d]", p, j)
+			u, err := url.Parse(ep.URL.Value())
+			if err != nil || u.Host == "" {
+				bad(q+".url", "not a URL")
+			} else if s := u.Scheme; s != "http" && s != "https" {
+				bad(q+".url", "scheme %q: want http or https (bitcoind and btcd JSON-RPC)", s)
+			}
+			hasURLPass := false
+			if u != nil && u.User != nil {
+				_, hasURLPass = u.User.Password()
+			}
+			if ep.Password.Value() == "" && ep.CookieFile == "" && !hasURLPass {
+				bad(q, "no credentials: set user and password, or cookie_file (bitcoind's .cookie)")
+			}
+			if ep.Password.Value() != "" && ep.User == "" {
+				bad(q+".user", "required with password")
+			}
+			name := ep.Name
+			if name == "" && u != nil {
+				name = u.Hostname()
+			}
+			if names[name] {
+				bad(q+".name", "%q is used by another endpoint of this chain", name)
+			}
+			names[name] = true
+		}
+		validateFollow(bad, p, b.StartHeight, b.Parallel, b.MaxReorgDepth, b.BatchBlocks,
+			map[string]time.Duration{"poll_interval": b.PollInterval, "request_timeout": b.RequestTimeout, "health_interval": b.HealthInterval})
 	}
 	networks := map[string]bool{}
 	for i, e := range c.Chains.ETH {
@@ -314,28 +423,34 @@ func (c *Config) Validate() error {
 			}
 			names[name] = true
 		}
-		if e.StartHeight != "head" {
-			if _, err := strconv.ParseUint(e.StartHeight, 10, 64); err != nil {
-				bad(p+".start_height", "%q: want a block height or \"head\"", e.StartHeight)
-			}
-		}
-		if e.Parallel < 1 || e.Parallel > 256 {
-			bad(p+".parallel", "%d: must be between 1 and 256", e.Parallel)
-		}
 		if *e.VerifyTxRoot && !*e.VerifyHeaderHash {
 			bad(p+".verify_tx_root", "needs verify_header_hash: without it the root is not bound to the block hash")
 		}
-		if e.MaxReorgDepth < 1 || e.MaxReorgDepth > 10_000 {
-			bad(p+".max_reorg_depth", "%d: must be between 1 and 10000", e.MaxReorgDepth)
-		}
-		if e.BatchBlocks < 1 || e.BatchBlocks > 1000 {
-			bad(p+".batch_blocks", "%d: must be between 1 and 1000", e.BatchBlocks)
-		}
-		for key, d := range map[string]time.Duration{"poll_interval": e.PollInterval, "request_timeout": e.RequestTimeout, "health_interval": e.HealthInterval} {
-			if d <= 0 {
-				bad(p+"."+key, "%s: must be positive", d)
-			}
-		}
+		validateFollow(bad, p, e.StartHeight, e.Parallel, e.MaxReorgDepth, e.BatchBlocks,
+			map[string]time.Duration{"poll_interval": e.PollInterval, "request_timeout": e.RequestTimeout, "health_interval": e.HealthInterval})
 	}
 	return errors.Join(errs...)
+}
+
+// validateFollow checks the follower keys every chain has.
+func validateFollow(bad func(key, format string, args ...any), p, startHeight string, parallel, maxReorg, batch int, durations map[string]time.Duration) {
+	if startHeight != "head" {
+		if _, err := strconv.ParseUint(startHeight, 10, 64); err != nil {
+			bad(p+".start_height", "%q: want a block height or \"head\"", startHeight)
+		}
+	}
+	if parallel < 1 || parallel > 256 {
+		bad(p+".parallel", "%d: must be between 1 and 256", parallel)
+	}
+	if maxReorg < 1 || maxReorg > 10_000 {
+		bad(p+".max_reorg_depth", "%d: must be between 1 and 10000", maxReorg)
+	}
+	if batch < 1 || batch > 1000 {
+		bad(p+".batch_blocks", "%d: must be between 1 and 1000", batch)
+	}
+	for _, key := range slices.Sorted(maps.Keys(durations)) {
+		if d := durations[key]; d <= 0 {
+			bad(p+"."+key, "%s: must be positive", d)
+		}
+	}
 }

@@ -1,0 +1,362 @@
+package btcnode
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
+)
+
+// Script forms the wallet pays itself with, so later steps spend them.
+const (
+	formP2WPKH = iota
+	formP2PKH
+	formP2TR
+	numForms
+)
+
+type key struct {
+	priv    *btcec.PrivateKey
+	scripts [numForms][]byte
+}
+
+type utxo struct {
+	op       wire.OutPoint
+	value    int64
+	key      *key
+	form     int
+	coinbase bool
+}
+
+// Wallet is the traffic generator of a dev or test node: it mines to its
+// own key, pays many addresses (its own, so that it spends them later, and
+// random ones of every script type), and reorganizes the chain on demand.
+// It keeps no state that matters: every output it spends is checked with
+// gettxout first, so reorgs and restarts only cost it some candidates.
+type Wallet struct {
+	node   *Node
+	params *chaincfg.Params
+	keys   []*key
+	byPk   map[string]*key
+	rng    *rand.Rand
+
+	mu    sync.Mutex
+	utxos []utxo
+}
+
+func params(network string) (*chaincfg.Params, error) {
+	switch network {
+	case "", "regtest":
+		return &chaincfg.RegressionNetParams, nil
+	case "simnet":
+		return &chaincfg.SimNetParams, nil
+	}
+	return nil, fmt.Errorf("btcnode: network %q: want regtest or simnet", network)
+}
+
+func deriveKeys(seed string, n int, p *chaincfg.Params) ([]*key, error) {
+	out := make([]*key, n)
+	for i := range out {
+		sum := sha256.Sum256([]byte(fmt.Sprintf("cordon-btc-dev/%s/%d", seed, i)))
+		priv, pub := btcec.PrivKeyFromBytes(sum[:])
+		k := &key{priv: priv}
+		pkh := btcutil.Hash160(pub.SerializeCompressed())
+		a1, err := btcutil.NewAddressWitnessPubKeyHash(pkh, p)
+		if err != nil {
+			return nil, err
+		}
+		a2, err := btcutil.NewAddressPubKeyHash(pkh, p)
+		if err != nil {
+			return nil, err
+		}
+		a3, err := btcutil.NewAddressTaproot(txscript.ComputeTaprootKeyNoScript(pub).SerializeCompressed()[1:], p)
+		if err != nil {
+			return nil, err
+		}
+		for f, a := range []btcutil.Address{a1, a2, a3} {
+			if k.scripts[f], err = txscript.PayToAddrScript(a); err != nil {
+				return nil, err
+			}
+		}
+		out[i] = k
+	}
+	return out, nil
+}
+
+// MiningAddress is the address the wallet of seed mines to; start the node
+// with it.
+func MiningAddress(network, seed string) (string, error) {
+	p, err := params(network)
+	if err != nil {
+		return "", err
+	}
+	keys, err := deriveKeys(seed, 1, p)
+	if err != nil {
+		return "", err
+	}
+	_, addrs, _, err := txscript.ExtractPkScriptAddrs(keys[0].scripts[formP2WPKH], p)
+	if err != nil || len(addrs) != 1 {
+		return "", fmt.Errorf("btcnode: mining address: %v", err)
+	}
+	return addrs[0].EncodeAddress(), nil
+}
+
+// NewWallet returns the wallet of seed on node.
+func NewWallet(node *Node, network, seed string, rngSeed uint64) (*Wallet, error) {
+	p, err := params(network)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := deriveKeys(seed, 16, p)
+	if err != nil {
+		return nil, err
+	}
+	w := &Wallet{node: node, params: p, keys: keys, byPk: map[string]*key{}, rng: rand.New(rand.NewPCG(rngSeed, 7))}
+	for _, k := range keys {
+		for _, s := range k.scripts {
+			w.byPk[string(s)] = k
+		}
+	}
+	return w, nil
+}
+
+// Height returns the node's best height.
+func (w *Wallet) Height() (int64, error) { return w.node.client.GetBlockCount() }
+
+// Mine mines n blocks and records their coinbase outputs.
+func (w *Wallet) Mine(n int) ([]*chainhash.Hash, error) {
+	hashes, err := w.node.client.Generate(uint32(n))
+	if err != nil {
+		return nil, fmt.Errorf("generate %d: %w", n, err)
+	}
+	for _, h := range hashes {
+		blk, err := w.node.client.GetBlock(h)
+		if err != nil {
+			return nil, fmt.Errorf("getblock %s: %w", h, err)
+		}
+		w.noteTx(blk.Transactions[0], true)
+	}
+	return hashes, nil
+}
+
+// Bootstrap mines until coinbase outputs are spendable (101 blocks).
+func (w *Wallet) Bootstrap() error {
+	h, err := w.Height()
+	if err != nil {
+		return err
+	}
+	if h < 110 {
+		_, err = w.Mine(int(110 - h))
+		return err
+	}
+	// Restarted on an existing chain: find the wallet's coinbases again.
+	for height := max(h-200, 1); height <= h; height++ {
+		hash, err := w.node.client.GetBlockHash(height)
+		if err != nil {
+			return err
+		}
+		blk, err := w.node.client.GetBlock(hash)
+		if err != nil {
+			return err
+		}
+		for i, tx := range blk.Transactions {
+			w.noteTx(tx, i == 0)
+		}
+	}
+	return nil
+}
+
+func (w *Wallet) noteTx(tx *wire.MsgTx, coinbase bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	id := tx.TxHash()
+	for v, out := range tx.TxOut {
+		k, ok := w.byPk[string(out.PkScript)]
+		if !ok {
+			continue
+		}
+		form := 0
+		for f, s := range k.scripts {
+			if string(s) == string(out.PkScript) {
+				form = f
+			}
+		}
+		w.utxos = append(w.utxos, utxo{op: wire.OutPoint{Hash: id, Index: uint32(v)}, value: out.Value, key: k, form: form, coinbase: coinbase})
+	}
+}
+
+// spendable picks up to n outputs the node confirms are unspent (and
+// mature, for coinbases), dropping candidates that are gone.
+func (w *Wallet) spendable(n int) []utxo {
+	w.mu.Lock()
+	cands := w.utxos
+	w.utxos = nil
+	w.mu.Unlock()
+	w.rng.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
+	var picked, keep []utxo
+	for _, u := range cands {
+		if len(picked) >= n {
+			keep = append(keep, u)
+			continue
+		}
+		res, err := w.node.client.GetTxOut(&u.op.Hash, u.op.Index, true)
+		if err != nil {
+			keep = append(keep, u) // ask again next time
+			continue
+		}
+		if res == nil {
+			continue // spent, or its transaction was reorganized away
+		}
+		if u.coinbase && res.Confirmations < int64(w.params.CoinbaseMaturity) {
+			keep = append(keep, u)
+			continue
+		}
+		picked = append(picked, u)
+	}
+	w.mu.Lock()
+	w.utxos = append(w.utxos, keep...)
+	w.mu.Unlock()
+	return picked
+}
+
+// Pay builds, signs and sends one transaction spending up to ins wallet
+// outputs into outs payments plus change. It returns the transaction.
+func (w *Wallet) Pay(ins, outs int) (*wire.MsgTx, error) {
+	inputs := w.spendable(ins)
+	if len(inputs) == 0 {
+		return nil, errors.New("no spendable outputs")
+	}
+	tx := wire.NewMsgTx(2)
+	var total int64
+	prev := txscript.NewMultiPrevOutFetcher(nil)
+	for _, u := range inputs {
+		tx.AddTxIn(wire.NewTxIn(&u.op, nil, nil))
+		total += u.value
+		prev.AddPrevOut(u.op, wire.NewTxOut(u.value, u.key.scripts[u.form]))
+	}
+	fee := int64(300 + 200*len(inputs) + 60*outs)
+	budget := total - fee
+	if budget < int64(outs+1)*20_000 {
+		outs = 0
+	}
+	for range outs {
+		amt := 10_000 + w.rng.Int64N(max(budget/int64(2*(outs+1)), 10_001)-10_000)
+		script, err := w.payee()
+		if err != nil {
+			return nil, err
+		}
+		tx.AddTxOut(wire.NewTxOut(amt, script))
+		budget -= amt
+	}
+	if w.rng.IntN(4) == 0 {
+		data, err := txscript.NullDataScript([]byte(fmt.Sprintf("cordon dev %d", w.rng.Uint32())))
+		if err != nil {
+			return nil, err
+		}
+		tx.AddTxOut(wire.NewTxOut(0, data))
+	}
+	if budget < 1000 {
+		return nil, fmt.Errorf("inputs of %d sat cannot pay the fee", total)
+	}
+	change := w.keys[w.rng.IntN(len(w.keys))]
+	tx.AddTxOut(wire.NewTxOut(budget, change.scripts[w.rng.IntN(numForms)]))
+
+	hashes := txscript.NewTxSigHashes(tx, prev)
+	for i, u := range inputs {
+		pk := u.key.scripts[u.form]
+		var err error
+		switch u.form {
+		case formP2WPKH:
+			tx.TxIn[i].Witness, err = txscript.WitnessSignature(tx, hashes, i, u.value, pk, txscript.SigHashAll, u.key.priv, true)
+		case formP2PKH:
+			tx.TxIn[i].SignatureScript, err = txscript.SignatureScript(tx, i, pk, txscript.SigHashAll, u.key.priv, true)
+		case formP2TR:
+			tx.TxIn[i].Witness, err = txscript.TaprootWitnessSignature(tx, hashes, i, u.value, pk, txscript.SigHashDefault, u.key.priv)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sign input %d: %w", i, err)
+		}
+	}
+	if _, err := w.node.client.SendRawTransaction(tx, true); err != nil {
+		// The inputs stay candidates; gettxout decides next time.
+		w.mu.Lock()
+		w.utxos = append(w.utxos, inputs...)
+		w.mu.Unlock()
+		return nil, fmt.Errorf("sendrawtransaction: %w", err)
+	}
+	w.noteTx(tx, false)
+	return tx, nil
+}
+
+// payee returns an output script: half the time one of the wallet's own
+// (spent later), otherwise a random address of another type.
+func (w *Wallet) payee() ([]byte, error) {
+	if w.rng.IntN(2) == 0 {
+		return w.keys[w.rng.IntN(len(w.keys))].scripts[w.rng.IntN(numForms)], nil
+	}
+	var h [32]byte
+	for i := range h {
+		h[i] = byte(w.rng.Uint32())
+	}
+	var a btcutil.Address
+	var err error
+	switch w.rng.IntN(4) {
+	case 0:
+		a, err = btcutil.NewAddressScriptHashFromHash(h[:20], w.params)
+	case 1:
+		a, err = btcutil.NewAddressWitnessScriptHash(h[:], w.params)
+	case 2:
+		a, err = btcutil.NewAddressPubKeyHash(h[:20], w.params)
+	default:
+		a, err = btcutil.NewAddressWitnessPubKeyHash(h[:20], w.params)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return txscript.PayToAddrScript(a)
+}
+
+// Step sends txs transactions (each paying several addresses and spending
+// earlier payments) and mines one block.
+func (w *Wallet) Step(txs int) error {
+	for range txs {
+		if _, err := w.Pay(1+w.rng.IntN(3), 1+w.rng.IntN(6)); err != nil {
+			return err
+		}
+	}
+	_, err := w.Mine(1)
+	return err
+}
+
+// Reorg replaces the newest depth blocks with a longer branch of depth+1
+// blocks: it invalidates the block at height tip-depth+1, sends a new
+// transaction so the new branch differs, and mines.
+func (w *Wallet) Reorg(depth int) error {
+	h, err := w.Height()
+	if err != nil {
+		return err
+	}
+	if int64(depth) >= h {
+		return fmt.Errorf("reorg of %d blocks on a chain of height %d", depth, h)
+	}
+	hash, err := w.node.client.GetBlockHash(h - int64(depth) + 1)
+	if err != nil {
+		return err
+	}
+	if _, err := w.node.Call("invalidateblock", hash.String()); err != nil {
+		return fmt.Errorf("invalidateblock %s: %w", hash, err)
+	}
+	if _, err := w.Pay(1, 2); err != nil {
+		return fmt.Errorf("reorg: %w", err)
+	}
+	_, err = w.Mine(depth + 1)
+	return err
+}

@@ -1,0 +1,8 @@
+// Package btc follows Bitcoin nodes (bitcoind or btcd) over JSON-RPC with
+// btcd's rpcclient in HTTP POST mode. It fetches raw blocks, checks them
+// against their hash and merkle root, and normalizes them into cordon's
+// event model: the block, its transactions, every output (with its address
+// in the configured network's encoding) and every spent outpoint. Head
+// following, backfill and reorg handling come from watchers/follow, endpoint
+// failover from watchers/rpcpool.
+package btc
