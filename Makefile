@@ -6,7 +6,9 @@ export GOFLAGS ?= -buildvcs=false
 TEST_FLAGS ?= -race -shuffle=on -timeout 30m
 PKGS       := ./...
 
-.PHONY: all build run test test-deps bench fuzz lint vet clean
+BTCD_VERSION := v0.26.2
+
+.PHONY: all build btcd run test test-deps bench fuzz lint vet clean
 
 all: build
 
@@ -14,8 +16,13 @@ all: build
 build:
 	$(GO) build -o $(BIN)/cordon ./cmd/cordon
 
+## btcd: install btcd $(BTCD_VERSION) into bin/ (the dev and test Bitcoin node)
+btcd: $(BIN)/btcd
+$(BIN)/btcd:
+	GOBIN=$(CURDIR)/$(BIN) GOFLAGS= $(GO) install github.com/btcsuite/btcd@$(BTCD_VERSION)
+
 ## run: build and start the whole system on embedded defaults (cordon dev)
-run: build
+run: build btcd
 	./$(BIN)/cordon dev $(ARGS)
 
 ## test-deps: install what the tests need (kcat from Debian's packages)
@@ -23,7 +30,7 @@ test-deps:
 	./scripts/test-deps.sh
 
 ## test: install test dependencies, vet, then run every test with the race detector
-test: test-deps
+test: test-deps btcd
 	$(GO) vet $(PKGS)
 	CORDON_TEST_REQUIRE_TOOLS=1 $(GO) test $(TEST_FLAGS) $(PKGS)
 

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/internal/obs"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
@@ -33,6 +34,10 @@ func cmdDev(ctx context.Context, args []string) error {
 	txPerBlock := fs.Int("tx-per-block", 20, "transactions per devnet block")
 	reorgEvery := fs.Int("reorg-every", 30, "make a short reorg every N blocks on average (0: never)")
 	maxReorg := fs.Int("max-reorg", 3, "deepest generated reorg")
+	noBTC := fs.Bool("no-btc", false, "run without the Bitcoin node")
+	btcInterval := fs.Duration("btc-block-interval", 2*time.Second, "time between Bitcoin (simnet) blocks")
+	btcTxs := fs.Int("btc-tx-per-block", 6, "wallet transactions per Bitcoin block (each pays several addresses)")
+	btcReorgEvery := fs.Int("btc-reorg-every", 20, "make a 1-2 block Bitcoin reorg every N blocks on average (0: never)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	quiet := fs.Bool("quiet", false, "no live status lines")
 	if err := fs.Parse(args); err != nil {
@@ -82,6 +87,19 @@ func cmdDev(ctx context.Context, args []string) error {
 	}
 	log.Info("traffic generator ready", "token", traffic.Token, "nft", traffic.NFT, "accounts", len(dev.Accounts()))
 
+	// Bitcoin: a real btcd on regtest, mined and paid by the dev wallet.
+	var btcTraffic *btcTraffic
+	if !*noBTC {
+		bt, err := startBTC(ctx, filepath.Join(*dataDir, "btc"), log)
+		if err != nil {
+			return err
+		}
+		if bt != nil {
+			defer bt.node.Stop()
+			btcTraffic = bt
+		}
+	}
+
 	cfg := config.Defaults()
 	cfg.HTTP.Listen = *httpAddr
 	cfg.Kafka.Brokers = brokers
@@ -90,6 +108,12 @@ func cmdDev(ctx context.Context, args []string) error {
 	cfg.Chains.ETH = []config.ETH{{Network: devNetwork, ChainID: devnet.ChainID, StartHeight: "0", Parallel: 4,
 		MaxReorgDepth: 128, PollInterval: 500 * time.Millisecond, HealthInterval: 2 * time.Second,
 		Endpoints: []config.Endpoint{{Name: "devnet-ws", URL: config.SecretValue(dev.WSURL())}, {Name: "devnet-http", URL: config.SecretValue(dev.HTTPURL())}}}}
+	if btcTraffic != nil {
+		cfg.Chains.BTC = []config.BTC{{Network: devBTCNetwork, StartHeight: "0", Parallel: 4, MaxReorgDepth: 64,
+			PollInterval: 250 * time.Millisecond, HealthInterval: 2 * time.Second,
+			Endpoints: []config.BTCEndpoint{{Name: "btcd", URL: config.SecretValue(btcTraffic.node.URL), User: btcTraffic.node.User(),
+				Password: config.SecretValue(btcTraffic.node.Password())}}}}
+	}
 	if err := cfg.Fill(); err != nil {
 		return fmt.Errorf("dev config: %w", err)
 	}
@@ -103,19 +127,30 @@ func cmdDev(ctx context.Context, args []string) error {
 	ep := endpoints{Kafka: strings.Join(brokers, ","), ETHRPC: dev.HTTPURL(), ETHWS: dev.WSURL(), ETHNetwork: devNetwork,
 		ETHChainID: devnet.ChainID, HTTP: sys.srv.Addr(), PID: os.Getpid(),
 		Topics: map[string]string{"blocks": cfg.Kafka.Topics.Blocks, "transactions": cfg.Kafka.Topics.Transactions,
-			"transfers": cfg.Kafka.Topics.Transfers, "alerts": cfg.Kafka.Topics.Alerts}}
+			"transfers": cfg.Kafka.Topics.Transfers, "outputs": cfg.Kafka.Topics.Outputs, "spends": cfg.Kafka.Topics.Spends,
+			"alerts": cfg.Kafka.Topics.Alerts}}
+	if btcTraffic != nil {
+		ep.BTCRPC = &btcRPC{URL: btcTraffic.node.URL, User: btcTraffic.node.User(), Password: btcTraffic.node.Password(), Network: devBTCNetwork}
+	}
 	if err := writeEndpoints(*dataDir, ep); err != nil {
 		return fmt.Errorf("write endpoints.json: %w", err)
 	}
 	defer os.Remove(filepath.Join(*dataDir, "endpoints.json"))
-	fmt.Fprintf(os.Stderr, "\ncordon dev is up — endpoints in %s\n  kafka   %s   (try: kcat -C -b %s -t %s -e)\n  eth rpc %s\n  http    http://%s/metrics  /healthz  /readyz\n\n",
-		filepath.Join(*dataDir, "endpoints.json"), ep.Kafka, ep.Kafka, cfg.Kafka.Topics.Blocks, ep.ETHRPC, ep.HTTP)
+	btcLine := "  btc     not running (--no-btc, or btcd missing: make btcd)\n"
+	if ep.BTCRPC != nil {
+		btcLine = fmt.Sprintf("  btc rpc %s (%s; user and password in endpoints.json)\n", ep.BTCRPC.URL, devBTCNetwork)
+	}
+	fmt.Fprintf(os.Stderr, "\ncordon dev is up — endpoints in %s\n  kafka   %s   (try: kcat -C -b %s -t %s -e)\n  eth rpc %s\n%s  http    http://%s/metrics  /healthz  /readyz\n\n",
+		filepath.Join(*dataDir, "endpoints.json"), ep.Kafka, ep.Kafka, cfg.Kafka.Topics.Blocks, ep.ETHRPC, btcLine, ep.HTTP)
 
 	g, gctx := errgroup.WithContext(ctx)
 	sys.start(gctx, g)
 	g.Go(func() error { return traffic.Run(gctx) })
+	if btcTraffic != nil {
+		g.Go(func() error { return btcTraffic.run(gctx, *btcInterval, *btcTxs, *btcReorgEvery) })
+	}
 	if !*quiet {
-		g.Go(func() error { return showStatus(gctx, os.Stdout, sys.p, traffic) })
+		g.Go(func() error { return showStatus(gctx, os.Stdout, sys.p, traffic, btcTraffic) })
 	}
 	err = g.Wait()
 	switch {
@@ -128,7 +163,7 @@ func cmdDev(ctx context.Context, args []string) error {
 }
 
 // showStatus prints one compact line per watcher every two seconds.
-func showStatus(ctx context.Context, w io.Writer, p *pipeline, tr *devnet.Traffic) error {
+func showStatus(ctx context.Context, w io.Writer, p *pipeline, tr *devnet.Traffic, bt *btcTraffic) error {
 	const every = 2 * time.Second
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -157,10 +192,14 @@ func showStatus(ctx context.Context, w io.Writer, p *pipeline, tr *devnet.Traffi
 			if st.LastError != "" {
 				state = "error: " + truncate(st.LastError, 60)
 			}
-			fmt.Fprintf(w, "%s %-10s height %-6d node %-6d lag %-3d %5.1f blk/s %7.1f transfers/s  reorgs %d (-%d blocks)  kafka transfers %s  generated %d tx  %s\n",
+			unit, generated := "transfers", fmt.Sprintf("kafka transfers %s  generated %d tx", krec, tr.Stats.Txs.Load())
+			if wt.chain == chain.BTC && bt != nil {
+				unit, generated = "outputs", fmt.Sprintf("generated %d tx", bt.txs.Load())
+			}
+			fmt.Fprintf(w, "%s %-14s height %-6d node %-6d lag %-3d %5.1f blk/s %7.1f %s/s  reorgs %d (-%d blocks)  %s  %s\n",
 				time.Now().Format("15:04:05"), wt.name, st.Height, st.NodeHead, lag,
-				float64(st.Blocks-prev.blocks)/every.Seconds(), float64(st.Transfers-prev.transfers)/every.Seconds(),
-				st.Reorgs, st.Removed, krec, tr.Stats.Txs.Load(), state)
+				float64(st.Blocks-prev.blocks)/every.Seconds(), float64(st.Transfers-prev.transfers)/every.Seconds(), unit,
+				st.Reorgs, st.Removed, generated, state)
 		}
 	}
 }

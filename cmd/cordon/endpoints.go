@@ -22,6 +22,9 @@ type endpoints struct {
 	ETHWS      string `json:"eth_ws"`
 	ETHNetwork string `json:"eth_network"`
 	ETHChainID uint64 `json:"eth_chain_id"`
+	// BTCRPC is the dev btcd node's JSON-RPC endpoint; nil when the dev
+	// system runs without Bitcoin.
+	BTCRPC *btcRPC `json:"btc_rpc,omitempty"`
 	// HTTP is cordon's own health, readiness and metrics address.
 	HTTP string `json:"http"`
 	// Topics are the Kafka topic names.
@@ -57,4 +60,12 @@ func readEndpoints(dir string) (endpoints, error) {
 		return endpoints{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return e, nil
+}
+
+// btcRPC is what a client needs to call the dev btcd node.
+type btcRPC struct {
+	URL      string `json:"url"`
+	User     string `json:"user"`
+	Password string `json:"password"`
+	Network  string `json:"network"`
 }

@@ -15,29 +15,34 @@ import (
 	"github.com/cordonhq/cordon/ingest/export"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/config"
+	"github.com/cordonhq/cordon/watchers/btc"
 	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/follow"
 )
 
 func cmdExport(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	chainName := fs.String("chain", "", "chain to export: eth")
+	chainName := fs.String("chain", "", "chain to export: eth or btc")
 	rpcURL := fs.String("rpc", "", "node JSON-RPC URL (default: --config's endpoints, else the dev system's endpoints.json)")
-	network := fs.String("network", "", "network label written into records (default: from the config, or derived from the node's chain id)")
+	rpcUser := fs.String("rpc-user", "", "btc: RPC user")
+	rpcPass := fs.String("rpc-pass", "", "btc: RPC password (or env:NAME / file:PATH)")
+	rpcCookie := fs.String("rpc-cookie", "", "btc: the node's .cookie file instead of user and password")
+	network := fs.String("network", "", "network label written into records; btc: mainnet, testnet, signet, regtest or simnet (default: from the config or the dev system; eth: derived from the chain id)")
 	cfgPath := fs.String("config", "", "take endpoints from this configuration file")
 	dataDir := fs.String("data-dir", envOr("CORDON_DATA_DIR", defaultDataDir), "dev data directory whose endpoints.json is used when neither --rpc nor --config is given")
 	from := fs.Uint64("from", 0, "first block height")
 	to := fs.String("to", "", "last block height (inclusive)")
 	format := fs.String("format", "jsonl", "jsonl or csv")
-	records := fs.String("records", "", "record types, comma separated: block,transaction,transfer (jsonl default: all; csv: exactly one, default transfer)")
+	records := fs.String("records", "", "record types, comma separated: eth block,transaction,transfer; btc block,transaction,output,spend (jsonl default: all; csv: exactly one, default transfer or output)")
 	out := fs.String("out", "", "output file (default: standard output); written atomically")
 	parallel := fs.Int("parallel", 8, "concurrent block fetches")
-	noVerify := fs.Bool("no-verify", false, "skip recomputing block hashes and transactions roots (for chains go-ethereum cannot hash)")
+	noVerify := fs.Bool("no-verify", false, "eth: skip recomputing block hashes and transactions roots (for chains go-ethereum cannot hash)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *chainName != "eth" {
-		return fmt.Errorf("export: --chain %q: supported chains: eth", *chainName)
+	c := chain.Chain(*chainName)
+	if c != chain.ETH && c != chain.BTC {
+		return fmt.Errorf("export: --chain %q: supported chains: eth, btc", *chainName)
 	}
 	if *to == "" {
 		return errors.New("export: --to is required (the last block height, inclusive)")
@@ -49,64 +54,33 @@ func cmdExport(ctx context.Context, args []string) error {
 	if toH < *from {
 		return fmt.Errorf("export: --to %d is below --from %d", toH, *from)
 	}
-	types, err := export.ParseRecords(*format, *records)
+	types, err := export.ParseRecords(*format, *records, c)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-
-	scfg := eth.Config{VerifyHeaderHash: !*noVerify, VerifyTxRoot: !*noVerify}
-	switch {
-	case *rpcURL != "":
-		scfg.Endpoints = []eth.EndpointConfig{{Name: "rpc", URL: *rpcURL}}
-	case *cfgPath != "":
-		cfg, err := config.Load(*cfgPath, os.Environ())
-		if err != nil {
-			return err
-		}
-		e := cfg.Chains.ETH[0]
-		for _, c := range cfg.Chains.ETH {
-			if c.Network == *network {
-				e = c
+	var src follow.Source
+	if c == chain.BTC {
+		pass := *rpcPass
+		if pass != "" {
+			sec, err := config.ParseSecret(pass)
+			if err != nil {
+				return fmt.Errorf("export: --rpc-pass: %w", err)
 			}
+			pass = sec.Value()
 		}
-		scfg = ethSourceConfig(e)
-		scfg.VerifyHeaderHash = scfg.VerifyHeaderHash && !*noVerify
-		scfg.VerifyTxRoot = scfg.VerifyTxRoot && !*noVerify
-		if *network == "" {
-			*network = e.Network
-		}
-	default:
-		ep, err := readEndpoints(*dataDir)
-		if err != nil {
-			return fmt.Errorf("export: no --rpc given and %w", err)
-		}
-		scfg.Endpoints = []eth.EndpointConfig{{Name: "dev", URL: ep.ETHRPC}}
-		scfg.ChainID = ep.ETHChainID
-		if *network == "" {
-			*network = ep.ETHNetwork
-		}
-	}
-	scfg.Network = *network
-	if scfg.Network == "" {
-		scfg.Network = "unknown" // replaced below once the chain id is known
-	}
-	src, err := eth.NewSource(ctx, scfg, nil, nil)
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	defer src.Close()
-	if *network == "" {
-		id, err := src.ChainID(ctx)
+		s, err := btcExportSource(*rpcURL, *rpcUser, pass, *rpcCookie, network, *cfgPath, *dataDir)
 		if err != nil {
 			return fmt.Errorf("export: %w", err)
 		}
-		*network = eth.NetworkName(id)
-		scfg.Network = *network
-		src.Close()
-		if src, err = eth.NewSource(ctx, scfg, nil, nil); err != nil {
+		defer s.Close()
+		src = s
+	} else {
+		s, err := ethExportSource(ctx, *rpcURL, network, *cfgPath, *dataDir, *noVerify)
+		if err != nil {
 			return fmt.Errorf("export: %w", err)
 		}
-		defer src.Close()
+		defer s.Close()
+		src = s
 	}
 
 	var w io.Writer = os.Stdout
@@ -126,13 +100,13 @@ func cmdExport(ctx context.Context, args []string) error {
 		}
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
-	enc, err := export.NewWriter(bw, *format, types)
+	enc, err := export.NewWriter(bw, *format, types, c)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
 	err = follow.Range(ctx, src, *from, toH, *parallel, func(b *chain.Block) error { return enc.Write(b) })
 	if err != nil {
-		return fmt.Errorf("export %s blocks %d-%d: %w", *network, *from, toH, err)
+		return fmt.Errorf("export %s/%s blocks %d-%d: %w", c, *network, *from, toH, err)
 	}
 	if err := enc.Flush(); err != nil {
 		return err
@@ -144,7 +118,110 @@ func cmdExport(ctx context.Context, args []string) error {
 		if err := commit(); err != nil {
 			return fmt.Errorf("export: %w", err)
 		}
-		fmt.Fprintf(os.Stderr, "exported blocks %d-%d of eth/%s (%s) to %s\n", *from, toH, *network, strings.Join(types, ","), *out)
+		fmt.Fprintf(os.Stderr, "exported blocks %d-%d of %s/%s (%s) to %s\n", *from, toH, c, *network, strings.Join(types, ","), *out)
 	}
 	return nil
+}
+
+// ethExportSource builds the Ethereum source of an export from --rpc,
+// --config or the dev system's endpoints.json; it sets *network when empty.
+func ethExportSource(ctx context.Context, rpcURL string, network *string, cfgPath, dataDir string, noVerify bool) (*eth.Source, error) {
+	scfg := eth.Config{VerifyHeaderHash: !noVerify, VerifyTxRoot: !noVerify}
+	switch {
+	case rpcURL != "":
+		scfg.Endpoints = []eth.EndpointConfig{{Name: "rpc", URL: rpcURL}}
+	case cfgPath != "":
+		cfg, err := config.Load(cfgPath, os.Environ())
+		if err != nil {
+			return nil, err
+		}
+		if len(cfg.Chains.ETH) == 0 {
+			return nil, fmt.Errorf("%s has no chains.eth entry", cfgPath)
+		}
+		e := cfg.Chains.ETH[0]
+		for _, c := range cfg.Chains.ETH {
+			if c.Network == *network {
+				e = c
+			}
+		}
+		scfg = ethSourceConfig(e)
+		scfg.VerifyHeaderHash = scfg.VerifyHeaderHash && !noVerify
+		scfg.VerifyTxRoot = scfg.VerifyTxRoot && !noVerify
+		if *network == "" {
+			*network = e.Network
+		}
+	default:
+		ep, err := readEndpoints(dataDir)
+		if err != nil {
+			return nil, fmt.Errorf("no --rpc given and %w", err)
+		}
+		scfg.Endpoints = []eth.EndpointConfig{{Name: "dev", URL: ep.ETHRPC}}
+		scfg.ChainID = ep.ETHChainID
+		if *network == "" {
+			*network = ep.ETHNetwork
+		}
+	}
+	scfg.Network = *network
+	if scfg.Network == "" {
+		scfg.Network = "unknown" // replaced below once the chain id is known
+	}
+	src, err := eth.NewSource(ctx, scfg, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	if *network != "" {
+		return src, nil
+	}
+	id, err := src.ChainID(ctx)
+	src.Close()
+	if err != nil {
+		return nil, err
+	}
+	*network = eth.NetworkName(id)
+	scfg.Network = *network
+	return eth.NewSource(ctx, scfg, nil, nil)
+}
+
+// btcExportSource builds the Bitcoin source of an export from --rpc (with
+// --rpc-user/--rpc-pass or --rpc-cookie), --config or the dev system's
+// endpoints.json; it sets *network when empty.
+func btcExportSource(rpcURL, user, pass, cookie string, network *string, cfgPath, dataDir string) (*btc.Source, error) {
+	var scfg btc.Config
+	switch {
+	case rpcURL != "":
+		if *network == "" {
+			return nil, errors.New("--network is required with --rpc for btc (mainnet, testnet, signet, regtest or simnet)")
+		}
+		scfg.Endpoints = []btc.EndpointConfig{{Name: "rpc", URL: rpcURL, User: user, Password: pass, CookieFile: cookie}}
+	case cfgPath != "":
+		cfg, err := config.Load(cfgPath, os.Environ())
+		if err != nil {
+			return nil, err
+		}
+		if len(cfg.Chains.BTC) == 0 {
+			return nil, fmt.Errorf("%s has no chains.btc entry", cfgPath)
+		}
+		b := cfg.Chains.BTC[0]
+		for _, c := range cfg.Chains.BTC {
+			if c.Network == *network {
+				b = c
+			}
+		}
+		scfg = btcSourceConfig(b)
+		*network = b.Network
+	default:
+		ep, err := readEndpoints(dataDir)
+		if err != nil {
+			return nil, fmt.Errorf("no --rpc given and %w", err)
+		}
+		if ep.BTCRPC == nil {
+			return nil, fmt.Errorf("the dev system in %s runs no bitcoin node", dataDir)
+		}
+		scfg.Endpoints = []btc.EndpointConfig{{Name: "dev", URL: ep.BTCRPC.URL, User: ep.BTCRPC.User, Password: ep.BTCRPC.Password}}
+		if *network == "" {
+			*network = ep.BTCRPC.Network
+		}
+	}
+	scfg.Network = *network
+	return btc.NewSource(scfg, nil, nil)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/internal/obs"
+	"github.com/cordonhq/cordon/watchers/btc"
 	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/follow"
 	"github.com/cordonhq/cordon/watchers/rpcpool"
@@ -32,7 +33,9 @@ type pipeline struct {
 
 type watcher struct {
 	name     string
-	src      *eth.Source
+	chain    chain.Chain
+	health   func(context.Context) error // the endpoint pool's health checks
+	close    func()
 	follower *follow.Follower
 }
 
@@ -59,6 +62,25 @@ func ethSourceConfig(e config.ETH) eth.Config {
 	return c
 }
 
+func btcSourceConfig(b config.BTC) btc.Config {
+	c := btc.Config{Network: b.Network, Clients: b.Parallel + 2, RequestTimeout: b.RequestTimeout, HealthInterval: b.HealthInterval, MaxLag: b.MaxLag}
+	for _, ep := range b.Endpoints {
+		c.Endpoints = append(c.Endpoints, btc.EndpointConfig{Name: ep.Name, URL: ep.URL.Value(), User: ep.User,
+			Password: ep.Password.Value(), CookieFile: ep.CookieFile})
+	}
+	return c
+}
+
+func followConfig(c chain.Chain, network, startHeight string, parallel, maxReorg, batch int, poll time.Duration) follow.Config {
+	fc := follow.Config{Chain: c, Network: network, Parallel: parallel, MaxReorgDepth: maxReorg, BatchBlocks: batch, PollInterval: poll}
+	if startHeight == "head" {
+		fc.StartAtHead = true
+	} else {
+		fc.StartHeight, _ = strconv.ParseUint(startHeight, 10, 64) // validated
+	}
+	return fc
+}
+
 func newPipeline(ctx context.Context, cfg config.Config, reg prometheus.Registerer, log *slog.Logger) (*pipeline, error) {
 	prod, err := kafka.New(kafkaConfig(cfg.Kafka), kafka.NewMetrics(reg), log.With("component", "kafka"))
 	if err != nil {
@@ -74,23 +96,29 @@ func newPipeline(ctx context.Context, cfg config.Config, reg prometheus.Register
 			p.close()
 			return nil, fmt.Errorf("chains.eth %s: %w", e.Network, err)
 		}
-		fc := follow.Config{Chain: chain.ETH, Network: e.Network, Parallel: e.Parallel, MaxReorgDepth: e.MaxReorgDepth,
-			BatchBlocks: e.BatchBlocks, PollInterval: e.PollInterval}
-		if e.StartHeight == "head" {
-			fc.StartAtHead = true
-		} else {
-			fc.StartHeight, _ = strconv.ParseUint(e.StartHeight, 10, 64) // validated
+		fc := followConfig(chain.ETH, e.Network, e.StartHeight, e.Parallel, e.MaxReorgDepth, e.BatchBlocks, e.PollInterval)
+		p.watchers = append(p.watchers, &watcher{name: chain.StreamKey(chain.ETH, e.Network), chain: chain.ETH,
+			health: src.Pool().Run, close: src.Close,
+			follower: follow.New(fc, src, prod, src.Wake(ctx), prod, fm, log.With("component", "watcher"))})
+	}
+	bm := btc.NewMetrics(reg, rm)
+	for _, b := range cfg.Chains.BTC {
+		src, err := btc.NewSource(btcSourceConfig(b), bm, log.With("component", "btc-rpc"))
+		if err != nil {
+			p.close()
+			return nil, fmt.Errorf("chains.btc %s: %w", b.Network, err)
 		}
-		w := &watcher{name: chain.StreamKey(chain.ETH, e.Network), src: src}
-		w.follower = follow.New(fc, src, prod, src.Wake(ctx), prod, fm, log.With("component", "watcher"))
-		p.watchers = append(p.watchers, w)
+		fc := followConfig(chain.BTC, b.Network, b.StartHeight, b.Parallel, b.MaxReorgDepth, b.BatchBlocks, b.PollInterval)
+		p.watchers = append(p.watchers, &watcher{name: chain.StreamKey(chain.BTC, b.Network), chain: chain.BTC,
+			health: src.Pool().Run, close: src.Close,
+			follower: follow.New(fc, src, prod, nil, prod, fm, log.With("component", "watcher"))})
 	}
 	return p, nil
 }
 
 func (p *pipeline) close() {
 	for _, w := range p.watchers {
-		w.src.Close()
+		w.close()
 	}
 	if err := p.producer.Close(); err != nil {
 		p.log.Warn("close kafka producer", "err", err)
@@ -142,7 +170,7 @@ func (p *pipeline) start(ctx context.Context, g *errgroup.Group) {
 		}
 	})
 	for _, w := range p.watchers {
-		g.Go(func() error { return w.src.Pool().Run(ctx) })
+		g.Go(func() error { return w.health(ctx) })
 		g.Go(func() error {
 			select {
 			case <-ctx.Done():

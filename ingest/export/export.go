@@ -17,27 +17,36 @@ const (
 	Block       = "block"
 	Transaction = "transaction"
 	Transfer    = "transfer"
+	Output      = "output"
+	Spend       = "spend"
 )
 
-var allRecords = []string{Block, Transaction, Transfer}
+// Records lists the record types of a chain.
+func Records(c chain.Chain) []string {
+	if c == chain.BTC {
+		return []string{Block, Transaction, Output, Spend}
+	}
+	return []string{Block, Transaction, Transfer}
+}
 
-// ParseRecords validates a comma-separated list of record types for format;
-// an empty list takes the format's default.
-func ParseRecords(format, list string) ([]string, error) {
+// ParseRecords validates a comma-separated list of record types of chain c
+// for format; an empty list takes the format's default.
+func ParseRecords(format, list string, c chain.Chain) ([]string, error) {
 	if format != "jsonl" && format != "csv" {
 		return nil, fmt.Errorf("--format %q: want jsonl or csv", format)
 	}
+	all := Records(c)
 	if list == "" {
 		if format == "csv" {
-			return []string{Transfer}, nil
+			return []string{all[2]}, nil // transfers, or outputs
 		}
-		return allRecords, nil
+		return all, nil
 	}
 	var out []string
 	for _, r := range strings.Split(list, ",") {
 		r = strings.TrimSpace(r)
-		if !slices.Contains(allRecords, r) {
-			return nil, fmt.Errorf("--records: unknown record type %q (want block, transaction or transfer)", r)
+		if !slices.Contains(all, r) {
+			return nil, fmt.Errorf("--records: unknown %s record type %q (want %s)", c, r, strings.Join(all, ", "))
 		}
 		if !slices.Contains(out, r) {
 			out = append(out, r)
@@ -59,9 +68,9 @@ type Writer struct {
 	enc    *json.Encoder
 }
 
-// NewWriter returns a Writer of the record types in format.
-func NewWriter(w io.Writer, format string, records []string) (*Writer, error) {
-	if _, err := ParseRecords(format, strings.Join(records, ",")); err != nil {
+// NewWriter returns a Writer of the record types of chain c in format.
+func NewWriter(w io.Writer, format string, records []string, c chain.Chain) (*Writer, error) {
+	if _, err := ParseRecords(format, strings.Join(records, ","), c); err != nil {
 		return nil, err
 	}
 	ew := &Writer{w: w, format: format, want: map[string]bool{}}
@@ -82,6 +91,18 @@ type blockLine struct {
 	*chain.Block
 	TxCount       int `json:"tx_count"`
 	TransferCount int `json:"transfer_count"`
+	OutputCount   int `json:"output_count,omitzero"`
+	SpendCount    int `json:"spend_count,omitzero"`
+}
+
+type outputLine struct {
+	Type string `json:"type"`
+	*chain.Output
+}
+
+type spendLine struct {
+	Type string `json:"type"`
+	*chain.Spend
 }
 
 type txLine struct {
@@ -100,7 +121,8 @@ func (w *Writer) Write(b *chain.Block) error {
 		return w.writeCSV(b)
 	}
 	if w.want[Block] {
-		if err := w.enc.Encode(blockLine{Type: Block, Block: b, TxCount: len(b.Transactions), TransferCount: len(b.Transfers)}); err != nil {
+		if err := w.enc.Encode(blockLine{Type: Block, Block: b, TxCount: len(b.Transactions), TransferCount: len(b.Transfers),
+			OutputCount: len(b.Outputs), SpendCount: len(b.Spends)}); err != nil {
 			return err
 		}
 	}
@@ -118,6 +140,20 @@ func (w *Writer) Write(b *chain.Block) error {
 			}
 		}
 	}
+	if w.want[Output] {
+		for i := range b.Outputs {
+			if err := w.enc.Encode(outputLine{Type: Output, Output: &b.Outputs[i]}); err != nil {
+				return err
+			}
+		}
+	}
+	if w.want[Spend] {
+		for i := range b.Spends {
+			if err := w.enc.Encode(spendLine{Type: Spend, Spend: &b.Spends[i]}); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -125,10 +161,20 @@ func (w *Writer) Write(b *chain.Block) error {
 var (
 	BlockColumns       = []string{"chain", "network", "height", "hash", "parent_hash", "time", "gas_used", "gas_limit", "base_fee", "miner", "tx_count", "transfer_count"}
 	TransactionColumns = []string{"chain", "network", "hash", "index", "from", "to", "value", "fee", "nonce", "gas", "gas_used", "gas_price", "tx_type", "status", "contract_address", "method_id", "input_size", "log_count", "block_number", "block_hash", "block_time"}
+	OutputColumns      = []string{"chain", "network", "tx_hash", "tx_index", "vout", "address", "script_type", "script", "amount", "coinbase", "block_number", "block_hash", "block_time"}
+	SpendColumns       = []string{"chain", "network", "tx_hash", "tx_index", "vin", "prev_tx_hash", "prev_vout", "sequence", "block_number", "block_hash", "block_time"}
 	TransferColumns    = []string{"chain", "network", "asset", "standard", "tx_hash", "tx_index", "log_index", "from", "to", "amount", "token_id", "block_number", "block_hash", "block_time"}
 )
 
 func u64(v uint64) string { return strconv.FormatUint(v, 10) }
+
+// fee is a transaction fee for CSV: empty when unknown.
+func fee(a *chain.Amount) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
 
 func (w *Writer) writeCSV(b *chain.Block) error {
 	var typ string
@@ -137,7 +183,8 @@ func (w *Writer) writeCSV(b *chain.Block) error {
 	}
 	if !w.header {
 		w.header = true
-		cols := map[string][]string{Block: BlockColumns, Transaction: TransactionColumns, Transfer: TransferColumns}[typ]
+		cols := map[string][]string{Block: BlockColumns, Transaction: TransactionColumns, Transfer: TransferColumns,
+			Output: OutputColumns, Spend: SpendColumns}[typ]
 		if err := w.csv.Write(cols); err != nil {
 			return err
 		}
@@ -153,9 +200,29 @@ func (w *Writer) writeCSV(b *chain.Block) error {
 			if t.Status != nil {
 				status = strconv.Itoa(int(*t.Status))
 			}
-			if err := w.csv.Write([]string{string(t.Chain), t.Network, t.Hash, u64(uint64(t.Index)), t.From, t.To, t.Value.String(), t.Fee.String(),
+			if err := w.csv.Write([]string{string(t.Chain), t.Network, t.Hash, u64(uint64(t.Index)), t.From, t.To, t.Value.String(), fee(t.Fee),
 				u64(t.Nonce), u64(t.Gas), u64(t.GasUsed), t.GasPrice.String(), strconv.Itoa(int(t.Type)), status, t.ContractAddress,
 				t.MethodID, strconv.Itoa(t.InputSize), strconv.Itoa(t.LogCount), u64(t.BlockHeight), t.BlockHash, strconv.FormatInt(t.BlockTime, 10)}); err != nil {
+				return err
+			}
+		}
+	case Output:
+		for i := range b.Outputs {
+			o := &b.Outputs[i]
+			addr := ""
+			if o.Address != nil {
+				addr = *o.Address
+			}
+			if err := w.csv.Write([]string{string(o.Chain), o.Network, o.TxHash, u64(uint64(o.TxIndex)), u64(uint64(o.Vout)), addr, o.ScriptType,
+				o.Script, o.Amount.String(), strconv.FormatBool(o.Coinbase), u64(o.BlockHeight), o.BlockHash, strconv.FormatInt(o.BlockTime, 10)}); err != nil {
+				return err
+			}
+		}
+	case Spend:
+		for i := range b.Spends {
+			sp := &b.Spends[i]
+			if err := w.csv.Write([]string{string(sp.Chain), sp.Network, sp.TxHash, u64(uint64(sp.TxIndex)), u64(uint64(sp.Vin)), sp.PrevTxHash,
+				u64(uint64(sp.PrevVout)), u64(uint64(sp.Sequence)), u64(sp.BlockHeight), sp.BlockHash, strconv.FormatInt(sp.BlockTime, 10)}); err != nil {
 				return err
 			}
 		}

@@ -20,6 +20,13 @@ type Secret struct {
 // Config without YAML).
 func SecretValue(v string) Secret { return Secret{ref: v, value: v} }
 
+// ParseSecret resolves a secret reference given outside a config file (a
+// command-line flag): "env:NAME", "file:PATH" or a literal.
+func ParseSecret(ref string) (Secret, error) {
+	s := Secret{ref: ref}
+	return s, s.resolve()
+}
+
 // Value returns the resolved secret.
 func (s Secret) Value() string { return s.value }
 

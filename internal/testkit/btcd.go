@@ -10,11 +10,11 @@ import (
 	"github.com/cordonhq/cordon/watchers/btc/btcnode"
 )
 
-// Btcd starts a btcd regtest node for the test, its data in a temporary
+// Btcd starts a btcd node on network (regtest or simnet) for the test, its data in a temporary
 // directory, mining to miningAddr. Without a btcd binary the test is
 // skipped, or fails when CORDON_TEST_REQUIRE_TOOLS is set (make test sets
 // it after installing btcd into bin/).
-func Btcd(tb testing.TB, miningAddr string) *btcnode.Node {
+func Btcd(tb testing.TB, network, miningAddr string) *btcnode.Node {
 	tb.Helper()
 	bin, err := btcnode.FindBtcd()
 	if err != nil {
@@ -23,7 +23,7 @@ func Btcd(tb testing.TB, miningAddr string) *btcnode.Node {
 		}
 		tb.Skip(err)
 	}
-	n, err := btcnode.Start(context.Background(), btcnode.Config{Bin: bin, Dir: tb.TempDir(), MiningAddr: miningAddr})
+	n, err := btcnode.Start(context.Background(), btcnode.Config{Bin: bin, Dir: tb.TempDir(), Network: network, MiningAddr: miningAddr})
 	require.NoError(tb, err)
 	tb.Cleanup(n.Stop)
 	return n

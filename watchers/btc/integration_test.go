@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
-	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/stretchr/testify/require"
 
@@ -21,19 +20,20 @@ import (
 )
 
 type harness struct {
+	net    string
 	node   *btcnode.Node
 	wallet *btcnode.Wallet
 	prod   *kafka.Producer
 	src    *btc.Source
 }
 
-func newHarness(t *testing.T, seed uint64) *harness {
+func newHarness(t *testing.T, network string, seed uint64) *harness {
 	t.Helper()
 	ctx := context.Background()
-	addr, err := btcnode.MiningAddress("regtest", fmt.Sprint(seed))
+	addr, err := btcnode.MiningAddress(network, fmt.Sprint(seed))
 	require.NoError(t, err)
-	node := testkit.Btcd(t, addr)
-	w, err := btcnode.NewWallet(node, "regtest", fmt.Sprint(seed), seed)
+	node := testkit.Btcd(t, network, addr)
+	w, err := btcnode.NewWallet(node, network, fmt.Sprint(seed), seed)
 	require.NoError(t, err)
 	require.NoError(t, w.Bootstrap())
 
@@ -42,15 +42,15 @@ func newHarness(t *testing.T, seed uint64) *harness {
 	t.Cleanup(func() { _ = prod.Close() })
 	require.NoError(t, prod.EnsureTopics(ctx))
 
-	src, err := btc.NewSource(btc.Config{Network: "regtest", Clients: 4,
+	src, err := btc.NewSource(btc.Config{Network: network, Clients: 4,
 		Endpoints: []btc.EndpointConfig{{Name: "btcd", URL: node.URL, User: node.User(), Password: node.Password()}}}, nil, nil)
 	require.NoError(t, err)
 	t.Cleanup(src.Close)
-	return &harness{node: node, wallet: w, prod: prod, src: src}
+	return &harness{net: network, node: node, wallet: w, prod: prod, src: src}
 }
 
 func (h *harness) follower(cfg follow.Config) *follow.Follower {
-	cfg.Chain, cfg.Network = chain.BTC, "regtest"
+	cfg.Chain, cfg.Network = chain.BTC, h.net
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 50 * time.Millisecond
 	}
@@ -126,6 +126,7 @@ func checkCanonical(t *testing.T, h *harness, c consumed, from int64) {
 	tip, err := cl.GetBlockCount()
 	require.NoError(t, err)
 	require.Len(t, c.chain, int(tip-from+1), "consumer chain length")
+	net := mustNet(t, h.net)
 	wantOut, wantSpend := map[string]string{}, map[string]string{}
 	canonical := map[string]bool{}
 	for height := from; height <= tip; height++ {
@@ -139,18 +140,18 @@ func checkCanonical(t *testing.T, h *harness, c consumed, from int64) {
 			id := tx.TxHash().String()
 			for v, o := range tx.TxOut {
 				addr := "-"
-				_, addrs, _, err := txscript.ExtractPkScriptAddrs(o.PkScript, &chaincfg.RegressionNetParams)
+				_, addrs, _, err := txscript.ExtractPkScriptAddrs(o.PkScript, net.Params())
 				if err == nil && len(addrs) == 1 {
 					addr = addrs[0].EncodeAddress()
 				}
-				typ, _ := btc.ClassifyScript(o.PkScript, ptr(mustNet(t, "regtest")))
-				wantOut[fmt.Sprintf("btc/regtest/%s/%s/%d", hash, id, v)] = fmt.Sprintf("%s:%s:%d:%v", addr, typ, o.Value, i == 0)
+				typ, _ := btc.ClassifyScript(o.PkScript, &net)
+				wantOut[fmt.Sprintf("btc/%s/%s/%s/%d", h.net, hash, id, v)] = fmt.Sprintf("%s:%s:%d:%v", addr, typ, o.Value, i == 0)
 			}
 			if i == 0 {
 				continue
 			}
 			for v, in := range tx.TxIn {
-				wantSpend[fmt.Sprintf("btc/regtest/%s/%s/%d", hash, id, v)] = fmt.Sprintf("%s:%d", in.PreviousOutPoint.Hash, in.PreviousOutPoint.Index)
+				wantSpend[fmt.Sprintf("btc/%s/%s/%s/%d", h.net, hash, id, v)] = fmt.Sprintf("%s:%d", in.PreviousOutPoint.Hash, in.PreviousOutPoint.Index)
 			}
 		}
 	}
@@ -187,8 +188,6 @@ func blockOfKey(k string) string {
 	return parts[2]
 }
 
-func ptr[T any](v T) *T { return &v }
-
 func mustNet(t *testing.T, name string) btc.Network {
 	n, err := btc.LookupNetwork(name)
 	require.NoError(t, err)
@@ -217,7 +216,13 @@ func waitSynced(t *testing.T, h *harness, f *follow.Follower, timeout time.Durat
 // consumer must end with the node's canonical chain and every output and
 // spend of it exactly once.
 func TestFollowWithReorgs(t *testing.T) {
-	h := newHarness(t, 1)
+	for i, network := range []string{"regtest", "simnet"} {
+		t.Run(network, func(t *testing.T) { testFollowWithReorgs(t, network, uint64(i+1)) })
+	}
+}
+
+func testFollowWithReorgs(t *testing.T, network string, seed uint64) {
+	h := newHarness(t, network, seed)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	f := h.follower(follow.Config{StartHeight: 0, Parallel: 4, BatchBlocks: 8})
@@ -245,7 +250,7 @@ func TestFollowWithReorgs(t *testing.T) {
 // TestRestartResumes stops the watcher mid-way, reorganizes the chain
 // while it is down, and starts a new one: it resumes from Kafka alone.
 func TestRestartResumes(t *testing.T) {
-	h := newHarness(t, 2)
+	h := newHarness(t, "simnet", 3)
 	for range 3 {
 		ctx, cancel := context.WithCancel(context.Background())
 		f := h.follower(follow.Config{StartHeight: 0, Parallel: 3, BatchBlocks: 4})

@@ -120,7 +120,7 @@ func TestMainnetGolden(t *testing.T) {
 			}
 
 			var buf bytes.Buffer
-			w, err := export.NewWriter(&buf, "jsonl", []string{export.Block, export.Transaction, export.Transfer})
+			w, err := export.NewWriter(&buf, "jsonl", []string{export.Block, export.Transaction, export.Transfer}, chain.ETH)
 			require.NoError(t, err)
 			require.NoError(t, w.Write(b))
 			golden := filepath.Join("testdata", f.name+".golden.jsonl.gz")

@@ -130,7 +130,7 @@ type Status struct {
 	Blocks    uint64 // block_added events published by this process
 	Removed   uint64 // block_removed events published by this process
 	Txs       uint64
-	Transfers uint64
+	Transfers uint64 // transfers (Ethereum) and outputs (Bitcoin)
 	Reorgs    uint64
 	LastError string // the last step error, cleared by a successful step
 }
@@ -342,7 +342,7 @@ func (f *Follower) sync(parent context.Context, from, to uint64) error {
 			s.Blocks += uint64(len(flying))
 			for _, u := range flying {
 				s.Txs += uint64(len(u.Block.Transactions))
-				s.Transfers += uint64(len(u.Block.Transfers))
+				s.Transfers += uint64(len(u.Block.Transfers) + len(u.Block.Outputs))
 			}
 		})
 		flying = nil
@@ -412,7 +412,8 @@ func (f *Follower) sync(parent context.Context, from, to uint64) error {
 		}
 		ev := chain.BlockEvent{V: chain.SchemaVersion, Type: chain.BlockAdded,
 			Seq:    f.nextSeq + uint64(len(flying)+len(batch)),
-			Header: b.Header, TxCount: len(b.Transactions), TransferCount: len(b.Transfers)}
+			Header: b.Header, TxCount: len(b.Transactions), TransferCount: len(b.Transfers),
+			OutputCount: len(b.Outputs), SpendCount: len(b.Spends)}
 		batch = append(batch, chain.Update{Event: ev, Block: b})
 		switch {
 		case done == nil:

@@ -40,7 +40,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		txs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cordon_watcher_transactions_total",
 			Help: "Transactions of published blocks."}, l),
 		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cordon_watcher_transfers_total",
-			Help: "Transfers of published blocks."}, l),
+			Help: "Transfers (Ethereum) or outputs (Bitcoin) of published blocks."}, l),
 		reorgs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cordon_watcher_reorgs_total",
 			Help: "Reorganizations followed."}, l),
 		reorgDepth: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cordon_watcher_reorg_depth_blocks",
@@ -77,7 +77,7 @@ func (m *Metrics) observePublish(c Config, batch []chain.Update, d time.Duration
 	for _, u := range batch {
 		if u.Block != nil {
 			txs += len(u.Block.Transactions)
-			transfers += len(u.Block.Transfers)
+			transfers += len(u.Block.Transfers) + len(u.Block.Outputs)
 		}
 	}
 	last := batch[len(batch)-1].Event

@@ -26,7 +26,8 @@ type Config struct {
 	Bin string
 	// Dir holds the node's chain, logs and configuration.
 	Dir string
-	// Network is regtest (default) or simnet.
+	// Network is regtest (default) or simnet. btcd deletes a regtest chain
+	// when it starts; a simnet chain survives restarts.
 	Network string
 	// RPCPort and P2PPort on 127.0.0.1; 0 picks free ports.
 	RPCPort int
@@ -128,7 +129,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		"--configfile=" + filepath.Join(cfg.Dir, "btcd.conf"),
 		"--rpcuser=" + cfg.User, "--rpcpass=" + cfg.Password, "--notls", "--rpclisten=127.0.0.1:" + strconv.Itoa(cfg.RPCPort),
 		"--listen=127.0.0.1:" + strconv.Itoa(cfg.P2PPort), "--rpcmaxclients=200", "--rpcmaxconcurrentreqs=200", "--nodnsseed",
-		"--debuglevel=info"}
+		"--debuglevel=info", "--utxocachemaxsize=32"}
 	if cfg.MiningAddr != "" {
 		args = append(args, "--miningaddr="+cfg.MiningAddr)
 	}

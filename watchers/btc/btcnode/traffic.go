@@ -147,14 +147,21 @@ func (w *Wallet) Mine(n int) ([]*chainhash.Hash, error) {
 	return hashes, nil
 }
 
-// Bootstrap mines until coinbase outputs are spendable (101 blocks).
+// Bootstrap mines until coinbase outputs are spendable (101 blocks) and,
+// on simnet, until segwit and taproot are active (their deployments need
+// three 100-block signalling windows there; regtest has them from the
+// start).
 func (w *Wallet) Bootstrap() error {
 	h, err := w.Height()
 	if err != nil {
 		return err
 	}
-	if h < 110 {
-		_, err = w.Mine(int(110 - h))
+	target := int64(110)
+	if w.params.Net == chaincfg.SimNetParams.Net {
+		target = 450
+	}
+	if h < target {
+		_, err = w.Mine(int(target - h))
 		return err
 	}
 	// Restarted on an existing chain: find the wallet's coinbases again.
