@@ -92,6 +92,7 @@ func TestDevEndToEnd(t *testing.T) {
 			t.Fatal("kcat is not installed (make test installs it)")
 		}
 		t.Log("kcat not installed; skipping the kcat check (make test installs it)")
+		kcat = ""
 	} else {
 		out, err := exec.Command(kcat, "-C", "-b", ep.Kafka, "-t", ep.Topics["blocks"], "-o", "beginning", "-c", "20", "-q",
 			"-f", "%k\t%s\n").Output()
@@ -104,7 +105,7 @@ func TestDevEndToEnd(t *testing.T) {
 			var ev chain.BlockEvent
 			require.NoError(t, json.Unmarshal([]byte(val), &ev))
 			require.Equal(t, ev.Key(), key)
-			require.Equal(t, chain.ETH, ev.Chain)
+			require.Contains(t, []chain.Chain{chain.ETH, chain.BTC}, ev.Chain)
 		}
 	}
 
@@ -136,6 +137,57 @@ func TestDevEndToEnd(t *testing.T) {
 	require.Equal(t, 6, types["block"])
 	require.Positive(t, types["transaction"])
 	require.Positive(t, types["transfer"])
+
+	checkDevBitcoin(t, ctx, dir, ep, kcat)
+}
+
+// checkDevBitcoin: the dev btcd node is in endpoints.json, its outputs
+// reach Kafka (read with kcat), and `cordon export --chain btc` with no
+// endpoint flags writes outputs and spends.
+func checkDevBitcoin(t *testing.T, ctx context.Context, dir string, ep endpoints, kcat string) {
+	require.NotNil(t, ep.BTCRPC, "endpoints.json has no btc_rpc")
+	require.Equal(t, devBTCNetwork, ep.BTCRPC.Network)
+	require.NotEmpty(t, ep.BTCRPC.Password)
+	// The wallet pays during the first blocks after bootstrap (height 450).
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, metrics := httpGet(t, "http://"+ep.HTTP+"/metrics")
+		if strings.Contains(metrics, `cordon_kafka_messages_total{topic="cordon.spends"}`) {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "no bitcoin spend reached kafka")
+		time.Sleep(200 * time.Millisecond)
+	}
+	if kcat != "" {
+		out, err := exec.Command(kcat, "-C", "-b", ep.Kafka, "-t", ep.Topics["outputs"], "-o", "beginning", "-c", "5", "-q",
+			"-f", "%k\t%s\n").Output()
+		require.NoError(t, err)
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			key, val, ok := strings.Cut(l, "\t")
+			require.True(t, ok, l)
+			var o chain.Output
+			require.NoError(t, json.Unmarshal([]byte(val), &o))
+			require.Equal(t, o.Key(), key)
+			require.Equal(t, chain.BTC, o.Chain)
+		}
+	}
+	out := filepath.Join(dir, "btc.jsonl")
+	require.NoError(t, cmdExport(ctx, []string{"--chain", "btc", "--data-dir", dir, "--from", "440", "--to", "450", "--out", out}))
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	types := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var line map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &line))
+		types[line["type"].(string)]++
+		if line["type"] == "output" {
+			for _, k := range []string{"chain", "tx_hash", "vout", "address", "script_type", "amount", "coinbase", "block_number", "block_hash"} {
+				require.Contains(t, line, k)
+			}
+		}
+	}
+	require.Equal(t, 11, types["block"])
+	require.Positive(t, types["output"])
 }
 
 // TestRunFromConfig runs `cordon run` from a YAML file against a devnet

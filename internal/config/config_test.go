@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,9 +106,45 @@ func TestSecretsResolvedAndRedacted(t *testing.T) {
 func TestExampleConfigIsValid(t *testing.T) {
 	t.Setenv("KAFKA_PASSWORD", "pw")
 	t.Setenv("ALCHEMY_URL", "https://eth-mainnet.example/v2/key")
+	t.Setenv("BITCOIND_RPC_PASSWORD", "pw")
 	raw, err := os.ReadFile("../../cordon.example.yaml")
 	require.NoError(t, err)
-	_, err = Parse(raw, nil)
+	cfg, err := Parse(raw, nil)
+	require.NoError(t, err)
+	require.Len(t, cfg.Chains.BTC, 1)
+	require.Equal(t, "pw", cfg.Chains.BTC[0].Endpoints[0].Password.Value())
+}
+
+func TestBTCConfig(t *testing.T) {
+	base := `
+kafka: {brokers: ["k:9092"]}
+chains:
+  btc:
+    - network: %s
+      endpoints: [%s]
+`
+	cfg, err := Parse([]byte(fmt.Sprintf(base, "testnet", `{url: "http://n:18332", user: u, password: p}`)),
+		[]string{"CORDON_CHAINS_BTC_0_ENDPOINTS_0_PASSWORD=from-env", "CORDON_CHAINS_BTC_0_PARALLEL=3"})
+	require.NoError(t, err)
+	b := cfg.Chains.BTC[0]
+	require.Equal(t, "from-env", b.Endpoints[0].Password.Value())
+	require.Equal(t, 3, b.Parallel)
+	require.Equal(t, 32, b.MaxReorgDepth)
+	require.Equal(t, "head", b.StartHeight)
+
+	for _, tc := range []struct{ network, endpoint, want string }{
+		{"bitcoin", `{url: "http://n:8332", user: u, password: p}`, `chains.btc[0].network: "bitcoin": want one of mainnet, testnet, signet, regtest, simnet`},
+		{"mainnet", `{url: "http://n:8332"}`, "chains.btc[0].endpoints[0]: no credentials"},
+		{"mainnet", `{url: "http://n:8332", password: p}`, "chains.btc[0].endpoints[0].user: required with password"},
+		{"mainnet", `{url: "ws://n:8332", user: u, password: p}`, `chains.btc[0].endpoints[0].url: scheme "ws": want http or https`},
+		{"mainnet", `{url: "http://n:8332", cookie_file: /x/.cookie}, {url: "http://n:8332", cookie_file: /y}`, `chains.btc[0].endpoints[1].name: "n" is used by another endpoint`},
+	} {
+		_, err := Parse([]byte(fmt.Sprintf(base, tc.network, tc.endpoint)), nil)
+		require.Error(t, err, tc.want)
+		require.Contains(t, err.Error(), tc.want)
+	}
+	// User and password in the URL are credentials too.
+	_, err = Parse([]byte(fmt.Sprintf(base, "mainnet", `{url: "http://u:p@n:8332"}`)), nil)
 	require.NoError(t, err)
 }
 
@@ -119,7 +156,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("chains:\n  eth:\n    - endpoints: [{url: 5}]\n"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		cfg, err := Parse(raw, []string{"CORDON_CHAINS_ETH_0_PARALLEL=2"})
-		if err == nil && len(cfg.Chains.ETH) == 0 {
+		if err == nil && len(cfg.Chains.ETH) == 0 && len(cfg.Chains.BTC) == 0 {
 			t.Fatal("a valid config without chains")
 		}
 	})
