@@ -175,11 +175,6 @@ func showStatus(ctx context.Context, w io.Writer, p *pipeline, tr *devnet.Traffi
 			return ctx.Err()
 		case <-t.C:
 		}
-		records, err := p.producer.EndOffsets(ctx, p.producer.Topics().Transfers)
-		krec := fmt.Sprint(records)
-		if err != nil {
-			krec = "?"
-		}
 		for _, wt := range p.watchers {
 			st := wt.follower.Status()
 			prev := last[wt.name]
@@ -192,7 +187,7 @@ func showStatus(ctx context.Context, w io.Writer, p *pipeline, tr *devnet.Traffi
 			if st.LastError != "" {
 				state = "error: " + truncate(st.LastError, 60)
 			}
-			unit, generated := "transfers", fmt.Sprintf("kafka transfers %s  generated %d tx", krec, tr.Stats.Txs.Load())
+			unit, generated := "transfers", fmt.Sprintf("generated %d tx", tr.Stats.Txs.Load())
 			if wt.chain == chain.BTC && bt != nil {
 				unit, generated = "outputs", fmt.Sprintf("generated %d tx", bt.txs.Load())
 			}

@@ -165,10 +165,16 @@ func checkDevBitcoin(t *testing.T, ctx context.Context, dir string, ep endpoints
 		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 			key, val, ok := strings.Cut(l, "\t")
 			require.True(t, ok, l)
-			var o chain.Output
-			require.NoError(t, json.Unmarshal([]byte(val), &o))
-			require.Equal(t, o.Key(), key)
-			require.Equal(t, chain.BTC, o.Chain)
+			part, err := kafka.DecodePart([]byte(val))
+			require.NoError(t, err)
+			require.Equal(t, part.Key(), key)
+			outs, err := kafka.Items[chain.Output](part)
+			require.NoError(t, err)
+			for _, o := range outs {
+				require.Equal(t, chain.BTC, o.Chain)
+				require.NotEmpty(t, o.TxHash)
+				require.NotEmpty(t, o.ScriptType)
+			}
 		}
 	}
 	out := filepath.Join(dir, "btc.jsonl")

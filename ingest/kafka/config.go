@@ -73,6 +73,10 @@ type Config struct {
 	WriteTimeout time.Duration
 	// Compression is "", "none", "gzip", "snappy", "lz4" or "zstd".
 	Compression string
+	// PartBytes is the largest value of one part record (a block's
+	// transactions, transfers, outputs or spends are split into parts);
+	// default DefaultPartBytes.
+	PartBytes int
 }
 
 func (c *Config) fill() {
@@ -108,7 +112,10 @@ func (c *Config) fill() {
 		c.BatchSize = 1000
 	}
 	if c.Linger <= 0 {
-		c.Linger = time.Millisecond
+		c.Linger = 100 * time.Microsecond
+	}
+	if c.PartBytes <= 0 {
+		c.PartBytes = DefaultPartBytes
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 10

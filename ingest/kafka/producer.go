@@ -148,9 +148,9 @@ func (p *Producer) EnsureTopics(ctx context.Context) error {
 	}
 }
 
-// Publish writes the records of added blocks (transactions, transfers,
-// outputs, spends),
-// then the block events, and returns once Kafka acknowledged all of them.
+// Publish writes the contents of added blocks (transactions, transfers,
+// outputs, spends) as part records, then the block events, and returns
+// once Kafka acknowledged all of them.
 func (p *Producer) Publish(ctx context.Context, updates []chain.Update) error {
 	start := time.Now()
 	var data []kafkago.Message
@@ -158,33 +158,21 @@ func (p *Producer) Publish(ctx context.Context, updates []chain.Update) error {
 	for i := range updates {
 		u := &updates[i]
 		if b := u.Block; b != nil {
-			for j := range b.Transactions {
-				m, err := p.message(p.cfg.Topics.Transactions, "transaction", b.Transactions[j].Key(), &b.Transactions[j])
+			for _, k := range []struct {
+				topic, kind string
+				n           int
+				enc         itemAppender
+			}{
+				{p.cfg.Topics.Transactions, KindTransaction, len(b.Transactions), marshalItem(b.Transactions)},
+				{p.cfg.Topics.Transfers, KindTransfer, len(b.Transfers), marshalItem(b.Transfers)},
+				{p.cfg.Topics.Outputs, KindOutput, len(b.Outputs), marshalItem(b.Outputs)},
+				{p.cfg.Topics.Spends, KindSpend, len(b.Spends), marshalItem(b.Spends)},
+			} {
+				msgs, err := p.parts(k.topic, k.kind, b.Header, k.n, k.enc)
 				if err != nil {
 					return err
 				}
-				data = append(data, m)
-			}
-			for j := range b.Transfers {
-				m, err := p.message(p.cfg.Topics.Transfers, "transfer", b.Transfers[j].Key(), &b.Transfers[j])
-				if err != nil {
-					return err
-				}
-				data = append(data, m)
-			}
-			for j := range b.Outputs {
-				m, err := p.message(p.cfg.Topics.Outputs, "output", b.Outputs[j].Key(), &b.Outputs[j])
-				if err != nil {
-					return err
-				}
-				data = append(data, m)
-			}
-			for j := range b.Spends {
-				m, err := p.message(p.cfg.Topics.Spends, "spend", b.Spends[j].Key(), &b.Spends[j])
-				if err != nil {
-					return err
-				}
-				data = append(data, m)
+				data = append(data, msgs...)
 			}
 		}
 		m, err := p.message(p.cfg.Topics.Blocks, string(u.Event.Type), u.Event.Key(), &u.Event)
@@ -218,15 +206,41 @@ func (p *Producer) write(ctx context.Context, msgs []kafkago.Message) error {
 	return nil
 }
 
-func (p *Producer) message(topic, typ, key string, v any) (kafkago.Message, error) {
-	val, err := json.Marshal(v)
-	if err != nil {
-		return kafkago.Message{}, fmt.Errorf("encode %s %s: %w", typ, key, err)
+// marshalJSON is the reflection-based encoder of records without a
+// hand-written one.
+var marshalJSON = json.Marshal
+
+// jsonAppender is implemented by the records written in bulk (Bitcoin
+// outputs and spends): a hand-written encoder that skips reflection.
+type jsonAppender interface {
+	AppendJSON(dst []byte) []byte
+}
+
+// recordHeaders are the headers of each record type, built once: every
+// record of a type shares the same (read-only) slice.
+var recordHeaders = func() map[string][]kafkago.Header {
+	h := map[string][]kafkago.Header{}
+	for _, typ := range []string{KindTransaction + "_part", KindTransfer + "_part", KindOutput + "_part", KindSpend + "_part",
+		"alert", string(chain.BlockAdded), string(chain.BlockRemoved)} {
+		h[typ] = []kafkago.Header{
+			{Key: HeaderSchema, Value: []byte(fmt.Sprintf("cordon.%s.v%d", typ, chain.SchemaVersion))},
+			{Key: HeaderType, Value: []byte(typ)},
+		}
 	}
-	return kafkago.Message{Topic: topic, Key: []byte(key), Value: val, Headers: []kafkago.Header{
-		{Key: HeaderSchema, Value: []byte(fmt.Sprintf("cordon.%s.v%d", typ, chain.SchemaVersion))},
-		{Key: HeaderType, Value: []byte(typ)},
-	}}, nil
+	return h
+}()
+
+func (p *Producer) message(topic, typ, key string, v any) (kafkago.Message, error) {
+	var val []byte
+	if a, ok := v.(jsonAppender); ok {
+		val = a.AppendJSON(make([]byte, 0, 384))
+	} else {
+		var err error
+		if val, err = marshalJSON(v); err != nil {
+			return kafkago.Message{}, fmt.Errorf("encode %s %s: %w", typ, key, err)
+		}
+	}
+	return kafkago.Message{Topic: topic, Key: []byte(key), Value: val, Headers: recordHeaders[typ]}, nil
 }
 
 // Alert writes an alert record keyed by its id.

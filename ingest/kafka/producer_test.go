@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -90,11 +89,14 @@ func TestCheckpointAfterReorgAndDuplicates(t *testing.T) {
 
 	// Transfers are readable, keyed deterministically.
 	n := 0
-	require.NoError(t, p.ReadAll(ctx, p.Topics().Transfers, func(r Record) error {
-		var tr chain.Transfer
-		require.NoError(t, json.Unmarshal(r.Value, &tr))
-		require.Equal(t, tr.Key(), string(r.Key))
-		n++
+	require.NoError(t, p.ReadParts(ctx, p.Topics().Transfers, func(part Part) error {
+		trs, err := Items[chain.Transfer](part)
+		require.NoError(t, err)
+		require.Equal(t, 1, part.Parts)
+		for _, tr := range trs {
+			require.Equal(t, part.BlockHash, tr.BlockHash)
+		}
+		n += len(trs)
 		return nil
 	}))
 	require.Equal(t, 9, n, "8 blocks' transfers plus one retried")

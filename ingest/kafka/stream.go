@@ -212,3 +212,18 @@ func (p *Producer) EndOffsets(ctx context.Context, topic string) (int64, error) 
 	}
 	return sum, nil
 }
+
+// ReadParts calls fn for every part record currently in topic (see
+// ReadAll for the order), checking each record's frame and key.
+func (p *Producer) ReadParts(ctx context.Context, topic string, fn func(Part) error) error {
+	return p.ReadAll(ctx, topic, func(r Record) error {
+		part, err := DecodePart(r.Value)
+		if err != nil {
+			return fmt.Errorf("%s offset %d: %w", topic, r.Offset, err)
+		}
+		if string(r.Key) != part.Key() {
+			return fmt.Errorf("%s offset %d: key %q is not the part's key %q", topic, r.Offset, r.Key, part.Key())
+		}
+		return fn(part)
+	})
+}

@@ -177,7 +177,7 @@ func Defaults() Config {
 		Log:  Log{Level: "info", Format: "text"},
 		HTTP: HTTP{Listen: "127.0.0.1:9464"},
 		Kafka: Kafka{ClientID: "cordon", CreateTopics: true, Partitions: 6, ReplicationFactor: 3, BatchSize: 1000,
-			Linger: time.Millisecond, MaxAttempts: 10, WriteTimeout: 30 * time.Second, Compression: "lz4",
+			Linger: 100 * time.Microsecond, MaxAttempts: 10, WriteTimeout: 30 * time.Second, Compression: "lz4",
 			Topics: Topics{Blocks: "cordon.blocks", Transactions: "cordon.transactions", Transfers: "cordon.transfers",
 				Outputs: "cordon.outputs", Spends: "cordon.spends", Alerts: "cordon.alerts"}},
 	}

@@ -171,15 +171,35 @@ func base58(in []byte) string {
 
 const bech32Charset = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 
-func bech32Polymod(v uint32, b byte) uint32 {
-	top := v >> 25
-	v = (v&0x1ffffff)<<5 ^ uint32(b)
-	for i, g := range [5]uint32{0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3} {
-		if top>>i&1 == 1 {
-			v ^= g
+// bech32Gen[t] is the XOR of the BCH generators selected by the 5 bits t
+// shifted out of the checksum state (BIP 173), so one step is one lookup.
+var bech32Gen = func() (t [32]uint32) {
+	g := [5]uint32{0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3}
+	for top := range t {
+		for i := range g {
+			if top>>i&1 == 1 {
+				t[top] ^= g[i]
+			}
 		}
 	}
-	return v
+	return t
+}()
+
+func bech32Polymod(v uint32, b byte) uint32 {
+	return (v&0x1ffffff)<<5 ^ uint32(b) ^ bech32Gen[v>>25]
+}
+
+// hrpState is the checksum state after the expanded human-readable part.
+func hrpState(hrp string) uint32 {
+	chk := uint32(1)
+	for i := 0; i < len(hrp); i++ {
+		chk = bech32Polymod(chk, hrp[i]>>5)
+	}
+	chk = bech32Polymod(chk, 0)
+	for i := 0; i < len(hrp); i++ {
+		chk = bech32Polymod(chk, hrp[i]&31)
+	}
+	return chk
 }
 
 // segwitAddress encodes a witness program: bech32 for version 0 (BIP 173),
@@ -203,14 +223,7 @@ func segwitAddress(hrp string, version byte, program []byte) string {
 		data[nd] = byte(acc << (5 - bits) & 31)
 		nd++
 	}
-	chk := uint32(1)
-	for i := 0; i < len(hrp); i++ {
-		chk = bech32Polymod(chk, hrp[i]>>5)
-	}
-	chk = bech32Polymod(chk, 0)
-	for i := 0; i < len(hrp); i++ {
-		chk = bech32Polymod(chk, hrp[i]&31)
-	}
+	chk := hrpState(hrp)
 	for _, d := range data[:nd] {
 		chk = bech32Polymod(chk, d)
 	}
@@ -222,8 +235,8 @@ func segwitAddress(hrp string, version byte, program []byte) string {
 	} else {
 		chk ^= 0x2bc830a3
 	}
-	out := make([]byte, 0, len(hrp)+1+nd+6)
-	out = append(out, hrp...)
+	var buf [90]byte // the longest segwit address is 90 characters
+	out := append(buf[:0], hrp...)
 	out = append(out, '1')
 	for _, d := range data[:nd] {
 		out = append(out, bech32Charset[d])

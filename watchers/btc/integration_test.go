@@ -93,24 +93,26 @@ func consume(t *testing.T, p *kafka.Producer) consumed {
 		return nil
 	}))
 	c.chain = st.Chain
-	require.NoError(t, p.ReadAll(ctx, p.Topics().Outputs, func(r kafka.Record) error {
-		var o chain.Output
-		require.NoError(t, json.Unmarshal(r.Value, &o))
-		require.Equal(t, o.Key(), string(r.Key))
-		addr := "-"
-		if o.Address != nil {
-			addr = *o.Address
+	require.NoError(t, p.ReadParts(ctx, p.Topics().Outputs, func(part kafka.Part) error {
+		outs, err := kafka.Items[chain.Output](part)
+		require.NoError(t, err)
+		for _, o := range outs {
+			addr := "-"
+			if o.Address != nil {
+				addr = *o.Address
+			}
+			c.outputs[o.Key()] = fmt.Sprintf("%s:%s:%s:%v", addr, o.ScriptType, o.Amount, o.Coinbase)
+			c.rawOutputs++
 		}
-		c.outputs[o.Key()] = fmt.Sprintf("%s:%s:%s:%v", addr, o.ScriptType, o.Amount, o.Coinbase)
-		c.rawOutputs++
 		return nil
 	}))
-	require.NoError(t, p.ReadAll(ctx, p.Topics().Spends, func(r kafka.Record) error {
-		var s chain.Spend
-		require.NoError(t, json.Unmarshal(r.Value, &s))
-		require.Equal(t, s.Key(), string(r.Key))
-		c.spends[s.Key()] = fmt.Sprintf("%s:%d", s.PrevTxHash, s.PrevVout)
-		c.rawSpends++
+	require.NoError(t, p.ReadParts(ctx, p.Topics().Spends, func(part kafka.Part) error {
+		spends, err := kafka.Items[chain.Spend](part)
+		require.NoError(t, err)
+		for _, s := range spends {
+			c.spends[s.Key()] = fmt.Sprintf("%s:%d", s.PrevTxHash, s.PrevVout)
+			c.rawSpends++
+		}
 		return nil
 	}))
 	return c

@@ -98,17 +98,20 @@ func consume(t *testing.T, p *kafka.Producer) consumed {
 		return nil
 	}))
 	c.chain = st.Chain
-	require.NoError(t, p.ReadAll(ctx, p.Topics().Transfers, func(r kafka.Record) error {
-		var tr chain.Transfer
-		require.NoError(t, json.Unmarshal(r.Value, &tr))
-		require.Equal(t, tr.Key(), string(r.Key))
-		c.transfers[tr.Key()] = tr
+	require.NoError(t, p.ReadParts(ctx, p.Topics().Transfers, func(part kafka.Part) error {
+		trs, err := kafka.Items[chain.Transfer](part)
+		require.NoError(t, err)
+		for _, tr := range trs {
+			c.transfers[tr.Key()] = tr
+		}
 		return nil
 	}))
-	require.NoError(t, p.ReadAll(ctx, p.Topics().Transactions, func(r kafka.Record) error {
-		var tx chain.Transaction
-		require.NoError(t, json.Unmarshal(r.Value, &tx))
-		c.txs[tx.Key()] = tx
+	require.NoError(t, p.ReadParts(ctx, p.Topics().Transactions, func(part kafka.Part) error {
+		txs, err := kafka.Items[chain.Transaction](part)
+		require.NoError(t, err)
+		for _, tx := range txs {
+			c.txs[tx.Key()] = tx
+		}
 		return nil
 	}))
 	return c

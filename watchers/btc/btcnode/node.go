@@ -198,6 +198,9 @@ func password(dir string) (string, error) {
 func (n *Node) User() string     { return n.cfg.User }
 func (n *Node) Password() string { return n.cfg.Password }
 
+// Pid is the btcd process id.
+func (n *Node) Pid() int { return n.cmd.Process.Pid }
+
 // P2PAddr is the node's peer-to-peer listen address.
 func (n *Node) P2PAddr() string { return "127.0.0.1:" + strconv.Itoa(n.cfg.P2PPort) }
 

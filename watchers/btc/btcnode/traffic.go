@@ -201,35 +201,42 @@ func (w *Wallet) noteTx(tx *wire.MsgTx, coinbase bool) {
 }
 
 // spendable picks up to n outputs the node confirms are unspent (and
-// mature, for coinbases), dropping candidates that are gone.
+// mature, for coinbases), newest candidates first (mostly change, which
+// keeps the candidate list short), dropping candidates that are gone.
 func (w *Wallet) spendable(n int) []utxo {
-	w.mu.Lock()
-	cands := w.utxos
-	w.utxos = nil
-	w.mu.Unlock()
-	w.rng.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
 	var picked, keep []utxo
-	for _, u := range cands {
-		if len(picked) >= n {
-			keep = append(keep, u)
-			continue
+	for len(picked) < n {
+		w.mu.Lock()
+		if len(w.utxos) == 0 {
+			w.mu.Unlock()
+			break
 		}
+		// Mostly the newest candidate, sometimes a random one.
+		i := len(w.utxos) - 1
+		if w.rng.IntN(4) == 0 {
+			i = w.rng.IntN(len(w.utxos))
+		}
+		u := w.utxos[i]
+		w.utxos[i] = w.utxos[len(w.utxos)-1]
+		w.utxos = w.utxos[:len(w.utxos)-1]
+		w.mu.Unlock()
 		res, err := w.node.client.GetTxOut(&u.op.Hash, u.op.Index, true)
-		if err != nil {
+		switch {
+		case err != nil:
 			keep = append(keep, u) // ask again next time
-			continue
-		}
-		if res == nil {
-			continue // spent, or its transaction was reorganized away
-		}
-		if u.coinbase && res.Confirmations < int64(w.params.CoinbaseMaturity) {
+		case res == nil:
+			// spent, or its transaction was reorganized away
+		case u.coinbase && res.Confirmations < int64(w.params.CoinbaseMaturity):
 			keep = append(keep, u)
-			continue
+		default:
+			picked = append(picked, u)
 		}
-		picked = append(picked, u)
+		if len(keep) > 64 {
+			break // only immature or unreachable candidates left near the top
+		}
 	}
 	w.mu.Lock()
-	w.utxos = append(w.utxos, keep...)
+	w.utxos = append(keep, w.utxos...)
 	w.mu.Unlock()
 	return picked
 }

@@ -1,0 +1,269 @@
+package btc_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/testkit"
+	"github.com/cordonhq/cordon/watchers/btc"
+	"github.com/cordonhq/cordon/watchers/btc/btcnode"
+	"github.com/cordonhq/cordon/watchers/follow"
+)
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// BenchmarkBackfill measures a backfill from a local btcd into Kafka
+// against the ceiling: fetching the same raw blocks (getblockhash +
+// getblock verbosity 0, hex decoded) with the same parallelism and doing
+// nothing with them. The chain has CORDON_BENCH_BLOCKS blocks (default
+// 300) of CORDON_BENCH_TXS transactions (default 100) of up to two inputs
+// paying CORDON_BENCH_OUTS addresses (default 3) plus change. Rounds alternate (raw, backfill) three times; medians are
+// reported. The Kafka broker (kfake) runs in this process, so its work
+// counts against the backfill.
+func BenchmarkBackfill(b *testing.B) {
+	blocks := envInt("CORDON_BENCH_BLOCKS", 300)
+	txs := envInt("CORDON_BENCH_TXS", 100)
+	outs := envInt("CORDON_BENCH_OUTS", 3)
+	parallel := envInt("CORDON_BENCH_PARALLEL", 8)
+	addr, err := btcnode.MiningAddress("simnet", "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	node := testkit.Btcd(b, "simnet", addr)
+	w, err := btcnode.NewWallet(node, "simnet", "bench", 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Bootstrap(); err != nil {
+		b.Fatal(err)
+	}
+	start, _ := w.Height()
+	built := time.Now()
+	for range blocks {
+		for range txs {
+			if _, err := w.Pay(2, outs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := w.Mine(1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	tip, _ := w.Height()
+	b.Logf("chain: blocks %d-%d with %d txs of up to 2 inputs and %d payments + change each, built in %s", start+1, tip, txs, outs, time.Since(built).Round(time.Second))
+	src, err := btc.NewSource(btc.Config{Network: "simnet", Clients: parallel + 2,
+		Endpoints: []btc.EndpointConfig{{Name: "btcd", URL: node.URL, User: node.User(), Password: node.Password()}}}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	from, to := uint64(start+1), uint64(tip)
+	ctx := context.Background()
+
+	var raws, fulls []time.Duration
+	var outputs int
+	b.ResetTimer()
+	if path := os.Getenv("CORDON_BENCH_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	for range 3 {
+		c0, n0 := cpuSeconds(0), cpuSeconds(node.Pid())
+		raws = append(raws, rawFetch(b, src, from, to, parallel))
+		c1, n1 := cpuSeconds(0), cpuSeconds(node.Pid())
+		b.Logf("raw fetch CPU: watcher process %.2fs, btcd %.2fs", c1-c0, n1-n0)
+		d, n := backfill(b, src, from, to, parallel)
+		c2, n2 := cpuSeconds(0), cpuSeconds(node.Pid())
+		b.Logf("backfill CPU: watcher process %.2fs, btcd %.2fs, broker %.2fs", c2-c1, n2-n1, lastKafkaCPU)
+		fulls = append(fulls, d)
+		outputs = n
+	}
+	b.StopTimer()
+	raw, full := median(raws), median(fulls)
+	n := float64(to - from + 1)
+	b.ReportMetric(n/raw.Seconds(), "raw-blocks/s")
+	b.ReportMetric(n/full.Seconds(), "backfill-blocks/s")
+	b.ReportMetric(float64(outputs)/full.Seconds(), "outputs/s")
+	b.ReportMetric(raw.Seconds()/full.Seconds(), "ratio")
+	b.Logf("raw fetch %v, backfill %v (rounds raw %v backfill %v)", raw, full, raws, fulls)
+	_ = ctx
+}
+
+func rawFetch(b *testing.B, src *btc.Source, from, to uint64, parallel int) time.Duration {
+	ctx := context.Background()
+	var next atomic.Uint64
+	next.Store(from)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	started := time.Now()
+	for range parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for h := next.Add(1) - 1; h <= to; h = next.Add(1) - 1 {
+				if _, err := src.RawBlockAt(ctx, h); err != nil {
+					failed.Store(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, ok := failed.Load().(error); ok {
+		b.Fatal(err)
+	}
+	return time.Since(started)
+}
+
+// backfill runs a Follower from an empty stream on a fresh broker until it
+// has published height to, and returns the time and the outputs published.
+func backfill(b *testing.B, src *btc.Source, from, to uint64, parallel int) (time.Duration, int) {
+	brokers, stop := spawnKafka(b)
+	defer func() { lastKafkaCPU = cpuSeconds(kafkaPid); stop() }()
+	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3,
+		BatchSize: envInt("CORDON_BENCH_KAFKA_BATCH", 0), Compression: envOr("CORDON_BENCH_COMPRESSION", "lz4")}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer prod.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := prod.EnsureTopics(ctx); err != nil {
+		b.Fatal(err)
+	}
+	ts := &timedSink{Producer: prod}
+	defer func() { b.Logf("publish total %v for %d records", ts.total, ts.recs) }()
+	f := follow.New(follow.Config{Chain: chain.BTC, Network: "simnet", StartHeight: from, Parallel: parallel,
+		BatchBlocks: envInt("CORDON_BENCH_BATCH_BLOCKS", 8), PollInterval: 10 * time.Millisecond}, src, ts, nil, prod, nil, nil)
+	started := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	for {
+		st := f.Status()
+		if st.Height >= to && st.Blocks > 0 {
+			d := time.Since(started)
+			cancel()
+			<-done
+			return d, int(st.Transfers)
+		}
+		select {
+		case err := <-done:
+			b.Fatal(fmt.Errorf("follower stopped: %w", err))
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+const infraEnv = "CORDON_BENCH_INFRA"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(infraEnv) == "kafka" {
+		serveKafka()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// serveKafka is a child process running the benchmark's broker, so that
+// its work is not done by (nor collected with) the watcher's process. It
+// prints one READY line and serves until its standard input closes.
+func serveKafka() {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		fmt.Println("ERR", err)
+		return
+	}
+	defer cluster.Close()
+	fmt.Println("READY", strings.Join(cluster.ListenAddrs(), ","))
+	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
+// kafkaPid is the pid of the last broker child started; lastKafkaCPU is
+// the CPU time the last backfill's broker used.
+var (
+	kafkaPid     int
+	lastKafkaCPU float64
+)
+
+// cpuSeconds is the user+system CPU time a process has used so far
+// (pid 0: this process).
+func cpuSeconds(pid int) float64 {
+	path := "/proc/self/stat"
+	if pid != 0 {
+		path = fmt.Sprintf("/proc/%d/stat", pid)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+func spawnKafka(b *testing.B) ([]string, func()) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), infraEnv+"=kafka")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	kafkaPid = cmd.Process.Pid
+	stop := func() { _ = stdin.Close(); _ = cmd.Wait() }
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	f := strings.Fields(line)
+	if err != nil || len(f) != 2 || f[0] != "READY" {
+		stop()
+		b.Fatalf("kafka child: %q %v", line, err)
+	}
+	return strings.Split(f[1], ","), stop
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
