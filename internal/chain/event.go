@@ -5,6 +5,7 @@ import (
 	"math/big"
 	"strconv"
 	"time"
+	"unsafe"
 )
 
 // SchemaVersion is the version of the record schema written to Kafka and
@@ -304,6 +305,20 @@ func AmountFromUint64(v uint64) Amount {
 		return Amount{}
 	}
 	return Amount{s: strconv.FormatUint(v, 10)}
+}
+
+// AmountFromUint64In is AmountFromUint64 with the digits stored in memory
+// obtained from alloc (a caller's arena), which the caller must never
+// modify afterwards.
+func AmountFromUint64In(v uint64, alloc func(n int) []byte) Amount {
+	if v == 0 {
+		return Amount{}
+	}
+	var tmp [20]byte
+	d := strconv.AppendUint(tmp[:0], v, 10)
+	b := alloc(len(d))
+	copy(b, d)
+	return Amount{s: unsafe.String(unsafe.SliceData(b), len(b))}
 }
 
 // ParseAmount parses a decimal amount.

@@ -42,31 +42,39 @@ const (
 // encoded for net ("" when the script has no address form). P2PK outputs
 // are given the P2PKH address of their key, as block explorers show them.
 func ClassifyScript(script []byte, net *Network) (typ, addr string) {
+	var buf [90]byte
+	typ, a := appendClassify(buf[:0], script, net)
+	return typ, string(a)
+}
+
+// appendClassify is ClassifyScript appending the address to dst; the
+// address is dst's new bytes (none when the script has no address form).
+func appendClassify(dst, script []byte, net *Network) (string, []byte) {
 	n := len(script)
 	switch {
 	case n == 25 && script[0] == opDup && script[1] == opHash160 && script[2] == 20 && script[23] == opEqualVerify && script[24] == opCheckSig:
-		return ScriptP2PKH, base58Check(net.PubKeyHashID, script[3:23])
+		return ScriptP2PKH, appendBase58Check(dst, net.PubKeyHashID, script[3:23])
 	case n == 23 && script[0] == opHash160 && script[1] == 20 && script[22] == opEqual:
-		return ScriptP2SH, base58Check(net.ScriptHashID, script[2:22])
+		return ScriptP2SH, appendBase58Check(dst, net.ScriptHashID, script[2:22])
 	case n == 22 && script[0] == op0 && script[1] == 20:
-		return ScriptP2WPKH, segwitAddress(net.HRP, 0, script[2:])
+		return ScriptP2WPKH, appendSegwit(dst, net.HRP, 0, script[2:])
 	case n == 34 && script[0] == op0 && script[1] == 32:
-		return ScriptP2WSH, segwitAddress(net.HRP, 0, script[2:])
+		return ScriptP2WSH, appendSegwit(dst, net.HRP, 0, script[2:])
 	case n == 34 && script[0] == op1 && script[1] == 32:
-		return ScriptP2TR, segwitAddress(net.HRP, 1, script[2:])
+		return ScriptP2TR, appendSegwit(dst, net.HRP, 1, script[2:])
 	case n >= 4 && n <= 42 && script[0] >= op1 && script[0] <= op16 && int(script[1]) == n-2:
 		// BIP 141: a version byte and a 2 to 40 byte program. Versions 2 to
 		// 16 (and v1 with another length) are not yet defined but already
 		// have bech32m addresses (BIP 350).
-		return ScriptWitnessUnknown, segwitAddress(net.HRP, script[0]-op1+1, script[2:])
+		return ScriptWitnessUnknown, appendSegwit(dst, net.HRP, script[0]-op1+1, script[2:])
 	case (n == 35 && script[0] == 33 && (script[1] == 2 || script[1] == 3) || n == 67 && script[0] == 65 && (script[1] == 4 || script[1] == 6 || script[1] == 7)) && script[n-1] == opCheckSig:
-		return ScriptP2PK, base58Check(net.PubKeyHashID, hash160(script[1:n-1]))
+		return ScriptP2PK, appendBase58Check(dst, net.PubKeyHashID, hash160(script[1:n-1]))
 	case n > 0 && script[0] == opReturn:
-		return ScriptOpReturn, ""
+		return ScriptOpReturn, dst
 	case isMultisig(script):
-		return ScriptMultisig, ""
+		return ScriptMultisig, dst
 	}
-	return ScriptNonStandard, ""
+	return ScriptNonStandard, dst
 }
 
 // isMultisig matches bare "m <keys> n OP_CHECKMULTISIG" with 1 ≤ m ≤ n ≤ 16
@@ -100,22 +108,22 @@ func hash160(b []byte) []byte {
 
 const b58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
-// base58Check encodes version ‖ payload ‖ checksum (payload ≤ 20 bytes),
-// the legacy address format.
-func base58Check(version byte, payload []byte) string {
+// appendBase58Check appends version ‖ payload ‖ checksum (payload ≤ 20
+// bytes) in base58, the legacy address format.
+func appendBase58Check(dst []byte, version byte, payload []byte) []byte {
 	var buf [25]byte
 	buf[0] = version
 	n := 1 + copy(buf[1:21], payload)
 	sum := sha256.Sum256(buf[:n])
 	sum = sha256.Sum256(sum[:])
 	n += copy(buf[n:], sum[:4])
-	return base58(buf[:n])
+	return appendBase58(dst, buf[:n])
 }
 
-// base58 encodes up to 25 bytes. The number is converted to limbs of
+// appendBase58 appends the base58 form of up to 25 bytes. The number is converted to limbs of
 // base 58^5 (which fit 32 bits) 4 bytes at a time, then each limb to 5
 // digits.
-func base58(in []byte) string {
+func appendBase58(dst, in []byte) []byte {
 	const limbBase = 58 * 58 * 58 * 58 * 58
 	zeros := 0
 	for zeros < len(in) && in[zeros] == 0 {
@@ -166,7 +174,7 @@ func base58(in []byte) string {
 		p--
 		out[p] = '1'
 	}
-	return string(out[p:])
+	return append(dst, out[p:]...)
 }
 
 const bech32Charset = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
@@ -202,9 +210,9 @@ func hrpState(hrp string) uint32 {
 	return chk
 }
 
-// segwitAddress encodes a witness program: bech32 for version 0 (BIP 173),
-// bech32m for later versions (BIP 350).
-func segwitAddress(hrp string, version byte, program []byte) string {
+// appendSegwit appends the address of a witness program: bech32 for
+// version 0 (BIP 173), bech32m for later versions (BIP 350).
+func appendSegwit(dst []byte, hrp string, version byte, program []byte) []byte {
 	var data [66]byte // version + ≤ 40 bytes as 5-bit groups (64)
 	data[0] = version
 	nd := 1
@@ -235,8 +243,7 @@ func segwitAddress(hrp string, version byte, program []byte) string {
 	} else {
 		chk ^= 0x2bc830a3
 	}
-	var buf [90]byte // the longest segwit address is 90 characters
-	out := append(buf[:0], hrp...)
+	out := append(dst, hrp...)
 	out = append(out, '1')
 	for _, d := range data[:nd] {
 		out = append(out, bech32Charset[d])
@@ -244,5 +251,5 @@ func segwitAddress(hrp string, version byte, program []byte) string {
 	for i := range 6 {
 		out = append(out, bech32Charset[chk>>(5*(5-i))&31])
 	}
-	return string(out)
+	return out
 }

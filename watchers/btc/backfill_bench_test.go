@@ -79,9 +79,8 @@ func BenchmarkBackfill(b *testing.B) {
 	}
 	defer src.Close()
 	from, to := uint64(start+1), uint64(tip)
-	ctx := context.Background()
 
-	var raws, fulls []time.Duration
+	var raws, nulls, fulls []time.Duration
 	var outputs int
 	b.ResetTimer()
 	if path := os.Getenv("CORDON_BENCH_CPUPROFILE"); path != "" {
@@ -94,26 +93,28 @@ func BenchmarkBackfill(b *testing.B) {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	for range 3 {
+	for round := range 3 {
 		c0, n0 := cpuSeconds(0), cpuSeconds(node.Pid())
 		raws = append(raws, rawFetch(b, src, from, to, parallel))
 		c1, n1 := cpuSeconds(0), cpuSeconds(node.Pid())
-		b.Logf("raw fetch CPU: watcher process %.2fs, btcd %.2fs", c1-c0, n1-n0)
-		d, n := backfill(b, src, from, to, parallel)
+		nulls = append(nulls, follow1(b, src, &nullSink{}, from, to, parallel))
 		c2, n2 := cpuSeconds(0), cpuSeconds(node.Pid())
-		b.Logf("backfill CPU: watcher process %.2fs, btcd %.2fs, broker %.2fs", c2-c1, n2-n1, lastKafkaCPU)
+		d, n := backfill(b, src, from, to, parallel)
+		c3, n3 := cpuSeconds(0), cpuSeconds(node.Pid())
 		fulls = append(fulls, d)
 		outputs = n
+		b.Logf("round %d: raw fetch %v (CPU-s: watcher %.2f, btcd %.2f); no kafka %v (watcher %.2f, btcd %.2f); "+
+			"backfill %v (watcher %.2f, btcd %.2f, broker %.2f)", round, raws[round].Round(time.Millisecond), c1-c0, n1-n0,
+			nulls[round].Round(time.Millisecond), c2-c1, n2-n1, d.Round(time.Millisecond), c3-c2, n3-n2, lastKafkaCPU)
 	}
 	b.StopTimer()
-	raw, full := median(raws), median(fulls)
+	raw, null, full := median(raws), median(nulls), median(fulls)
 	n := float64(to - from + 1)
 	b.ReportMetric(n/raw.Seconds(), "raw-blocks/s")
 	b.ReportMetric(n/full.Seconds(), "backfill-blocks/s")
 	b.ReportMetric(float64(outputs)/full.Seconds(), "outputs/s")
+	b.ReportMetric(raw.Seconds()/null.Seconds(), "ratio-no-kafka")
 	b.ReportMetric(raw.Seconds()/full.Seconds(), "ratio")
-	b.Logf("raw fetch %v, backfill %v (rounds raw %v backfill %v)", raw, full, raws, fulls)
-	_ = ctx
 }
 
 func rawFetch(b *testing.B, src *btc.Source, from, to uint64, parallel int) time.Duration {
@@ -148,30 +149,33 @@ func backfill(b *testing.B, src *btc.Source, from, to uint64, parallel int) (tim
 	brokers, stop := spawnKafka(b)
 	defer func() { lastKafkaCPU = cpuSeconds(kafkaPid); stop() }()
 	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3,
-		BatchSize: envInt("CORDON_BENCH_KAFKA_BATCH", 0), Compression: envOr("CORDON_BENCH_COMPRESSION", "lz4")}, nil, nil)
+		Compression: envOr("CORDON_BENCH_COMPRESSION", "lz4")}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer prod.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := prod.EnsureTopics(ctx); err != nil {
+	if err := prod.EnsureTopics(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	ts := &timedSink{Producer: prod}
-	defer func() { b.Logf("publish total %v for %d records", ts.total, ts.recs) }()
+	cs := &countingSink{Producer: prod}
+	return follow1(b, src, cs, from, to, parallel), cs.outputs
+}
+
+// follow1 runs a Follower into sink from from until it has published to.
+func follow1(b *testing.B, src *btc.Source, sink follow.Sink, from, to uint64, parallel int) time.Duration {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	f := follow.New(follow.Config{Chain: chain.BTC, Network: "simnet", StartHeight: from, Parallel: parallel,
-		BatchBlocks: envInt("CORDON_BENCH_BATCH_BLOCKS", 8), PollInterval: 10 * time.Millisecond}, src, ts, nil, prod, nil, nil)
+		BatchBlocks: envInt("CORDON_BENCH_BATCH_BLOCKS", 8), PollInterval: 10 * time.Millisecond}, src, sink, nil, nil, nil, nil)
 	started := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
 	for {
-		st := f.Status()
-		if st.Height >= to && st.Blocks > 0 {
+		if st := f.Status(); st.Height >= to && st.Blocks > 0 {
 			d := time.Since(started)
 			cancel()
 			<-done
-			return d, int(st.Transfers)
+			return d
 		}
 		select {
 		case err := <-done:
@@ -179,6 +183,29 @@ func backfill(b *testing.B, src *btc.Source, from, to uint64, parallel int) (tim
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
+}
+
+// nullSink accepts everything: the watcher without Kafka.
+type nullSink struct{}
+
+func (nullSink) Publish(context.Context, []chain.Update) error { return nil }
+func (nullSink) Checkpoint(context.Context, chain.Chain, string, int) (chain.Checkpoint, error) {
+	return chain.Checkpoint{NextSeq: 1}, nil
+}
+
+// countingSink counts the outputs published.
+type countingSink struct {
+	*kafka.Producer
+	outputs int
+}
+
+func (c *countingSink) Publish(ctx context.Context, u []chain.Update) error {
+	for _, x := range u {
+		if x.Block != nil {
+			c.outputs += len(x.Block.Outputs)
+		}
+	}
+	return c.Producer.Publish(ctx, u)
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -54,6 +55,7 @@ func DecodeBlock(raw []byte) (*wire.MsgBlock, []wire.TxLoc, []chainhash.Hash, er
 		return nil, nil, nil, badBlock("no transactions")
 	}
 	ids := make([]chainhash.Hash, len(blk.Transactions))
+	var scratch []byte
 	for i, tx := range blk.Transactions {
 		if isCoinbase(tx) != (i == 0) {
 			if i == 0 {
@@ -66,7 +68,7 @@ func DecodeBlock(raw []byte) (*wire.MsgBlock, []wire.TxLoc, []chainhash.Hash, er
 				return nil, nil, nil, badBlock("transaction %d output %d: value %d outside 0..%d", i, v, out.Value, int64(btcutil.MaxSatoshi))
 			}
 		}
-		ids[i] = txid(raw[locs[i].TxStart:locs[i].TxStart+locs[i].TxLen], tx)
+		ids[i], scratch = txid(raw[locs[i].TxStart:locs[i].TxStart+locs[i].TxLen], tx, scratch)
 	}
 	root, mutated := merkleRoot(ids)
 	if mutated {
@@ -89,19 +91,18 @@ func isCoinbase(tx *wire.MsgTx) bool {
 // txid hashes a transaction's serialization without witness data straight
 // from its raw bytes: version ‖ inputs and outputs ‖ lock time, skipping
 // the segwit marker, flag and witnesses.
-func txid(raw []byte, tx *wire.MsgTx) chainhash.Hash {
-	h := sha256.New()
+// scratch is reused between calls for the stripped serialization.
+func txid(raw []byte, tx *wire.MsgTx, scratch []byte) (chainhash.Hash, []byte) {
+	stripped := raw
 	if tx.HasWitness() {
 		body := tx.SerializeSizeStripped() - 8
-		h.Write(raw[:4])
-		h.Write(raw[6 : 6+body])
-		h.Write(raw[len(raw)-4:])
-	} else {
-		h.Write(raw)
+		scratch = append(scratch[:0], raw[:4]...)
+		scratch = append(scratch, raw[6:6+body]...)
+		scratch = append(scratch, raw[len(raw)-4:]...)
+		stripped = scratch
 	}
-	var first [32]byte
-	h.Sum(first[:0])
-	return chainhash.Hash(sha256.Sum256(first[:]))
+	first := sha256.Sum256(stripped)
+	return chainhash.Hash(sha256.Sum256(first[:])), scratch
 }
 
 // merkleRoot computes the merkle root of ids and reports whether the tree
@@ -136,14 +137,64 @@ func merkleRoot(ids []chainhash.Hash) (chainhash.Hash, bool) {
 // HashHex is the conventional (byte-reversed) hex form of a block or
 // transaction hash.
 func HashHex(h *chainhash.Hash) string {
-	const digits = "0123456789abcdef"
 	var out [64]byte
+	putHashHex(out[:], h)
+	return string(out[:])
+}
+
+func putHashHex(out []byte, h *chainhash.Hash) {
+	const digits = "0123456789abcdef"
 	for i := 0; i < 32; i++ {
 		b := h[31-i]
 		out[2*i] = digits[b>>4]
 		out[2*i+1] = digits[b&15]
 	}
-	return string(out[:])
+}
+
+// arena hands out strings carved from large byte chunks, so the tens of
+// thousands of hashes and addresses of a block cost a few allocations.
+// A string's bytes are written once, before the string is made, and never
+// again; a chunk lives as long as any of its strings.
+type arena struct{ buf []byte }
+
+func (a *arena) alloc(n int) []byte {
+	if cap(a.buf)-len(a.buf) < n {
+		a.buf = make([]byte, 0, max(n, 64<<10))
+	}
+	start := len(a.buf)
+	a.buf = a.buf[:start+n]
+	return a.buf[start : start+n : start+n]
+}
+
+func (a *arena) string(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+func (a *arena) hashHex(h *chainhash.Hash) string {
+	b := a.alloc(64)
+	putHashHex(b, h)
+	return a.string(b)
+}
+
+func (a *arena) hex(src []byte) string {
+	b := a.alloc(hex.EncodedLen(len(src)))
+	hex.Encode(b, src)
+	return a.string(b)
+}
+
+// address classifies script and stores its address in the arena.
+func (a *arena) address(script []byte, net *Network) (typ, addr string) {
+	var buf [90]byte
+	typ, enc := appendClassify(buf[:0], script, net)
+	if len(enc) == 0 {
+		return typ, ""
+	}
+	b := a.alloc(len(enc))
+	copy(b, enc)
+	return typ, a.string(b)
 }
 
 // BlockHash is the double SHA-256 of the 80-byte header of a raw block.
@@ -169,9 +220,10 @@ func Normalize(net *Network, height uint64, raw []byte, want *chainhash.Hash) (*
 	if err != nil {
 		return nil, err
 	}
-	bh := HashHex(&hash)
+	ar := &arena{buf: make([]byte, 0, 64*(2*len(locs)+2)+1024)}
+	bh := ar.hashHex(&hash)
 	hdr := chain.Header{Chain: chain.BTC, Network: net.Name, Height: height, Hash: bh,
-		ParentHash: HashHex(&blk.Header.PrevBlock), Time: blk.Header.Timestamp.Unix()}
+		ParentHash: ar.hashHex(&blk.Header.PrevBlock), Time: blk.Header.Timestamp.Unix()}
 	out := &chain.Block{Header: hdr, Size: len(raw), Version: blk.Header.Version, Bits: blk.Header.Bits,
 		Transactions: make([]chain.Transaction, len(blk.Transactions))}
 	nOut, nIn := 0, 0
@@ -180,10 +232,11 @@ func Normalize(net *Network, height uint64, raw []byte, want *chainhash.Hash) (*
 		nIn += len(tx.TxIn)
 	}
 	out.Outputs = make([]chain.Output, 0, nOut)
+	addrs := make([]string, nOut)              // Output.Address points into it
 	out.Spends = make([]chain.Spend, 0, nIn-1) // the coinbase input spends nothing
 	strippedSize := wire.MaxBlockHeaderPayload + wire.VarIntSerializeSize(uint64(len(blk.Transactions)))
 	for i, tx := range blk.Transactions {
-		id := HashHex(&ids[i])
+		id := ar.hashHex(&ids[i])
 		coinbase := i == 0
 		size := locs[i].TxLen
 		stripped := size
@@ -195,14 +248,16 @@ func Normalize(net *Network, height uint64, raw []byte, want *chainhash.Hash) (*
 		var value uint64
 		for v, o := range tx.TxOut {
 			value += uint64(o.Value)
-			typ, addr := ClassifyScript(o.PkScript, net)
+			typ, addr := ar.address(o.PkScript, net)
 			rec := chain.Output{V: chain.SchemaVersion, Chain: chain.BTC, Network: net.Name, TxHash: id, TxIndex: uint32(i),
-				Vout: uint32(v), ScriptType: typ, Amount: chain.AmountFromUint64(uint64(o.Value)), Coinbase: coinbase,
+				Vout: uint32(v), ScriptType: typ, Amount: chain.AmountFromUint64In(uint64(o.Value), ar.alloc), Coinbase: coinbase,
 				BlockHeight: height, BlockHash: bh, BlockTime: hdr.Time}
 			if addr != "" {
-				rec.Address = &addr
+				k := len(out.Outputs)
+				addrs[k] = addr
+				rec.Address = &addrs[k]
 			} else if len(o.PkScript) <= chain.MaxRecordedScript {
-				rec.Script = hex.EncodeToString(o.PkScript)
+				rec.Script = ar.hex(o.PkScript)
 			}
 			out.Outputs = append(out.Outputs, rec)
 		}
@@ -212,12 +267,12 @@ func Normalize(net *Network, height uint64, raw []byte, want *chainhash.Hash) (*
 		if !coinbase {
 			for v, in := range tx.TxIn {
 				out.Spends = append(out.Spends, chain.Spend{V: chain.SchemaVersion, Chain: chain.BTC, Network: net.Name,
-					TxHash: id, TxIndex: uint32(i), Vin: uint32(v), PrevTxHash: HashHex(&in.PreviousOutPoint.Hash),
+					TxHash: id, TxIndex: uint32(i), Vin: uint32(v), PrevTxHash: ar.hashHex(&in.PreviousOutPoint.Hash),
 					PrevVout: in.PreviousOutPoint.Index, Sequence: in.Sequence, BlockHeight: height, BlockHash: bh, BlockTime: hdr.Time})
 			}
 		}
 		out.Transactions[i] = chain.Transaction{V: chain.SchemaVersion, Chain: chain.BTC, Network: net.Name, Hash: id, Index: uint32(i),
-			Value: chain.AmountFromUint64(value), Size: size, Weight: weight, VSize: (weight + 3) / 4, Version: tx.Version,
+			Value: chain.AmountFromUint64In(value, ar.alloc), Size: size, Weight: weight, VSize: (weight + 3) / 4, Version: tx.Version,
 			LockTime: tx.LockTime, InputCount: len(tx.TxIn), OutputCount: len(tx.TxOut), Coinbase: coinbase,
 			BlockHeight: height, BlockHash: bh, BlockTime: hdr.Time}
 	}
