@@ -39,12 +39,20 @@ bench:
 	$(GO) test ./watchers/eth/ -run '^$$' -bench 'Mainnet' -benchmem -cpu 1
 	$(GO) test ./watchers/eth/ -run '^$$' -bench 'BenchmarkHeadLatency' -benchtime 1x
 	CORDON_BENCH_BLOCKS=10000 $(GO) test ./watchers/eth/ -run '^$$' -bench 'BenchmarkBackfill' -benchtime 1x -timeout 60m
+	$(GO) test ./watchers/btc/ -run '^$$' -bench 'NormalizeMainnet|WireDecode' -benchmem -cpu 1
+	$(GO) test ./watchers/btc/ -run '^$$' -bench 'PublishMainnet' -benchtime 30x
+	GOGC=400 $(GO) test ./watchers/btc/ -run '^$$' -bench 'BenchmarkBackfill' -benchtime 1x -timeout 60m
 
 ## fuzz: run each fuzz target for FUZZTIME (default 20s)
 FUZZTIME ?= 20s
 fuzz:
 	@for t in FuzzNormalize FuzzDecodeTransferLog FuzzDecodeHeader FuzzHexQuantity; do \
 	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./watchers/eth/ || exit 1; done
+	@for t in FuzzNormalize FuzzDecodeHeader FuzzClassifyScript; do \
+	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./watchers/btc/ || exit 1; done
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReplies$$' -fuzztime $(FUZZTIME) ./watchers/btc/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodePart$$' -fuzztime $(FUZZTIME) ./ingest/kafka/
+	$(GO) test -run '^$$' -fuzz '^FuzzAppendJSONString$$' -fuzztime $(FUZZTIME) ./internal/chain/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config/
 
 ## vet: go vet

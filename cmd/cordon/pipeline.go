@@ -46,7 +46,7 @@ func kafkaConfig(k config.Kafka) kafka.Config {
 		TLS:          kafka.TLSConfig{Enabled: k.TLS.Enabled, CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile, ServerName: k.TLS.ServerName, InsecureSkipVerify: k.TLS.InsecureSkipVerify},
 		SASL:         kafka.SASLConfig{Mechanism: k.SASL.Mechanism, Username: k.SASL.Username, Password: k.SASL.Password.Value()},
 		CreateTopics: k.CreateTopics, Partitions: k.Partitions, ReplicationFactor: k.ReplicationFactor,
-		BatchSize: k.BatchSize, Linger: k.Linger, MaxAttempts: k.MaxAttempts, WriteTimeout: k.WriteTimeout, Compression: k.Compression}
+		BatchSize: k.BatchSize, Linger: k.Linger, MaxAttempts: k.MaxAttempts, WriteTimeout: k.WriteTimeout, Compression: k.Compression, PartBytes: k.PartBytes}
 }
 
 func ethSourceConfig(e config.ETH) eth.Config {

@@ -12,4 +12,6 @@ create() { # name partitions retention.ms
 create cordon.blocks 6 -1
 create cordon.transactions 12 2592000000
 create cordon.transfers 12 2592000000
+create cordon.outputs 12 2592000000
+create cordon.spends 12 2592000000
 create cordon.alerts 3 31536000000

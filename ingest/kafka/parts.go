@@ -136,11 +136,13 @@ func (p *Producer) parts(topic, kind string, h chain.Header, n int, enc itemAppe
 	}
 	// Split where a part would pass the size limit (an item larger than
 	// the limit gets a part of its own).
-	limit := p.cfg.PartBytes
+	// The limit covers the whole value: the frame (at most ~200 bytes
+	// plus the chain, network and hash) and the commas between items.
+	limit := p.cfg.PartBytes - (256 + len(h.Chain) + len(h.Network) + len(h.Hash))
 	var cuts []int // item index where each part starts
 	start := 0
 	for i := range n {
-		if i > start && ends[i]-itemStart(ends, start) > limit {
+		if i > start && ends[i]-itemStart(ends, start)+(i-start) > limit {
 			cuts = append(cuts, start)
 			start = i
 		}

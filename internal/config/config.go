@@ -51,6 +51,7 @@ type Kafka struct {
 	MaxAttempts       int           `yaml:"max_attempts"`
 	WriteTimeout      time.Duration `yaml:"write_timeout"`
 	Compression       string        `yaml:"compression"`
+	PartBytes         int           `yaml:"part_bytes"`
 	TLS               TLS           `yaml:"tls"`
 	SASL              SASL          `yaml:"sasl"`
 }
@@ -177,7 +178,7 @@ func Defaults() Config {
 		Log:  Log{Level: "info", Format: "text"},
 		HTTP: HTTP{Listen: "127.0.0.1:9464"},
 		Kafka: Kafka{ClientID: "cordon", CreateTopics: true, Partitions: 6, ReplicationFactor: 3, BatchSize: 1000,
-			Linger: 100 * time.Microsecond, MaxAttempts: 10, WriteTimeout: 30 * time.Second, Compression: "lz4",
+			Linger: 100 * time.Microsecond, MaxAttempts: 10, WriteTimeout: 30 * time.Second, Compression: "lz4", PartBytes: 256 << 10,
 			Topics: Topics{Blocks: "cordon.blocks", Transactions: "cordon.transactions", Transfers: "cordon.transfers",
 				Outputs: "cordon.outputs", Spends: "cordon.spends", Alerts: "cordon.alerts"}},
 	}
@@ -304,6 +305,9 @@ func (c *Config) Validate() error {
 	}
 	if k.Linger < 0 || k.Linger > time.Second {
 		bad("kafka.linger", "%s: must be between 0 and 1s", k.Linger)
+	}
+	if k.PartBytes < 4096 || k.PartBytes > 16<<20 {
+		bad("kafka.part_bytes", "%d: must be between 4096 and 16777216 (and below the brokers' message.max.bytes)", k.PartBytes)
 	}
 	switch k.Compression {
 	case "", "none", "gzip", "snappy", "lz4", "zstd":
