@@ -22,6 +22,7 @@ import (
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/testkit"
+	"github.com/cordonhq/cordon/watchers/btc/btcnode"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 )
 
@@ -207,6 +208,16 @@ func TestRunFromConfig(t *testing.T) {
 	for range 5 {
 		require.NoError(t, tr.Step(context.Background(), 5))
 	}
+	// A Bitcoin node, paid and spent by its wallet.
+	addr, err := btcnode.MiningAddress("regtest", "run")
+	require.NoError(t, err)
+	node := testkit.Btcd(t, "regtest", addr)
+	wallet, err := btcnode.NewWallet(node, "regtest", "run", 1)
+	require.NoError(t, err)
+	require.NoError(t, wallet.Bootstrap())
+	for range 3 {
+		require.NoError(t, wallet.Step(3))
+	}
 	brokers := testkit.Kafka(t)
 	cfgPath := filepath.Join(t.TempDir(), "cordon.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
@@ -223,8 +234,14 @@ chains:
       start_height: "0"
       endpoints:
         - {name: dev, url: "env:CORDON_TEST_ETH_URL"}
-`, brokers[0], devnet.ChainID)), 0o600))
+  btc:
+    - network: regtest
+      start_height: "100"
+      endpoints:
+        - {name: btcd, url: "%s", user: %s, password: "env:CORDON_TEST_BTC_PASS"}
+`, brokers[0], devnet.ChainID, node.URL, node.User())), 0o600))
 	t.Setenv("CORDON_TEST_ETH_URL", dev.HTTPURL())
+	t.Setenv("CORDON_TEST_BTC_PASS", node.Password())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- cmdRun(ctx, []string{"--config", cfgPath}) }()
@@ -257,6 +274,40 @@ chains:
 	for i, row := range rows[1:] {
 		require.Equal(t, row[3], cp.Tail[i].Hash, "height %d", i)
 	}
+
+	// Bitcoin: the published stream is the node's chain from height 100,
+	// and export reads the same blocks with user and password flags.
+	tipHeight, err := node.Client().GetBlockCount()
+	require.NoError(t, err)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		cp, err = reader.Checkpoint(ctx, chain.BTC, "regtest", 100)
+		require.NoError(t, err)
+		if tip, ok := cp.Tip(); ok && tip.Height >= uint64(tipHeight) {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "cordon run published no bitcoin blocks")
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.Equal(t, uint64(100), cp.Tail[0].Height)
+	for _, h := range cp.Tail {
+		hash, err := node.Client().GetBlockHash(int64(h.Height))
+		require.NoError(t, err)
+		require.Equal(t, hash.String(), h.Hash)
+	}
+	outCSV := filepath.Join(t.TempDir(), "outputs.csv")
+	require.NoError(t, cmdExport(ctx, []string{"--chain", "btc", "--network", "regtest", "--rpc", node.URL, "--rpc-user", node.User(),
+		"--rpc-pass", "env:CORDON_TEST_BTC_PASS", "--from", "100", "--to", fmt.Sprint(tipHeight), "--format", "csv", "--out", outCSV}))
+	raw, err = os.ReadFile(outCSV)
+	require.NoError(t, err)
+	rows, err = csv.NewReader(bytes.NewReader(raw)).ReadAll()
+	require.NoError(t, err)
+	require.Equal(t, export.OutputColumns, rows[0])
+	require.Greater(t, len(rows), 20)
+	err = cmdExport(ctx, []string{"--chain", "btc", "--rpc", node.URL, "--from", "1", "--to", "2"})
+	require.ErrorContains(t, err, "--network is required")
+	err = cmdExport(ctx, []string{"--chain", "btc", "--network", "regtest", "--rpc", node.URL, "--from", "1", "--to", "2"})
+	require.ErrorContains(t, err, "no credentials")
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
 }
