@@ -68,8 +68,9 @@ func (b *btcTraffic) run(ctx context.Context, interval time.Duration, txs, reorg
 			return ctx.Err()
 		case <-t.C:
 		}
+		//nolint:gosec // traffic simulation, not key material
 		if reorgEvery > 0 && rand.IntN(reorgEvery) == 0 {
-			depth := 1 + rand.IntN(2)
+			depth := 1 + rand.IntN(2) //nolint:gosec // as above
 			if err := b.wallet.Reorg(depth); err != nil {
 				b.log.Warn("reorg failed", "err", err)
 			} else {
@@ -78,7 +79,7 @@ func (b *btcTraffic) run(ctx context.Context, interval time.Duration, txs, reorg
 			continue
 		}
 		for range txs {
-			if _, err := b.wallet.Pay(1+rand.IntN(3), 1+rand.IntN(6)); err != nil {
+			if _, err := b.wallet.Pay(1+rand.IntN(3), 1+rand.IntN(6)); err != nil { //nolint:gosec // traffic simulation
 				b.log.Debug("payment skipped", "err", err)
 				continue
 			}

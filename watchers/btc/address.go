@@ -4,7 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 
-	"golang.org/x/crypto/ripemd160" //nolint:staticcheck // Bitcoin's HASH160 is RIPEMD-160 by definition.
+	"golang.org/x/crypto/ripemd160" //nolint:staticcheck,gosec // Bitcoin's HASH160 is RIPEMD-160 by definition.
 )
 
 // Script types of outputs. The names are short forms of Bitcoin Core's
@@ -101,7 +101,7 @@ func isMultisig(s []byte) bool {
 
 func hash160(b []byte) []byte {
 	sum := sha256.Sum256(b)
-	h := ripemd160.New()
+	h := ripemd160.New() //nolint:gosec // consensus-defined, not a security choice
 	h.Write(sum[:])
 	return h.Sum(nil)
 }

@@ -170,7 +170,7 @@ func (a *arena) string(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	return unsafe.String(unsafe.SliceData(b), len(b))
+	return unsafe.String(unsafe.SliceData(b), len(b)) //nolint:gosec // b is written once, before this, and never again
 }
 
 func (a *arena) hashHex(h *chainhash.Hash) string {

@@ -78,7 +78,7 @@ func checkAgainstOracle(t *testing.T, net *btc.Network, raw []byte, got *chain.B
 				txscript.WitnessV0PubKeyHashTy: btc.ScriptP2WPKH, txscript.WitnessV0ScriptHashTy: btc.ScriptP2WSH,
 				txscript.WitnessV1TaprootTy: btc.ScriptP2TR, txscript.PubKeyTy: btc.ScriptP2PK, txscript.MultiSigTy: btc.ScriptMultisig,
 				txscript.NullDataTy: btc.ScriptOpReturn}[class]
-			if wantType != "" && !(class == txscript.NullDataTy && rec.ScriptType == btc.ScriptOpReturn) {
+			if wantType != "" && (class != txscript.NullDataTy || rec.ScriptType != btc.ScriptOpReturn) {
 				require.Equal(t, wantType, rec.ScriptType, "tx %s vout %d script %x", id, v, o.PkScript)
 			}
 		}

@@ -46,7 +46,8 @@ type Config struct {
 type Node struct {
 	cfg    Config
 	cmd    *exec.Cmd
-	done   chan error
+	exited chan struct{} // closed when the process has exited
+	err    error         // its exit status, set before exited closes
 	client *rpcclient.Client
 	URL    string
 }
@@ -85,11 +86,12 @@ func FindBtcd() (string, error) {
 }
 
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
@@ -136,7 +138,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := os.WriteFile(filepath.Join(cfg.Dir, "btcd.conf"), nil, 0o600); err != nil {
 		return nil, fmt.Errorf("btcnode: %w", err)
 	}
-	cmd := exec.Command(cfg.Bin, args...)
+	// The node outlives ctx (which bounds start-up only); Stop ends it.
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), cfg.Bin, args...) //nolint:gosec // the btcd binary the caller chose (FindBtcd)
 	logf := cfg.Log
 	if logf == nil {
 		if logf, err = os.OpenFile(filepath.Join(cfg.Dir, "btcd.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
@@ -148,8 +151,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("btcnode: start %s: %w", cfg.Bin, err)
 	}
-	n := &Node{cfg: cfg, cmd: cmd, done: make(chan error, 1), URL: "http://127.0.0.1:" + strconv.Itoa(cfg.RPCPort)}
-	go func() { n.done <- cmd.Wait() }()
+	n := &Node{cfg: cfg, cmd: cmd, exited: make(chan struct{}), URL: "http://127.0.0.1:" + strconv.Itoa(cfg.RPCPort)}
+	go func() {
+		n.err = cmd.Wait()
+		close(n.exited)
+	}()
 	n.client, err = rpcclient.New(&rpcclient.ConnConfig{Host: "127.0.0.1:" + strconv.Itoa(cfg.RPCPort), User: cfg.User, Pass: cfg.Password,
 		HTTPPostMode: true, DisableTLS: true}, nil)
 	if err != nil {
@@ -162,8 +168,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			return n, nil
 		}
 		select {
-		case err := <-n.done:
-			return nil, fmt.Errorf("btcnode: btcd exited during start-up (%v); see %s", err, filepath.Join(cfg.Dir, "btcd.out"))
+		case <-n.exited:
+			return nil, fmt.Errorf("btcnode: btcd exited during start-up (%w); see %s", n.err, filepath.Join(cfg.Dir, "btcd.out"))
 		case <-ctx.Done():
 			n.Stop()
 			return nil, ctx.Err()
@@ -194,8 +200,10 @@ func password(dir string) (string, error) {
 	return pw, os.WriteFile(path, []byte(pw+"\n"), 0o600)
 }
 
-// User and Password are the RPC credentials.
-func (n *Node) User() string     { return n.cfg.User }
+// User is the RPC user.
+func (n *Node) User() string { return n.cfg.User }
+
+// Password is the RPC password.
 func (n *Node) Password() string { return n.cfg.Password }
 
 // Pid is the btcd process id.
@@ -227,10 +235,10 @@ func (n *Node) Stop() {
 	}
 	_ = n.cmd.Process.Signal(os.Interrupt)
 	select {
-	case <-n.done:
+	case <-n.exited:
 	case <-time.After(10 * time.Second):
 		_ = n.cmd.Process.Kill()
-		<-n.done
+		<-n.exited
 	}
 }
 
@@ -240,5 +248,5 @@ func (n *Node) Kill() {
 		n.client.Shutdown()
 	}
 	_ = n.cmd.Process.Kill()
-	<-n.done
+	<-n.exited
 }

@@ -104,7 +104,7 @@ func MiningAddress(network, seed string) (string, error) {
 	}
 	_, addrs, _, err := txscript.ExtractPkScriptAddrs(keys[0].scripts[formP2WPKH], p)
 	if err != nil || len(addrs) != 1 {
-		return "", fmt.Errorf("btcnode: mining address: %v", err)
+		return "", fmt.Errorf("btcnode: mining address of seed %q: %d addresses, %w", seed, len(addrs), err)
 	}
 	return addrs[0].EncodeAddress(), nil
 }
@@ -119,7 +119,7 @@ func NewWallet(node *Node, network, seed string, rngSeed uint64) (*Wallet, error
 	if err != nil {
 		return nil, err
 	}
-	w := &Wallet{node: node, params: p, keys: keys, byPk: map[string]*key{}, rng: rand.New(rand.NewPCG(rngSeed, 7))}
+	w := &Wallet{node: node, params: p, keys: keys, byPk: map[string]*key{}, rng: rand.New(rand.NewPCG(rngSeed, 7))} //nolint:gosec // traffic simulation, not key material
 	for _, k := range keys {
 		for _, s := range k.scripts {
 			w.byPk[string(s)] = k
