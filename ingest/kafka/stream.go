@@ -227,3 +227,68 @@ func (p *Producer) ReadParts(ctx context.Context, topic string, fn func(Part) er
 		return fn(part)
 	})
 }
+
+// StreamStats counts what ReadStream applied.
+type StreamStats struct {
+	Events     int // events applied
+	Removed    int // block_removed events among them
+	Duplicates int // events skipped as repeats of a retried write
+}
+
+// ReadStream applies every event of one chain stream currently in the
+// blocks topic, as a consumer does, and checks the stream's contract on
+// the way: sequence numbers without gaps (repeats are skipped), every
+// block_added extending the tip, every block_removed removing the tip. It
+// returns the canonical chain the events leave.
+func (p *Producer) ReadStream(ctx context.Context, c chain.Chain, network string) (chain.StreamState, StreamStats, error) {
+	var st chain.StreamState
+	var stats StreamStats
+	part, ok, err := p.BlocksPartition(ctx, c, network)
+	if err != nil || !ok {
+		return st, stats, err
+	}
+	first, end, err := p.Offsets(ctx, p.cfg.Topics.Blocks, part)
+	if err != nil {
+		return st, stats, err
+	}
+	stream := chain.StreamKey(c, network)
+	var lastSeq uint64
+	err = p.ReadRange(ctx, p.cfg.Topics.Blocks, part, first, end, func(r Record) error {
+		var ev chain.BlockEvent
+		if err := json.Unmarshal(r.Value, &ev); err != nil {
+			return fmt.Errorf("offset %d: %w", r.Offset, err)
+		}
+		if ev.Stream() != stream {
+			return nil
+		}
+		if string(r.Key) != ev.Key() {
+			return fmt.Errorf("offset %d: key %q is not the event's key %q", r.Offset, r.Key, ev.Key())
+		}
+		if ev.Seq <= lastSeq {
+			stats.Duplicates++
+			return nil
+		}
+		if ev.Seq != lastSeq+1 {
+			return fmt.Errorf("offset %d: seq %d follows %d: gap", r.Offset, ev.Seq, lastSeq)
+		}
+		lastSeq = ev.Seq
+		tip, hasTip := chain.Checkpoint{Tail: st.Chain}.Tip()
+		switch ev.Type {
+		case chain.BlockAdded:
+			if hasTip && (ev.Height != tip.Height+1 || ev.ParentHash != tip.Hash) {
+				return fmt.Errorf("seq %d: block %d %s does not extend the tip %d %s", ev.Seq, ev.Height, ev.Hash, tip.Height, tip.Hash)
+			}
+		case chain.BlockRemoved:
+			stats.Removed++
+			if !hasTip || ev.Hash != tip.Hash {
+				return fmt.Errorf("seq %d: removes block %s, which is not the tip", ev.Seq, ev.Hash)
+			}
+		default:
+			return fmt.Errorf("seq %d: unknown event type %q", ev.Seq, ev.Type)
+		}
+		st.Apply(ev)
+		stats.Events++
+		return nil
+	})
+	return st, stats, err
+}

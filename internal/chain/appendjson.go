@@ -9,15 +9,36 @@ import (
 // encoding/json produces, without reflection: Bitcoin blocks yield
 // thousands of outputs each.
 func (o *Output) AppendJSON(b []byte) []byte {
-	b = append(b, `{"v":`...)
-	b = strconv.AppendInt(b, int64(o.V), 10)
-	b = appendStringField(b, `,"chain":`, string(o.Chain))
-	b = appendStringField(b, `,"network":`, o.Network)
-	b = appendStringField(b, `,"tx_hash":`, o.TxHash)
-	b = append(b, `,"tx_index":`...)
-	b = strconv.AppendUint(b, uint64(o.TxIndex), 10)
-	b = append(b, `,"vout":`...)
-	b = strconv.AppendUint(b, uint64(o.Vout), 10)
+	b = appendRefHead(b, o.V, o.Chain, o.Network)
+	b = o.appendFields(b)
+	return appendBlockRef(b, o.BlockHeight, o.BlockHash, o.BlockTime)
+}
+
+// AppendJSON appends the spend's JSON form (see Output.AppendJSON).
+func (s *Spend) AppendJSON(b []byte) []byte {
+	b = appendRefHead(b, s.V, s.Chain, s.Network)
+	b = s.appendFields(b)
+	return appendBlockRef(b, s.BlockHeight, s.BlockHash, s.BlockTime)
+}
+
+// AppendItemJSON appends the output without the fields it shares with its
+// block (v, chain, network, block_number, block_hash, block_time): the
+// form of an item in a Kafka part record, whose frame carries those.
+func (o *Output) AppendItemJSON(b []byte) []byte {
+	return append(o.appendFields(append(b, '{')), '}')
+}
+
+// AppendItemJSON appends the spend without the fields it shares with its
+// block (see Output.AppendItemJSON).
+func (s *Spend) AppendItemJSON(b []byte) []byte {
+	return append(s.appendFields(append(b, '{')), '}')
+}
+
+// appendFields appends the output's own fields, comma separated.
+func (o *Output) appendFields(b []byte) []byte {
+	b = appendStringField(b, `"tx_hash":`, o.TxHash)
+	b = appendUintField(b, `,"tx_index":`, uint64(o.TxIndex))
+	b = appendUintField(b, `,"vout":`, uint64(o.Vout))
 	if o.Address == nil {
 		b = append(b, `,"address":null`...)
 	} else {
@@ -27,29 +48,28 @@ func (o *Output) AppendJSON(b []byte) []byte {
 	if o.Script != "" {
 		b = appendStringField(b, `,"script":`, o.Script)
 	}
-	b = appendStringField(b, `,"amount":`, o.Amount.String())
+	b = appendAmountField(b, `,"amount":`, o.Amount)
 	b = append(b, `,"coinbase":`...)
-	b = strconv.AppendBool(b, o.Coinbase)
-	return appendBlockRef(b, o.BlockHeight, o.BlockHash, o.BlockTime)
+	return strconv.AppendBool(b, o.Coinbase)
 }
 
-// AppendJSON appends the spend's JSON form (see Output.AppendJSON).
-func (s *Spend) AppendJSON(b []byte) []byte {
-	b = append(b, `{"v":`...)
-	b = strconv.AppendInt(b, int64(s.V), 10)
-	b = appendStringField(b, `,"chain":`, string(s.Chain))
-	b = appendStringField(b, `,"network":`, s.Network)
-	b = appendStringField(b, `,"tx_hash":`, s.TxHash)
-	b = append(b, `,"tx_index":`...)
-	b = strconv.AppendUint(b, uint64(s.TxIndex), 10)
-	b = append(b, `,"vin":`...)
-	b = strconv.AppendUint(b, uint64(s.Vin), 10)
+// appendFields appends the spend's own fields, comma separated.
+func (s *Spend) appendFields(b []byte) []byte {
+	b = appendStringField(b, `"tx_hash":`, s.TxHash)
+	b = appendUintField(b, `,"tx_index":`, uint64(s.TxIndex))
+	b = appendUintField(b, `,"vin":`, uint64(s.Vin))
 	b = appendStringField(b, `,"prev_tx_hash":`, s.PrevTxHash)
-	b = append(b, `,"prev_vout":`...)
-	b = strconv.AppendUint(b, uint64(s.PrevVout), 10)
-	b = append(b, `,"sequence":`...)
-	b = strconv.AppendUint(b, uint64(s.Sequence), 10)
-	return appendBlockRef(b, s.BlockHeight, s.BlockHash, s.BlockTime)
+	b = appendUintField(b, `,"prev_vout":`, uint64(s.PrevVout))
+	return appendUintField(b, `,"sequence":`, uint64(s.Sequence))
+}
+
+// appendRefHead opens a record with the fields every record of a block
+// starts with, ready for its own fields.
+func appendRefHead(b []byte, v int, c Chain, network string) []byte {
+	b = strconv.AppendInt(append(b, `{"v":`...), int64(v), 10)
+	b = appendStringField(b, `,"chain":`, string(c))
+	b = appendStringField(b, `,"network":`, network)
+	return append(b, ',')
 }
 
 func appendBlockRef(b []byte, height uint64, hash string, t int64) []byte {
@@ -128,46 +148,6 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
-}
-
-// AppendItemJSON appends the output without the fields it shares with its
-// block (v, chain, network, block_number, block_hash, block_time): the
-// form of an item in a Kafka part record, whose frame carries those.
-func (o *Output) AppendItemJSON(b []byte) []byte {
-	b = appendStringField(append(b, '{'), `"tx_hash":`, o.TxHash)
-	b = append(b, `,"tx_index":`...)
-	b = strconv.AppendUint(b, uint64(o.TxIndex), 10)
-	b = append(b, `,"vout":`...)
-	b = strconv.AppendUint(b, uint64(o.Vout), 10)
-	if o.Address == nil {
-		b = append(b, `,"address":null`...)
-	} else {
-		b = appendStringField(b, `,"address":`, *o.Address)
-	}
-	b = appendStringField(b, `,"script_type":`, o.ScriptType)
-	if o.Script != "" {
-		b = appendStringField(b, `,"script":`, o.Script)
-	}
-	b = appendStringField(b, `,"amount":`, o.Amount.String())
-	b = append(b, `,"coinbase":`...)
-	b = strconv.AppendBool(b, o.Coinbase)
-	return append(b, '}')
-}
-
-// AppendItemJSON appends the spend without the fields it shares with its
-// block (see Output.AppendItemJSON).
-func (s *Spend) AppendItemJSON(b []byte) []byte {
-	b = appendStringField(append(b, '{'), `"tx_hash":`, s.TxHash)
-	b = append(b, `,"tx_index":`...)
-	b = strconv.AppendUint(b, uint64(s.TxIndex), 10)
-	b = append(b, `,"vin":`...)
-	b = strconv.AppendUint(b, uint64(s.Vin), 10)
-	b = appendStringField(b, `,"prev_tx_hash":`, s.PrevTxHash)
-	b = append(b, `,"prev_vout":`...)
-	b = strconv.AppendUint(b, uint64(s.PrevVout), 10)
-	b = append(b, `,"sequence":`...)
-	b = strconv.AppendUint(b, uint64(s.Sequence), 10)
-	return append(b, '}')
 }
 
 // BlockRef is what every record of a block shares: the schema version,

@@ -1,12 +1,9 @@
 package btc_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -15,8 +12,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
@@ -94,13 +89,13 @@ func BenchmarkBackfill(b *testing.B) {
 		defer pprof.StopCPUProfile()
 	}
 	for round := range 3 {
-		c0, n0 := cpuSeconds(0), cpuSeconds(node.Pid())
+		c0, n0 := testkit.CPUSeconds(0), testkit.CPUSeconds(node.Pid())
 		raws = append(raws, rawFetch(b, src, from, to, parallel))
-		c1, n1 := cpuSeconds(0), cpuSeconds(node.Pid())
+		c1, n1 := testkit.CPUSeconds(0), testkit.CPUSeconds(node.Pid())
 		nulls = append(nulls, follow1(b, src, &nullSink{}, from, to, parallel))
-		c2, n2 := cpuSeconds(0), cpuSeconds(node.Pid())
+		c2, n2 := testkit.CPUSeconds(0), testkit.CPUSeconds(node.Pid())
 		d, n := backfill(b, src, from, to, parallel)
-		c3, n3 := cpuSeconds(0), cpuSeconds(node.Pid())
+		c3, n3 := testkit.CPUSeconds(0), testkit.CPUSeconds(node.Pid())
 		fulls = append(fulls, d)
 		outputs = n
 		b.Logf("round %d: raw fetch %v (CPU-s: watcher %.2f, btcd %.2f); no kafka %v (watcher %.2f, btcd %.2f); "+
@@ -147,7 +142,7 @@ func rawFetch(b *testing.B, src *btc.Source, from, to uint64, parallel int) time
 // has published height to, and returns the time and the outputs published.
 func backfill(b *testing.B, src *btc.Source, from, to uint64, parallel int) (time.Duration, int) {
 	brokers, stop := spawnKafka(b)
-	defer func() { lastKafkaCPU = cpuSeconds(kafkaPid); stop() }()
+	defer func() { lastKafkaCPU = testkit.CPUSeconds(kafkaPid); stop() }()
 	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3,
 		Compression: envOr("CORDON_BENCH_COMPRESSION", "lz4")}, nil, nil)
 	if err != nil {
@@ -214,79 +209,27 @@ func median(ds []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-const infraEnv = "CORDON_BENCH_INFRA"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(infraEnv) == "kafka" {
-		serveKafka()
+	if testkit.ChildMode() == "kafka" {
+		testkit.ServeKafka()
 		return
 	}
 	os.Exit(m.Run())
 }
 
-// serveKafka is a child process running the benchmark's broker, so that
-// its work is not done by (nor collected with) the watcher's process. It
-// prints one READY line and serves until its standard input closes.
-func serveKafka() {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		fmt.Println("ERR", err)
-		return
-	}
-	defer cluster.Close()
-	fmt.Println("READY", strings.Join(cluster.ListenAddrs(), ","))
-	_, _ = io.Copy(io.Discard, os.Stdin)
+// spawnKafka starts a broker in a helper process; kafkaPid is its pid.
+func spawnKafka(b *testing.B) ([]string, func()) {
+	pid, f := testkit.SpawnChild(b, "kafka")
+	kafkaPid = pid
+	return strings.Split(f[0], ","), func() {}
 }
 
-// kafkaPid is the pid of the last broker child started; lastKafkaCPU is
+// kafkaPid is the pid of the last broker helper started; lastKafkaCPU is
 // the CPU time the last backfill's broker used.
 var (
 	kafkaPid     int
 	lastKafkaCPU float64
 )
-
-// cpuSeconds is the user+system CPU time a process has used so far
-// (pid 0: this process).
-func cpuSeconds(pid int) float64 {
-	path := "/proc/self/stat"
-	if pid != 0 {
-		path = fmt.Sprintf("/proc/%d/stat", pid)
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // USER_HZ
-}
-
-func spawnKafka(b *testing.B) ([]string, func()) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), infraEnv+"=kafka")
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	kafkaPid = cmd.Process.Pid
-	stop := func() { _ = stdin.Close(); _ = cmd.Wait() }
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	f := strings.Fields(line)
-	if err != nil || len(f) != 2 || f[0] != "READY" {
-		stop()
-		b.Fatalf("kafka child: %q %v", line, err)
-	}
-	return strings.Split(f[1], ","), stop
-}
 
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {

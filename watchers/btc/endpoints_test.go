@@ -136,7 +136,7 @@ func TestFailoverPastBadEndpoints(t *testing.T) {
 	waitSynced(t, h, f, 90*time.Second)
 	cancel()
 	<-done
-	checkCanonical(t, h, consume(t, h.prod), 440)
+	checkCanonical(t, h, consume(t, h.prod, h.net), 440)
 
 	for _, ep := range []string{"liar", "tamperer", "malformed", "slow"} {
 		require.Positive(t, testutil.ToFloat64(rm.Requests().WithLabelValues("btc/simnet", ep, "block", "error")), "endpoint %s: no failure recorded", ep)

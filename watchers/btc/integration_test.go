@@ -2,7 +2,6 @@ package btc_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -65,33 +64,13 @@ type consumed struct {
 	removed         int
 }
 
-func consume(t *testing.T, p *kafka.Producer) consumed {
+func consume(t *testing.T, p *kafka.Producer, net string) consumed {
 	t.Helper()
 	ctx := context.Background()
-	var st chain.StreamState
-	var lastSeq uint64
 	c := consumed{outputs: map[string]string{}, spends: map[string]string{}}
-	require.NoError(t, p.ReadAll(ctx, p.Topics().Blocks, func(r kafka.Record) error {
-		var ev chain.BlockEvent
-		require.NoError(t, json.Unmarshal(r.Value, &ev))
-		require.Equal(t, ev.Key(), string(r.Key))
-		if ev.Seq <= lastSeq {
-			return nil
-		}
-		require.Equal(t, lastSeq+1, ev.Seq, "sequence gap")
-		lastSeq = ev.Seq
-		if ev.Type == chain.BlockAdded && len(st.Chain) > 0 {
-			tip := st.Chain[len(st.Chain)-1]
-			require.Equal(t, tip.Height+1, ev.Height, "added block does not extend the tip")
-			require.Equal(t, tip.Hash, ev.ParentHash, "added block's parent is not the tip")
-		}
-		if ev.Type == chain.BlockRemoved {
-			c.removed++
-			require.Equal(t, st.Chain[len(st.Chain)-1].Hash, ev.Hash, "removed block is not the tip")
-		}
-		st.Apply(ev)
-		return nil
-	}))
+	st, stats, err := p.ReadStream(ctx, chain.BTC, net)
+	require.NoError(t, err)
+	c.removed = stats.Removed
 	c.chain = st.Chain
 	require.NoError(t, p.ReadParts(ctx, p.Topics().Outputs, func(part kafka.Part) error {
 		outs, err := kafka.Items[chain.Output](part)
@@ -240,7 +219,7 @@ func testFollowWithReorgs(t *testing.T, network string, seed uint64) {
 	waitSynced(t, h, f, 60*time.Second)
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
-	c := consume(t, h.prod)
+	c := consume(t, h.prod, h.net)
 	require.Positive(t, c.removed, "no reorg reached the stream")
 	require.Greater(t, len(c.spends), 40, "the wallet's spends")
 	t.Logf("%d outputs, %d spends, %d blocks removed", len(c.outputs), len(c.spends), c.removed)
@@ -272,7 +251,7 @@ func TestRestartResumes(t *testing.T) {
 	go func() { _ = f.Run(ctx) }()
 	waitSynced(t, h, f, 60*time.Second)
 	cancel()
-	checkCanonical(t, h, consume(t, h.prod), 0)
+	checkCanonical(t, h, consume(t, h.prod, h.net), 0)
 }
 
 var _ = btcutil.Amount(0)

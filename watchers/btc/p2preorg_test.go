@@ -65,7 +65,7 @@ func TestReorgFromCompetingNode(t *testing.T) {
 	}
 	cancel()
 	<-done
-	c := consume(t, h.prod)
+	c := consume(t, h.prod, h.net)
 	require.GreaterOrEqual(t, c.removed, 6, "each round removes A's two blocks")
 	checkCanonical(t, h, c, 100)
 }

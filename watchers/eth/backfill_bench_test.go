@@ -1,13 +1,11 @@
 package eth_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"sort"
@@ -19,10 +17,10 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common/hexutil"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/testkit"
 	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 	"github.com/cordonhq/cordon/watchers/follow"
@@ -115,30 +113,20 @@ type infra struct {
 	txs              int64
 }
 
-const infraEnv = "CORDON_BENCH_INFRA"
-
 func TestMain(m *testing.M) {
-	if mode := os.Getenv(infraEnv); mode != "" {
-		serveInfra(mode)
-		return
+	switch mode := testkit.ChildMode(); mode {
+	case "":
+		os.Exit(m.Run())
+	case "kafka":
+		testkit.ServeKafka()
+	default:
+		serveDevnet(mode)
 	}
-	os.Exit(m.Run())
 }
 
-// serveInfra is a child process: "kafka", or the number of devnet blocks.
-// It prints one READY line and serves until its standard input closes.
-func serveInfra(mode string) {
-	if mode == "kafka" {
-		cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-		if err != nil {
-			fmt.Println("ERR", err)
-			return
-		}
-		defer cluster.Close()
-		fmt.Println("READY", strings.Join(cluster.ListenAddrs(), ","))
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		return
-	}
+// serveDevnet is a helper process: a devnet of n blocks of traffic. It
+// prints one READY line and serves until its standard input closes.
+func serveDevnet(mode string) {
 	n, _ := strconv.Atoi(mode)
 	ctx := context.Background()
 	dev, err := devnet.Start(devnet.Config{Seed: "bench"})
@@ -158,65 +146,13 @@ func serveInfra(mode string) {
 			return
 		}
 	}
-	fmt.Println("READY", dev.HTTPURL(), dev.Head().Number.Uint64(), tr.Stats.Txs.Load())
-	_, _ = io.Copy(io.Discard, os.Stdin)
-}
-
-func spawn(b *testing.B, mode string) (int, []string) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	// The node and the broker run with Go's default collector settings,
-	// whatever this process was given.
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GOGC=") {
-			env = append(env, kv)
-		}
-	}
-	cmd.Env = append(env, infraEnv+"="+mode)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = stdin.Close(); _ = cmd.Wait() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		b.Fatal(err)
-	}
-	f := strings.Fields(line)
-	if len(f) < 2 || f[0] != "READY" {
-		b.Fatalf("infra %s: %s", mode, line)
-	}
-	return cmd.Process.Pid, f[1:]
-}
-
-// cpuSeconds is the user+system CPU time a process has used so far.
-func cpuSeconds(pid int) float64 {
-	path := "/proc/self/stat"
-	if pid != 0 {
-		path = fmt.Sprintf("/proc/%d/stat", pid)
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name (which may hold spaces) start at ")".
-	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // USER_HZ
+	testkit.Ready(dev.HTTPURL(), dev.Head().Number.Uint64(), tr.Stats.Txs.Load())
+	testkit.WaitStdin()
 }
 
 func startInfra(b *testing.B, blocks int) *infra {
-	devPID, dev := spawn(b, strconv.Itoa(blocks))
-	kafkaPID, k := spawn(b, "kafka")
+	devPID, dev := testkit.SpawnChild(b, strconv.Itoa(blocks))
+	kafkaPID, k := testkit.SpawnChild(b, "kafka")
 	in := &infra{devPID: devPID, kafkaPID: kafkaPID, rpcURL: dev[0], brokers: strings.Split(k[0], ",")}
 	in.head, _ = strconv.ParseUint(dev[1], 10, 64)
 	in.txs, _ = strconv.ParseInt(dev[2], 10, 64)
@@ -244,9 +180,9 @@ func BenchmarkBackfill(b *testing.B) {
 		var fetch, watch []time.Duration
 		var last backfillRun
 		for r := range rounds {
-			nodeCPU0 := cpuSeconds(in.devPID)
+			nodeCPU0 := testkit.CPUSeconds(in.devPID)
 			fetch = append(fetch, fetchOnly(b, in.rpcURL, 0, in.head, parallel))
-			nodeCPUFetch := cpuSeconds(in.devPID) - nodeCPU0
+			nodeCPUFetch := testkit.CPUSeconds(in.devPID) - nodeCPU0
 			last = runBackfill(b, in, fmt.Sprintf("bench%d", r), parallel)
 			last.nodeCPUFetch = nodeCPUFetch
 			watch = append(watch, last.dur)
@@ -309,7 +245,7 @@ func runBackfill(b *testing.B, in *infra, network string, parallel int) backfill
 		src, sink, nil, nil, nil, nil)
 	var out backfillRun
 	var ms runtime.MemStats
-	cpu0 := [3]float64{cpuSeconds(in.devPID), cpuSeconds(in.kafkaPID), cpuSeconds(0)}
+	cpu0 := [3]float64{testkit.CPUSeconds(in.devPID), testkit.CPUSeconds(in.kafkaPID), testkit.CPUSeconds(0)}
 	start := time.Now()
 	go func() { _ = f.Run(runCtx) }()
 	for f.Status().Height < in.head || !f.Status().Loaded {
@@ -318,7 +254,7 @@ func runBackfill(b *testing.B, in *infra, network string, parallel int) backfill
 		out.heap = append(out.heap, ms.HeapInuse)
 	}
 	out.dur = time.Since(start)
-	out.cpuNode, out.cpuKafka, out.cpuWatcher = cpuSeconds(in.devPID)-cpu0[0], cpuSeconds(in.kafkaPID)-cpu0[1], cpuSeconds(0)-cpu0[2]
+	out.cpuNode, out.cpuKafka, out.cpuWatcher = testkit.CPUSeconds(in.devPID)-cpu0[0], testkit.CPUSeconds(in.kafkaPID)-cpu0[1], testkit.CPUSeconds(0)-cpu0[2]
 	out.blocksPerPublish = float64(sink.events.Load()) / float64(sink.calls.Load())
 	return out
 }

@@ -2,7 +2,6 @@ package eth_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/big"
 	"strings"
@@ -72,31 +71,10 @@ type consumed struct {
 func consume(t *testing.T, p *kafka.Producer) consumed {
 	t.Helper()
 	ctx := context.Background()
-	var st chain.StreamState
-	var lastSeq uint64
 	c := consumed{transfers: map[string]chain.Transfer{}, txs: map[string]chain.Transaction{}}
-	require.NoError(t, p.ReadAll(ctx, p.Topics().Blocks, func(r kafka.Record) error {
-		var ev chain.BlockEvent
-		require.NoError(t, json.Unmarshal(r.Value, &ev))
-		require.Equal(t, ev.Key(), string(r.Key))
-		if ev.Seq <= lastSeq {
-			return nil // duplicate of a retried write
-		}
-		require.Equal(t, lastSeq+1, ev.Seq, "sequence gap")
-		lastSeq = ev.Seq
-		if ev.Type == chain.BlockAdded && len(st.Chain) > 0 {
-			tip := st.Chain[len(st.Chain)-1]
-			require.Equal(t, tip.Height+1, ev.Height, "added block does not extend the tip")
-			require.Equal(t, tip.Hash, ev.ParentHash, "added block's parent is not the tip")
-		}
-		if ev.Type == chain.BlockRemoved {
-			c.removed++
-			require.Equal(t, st.Chain[len(st.Chain)-1].Hash, ev.Hash, "removed block is not the tip")
-		}
-		st.Apply(ev)
-		c.events++
-		return nil
-	}))
+	st, stats, err := p.ReadStream(ctx, chain.ETH, network)
+	require.NoError(t, err)
+	c.events, c.removed = stats.Events, stats.Removed
 	c.chain = st.Chain
 	require.NoError(t, p.ReadParts(ctx, p.Topics().Transfers, func(part kafka.Part) error {
 		trs, err := kafka.Items[chain.Transfer](part)
