@@ -380,6 +380,8 @@ func (c *Config) Validate() error {
 			if ep.Password.Value() != "" && ep.User == "" {
 				bad(q+".user", "required with password")
 			}
+			// cookie_file may be missing at start: bitcoind deletes it when
+			// it stops and writes it again when it starts; rpcclient re-reads it.
 			name := ep.Name
 			if name == "" && u != nil {
 				name = u.Hostname()

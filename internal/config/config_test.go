@@ -137,7 +137,7 @@ chains:
 		{"mainnet", `{url: "http://n:8332"}`, "chains.btc[0].endpoints[0]: no credentials"},
 		{"mainnet", `{url: "http://n:8332", password: p}`, "chains.btc[0].endpoints[0].user: required with password"},
 		{"mainnet", `{url: "ws://n:8332", user: u, password: p}`, `chains.btc[0].endpoints[0].url: scheme "ws": want http or https`},
-		{"mainnet", `{url: "http://n:8332", cookie_file: /x/.cookie}, {url: "http://n:8332", cookie_file: /y}`, `chains.btc[0].endpoints[1].name: "n" is used by another endpoint`},
+		{"mainnet", `{url: "http://n:8332", user: u, password: p}, {url: "http://n:8332", user: u, password: p}`, `chains.btc[0].endpoints[1].name: "n" is used by another endpoint`},
 	} {
 		_, err := Parse([]byte(fmt.Sprintf(base, tc.network, tc.endpoint)), nil)
 		require.Error(t, err, tc.want)

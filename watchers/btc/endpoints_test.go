@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -191,3 +192,34 @@ func TestBadCredentials(t *testing.T) {
 }
 
 var _ = chain.BTC
+
+// TestCookieAuth authenticates with a cookie file, as bitcoind writes one
+// (user:password on one line), instead of a configured password.
+func TestCookieAuth(t *testing.T) {
+	addr, err := btcnode.MiningAddress("simnet", "z")
+	require.NoError(t, err)
+	node := testkit.Btcd(t, "simnet", addr)
+	cookie := t.TempDir() + "/.cookie"
+	require.NoError(t, os.WriteFile(cookie, []byte(node.User()+":"+node.Password()), 0o600))
+	src, err := btc.NewSource(btc.Config{Network: "simnet",
+		Endpoints: []btc.EndpointConfig{{Name: "n", URL: node.URL, CookieFile: cookie}}}, nil, nil)
+	require.NoError(t, err)
+	defer src.Close()
+	head, err := src.Head(context.Background())
+	require.NoError(t, err)
+	b, err := src.BlockAt(context.Background(), head)
+	require.NoError(t, err)
+	require.Equal(t, head, b.Height)
+}
+
+// TestMissingCookie: a cookie file that is not there (bitcoind stopped)
+// is an error naming the endpoint and the file, and the call fails over.
+func TestMissingCookie(t *testing.T) {
+	src, err := btc.NewSource(btc.Config{Network: "simnet", RequestTimeout: 2 * time.Second,
+		Endpoints: []btc.EndpointConfig{{Name: "n", URL: "http://127.0.0.1:1", CookieFile: "/nonexistent/.cookie"}}}, nil, nil)
+	require.NoError(t, err)
+	defer src.Close()
+	_, err = src.Head(context.Background())
+	require.ErrorContains(t, err, "endpoint n")
+	require.ErrorContains(t, err, "/nonexistent/.cookie")
+}
