@@ -25,7 +25,7 @@ $(BIN)/btcd:
 run: build btcd
 	./$(BIN)/cordon dev $(ARGS)
 
-## test-deps: install what the tests need (kcat from Debian's packages)
+## test-deps: install what the tests need (kcat, clickhouse-server and clickhouse-client from Debian's packages)
 test-deps:
 	./scripts/test-deps.sh
 

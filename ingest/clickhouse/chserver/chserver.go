@@ -1,0 +1,182 @@
+// Package chserver runs a private clickhouse-server for `cordon dev` and
+// the tests: the system's binary and default configuration, with its own
+// loopback ports, data directory and logs, so it never touches a server
+// the machine already runs.
+package chserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// DefaultConfigFile is where Debian's clickhouse-server package puts its
+// configuration.
+const DefaultConfigFile = "/etc/clickhouse-server/config.xml"
+
+// Config configures a server.
+type Config struct {
+	// Bin is clickhouse-server (default: from PATH, or /usr/sbin).
+	Bin string
+	// ConfigFile is the base configuration (default DefaultConfigFile).
+	ConfigFile string
+	// Dir holds the data, temporary files and logs.
+	Dir string
+	// TCPPort (native protocol) and HTTPPort on 127.0.0.1; 0 picks free ports.
+	TCPPort  int
+	HTTPPort int
+}
+
+// Server is a running clickhouse-server.
+type Server struct {
+	cfg    Config
+	cmd    *exec.Cmd
+	exited chan struct{}
+	err    error
+}
+
+// Find returns the clickhouse-server binary and the base configuration, or
+// an error saying how to install them.
+func Find() (bin, config string, err error) {
+	bin, err = exec.LookPath("clickhouse-server")
+	if err != nil {
+		if _, serr := os.Stat("/usr/sbin/clickhouse-server"); serr == nil {
+			bin, err = "/usr/sbin/clickhouse-server", nil
+		}
+	}
+	if err != nil {
+		return "", "", errors.New("clickhouse-server not found: install Debian's package (apt-get install clickhouse-server clickhouse-client; make test does it)")
+	}
+	if _, err := os.Stat(DefaultConfigFile); err != nil {
+		return "", "", fmt.Errorf("clickhouse-server is installed but %s is missing: reinstall the package", DefaultConfigFile)
+	}
+	return bin, DefaultConfigFile, nil
+}
+
+func freePort() (int, error) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Start starts the server and waits until it accepts native connections.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Bin == "" || cfg.ConfigFile == "" {
+		bin, conf, err := Find()
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Bin == "" {
+			cfg.Bin = bin
+		}
+		if cfg.ConfigFile == "" {
+			cfg.ConfigFile = conf
+		}
+	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, sub := range []string{"data", "tmp", "user_files", "format_schemas", "logs"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o750); err != nil {
+			return nil, fmt.Errorf("chserver: %w", err)
+		}
+	}
+	ports := []*int{&cfg.TCPPort, &cfg.HTTPPort}
+	for _, p := range ports {
+		if *p == 0 {
+			if *p, err = freePort(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	interPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"--config-file=" + cfg.ConfigFile, "--",
+		"--tcp_port=" + strconv.Itoa(cfg.TCPPort), "--http_port=" + strconv.Itoa(cfg.HTTPPort),
+		"--interserver_http_port=" + strconv.Itoa(interPort), "--listen_host=127.0.0.1",
+		"--path=" + filepath.Join(dir, "data") + "/", "--tmp_path=" + filepath.Join(dir, "tmp") + "/",
+		"--user_files_path=" + filepath.Join(dir, "user_files") + "/", "--format_schema_path=" + filepath.Join(dir, "format_schemas") + "/",
+		"--logger.log=" + filepath.Join(dir, "logs", "server.log"), "--logger.errorlog=" + filepath.Join(dir, "logs", "error.log"),
+		"--logger.level=warning",
+		// A development server: small caches.
+		"--mark_cache_size=268435456", "--uncompressed_cache_size=268435456"}
+	out, err := os.OpenFile(filepath.Join(dir, "logs", "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("chserver: %w", err)
+	}
+	// The server outlives ctx (which bounds start-up only); Stop ends it.
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), cfg.Bin, args...) //nolint:gosec // the system's clickhouse-server
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		_ = out.Close()
+		return nil, fmt.Errorf("chserver: start %s: %w", cfg.Bin, err)
+	}
+	s := &Server{cfg: cfg, cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		s.err = cmd.Wait()
+		_ = out.Close()
+		close(s.exited)
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", s.Addr())
+		if err == nil {
+			_ = c.Close()
+			return s, nil
+		}
+		select {
+		case <-s.exited:
+			return nil, fmt.Errorf("chserver: clickhouse-server exited during start-up (%w); see %s", s.err, filepath.Join(dir, "logs"))
+		case <-ctx.Done():
+			s.Stop()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.Stop()
+			return nil, fmt.Errorf("chserver: not accepting connections after 60s; see %s", filepath.Join(dir, "logs"))
+		}
+	}
+}
+
+// Addr is the native protocol address (host:port).
+func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.cfg.TCPPort) }
+
+// HTTPAddr is the HTTP interface address.
+func (s *Server) HTTPAddr() string { return "127.0.0.1:" + strconv.Itoa(s.cfg.HTTPPort) }
+
+// Pid is the server's process id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
+// Stop stops the server (SIGTERM, then SIGKILL after 30 s) and waits.
+func (s *Server) Stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
+// Kill stops the server abruptly, as a crash would.
+func (s *Server) Kill() {
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+}

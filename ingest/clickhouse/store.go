@@ -1,0 +1,99 @@
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Config configures the connection.
+type Config struct {
+	// Addrs are native-protocol host:port addresses (port 9000 by default
+	// on a server); the driver fails over between them.
+	Addrs []string
+	// Database is created when missing (default "cordon").
+	Database    string
+	Username    string
+	Password    string
+	DialTimeout time.Duration
+}
+
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func (c *Config) fill() error {
+	if len(c.Addrs) == 0 {
+		return errors.New("clickhouse: no address configured")
+	}
+	if c.Database == "" {
+		c.Database = "cordon"
+	}
+	if !identifier.MatchString(c.Database) {
+		return fmt.Errorf("clickhouse: database %q: want letters, digits and underscores", c.Database)
+	}
+	if c.Username == "" {
+		c.Username = "default"
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 10 * time.Second
+	}
+	return nil
+}
+
+// Store is a connection to cordon's database.
+type Store struct {
+	cfg  Config
+	conn driver.Conn
+}
+
+func dial(cfg Config, database string) (driver.Conn, error) {
+	return ch.Open(&ch.Options{
+		Addr:        cfg.Addrs,
+		Auth:        ch.Auth{Database: database, Username: cfg.Username, Password: cfg.Password},
+		DialTimeout: cfg.DialTimeout,
+		Protocol:    ch.Native,
+	})
+}
+
+// Open connects, creates the database when it is missing and returns the
+// store. It does not migrate; call Migrate.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	boot, err := dial(cfg, "default")
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: connect %v: %w", cfg.Addrs, err)
+	}
+	err = boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+cfg.Database)
+	_ = boot.Close()
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: create database %s: %w", cfg.Database, err)
+	}
+	conn, err := dial(cfg, cfg.Database)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: connect %v: %w", cfg.Addrs, err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("clickhouse: ping %v: %w", cfg.Addrs, err)
+	}
+	return &Store{cfg: cfg, conn: conn}, nil
+}
+
+// Close closes the connection.
+func (s *Store) Close() error { return s.conn.Close() }
+
+// Database is the database the store uses.
+func (s *Store) Database() string { return s.cfg.Database }
+
+// ServerVersion is the server's version string.
+func (s *Store) ServerVersion(ctx context.Context) (string, error) {
+	var v string
+	err := s.conn.QueryRow(ctx, "SELECT version()").Scan(&v)
+	return v, err
+}
