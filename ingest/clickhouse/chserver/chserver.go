@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/cordonhq/cordon/internal/proc"
 )
 
 // DefaultConfigFile is where Debian's clickhouse-server package puts its
@@ -36,10 +38,8 @@ type Config struct {
 
 // Server is a running clickhouse-server.
 type Server struct {
-	cfg    Config
-	cmd    *exec.Cmd
-	exited chan struct{}
-	err    error
+	cfg  Config
+	proc *proc.Process
 }
 
 // Find returns the clickhouse-server binary and the base configuration, or
@@ -58,16 +58,6 @@ func Find() (bin, config string, err error) {
 		return "", "", fmt.Errorf("clickhouse-server is installed but %s is missing: reinstall the package", DefaultConfigFile)
 	}
 	return bin, DefaultConfigFile, nil
-}
-
-func freePort() (int, error) {
-	var lc net.ListenConfig
-	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Start starts the server and waits until it accepts native connections.
@@ -93,17 +83,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("chserver: %w", err)
 		}
 	}
-	ports := []*int{&cfg.TCPPort, &cfg.HTTPPort}
-	for _, p := range ports {
-		if *p == 0 {
-			if *p, err = freePort(); err != nil {
-				return nil, err
-			}
-		}
-	}
-	interPort, err := freePort()
-	if err != nil {
-		return nil, err
+	interPort := 0
+	if err := proc.FreePorts(&cfg.TCPPort, &cfg.HTTPPort, &interPort); err != nil {
+		return nil, fmt.Errorf("chserver: %w", err)
 	}
 	args := []string{"--config-file=" + cfg.ConfigFile, "--",
 		"--tcp_port=" + strconv.Itoa(cfg.TCPPort), "--http_port=" + strconv.Itoa(cfg.HTTPPort),
@@ -121,38 +103,29 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	// The server outlives ctx (which bounds start-up only); Stop ends it.
 	cmd := exec.CommandContext(context.WithoutCancel(ctx), cfg.Bin, args...) //nolint:gosec // the system's clickhouse-server
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	p, err := proc.Start(cmd)
+	if err != nil {
 		_ = out.Close()
-		return nil, fmt.Errorf("chserver: start %s: %w", cfg.Bin, err)
+		return nil, fmt.Errorf("chserver: %w", err)
 	}
-	s := &Server{cfg: cfg, cmd: cmd, exited: make(chan struct{})}
 	go func() {
-		s.err = cmd.Wait()
+		<-p.Exited()
 		_ = out.Close()
-		close(s.exited)
 	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	s := &Server{cfg: cfg, proc: p}
+	err = p.WaitReady(ctx, 60*time.Second, func() bool {
 		var d net.Dialer
 		c, err := d.DialContext(ctx, "tcp", s.Addr())
 		if err == nil {
 			_ = c.Close()
-			return s, nil
 		}
-		select {
-		case <-s.exited:
-			return nil, fmt.Errorf("chserver: clickhouse-server exited during start-up (%w); see %s", s.err, filepath.Join(dir, "logs"))
-		case <-ctx.Done():
-			s.Stop()
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.Stop()
-			return nil, fmt.Errorf("chserver: not accepting connections after 60s; see %s", filepath.Join(dir, "logs"))
-		}
+		return err == nil
+	})
+	if err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("chserver: clickhouse-server: %w; see %s", err, filepath.Join(dir, "logs"))
 	}
+	return s, nil
 }
 
 // Addr is the native protocol address (host:port).
@@ -162,21 +135,10 @@ func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.cfg.TCPPor
 func (s *Server) HTTPAddr() string { return "127.0.0.1:" + strconv.Itoa(s.cfg.HTTPPort) }
 
 // Pid is the server's process id.
-func (s *Server) Pid() int { return s.cmd.Process.Pid }
+func (s *Server) Pid() int { return s.proc.Pid() }
 
 // Stop stops the server (SIGTERM, then SIGKILL after 30 s) and waits.
-func (s *Server) Stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
-}
+func (s *Server) Stop() { s.proc.Stop(syscall.SIGTERM, 30*time.Second) }
 
 // Kill stops the server abruptly, as a crash would.
-func (s *Server) Kill() {
-	_ = s.cmd.Process.Kill()
-	<-s.exited
-}
+func (s *Server) Kill() { s.proc.Kill() }

@@ -3,18 +3,17 @@ package btcnode
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/btcsuite/btcd/rpcclient"
+
+	"github.com/cordonhq/cordon/internal/proc"
 )
 
 // BtcdVersion is the btcd release the Makefile installs into bin/.
@@ -45,9 +44,7 @@ type Config struct {
 // Node is a running btcd.
 type Node struct {
 	cfg    Config
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when the process has exited
-	err    error         // its exit status, set before exited closes
+	proc   *proc.Process
 	client *rpcclient.Client
 	URL    string
 }
@@ -85,16 +82,6 @@ func FindBtcd() (string, error) {
 		"(go install github.com/btcsuite/btcd@%s into bin/)", strings.Join(cands, ", "), BtcdVersion)
 }
 
-func freePort() (int, error) {
-	var lc net.ListenConfig
-	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // Start starts btcd and waits until its RPC server answers.
 func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Network == "" {
@@ -116,16 +103,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		cfg.Password = pw
 	}
-	var err error
-	if cfg.RPCPort == 0 {
-		if cfg.RPCPort, err = freePort(); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.P2PPort == 0 {
-		if cfg.P2PPort, err = freePort(); err != nil {
-			return nil, err
-		}
+	if err := proc.FreePorts(&cfg.RPCPort, &cfg.P2PPort); err != nil {
+		return nil, fmt.Errorf("btcnode: %w", err)
 	}
 	args := []string{"--" + cfg.Network, "--datadir=" + filepath.Join(cfg.Dir, "data"), "--logdir=" + filepath.Join(cfg.Dir, "logs"),
 		"--configfile=" + filepath.Join(cfg.Dir, "btcd.conf"),
@@ -142,44 +121,32 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	cmd := exec.CommandContext(context.WithoutCancel(ctx), cfg.Bin, args...) //nolint:gosec // the btcd binary the caller chose (FindBtcd)
 	logf := cfg.Log
 	if logf == nil {
+		var err error
 		if logf, err = os.OpenFile(filepath.Join(cfg.Dir, "btcd.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
 			return nil, fmt.Errorf("btcnode: %w", err)
 		}
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("btcnode: start %s: %w", cfg.Bin, err)
+	p, err := proc.Start(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("btcnode: %w", err)
 	}
-	n := &Node{cfg: cfg, cmd: cmd, exited: make(chan struct{}), URL: "http://127.0.0.1:" + strconv.Itoa(cfg.RPCPort)}
-	go func() {
-		n.err = cmd.Wait()
-		close(n.exited)
-	}()
+	n := &Node{cfg: cfg, proc: p, URL: "http://127.0.0.1:" + strconv.Itoa(cfg.RPCPort)}
 	n.client, err = rpcclient.New(&rpcclient.ConnConfig{Host: "127.0.0.1:" + strconv.Itoa(cfg.RPCPort), User: cfg.User, Pass: cfg.Password,
 		HTTPPostMode: true, DisableTLS: true}, nil)
 	if err != nil {
 		n.Stop()
 		return nil, err
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, err := n.client.GetBlockCount(); err == nil {
-			return n, nil
-		}
-		select {
-		case <-n.exited:
-			return nil, fmt.Errorf("btcnode: btcd exited during start-up (%w); see %s", n.err, filepath.Join(cfg.Dir, "btcd.out"))
-		case <-ctx.Done():
-			n.Stop()
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			n.Stop()
-			return nil, errors.New("btcnode: btcd RPC not answering after 60s")
-		}
+	err = p.WaitReady(ctx, 60*time.Second, func() bool {
+		_, err := n.client.GetBlockCount()
+		return err == nil
+	})
+	if err != nil {
+		n.Stop()
+		return nil, fmt.Errorf("btcnode: btcd RPC: %w; see %s", err, filepath.Join(cfg.Dir, "btcd.out"))
 	}
+	return n, nil
 }
 
 func password(dir string) (string, error) {
@@ -207,7 +174,7 @@ func (n *Node) User() string { return n.cfg.User }
 func (n *Node) Password() string { return n.cfg.Password }
 
 // Pid is the btcd process id.
-func (n *Node) Pid() int { return n.cmd.Process.Pid }
+func (n *Node) Pid() int { return n.proc.Pid() }
 
 // P2PAddr is the node's peer-to-peer listen address.
 func (n *Node) P2PAddr() string { return "127.0.0.1:" + strconv.Itoa(n.cfg.P2PPort) }
@@ -233,13 +200,7 @@ func (n *Node) Stop() {
 	if n.client != nil {
 		n.client.Shutdown()
 	}
-	_ = n.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-n.exited:
-	case <-time.After(10 * time.Second):
-		_ = n.cmd.Process.Kill()
-		<-n.exited
-	}
+	n.proc.Stop(os.Interrupt, 10*time.Second)
 }
 
 // Kill stops btcd abruptly, as a crash would.
@@ -247,6 +208,5 @@ func (n *Node) Kill() {
 	if n.client != nil {
 		n.client.Shutdown()
 	}
-	_ = n.cmd.Process.Kill()
-	<-n.exited
+	n.proc.Kill()
 }
