@@ -116,34 +116,26 @@ type BTCEndpoint struct {
 	CookieFile string `yaml:"cookie_file"`
 }
 
+// orDefault sets *p to v when it holds its type's zero value.
+func orDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
 // BTCNetworks are the Bitcoin networks cordon knows.
 var BTCNetworks = []string{"mainnet", "testnet", "signet", "regtest", "simnet"}
 
 func (b *BTC) fill() {
-	if b.StartHeight == "" {
-		b.StartHeight = "head"
-	}
-	if b.Parallel == 0 {
-		b.Parallel = 8
-	}
-	if b.MaxReorgDepth == 0 {
-		b.MaxReorgDepth = 32
-	}
-	if b.BatchBlocks == 0 {
-		b.BatchBlocks = 8
-	}
-	if b.PollInterval == 0 {
-		b.PollInterval = time.Second
-	}
-	if b.RequestTimeout == 0 {
-		b.RequestTimeout = 30 * time.Second
-	}
-	if b.HealthInterval == 0 {
-		b.HealthInterval = 10 * time.Second
-	}
-	if b.MaxLag == 0 {
-		b.MaxLag = 3
-	}
+	orDefault(&b.StartHeight, "head")
+	orDefault(&b.Parallel, 8)
+	orDefault(&b.MaxReorgDepth, 32)
+	orDefault(&b.BatchBlocks, 8)
+	orDefault(&b.PollInterval, time.Second)
+	orDefault(&b.RequestTimeout, 30*time.Second)
+	orDefault(&b.HealthInterval, 10*time.Second)
+	orDefault(&b.MaxLag, 3)
 }
 
 // ETH configures one Ethereum network.
@@ -186,30 +178,14 @@ func Defaults() Config {
 
 // fill sets the defaults of an Ethereum network's unset keys.
 func (e *ETH) fill() {
-	if e.StartHeight == "" {
-		e.StartHeight = "head"
-	}
-	if e.Parallel == 0 {
-		e.Parallel = 8
-	}
-	if e.MaxReorgDepth == 0 {
-		e.MaxReorgDepth = 64
-	}
-	if e.BatchBlocks == 0 {
-		e.BatchBlocks = 64
-	}
-	if e.PollInterval == 0 {
-		e.PollInterval = 2 * time.Second
-	}
-	if e.RequestTimeout == 0 {
-		e.RequestTimeout = 10 * time.Second
-	}
-	if e.HealthInterval == 0 {
-		e.HealthInterval = 5 * time.Second
-	}
-	if e.MaxLag == 0 {
-		e.MaxLag = 16
-	}
+	orDefault(&e.StartHeight, "head")
+	orDefault(&e.Parallel, 8)
+	orDefault(&e.MaxReorgDepth, 64)
+	orDefault(&e.BatchBlocks, 64)
+	orDefault(&e.PollInterval, 2*time.Second)
+	orDefault(&e.RequestTimeout, 10*time.Second)
+	orDefault(&e.HealthInterval, 5*time.Second)
+	orDefault(&e.MaxLag, 16)
 	if e.VerifyHeaderHash == nil {
 		t := true
 		e.VerifyHeaderHash = &t
