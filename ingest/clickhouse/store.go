@@ -97,3 +97,19 @@ func (s *Store) ServerVersion(ctx context.Context) (string, error) {
 	err := s.conn.QueryRow(ctx, "SELECT version()").Scan(&v)
 	return v, err
 }
+
+// Rows is the result of Query.
+type Rows = driver.Rows
+
+// Row is the result of QueryRow.
+type Row = driver.Row
+
+// Query runs a read query (for analysts' tools and tests).
+func (s *Store) Query(ctx context.Context, query string, args ...any) (Rows, error) {
+	return s.conn.Query(ctx, query, args...)
+}
+
+// QueryRow runs a query that returns one row.
+func (s *Store) QueryRow(ctx context.Context, query string, args ...any) Row {
+	return s.conn.QueryRow(ctx, query, args...)
+}

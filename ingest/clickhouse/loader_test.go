@@ -1,0 +1,136 @@
+package clickhouse_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cordonhq/cordon/ingest/clickhouse"
+	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/testkit"
+	"github.com/cordonhq/cordon/watchers/btc"
+	"github.com/cordonhq/cordon/watchers/btc/btcnode"
+	"github.com/cordonhq/cordon/watchers/follow"
+)
+
+// TestLoaderCanonicalAfterReorgs runs the whole path on real services: a
+// btcd node with payments and reorgs, the watcher into Kafka, the loader
+// into ClickHouse 18.16. The canonical views must hold exactly the node's
+// chain: its blocks, and each of its outputs and spends once; rows of the
+// removed blocks stay in the tables and out of the views.
+func TestLoaderCanonicalAfterReorgs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	addr, err := btcnode.MiningAddress("regtest", "loader")
+	require.NoError(t, err)
+	node := testkit.Btcd(t, "regtest", addr)
+	wallet, err := btcnode.NewWallet(node, "regtest", "loader", 3)
+	require.NoError(t, err)
+	require.NoError(t, wallet.Bootstrap())
+
+	brokers := testkit.Kafka(t)
+	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3}, nil, nil)
+	require.NoError(t, err)
+	defer prod.Close()
+	require.NoError(t, prod.EnsureTopics(ctx))
+	src, err := btc.NewSource(btc.Config{Network: "regtest",
+		Endpoints: []btc.EndpointConfig{{Name: "btcd", URL: node.URL, User: node.User(), Password: node.Password()}}}, nil, nil)
+	require.NoError(t, err)
+	defer src.Close()
+	f := follow.New(follow.Config{Chain: chain.BTC, Network: "regtest", StartHeight: 100, PollInterval: 50 * time.Millisecond},
+		src, prod, nil, prod, nil, nil)
+	go func() { _ = f.Run(ctx) }()
+
+	srv := testkit.ClickHouse(t)
+	store := open(t, srv.Addr(), "cordon")
+	require.NoError(t, store.Migrate(ctx, clickhouse.Schema))
+	consumer, err := kafka.NewConsumer(kafka.Config{Brokers: brokers}, "clickhouse-loader", []string{
+		prod.Topics().Blocks, prod.Topics().Transactions, prod.Topics().Outputs, prod.Topics().Spends})
+	require.NoError(t, err)
+	defer consumer.Close()
+	loader := clickhouse.NewLoader(clickhouse.LoaderConfig{Linger: 50 * time.Millisecond}, store, consumer, nil, nil)
+	lctx, stopLoader := context.WithCancel(ctx)
+	defer stopLoader()
+	go func() { _ = loader.Run(lctx) }()
+
+	for round := 1; round <= 9; round++ {
+		require.NoError(t, wallet.Step(3))
+		if round%3 == 0 {
+			require.NoError(t, wallet.Reorg(round/3))
+		}
+	}
+	tip, err := node.Client().GetBlockCount()
+	require.NoError(t, err)
+	tipHash, err := node.Client().GetBlockHash(tip)
+	require.NoError(t, err)
+
+	// Wait until the views show the node's tip.
+	q := func(query string, args ...any) uint64 {
+		var n uint64
+		require.NoError(t, store.QueryRow(ctx, query, args...).Scan(&n))
+		return n
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for q(`SELECT count() FROM canonical_blocks WHERE hash = ?`, tipHash.String()) == 0 {
+		require.True(t, time.Now().Before(deadline), "the loader did not bring the tip into ClickHouse")
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Canonical blocks: exactly the node's chain from height 100.
+	want := map[uint64]string{}
+	wantOut, wantSpend := map[string]bool{}, map[string]bool{}
+	for h := int64(100); h <= tip; h++ {
+		hash, err := node.Client().GetBlockHash(h)
+		require.NoError(t, err)
+		want[uint64(h)] = hash.String()
+		blk, err := node.Client().GetBlock(hash)
+		require.NoError(t, err)
+		for i, tx := range blk.Transactions {
+			for v := range tx.TxOut {
+				wantOut[fmt.Sprintf("%s/%d", tx.TxHash(), v)] = true
+			}
+			if i > 0 {
+				for _, in := range tx.TxIn {
+					wantSpend[fmt.Sprintf("%s/%d", in.PreviousOutPoint.Hash, in.PreviousOutPoint.Index)] = true
+				}
+			}
+		}
+	}
+	got := map[uint64]string{}
+	rows, err := store.Query(ctx, `SELECT height, hash FROM canonical_blocks WHERE chain = 'btc' AND network = 'regtest'`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var h uint64
+		var hash string
+		require.NoError(t, rows.Scan(&h, &hash))
+		_, dup := got[h]
+		require.False(t, dup, "two canonical blocks at height %d", h)
+		got[h] = hash
+	}
+	require.NoError(t, rows.Close())
+	require.Equal(t, want, got)
+
+	keys := func(query string) map[string]bool {
+		out := map[string]bool{}
+		rows, err := store.Query(ctx, query)
+		require.NoError(t, err)
+		defer rows.Close()
+		for rows.Next() {
+			var k string
+			var n uint64
+			require.NoError(t, rows.Scan(&k, &n))
+			require.Equal(t, uint64(1), n, "%s appears %d times", k, n)
+			out[k] = true
+		}
+		return out
+	}
+	require.Equal(t, wantOut, keys(`SELECT concat(tx_hash, '/', toString(vout)) AS k, count() FROM canonical_outputs GROUP BY k`))
+	require.Equal(t, wantSpend, keys(`SELECT concat(prev_tx_hash, '/', toString(prev_vout)) AS k, count() FROM canonical_spends GROUP BY k`))
+	// The removed blocks' rows are in the table, not in the view.
+	require.Greater(t, q(`SELECT count() FROM outputs FINAL`), q(`SELECT count() FROM canonical_outputs`))
+	require.Positive(t, q(`SELECT count() FROM blocks FINAL WHERE removed = 1`))
+}

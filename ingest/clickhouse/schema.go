@@ -1,0 +1,71 @@
+package clickhouse
+
+// Schema is cordon's ClickHouse schema, as migrations. It works on
+// ClickHouse 18.16 (Debian's) and current releases.
+//
+// Every Kafka record kind has a table. Rows are identified by what
+// identifies the record (block hash included: a transaction mined again
+// on another branch is another row); the tables are ReplacingMergeTree
+// ordered by that identity, so a replayed or retried batch never makes a
+// row count twice once merged, and the canonical_* views read them with
+// FINAL. `blocks` holds every block event; the newest event of a block
+// (highest seq) says whether it is canonical. The canonical_* views keep
+// only rows of blocks whose newest event is block_added — rows of removed
+// blocks, and of blocks whose event never came (a watcher that crashed
+// between a block's records and its event, then saw a reorg), never show.
+var Schema = []Migration{{
+	Version: 1,
+	Name:    "blocks, transactions, transfers, outputs, spends and canonical views",
+	Stmts: []string{
+		`CREATE TABLE IF NOT EXISTS blocks (
+			chain String, network String, height UInt64, hash String, parent_hash String, time DateTime,
+			seq UInt64, removed UInt8,
+			tx_count UInt32, transfer_count UInt32, output_count UInt32, spend_count UInt32,
+			block_key UInt64 MATERIALIZED cityHash64(hash)
+		) ENGINE = ReplacingMergeTree(seq) PARTITION BY (chain, network) ORDER BY (chain, network, hash)`,
+		`CREATE TABLE IF NOT EXISTS transactions (
+			chain String, network String, block_number UInt64, block_hash String, block_time DateTime,
+			hash String, tx_index UInt32, from_address String, to_address String, value String, fee Nullable(String),
+			nonce UInt64, gas UInt64, gas_used UInt64, gas_price String, tx_type UInt8, status Nullable(UInt8),
+			contract_address String, method_id String, input_size UInt32, log_count UInt32,
+			size UInt32, vsize UInt32, weight UInt32, version Int32, locktime UInt32, input_count UInt32, output_count UInt32, coinbase UInt8,
+			block_key UInt64 MATERIALIZED cityHash64(block_hash)
+		) ENGINE = ReplacingMergeTree PARTITION BY (chain, network, toYYYYMM(block_time))
+		ORDER BY (chain, network, hash, block_hash)`,
+		`CREATE TABLE IF NOT EXISTS transfers (
+			chain String, network String, block_number UInt64, block_hash String, block_time DateTime,
+			tx_hash String, tx_index UInt32, log_index Int64, asset String, standard String,
+			from_address String, to_address String, amount String, token_id String,
+			block_key UInt64 MATERIALIZED cityHash64(block_hash)
+		) ENGINE = ReplacingMergeTree PARTITION BY (chain, network, toYYYYMM(block_time))
+		ORDER BY (chain, network, from_address, block_number, tx_hash, log_index, block_hash)`,
+		`CREATE TABLE IF NOT EXISTS outputs (
+			chain String, network String, block_number UInt64, block_hash String, block_time DateTime,
+			tx_hash String, tx_index UInt32, vout UInt32, address Nullable(String), script_type String, script String,
+			amount UInt64, coinbase UInt8,
+			block_key UInt64 MATERIALIZED cityHash64(block_hash)
+		) ENGINE = ReplacingMergeTree PARTITION BY (chain, network, toYYYYMM(block_time))
+		ORDER BY (chain, network, tx_hash, vout, block_hash)`,
+		`CREATE TABLE IF NOT EXISTS spends (
+			chain String, network String, block_number UInt64, block_hash String, block_time DateTime,
+			tx_hash String, tx_index UInt32, vin UInt32, prev_tx_hash String, prev_vout UInt32, sequence UInt32,
+			block_key UInt64 MATERIALIZED cityHash64(block_hash)
+		) ENGINE = ReplacingMergeTree PARTITION BY (chain, network, toYYYYMM(block_time))
+		ORDER BY (chain, network, prev_tx_hash, prev_vout, block_hash, tx_hash, vin)`,
+		`CREATE VIEW IF NOT EXISTS canonical_blocks AS
+			SELECT chain, network, height, hash, parent_hash, time, tx_count, transfer_count, output_count, spend_count
+			FROM blocks FINAL WHERE removed = 0`,
+		canonicalView("transactions", "hash, tx_index, from_address, to_address, value, fee, nonce, gas, gas_used, gas_price, tx_type, status, "+
+			"contract_address, method_id, input_size, log_count, size, vsize, weight, version, locktime, input_count, output_count, coinbase"),
+		canonicalView("transfers", "tx_hash, tx_index, log_index, asset, standard, from_address, to_address, amount, token_id"),
+		canonicalView("outputs", "tx_hash, tx_index, vout, address, script_type, script, amount, coinbase"),
+		canonicalView("spends", "tx_hash, tx_index, vin, prev_tx_hash, prev_vout, sequence"),
+	},
+}}
+
+func canonicalView(table, cols string) string {
+	return `CREATE VIEW IF NOT EXISTS canonical_` + table + ` AS
+		SELECT chain, network, block_number, block_hash, block_time, ` + cols + `
+		FROM ` + table + ` FINAL
+		WHERE block_key IN (SELECT cityHash64(hash) FROM blocks FINAL WHERE removed = 0)`
+}

@@ -1,0 +1,98 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+// Message is one record read by a Consumer.
+type Message struct {
+	Topic     string
+	Partition int
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	raw       kafkago.Message
+}
+
+// Consumer reads topics as a member of a consumer group and commits
+// offsets only when told to, after the records are safely stored.
+type Consumer struct {
+	r *kafkago.Reader
+}
+
+// NewConsumer joins group on topics with the brokers, TLS and SASL of cfg.
+// A new group starts at the oldest records.
+func NewConsumer(cfg Config, group string, topics []string) (*Consumer, error) {
+	cfg.fill()
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("kafka: no brokers configured")
+	}
+	if group == "" || len(topics) == 0 {
+		return nil, errors.New("kafka: a consumer needs a group and topics")
+	}
+	tr, err := cfg.transport()
+	if err != nil {
+		return nil, err
+	}
+	dialer := &kafkago.Dialer{Timeout: 10 * time.Second, DualStack: true, ClientID: cfg.ClientID}
+	if tr.TLS != nil {
+		dialer.TLS = tr.TLS
+	}
+	if tr.SASL != nil {
+		dialer.SASLMechanism = tr.SASL
+	}
+	r := kafkago.NewReader(kafkago.ReaderConfig{
+		Brokers: cfg.Brokers, GroupID: group, GroupTopics: topics, Dialer: dialer,
+		StartOffset: kafkago.FirstOffset, MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond,
+		CommitInterval: 0, // synchronous commits, only through Commit
+	})
+	return &Consumer{r: r}, nil
+}
+
+// Fetch returns up to max records: it waits for the first, then takes
+// what arrives within linger.
+func (c *Consumer) Fetch(ctx context.Context, max int, linger time.Duration) ([]Message, error) {
+	m, err := c.r.FetchMessage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []Message{wrap(m)}
+	lctx, cancel := context.WithTimeout(ctx, linger)
+	defer cancel()
+	for len(out) < max {
+		m, err := c.r.FetchMessage(lctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			break // linger over
+		}
+		out = append(out, wrap(m))
+	}
+	return out, nil
+}
+
+func wrap(m kafkago.Message) Message {
+	return Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, raw: m}
+}
+
+// Commit commits the offsets of msgs (and everything before them in their
+// partitions).
+func (c *Consumer) Commit(ctx context.Context, msgs []Message) error {
+	raw := make([]kafkago.Message, len(msgs))
+	for i, m := range msgs {
+		raw[i] = m.raw
+	}
+	if err := c.r.CommitMessages(ctx, raw...); err != nil {
+		return fmt.Errorf("commit offsets: %w", err)
+	}
+	return nil
+}
+
+// Close leaves the group.
+func (c *Consumer) Close() error { return c.r.Close() }
