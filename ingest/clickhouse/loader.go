@@ -277,6 +277,9 @@ type LoaderMetrics struct {
 	insert  prometheus.Histogram
 }
 
+// InsertErrors counts failed batch inserts.
+func (m *LoaderMetrics) InsertErrors() prometheus.Counter { return m.errors }
+
 // NewLoaderMetrics registers the loader metrics with reg (nil: unregistered).
 func NewLoaderMetrics(reg prometheus.Registerer) *LoaderMetrics {
 	m := &LoaderMetrics{

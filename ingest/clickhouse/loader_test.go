@@ -3,12 +3,16 @@ package clickhouse_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/ingest/clickhouse"
+	"github.com/cordonhq/cordon/ingest/clickhouse/chserver"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/testkit"
@@ -60,15 +64,21 @@ func TestLoaderCanonicalAfterReorgs(t *testing.T) {
 	for round := 1; round <= 9; round++ {
 		require.NoError(t, wallet.Step(3))
 		if round%3 == 0 {
+			waitPublished(t, f, node)
 			require.NoError(t, wallet.Reorg(round/3))
 		}
 	}
+	checkViews(t, ctx, store, node, 100)
+}
+
+// checkViews waits until the views show the node's tip, then compares
+// them with the node's chain from height from.
+func checkViews(t *testing.T, ctx context.Context, store *clickhouse.Store, node *btcnode.Node, from int64) {
+	t.Helper()
 	tip, err := node.Client().GetBlockCount()
 	require.NoError(t, err)
 	tipHash, err := node.Client().GetBlockHash(tip)
 	require.NoError(t, err)
-
-	// Wait until the views show the node's tip.
 	q := func(query string, args ...any) uint64 {
 		var n uint64
 		require.NoError(t, store.QueryRow(ctx, query, args...).Scan(&n))
@@ -83,7 +93,7 @@ func TestLoaderCanonicalAfterReorgs(t *testing.T) {
 	// Canonical blocks: exactly the node's chain from height 100.
 	want := map[uint64]string{}
 	wantOut, wantSpend := map[string]bool{}, map[string]bool{}
-	for h := int64(100); h <= tip; h++ {
+	for h := from; h <= tip; h++ {
 		hash, err := node.Client().GetBlockHash(h)
 		require.NoError(t, err)
 		want[uint64(h)] = hash.String()
@@ -133,4 +143,97 @@ func TestLoaderCanonicalAfterReorgs(t *testing.T) {
 	// The removed blocks' rows are in the table, not in the view.
 	require.Greater(t, q(`SELECT count() FROM outputs FINAL`), q(`SELECT count() FROM canonical_outputs`))
 	require.Positive(t, q(`SELECT count() FROM blocks FINAL WHERE removed = 1`))
+}
+
+// TestLoaderSurvivesOutagesAndKills stops ClickHouse for a few seconds in
+// the middle of the ingest and kills the loader at random points twice:
+// afterwards the views hold the node's chain with nothing lost and nothing
+// twice.
+func TestLoaderSurvivesOutagesAndKills(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	addr, err := btcnode.MiningAddress("regtest", "outage")
+	require.NoError(t, err)
+	node := testkit.Btcd(t, "regtest", addr)
+	wallet, err := btcnode.NewWallet(node, "regtest", "outage", 4)
+	require.NoError(t, err)
+	require.NoError(t, wallet.Bootstrap())
+	brokers := testkit.Kafka(t)
+	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3}, nil, nil)
+	require.NoError(t, err)
+	defer prod.Close()
+	require.NoError(t, prod.EnsureTopics(ctx))
+	src, err := btc.NewSource(btc.Config{Network: "regtest",
+		Endpoints: []btc.EndpointConfig{{Name: "btcd", URL: node.URL, User: node.User(), Password: node.Password()}}}, nil, nil)
+	require.NoError(t, err)
+	defer src.Close()
+	f := follow.New(follow.Config{Chain: chain.BTC, Network: "regtest", StartHeight: 100, PollInterval: 50 * time.Millisecond},
+		src, prod, nil, prod, nil, nil)
+	go func() { _ = f.Run(ctx) }()
+
+	testkit.NeedClickHouse(t)
+	dir := t.TempDir()
+	srv, err := chserver.Start(ctx, chserver.Config{Dir: dir})
+	require.NoError(t, err)
+	metrics := clickhouse.NewLoaderMetrics(nil)
+	store := open(t, srv.Addr(), "cordon")
+	require.NoError(t, store.Migrate(ctx, clickhouse.Schema))
+	topics := []string{prod.Topics().Blocks, prod.Topics().Transactions, prod.Topics().Outputs, prod.Topics().Spends}
+	startLoader := func() context.CancelFunc {
+		consumer, err := kafka.NewConsumer(kafka.Config{Brokers: brokers}, "loader", topics)
+		require.NoError(t, err)
+		lctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = clickhouse.NewLoader(clickhouse.LoaderConfig{Linger: 20 * time.Millisecond, BatchRecords: 7, RetryMax: time.Second},
+				store, consumer, metrics, nil).Run(lctx)
+			_ = consumer.Close()
+		}()
+		return func() { stop(); <-done }
+	}
+	stop := startLoader()
+	for round := 1; round <= 12; round++ {
+		require.NoError(t, wallet.Step(3))
+		switch round {
+		case 3: // ClickHouse goes away for a while, then comes back on the same data
+			srv.Stop()
+			time.Sleep(3 * time.Second)
+			srv, err = chserver.Start(ctx, chserver.Config{Dir: dir, TCPPort: portOf(t, srv.Addr())})
+			require.NoError(t, err)
+		case 5, 9: // the loader is killed mid-stream and restarted
+			time.Sleep(time.Duration(round*17%40) * time.Millisecond)
+			stop()
+			stop = startLoader()
+		case 7: // a reorg of blocks the watcher has published
+			waitPublished(t, f, node)
+			require.NoError(t, wallet.Reorg(2))
+		}
+	}
+	defer func() { stop(); srv.Stop() }()
+	checkViews(t, ctx, store, node, 100)
+	require.Positive(t, testutil.ToFloat64(metrics.InsertErrors()), "the outage never failed an insert")
+}
+
+func portOf(t *testing.T, addr string) int {
+	_, p, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	n, err := strconv.Atoi(p)
+	require.NoError(t, err)
+	return n
+}
+
+// waitPublished waits until the watcher has published the node's tip.
+func waitPublished(t *testing.T, f *follow.Follower, node *btcnode.Node) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		tip, err := node.Client().GetBestBlockHash()
+		require.NoError(t, err)
+		if f.Status().Hash == tip.String() {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "the watcher did not reach the node's tip")
+		time.Sleep(20 * time.Millisecond)
+	}
 }

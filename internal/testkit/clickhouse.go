@@ -15,14 +15,21 @@ import (
 // CORDON_TEST_REQUIRE_TOOLS is set (make test installs it first).
 func ClickHouse(tb testing.TB) *chserver.Server {
 	tb.Helper()
+	NeedClickHouse(tb)
+	s, err := chserver.Start(context.Background(), chserver.Config{Dir: tb.TempDir()})
+	require.NoError(tb, err)
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+// NeedClickHouse skips the test when clickhouse-server is not installed,
+// or fails it when CORDON_TEST_REQUIRE_TOOLS is set.
+func NeedClickHouse(tb testing.TB) {
+	tb.Helper()
 	if _, _, err := chserver.Find(); err != nil {
 		if os.Getenv("CORDON_TEST_REQUIRE_TOOLS") != "" {
 			tb.Fatal(err)
 		}
 		tb.Skip(err)
 	}
-	s, err := chserver.Start(context.Background(), chserver.Config{Dir: tb.TempDir()})
-	require.NoError(tb, err)
-	tb.Cleanup(s.Stop)
-	return s
 }
