@@ -8,7 +8,7 @@ PKGS       := ./...
 
 BTCD_VERSION := v0.26.2
 
-.PHONY: all build btcd run test test-deps bench fuzz lint vet clean
+.PHONY: all build btcd dev-deps run test test-deps bench fuzz lint vet clean
 
 all: build
 
@@ -21,8 +21,12 @@ btcd: $(BIN)/btcd
 $(BIN)/btcd:
 	GOBIN=$(CURDIR)/$(BIN) GOFLAGS= $(GO) install github.com/btcsuite/btcd@$(BTCD_VERSION)
 
+## dev-deps: install clickhouse-server for cordon dev when possible (never fails)
+dev-deps:
+	@./scripts/dev-deps.sh
+
 ## run: build and start the whole system on embedded defaults (cordon dev)
-run: build btcd
+run: build btcd dev-deps
 	./$(BIN)/cordon dev $(ARGS)
 
 ## test-deps: install what the tests need (kcat, clickhouse-server and clickhouse-client from Debian's packages)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cordonhq/cordon/ingest/clickhouse/chserver"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/internal/obs"
@@ -35,6 +37,7 @@ func cmdDev(ctx context.Context, args []string) error {
 	reorgEvery := fs.Int("reorg-every", 30, "make a short reorg every N blocks on average (0: never)")
 	maxReorg := fs.Int("max-reorg", 3, "deepest generated reorg")
 	noBTC := fs.Bool("no-btc", false, "run without the Bitcoin node")
+	noCH := fs.Bool("no-clickhouse", false, "run without the local ClickHouse server and loader")
 	btcInterval := fs.Duration("btc-block-interval", 2*time.Second, "time between Bitcoin (simnet) blocks")
 	btcTxs := fs.Int("btc-tx-per-block", 6, "wallet transactions per Bitcoin block (each pays several addresses)")
 	btcReorgEvery := fs.Int("btc-reorg-every", 20, "make a 1-2 block Bitcoin reorg every N blocks on average (0: never)")
@@ -100,6 +103,22 @@ func cmdDev(ctx context.Context, args []string) error {
 		}
 	}
 
+	// ClickHouse: a private server under the data directory, when the
+	// system has clickhouse-server.
+	var chSrv *chserver.Server
+	if !*noCH {
+		if _, _, err := chserver.Find(); err != nil {
+			log.Warn("clickhouse disabled: running without the ClickHouse sink", "reason", err)
+		} else {
+			chSrv, err = chserver.Start(ctx, chserver.Config{Dir: filepath.Join(*dataDir, "clickhouse")})
+			if err != nil {
+				return err
+			}
+			defer chSrv.Stop()
+			log.Info("clickhouse server up", "native", chSrv.Addr(), "http", chSrv.HTTPAddr(), "data", filepath.Join(*dataDir, "clickhouse"))
+		}
+	}
+
 	cfg := config.Defaults()
 	cfg.HTTP.Listen = *httpAddr
 	cfg.Kafka.Brokers = brokers
@@ -113,6 +132,10 @@ func cmdDev(ctx context.Context, args []string) error {
 			PollInterval: 250 * time.Millisecond, HealthInterval: 2 * time.Second,
 			Endpoints: []config.BTCEndpoint{{Name: "btcd", URL: config.SecretValue(btcTraffic.node.URL), User: btcTraffic.node.User(),
 				Password: config.SecretValue(btcTraffic.node.Password())}}}}
+	}
+	if chSrv != nil {
+		cfg.ClickHouse.Addrs = []string{chSrv.Addr()}
+		cfg.ClickHouse.Linger = 100 * time.Millisecond
 	}
 	if err := cfg.Fill(); err != nil {
 		return fmt.Errorf("dev config: %w", err)
@@ -129,6 +152,9 @@ func cmdDev(ctx context.Context, args []string) error {
 		Topics: map[string]string{"blocks": cfg.Kafka.Topics.Blocks, "transactions": cfg.Kafka.Topics.Transactions,
 			"transfers": cfg.Kafka.Topics.Transfers, "outputs": cfg.Kafka.Topics.Outputs, "spends": cfg.Kafka.Topics.Spends,
 			"alerts": cfg.Kafka.Topics.Alerts}}
+	if chSrv != nil {
+		ep.ClickHouse = chSrv.Addr()
+	}
 	if btcTraffic != nil {
 		ep.BTCRPC = &btcRPC{URL: btcTraffic.node.URL, User: btcTraffic.node.User(), Password: btcTraffic.node.Password(), Network: devBTCNetwork}
 	}
@@ -140,8 +166,13 @@ func cmdDev(ctx context.Context, args []string) error {
 	if ep.BTCRPC != nil {
 		btcLine = fmt.Sprintf("  btc rpc %s (%s; user and password in endpoints.json)\n", ep.BTCRPC.URL, devBTCNetwork)
 	}
-	fmt.Fprintf(os.Stderr, "\ncordon dev is up — endpoints in %s\n  kafka   %s   (try: kcat -C -b %s -t %s -e)\n  eth rpc %s\n%s  http    http://%s/metrics  /healthz  /readyz\n\n",
-		filepath.Join(*dataDir, "endpoints.json"), ep.Kafka, ep.Kafka, cfg.Kafka.Topics.Blocks, ep.ETHRPC, btcLine, ep.HTTP)
+	chLine := "  clickhouse not running (--no-clickhouse, or clickhouse-server missing: apt-get install clickhouse-server)\n"
+	if chSrv != nil {
+		_, port, _ := net.SplitHostPort(chSrv.Addr())
+		chLine = fmt.Sprintf("  clickhouse %s (try: clickhouse-client --port %s -d cordon -q 'SELECT count() FROM canonical_outputs')\n", chSrv.Addr(), port)
+	}
+	fmt.Fprintf(os.Stderr, "\ncordon dev is up — endpoints in %s\n  kafka   %s   (try: kcat -C -b %s -t %s -e)\n  eth rpc %s\n%s%s  http    http://%s/metrics  /healthz  /readyz\n\n",
+		filepath.Join(*dataDir, "endpoints.json"), ep.Kafka, ep.Kafka, cfg.Kafka.Topics.Blocks, ep.ETHRPC, btcLine, chLine, ep.HTTP)
 
 	g, gctx := errgroup.WithContext(ctx)
 	sys.start(gctx, g)
@@ -174,6 +205,13 @@ func showStatus(ctx context.Context, w io.Writer, p *pipeline, tr *devnet.Traffi
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
+		}
+		if p.loader != nil {
+			state := "ok"
+			if err := p.loader.ready(); err != nil {
+				state = err.Error()
+			}
+			fmt.Fprintf(w, "%s %-14s %d rows loaded  %s\n", time.Now().Format("15:04:05"), "clickhouse", p.loader.metrics.Rows(), state)
 		}
 		for _, wt := range p.watchers {
 			st := wt.follower.Status()

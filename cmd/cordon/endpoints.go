@@ -25,6 +25,9 @@ type endpoints struct {
 	// BTCRPC is the dev btcd node's JSON-RPC endpoint; nil when the dev
 	// system runs without Bitcoin.
 	BTCRPC *btcRPC `json:"btc_rpc,omitempty"`
+	// ClickHouse is the dev ClickHouse server's native-protocol address
+	// (empty without one).
+	ClickHouse string `json:"clickhouse,omitempty"`
 	// HTTP is cordon's own health, readiness and metrics address.
 	HTTP string `json:"http"`
 	// Topics are the Kafka topic names.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -140,6 +141,37 @@ func TestDevEndToEnd(t *testing.T) {
 	require.Positive(t, types["transfer"])
 
 	checkDevBitcoin(t, ctx, dir, ep, kcat)
+	checkDevClickHouse(t, ep)
+}
+
+// checkDevClickHouse: the dev ClickHouse server is in endpoints.json and
+// clickhouse-client (a third-party client) reads canonical rows of both
+// chains from it.
+func checkDevClickHouse(t *testing.T, ep endpoints) {
+	client, err := exec.LookPath("clickhouse-client")
+	if err != nil {
+		if os.Getenv("CORDON_TEST_REQUIRE_TOOLS") != "" {
+			t.Fatal("clickhouse-client is not installed (make test installs it)")
+		}
+		t.Skip("clickhouse-client not installed")
+	}
+	require.NotEmpty(t, ep.ClickHouse, "endpoints.json has no clickhouse")
+	_, port, err := net.SplitHostPort(ep.ClickHouse)
+	require.NoError(t, err)
+	query := func(q string) string {
+		out, err := exec.Command(client, "--host", "127.0.0.1", "--port", port, "-d", "cordon", "-q", q).CombinedOutput()
+		require.NoError(t, err, string(out))
+		return strings.TrimSpace(string(out))
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got := query(`SELECT countIf(chain = 'eth') > 0 AND countIf(chain = 'btc') > 0 FROM canonical_blocks`)
+		if got == "1" && query(`SELECT count() > 0 FROM canonical_outputs`) == "1" && query(`SELECT count() > 0 FROM canonical_transfers`) == "1" {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "no canonical rows of both chains in ClickHouse")
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // checkDevBitcoin: the dev btcd node is in endpoints.json, its outputs

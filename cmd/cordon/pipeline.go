@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/config"
@@ -27,6 +28,7 @@ import (
 type pipeline struct {
 	producer *kafka.Producer
 	watchers []*watcher
+	loader   *chLoader // nil without clickhouse.addrs
 	topicsOK atomic.Bool
 	log      *slog.Logger
 }
@@ -87,6 +89,9 @@ func newPipeline(ctx context.Context, cfg config.Config, reg prometheus.Register
 		return nil, err
 	}
 	p := &pipeline{producer: prod, log: log}
+	if len(cfg.ClickHouse.Addrs) > 0 {
+		p.loader = newCHLoader(cfg, clickhouse.NewLoaderMetrics(reg), log.With("component", "clickhouse"))
+	}
 	fm := follow.NewMetrics(reg)
 	rm := rpcpool.NewMetrics(reg)
 	em := eth.NewMetrics(reg, rm)
@@ -133,6 +138,9 @@ func (p *pipeline) addChecks(checks *obs.Checks) {
 		}
 		return nil
 	})
+	if p.loader != nil {
+		checks.Add("clickhouse", p.loader.ready)
+	}
 	for _, w := range p.watchers {
 		checks.Add(w.name, func() error {
 			st := w.follower.Status()
@@ -169,6 +177,16 @@ func (p *pipeline) start(ctx context.Context, g *errgroup.Group) {
 			}
 		}
 	})
+	if p.loader != nil {
+		g.Go(func() error {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-ready:
+			}
+			return p.loader.run(ctx)
+		})
+	}
 	for _, w := range p.watchers {
 		g.Go(func() error { return w.health(ctx) })
 		g.Go(func() error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -242,6 +243,7 @@ func (l *Loader) insert(ctx context.Context, b *batch) error {
 	l.metrics.rows.WithLabelValues("transfers").Add(float64(len(b.transfers)))
 	l.metrics.rows.WithLabelValues("outputs").Add(float64(len(b.outputs)))
 	l.metrics.rows.WithLabelValues("spends").Add(float64(len(b.spends)))
+	l.metrics.total.Add(uint64(len(b.blocks) + len(b.txs) + len(b.transfers) + len(b.outputs) + len(b.spends)))
 	l.metrics.insert.Observe(time.Since(start).Seconds())
 	return nil
 }
@@ -270,12 +272,16 @@ func (s *Store) insert(ctx context.Context, table, cols string, n int, row func(
 
 // LoaderMetrics are the loader's Prometheus metrics.
 type LoaderMetrics struct {
+	total   atomic.Uint64
 	rows    *prometheus.CounterVec
 	bad     *prometheus.CounterVec
 	errors  prometheus.Counter
 	batches prometheus.Counter
 	insert  prometheus.Histogram
 }
+
+// Rows is the number of rows inserted so far (replays included).
+func (m *LoaderMetrics) Rows() uint64 { return m.total.Load() }
 
 // InsertErrors counts failed batch inserts.
 func (m *LoaderMetrics) InsertErrors() prometheus.Counter { return m.errors }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +26,22 @@ type Config struct {
 	Kafka Kafka `yaml:"kafka"`
 	// Chains lists the chains to follow, one entry per network.
 	Chains Chains `yaml:"chains"`
+	// ClickHouse is the analysts' store; the loader runs when addrs is set.
+	ClickHouse ClickHouse `yaml:"clickhouse"`
+}
+
+// ClickHouse configures the loader from Kafka into ClickHouse.
+type ClickHouse struct {
+	// Addrs are native-protocol host:port addresses; empty disables the
+	// loader.
+	Addrs    []string `yaml:"addrs"`
+	Database string   `yaml:"database"`
+	Username string   `yaml:"username"`
+	Password Secret   `yaml:"password"`
+	// GroupID is the Kafka consumer group of the loader.
+	GroupID      string        `yaml:"group_id"`
+	BatchRecords int           `yaml:"batch_records"`
+	Linger       time.Duration `yaml:"linger"`
 }
 
 // Log configures logging.
@@ -116,6 +133,8 @@ type BTCEndpoint struct {
 	CookieFile string `yaml:"cookie_file"`
 }
 
+var identifierRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
 // orDefault sets *p to v when it holds its type's zero value.
 func orDefault[T comparable](p *T, v T) {
 	var zero T
@@ -167,8 +186,9 @@ type Endpoint struct {
 // Defaults returns a Config with every default filled in.
 func Defaults() Config {
 	return Config{
-		Log:  Log{Level: "info", Format: "text"},
-		HTTP: HTTP{Listen: "127.0.0.1:9464"},
+		ClickHouse: ClickHouse{Database: "cordon", Username: "default", GroupID: "cordon-clickhouse", BatchRecords: 5000, Linger: 200 * time.Millisecond},
+		Log:        Log{Level: "info", Format: "text"},
+		HTTP:       HTTP{Listen: "127.0.0.1:9464"},
 		Kafka: Kafka{ClientID: "cordon", CreateTopics: true, Partitions: 6, ReplicationFactor: 3, BatchSize: 1000,
 			Linger: 100 * time.Microsecond, MaxAttempts: 10, WriteTimeout: 30 * time.Second, Compression: "lz4", PartBytes: 256 << 10,
 			Topics: Topics{Blocks: "cordon.blocks", Transactions: "cordon.transactions", Transfers: "cordon.transfers",
@@ -321,6 +341,26 @@ func (c *Config) Validate() error {
 		}
 	default:
 		bad("kafka.sasl.mechanism", "%q: want plain, scram-sha-256 or scram-sha-512", k.SASL.Mechanism)
+	}
+	chc := c.ClickHouse
+	for i, a := range chc.Addrs {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			bad(fmt.Sprintf("clickhouse.addrs[%d]", i), "%q: want host:port of the native protocol (9000 by default)", a)
+		}
+	}
+	if len(chc.Addrs) > 0 {
+		if !identifierRE.MatchString(chc.Database) {
+			bad("clickhouse.database", "%q: want letters, digits and underscores", chc.Database)
+		}
+		if chc.GroupID == "" {
+			bad("clickhouse.group_id", "required")
+		}
+		if chc.BatchRecords < 1 || chc.BatchRecords > 1_000_000 {
+			bad("clickhouse.batch_records", "%d: must be between 1 and 1000000", chc.BatchRecords)
+		}
+		if chc.Linger <= 0 || chc.Linger > time.Minute {
+			bad("clickhouse.linger", "%s: must be between 0 and 1m", chc.Linger)
+		}
 	}
 	if len(c.Chains.ETH) == 0 && len(c.Chains.BTC) == 0 {
 		bad("chains", "no chain configured: add at least one entry under chains.eth or chains.btc")

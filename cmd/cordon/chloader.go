@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/cordonhq/cordon/ingest/clickhouse"
+	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/internal/config"
+)
+
+// chLoader runs the ClickHouse loader: it connects and migrates (retrying
+// while ClickHouse is unreachable), then loads from Kafka.
+type chLoader struct {
+	cfg     config.Config
+	metrics *clickhouse.LoaderMetrics
+	log     *slog.Logger
+	up      atomic.Bool
+}
+
+func newCHLoader(cfg config.Config, metrics *clickhouse.LoaderMetrics, log *slog.Logger) *chLoader {
+	return &chLoader{cfg: cfg, metrics: metrics, log: log}
+}
+
+func (l *chLoader) ready() error {
+	if !l.up.Load() {
+		return errors.New("not connected and migrated yet")
+	}
+	return nil
+}
+
+func (l *chLoader) run(ctx context.Context) error {
+	c := l.cfg.ClickHouse
+	var store *clickhouse.Store
+	for attempt := 0; ; attempt++ {
+		s, err := clickhouse.Open(ctx, clickhouse.Config{Addrs: c.Addrs, Database: c.Database, Username: c.Username, Password: c.Password.Value()})
+		if err == nil {
+			if err = s.Migrate(ctx, clickhouse.Schema); err == nil {
+				store = s
+				break
+			}
+			_ = s.Close()
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		wait := min(time.Duration(attempt+1)*time.Second, 15*time.Second)
+		l.log.Warn("clickhouse not ready; retrying", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	defer func() { _ = store.Close() }()
+	kc := kafkaConfig(l.cfg.Kafka)
+	t := kc.Topics
+	consumer, err := kafka.NewConsumer(kc, c.GroupID, []string{t.Blocks, t.Transactions, t.Transfers, t.Outputs, t.Spends})
+	if err != nil {
+		return fmt.Errorf("clickhouse loader: %w", err)
+	}
+	defer func() { _ = consumer.Close() }()
+	v, _ := store.ServerVersion(ctx)
+	l.log.Info("clickhouse loader running", "database", store.Database(), "server_version", v, "group", c.GroupID)
+	l.up.Store(true)
+	loader := clickhouse.NewLoader(clickhouse.LoaderConfig{Topics: t, BatchRecords: c.BatchRecords, Linger: c.Linger}, store, consumer, l.metrics, l.log)
+	err = loader.Run(ctx)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
