@@ -93,6 +93,7 @@ func checkViews(t *testing.T, ctx context.Context, store *clickhouse.Store, node
 	// Canonical blocks: exactly the node's chain from height 100.
 	want := map[uint64]string{}
 	wantOut, wantSpend := map[string]bool{}, map[string]bool{}
+	outVal := map[string]uint64{} // amount of every output of the range, from the node
 	for h := from; h <= tip; h++ {
 		hash, err := node.Client().GetBlockHash(h)
 		require.NoError(t, err)
@@ -100,8 +101,10 @@ func checkViews(t *testing.T, ctx context.Context, store *clickhouse.Store, node
 		blk, err := node.Client().GetBlock(hash)
 		require.NoError(t, err)
 		for i, tx := range blk.Transactions {
-			for v := range tx.TxOut {
-				wantOut[fmt.Sprintf("%s/%d", tx.TxHash(), v)] = true
+			for v, o := range tx.TxOut {
+				k := fmt.Sprintf("%s/%d", tx.TxHash(), v)
+				wantOut[k] = true
+				outVal[k] = uint64(o.Value)
 			}
 			if i > 0 {
 				for _, in := range tx.TxIn {
@@ -140,6 +143,7 @@ func checkViews(t *testing.T, ctx context.Context, store *clickhouse.Store, node
 	}
 	require.Equal(t, wantOut, keys(`SELECT concat(tx_hash, '/', toString(vout)) AS k, count() FROM canonical_outputs GROUP BY k`))
 	require.Equal(t, wantSpend, keys(`SELECT concat(prev_tx_hash, '/', toString(prev_vout)) AS k, count() FROM canonical_spends GROUP BY k`))
+	checkInputs(t, ctx, store, outVal)
 	// The removed blocks' rows are in the table, not in the view.
 	require.Greater(t, q(`SELECT count() FROM outputs FINAL`), q(`SELECT count() FROM canonical_outputs`))
 	require.Positive(t, q(`SELECT count() FROM blocks FINAL WHERE removed = 1`))
@@ -236,4 +240,30 @@ func waitPublished(t *testing.T, f *follow.Follower, node *btcnode.Node) {
 		require.True(t, time.Now().Before(deadline), "the watcher did not reach the node's tip")
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// checkInputs: every canonical input whose spent output is in the loaded
+// range (outVal, from the node) carries that output's amount, and no other
+// input is marked resolved.
+func checkInputs(t *testing.T, ctx context.Context, store *clickhouse.Store, outVal map[string]uint64) {
+	t.Helper()
+	rows, err := store.Query(ctx, `SELECT prev_tx_hash, prev_vout, amount, prev_found FROM canonical_inputs`)
+	require.NoError(t, err)
+	defer rows.Close()
+	resolved := 0
+	for rows.Next() {
+		var prevTx string
+		var vout uint32
+		var amount uint64
+		var found uint8
+		require.NoError(t, rows.Scan(&prevTx, &vout, &amount, &found))
+		want, inRange := outVal[fmt.Sprintf("%s/%d", prevTx, vout)]
+		require.Equal(t, inRange, found == 1, "input spending %s:%d", prevTx, vout)
+		if inRange {
+			require.Equal(t, want, amount, "input spending %s:%d", prevTx, vout)
+			resolved++
+		}
+	}
+	require.NoError(t, rows.Err())
+	require.Positive(t, resolved, "no input was resolved to an output")
 }

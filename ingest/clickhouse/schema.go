@@ -61,6 +61,22 @@ var Schema = []Migration{{
 		canonicalView("outputs", "tx_hash, tx_index, vout, address, script_type, script, amount, coinbase"),
 		canonicalView("spends", "tx_hash, tx_index, vin, prev_tx_hash, prev_vout, sequence"),
 	},
+}, {
+	Version: 2,
+	Name:    "canonical_inputs: Bitcoin spends joined to the outputs they spend",
+	Stmts: []string{
+		// address and amount are NULL / 0 when the spent output is not
+		// loaded (it is older than the stream's start height).
+		`CREATE VIEW IF NOT EXISTS canonical_inputs AS
+		SELECT chain, network, block_number, block_hash, block_time, tx_hash, tx_index, vin, prev_tx_hash, prev_vout, sequence,
+			prev_address AS address, prev_amount AS amount, prev_script_type AS script_type, prev_block_number, prev_found
+		FROM canonical_spends
+		ANY LEFT JOIN (
+			SELECT chain, network, tx_hash AS prev_tx_hash, vout AS prev_vout, address AS prev_address, amount AS prev_amount,
+				script_type AS prev_script_type, block_number AS prev_block_number, toUInt8(1) AS prev_found
+			FROM canonical_outputs
+		) USING (chain, network, prev_tx_hash, prev_vout)`,
+	},
 }}
 
 func canonicalView(table, cols string) string {
