@@ -107,12 +107,31 @@ func TestExampleConfigIsValid(t *testing.T) {
 	t.Setenv("KAFKA_PASSWORD", "pw")
 	t.Setenv("ALCHEMY_URL", "https://eth-mainnet.example/v2/key")
 	t.Setenv("BITCOIND_RPC_PASSWORD", "pw")
+	t.Setenv("CLICKHOUSE_PASSWORD", "pw")
 	raw, err := os.ReadFile("../../cordon.example.yaml")
 	require.NoError(t, err)
 	cfg, err := Parse(raw, nil)
 	require.NoError(t, err)
 	require.Len(t, cfg.Chains.BTC, 1)
 	require.Equal(t, "pw", cfg.Chains.BTC[0].Endpoints[0].Password.Value())
+	require.Equal(t, []string{"clickhouse-1:9000"}, cfg.ClickHouse.Addrs)
+	require.Equal(t, "[redacted]", cfg.ClickHouse.Password.String())
+}
+
+func TestClickHouseConfig(t *testing.T) {
+	base := "kafka: {brokers: [\"k:9092\"]}\nchains: {btc: [{network: mainnet, endpoints: [{url: \"http://n:8332\", user: u, password: p}]}]}\n"
+	cfg, err := Parse([]byte(base), []string{"CORDON_CLICKHOUSE_ADDRS=a:9000,b:9000"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"a:9000", "b:9000"}, cfg.ClickHouse.Addrs)
+	require.Equal(t, "cordon-clickhouse", cfg.ClickHouse.GroupID)
+	for _, tc := range []struct{ yaml, want string }{
+		{"clickhouse: {addrs: [\"ch\"]}", `clickhouse.addrs[0]: "ch": want host:port`},
+		{"clickhouse: {addrs: [\"ch:9000\"], database: \"x-y\"}", `clickhouse.database: "x-y": want letters`},
+		{"clickhouse: {addrs: [\"ch:9000\"], batch_records: -1}", "clickhouse.batch_records: -1"},
+	} {
+		_, err := Parse([]byte(base+tc.yaml), nil)
+		require.ErrorContains(t, err, tc.want)
+	}
 }
 
 func TestBTCConfig(t *testing.T) {
