@@ -29,25 +29,7 @@ import (
 func TestLoaderCanonicalAfterReorgs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	addr, err := btcnode.MiningAddress("regtest", "loader")
-	require.NoError(t, err)
-	node := testkit.Btcd(t, "regtest", addr)
-	wallet, err := btcnode.NewWallet(node, "regtest", "loader", 3)
-	require.NoError(t, err)
-	require.NoError(t, wallet.Bootstrap())
-
-	brokers := testkit.Kafka(t)
-	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3}, nil, nil)
-	require.NoError(t, err)
-	defer prod.Close()
-	require.NoError(t, prod.EnsureTopics(ctx))
-	src, err := btc.NewSource(btc.Config{Network: "regtest",
-		Endpoints: []btc.EndpointConfig{{Name: "btcd", URL: node.URL, User: node.User(), Password: node.Password()}}}, nil, nil)
-	require.NoError(t, err)
-	defer src.Close()
-	f := follow.New(follow.Config{Chain: chain.BTC, Network: "regtest", StartHeight: 100, PollInterval: 50 * time.Millisecond},
-		src, prod, nil, prod, nil, nil)
-	go func() { _ = f.Run(ctx) }()
+	node, wallet, brokers, prod, f := watchedChain(t, ctx, 3)
 
 	srv := testkit.ClickHouse(t)
 	store := open(t, srv.Addr(), "cordon")
@@ -156,24 +138,7 @@ func checkViews(t *testing.T, ctx context.Context, store *clickhouse.Store, node
 func TestLoaderSurvivesOutagesAndKills(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	addr, err := btcnode.MiningAddress("regtest", "outage")
-	require.NoError(t, err)
-	node := testkit.Btcd(t, "regtest", addr)
-	wallet, err := btcnode.NewWallet(node, "regtest", "outage", 4)
-	require.NoError(t, err)
-	require.NoError(t, wallet.Bootstrap())
-	brokers := testkit.Kafka(t)
-	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3}, nil, nil)
-	require.NoError(t, err)
-	defer prod.Close()
-	require.NoError(t, prod.EnsureTopics(ctx))
-	src, err := btc.NewSource(btc.Config{Network: "regtest",
-		Endpoints: []btc.EndpointConfig{{Name: "btcd", URL: node.URL, User: node.User(), Password: node.Password()}}}, nil, nil)
-	require.NoError(t, err)
-	defer src.Close()
-	f := follow.New(follow.Config{Chain: chain.BTC, Network: "regtest", StartHeight: 100, PollInterval: 50 * time.Millisecond},
-		src, prod, nil, prod, nil, nil)
-	go func() { _ = f.Run(ctx) }()
+	node, wallet, brokers, prod, f := watchedChain(t, ctx, 4)
 
 	testkit.NeedClickHouse(t)
 	dir := t.TempDir()
@@ -266,4 +231,30 @@ func checkInputs(t *testing.T, ctx context.Context, store *clickhouse.Store, out
 	}
 	require.NoError(t, rows.Err())
 	require.Positive(t, resolved, "no input was resolved to an output")
+}
+
+// watchedChain starts a btcd regtest node with a funded wallet, a broker,
+// and a watcher publishing the node's chain from height 100.
+func watchedChain(t *testing.T, ctx context.Context, seed uint64) (*btcnode.Node, *btcnode.Wallet, []string, *kafka.Producer, *follow.Follower) {
+	t.Helper()
+	name := fmt.Sprint("loader-", seed)
+	addr, err := btcnode.MiningAddress("regtest", name)
+	require.NoError(t, err)
+	node := testkit.Btcd(t, "regtest", addr)
+	wallet, err := btcnode.NewWallet(node, "regtest", name, seed)
+	require.NoError(t, err)
+	require.NoError(t, wallet.Bootstrap())
+	brokers := testkit.Kafka(t)
+	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3}, nil, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = prod.Close() })
+	require.NoError(t, prod.EnsureTopics(ctx))
+	src, err := btc.NewSource(btc.Config{Network: "regtest",
+		Endpoints: []btc.EndpointConfig{{Name: "btcd", URL: node.URL, User: node.User(), Password: node.Password()}}}, nil, nil)
+	require.NoError(t, err)
+	t.Cleanup(src.Close)
+	f := follow.New(follow.Config{Chain: chain.BTC, Network: "regtest", StartHeight: 100, PollInterval: 50 * time.Millisecond},
+		src, prod, nil, prod, nil, nil)
+	go func() { _ = f.Run(ctx) }()
+	return node, wallet, brokers, prod, f
 }
