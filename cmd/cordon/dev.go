@@ -124,12 +124,12 @@ func cmdDev(ctx context.Context, args []string) error {
 	cfg.Kafka.Brokers = brokers
 	cfg.Kafka.Partitions = 3
 	cfg.Kafka.ReplicationFactor = 1
-	cfg.Chains.ETH = []config.ETH{{Network: devNetwork, ChainID: devnet.ChainID, StartHeight: "0", Parallel: 4,
-		MaxReorgDepth: 128, PollInterval: 500 * time.Millisecond, HealthInterval: 2 * time.Second,
+	cfg.Chains.ETH = []config.ETH{{Network: devNetwork, ChainID: devnet.ChainID,
+		Follow:    config.Follow{StartHeight: "0", Parallel: 4, MaxReorgDepth: 128, PollInterval: 500 * time.Millisecond, HealthInterval: 2 * time.Second},
 		Endpoints: []config.Endpoint{{Name: "devnet-ws", URL: config.SecretValue(dev.WSURL())}, {Name: "devnet-http", URL: config.SecretValue(dev.HTTPURL())}}}}
 	if btcTraffic != nil {
-		cfg.Chains.BTC = []config.BTC{{Network: devBTCNetwork, StartHeight: "0", Parallel: 4, MaxReorgDepth: 64,
-			PollInterval: 250 * time.Millisecond, HealthInterval: 2 * time.Second,
+		cfg.Chains.BTC = []config.BTC{{Network: devBTCNetwork,
+			Follow: config.Follow{StartHeight: "0", Parallel: 4, MaxReorgDepth: 64, PollInterval: 250 * time.Millisecond, HealthInterval: 2 * time.Second},
 			Endpoints: []config.BTCEndpoint{{Name: "btcd", URL: config.SecretValue(btcTraffic.node.URL), User: btcTraffic.node.User(),
 				Password: config.SecretValue(btcTraffic.node.Password())}}}}
 	}

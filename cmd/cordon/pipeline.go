@@ -73,12 +73,12 @@ func btcSourceConfig(b config.BTC) btc.Config {
 	return c
 }
 
-func followConfig(c chain.Chain, network, startHeight string, parallel, maxReorg, batch int, poll time.Duration) follow.Config {
-	fc := follow.Config{Chain: c, Network: network, Parallel: parallel, MaxReorgDepth: maxReorg, BatchBlocks: batch, PollInterval: poll}
-	if startHeight == "head" {
+func followConfig(c chain.Chain, network string, f config.Follow) follow.Config {
+	fc := follow.Config{Chain: c, Network: network, Parallel: f.Parallel, MaxReorgDepth: f.MaxReorgDepth, BatchBlocks: f.BatchBlocks, PollInterval: f.PollInterval}
+	if f.StartHeight == "head" {
 		fc.StartAtHead = true
 	} else {
-		fc.StartHeight, _ = strconv.ParseUint(startHeight, 10, 64) // validated
+		fc.StartHeight, _ = strconv.ParseUint(f.StartHeight, 10, 64) // validated
 	}
 	return fc
 }
@@ -101,7 +101,7 @@ func newPipeline(ctx context.Context, cfg config.Config, reg prometheus.Register
 			p.close()
 			return nil, fmt.Errorf("chains.eth %s: %w", e.Network, err)
 		}
-		fc := followConfig(chain.ETH, e.Network, e.StartHeight, e.Parallel, e.MaxReorgDepth, e.BatchBlocks, e.PollInterval)
+		fc := followConfig(chain.ETH, e.Network, e.Follow)
 		p.watchers = append(p.watchers, &watcher{name: chain.StreamKey(chain.ETH, e.Network), chain: chain.ETH,
 			health: src.Pool().Run, close: src.Close,
 			follower: follow.New(fc, src, prod, src.Wake(ctx), prod, fm, log.With("component", "watcher"))})
@@ -113,7 +113,7 @@ func newPipeline(ctx context.Context, cfg config.Config, reg prometheus.Register
 			p.close()
 			return nil, fmt.Errorf("chains.btc %s: %w", b.Network, err)
 		}
-		fc := followConfig(chain.BTC, b.Network, b.StartHeight, b.Parallel, b.MaxReorgDepth, b.BatchBlocks, b.PollInterval)
+		fc := followConfig(chain.BTC, b.Network, b.Follow)
 		p.watchers = append(p.watchers, &watcher{name: chain.StreamKey(chain.BTC, b.Network), chain: chain.BTC,
 			health: src.Pool().Run, close: src.Close,
 			follower: follow.New(fc, src, prod, nil, prod, fm, log.With("component", "watcher"))})

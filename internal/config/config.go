@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -106,12 +105,8 @@ type Chains struct {
 	BTC []BTC `yaml:"btc"`
 }
 
-// BTC configures one Bitcoin network.
-type BTC struct {
-	// Network is mainnet, testnet, signet, regtest or simnet: it selects
-	// address encoding and the genesis block endpoints must have.
-	Network   string        `yaml:"network"`
-	Endpoints []BTCEndpoint `yaml:"endpoints"`
+// Follow holds the follower keys every chain network has.
+type Follow struct {
 	// StartHeight is where an empty stream starts: a height, or "head".
 	StartHeight    string        `yaml:"start_height"`
 	Parallel       int           `yaml:"parallel"`
@@ -121,6 +116,15 @@ type BTC struct {
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 	HealthInterval time.Duration `yaml:"health_interval"`
 	MaxLag         uint64        `yaml:"max_lag"`
+}
+
+// BTC configures one Bitcoin network.
+type BTC struct {
+	// Network is mainnet, testnet, signet, regtest or simnet: it selects
+	// address encoding and the genesis block endpoints must have.
+	Network   string        `yaml:"network"`
+	Endpoints []BTCEndpoint `yaml:"endpoints"`
+	Follow    `yaml:",inline"`
 }
 
 // BTCEndpoint is one bitcoind or btcd JSON-RPC endpoint, authenticated by
@@ -147,32 +151,30 @@ func orDefault[T comparable](p *T, v T) {
 var BTCNetworks = []string{"mainnet", "testnet", "signet", "regtest", "simnet"}
 
 func (b *BTC) fill() {
-	orDefault(&b.StartHeight, "head")
-	orDefault(&b.Parallel, 8)
-	orDefault(&b.MaxReorgDepth, 32)
-	orDefault(&b.BatchBlocks, 8)
-	orDefault(&b.PollInterval, time.Second)
-	orDefault(&b.RequestTimeout, 30*time.Second)
-	orDefault(&b.HealthInterval, 10*time.Second)
-	orDefault(&b.MaxLag, 3)
+	b.Follow.fill(Follow{StartHeight: "head", Parallel: 8, MaxReorgDepth: 32, BatchBlocks: 8, PollInterval: time.Second,
+		RequestTimeout: 30 * time.Second, HealthInterval: 10 * time.Second, MaxLag: 3})
+}
+
+// fill sets every unset key to its value in d.
+func (f *Follow) fill(d Follow) {
+	orDefault(&f.StartHeight, d.StartHeight)
+	orDefault(&f.Parallel, d.Parallel)
+	orDefault(&f.MaxReorgDepth, d.MaxReorgDepth)
+	orDefault(&f.BatchBlocks, d.BatchBlocks)
+	orDefault(&f.PollInterval, d.PollInterval)
+	orDefault(&f.RequestTimeout, d.RequestTimeout)
+	orDefault(&f.HealthInterval, d.HealthInterval)
+	orDefault(&f.MaxLag, d.MaxLag)
 }
 
 // ETH configures one Ethereum network.
 type ETH struct {
-	Network   string     `yaml:"network"`
-	ChainID   uint64     `yaml:"chain_id"`
-	Endpoints []Endpoint `yaml:"endpoints"`
-	// StartHeight is where an empty stream starts: a height, or "head".
-	StartHeight      string        `yaml:"start_height"`
-	Parallel         int           `yaml:"parallel"`
-	MaxReorgDepth    int           `yaml:"max_reorg_depth"`
-	BatchBlocks      int           `yaml:"batch_blocks"`
-	PollInterval     time.Duration `yaml:"poll_interval"`
-	RequestTimeout   time.Duration `yaml:"request_timeout"`
-	HealthInterval   time.Duration `yaml:"health_interval"`
-	MaxLag           uint64        `yaml:"max_lag"`
-	VerifyHeaderHash *bool         `yaml:"verify_header_hash"`
-	VerifyTxRoot     *bool         `yaml:"verify_tx_root"`
+	Network          string     `yaml:"network"`
+	ChainID          uint64     `yaml:"chain_id"`
+	Endpoints        []Endpoint `yaml:"endpoints"`
+	Follow           `yaml:",inline"`
+	VerifyHeaderHash *bool `yaml:"verify_header_hash"`
+	VerifyTxRoot     *bool `yaml:"verify_tx_root"`
 }
 
 // Endpoint is one node endpoint.
@@ -198,14 +200,8 @@ func Defaults() Config {
 
 // fill sets the defaults of an Ethereum network's unset keys.
 func (e *ETH) fill() {
-	orDefault(&e.StartHeight, "head")
-	orDefault(&e.Parallel, 8)
-	orDefault(&e.MaxReorgDepth, 64)
-	orDefault(&e.BatchBlocks, 64)
-	orDefault(&e.PollInterval, 2*time.Second)
-	orDefault(&e.RequestTimeout, 10*time.Second)
-	orDefault(&e.HealthInterval, 5*time.Second)
-	orDefault(&e.MaxLag, 16)
+	e.Follow.fill(Follow{StartHeight: "head", Parallel: 8, MaxReorgDepth: 64, BatchBlocks: 64, PollInterval: 2 * time.Second,
+		RequestTimeout: 10 * time.Second, HealthInterval: 5 * time.Second, MaxLag: 16})
 	if e.VerifyHeaderHash == nil {
 		t := true
 		e.VerifyHeaderHash = &t
@@ -407,8 +403,7 @@ func (c *Config) Validate() error {
 			}
 			names[name] = true
 		}
-		validateFollow(bad, p, b.StartHeight, b.Parallel, b.MaxReorgDepth, b.BatchBlocks,
-			map[string]time.Duration{"poll_interval": b.PollInterval, "request_timeout": b.RequestTimeout, "health_interval": b.HealthInterval})
+		b.validate(bad, p)
 	}
 	networks := map[string]bool{}
 	for i, e := range c.Chains.ETH {
@@ -448,31 +443,33 @@ func (c *Config) Validate() error {
 		if *e.VerifyTxRoot && !*e.VerifyHeaderHash {
 			bad(p+".verify_tx_root", "needs verify_header_hash: without it the root is not bound to the block hash")
 		}
-		validateFollow(bad, p, e.StartHeight, e.Parallel, e.MaxReorgDepth, e.BatchBlocks,
-			map[string]time.Duration{"poll_interval": e.PollInterval, "request_timeout": e.RequestTimeout, "health_interval": e.HealthInterval})
+		e.validate(bad, p)
 	}
 	return errors.Join(errs...)
 }
 
-// validateFollow checks the follower keys every chain has.
-func validateFollow(bad func(key, format string, args ...any), p, startHeight string, parallel, maxReorg, batch int, durations map[string]time.Duration) {
-	if startHeight != "head" {
-		if _, err := strconv.ParseUint(startHeight, 10, 64); err != nil {
-			bad(p+".start_height", "%q: want a block height or \"head\"", startHeight)
+// validate checks the follower keys of the chain network at key p.
+func (f *Follow) validate(bad func(key, format string, args ...any), p string) {
+	if f.StartHeight != "head" {
+		if _, err := strconv.ParseUint(f.StartHeight, 10, 64); err != nil {
+			bad(p+".start_height", "%q: want a block height or \"head\"", f.StartHeight)
 		}
 	}
-	if parallel < 1 || parallel > 256 {
-		bad(p+".parallel", "%d: must be between 1 and 256", parallel)
+	if f.Parallel < 1 || f.Parallel > 256 {
+		bad(p+".parallel", "%d: must be between 1 and 256", f.Parallel)
 	}
-	if maxReorg < 1 || maxReorg > 10_000 {
-		bad(p+".max_reorg_depth", "%d: must be between 1 and 10000", maxReorg)
+	if f.MaxReorgDepth < 1 || f.MaxReorgDepth > 10_000 {
+		bad(p+".max_reorg_depth", "%d: must be between 1 and 10000", f.MaxReorgDepth)
 	}
-	if batch < 1 || batch > 1000 {
-		bad(p+".batch_blocks", "%d: must be between 1 and 1000", batch)
+	if f.BatchBlocks < 1 || f.BatchBlocks > 1000 {
+		bad(p+".batch_blocks", "%d: must be between 1 and 1000", f.BatchBlocks)
 	}
-	for _, key := range slices.Sorted(maps.Keys(durations)) {
-		if d := durations[key]; d <= 0 {
-			bad(p+"."+key, "%s: must be positive", d)
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"poll_interval", f.PollInterval}, {"request_timeout", f.RequestTimeout}, {"health_interval", f.HealthInterval}} {
+		if d.v <= 0 {
+			bad(p+"."+d.key, "%s: must be positive", d.v)
 		}
 	}
 }

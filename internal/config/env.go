@@ -52,6 +52,12 @@ func walkEnv(v reflect.Value, name, path string, vars map[string]string, used ma
 			if !f.IsExported() {
 				continue
 			}
+			if inline(f) { // its keys are the parent's
+				if err := walkEnv(v.Field(i), name, path, vars, used); err != nil {
+					return err
+				}
+				continue
+			}
 			key := yamlName(f)
 			if err := walkEnv(v.Field(i), name+"_"+strings.ToUpper(key), join(path, key), vars, used); err != nil {
 				return err

@@ -90,7 +90,11 @@ func resolveSecrets(v reflect.Value, path string) error {
 			if !f.IsExported() {
 				continue
 			}
-			if err := resolveSecrets(v.Field(i), join(path, yamlName(f))); err != nil {
+			sub := join(path, yamlName(f))
+			if inline(f) {
+				sub = path
+			}
+			if err := resolveSecrets(v.Field(i), sub); err != nil {
 				return err
 			}
 		}
@@ -112,6 +116,13 @@ func resolveSecrets(v reflect.Value, path string) error {
 		}
 	}
 	return nil
+}
+
+// inline reports whether f is an embedded struct whose YAML keys are its
+// parent's (`yaml:",inline"`).
+func inline(f reflect.StructField) bool {
+	_, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	return f.Anonymous && opts == "inline"
 }
 
 func yamlName(f reflect.StructField) string {
