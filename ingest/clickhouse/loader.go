@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -185,58 +186,23 @@ func u8(b bool) uint8 {
 // block becomes canonical in the views only once its rows are in.
 func (l *Loader) insert(ctx context.Context, b *batch) error {
 	start := time.Now()
-	if err := l.store.insert(ctx, "transactions", `chain, network, block_number, block_hash, block_time, hash, tx_index, from_address, to_address,
-		value, fee, nonce, gas, gas_used, gas_price, tx_type, status, contract_address, method_id, input_size, log_count,
-		size, vsize, weight, version, locktime, input_count, output_count, coinbase`, len(b.txs), func(i int) []any {
-		t := &b.txs[i]
-		var fee *string
-		if t.Fee != nil {
-			s := t.Fee.String()
-			fee = &s
+	for _, t := range []struct {
+		table string
+		n     int
+		cols  func() columns
+	}{
+		{"transactions", len(b.txs), func() columns { return txColumns(b.txs) }},
+		{"transfers", len(b.transfers), func() columns { return transferColumns(b.transfers) }},
+		{"outputs", len(b.outputs), func() columns { return outputColumns(b.outputs) }},
+		{"spends", len(b.spends), func() columns { return spendColumns(b.spends) }},
+		{"blocks", len(b.blocks), func() columns { return blockColumns(b.blocks) }},
+	} {
+		if t.n == 0 {
+			continue
 		}
-		return []any{string(t.Chain), t.Network, t.BlockHeight, t.BlockHash, time.Unix(t.BlockTime, 0), t.Hash, t.Index, t.From, t.To,
-			t.Value.String(), fee, t.Nonce, t.Gas, t.GasUsed, t.GasPrice.String(), t.Type, t.Status, t.ContractAddress, t.MethodID,
-			uint32(t.InputSize), uint32(t.LogCount), uint32(t.Size), uint32(t.VSize), uint32(t.Weight), t.Version, t.LockTime,
-			uint32(t.InputCount), uint32(t.OutputCount), u8(t.Coinbase)}
-	}); err != nil {
-		return err
-	}
-	if err := l.store.insert(ctx, "transfers", `chain, network, block_number, block_hash, block_time, tx_hash, tx_index, log_index,
-		asset, standard, from_address, to_address, amount, token_id`, len(b.transfers), func(i int) []any {
-		t := &b.transfers[i]
-		li := int64(-1)
-		if t.LogIndex != nil {
-			li = int64(*t.LogIndex)
+		if err := l.store.insertColumns(ctx, t.table, t.n, t.cols()); err != nil {
+			return err
 		}
-		return []any{string(t.Chain), t.Network, t.BlockHeight, t.BlockHash, time.Unix(t.BlockTime, 0), t.TxHash, t.TxIndex, li,
-			t.Asset, t.Standard, t.From, t.To, t.Amount.String(), t.TokenID}
-	}); err != nil {
-		return err
-	}
-	if err := l.store.insert(ctx, "outputs", `chain, network, block_number, block_hash, block_time, tx_hash, tx_index, vout, address,
-		script_type, script, amount, coinbase`, len(b.outputs), func(i int) []any {
-		o := &b.outputs[i]
-		amt, _ := strconv.ParseUint(o.Amount.String(), 10, 64) // satoshi: at most 2.1e15
-		return []any{string(o.Chain), o.Network, o.BlockHeight, o.BlockHash, time.Unix(o.BlockTime, 0), o.TxHash, o.TxIndex, o.Vout,
-			o.Address, o.ScriptType, o.Script, amt, u8(o.Coinbase)}
-	}); err != nil {
-		return err
-	}
-	if err := l.store.insert(ctx, "spends", `chain, network, block_number, block_hash, block_time, tx_hash, tx_index, vin,
-		prev_tx_hash, prev_vout, sequence`, len(b.spends), func(i int) []any {
-		s := &b.spends[i]
-		return []any{string(s.Chain), s.Network, s.BlockHeight, s.BlockHash, time.Unix(s.BlockTime, 0), s.TxHash, s.TxIndex, s.Vin,
-			s.PrevTxHash, s.PrevVout, s.Sequence}
-	}); err != nil {
-		return err
-	}
-	if err := l.store.insert(ctx, "blocks", `chain, network, height, hash, parent_hash, time, seq, removed,
-		tx_count, transfer_count, output_count, spend_count`, len(b.blocks), func(i int) []any {
-		e := &b.blocks[i]
-		return []any{string(e.Chain), e.Network, e.Height, e.Hash, e.ParentHash, time.Unix(e.Time, 0), e.Seq, u8(e.Type == chain.BlockRemoved),
-			uint32(e.TxCount), uint32(e.TransferCount), uint32(e.OutputCount), uint32(e.SpendCount)}
-	}); err != nil {
-		return err
 	}
 	l.metrics.rows.WithLabelValues("blocks").Add(float64(len(b.blocks)))
 	l.metrics.rows.WithLabelValues("transactions").Add(float64(len(b.txs)))
@@ -248,20 +214,169 @@ func (l *Loader) insert(ctx context.Context, b *batch) error {
 	return nil
 }
 
-// insert appends n rows (row(i) gives row i's values, in cols order) to
-// table in one batch.
-func (s *Store) insert(ctx context.Context, table, cols string, n int, row func(int) []any) error {
-	if n == 0 {
-		return nil
+// columns are the values of a batch's rows, one typed slice per column
+// (the driver appends a slice per column without reflecting on each value).
+type columns struct {
+	names []string
+	data  []any
+}
+
+func (c *columns) add(name string, data any) {
+	c.names = append(c.names, name)
+	c.data = append(c.data, data)
+}
+
+// mapCol is column f of rows.
+func mapCol[R, V any](rows []R, f func(*R) V) []V {
+	out := make([]V, len(rows))
+	for i := range rows {
+		out[i] = f(&rows[i])
 	}
-	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+table+" ("+cols+")")
+	return out
+}
+
+// blockFields adds the columns every record table shares.
+func blockFields[R any](c *columns, rows []R, ch func(*R) (chain.Chain, string, uint64, string, int64)) {
+	chains, networks := make([]string, len(rows)), make([]string, len(rows))
+	heights, hashes, times := make([]uint64, len(rows)), make([]string, len(rows)), make([]time.Time, len(rows))
+	for i := range rows {
+		cn, nw, h, hash, t := ch(&rows[i])
+		chains[i], networks[i], heights[i], hashes[i], times[i] = string(cn), nw, h, hash, time.Unix(t, 0)
+	}
+	c.add("chain", chains)
+	c.add("network", networks)
+	c.add("block_number", heights)
+	c.add("block_hash", hashes)
+	c.add("block_time", times)
+}
+
+func txColumns(rows []chain.Transaction) columns {
+	var c columns
+	blockFields(&c, rows, func(t *chain.Transaction) (chain.Chain, string, uint64, string, int64) {
+		return t.Chain, t.Network, t.BlockHeight, t.BlockHash, t.BlockTime
+	})
+	c.add("hash", mapCol(rows, func(t *chain.Transaction) string { return t.Hash }))
+	c.add("tx_index", mapCol(rows, func(t *chain.Transaction) uint32 { return t.Index }))
+	c.add("from_address", mapCol(rows, func(t *chain.Transaction) string { return t.From }))
+	c.add("to_address", mapCol(rows, func(t *chain.Transaction) string { return t.To }))
+	c.add("value", mapCol(rows, func(t *chain.Transaction) string { return t.Value.String() }))
+	c.add("fee", mapCol(rows, func(t *chain.Transaction) *string {
+		if t.Fee == nil {
+			return nil
+		}
+		s := t.Fee.String()
+		return &s
+	}))
+	c.add("nonce", mapCol(rows, func(t *chain.Transaction) uint64 { return t.Nonce }))
+	c.add("gas", mapCol(rows, func(t *chain.Transaction) uint64 { return t.Gas }))
+	c.add("gas_used", mapCol(rows, func(t *chain.Transaction) uint64 { return t.GasUsed }))
+	c.add("gas_price", mapCol(rows, func(t *chain.Transaction) string { return t.GasPrice.String() }))
+	c.add("tx_type", mapCol(rows, func(t *chain.Transaction) uint8 { return t.Type }))
+	c.add("status", mapCol(rows, func(t *chain.Transaction) *uint8 { return t.Status }))
+	c.add("contract_address", mapCol(rows, func(t *chain.Transaction) string { return t.ContractAddress }))
+	c.add("method_id", mapCol(rows, func(t *chain.Transaction) string { return t.MethodID }))
+	c.add("input_size", mapCol(rows, func(t *chain.Transaction) uint32 { return uint32(t.InputSize) }))
+	c.add("log_count", mapCol(rows, func(t *chain.Transaction) uint32 { return uint32(t.LogCount) }))
+	c.add("size", mapCol(rows, func(t *chain.Transaction) uint32 { return uint32(t.Size) }))
+	c.add("vsize", mapCol(rows, func(t *chain.Transaction) uint32 { return uint32(t.VSize) }))
+	c.add("weight", mapCol(rows, func(t *chain.Transaction) uint32 { return uint32(t.Weight) }))
+	c.add("version", mapCol(rows, func(t *chain.Transaction) int32 { return t.Version }))
+	c.add("locktime", mapCol(rows, func(t *chain.Transaction) uint32 { return t.LockTime }))
+	c.add("input_count", mapCol(rows, func(t *chain.Transaction) uint32 { return uint32(t.InputCount) }))
+	c.add("output_count", mapCol(rows, func(t *chain.Transaction) uint32 { return uint32(t.OutputCount) }))
+	c.add("coinbase", mapCol(rows, func(t *chain.Transaction) uint8 { return u8(t.Coinbase) }))
+	return c
+}
+
+func transferColumns(rows []chain.Transfer) columns {
+	var c columns
+	blockFields(&c, rows, func(t *chain.Transfer) (chain.Chain, string, uint64, string, int64) {
+		return t.Chain, t.Network, t.BlockHeight, t.BlockHash, t.BlockTime
+	})
+	c.add("tx_hash", mapCol(rows, func(t *chain.Transfer) string { return t.TxHash }))
+	c.add("tx_index", mapCol(rows, func(t *chain.Transfer) uint32 { return t.TxIndex }))
+	c.add("log_index", mapCol(rows, func(t *chain.Transfer) int64 {
+		if t.LogIndex == nil {
+			return -1
+		}
+		return int64(*t.LogIndex)
+	}))
+	c.add("asset", mapCol(rows, func(t *chain.Transfer) string { return t.Asset }))
+	c.add("standard", mapCol(rows, func(t *chain.Transfer) string { return t.Standard }))
+	c.add("from_address", mapCol(rows, func(t *chain.Transfer) string { return t.From }))
+	c.add("to_address", mapCol(rows, func(t *chain.Transfer) string { return t.To }))
+	c.add("amount", mapCol(rows, func(t *chain.Transfer) string { return t.Amount.String() }))
+	c.add("token_id", mapCol(rows, func(t *chain.Transfer) string { return t.TokenID }))
+	return c
+}
+
+func outputColumns(rows []chain.Output) columns {
+	var c columns
+	blockFields(&c, rows, func(o *chain.Output) (chain.Chain, string, uint64, string, int64) {
+		return o.Chain, o.Network, o.BlockHeight, o.BlockHash, o.BlockTime
+	})
+	c.add("tx_hash", mapCol(rows, func(o *chain.Output) string { return o.TxHash }))
+	c.add("tx_index", mapCol(rows, func(o *chain.Output) uint32 { return o.TxIndex }))
+	c.add("vout", mapCol(rows, func(o *chain.Output) uint32 { return o.Vout }))
+	c.add("address", mapCol(rows, func(o *chain.Output) *string { return o.Address }))
+	c.add("script_type", mapCol(rows, func(o *chain.Output) string { return o.ScriptType }))
+	c.add("script", mapCol(rows, func(o *chain.Output) string { return o.Script }))
+	c.add("amount", mapCol(rows, func(o *chain.Output) uint64 {
+		v, _ := strconv.ParseUint(o.Amount.String(), 10, 64) // satoshi: at most 2.1e15
+		return v
+	}))
+	c.add("coinbase", mapCol(rows, func(o *chain.Output) uint8 { return u8(o.Coinbase) }))
+	return c
+}
+
+func spendColumns(rows []chain.Spend) columns {
+	var c columns
+	blockFields(&c, rows, func(s *chain.Spend) (chain.Chain, string, uint64, string, int64) {
+		return s.Chain, s.Network, s.BlockHeight, s.BlockHash, s.BlockTime
+	})
+	c.add("tx_hash", mapCol(rows, func(s *chain.Spend) string { return s.TxHash }))
+	c.add("tx_index", mapCol(rows, func(s *chain.Spend) uint32 { return s.TxIndex }))
+	c.add("vin", mapCol(rows, func(s *chain.Spend) uint32 { return s.Vin }))
+	c.add("prev_tx_hash", mapCol(rows, func(s *chain.Spend) string { return s.PrevTxHash }))
+	c.add("prev_vout", mapCol(rows, func(s *chain.Spend) uint32 { return s.PrevVout }))
+	c.add("sequence", mapCol(rows, func(s *chain.Spend) uint32 { return s.Sequence }))
+	return c
+}
+
+func blockColumns(rows []chain.BlockEvent) columns {
+	var c columns
+	c.add("chain", mapCol(rows, func(e *chain.BlockEvent) string { return string(e.Chain) }))
+	c.add("network", mapCol(rows, func(e *chain.BlockEvent) string { return e.Network }))
+	c.add("height", mapCol(rows, func(e *chain.BlockEvent) uint64 { return e.Height }))
+	c.add("hash", mapCol(rows, func(e *chain.BlockEvent) string { return e.Hash }))
+	c.add("parent_hash", mapCol(rows, func(e *chain.BlockEvent) string { return e.ParentHash }))
+	c.add("time", mapCol(rows, func(e *chain.BlockEvent) time.Time { return time.Unix(e.Time, 0) }))
+	c.add("seq", mapCol(rows, func(e *chain.BlockEvent) uint64 { return e.Seq }))
+	c.add("removed", mapCol(rows, func(e *chain.BlockEvent) uint8 { return u8(e.Type == chain.BlockRemoved) }))
+	c.add("tx_count", mapCol(rows, func(e *chain.BlockEvent) uint32 { return uint32(e.TxCount) }))
+	c.add("transfer_count", mapCol(rows, func(e *chain.BlockEvent) uint32 { return uint32(e.TransferCount) }))
+	c.add("output_count", mapCol(rows, func(e *chain.BlockEvent) uint32 { return uint32(e.OutputCount) }))
+	c.add("spend_count", mapCol(rows, func(e *chain.BlockEvent) uint32 { return uint32(e.SpendCount) }))
+	c.add("miner", mapCol(rows, func(e *chain.BlockEvent) string { return e.Miner }))
+	c.add("base_fee", mapCol(rows, func(e *chain.BlockEvent) string {
+		if e.BaseFee.IsZero() {
+			return ""
+		}
+		return e.BaseFee.String()
+	}))
+	return c
+}
+
+// insertColumns inserts n rows given as columns into table in one batch.
+func (s *Store) insertColumns(ctx context.Context, table string, n int, c columns) error {
+	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+table+" ("+strings.Join(c.names, ", ")+")")
 	if err != nil {
 		return fmt.Errorf("insert into %s: %w", table, err)
 	}
-	for i := range n {
-		if err := b.Append(row(i)...); err != nil {
+	for i, data := range c.data {
+		if err := b.Column(i).Append(data); err != nil {
 			_ = b.Abort()
-			return fmt.Errorf("insert into %s: row %d: %w", table, i, err)
+			return fmt.Errorf("insert into %s: column %s: %w", table, c.names[i], err)
 		}
 	}
 	if err := b.Send(); err != nil {

@@ -2,9 +2,12 @@ package clickhouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 )
 
 // Migration is one step of the schema. Its statements must be idempotent
@@ -43,7 +46,7 @@ func (s *Store) Migrate(ctx context.Context, ms []Migration) error {
 			continue
 		}
 		for i, stmt := range m.Stmts {
-			if err := s.conn.Exec(ctx, stmt); err != nil {
+			if err := s.conn.Exec(ctx, stmt); err != nil && !alreadyDone(stmt, err) {
 				return fmt.Errorf("clickhouse: migration %d (%s), statement %d (%s): %w", m.Version, m.Name, i+1, firstLine(stmt), err)
 			}
 		}
@@ -70,6 +73,14 @@ func (s *Store) Applied(ctx context.Context) (map[uint32]bool, error) {
 		out[v] = true
 	}
 	return out, rows.Err()
+}
+
+// alreadyDone tells whether err only says that stmt's work is done:
+// ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS, so an ADD COLUMN that
+// another instance (or an interrupted run) applied fails with code 44.
+func alreadyDone(stmt string, err error) bool {
+	var ex *ch.Exception
+	return errors.As(err, &ex) && ex.Code == 44 && strings.Contains(stmt, "ADD COLUMN")
 }
 
 func firstLine(s string) string {

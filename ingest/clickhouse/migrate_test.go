@@ -90,3 +90,61 @@ func TestOpenErrors(t *testing.T) {
 	_, err = clickhouse.Open(context.Background(), clickhouse.Config{Addrs: []string{"127.0.0.1:1"}, Database: "x; DROP"})
 	require.ErrorContains(t, err, "want letters, digits and underscores")
 }
+
+// TestSchemaV3CopiesExistingRows: a database loaded under schema v2 gains
+// the address-ordered copies; instances migrating at once, and a rerun of
+// every v3 statement (an interrupted migration), leave each row once.
+func TestSchemaV3CopiesExistingRows(t *testing.T) {
+	srv := testkit.ClickHouse(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s := open(t, srv.Addr(), "m3")
+	require.NoError(t, s.Migrate(ctx, clickhouse.Schema[:2]))
+	require.NoError(t, s.Exec(ctx, `INSERT INTO transfers (chain, network, block_number, block_hash, block_time, tx_hash, tx_index, log_index,
+		asset, standard, from_address, to_address, amount, token_id)
+		SELECT 'eth', 'dev', number, 'b', now(), toString(number), 0, -1, 'native', 'native', 'a', concat('to', toString(number % 7)), '1', ''
+		FROM system.numbers LIMIT 1000`))
+	require.NoError(t, s.Exec(ctx, `INSERT INTO outputs (chain, network, block_number, block_hash, block_time, tx_hash, tx_index, vout, address,
+		script_type, script, amount, coinbase)
+		SELECT 'btc', 'regtest', number, 'b', now(), toString(number), 0, 0, if(number % 10 = 0, NULL, toString(number % 13)), 'p2wpkh', '', number, 0
+		FROM system.numbers LIMIT 1000`))
+	require.NoError(t, s.Exec(ctx, `INSERT INTO spends (chain, network, block_number, block_hash, block_time, tx_hash, tx_index, vin,
+		prev_tx_hash, prev_vout, sequence)
+		SELECT 'btc', 'regtest', number, 'b', now(), toString(number), 0, 0, toString(number + 1), 0, 0 FROM system.numbers LIMIT 500`))
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := clickhouse.Open(ctx, clickhouse.Config{Addrs: []string{srv.Addr()}, Database: "m3"})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer s.Close()
+			errs <- s.Migrate(ctx, clickhouse.Schema)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	again := append(append([]clickhouse.Migration{}, clickhouse.Schema...),
+		clickhouse.Migration{Version: 1000, Name: "v3 again", Stmts: clickhouse.Schema[2].Stmts})
+	require.NoError(t, s.Migrate(ctx, again))
+
+	count := func(q string) uint64 {
+		var n uint64
+		require.NoError(t, s.QueryRow(ctx, q).Scan(&n))
+		return n
+	}
+	require.Equal(t, uint64(1000), count(`SELECT count() FROM transfers_by_to FINAL`))
+	require.Equal(t, uint64(1000/7+1), count(`SELECT count() FROM transfers_by_to FINAL WHERE to_address = 'to0'`))
+	require.Equal(t, uint64(900), count(`SELECT count() FROM outputs_by_address FINAL`), "outputs without an address are not copied")
+	require.Equal(t, uint64(0), count(`SELECT count() FROM outputs_by_address FINAL WHERE address = ''`))
+	require.Equal(t, uint64(500), count(`SELECT count() FROM spends_by_tx FINAL`))
+	require.Equal(t, uint64(1), count(`SELECT count() FROM system.columns WHERE database = 'm3' AND table = 'blocks' AND name = 'miner'`))
+}

@@ -77,7 +77,58 @@ var Schema = []Migration{{
 			FROM canonical_outputs
 		) USING (chain, network, prev_tx_hash, prev_vout)`,
 	},
+}, {
+	Version: 3,
+	Name:    "address-ordered copies for tracing; block fee recipient and base fee",
+	Stmts: []string{
+		// Ethereum fee accounting (cordon reconcile): the fee recipient
+		// earns gas_used × (gas_price − base_fee) per transaction.
+		`ALTER TABLE blocks ADD COLUMN miner String DEFAULT ''`,
+		`ALTER TABLE blocks ADD COLUMN base_fee String DEFAULT ''`,
+		// The tables are ordered for lookups by their own identity (and
+		// transfers by sender); tracing also needs transfers by receiver,
+		// outputs by address and spends by spending transaction. Each copy
+		// is a ReplacingMergeTree on the same identity fed by a
+		// materialized view, then filled from what is already loaded (rows
+		// inserted while the copy runs arrive twice and collapse). 18.16
+		// cannot feed a MATERIALIZED column from a view: block_key is an
+		// ordinary column here, computed by the view. The outputs filter
+		// reads the ifNull alias (an alias shadows the column in 18.16's
+		// WHERE), which is why it tests != '' rather than IS NOT NULL.
+		`CREATE TABLE IF NOT EXISTS transfers_by_to (
+			chain String, network String, block_number UInt64, block_hash String, block_time DateTime,
+			tx_hash String, tx_index UInt32, log_index Int64, asset String, standard String,
+			from_address String, to_address String, amount String, token_id String,
+			block_key UInt64
+		) ENGINE = ReplacingMergeTree PARTITION BY (chain, network, toYYYYMM(block_time))
+		ORDER BY (chain, network, to_address, block_number, tx_hash, log_index, block_hash)`,
+		`CREATE MATERIALIZED VIEW IF NOT EXISTS transfers_by_to_mv TO transfers_by_to AS SELECT ` + transferCols + `, cityHash64(block_hash) AS block_key FROM transfers`,
+		`INSERT INTO transfers_by_to (` + transferCols + `, block_key) SELECT ` + transferCols + `, cityHash64(block_hash) FROM transfers`,
+		`CREATE TABLE IF NOT EXISTS outputs_by_address (
+			chain String, network String, block_number UInt64, block_hash String, block_time DateTime,
+			tx_hash String, tx_index UInt32, vout UInt32, address String, script_type String, amount UInt64, coinbase UInt8,
+			block_key UInt64
+		) ENGINE = ReplacingMergeTree PARTITION BY (chain, network, toYYYYMM(block_time))
+		ORDER BY (chain, network, address, block_number, tx_hash, vout, block_hash)`,
+		`CREATE MATERIALIZED VIEW IF NOT EXISTS outputs_by_address_mv TO outputs_by_address AS SELECT ` + outputByAddrSelect + `, cityHash64(block_hash) AS block_key FROM outputs WHERE address != ''`,
+		`INSERT INTO outputs_by_address (` + outputByAddrCols + `, block_key) SELECT ` + outputByAddrSelect + `, cityHash64(block_hash) FROM outputs WHERE address != ''`,
+		`CREATE TABLE IF NOT EXISTS spends_by_tx (
+			chain String, network String, block_number UInt64, block_hash String, block_time DateTime,
+			tx_hash String, tx_index UInt32, vin UInt32, prev_tx_hash String, prev_vout UInt32, sequence UInt32,
+			block_key UInt64
+		) ENGINE = ReplacingMergeTree PARTITION BY (chain, network, toYYYYMM(block_time))
+		ORDER BY (chain, network, tx_hash, vin, block_hash)`,
+		`CREATE MATERIALIZED VIEW IF NOT EXISTS spends_by_tx_mv TO spends_by_tx AS SELECT ` + spendCols + `, cityHash64(block_hash) AS block_key FROM spends`,
+		`INSERT INTO spends_by_tx (` + spendCols + `, block_key) SELECT ` + spendCols + `, cityHash64(block_hash) FROM spends`,
+	},
 }}
+
+const (
+	transferCols       = "chain, network, block_number, block_hash, block_time, tx_hash, tx_index, log_index, asset, standard, from_address, to_address, amount, token_id"
+	spendCols          = "chain, network, block_number, block_hash, block_time, tx_hash, tx_index, vin, prev_tx_hash, prev_vout, sequence"
+	outputByAddrCols   = "chain, network, block_number, block_hash, block_time, tx_hash, tx_index, vout, address, script_type, amount, coinbase"
+	outputByAddrSelect = "chain, network, block_number, block_hash, block_time, tx_hash, tx_index, vout, ifNull(address, '') AS address, script_type, amount, coinbase"
+)
 
 func canonicalView(table, cols string) string {
 	return `CREATE VIEW IF NOT EXISTS canonical_` + table + ` AS

@@ -113,3 +113,10 @@ func (s *Store) Query(ctx context.Context, query string, args ...any) (Rows, err
 func (s *Store) QueryRow(ctx context.Context, query string, args ...any) Row {
 	return s.conn.QueryRow(ctx, query, args...)
 }
+
+// Exec runs a statement that returns no rows (DDL, INSERT … SELECT). Rows
+// from the client are inserted through batches, never through Exec: 18.16
+// does not answer an INSERT … VALUES sent this way.
+func (s *Store) Exec(ctx context.Context, query string, args ...any) error {
+	return s.conn.Exec(ctx, query, args...)
+}

@@ -66,6 +66,12 @@ type BlockEvent struct {
 	// of an added block.
 	OutputCount int `json:"output_count,omitzero"`
 	SpendCount  int `json:"spend_count,omitzero"`
+	// Miner and BaseFee are an added Ethereum block's fee recipient and
+	// base fee per gas (absent before London), so balances can be
+	// recomputed from the stream: the recipient earns each transaction's
+	// gas_used × (gas_price − base_fee).
+	Miner   string `json:"miner,omitempty"`
+	BaseFee Amount `json:"base_fee,omitzero"`
 }
 
 // Key is the record's deterministic Kafka key: a retry or a replay of the

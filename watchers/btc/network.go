@@ -1,12 +1,10 @@
 package btc
 
 import (
-	"fmt"
-	"sort"
-	"strings"
-
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
+
+	"github.com/cordonhq/cordon/internal/address"
 )
 
 // Network is what address encoding and node identity need to know about a
@@ -26,33 +24,21 @@ type Network struct {
 	CoinbaseMaturity uint16
 }
 
-var networks = map[string]*chaincfg.Params{
-	"mainnet": &chaincfg.MainNetParams,
-	"testnet": &chaincfg.TestNet3Params,
-	"signet":  &chaincfg.SigNetParams,
-	"regtest": &chaincfg.RegressionNetParams,
-	"simnet":  &chaincfg.SimNetParams,
-}
-
 // Networks lists the supported network names.
-func Networks() []string {
-	out := make([]string, 0, len(networks))
-	for n := range networks {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func Networks() []string { return address.BTCNetworks() }
 
 // LookupNetwork returns the network called name.
 func LookupNetwork(name string) (Network, error) {
-	p, ok := networks[name]
-	if !ok {
-		return Network{}, fmt.Errorf("unknown bitcoin network %q (want one of %s)", name, strings.Join(Networks(), ", "))
+	p, err := address.BTCParams(name)
+	if err != nil {
+		return Network{}, err
 	}
 	return Network{Name: name, Genesis: *p.GenesisHash, PubKeyHashID: p.PubKeyHashAddrID,
 		ScriptHashID: p.ScriptHashAddrID, HRP: p.Bech32HRPSegwit, CoinbaseMaturity: p.CoinbaseMaturity}, nil
 }
 
 // Params returns btcd's parameters of the network.
-func (n Network) Params() *chaincfg.Params { return networks[n.Name] }
+func (n Network) Params() *chaincfg.Params {
+	p, _ := address.BTCParams(n.Name)
+	return p
+}

@@ -413,7 +413,7 @@ func (f *Follower) sync(parent context.Context, from, to uint64) error {
 		ev := chain.BlockEvent{V: chain.SchemaVersion, Type: chain.BlockAdded,
 			Seq:    f.nextSeq + uint64(len(flying)+len(batch)),
 			Header: b.Header, TxCount: len(b.Transactions), TransferCount: len(b.Transfers),
-			OutputCount: len(b.Outputs), SpendCount: len(b.Spends)}
+			OutputCount: len(b.Outputs), SpendCount: len(b.Spends), Miner: b.Miner, BaseFee: b.BaseFee}
 		batch = append(batch, chain.Update{Event: ev, Block: b})
 		switch {
 		case done == nil:
