@@ -2,13 +2,15 @@
 # Installs what `make test` needs that Go does not bring, from Debian's
 # packages: kcat (a third-party Kafka client the tests read cordon's topics
 # with) and clickhouse-server + clickhouse-client (the tests start private
-# servers of their own; nothing is configured system-wide). Runs as root
+# servers of their own; nothing is configured system-wide), and chromium
+# (a test opens `cordon trace --format html` headless). Runs as root
 # (CI) or through sudo.
 set -euo pipefail
 need=()
 command -v kcat >/dev/null 2>&1 || need+=(kcat)
 { command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/sbin/clickhouse-server ]; } || need+=(clickhouse-server)
 command -v clickhouse-client >/dev/null 2>&1 || need+=(clickhouse-client)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then

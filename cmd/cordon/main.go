@@ -19,6 +19,8 @@ Usage:
   cordon dev     [--data-dir DIR] ...   run the whole system on embedded defaults
   cordon run     --config FILE          run against your own nodes and Kafka
   cordon export  --chain eth --from N --to M [--rpc URL] [--format jsonl|csv] [--out FILE]
+  cordon trace   --chain eth|btc --address A [--hops N] [--backward] [--since T] [--until T]
+                 [--min-amount X] [--asset native|TOKEN] [--sinks FILE] [--format table|json|dot|html]
   cordon version
 
 Run "cordon COMMAND -h" for a command's flags.
@@ -55,6 +57,8 @@ func dispatch(ctx context.Context, args []string) error {
 		return cmdRun(ctx, args[1:])
 	case "export":
 		return cmdExport(ctx, args[1:])
+	case "trace":
+		return cmdTrace(ctx, args[1:])
 	case "version", "--version":
 		fmt.Println("cordon", version)
 		return nil
