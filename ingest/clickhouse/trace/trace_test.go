@@ -31,9 +31,13 @@ type chainOps struct {
 	dev *devnet.Devnet
 }
 
-func addr(k *ecdsa.PrivateKey) string { return strings.ToLower(crypto.PubkeyToAddress(k.PublicKey).Hex()) }
+func addr(k *ecdsa.PrivateKey) string {
+	return strings.ToLower(crypto.PubkeyToAddress(k.PublicKey).Hex())
+}
 
-func eth(milli int64) *big.Int { return new(big.Int).Mul(big.NewInt(milli), big.NewInt(params.Ether/1000)) }
+func eth(milli int64) *big.Int {
+	return new(big.Int).Mul(big.NewInt(milli), big.NewInt(params.Ether/1000))
+}
 
 // pay sends value from key to to; the payment is mined by the next commit.
 func (o *chainOps) pay(from *ecdsa.PrivateKey, to *ecdsa.PrivateKey, value *big.Int) {
@@ -112,7 +116,7 @@ func TestTraceLaunderingPattern(t *testing.T) {
 	step()
 	pipe.WaitLoaded(t, ctx, dev.Head().Hash().Hex()) // the split's block is in ClickHouse…
 	require.NoError(t, traffic.Reorg(ctx, 1))        // …when it is mined again on another branch
-	ops.pay(a1, m, eth(29_900)) // merge
+	ops.pay(a1, m, eth(29_900))                      // merge
 	ops.pay(a2, m, eth(29_900))
 	ops.pay(a3, exch, eth(38_900)) // a deposit into an exchange…
 	step()
