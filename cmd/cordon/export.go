@@ -126,40 +126,9 @@ func cmdExport(ctx context.Context, args []string) error {
 // ethExportSource builds the Ethereum source of an export from --rpc,
 // --config or the dev system's endpoints.json; it sets *network when empty.
 func ethExportSource(ctx context.Context, rpcURL string, network *string, cfgPath, dataDir string, noVerify bool) (*eth.Source, error) {
-	scfg := eth.Config{VerifyHeaderHash: !noVerify, VerifyTxRoot: !noVerify}
-	switch {
-	case rpcURL != "":
-		scfg.Endpoints = []eth.EndpointConfig{{Name: "rpc", URL: rpcURL}}
-	case cfgPath != "":
-		cfg, err := config.Load(cfgPath, os.Environ())
-		if err != nil {
-			return nil, err
-		}
-		if len(cfg.Chains.ETH) == 0 {
-			return nil, fmt.Errorf("%s has no chains.eth entry", cfgPath)
-		}
-		e := cfg.Chains.ETH[0]
-		for _, c := range cfg.Chains.ETH {
-			if c.Network == *network {
-				e = c
-			}
-		}
-		scfg = ethSourceConfig(e)
-		scfg.VerifyHeaderHash = scfg.VerifyHeaderHash && !noVerify
-		scfg.VerifyTxRoot = scfg.VerifyTxRoot && !noVerify
-		if *network == "" {
-			*network = e.Network
-		}
-	default:
-		ep, err := readEndpoints(dataDir)
-		if err != nil {
-			return nil, fmt.Errorf("no --rpc given and %w", err)
-		}
-		scfg.Endpoints = []eth.EndpointConfig{{Name: "dev", URL: ep.ETHRPC}}
-		scfg.ChainID = ep.ETHChainID
-		if *network == "" {
-			*network = ep.ETHNetwork
-		}
+	scfg, err := ethEndpoints(rpcURL, network, cfgPath, dataDir, noVerify)
+	if err != nil {
+		return nil, err
 	}
 	scfg.Network = *network
 	if scfg.Network == "" {
@@ -182,24 +151,76 @@ func ethExportSource(ctx context.Context, rpcURL string, network *string, cfgPat
 	return eth.NewSource(ctx, scfg, nil, nil)
 }
 
+// ethEndpoints resolves the Ethereum endpoints from --rpc, --config or the
+// dev system's endpoints.json; it sets *network when empty and known.
+func ethEndpoints(rpcURL string, network *string, cfgPath, dataDir string, noVerify bool) (eth.Config, error) {
+	scfg := eth.Config{VerifyHeaderHash: !noVerify, VerifyTxRoot: !noVerify}
+	switch {
+	case rpcURL != "":
+		scfg.Endpoints = []eth.EndpointConfig{{Name: "rpc", URL: rpcURL}}
+	case cfgPath != "":
+		cfg, err := config.Load(cfgPath, os.Environ())
+		if err != nil {
+			return scfg, err
+		}
+		if len(cfg.Chains.ETH) == 0 {
+			return scfg, fmt.Errorf("%s has no chains.eth entry", cfgPath)
+		}
+		e := cfg.Chains.ETH[0]
+		for _, c := range cfg.Chains.ETH {
+			if c.Network == *network {
+				e = c
+			}
+		}
+		scfg = ethSourceConfig(e)
+		scfg.VerifyHeaderHash = scfg.VerifyHeaderHash && !noVerify
+		scfg.VerifyTxRoot = scfg.VerifyTxRoot && !noVerify
+		if *network == "" {
+			*network = e.Network
+		}
+	default:
+		ep, err := readEndpoints(dataDir)
+		if err != nil {
+			return scfg, fmt.Errorf("no --rpc given and %w", err)
+		}
+		scfg.Endpoints = []eth.EndpointConfig{{Name: "dev", URL: ep.ETHRPC}}
+		scfg.ChainID = ep.ETHChainID
+		if *network == "" {
+			*network = ep.ETHNetwork
+		}
+	}
+	return scfg, nil
+}
+
 // btcExportSource builds the Bitcoin source of an export from --rpc (with
 // --rpc-user/--rpc-pass or --rpc-cookie), --config or the dev system's
 // endpoints.json; it sets *network when empty.
 func btcExportSource(rpcURL, user, pass, cookie string, network *string, cfgPath, dataDir string) (*btc.Source, error) {
+	scfg, err := btcEndpoints(rpcURL, user, pass, cookie, network, cfgPath, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	return btc.NewSource(scfg, nil, nil)
+}
+
+// btcEndpoints resolves the Bitcoin endpoints from --rpc (with
+// --rpc-user/--rpc-pass or --rpc-cookie), --config or the dev system's
+// endpoints.json; it sets *network when empty.
+func btcEndpoints(rpcURL, user, pass, cookie string, network *string, cfgPath, dataDir string) (btc.Config, error) {
 	var scfg btc.Config
 	switch {
 	case rpcURL != "":
 		if *network == "" {
-			return nil, errors.New("--network is required with --rpc for btc (mainnet, testnet, signet, regtest or simnet)")
+			return scfg, errors.New("--network is required with --rpc for btc (mainnet, testnet, signet, regtest or simnet)")
 		}
 		scfg.Endpoints = []btc.EndpointConfig{{Name: "rpc", URL: rpcURL, User: user, Password: pass, CookieFile: cookie}}
 	case cfgPath != "":
 		cfg, err := config.Load(cfgPath, os.Environ())
 		if err != nil {
-			return nil, err
+			return scfg, err
 		}
 		if len(cfg.Chains.BTC) == 0 {
-			return nil, fmt.Errorf("%s has no chains.btc entry", cfgPath)
+			return scfg, fmt.Errorf("%s has no chains.btc entry", cfgPath)
 		}
 		b := cfg.Chains.BTC[0]
 		for _, c := range cfg.Chains.BTC {
@@ -212,10 +233,10 @@ func btcExportSource(rpcURL, user, pass, cookie string, network *string, cfgPath
 	default:
 		ep, err := readEndpoints(dataDir)
 		if err != nil {
-			return nil, fmt.Errorf("no --rpc given and %w", err)
+			return scfg, fmt.Errorf("no --rpc given and %w", err)
 		}
 		if ep.BTCRPC == nil {
-			return nil, fmt.Errorf("the dev system in %s runs no bitcoin node", dataDir)
+			return scfg, fmt.Errorf("the dev system in %s runs no bitcoin node", dataDir)
 		}
 		scfg.Endpoints = []btc.EndpointConfig{{Name: "dev", URL: ep.BTCRPC.URL, User: ep.BTCRPC.User, Password: ep.BTCRPC.Password}}
 		if *network == "" {
@@ -223,5 +244,5 @@ func btcExportSource(rpcURL, user, pass, cookie string, network *string, cfgPath
 		}
 	}
 	scfg.Network = *network
-	return btc.NewSource(scfg, nil, nil)
+	return scfg, nil
 }

@@ -42,7 +42,10 @@ type conn struct {
 	all  []*rpcclient.Client
 }
 
-func newConn(ec EndpointConfig, clients int) (*conn, string, error) {
+// ConnConfig is rpcclient's configuration of an endpoint (HTTP POST mode;
+// user and password, from the URL too, or the node's cookie file) and the
+// endpoint's name for logs.
+func ConnConfig(ec EndpointConfig) (*rpcclient.ConnConfig, string, error) {
 	u, err := url.Parse(ec.URL)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, "", errors.New("invalid URL: want http://host:port or https://host:port")
@@ -61,6 +64,14 @@ func newConn(ec EndpointConfig, clients int) (*conn, string, error) {
 	name := ec.Name
 	if name == "" {
 		name = u.Hostname()
+	}
+	return cc, name, nil
+}
+
+func newConn(ec EndpointConfig, clients int) (*conn, string, error) {
+	cc, name, err := ConnConfig(ec)
+	if err != nil {
+		return nil, "", err
 	}
 	c := &conn{idle: make(chan *rpcclient.Client, clients)}
 	for range clients {
