@@ -21,6 +21,7 @@ Usage:
   cordon export  --chain eth --from N --to M [--rpc URL] [--format jsonl|csv] [--out FILE]
   cordon trace   --chain eth|btc --address A [--hops N] [--backward] [--since T] [--until T]
                  [--min-amount X] [--asset native|TOKEN] [--sinks FILE] [--format table|json|dot|html]
+  cordon reconcile --chain eth|btc [--height H] [--blocks N] [--sample N] [--format table|json]
   cordon version
 
 Run "cordon COMMAND -h" for a command's flags.
@@ -59,6 +60,8 @@ func dispatch(ctx context.Context, args []string) error {
 		return cmdExport(ctx, args[1:])
 	case "trace":
 		return cmdTrace(ctx, args[1:])
+	case "reconcile":
+		return cmdReconcile(ctx, args[1:])
 	case "version", "--version":
 		fmt.Println("cordon", version)
 		return nil

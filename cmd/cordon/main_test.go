@@ -142,6 +142,51 @@ func TestDevEndToEnd(t *testing.T) {
 
 	checkDevBitcoin(t, ctx, dir, ep, kcat)
 	checkDevClickHouse(t, ep)
+	checkDevAnalysts(t, ctx, dir, ep)
+}
+
+// checkDevAnalysts: `cordon reconcile` finds no mismatch on either chain
+// of the running dev system and reports a tampered row; `cordon trace`
+// follows a dev address and writes every format.
+func checkDevAnalysts(t *testing.T, ctx context.Context, dir string, ep endpoints) {
+	for _, c := range []string{"eth", "btc"} {
+		require.NoError(t, cmdReconcile(ctx, []string{"--chain", c, "--data-dir", dir, "--blocks", "20"}), c)
+	}
+	client, err := exec.LookPath("clickhouse-client")
+	require.NoError(t, err)
+	_, port, err := net.SplitHostPort(ep.ClickHouse)
+	require.NoError(t, err)
+	query := func(q string) string {
+		out, err := exec.Command(client, "--host", "127.0.0.1", "--port", port, "-d", "cordon", "-q", q).CombinedOutput()
+		require.NoError(t, err, string(out))
+		return strings.TrimSpace(string(out))
+	}
+	from := query(`SELECT from_address FROM canonical_transfers WHERE asset = 'native' GROUP BY from_address ORDER BY count() DESC LIMIT 1`)
+	for _, format := range []string{"table", "json", "dot", "html"} {
+		out := filepath.Join(dir, "trace."+format)
+		require.NoError(t, cmdTrace(ctx, []string{"--chain", "eth", "--data-dir", dir, "--address", from, "--hops", "2", "--format", format, "--out", out}))
+		b, err := os.ReadFile(out)
+		require.NoError(t, err)
+		require.Contains(t, string(b), from, format)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "trace.json"))
+	require.NoError(t, err)
+	var res struct {
+		Edges []struct{ From, To string } `json:"edges"`
+	}
+	require.NoError(t, json.Unmarshal(b, &res))
+	require.NotEmpty(t, res.Edges)
+	require.Equal(t, from, res.Edges[0].From)
+
+	// A tampered ETH transfer amount in a recent block is reported.
+	tip := query(`SELECT max(block_number) FROM canonical_transfers WHERE chain = 'eth' AND asset = 'native' AND from_address != to_address`)
+	query(`INSERT INTO transfers (chain, network, block_number, block_hash, block_time, tx_hash, tx_index, log_index, asset, standard,
+		from_address, to_address, amount, token_id)
+		SELECT chain, network, block_number, block_hash, block_time, tx_hash, tx_index, log_index, asset, standard, from_address, to_address,
+			concat(amount, '0'), token_id
+		FROM canonical_transfers WHERE chain = 'eth' AND asset = 'native' AND from_address != to_address AND block_number = ` + tip + ` LIMIT 1`)
+	err = cmdReconcile(ctx, []string{"--chain", "eth", "--data-dir", dir, "--blocks", "20", "--sample", "0", "--height", tip})
+	require.ErrorIs(t, err, errMismatch)
 }
 
 // checkDevClickHouse: the dev ClickHouse server is in endpoints.json and

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/btcsuite/btcd/rpcclient"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/cordonhq/cordon/ingest/clickhouse/reconcile"
+	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/config"
+	"github.com/cordonhq/cordon/watchers/btc"
+)
+
+// errMismatch makes `cordon reconcile` exit non-zero after printing its
+// report.
+var errMismatch = errors.New("reconcile: balances differ")
+
+func cmdReconcile(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
+	sf := addStoreFlags(fs)
+	chainName := fs.String("chain", "", "chain: eth or btc")
+	height := fs.Uint64("height", 0, "block to compare at (default: the newest canonical block in ClickHouse)")
+	blocks := fs.Uint64("blocks", 64, "window of recent blocks whose accounts are checked (Ethereum needs the node's state at its start: keep it under 128 on a full node)")
+	sampleN := fs.Int("sample", 200, "check at most this many accounts, drawn at random (0: all)")
+	seed := fs.Uint64("seed", 0, "seed of the sample (added to the height, so a rerun at the same height checks the same accounts)")
+	format := fs.String("format", "table", "table or json")
+	rpcURL := fs.String("rpc", "", "node JSON-RPC URL (default: --config's first endpoint, else the dev system's)")
+	rpcUser := fs.String("rpc-user", "", "btc: RPC user")
+	rpcPass := fs.String("rpc-pass", "", "btc: RPC password (or env:NAME / file:PATH)")
+	rpcCookie := fs.String("rpc-cookie", "", "btc: the node's .cookie file instead of user and password")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c := chain.Chain(*chainName)
+	if c != chain.ETH && c != chain.BTC {
+		return fmt.Errorf("reconcile: --chain %q: want eth or btc", *chainName)
+	}
+	if *format != "table" && *format != "json" {
+		return fmt.Errorf("reconcile: --format %q: want table or json", *format)
+	}
+	store, network, err := sf.open(ctx, c)
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	defer func() { _ = store.Close() }()
+	opts := reconcile.Options{Network: network, Height: *height, Blocks: *blocks, Sample: *sampleN, Seed: *seed}
+	var rep *reconcile.Report
+	if c == chain.ETH {
+		ecfg, err := ethEndpoints(*rpcURL, &network, *sf.config, *sf.dataDir, false)
+		if err != nil {
+			return fmt.Errorf("reconcile: %w", err)
+		}
+		ep := ecfg.Endpoints[0]
+		var dial []rpc.ClientOption
+		for k, v := range ep.Headers {
+			dial = append(dial, rpc.WithHeader(k, v))
+		}
+		rc, err := rpc.DialOptions(ctx, ep.URL, dial...)
+		if err != nil {
+			return fmt.Errorf("reconcile: node %s: %w", ep.Name, err)
+		}
+		client := ethclient.NewClient(rc)
+		defer client.Close()
+		if rep, err = retryNotComparable(ctx, func() (*reconcile.Report, error) { return reconcile.ETH(ctx, store, client, opts) }); err != nil {
+			return err
+		}
+	} else {
+		pass := *rpcPass
+		if pass != "" {
+			sec, err := config.ParseSecret(pass)
+			if err != nil {
+				return fmt.Errorf("reconcile: --rpc-pass: %w", err)
+			}
+			pass = sec.Value()
+		}
+		bcfg, err := btcEndpoints(*rpcURL, *rpcUser, pass, *rpcCookie, &network, *sf.config, *sf.dataDir)
+		if err != nil {
+			return fmt.Errorf("reconcile: %w", err)
+		}
+		cc, name, err := btc.ConnConfig(bcfg.Endpoints[0])
+		if err != nil {
+			return fmt.Errorf("reconcile: node %s: %w", bcfg.Endpoints[0].Name, err)
+		}
+		client, err := rpcclient.New(cc, nil)
+		if err != nil {
+			return fmt.Errorf("reconcile: node %s: %w", name, err)
+		}
+		defer client.Shutdown()
+		if rep, err = retryNotComparable(ctx, func() (*reconcile.Report, error) { return reconcile.BTC(ctx, store, client, opts) }); err != nil {
+			return err
+		}
+	}
+	if err := writeReport(os.Stdout, rep, *format); err != nil {
+		return err
+	}
+	if !rep.OK() {
+		return fmt.Errorf("%w: %d mismatches at %s/%s height %d", errMismatch, len(rep.Mismatches), rep.Chain, rep.Network, rep.Height)
+	}
+	return nil
+}
+
+// retryNotComparable reruns check while ClickHouse and the node hold
+// different chains at the height (a reorg the loader has not applied yet),
+// a few times, a second apart.
+func retryNotComparable(ctx context.Context, check func() (*reconcile.Report, error)) (*reconcile.Report, error) {
+	for attempt := 1; ; attempt++ {
+		rep, err := check()
+		if err == nil || !errors.Is(err, reconcile.ErrNotComparable) || attempt == 5 {
+			return rep, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func writeReport(w io.Writer, rep *reconcile.Report, format string) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	fmt.Fprintf(w, "reconcile %s/%s at height %d (window %d-%d): %d accounts touched, %d checked, %d mismatches, %d skipped\n",
+		rep.Chain, rep.Network, rep.Height, rep.Base+1, rep.Height, rep.Touched, rep.Checked, len(rep.Mismatches), len(rep.Skipped))
+	if len(rep.Mismatches) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ACCOUNT\tASSET\tCLICKHOUSE\tNODE\tDETAIL")
+		for _, m := range rep.Mismatches {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Address, m.Asset, m.Store, m.Node, m.Detail)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	for _, s := range rep.Skipped {
+		fmt.Fprintf(w, "skipped %s %s: %s\n", s.Address, s.Asset, s.Detail)
+	}
+	return nil
+}
