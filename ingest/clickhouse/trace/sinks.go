@@ -47,11 +47,11 @@ func ReadSinks(r io.Reader, name string, c chain.Chain, network string, into map
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			errs = append(errs, fmt.Errorf("%s: %w", name, err)) // a csv.ParseError names its line
 			break
 		}
+		line, _ := cr.FieldPos(0)
 		if ch := get(rec, "chain"); ch != "" && !strings.EqualFold(ch, string(c)) {
 			continue
 		}
