@@ -126,53 +126,69 @@ type batch struct {
 
 func (l *Loader) decode(msgs []kafka.Message) *batch {
 	b := &batch{}
-	for _, m := range msgs {
-		if err := l.decodeOne(b, m); err != nil {
-			// A record cordon did not write (or a bug): counted and
-			// logged, never blocking the rest.
-			l.metrics.bad.WithLabelValues(m.Topic).Inc()
-			l.log.Error("record skipped", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
+	// Frames first, to size each table's rows once.
+	parts := make([]kafka.Part, len(msgs))
+	ok := make([]bool, len(msgs))
+	counts := map[string]int{}
+	t := l.cfg.Topics
+	for i, m := range msgs {
+		if m.Topic == t.Blocks {
+			continue
+		}
+		p, err := kafka.DecodePart(m.Value)
+		if err != nil {
+			l.skip(m, err)
+			continue
+		}
+		parts[i], ok[i] = p, true
+		counts[m.Topic] += len(p.Items)
+	}
+	b.txs = make([]chain.Transaction, 0, counts[t.Transactions])
+	b.transfers = make([]chain.Transfer, 0, counts[t.Transfers])
+	b.outputs = make([]chain.Output, 0, counts[t.Outputs])
+	b.spends = make([]chain.Spend, 0, counts[t.Spends])
+	for i, m := range msgs {
+		var err error
+		switch {
+		case m.Topic == t.Blocks:
+			err = l.decodeBlock(b, m)
+		case !ok[i]:
+			continue
+		case m.Topic == t.Transactions:
+			b.txs, err = kafka.AppendItems(b.txs, parts[i])
+		case m.Topic == t.Transfers:
+			b.transfers, err = kafka.AppendItems(b.transfers, parts[i])
+		case m.Topic == t.Outputs:
+			b.outputs, err = kafka.AppendItems(b.outputs, parts[i])
+		case m.Topic == t.Spends:
+			b.spends, err = kafka.AppendItems(b.spends, parts[i])
+		default:
+			err = fmt.Errorf("unexpected topic %s", m.Topic)
+		}
+		if err != nil {
+			l.skip(m, err)
 		}
 	}
 	return b
 }
 
-func (l *Loader) decodeOne(b *batch, m kafka.Message) error {
-	t := l.cfg.Topics
-	if m.Topic == t.Blocks {
-		var ev chain.BlockEvent
-		if err := json.Unmarshal(m.Value, &ev); err != nil {
-			return err
-		}
-		if ev.Type != chain.BlockAdded && ev.Type != chain.BlockRemoved {
-			return fmt.Errorf("unknown event type %q", ev.Type)
-		}
-		b.blocks = append(b.blocks, ev)
-		return nil
-	}
-	part, err := kafka.DecodePart(m.Value)
-	if err != nil {
+// skip counts and logs a record cordon did not write (or a bug), never
+// blocking the rest.
+func (l *Loader) skip(m kafka.Message, err error) {
+	l.metrics.bad.WithLabelValues(m.Topic).Inc()
+	l.log.Error("record skipped", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
+}
+
+func (l *Loader) decodeBlock(b *batch, m kafka.Message) error {
+	var ev chain.BlockEvent
+	if err := json.Unmarshal(m.Value, &ev); err != nil {
 		return err
 	}
-	switch m.Topic {
-	case t.Transactions:
-		v, err := kafka.Items[chain.Transaction](part)
-		b.txs = append(b.txs, v...)
-		return err
-	case t.Transfers:
-		v, err := kafka.Items[chain.Transfer](part)
-		b.transfers = append(b.transfers, v...)
-		return err
-	case t.Outputs:
-		v, err := kafka.Items[chain.Output](part)
-		b.outputs = append(b.outputs, v...)
-		return err
-	case t.Spends:
-		v, err := kafka.Items[chain.Spend](part)
-		b.spends = append(b.spends, v...)
-		return err
+	if ev.Type != chain.BlockAdded && ev.Type != chain.BlockRemoved {
+		return fmt.Errorf("unknown event type %q", ev.Type)
 	}
-	return fmt.Errorf("unexpected topic %s", m.Topic)
+	b.blocks = append(b.blocks, ev)
+	return nil
 }
 
 func u8(b bool) uint8 {
@@ -218,12 +234,14 @@ func (l *Loader) insert(ctx context.Context, b *batch) error {
 // (the driver appends a slice per column without reflecting on each value).
 type columns struct {
 	names []string
-	data  []any
+	// rows returns rows [i, j) of each column, as the typed slice the
+	// driver appends.
+	rows []func(i, j int) any
 }
 
-func (c *columns) add(name string, data any) {
+func addCol[V any](c *columns, name string, data []V) {
 	c.names = append(c.names, name)
-	c.data = append(c.data, data)
+	c.rows = append(c.rows, func(i, j int) any { return data[i:j] })
 }
 
 // mapCol is column f of rows.
@@ -243,11 +261,11 @@ func blockFields[R any](c *columns, rows []R, ch func(*R) (chain.Chain, string, 
 		cn, nw, h, hash, t := ch(&rows[i])
 		chains[i], networks[i], heights[i], hashes[i], times[i] = string(cn), nw, h, hash, time.Unix(t, 0)
 	}
-	c.add("chain", chains)
-	c.add("network", networks)
-	c.add("block_number", heights)
-	c.add("block_hash", hashes)
-	c.add("block_time", times)
+	addCol(c, "chain", chains)
+	addCol(c, "network", networks)
+	addCol(c, "block_number", heights)
+	addCol(c, "block_hash", hashes)
+	addCol(c, "block_time", times)
 }
 
 func txColumns(rows []chain.Transaction) columns {
@@ -255,36 +273,36 @@ func txColumns(rows []chain.Transaction) columns {
 	blockFields(&c, rows, func(t *chain.Transaction) (chain.Chain, string, uint64, string, int64) {
 		return t.Chain, t.Network, t.BlockHeight, t.BlockHash, t.BlockTime
 	})
-	c.add("hash", mapCol(rows, func(t *chain.Transaction) string { return t.Hash }))
-	c.add("tx_index", mapCol(rows, func(t *chain.Transaction) uint32 { return t.Index }))
-	c.add("from_address", mapCol(rows, func(t *chain.Transaction) string { return t.From }))
-	c.add("to_address", mapCol(rows, func(t *chain.Transaction) string { return t.To }))
-	c.add("value", mapCol(rows, func(t *chain.Transaction) string { return t.Value.String() }))
-	c.add("fee", mapCol(rows, func(t *chain.Transaction) *string {
+	addCol(&c, "hash", mapCol(rows, func(t *chain.Transaction) string { return t.Hash }))
+	addCol(&c, "tx_index", mapCol(rows, func(t *chain.Transaction) uint32 { return t.Index }))
+	addCol(&c, "from_address", mapCol(rows, func(t *chain.Transaction) string { return t.From }))
+	addCol(&c, "to_address", mapCol(rows, func(t *chain.Transaction) string { return t.To }))
+	addCol(&c, "value", mapCol(rows, func(t *chain.Transaction) string { return t.Value.String() }))
+	addCol(&c, "fee", mapCol(rows, func(t *chain.Transaction) *string {
 		if t.Fee == nil {
 			return nil
 		}
 		s := t.Fee.String()
 		return &s
 	}))
-	c.add("nonce", mapCol(rows, func(t *chain.Transaction) uint64 { return t.Nonce }))
-	c.add("gas", mapCol(rows, func(t *chain.Transaction) uint64 { return t.Gas }))
-	c.add("gas_used", mapCol(rows, func(t *chain.Transaction) uint64 { return t.GasUsed }))
-	c.add("gas_price", mapCol(rows, func(t *chain.Transaction) string { return t.GasPrice.String() }))
-	c.add("tx_type", mapCol(rows, func(t *chain.Transaction) uint8 { return t.Type }))
-	c.add("status", mapCol(rows, func(t *chain.Transaction) *uint8 { return t.Status }))
-	c.add("contract_address", mapCol(rows, func(t *chain.Transaction) string { return t.ContractAddress }))
-	c.add("method_id", mapCol(rows, func(t *chain.Transaction) string { return t.MethodID }))
-	c.add("input_size", mapCol(rows, func(t *chain.Transaction) uint32 { return uint32(t.InputSize) }))
-	c.add("log_count", mapCol(rows, func(t *chain.Transaction) uint32 { return uint32(t.LogCount) }))
-	c.add("size", mapCol(rows, func(t *chain.Transaction) uint32 { return uint32(t.Size) }))
-	c.add("vsize", mapCol(rows, func(t *chain.Transaction) uint32 { return uint32(t.VSize) }))
-	c.add("weight", mapCol(rows, func(t *chain.Transaction) uint32 { return uint32(t.Weight) }))
-	c.add("version", mapCol(rows, func(t *chain.Transaction) int32 { return t.Version }))
-	c.add("locktime", mapCol(rows, func(t *chain.Transaction) uint32 { return t.LockTime }))
-	c.add("input_count", mapCol(rows, func(t *chain.Transaction) uint32 { return uint32(t.InputCount) }))
-	c.add("output_count", mapCol(rows, func(t *chain.Transaction) uint32 { return uint32(t.OutputCount) }))
-	c.add("coinbase", mapCol(rows, func(t *chain.Transaction) uint8 { return u8(t.Coinbase) }))
+	addCol(&c, "nonce", mapCol(rows, func(t *chain.Transaction) uint64 { return t.Nonce }))
+	addCol(&c, "gas", mapCol(rows, func(t *chain.Transaction) uint64 { return t.Gas }))
+	addCol(&c, "gas_used", mapCol(rows, func(t *chain.Transaction) uint64 { return t.GasUsed }))
+	addCol(&c, "gas_price", mapCol(rows, func(t *chain.Transaction) string { return t.GasPrice.String() }))
+	addCol(&c, "tx_type", mapCol(rows, func(t *chain.Transaction) uint8 { return t.Type }))
+	addCol(&c, "status", mapCol(rows, func(t *chain.Transaction) *uint8 { return t.Status }))
+	addCol(&c, "contract_address", mapCol(rows, func(t *chain.Transaction) string { return t.ContractAddress }))
+	addCol(&c, "method_id", mapCol(rows, func(t *chain.Transaction) string { return t.MethodID }))
+	addCol(&c, "input_size", mapCol(rows, func(t *chain.Transaction) uint32 { return uint32(t.InputSize) }))
+	addCol(&c, "log_count", mapCol(rows, func(t *chain.Transaction) uint32 { return uint32(t.LogCount) }))
+	addCol(&c, "size", mapCol(rows, func(t *chain.Transaction) uint32 { return uint32(t.Size) }))
+	addCol(&c, "vsize", mapCol(rows, func(t *chain.Transaction) uint32 { return uint32(t.VSize) }))
+	addCol(&c, "weight", mapCol(rows, func(t *chain.Transaction) uint32 { return uint32(t.Weight) }))
+	addCol(&c, "version", mapCol(rows, func(t *chain.Transaction) int32 { return t.Version }))
+	addCol(&c, "locktime", mapCol(rows, func(t *chain.Transaction) uint32 { return t.LockTime }))
+	addCol(&c, "input_count", mapCol(rows, func(t *chain.Transaction) uint32 { return uint32(t.InputCount) }))
+	addCol(&c, "output_count", mapCol(rows, func(t *chain.Transaction) uint32 { return uint32(t.OutputCount) }))
+	addCol(&c, "coinbase", mapCol(rows, func(t *chain.Transaction) uint8 { return u8(t.Coinbase) }))
 	return c
 }
 
@@ -293,20 +311,20 @@ func transferColumns(rows []chain.Transfer) columns {
 	blockFields(&c, rows, func(t *chain.Transfer) (chain.Chain, string, uint64, string, int64) {
 		return t.Chain, t.Network, t.BlockHeight, t.BlockHash, t.BlockTime
 	})
-	c.add("tx_hash", mapCol(rows, func(t *chain.Transfer) string { return t.TxHash }))
-	c.add("tx_index", mapCol(rows, func(t *chain.Transfer) uint32 { return t.TxIndex }))
-	c.add("log_index", mapCol(rows, func(t *chain.Transfer) int64 {
+	addCol(&c, "tx_hash", mapCol(rows, func(t *chain.Transfer) string { return t.TxHash }))
+	addCol(&c, "tx_index", mapCol(rows, func(t *chain.Transfer) uint32 { return t.TxIndex }))
+	addCol(&c, "log_index", mapCol(rows, func(t *chain.Transfer) int64 {
 		if t.LogIndex == nil {
 			return -1
 		}
 		return int64(*t.LogIndex)
 	}))
-	c.add("asset", mapCol(rows, func(t *chain.Transfer) string { return t.Asset }))
-	c.add("standard", mapCol(rows, func(t *chain.Transfer) string { return t.Standard }))
-	c.add("from_address", mapCol(rows, func(t *chain.Transfer) string { return t.From }))
-	c.add("to_address", mapCol(rows, func(t *chain.Transfer) string { return t.To }))
-	c.add("amount", mapCol(rows, func(t *chain.Transfer) string { return t.Amount.String() }))
-	c.add("token_id", mapCol(rows, func(t *chain.Transfer) string { return t.TokenID }))
+	addCol(&c, "asset", mapCol(rows, func(t *chain.Transfer) string { return t.Asset }))
+	addCol(&c, "standard", mapCol(rows, func(t *chain.Transfer) string { return t.Standard }))
+	addCol(&c, "from_address", mapCol(rows, func(t *chain.Transfer) string { return t.From }))
+	addCol(&c, "to_address", mapCol(rows, func(t *chain.Transfer) string { return t.To }))
+	addCol(&c, "amount", mapCol(rows, func(t *chain.Transfer) string { return t.Amount.String() }))
+	addCol(&c, "token_id", mapCol(rows, func(t *chain.Transfer) string { return t.TokenID }))
 	return c
 }
 
@@ -315,17 +333,17 @@ func outputColumns(rows []chain.Output) columns {
 	blockFields(&c, rows, func(o *chain.Output) (chain.Chain, string, uint64, string, int64) {
 		return o.Chain, o.Network, o.BlockHeight, o.BlockHash, o.BlockTime
 	})
-	c.add("tx_hash", mapCol(rows, func(o *chain.Output) string { return o.TxHash }))
-	c.add("tx_index", mapCol(rows, func(o *chain.Output) uint32 { return o.TxIndex }))
-	c.add("vout", mapCol(rows, func(o *chain.Output) uint32 { return o.Vout }))
-	c.add("address", mapCol(rows, func(o *chain.Output) *string { return o.Address }))
-	c.add("script_type", mapCol(rows, func(o *chain.Output) string { return o.ScriptType }))
-	c.add("script", mapCol(rows, func(o *chain.Output) string { return o.Script }))
-	c.add("amount", mapCol(rows, func(o *chain.Output) uint64 {
+	addCol(&c, "tx_hash", mapCol(rows, func(o *chain.Output) string { return o.TxHash }))
+	addCol(&c, "tx_index", mapCol(rows, func(o *chain.Output) uint32 { return o.TxIndex }))
+	addCol(&c, "vout", mapCol(rows, func(o *chain.Output) uint32 { return o.Vout }))
+	addCol(&c, "address", mapCol(rows, func(o *chain.Output) *string { return o.Address }))
+	addCol(&c, "script_type", mapCol(rows, func(o *chain.Output) string { return o.ScriptType }))
+	addCol(&c, "script", mapCol(rows, func(o *chain.Output) string { return o.Script }))
+	addCol(&c, "amount", mapCol(rows, func(o *chain.Output) uint64 {
 		v, _ := strconv.ParseUint(o.Amount.String(), 10, 64) // satoshi: at most 2.1e15
 		return v
 	}))
-	c.add("coinbase", mapCol(rows, func(o *chain.Output) uint8 { return u8(o.Coinbase) }))
+	addCol(&c, "coinbase", mapCol(rows, func(o *chain.Output) uint8 { return u8(o.Coinbase) }))
 	return c
 }
 
@@ -334,31 +352,31 @@ func spendColumns(rows []chain.Spend) columns {
 	blockFields(&c, rows, func(s *chain.Spend) (chain.Chain, string, uint64, string, int64) {
 		return s.Chain, s.Network, s.BlockHeight, s.BlockHash, s.BlockTime
 	})
-	c.add("tx_hash", mapCol(rows, func(s *chain.Spend) string { return s.TxHash }))
-	c.add("tx_index", mapCol(rows, func(s *chain.Spend) uint32 { return s.TxIndex }))
-	c.add("vin", mapCol(rows, func(s *chain.Spend) uint32 { return s.Vin }))
-	c.add("prev_tx_hash", mapCol(rows, func(s *chain.Spend) string { return s.PrevTxHash }))
-	c.add("prev_vout", mapCol(rows, func(s *chain.Spend) uint32 { return s.PrevVout }))
-	c.add("sequence", mapCol(rows, func(s *chain.Spend) uint32 { return s.Sequence }))
+	addCol(&c, "tx_hash", mapCol(rows, func(s *chain.Spend) string { return s.TxHash }))
+	addCol(&c, "tx_index", mapCol(rows, func(s *chain.Spend) uint32 { return s.TxIndex }))
+	addCol(&c, "vin", mapCol(rows, func(s *chain.Spend) uint32 { return s.Vin }))
+	addCol(&c, "prev_tx_hash", mapCol(rows, func(s *chain.Spend) string { return s.PrevTxHash }))
+	addCol(&c, "prev_vout", mapCol(rows, func(s *chain.Spend) uint32 { return s.PrevVout }))
+	addCol(&c, "sequence", mapCol(rows, func(s *chain.Spend) uint32 { return s.Sequence }))
 	return c
 }
 
 func blockColumns(rows []chain.BlockEvent) columns {
 	var c columns
-	c.add("chain", mapCol(rows, func(e *chain.BlockEvent) string { return string(e.Chain) }))
-	c.add("network", mapCol(rows, func(e *chain.BlockEvent) string { return e.Network }))
-	c.add("height", mapCol(rows, func(e *chain.BlockEvent) uint64 { return e.Height }))
-	c.add("hash", mapCol(rows, func(e *chain.BlockEvent) string { return e.Hash }))
-	c.add("parent_hash", mapCol(rows, func(e *chain.BlockEvent) string { return e.ParentHash }))
-	c.add("time", mapCol(rows, func(e *chain.BlockEvent) time.Time { return time.Unix(e.Time, 0) }))
-	c.add("seq", mapCol(rows, func(e *chain.BlockEvent) uint64 { return e.Seq }))
-	c.add("removed", mapCol(rows, func(e *chain.BlockEvent) uint8 { return u8(e.Type == chain.BlockRemoved) }))
-	c.add("tx_count", mapCol(rows, func(e *chain.BlockEvent) uint32 { return uint32(e.TxCount) }))
-	c.add("transfer_count", mapCol(rows, func(e *chain.BlockEvent) uint32 { return uint32(e.TransferCount) }))
-	c.add("output_count", mapCol(rows, func(e *chain.BlockEvent) uint32 { return uint32(e.OutputCount) }))
-	c.add("spend_count", mapCol(rows, func(e *chain.BlockEvent) uint32 { return uint32(e.SpendCount) }))
-	c.add("miner", mapCol(rows, func(e *chain.BlockEvent) string { return e.Miner }))
-	c.add("base_fee", mapCol(rows, func(e *chain.BlockEvent) string {
+	addCol(&c, "chain", mapCol(rows, func(e *chain.BlockEvent) string { return string(e.Chain) }))
+	addCol(&c, "network", mapCol(rows, func(e *chain.BlockEvent) string { return e.Network }))
+	addCol(&c, "height", mapCol(rows, func(e *chain.BlockEvent) uint64 { return e.Height }))
+	addCol(&c, "hash", mapCol(rows, func(e *chain.BlockEvent) string { return e.Hash }))
+	addCol(&c, "parent_hash", mapCol(rows, func(e *chain.BlockEvent) string { return e.ParentHash }))
+	addCol(&c, "time", mapCol(rows, func(e *chain.BlockEvent) time.Time { return time.Unix(e.Time, 0) }))
+	addCol(&c, "seq", mapCol(rows, func(e *chain.BlockEvent) uint64 { return e.Seq }))
+	addCol(&c, "removed", mapCol(rows, func(e *chain.BlockEvent) uint8 { return u8(e.Type == chain.BlockRemoved) }))
+	addCol(&c, "tx_count", mapCol(rows, func(e *chain.BlockEvent) uint32 { return uint32(e.TxCount) }))
+	addCol(&c, "transfer_count", mapCol(rows, func(e *chain.BlockEvent) uint32 { return uint32(e.TransferCount) }))
+	addCol(&c, "output_count", mapCol(rows, func(e *chain.BlockEvent) uint32 { return uint32(e.OutputCount) }))
+	addCol(&c, "spend_count", mapCol(rows, func(e *chain.BlockEvent) uint32 { return uint32(e.SpendCount) }))
+	addCol(&c, "miner", mapCol(rows, func(e *chain.BlockEvent) string { return e.Miner }))
+	addCol(&c, "base_fee", mapCol(rows, func(e *chain.BlockEvent) string {
 		if e.BaseFee.IsZero() {
 			return ""
 		}
@@ -367,16 +385,31 @@ func blockColumns(rows []chain.BlockEvent) columns {
 	return c
 }
 
-// insertColumns inserts n rows given as columns into table in one batch.
+// flushRows is how many rows go to the server per block of an insert:
+// the driver's column buffers are reused between blocks instead of
+// growing to the whole batch, and the server works on one block while the
+// next is built.
+const flushRows = 65536
+
+// insertColumns inserts n rows given as columns into table in one INSERT.
 func (s *Store) insertColumns(ctx context.Context, table string, n int, c columns) error {
 	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+table+" ("+strings.Join(c.names, ", ")+")")
 	if err != nil {
 		return fmt.Errorf("insert into %s: %w", table, err)
 	}
-	for i, data := range c.data {
-		if err := b.Column(i).Append(data); err != nil {
-			_ = b.Abort()
-			return fmt.Errorf("insert into %s: column %s: %w", table, c.names[i], err)
+	for i := 0; i < n; i += flushRows {
+		j := min(i+flushRows, n)
+		for k, rows := range c.rows {
+			if err := b.Column(k).Append(rows(i, j)); err != nil {
+				_ = b.Abort()
+				return fmt.Errorf("insert into %s: column %s: %w", table, c.names[k], err)
+			}
+		}
+		if j < n {
+			if err := b.Flush(); err != nil {
+				_ = b.Abort()
+				return fmt.Errorf("insert %d rows into %s: %w", n, table, err)
+			}
 		}
 	}
 	if err := b.Send(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -56,11 +57,15 @@ func PartKey(h chain.Header, i int) string {
 	return h.Stream() + "/" + h.Hash + "/" + strconv.Itoa(i)
 }
 
-// DecodePart decodes a part record and checks its frame.
+// DecodePart decodes a part record and checks its frame. The items are
+// checked when Items decodes them.
 func DecodePart(value []byte) (Part, error) {
-	var p Part
-	if err := json.Unmarshal(value, &p); err != nil {
-		return p, fmt.Errorf("decode part: %w", err)
+	p, ok := decodePartFast(value)
+	if !ok {
+		p = Part{}
+		if err := json.Unmarshal(value, &p); err != nil {
+			return p, fmt.Errorf("decode part: %w", err)
+		}
 	}
 	if p.Parts < 1 || p.Part < 0 || p.Part >= p.Parts {
 		return p, fmt.Errorf("decode part: part %d of %d", p.Part, p.Parts)
@@ -86,15 +91,34 @@ func Items[T any, PT interface {
 	*T
 	SetBlock(chain.BlockRef)
 }](p Part) ([]T, error) {
-	out := make([]T, len(p.Items))
+	return AppendItems[T, PT](make([]T, 0, len(p.Items)), p)
+}
+
+// AppendItems decodes the items of a part onto dst (see Items). On error
+// dst is returned as it was.
+func AppendItems[T any, PT interface {
+	*T
+	SetBlock(chain.BlockRef)
+}](dst []T, p Part) ([]T, error) {
+	n := len(dst)
+	dst = slices.Grow(dst, len(p.Items))[:n+len(p.Items)]
+	clear(dst[n:]) // decode into zero values, as encoding/json into fresh ones
 	ref := p.Ref()
 	for i, raw := range p.Items {
-		if err := json.Unmarshal(raw, PT(&out[i])); err != nil {
-			return nil, fmt.Errorf("%s part %d of block %s: item %d: %w", p.Kind, p.Part, p.BlockHash, i, err)
+		item := PT(&dst[n+i])
+		var err error
+		if d, ok := any(item).(interface{ DecodeJSON([]byte) error }); ok {
+			err = d.DecodeJSON(raw) // encoding/json's result, faster
+		} else {
+			err = json.Unmarshal(raw, item)
 		}
-		PT(&out[i]).SetBlock(ref)
+		if err != nil {
+			clear(dst[n:])
+			return dst[:n], fmt.Errorf("%s part %d of block %s: item %d: %w", p.Kind, p.Part, p.BlockHash, i, err)
+		}
+		item.SetBlock(ref)
 	}
-	return out, nil
+	return dst, nil
 }
 
 // itemAppender encodes one item.

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -71,5 +72,35 @@ func FuzzDecodePart(f *testing.F) {
 		}
 		_, _ = Items[chain.Output](part)
 		_, _ = Items[chain.Transfer](part)
+		_, _ = Items[chain.Spend](part)
+	})
+}
+
+// FuzzDecodePartFast: the fast frame reader agrees with encoding/json on
+// every frame it accepts; where encoding/json refuses one it accepted, an
+// item is invalid JSON (which decoding the items reports).
+func FuzzDecodePartFast(f *testing.F) {
+	f.Add([]byte(`{"v":1,"kind":"output","chain":"btc","network":"mainnet","block_number":1,"block_hash":"00","block_time":1,"part":0,"parts":1,"items":[{"tx_hash":"aa","vout":0,"amount":"5"}]}`))
+	f.Add([]byte(`{"v":1,"kind":"transfer","items":[{"a":"}{\"]"} , {"b":[1,{"c":2}]}],"parts":2}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		fast, ok := decodePartFast(raw)
+		if !ok {
+			return
+		}
+		var slow Part
+		if err := json.Unmarshal(raw, &slow); err != nil {
+			for _, it := range fast.Items {
+				if !json.Valid(it) {
+					return
+				}
+			}
+			t.Fatalf("fast accepted a frame encoding/json refuses (%v) with valid items: %q", err, raw)
+		}
+		require.Equal(t, len(slow.Items), len(fast.Items))
+		for i := range slow.Items {
+			require.JSONEq(t, string(slow.Items[i]), string(fast.Items[i]))
+		}
+		fast.Items, slow.Items = nil, nil
+		require.Equal(t, slow, fast)
 	})
 }
