@@ -46,6 +46,8 @@ bench:
 	$(GO) test ./watchers/btc/ -run '^$$' -bench 'NormalizeMainnet|WireDecode' -benchmem -cpu 1
 	$(GO) test ./watchers/btc/ -run '^$$' -bench 'PublishMainnet' -benchtime 30x
 	GOGC=400 $(GO) test ./watchers/btc/ -run '^$$' -bench 'BenchmarkBackfill' -benchtime 1x -timeout 60m
+	$(GO) test ./ingest/clickhouse/ -run '^$$' -bench 'BenchmarkLoadTransfers' -benchtime 1x -timeout 60m
+	$(GO) test ./ingest/clickhouse/trace/ -run '^$$' -bench 'BenchmarkTrace' -benchtime 1x -timeout 60m
 
 ## fuzz: run each fuzz target for FUZZTIME (default 20s)
 FUZZTIME ?= 20s
@@ -56,6 +58,8 @@ fuzz:
 	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./watchers/btc/ || exit 1; done
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReplies$$' -fuzztime $(FUZZTIME) ./watchers/btc/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodePart$$' -fuzztime $(FUZZTIME) ./ingest/kafka/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodePartFast$$' -fuzztime $(FUZZTIME) ./ingest/kafka/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $(FUZZTIME) ./internal/chain/
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendJSONString$$' -fuzztime $(FUZZTIME) ./internal/chain/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./internal/address/
