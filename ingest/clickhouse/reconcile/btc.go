@@ -52,6 +52,10 @@ func BTC(ctx context.Context, q Querier, node BTCNode, o Options) (*Report, erro
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: node: %w", err)
 	}
+	tipHash, err := node.GetBlockHash(tip)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: node block %d: %w", tip, err)
+	}
 	if tip < int64(h) {
 		return nil, fmt.Errorf("%w: the node's tip %d is below ClickHouse's %d", ErrNotComparable, tip, h)
 	}
@@ -103,12 +107,72 @@ func BTC(ctx context.Context, q Querier, node BTCNode, o Options) (*Report, erro
 		return nil, err
 	}
 	rep.Touched = len(addrs)
+	var suspects []string
 	for _, a := range sample(addrs, o.Sample, o.Seed+h) {
 		m, err := checkAddress(ctx, q, node, o, &net, a, h, spentAfter)
 		if err != nil {
 			return nil, err
 		}
 		rep.Checked++
+		if m != nil {
+			suspects = append(suspects, a)
+		}
+	}
+	// gettxout answers at the node's current tip: a block that arrived
+	// while checking may have spent outputs. Take its spends into account
+	// and check the differing addresses again; a reorg of what was read
+	// makes the run incomparable.
+	for round := 0; ; round++ {
+		now, err := node.GetBlockCount()
+		if err != nil {
+			return nil, fmt.Errorf("reconcile: node: %w", err)
+		}
+		if hash, err := node.GetBlockHash(tip); err != nil || *hash != *tipHash {
+			return nil, fmt.Errorf("%w: the node's block %d changed while checking", ErrNotComparable, tip)
+		}
+		if now == tip || len(suspects) == 0 {
+			break
+		}
+		if round == 5 {
+			return nil, fmt.Errorf("%w: the node keeps adding blocks faster than the check runs", ErrNotComparable)
+		}
+		for x := tip + 1; x <= now; x++ {
+			hash, err := node.GetBlockHash(x)
+			if err != nil {
+				return nil, fmt.Errorf("reconcile: node block %d: %w", x, err)
+			}
+			blk, err := node.GetBlock(hash)
+			if err != nil {
+				return nil, fmt.Errorf("reconcile: node block %d: %w", x, err)
+			}
+			if len(blk.Transactions) == 0 {
+				return nil, fmt.Errorf("reconcile: node block %d has no transactions", x)
+			}
+			for _, tx := range blk.Transactions[1:] {
+				for _, in := range tx.TxIn {
+					spentAfter[outpoint{in.PreviousOutPoint.Hash.String(), in.PreviousOutPoint.Index}] = true
+				}
+			}
+			tipHash = hash
+		}
+		tip = now
+		var still []string
+		for _, a := range suspects {
+			m, err := checkAddress(ctx, q, node, o, &net, a, h, spentAfter)
+			if err != nil {
+				return nil, err
+			}
+			if m != nil {
+				still = append(still, a)
+			}
+		}
+		suspects = still
+	}
+	for _, a := range suspects {
+		m, err := checkAddress(ctx, q, node, o, &net, a, h, spentAfter)
+		if err != nil {
+			return nil, err
+		}
 		if m != nil {
 			rep.Mismatches = append(rep.Mismatches, *m)
 		}

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 	"slices"
@@ -41,14 +42,23 @@ func ETH(ctx context.Context, q Querier, node ETHNode, o Options) (*Report, erro
 	}
 	base := h - min(h, o.Blocks)
 	rep := &Report{Chain: chain.ETH, Network: o.Network, Height: h, Base: base, Mismatches: []Mismatch{}}
-	for _, x := range []uint64{base + 1, h} {
-		hd, err := node.HeaderByNumber(ctx, new(big.Int).SetUint64(x))
-		if err != nil {
-			return nil, fmt.Errorf("reconcile: node block %d: %w", x, err)
+	sameChain := func() error {
+		for _, x := range []uint64{base + 1, h} {
+			hd, err := node.HeaderByNumber(ctx, new(big.Int).SetUint64(x))
+			if errors.Is(err, ethereum.NotFound) {
+				return fmt.Errorf("%w: the node has no block %d (reorg under way?)", ErrNotComparable, x)
+			}
+			if err != nil {
+				return fmt.Errorf("reconcile: node block %d: %w", x, err)
+			}
+			if got := strings.ToLower(hd.Hash().Hex()); got != bs[x].hash {
+				return fmt.Errorf("%w: block %d is %s in ClickHouse and %s on the node", ErrNotComparable, x, bs[x].hash, got)
+			}
 		}
-		if got := strings.ToLower(hd.Hash().Hex()); got != bs[x].hash {
-			return nil, fmt.Errorf("%w: block %d is %s in ClickHouse and %s on the node", ErrNotComparable, x, bs[x].hash, got)
-		}
+		return nil
+	}
+	if err := sameChain(); err != nil {
+		return nil, err
 	}
 
 	delta := map[account]*big.Int{}
@@ -148,6 +158,9 @@ func ETH(ctx context.Context, q Querier, node ETHNode, o Options) (*Report, erro
 			continue
 		}
 		before, err := balance(ctx, node, a, atBase)
+		if err != nil && isMissingBlock(err) {
+			return nil, fmt.Errorf("%w: the node lost block %d while checking: %v", ErrNotComparable, base, err)
+		}
 		if err != nil {
 			if a.asset != chain.AssetNative {
 				rep.Skipped = append(rep.Skipped, Mismatch{Address: a.addr, Asset: a.asset, Detail: "balanceOf failed: " + err.Error()})
@@ -156,6 +169,9 @@ func ETH(ctx context.Context, q Querier, node ETHNode, o Options) (*Report, erro
 			return nil, fmt.Errorf("reconcile: node balance of %s at block %d (a full node keeps about 128 blocks of state; use an archive node or a smaller --blocks): %w", a.addr, base, err)
 		}
 		after, err := balance(ctx, node, a, atH)
+		if err != nil && isMissingBlock(err) {
+			return nil, fmt.Errorf("%w: the node lost block %d while checking: %v", ErrNotComparable, h, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("reconcile: node balance of %s (%s) at block %d: %w", a.addr, a.asset, h, err)
 		}
@@ -167,7 +183,18 @@ func ETH(ctx context.Context, q Querier, node ETHNode, o Options) (*Report, erro
 					base, before, delta[a], h, new(big.Int).Sub(want, after))})
 		}
 	}
+	// Balances read across a reorg of the window would not compare.
+	if err := sameChain(); err != nil {
+		return nil, err
+	}
 	return rep, nil
+}
+
+// isMissingBlock tells whether the node answered that it has no such
+// block (a reorg removed it while the check ran).
+func isMissingBlock(err error) bool {
+	return errors.Is(err, ethereum.NotFound) || strings.Contains(err.Error(), "header not found") ||
+		strings.Contains(err.Error(), "unknown block")
 }
 
 func balance(ctx context.Context, node ETHNode, a account, at *big.Int) (*big.Int, error) {

@@ -166,8 +166,8 @@ func (t *tracer) btcBackward(ctx context.Context) error {
 	return nil
 }
 
-// outputsOf reads the canonical outputs paid to addrs in the window, in
-// chain order; an address with more than the edge limit is a hub.
+// outputsOf reads the canonical outputs paid to the start addresses in
+// the window, in chain order.
 func (t *tracer) outputsOf(ctx context.Context, addrs []string) ([]out, error) {
 	var rows []out
 	limit := t.o.MaxEdges + 1
@@ -183,16 +183,17 @@ func (t *tracer) outputsOf(ctx context.Context, addrs []string) ([]out, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A start address is followed even when it is busy: its first
+	// outputs up to the edge limit, the result marked truncated.
 	count := map[string]int{}
-	for _, o := range rows {
+	return slices.DeleteFunc(rows, func(o out) bool {
 		count[o.addr]++
-	}
-	for a, n := range count {
-		if n >= limit {
-			t.nodes[a].Hub = true
+		if count[o.addr] > t.o.MaxEdges {
+			t.res.Truncated = true
+			return true
 		}
-	}
-	return slices.DeleteFunc(rows, func(o out) bool { return t.nodes[o.addr].Hub }), nil
+		return false
+	}), nil
 }
 
 // outputsByTx reads the canonical outputs of txs, by transaction.

@@ -137,9 +137,26 @@ func (t *tracer) fetchTransfers(ctx context.Context, table, self string, addrs [
 		}
 	}
 	for a, n := range count {
-		if n >= limit {
+		if n >= limit && !start {
 			t.nodes[a].Hub = true
 		}
+	}
+	if start {
+		// A start address is followed even when it is busy: its first
+		// transfers up to the edge limit, the result marked truncated.
+		seen := map[string]int{}
+		out = slices.DeleteFunc(out, func(x xfer) bool {
+			me := x.from
+			if t.o.Backward {
+				me = x.to
+			}
+			seen[me]++
+			if seen[me] > t.o.MaxEdges {
+				t.res.Truncated = true
+				return true
+			}
+			return false
+		})
 	}
 	out = slices.DeleteFunc(out, func(x xfer) bool {
 		if t.o.Backward {

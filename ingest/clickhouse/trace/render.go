@@ -95,6 +95,10 @@ func writeTable(w io.Writer, r *Result) error {
 		fmt.Fprintf(w, ", until %s", r.Until.Format(time.RFC3339))
 	}
 	fmt.Fprintf(w, ": %d addresses, %d transfers\n", len(r.Nodes), len(r.Edges))
+	if len(r.Edges) == 0 {
+		_, err := fmt.Fprintln(w, "no transfers found from these addresses in the window")
+		return err
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOP\tFROM\tTO\tAMOUNT\tTX\tBLOCK\tTIME\tNOTE")
 	for _, e := range r.Edges {
