@@ -3,6 +3,8 @@ package clickhouse_test
 import (
 	"context"
 	"fmt"
+	"math/big"
+	"strings"
 	"net"
 	"strconv"
 	"testing"
@@ -13,11 +15,12 @@ import (
 
 	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/ingest/clickhouse/chserver"
+	"github.com/cordonhq/cordon/ingest/clickhouse/chtest"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/testkit"
-	"github.com/cordonhq/cordon/watchers/btc"
 	"github.com/cordonhq/cordon/watchers/btc/btcnode"
+	"github.com/cordonhq/cordon/watchers/eth/devnet"
 	"github.com/cordonhq/cordon/watchers/follow"
 )
 
@@ -237,24 +240,85 @@ func checkInputs(t *testing.T, ctx context.Context, store *clickhouse.Store, out
 // and a watcher publishing the node's chain from height 100.
 func watchedChain(t *testing.T, ctx context.Context, seed uint64) (*btcnode.Node, *btcnode.Wallet, []string, *kafka.Producer, *follow.Follower) {
 	t.Helper()
-	name := fmt.Sprint("loader-", seed)
-	addr, err := btcnode.MiningAddress("regtest", name)
-	require.NoError(t, err)
-	node := testkit.Btcd(t, "regtest", addr)
-	wallet, err := btcnode.NewWallet(node, "regtest", name, seed)
-	require.NoError(t, err)
-	require.NoError(t, wallet.Bootstrap())
-	brokers := testkit.Kafka(t)
-	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3}, nil, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = prod.Close() })
-	require.NoError(t, prod.EnsureTopics(ctx))
-	src, err := btc.NewSource(btc.Config{Network: "regtest",
-		Endpoints: []btc.EndpointConfig{{Name: "btcd", URL: node.URL, User: node.User(), Password: node.Password()}}}, nil, nil)
-	require.NoError(t, err)
-	t.Cleanup(src.Close)
-	f := follow.New(follow.Config{Chain: chain.BTC, Network: "regtest", StartHeight: 100, PollInterval: 50 * time.Millisecond},
-		src, prod, nil, prod, nil, nil)
-	go func() { _ = f.Run(ctx) }()
+	node, wallet, src := chtest.BTCNode(t, seed)
+	brokers, prod, f := chtest.Stream(t, ctx, chain.BTC, "regtest", src, 100)
 	return node, wallet, brokers, prod, f
+}
+
+// TestLoaderEthereumCanonical: an Ethereum devnet with random traffic
+// (payments, tokens, NFTs, failing calls, contract creations) and reorgs,
+// through the watcher and Kafka into ClickHouse. The canonical views hold
+// exactly the node's chain: its blocks, each block's transactions, and
+// each transfer the stream carries for the canonical blocks, once.
+func TestLoaderEthereumCanonical(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	dev, pipe := chtest.ETH(t, ctx, 17)
+	traffic, err := devnet.NewTraffic(ctx, dev, devnet.TrafficConfig{TxPerBlock: 10, Seed: 17}, nil)
+	require.NoError(t, err)
+	for round := 1; round <= 24; round++ {
+		require.NoError(t, traffic.Step(ctx, 10))
+		if round%6 == 0 {
+			pipe.WaitLoaded(t, ctx, dev.Head().Hash().Hex())
+			require.NoError(t, traffic.Reorg(ctx, 1+round/12))
+		}
+	}
+	tip := dev.Head()
+	pipe.WaitLoaded(t, ctx, tip.Hash().Hex())
+
+	strs := func(query string, args ...any) []string {
+		rows, err := pipe.Store.Query(ctx, query, args...)
+		require.NoError(t, err)
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var s string
+			require.NoError(t, rows.Scan(&s))
+			out = append(out, s)
+		}
+		require.NoError(t, rows.Err())
+		return out
+	}
+	// Blocks and transactions: the node's, height by height.
+	var wantBlocks, wantTxs []string
+	for h := uint64(0); h <= tip.Number.Uint64(); h++ {
+		b, err := dev.Client().BlockByNumber(ctx, new(big.Int).SetUint64(h))
+		require.NoError(t, err)
+		wantBlocks = append(wantBlocks, fmt.Sprintf("%d %s", h, strings.ToLower(b.Hash().Hex())))
+		for _, tx := range b.Transactions() {
+			wantTxs = append(wantTxs, fmt.Sprintf("%d %s", h, strings.ToLower(tx.Hash().Hex())))
+		}
+	}
+	require.Equal(t, wantBlocks, strs(`SELECT concat(toString(height), ' ', hash) FROM canonical_blocks WHERE chain = 'eth' ORDER BY height`))
+	require.Equal(t, wantTxs, strs(`SELECT concat(toString(block_number), ' ', hash) FROM canonical_transactions ORDER BY block_number, tx_index`))
+
+	// Transfers: what a consumer applying the stream holds for the
+	// canonical blocks, each once.
+	st, _, err := pipe.Producer.ReadStream(ctx, chain.ETH, chtest.ETHNetwork)
+	require.NoError(t, err)
+	canon := map[string]bool{}
+	for _, h := range st.Chain {
+		canon[h.Hash] = true
+	}
+	want := map[string]bool{}
+	require.NoError(t, pipe.Producer.ReadParts(ctx, pipe.Producer.Topics().Transfers, func(p kafka.Part) error {
+		trs, err := kafka.Items[chain.Transfer](p)
+		require.NoError(t, err)
+		for _, tr := range trs {
+			if canon[tr.BlockHash] {
+				want[fmt.Sprintf("%s/%s/%s", tr.Key(), tr.From+">"+tr.To, tr.Amount)] = true
+			}
+		}
+		return nil
+	}))
+	got := strs(`SELECT concat('eth/devnet/', block_hash, '/', tx_hash, '/', if(log_index < 0, 'native', toString(log_index)),
+		'/', from_address, '>', to_address, '/', amount) FROM canonical_transfers`)
+	require.Len(t, got, len(want), "each canonical transfer once")
+	for _, k := range got {
+		require.True(t, want[k], "unexpected row %s", k)
+	}
+	require.Greater(t, len(want), 100)
+	var removed uint64
+	require.NoError(t, pipe.Store.QueryRow(ctx, `SELECT count() FROM blocks FINAL WHERE chain = 'eth' AND removed = 1`).Scan(&removed))
+	require.Positive(t, removed, "the reorgs removed blocks")
 }

@@ -33,8 +33,9 @@ type Pipe struct {
 	ClickHouse string
 }
 
-// start runs a follower of src and a loader; database names the database.
-func start(t *testing.T, ctx context.Context, c chain.Chain, network string, src follow.Source, startHeight uint64) *Pipe {
+// Stream starts a broker and a follower publishing src's chain from
+// startHeight into it.
+func Stream(t *testing.T, ctx context.Context, c chain.Chain, network string, src follow.Source, startHeight uint64) ([]string, *kafka.Producer, *follow.Follower) {
 	t.Helper()
 	brokers := testkit.Kafka(t)
 	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3}, nil, nil)
@@ -46,7 +47,13 @@ func start(t *testing.T, ctx context.Context, c chain.Chain, network string, src
 	fctx, stopF := context.WithCancel(ctx)
 	t.Cleanup(stopF)
 	go func() { _ = f.Run(fctx) }()
+	return brokers, prod, f
+}
 
+// start runs Stream and a loader into a fresh ClickHouse server.
+func start(t *testing.T, ctx context.Context, c chain.Chain, network string, src follow.Source, startHeight uint64) *Pipe {
+	t.Helper()
+	brokers, prod, f := Stream(t, ctx, c, network, src, startHeight)
 	srv := testkit.ClickHouse(t)
 	store, err := clickhouse.Open(ctx, clickhouse.Config{Addrs: []string{srv.Addr()}, Database: "cordon"})
 	require.NoError(t, err)
@@ -99,11 +106,10 @@ func ETH(t *testing.T, ctx context.Context, seed uint64) (*devnet.Devnet, *Pipe)
 	return dev, start(t, ctx, chain.ETH, ETHNetwork, src, 0)
 }
 
-// BTC starts a btcd regtest node with a funded wallet (seeded by seed)
-// and the path from height 100 into ClickHouse.
-func BTC(t *testing.T, ctx context.Context, seed uint64) (*btcnode.Node, *btcnode.Wallet, *Pipe) {
+// BTCNode starts a btcd regtest node with a funded wallet (seeded by
+// seed) and a watcher source on it.
+func BTCNode(t *testing.T, seed uint64) (*btcnode.Node, *btcnode.Wallet, *btc.Source) {
 	t.Helper()
-	testkit.NeedClickHouse(t)
 	name := fmt.Sprint("chtest-", seed)
 	addr, err := btcnode.MiningAddress("regtest", name)
 	require.NoError(t, err)
@@ -115,5 +121,13 @@ func BTC(t *testing.T, ctx context.Context, seed uint64) (*btcnode.Node, *btcnod
 		Endpoints: []btc.EndpointConfig{{Name: "btcd", URL: node.URL, User: node.User(), Password: node.Password()}}}, nil, nil)
 	require.NoError(t, err)
 	t.Cleanup(src.Close)
+	return node, wallet, src
+}
+
+// BTC starts BTCNode and the path from height 100 into ClickHouse.
+func BTC(t *testing.T, ctx context.Context, seed uint64) (*btcnode.Node, *btcnode.Wallet, *Pipe) {
+	t.Helper()
+	testkit.NeedClickHouse(t)
+	node, wallet, src := BTCNode(t, seed)
 	return node, wallet, start(t, ctx, chain.BTC, "regtest", src, 100)
 }
