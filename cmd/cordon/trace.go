@@ -265,7 +265,7 @@ func parseAmount(s string, c chain.Chain) (*big.Int, error) {
 }
 
 func unitList(c chain.Chain) string {
-	var out []string
+	out := make([]string, 0, len(units[c]))
 	for u := range units[c] {
 		out = append(out, u)
 	}

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math/big"
-	"strings"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 

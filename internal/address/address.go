@@ -84,11 +84,11 @@ func checksumETH(lower string) string {
 func normalizeBTC(network, s string) (string, error) {
 	params, err := BTCParams(network)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrInvalid, err)
+		return "", fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	a, err := btcutil.DecodeAddress(s, params)
 	if err != nil {
-		return "", fmt.Errorf("%w: %q is not a %s address: %v", ErrInvalid, s, network, err)
+		return "", fmt.Errorf("%w: %q is not a %s address: %w", ErrInvalid, s, network, err)
 	}
 	if !a.IsForNet(params) {
 		return "", fmt.Errorf("%w: %q is an address of another network than %s", ErrInvalid, s, network)

@@ -2,7 +2,6 @@ package chain
 
 import (
 	"encoding/json"
-	"errors"
 	"math"
 )
 
@@ -12,9 +11,6 @@ import (
 // — known keys, ASCII strings without escapes, non-negative integers —
 // and hand anything else to encoding/json, so the result (and every
 // error) is always exactly encoding/json's.
-
-// errSlow means the fast path declines the input.
-var errSlow = errors.New("chain: not the plain form")
 
 // lexer reads the plain JSON subset.
 type lexer struct {

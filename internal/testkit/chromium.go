@@ -25,7 +25,7 @@ func RenderDOM(tb testing.TB, path string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// --no-sandbox: tests run as root in CI; the page is our own file.
-	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+	cmd := exec.CommandContext(ctx, bin, //nolint:gosec // the chromium found on PATH, on a page the test wrote "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
 		"--user-data-dir="+tb.TempDir(), "--virtual-time-budget=5000", "--dump-dom", "file://"+path)
 	cmd.Env = append(os.Environ(), "HOME="+tb.TempDir())
 	out, err := cmd.Output()

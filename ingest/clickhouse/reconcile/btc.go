@@ -210,7 +210,7 @@ func compareWindow(ctx context.Context, q Querier, o Options, bs map[uint64]bloc
 		var op outpoint
 		var got nodeOut
 		if err := rows.Scan(&op.tx, &op.vout, &got.amount, &got.addr); err != nil {
-			rows.Close()
+			_ = rows.Close()
 			return err
 		}
 		seen[op] = true
@@ -223,7 +223,7 @@ func compareWindow(ctx context.Context, q Querier, o Options, bs map[uint64]bloc
 				fmt.Sprintf("output %s pays %d to %q in ClickHouse, %d to %q on the node", op, got.amount, got.addr, want.amount, want.addr))
 		}
 	}
-	rows.Close()
+	_ = rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
@@ -243,7 +243,7 @@ func compareWindow(ctx context.Context, q Querier, o Options, bs map[uint64]bloc
 		var k spendKey
 		var prev outpoint
 		if err := rows.Scan(&k.tx, &k.vin, &prev.tx, &prev.vout); err != nil {
-			rows.Close()
+			_ = rows.Close()
 			return err
 		}
 		seenSpend[k] = true
@@ -251,7 +251,7 @@ func compareWindow(ctx context.Context, q Querier, o Options, bs map[uint64]bloc
 			bad("", prev.String(), want.String(), fmt.Sprintf("input %s:%d spends %s in ClickHouse, %s on the node", k.tx, k.vin, prev, want))
 		}
 	}
-	rows.Close()
+	_ = rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
@@ -275,12 +275,12 @@ func touchedAddresses(ctx context.Context, q Querier, o Options, bs map[uint64]b
 	for rows.Next() {
 		var a string
 		if err := rows.Scan(&a); err != nil {
-			rows.Close()
+			_ = rows.Close()
 			return nil, err
 		}
 		set[a] = true
 	}
-	rows.Close()
+	_ = rows.Close()
 	rows, err = q.Query(ctx, `SELECT DISTINCT assumeNotNull(address) FROM outputs WHERE chain = ? AND network = ? AND address IS NOT NULL
 		AND tx_hash IN (SELECT prev_tx_hash FROM spends WHERE chain = ? AND network = ? AND `+window(bs)+`)`,
 		string(o.Chain), o.Network, string(o.Chain), o.Network)
@@ -290,12 +290,12 @@ func touchedAddresses(ctx context.Context, q Querier, o Options, bs map[uint64]b
 	for rows.Next() {
 		var a string
 		if err := rows.Scan(&a); err != nil {
-			rows.Close()
+			_ = rows.Close()
 			return nil, err
 		}
 		set[a] = true
 	}
-	rows.Close()
+	_ = rows.Close()
 	return slices.Sorted(keysOf(set)), rows.Err()
 }
 
@@ -318,13 +318,13 @@ func checkAddress(ctx context.Context, q Querier, node BTCNode, o Options, net *
 		var op outpoint
 		var r row
 		if err := rows.Scan(&op.tx, &op.vout, &r.amount, &r.hash); err != nil {
-			rows.Close()
+			_ = rows.Close()
 			return nil, err
 		}
 		outs[op] = r
 		hashes[r.hash] = true
 	}
-	rows.Close()
+	_ = rows.Close()
 	if len(outs) == 0 {
 		return nil, nil
 	}
@@ -344,7 +344,7 @@ func checkAddress(ctx context.Context, q Querier, node BTCNode, o Options, net *
 			var op outpoint
 			var bh string
 			if err := rows.Scan(&op.tx, &op.vout, &bh); err != nil {
-				rows.Close()
+				_ = rows.Close()
 				return nil, err
 			}
 			if _, mine := outs[op]; mine {
@@ -352,7 +352,7 @@ func checkAddress(ctx context.Context, q Querier, node BTCNode, o Options, net *
 				hashes[bh] = true
 			}
 		}
-		rows.Close()
+		_ = rows.Close()
 	}
 	canon, err := canonicalSet(ctx, q, o, hashes)
 	if err != nil {
@@ -435,12 +435,12 @@ func canonicalSet(ctx context.Context, q Querier, o Options, hashes map[string]b
 			var h string
 			var removed uint8
 			if err := rows.Scan(&h, &removed); err != nil {
-				rows.Close()
+				_ = rows.Close()
 				return nil, err
 			}
 			out[h] = removed == 0
 		}
-		rows.Close()
+		_ = rows.Close()
 	}
 	return out, nil
 }

@@ -88,18 +88,18 @@ func ETH(ctx context.Context, q Querier, node ETHNode, o Options) (*Report, erro
 	for rows.Next() {
 		var from, to, asset, amount string
 		if err := rows.Scan(&from, &to, &asset, &amount); err != nil {
-			rows.Close()
+			_ = rows.Close()
 			return nil, fmt.Errorf("reconcile: read transfers: %w", err)
 		}
 		v, err := parse("transfer amount", amount)
 		if err != nil {
-			rows.Close()
+			_ = rows.Close()
 			return nil, err
 		}
 		add(account{to, asset}, v)
 		add(account{from, asset}, new(big.Int).Neg(v))
 	}
-	rows.Close()
+	_ = rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
@@ -117,22 +117,22 @@ func ETH(ctx context.Context, q Querier, node ETHNode, o Options) (*Report, erro
 		var from, fee, price, hash string
 		var gasUsed uint64
 		if err := rows.Scan(&from, &fee, &gasUsed, &price, &hash); err != nil {
-			rows.Close()
+			_ = rows.Close()
 			return nil, fmt.Errorf("reconcile: read transactions: %w", err)
 		}
 		f, err := parse("fee", fee)
 		if err != nil {
-			rows.Close()
+			_ = rows.Close()
 			return nil, err
 		}
 		p, err := parse("gas price", price)
 		if err != nil {
-			rows.Close()
+			_ = rows.Close()
 			return nil, err
 		}
 		bf, err := parse("base fee", miner[hash].baseFee)
 		if err != nil {
-			rows.Close()
+			_ = rows.Close()
 			return nil, err
 		}
 		add(account{from, chain.AssetNative}, new(big.Int).Neg(f))
@@ -140,7 +140,7 @@ func ETH(ctx context.Context, q Querier, node ETHNode, o Options) (*Report, erro
 		tip := new(big.Int).Mul(new(big.Int).SetUint64(gasUsed), new(big.Int).Sub(p, bf))
 		add(account{miner[hash].miner, chain.AssetNative}, tip)
 	}
-	rows.Close()
+	_ = rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
@@ -159,7 +159,7 @@ func ETH(ctx context.Context, q Querier, node ETHNode, o Options) (*Report, erro
 		}
 		before, err := balance(ctx, node, a, atBase)
 		if err != nil && isMissingBlock(err) {
-			return nil, fmt.Errorf("%w: the node lost block %d while checking: %v", ErrNotComparable, base, err)
+			return nil, fmt.Errorf("%w: the node lost block %d while checking: %w", ErrNotComparable, base, err)
 		}
 		if err != nil {
 			if a.asset != chain.AssetNative {
@@ -170,7 +170,7 @@ func ETH(ctx context.Context, q Querier, node ETHNode, o Options) (*Report, erro
 		}
 		after, err := balance(ctx, node, a, atH)
 		if err != nil && isMissingBlock(err) {
-			return nil, fmt.Errorf("%w: the node lost block %d while checking: %v", ErrNotComparable, h, err)
+			return nil, fmt.Errorf("%w: the node lost block %d while checking: %w", ErrNotComparable, h, err)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("reconcile: node balance of %s (%s) at block %d: %w", a.addr, a.asset, h, err)

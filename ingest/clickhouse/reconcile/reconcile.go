@@ -117,11 +117,11 @@ func canonicalBlocks(ctx context.Context, q Querier, o Options) (map[uint64]bloc
 		}
 		for rows.Next() {
 			if err := rows.Scan(&h); err != nil {
-				rows.Close()
+				_ = rows.Close()
 				return nil, 0, err
 			}
 		}
-		rows.Close()
+		_ = rows.Close()
 		if h == 0 {
 			return nil, 0, fmt.Errorf("reconcile: ClickHouse holds no %s/%s block", o.Chain, o.Network)
 		}
@@ -134,7 +134,7 @@ func canonicalBlocks(ctx context.Context, q Querier, o Options) (map[uint64]bloc
 	if err != nil {
 		return nil, 0, fmt.Errorf("reconcile: read blocks: %w", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	out := map[uint64]block{}
 	for rows.Next() {
 		var b block
@@ -163,7 +163,7 @@ func canonicalBlocks(ctx context.Context, q Querier, o Options) (map[uint64]bloc
 
 // hashList is the blocks' hashes as a quoted SQL list.
 func hashList(bs map[uint64]block) string {
-	var hs []string
+	hs := make([]string, 0, len(bs))
 	for _, b := range bs {
 		hs = append(hs, b.hash)
 	}
@@ -186,7 +186,7 @@ func sample[T any](all []T, n int, seed uint64) []T {
 	if n == 0 || len(all) <= n {
 		return all
 	}
-	r := rand.New(rand.NewPCG(seed, 0x636f72646f6e))
+	r := rand.New(rand.NewPCG(seed, 0x636f72646f6e)) //nolint:gosec // which accounts a check samples, reproducible by seed
 	r.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
 	return all[:n]
 }

@@ -223,7 +223,7 @@ func (t *tracer) scanOutputs(ctx context.Context, dst *[]out, query string) erro
 	if err != nil {
 		return fmt.Errorf("trace: read outputs: %w", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	for rows.Next() {
 		var o out
 		if err := rows.Scan(&o.tx, &o.vout, &o.addr, &o.amount, &o.block, &o.blockHash, &o.txIndex, &o.time); err != nil {
@@ -298,7 +298,7 @@ func (t *tracer) scanSpends(ctx context.Context, dst *[]spend, query string) err
 	if err != nil {
 		return fmt.Errorf("trace: read spends: %w", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	for rows.Next() {
 		var s spend
 		if err := rows.Scan(&s.tx, &s.vin, &s.prev.tx, &s.prev.vout, &s.block, &s.blockHash, &s.time); err != nil {

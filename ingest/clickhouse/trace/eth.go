@@ -103,7 +103,7 @@ func (t *tracer) fetchTransfers(ctx context.Context, table, self string, addrs [
 		if err != nil {
 			return fmt.Errorf("trace: read %s: %w", table, err)
 		}
-		defer rows.Close()
+		defer func() { _ = rows.Close() }()
 		for rows.Next() {
 			var x xfer
 			if err := rows.Scan(&x.from, &x.to, &x.asset, &x.amount, &x.tx, &x.txIndex, &x.logIndex, &x.block, &x.blockHash, &x.time); err != nil {

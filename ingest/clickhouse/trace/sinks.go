@@ -44,7 +44,7 @@ func ReadSinks(r io.Reader, name string, c chain.Chain, network string, into map
 	var errs []error
 	for {
 		rec, err := cr.Read()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

@@ -296,7 +296,7 @@ func (t *tracer) canonical(ctx context.Context, hashes map[string]bool) error {
 		if err != nil {
 			return fmt.Errorf("trace: read blocks: %w", err)
 		}
-		defer rows.Close()
+		defer func() { _ = rows.Close() }()
 		for rows.Next() {
 			var h string
 			var removed uint8
