@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/params"
@@ -26,9 +27,10 @@ import (
 
 // chainOps sends payments on the devnet from keys the test holds.
 type chainOps struct {
-	t   *testing.T
-	ctx context.Context
-	dev *devnet.Devnet
+	t     *testing.T
+	ctx   context.Context
+	dev   *devnet.Devnet
+	nonce map[string]uint64 // next nonce per sender: the pool's pending nonce can lag a send
 }
 
 func addr(k *ecdsa.PrivateKey) string {
@@ -40,17 +42,41 @@ func eth(milli int64) *big.Int {
 }
 
 // pay sends value from key to to; the payment is mined by the next commit.
-func (o *chainOps) pay(from *ecdsa.PrivateKey, to *ecdsa.PrivateKey, value *big.Int) {
+func (o *chainOps) pay(from *ecdsa.PrivateKey, to *ecdsa.PrivateKey, value *big.Int) common.Hash {
 	o.t.Helper()
 	c := o.dev.Client()
-	nonce, err := c.PendingNonceAt(o.ctx, crypto.PubkeyToAddress(from.PublicKey))
-	require.NoError(o.t, err)
+	nonce, ok := o.nonce[addr(from)]
+	if !ok {
+		n, err := c.PendingNonceAt(o.ctx, crypto.PubkeyToAddress(from.PublicKey))
+		require.NoError(o.t, err)
+		nonce = n
+	}
+	o.nonce[addr(from)] = nonce + 1
 	dst := crypto.PubkeyToAddress(to.PublicKey)
 	tx, err := types.SignNewTx(from, types.LatestSignerForChainID(big.NewInt(devnet.ChainID)), &types.DynamicFeeTx{
 		ChainID: big.NewInt(devnet.ChainID), Nonce: nonce, GasTipCap: big.NewInt(params.GWei), GasFeeCap: big.NewInt(50 * params.GWei),
 		Gas: 21_000, To: &dst, Value: value})
 	require.NoError(o.t, err)
 	require.NoError(o.t, c.SendTransaction(o.ctx, tx))
+	return tx.Hash()
+}
+
+// mined waits until the transactions are in the chain (after a reorg the
+// pool takes its abandoned transactions back asynchronously), sealing
+// blocks meanwhile.
+func (o *chainOps) mined(txs ...common.Hash) {
+	o.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, h := range txs {
+		for {
+			if _, err := o.dev.Client().TransactionReceipt(o.ctx, h); err == nil {
+				break
+			}
+			require.True(o.t, time.Now().Before(deadline), "transaction %s was not mined again", h)
+			time.Sleep(50 * time.Millisecond)
+			o.dev.Commit()
+		}
+	}
 }
 
 // edge is what a test expects of a trace edge.
@@ -86,7 +112,7 @@ func TestTraceLaunderingPattern(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	dev, pipe := chtest.ETH(t, ctx, 71)
-	ops := &chainOps{t: t, ctx: ctx, dev: dev}
+	ops := &chainOps{t: t, ctx: ctx, dev: dev, nonce: map[string]uint64{}}
 	k := devnet.Keys("laundering", 16)
 	victim, bystander := k[0], k[1]
 	thief, a1, a2, a3, m, exch, hot, w := k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9]
@@ -110,13 +136,12 @@ func TestTraceLaunderingPattern(t *testing.T) {
 	step()
 	ops.pay(victim, thief, eth(100_000)) // the theft
 	step()
-	ops.pay(thief, a1, eth(30_000)) // split
-	ops.pay(thief, a2, eth(30_000))
-	ops.pay(thief, a3, eth(39_000))
+	split := []common.Hash{ops.pay(thief, a1, eth(30_000)), ops.pay(thief, a2, eth(30_000)), ops.pay(thief, a3, eth(39_000))}
 	step()
 	pipe.WaitLoaded(t, ctx, dev.Head().Hash().Hex()) // the split's block is in ClickHouse…
 	require.NoError(t, traffic.Reorg(ctx, 1))        // …when it is mined again on another branch
-	ops.pay(a1, m, eth(29_900))                      // merge
+	ops.mined(split...)
+	ops.pay(a1, m, eth(29_900)) // merge
 	ops.pay(a2, m, eth(29_900))
 	ops.pay(a3, exch, eth(38_900)) // a deposit into an exchange…
 	step()
