@@ -31,6 +31,7 @@ type chainOps struct {
 	ctx   context.Context
 	dev   *devnet.Devnet
 	nonce map[string]uint64 // next nonce per sender: the pool's pending nonce can lag a send
+	sent  []common.Hash     // sent since the last stage was mined
 }
 
 func addr(k *ecdsa.PrivateKey) string {
@@ -58,6 +59,7 @@ func (o *chainOps) pay(from *ecdsa.PrivateKey, to *ecdsa.PrivateKey, value *big.
 		Gas: 21_000, To: &dst, Value: value})
 	require.NoError(o.t, err)
 	require.NoError(o.t, c.SendTransaction(o.ctx, tx))
+	o.sent = append(o.sent, tx.Hash())
 	return tx.Hash()
 }
 
@@ -123,12 +125,18 @@ func TestTraceLaunderingPattern(t *testing.T) {
 	funder := dev.Key(len(dev.Accounts()) - 1) // not the contract deployer (account 0)
 	ops.pay(funder, victim, eth(200_000))
 	ops.pay(funder, bystander, eth(10_000))
-	dev.Commit()
+	ops.mined(ops.sent...)
+	ops.sent = nil
 	traffic, err := devnet.NewTraffic(ctx, dev, devnet.TrafficConfig{TxPerBlock: 6, Seed: 71}, nil)
 	require.NoError(t, err)
+	// Each stage is mined before the next is sent (the pool may take a
+	// payment after the block being sealed), so stages are in
+	// increasing blocks.
 	step := func() {
 		t.Helper()
 		require.NoError(t, traffic.Step(ctx, 6)) // unrelated traffic, mined with the test's payments
+		ops.mined(ops.sent...)
+		ops.sent = nil
 	}
 	ops.pay(bystander, a3, eth(2_000)) // A3 has history before the theft…
 	step()
