@@ -24,12 +24,14 @@ type Topics struct {
 	Outputs string `yaml:"outputs"`
 	Spends  string `yaml:"spends"`
 	Alerts  string `yaml:"alerts"`
+	// Intel is the compacted indicator topic (keyed by indicator id).
+	Intel string `yaml:"intel"`
 }
 
 // DefaultTopics are the default topic names.
 func DefaultTopics() Topics {
 	return Topics{Blocks: "cordon.blocks", Transactions: "cordon.transactions", Transfers: "cordon.transfers",
-		Outputs: "cordon.outputs", Spends: "cordon.spends", Alerts: "cordon.alerts"}
+		Outputs: "cordon.outputs", Spends: "cordon.spends", Alerts: "cordon.alerts", Intel: "cordon.intel"}
 }
 
 // TLSConfig enables TLS to the brokers.
@@ -102,6 +104,9 @@ func (c *Config) fill() {
 	if c.Topics.Alerts == "" {
 		c.Topics.Alerts = def.Alerts
 	}
+	if c.Topics.Intel == "" {
+		c.Topics.Intel = def.Intel
+	}
 	if c.Partitions <= 0 {
 		c.Partitions = 1
 	}
@@ -156,6 +161,15 @@ func (c *Config) transport() (*kafkago.Transport, error) {
 	}
 	t.SASL = mech
 	return t, nil
+}
+
+// Build returns the TLS configuration (nil when TLS is off), for clients
+// other than kafka-go.
+func (t TLSConfig) Build() (*tls.Config, error) {
+	if !t.Enabled {
+		return nil, nil //nolint:nilnil // no TLS
+	}
+	return t.build()
 }
 
 func (t TLSConfig) build() (*tls.Config, error) {

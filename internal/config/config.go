@@ -80,6 +80,8 @@ type Topics struct {
 	Outputs      string `yaml:"outputs"`
 	Spends       string `yaml:"spends"`
 	Alerts       string `yaml:"alerts"`
+	// Intel is the compacted indicator topic.
+	Intel string `yaml:"intel"`
 }
 
 // TLS configures TLS to Kafka.
@@ -194,7 +196,7 @@ func Defaults() Config {
 		Kafka: Kafka{ClientID: "cordon", CreateTopics: true, Partitions: 6, ReplicationFactor: 3, BatchSize: 1000,
 			Linger: 100 * time.Microsecond, MaxAttempts: 10, WriteTimeout: 30 * time.Second, Compression: "lz4", PartBytes: 256 << 10,
 			Topics: Topics{Blocks: "cordon.blocks", Transactions: "cordon.transactions", Transfers: "cordon.transfers",
-				Outputs: "cordon.outputs", Spends: "cordon.spends", Alerts: "cordon.alerts"}},
+				Outputs: "cordon.outputs", Spends: "cordon.spends", Alerts: "cordon.alerts", Intel: "cordon.intel"}},
 	}
 }
 

@@ -1,0 +1,107 @@
+package intel
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// ImportOptions tune Import.
+type ImportOptions struct {
+	// AllowShrink lets a new version of a feed revoke more than half of
+	// what the feed lists now (a truncated download otherwise revokes a
+	// sanctions list).
+	AllowShrink bool
+	// Now stamps modified indicators (default time.Now).
+	Now time.Time
+}
+
+// ImportResult says what an import changed.
+type ImportResult struct {
+	Feed      string   `json:"feed"`
+	Version   string   `json:"version"`
+	Added     int      `json:"added"`
+	Updated   int      `json:"updated"`
+	Revoked   int      `json:"revoked"`
+	Unchanged int      `json:"unchanged"`
+	Skipped   []string `json:"skipped,omitempty"`
+}
+
+// Current reads every indicator of the topic (the latest record of each
+// id).
+func Current(ctx context.Context, t *Topic) (map[string]Indicator, error) {
+	cur := map[string]Indicator{}
+	err := t.Read(ctx, false, func(id string, in *Indicator) error {
+		if in == nil {
+			delete(cur, id)
+		} else {
+			cur[id] = *in
+		}
+		return nil
+	}, nil)
+	return cur, err
+}
+
+// sameStatement compares two indicators but for their timestamps and
+// feed version.
+func sameStatement(a, b Indicator) bool {
+	a.Created, a.Modified, a.FeedVersion = time.Time{}, time.Time{}, ""
+	b.Created, b.Modified, b.FeedVersion = time.Time{}, time.Time{}, ""
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
+// Import publishes feed to the topic in one transaction: new and changed
+// indicators, and the feed's earlier indicators it no longer lists,
+// revoked. Importing the same file again publishes nothing.
+func Import(ctx context.Context, t *Topic, feed *Feed, opts ImportOptions) (*ImportResult, error) {
+	if opts.Now.IsZero() {
+		opts.Now = time.Now().UTC().Truncate(time.Second)
+	}
+	cur, err := Current(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	res := &ImportResult{Feed: feed.Name, Version: feed.Version, Skipped: feed.Skipped}
+	var out []Indicator
+	listed := map[string]bool{}
+	for _, in := range feed.Indicators {
+		listed[in.ID] = true
+		old, ok := cur[in.ID]
+		switch {
+		case !ok:
+			res.Added++
+		case sameStatement(old, in):
+			res.Unchanged++
+			continue
+		default:
+			res.Updated++
+			in.Created = old.Created
+		}
+		in.Modified = opts.Now
+		out = append(out, in)
+	}
+	active := 0
+	for id, old := range cur {
+		if old.Feed != feed.Name || old.Revoked {
+			continue
+		}
+		active++
+		if listed[id] {
+			continue
+		}
+		old.Revoked, old.Modified, old.FeedVersion = true, opts.Now, feed.Version
+		out = append(out, old)
+		res.Revoked++
+	}
+	if res.Revoked*2 > active && active > 0 && !opts.AllowShrink {
+		return nil, fmt.Errorf("intel: version %s of feed %s would revoke %d of its %d indicators; if the feed really shrank, import with --allow-shrink",
+			feed.Version, feed.Name, res.Revoked, active)
+	}
+	if err := t.Publish(ctx, "cordon-intel-import", out); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
