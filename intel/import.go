@@ -105,3 +105,35 @@ func Import(ctx context.Context, t *Topic, feed *Feed, opts ImportOptions) (*Imp
 	}
 	return res, nil
 }
+
+// Stats counts indicators.
+type Stats struct {
+	Total    int `json:"total"`
+	Active   int `json:"active"`
+	Revoked  int `json:"revoked"`
+	Inactive int `json:"inactive"`
+	// Active indicators by source, category and chain.
+	BySource   map[string]int `json:"by_source"`
+	ByCategory map[string]int `json:"by_category"`
+	ByChain    map[string]int `json:"by_chain"`
+}
+
+// Summarize counts the indicators at now.
+func Summarize(all map[string]Indicator, now time.Time) Stats {
+	st := Stats{BySource: map[string]int{}, ByCategory: map[string]int{}, ByChain: map[string]int{}}
+	for _, in := range all {
+		st.Total++
+		switch {
+		case in.Revoked:
+			st.Revoked++
+		case !in.Active(now):
+			st.Inactive++
+		default:
+			st.Active++
+			st.BySource[in.Source]++
+			st.ByCategory[in.Category]++
+			st.ByChain[string(in.Chain)]++
+		}
+	}
+	return st
+}

@@ -30,6 +30,7 @@ func cmdDev(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	dataDir := fs.String("data-dir", envOr("CORDON_DATA_DIR", defaultDataDir), "state directory (Kafka data, devnet chain, endpoints.json); env CORDON_DATA_DIR")
 	httpAddr := fs.String("http", "127.0.0.1:0", "cordon's health/metrics address")
+	apiAddr := fs.String("api", "127.0.0.1:0", "the screening API's address (its token is in endpoints.json)")
 	kafkaPort := fs.Int("kafka-port", 0, "embedded Kafka broker port (0: any free port)")
 	ethPort := fs.Int("eth-port", 0, "devnet JSON-RPC port, HTTP and WebSocket (0: any free port)")
 	blockInterval := fs.Duration("block-interval", time.Second, "time between devnet blocks")
@@ -137,6 +138,11 @@ func cmdDev(ctx context.Context, args []string) error {
 		cfg.ClickHouse.Addrs = []string{chSrv.Addr()}
 		cfg.ClickHouse.Linger = 100 * time.Millisecond
 	}
+	token, err := devToken(*dataDir)
+	if err != nil {
+		return err
+	}
+	cfg.API.Listen, cfg.API.Tokens = *apiAddr, []config.Secret{config.SecretValue(token)}
 	if err := cfg.Fill(); err != nil {
 		return fmt.Errorf("dev config: %w", err)
 	}
@@ -151,7 +157,8 @@ func cmdDev(ctx context.Context, args []string) error {
 		ETHChainID: devnet.ChainID, HTTP: sys.srv.Addr(), PID: os.Getpid(),
 		Topics: map[string]string{"blocks": cfg.Kafka.Topics.Blocks, "transactions": cfg.Kafka.Topics.Transactions,
 			"transfers": cfg.Kafka.Topics.Transfers, "outputs": cfg.Kafka.Topics.Outputs, "spends": cfg.Kafka.Topics.Spends,
-			"alerts": cfg.Kafka.Topics.Alerts}}
+			"alerts": cfg.Kafka.Topics.Alerts, "intel": cfg.Kafka.Topics.Intel},
+		API: &apiEndpoint{URL: "http://" + sys.intel.apiAddr(), Token: token}}
 	if chSrv != nil {
 		ep.ClickHouse = chSrv.Addr()
 	}
@@ -171,12 +178,14 @@ func cmdDev(ctx context.Context, args []string) error {
 		_, port, _ := net.SplitHostPort(chSrv.Addr())
 		chLine = fmt.Sprintf("  clickhouse %s (try: clickhouse-client --port %s -d cordon -q 'SELECT count() FROM canonical_outputs')\n", chSrv.Addr(), port)
 	}
-	fmt.Fprintf(os.Stderr, "\ncordon dev is up — endpoints in %s\n  kafka   %s   (try: kcat -C -b %s -t %s -e)\n  eth rpc %s\n%s%s  http    http://%s/metrics  /healthz  /readyz\n\n",
-		filepath.Join(*dataDir, "endpoints.json"), ep.Kafka, ep.Kafka, cfg.Kafka.Topics.Blocks, ep.ETHRPC, btcLine, chLine, ep.HTTP)
+	fmt.Fprintf(os.Stderr, "\ncordon dev is up — endpoints in %s\n  kafka   %s   (try: kcat -C -b %s -t %s -e)\n  eth rpc %s\n%s%s  http    http://%s/metrics  /healthz  /readyz\n  api     %s/v1/screen (bearer token in endpoints.json; try: bin/cordon intel check --chain eth %s)\n\n",
+		filepath.Join(*dataDir, "endpoints.json"), ep.Kafka, ep.Kafka, cfg.Kafka.Topics.Blocks, ep.ETHRPC, btcLine, chLine, ep.HTTP,
+		ep.API.URL, devFlagged(dev))
 
 	g, gctx := errgroup.WithContext(ctx)
 	sys.start(gctx, g)
 	g.Go(func() error { return traffic.Run(gctx) })
+	g.Go(func() error { return importDevFeed(gctx, sys, dev, btcTraffic, log) })
 	if btcTraffic != nil {
 		g.Go(func() error { return btcTraffic.run(gctx, *btcInterval, *btcTxs, *btcReorgEvery) })
 	}

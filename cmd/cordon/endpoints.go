@@ -30,6 +30,8 @@ type endpoints struct {
 	ClickHouse string `json:"clickhouse,omitempty"`
 	// HTTP is cordon's own health, readiness and metrics address.
 	HTTP string `json:"http"`
+	// API is the screening API and its bearer token.
+	API *apiEndpoint `json:"api,omitempty"`
 	// Topics are the Kafka topic names.
 	Topics map[string]string `json:"topics"`
 	PID    int               `json:"pid"`
@@ -71,4 +73,10 @@ type btcRPC struct {
 	User     string `json:"user"`
 	Password string `json:"password"`
 	Network  string `json:"network"`
+}
+
+// apiEndpoint is where the dev system's authenticated API listens.
+type apiEndpoint struct {
+	URL   string `json:"url"`
+	Token string `json:"token"`
 }

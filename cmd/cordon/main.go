@@ -22,6 +22,7 @@ Usage:
   cordon trace   --chain eth|btc --address A [--hops N] [--backward] [--since T] [--until T]
                  [--min-amount X] [--asset native|TOKEN] [--sinks FILE] [--format table|json|dot|html]
   cordon reconcile --chain eth|btc [--height H] [--blocks N] [--sample N] [--format table|json]
+  cordon intel   import --format ofac|csv PATH | check --chain C ADDRESS... | stats
   cordon version
 
 Run "cordon COMMAND -h" for a command's flags.
@@ -62,6 +63,8 @@ func dispatch(ctx context.Context, args []string) error {
 		return cmdTrace(ctx, args[1:])
 	case "reconcile":
 		return cmdReconcile(ctx, args[1:])
+	case "intel":
+		return cmdIntel(ctx, args[1:])
 	case "version", "--version":
 		fmt.Println("cordon", version)
 		return nil

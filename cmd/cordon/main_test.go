@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/ingest/export"
@@ -143,6 +144,51 @@ func TestDevEndToEnd(t *testing.T) {
 	checkDevBitcoin(t, ctx, dir, ep, kcat)
 	checkDevClickHouse(t, ep)
 	checkDevAnalysts(t, ctx, dir, ep)
+	checkDevIntel(t, ctx, dir, ep)
+}
+
+// checkDevIntel: the dev feed is imported at start and the screening API
+// (token from endpoints.json) flags its theft address; `cordon intel
+// import` loads a real OFAC list and `check` finds one of its addresses.
+func checkDevIntel(t *testing.T, ctx context.Context, dir string, ep endpoints) {
+	require.NotNil(t, ep.API)
+	post := func(token, body string) (int, string) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.API.URL+"/v1/screen", strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	flagged := devnet.Keys("cordon-dev", 32)[30]
+	addr := strings.ToLower(crypto.PubkeyToAddress(flagged.PublicKey).Hex())
+	body := `{"addresses":[{"chain":"eth","network":"devnet","address":"` + addr + `"}]}`
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, resp := post(ep.API.Token, body)
+		if code == http.StatusOK && strings.Contains(resp, `"verdict":"flagged"`) {
+			require.Contains(t, resp, `"category":"hack"`)
+			require.Contains(t, resp, `"source":"dev-partner"`)
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "dev feed address not flagged: %d %s", code, resp)
+		time.Sleep(200 * time.Millisecond)
+	}
+	code, _ := post("not-the-token-0000000", body)
+	require.Equal(t, http.StatusUnauthorized, code)
+
+	list := filepath.Join("..", "..", "intel", "testdata", "ofac", "sanctioned_addresses_XBT.txt")
+	require.NoError(t, cmdIntel(ctx, []string{"import", "--data-dir", dir, "--format", "ofac", list}))
+	require.NoError(t, cmdIntel(ctx, []string{"import", "--data-dir", dir, "--format", "ofac", list}), "twice: nothing changes")
+	require.NoError(t, cmdIntel(ctx, []string{"check", "--data-dir", dir, "--chain", "btc", "123WBUDmSJv4GctdVEz6Qq6z8nXSKrJ4KX"}))
+	require.NoError(t, cmdIntel(ctx, []string{"stats", "--data-dir", dir}))
+	require.ErrorContains(t, cmdIntel(ctx, []string{"import", "--data-dir", dir, "--format", "csv", list}), "--source is required")
+	code, resp := post(ep.API.Token, `{"addresses":[{"chain":"btc","address":"123WBUDmSJv4GctdVEz6Qq6z8nXSKrJ4KX"}]}`)
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, resp, `"category":"sanctions"`, "the running instance follows the topic")
 }
 
 // checkDevAnalysts: `cordon reconcile` finds no mismatch on either chain

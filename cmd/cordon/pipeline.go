@@ -30,7 +30,9 @@ type pipeline struct {
 	watchers []*watcher
 	loader   *chLoader // nil without clickhouse.addrs
 	topicsOK atomic.Bool
-	log      *slog.Logger
+	// kafkaReady is closed once the topics exist.
+	kafkaReady chan struct{}
+	log        *slog.Logger
 }
 
 type watcher struct {
@@ -88,7 +90,7 @@ func newPipeline(ctx context.Context, cfg config.Config, reg prometheus.Register
 	if err != nil {
 		return nil, err
 	}
-	p := &pipeline{producer: prod, log: log}
+	p := &pipeline{producer: prod, log: log, kafkaReady: make(chan struct{})}
 	if len(cfg.ClickHouse.Addrs) > 0 {
 		p.loader = newCHLoader(cfg, clickhouse.NewLoaderMetrics(reg), log.With("component", "clickhouse"))
 	}
@@ -157,7 +159,7 @@ func (p *pipeline) addChecks(checks *obs.Checks) {
 
 // start runs every component in g.
 func (p *pipeline) start(ctx context.Context, g *errgroup.Group) {
-	ready := make(chan struct{})
+	ready := p.kafkaReady
 	g.Go(func() error {
 		for attempt := 0; ; attempt++ {
 			err := p.producer.EnsureTopics(ctx)
@@ -206,8 +208,9 @@ func (p *pipeline) start(ctx context.Context, g *errgroup.Group) {
 // system is what `cordon run` and `cordon dev` start: cordon's HTTP server
 // (health, readiness, metrics) and the pipeline, sharing one registry.
 type system struct {
-	srv *obs.Server
-	p   *pipeline
+	srv   *obs.Server
+	p     *pipeline
+	intel *intelService
 }
 
 func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*system, error) {
@@ -222,13 +225,23 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 		return nil, err
 	}
 	p.addChecks(checks)
-	return &system{srv: srv, p: p}, nil
+	is, err := newIntelService(cfg, reg, log.With("component", "intel"))
+	if err != nil {
+		p.close()
+		return nil, err
+	}
+	is.addChecks(checks)
+	return &system{srv: srv, p: p, intel: is}, nil
 }
 
 // start runs the server and the pipeline in g.
 func (s *system) start(ctx context.Context, g *errgroup.Group) {
 	g.Go(func() error { return s.srv.Run(ctx) })
 	s.p.start(ctx, g)
+	s.intel.start(ctx, g, s.p.kafkaReady)
 }
 
-func (s *system) close() { s.p.close() }
+func (s *system) close() {
+	s.p.close()
+	s.intel.close()
+}

@@ -27,6 +27,24 @@ type Config struct {
 	Chains Chains `yaml:"chains"`
 	// ClickHouse is the analysts' store; the loader runs when addrs is set.
 	ClickHouse ClickHouse `yaml:"clickhouse"`
+	// API is cordon's authenticated HTTP API (screening); off without
+	// listen.
+	API API `yaml:"api"`
+}
+
+// API configures the authenticated HTTP API.
+type API struct {
+	// Listen is host:port; empty turns the API off.
+	Listen string `yaml:"listen"`
+	// Tokens are the accepted bearer tokens (secret references), at least
+	// 16 characters each.
+	Tokens []Secret `yaml:"tokens"`
+	// MaxBodyBytes and MaxBatch bound one request.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	MaxBatch     int   `yaml:"max_batch"`
+	// CertFile and KeyFile serve HTTPS.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // ClickHouse configures the loader from Kafka into ClickHouse.
@@ -192,6 +210,7 @@ func Defaults() Config {
 	return Config{
 		ClickHouse: ClickHouse{Database: "cordon", Username: "default", GroupID: "cordon-clickhouse", BatchRecords: 5000, Linger: 200 * time.Millisecond},
 		Log:        Log{Level: "info", Format: "text"},
+		API:        API{MaxBodyBytes: 1 << 20, MaxBatch: 1000},
 		HTTP:       HTTP{Listen: "127.0.0.1:9464"},
 		Kafka: Kafka{ClientID: "cordon", CreateTopics: true, Partitions: 6, ReplicationFactor: 3, BatchSize: 1000,
 			Linger: 100 * time.Microsecond, MaxAttempts: 10, WriteTimeout: 30 * time.Second, Compression: "lz4", PartBytes: 256 << 10,
@@ -275,6 +294,28 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		bad("http.listen", "%q: want host:port", c.HTTP.Listen)
+	}
+	if a := c.API; a.Listen != "" {
+		if _, _, err := net.SplitHostPort(a.Listen); err != nil {
+			bad("api.listen", "%q: want host:port", a.Listen)
+		}
+		if len(a.Tokens) == 0 {
+			bad("api.tokens", "at least one token is required when api.listen is set")
+		}
+		for i, t := range a.Tokens {
+			if len(t.Value()) < 16 {
+				bad(fmt.Sprintf("api.tokens[%d]", i), "shorter than 16 characters")
+			}
+		}
+		if a.MaxBodyBytes < 1024 || a.MaxBodyBytes > 64<<20 {
+			bad("api.max_body_bytes", "%d: want 1024 to 67108864", a.MaxBodyBytes)
+		}
+		if a.MaxBatch < 1 || a.MaxBatch > 100_000 {
+			bad("api.max_batch", "%d: want 1 to 100000", a.MaxBatch)
+		}
+		if (a.CertFile == "") != (a.KeyFile == "") {
+			bad("api.cert_file", "cert_file and key_file go together")
+		}
 	}
 	k := c.Kafka
 	if len(k.Brokers) == 0 {

@@ -374,3 +374,17 @@ func (w *Wallet) Reorg(depth int) error {
 	_, err = w.Mine(depth + 1)
 	return err
 }
+
+// Addresses lists the addresses the wallet pays itself to (every key in
+// every script form), for tests and the dev intel feed.
+func (w *Wallet) Addresses() []string {
+	var out []string
+	for _, k := range w.keys {
+		for _, s := range k.scripts {
+			if _, addrs, _, err := txscript.ExtractPkScriptAddrs(s, w.params); err == nil && len(addrs) == 1 {
+				out = append(out, addrs[0].EncodeAddress())
+			}
+		}
+	}
+	return out
+}

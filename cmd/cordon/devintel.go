@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cordonhq/cordon/intel"
+	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/watchers/eth/devnet"
+)
+
+// devToken is the dev API's bearer token, kept in the data directory so
+// it survives restarts.
+func devToken(dir string) (string, error) {
+	path := filepath.Join(dir, "api-token")
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	var raw [24]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	tok := hex.EncodeToString(raw[:])
+	return tok, os.WriteFile(path, []byte(tok+"\n"), 0o600)
+}
+
+// devFlagged are devnet accounts the dev feed lists: a simulated theft
+// (the traffic generator keeps paying them, so screening hits show).
+func devFlagged(d *devnet.Devnet) string {
+	a := d.Accounts()
+	return strings.ToLower(a[len(a)-2].Hex())
+}
+
+// importDevFeed imports the dev partner feed once Kafka is up: two devnet
+// accounts as a theft and a mixer, and a Bitcoin address of the dev wallet
+// as ransomware. Re-importing on restart changes nothing.
+func importDevFeed(ctx context.Context, sys *system, d *devnet.Devnet, bt *btcTraffic, log *slog.Logger) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-sys.p.kafkaReady:
+	}
+	a := d.Accounts()
+	var csv strings.Builder
+	csv.WriteString("address,chain,network,category,confidence,tlp,description\n")
+	fmt.Fprintf(&csv, "%s,eth,%s,hack,95,amber,dev: simulated exchange theft\n", devFlagged(d), devNetwork)
+	fmt.Fprintf(&csv, "%s,eth,%s,mixer,70,green,dev: simulated mixer\n", strings.ToLower(a[len(a)-3].Hex()), devNetwork)
+	if bt != nil {
+		if addrs := bt.wallet.Addresses(); len(addrs) > 3 {
+			fmt.Fprintf(&csv, "%s,btc,%s,ransomware,90,amber,dev: simulated ransomware wallet\n", addrs[3], devBTCNetwork)
+		}
+	}
+	feed, err := intel.ParseCSV([]byte(csv.String()), "dev:partner-feed", "dev-partner", chain.ETH, time.Now().UTC().Truncate(time.Second))
+	if err != nil {
+		return fmt.Errorf("dev feed: %w", err)
+	}
+	for attempt := 0; ; attempt++ {
+		if err := sys.intel.topic.Ensure(ctx); err == nil {
+			res, err := intel.Import(ctx, sys.intel.topic, feed, intel.ImportOptions{})
+			if err == nil {
+				log.Info("dev intel feed imported", "added", res.Added, "unchanged", res.Unchanged, "flagged_eth", devFlagged(d))
+				return nil
+			}
+			log.Warn("dev intel feed: import failed; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Duration(attempt+1) * time.Second):
+		}
+	}
+}

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/intel"
+	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/config"
+)
+
+const intelUsage = `cordon intel: indicator feeds and screening
+
+  cordon intel import --format ofac|csv [--source NAME] [--name FEED] PATH
+  cordon intel check  --chain eth|btc [--network N] ADDRESS...
+  cordon intel stats  [--format table|json]
+
+Each takes --config FILE (its kafka section) or --brokers, else the dev
+system's endpoints.json (--data-dir).
+`
+
+func cmdIntel(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, intelUsage)
+		return errors.New("intel: no subcommand given")
+	}
+	switch args[0] {
+	case "import":
+		return cmdIntelImport(ctx, args[1:])
+	case "check":
+		return cmdIntelCheck(ctx, args[1:])
+	case "stats":
+		return cmdIntelStats(ctx, args[1:])
+	case "-h", "--help", "help":
+		fmt.Print(intelUsage)
+		return nil
+	}
+	fmt.Fprint(os.Stderr, intelUsage)
+	return fmt.Errorf("intel: unknown subcommand %q", args[0])
+}
+
+// kafkaFlags locate the cluster holding the indicator topic.
+type kafkaFlags struct{ config, brokers, dataDir *string }
+
+func addKafkaFlags(fs *flag.FlagSet) kafkaFlags {
+	return kafkaFlags{
+		config:  fs.String("config", "", "take Kafka settings from this configuration file"),
+		brokers: fs.String("brokers", "", "Kafka bootstrap brokers, comma separated (default: --config's, else the dev system's)"),
+		dataDir: fs.String("data-dir", envOr("CORDON_DATA_DIR", defaultDataDir), "dev data directory whose endpoints.json is used otherwise"),
+	}
+}
+
+func (k kafkaFlags) topic(ctx context.Context) (*intel.Topic, error) {
+	var kc kafka.Config
+	switch {
+	case *k.config != "":
+		cfg, err := config.Load(*k.config, os.Environ())
+		if err != nil {
+			return nil, err
+		}
+		kc = kafkaConfig(cfg.Kafka)
+	default:
+		kc.Topics = kafka.DefaultTopics()
+		if *k.brokers == "" {
+			ep, err := readEndpoints(*k.dataDir)
+			if err != nil {
+				return nil, fmt.Errorf("no --brokers given and %w", err)
+			}
+			*k.brokers = ep.Kafka
+			if t := ep.Topics["intel"]; t != "" {
+				kc.Topics.Intel = t
+			}
+		}
+	}
+	if *k.brokers != "" {
+		kc.Brokers = strings.Split(*k.brokers, ",")
+	}
+	t, err := intel.OpenTopic(kc)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Ensure(ctx); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func cmdIntelImport(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("intel import", flag.ContinueOnError)
+	kf := addKafkaFlags(fs)
+	format := fs.String("format", "", "ofac (one address per line; the currency from the file name or --currency) or csv")
+	source := fs.String("source", "", "publisher of the feed (default: ofac for --format ofac; required for csv)")
+	name := fs.String("name", "", "feed name: a newer file with the same name replaces the older (default: FORMAT:FILE-NAME)")
+	currency := fs.String("currency", "", "ofac: currency code of the list (XBT, ETH, USDT, USDC) when the file name does not say")
+	chainName := fs.String("chain", "", "csv: chain of rows without a chain column (eth or btc)")
+	allowShrink := fs.Bool("allow-shrink", false, "let the new version revoke more than half of the feed's indicators")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("intel import: give one file")
+	}
+	path := fs.Arg(0)
+	content, err := readLimited(path, 1<<30)
+	if err != nil {
+		return fmt.Errorf("intel import: %w", err)
+	}
+	if *name == "" {
+		*name = *format + ":" + strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	var feed *intel.Feed
+	switch *format {
+	case "ofac":
+		cur := *currency
+		if cur == "" {
+			cur = intel.OFACCurrency(path)
+		}
+		if *source == "" {
+			*source = "ofac"
+		}
+		feed, err = intel.ParseOFACList(content, *name, cur, now)
+		if feed != nil {
+			feed.Source = *source
+		}
+	case "csv":
+		if *source == "" {
+			return errors.New("intel import: --source is required for csv (the feed's publisher)")
+		}
+		feed, err = intel.ParseCSV(content, *name, *source, chain.Chain(*chainName), now)
+	default:
+		return fmt.Errorf("intel import: --format %q: want ofac or csv", *format)
+	}
+	if err != nil {
+		return fmt.Errorf("intel import %s: nothing imported: %w", path, err)
+	}
+	t, err := kf.topic(ctx)
+	if err != nil {
+		return fmt.Errorf("intel import: %w", err)
+	}
+	defer t.Close()
+	res, err := intel.Import(ctx, t, feed, intel.ImportOptions{AllowShrink: *allowShrink, Now: now})
+	if err != nil {
+		return fmt.Errorf("intel import %s: nothing imported: %w", path, err)
+	}
+	fmt.Printf("imported %s (feed %s, version %s): %d added, %d updated, %d revoked, %d unchanged\n",
+		path, res.Feed, res.Version, res.Added, res.Updated, res.Revoked, res.Unchanged)
+	for _, s := range res.Skipped {
+		fmt.Println("not matched:", s)
+	}
+	return nil
+}
+
+// readLimited reads a file of at most limit bytes.
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d MiB", path, limit>>20)
+	}
+	return b, nil
+}
+
+// loadIndex reads the whole topic into an index.
+func loadIndex(ctx context.Context, t *intel.Topic) (*intel.Index, error) {
+	x := intel.NewIndex()
+	err := t.Read(ctx, false, func(id string, in *intel.Indicator) error {
+		if in == nil {
+			x.Delete(id)
+		} else {
+			x.Put(in)
+		}
+		return nil
+	}, nil)
+	return x, err
+}
+
+func cmdIntelCheck(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("intel check", flag.ContinueOnError)
+	kf := addKafkaFlags(fs)
+	chainName := fs.String("chain", "", "eth or btc")
+	network := fs.String("network", "mainnet", "network of the addresses (btc: mainnet, testnet, signet, regtest, simnet)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c := chain.Chain(*chainName)
+	if c != chain.ETH && c != chain.BTC {
+		return fmt.Errorf("intel check: --chain %q: want eth or btc", *chainName)
+	}
+	if fs.NArg() == 0 {
+		return errors.New("intel check: give one or more addresses")
+	}
+	t, err := kf.topic(ctx)
+	if err != nil {
+		return fmt.Errorf("intel check: %w", err)
+	}
+	defer t.Close()
+	x, err := loadIndex(ctx, t)
+	if err != nil {
+		return fmt.Errorf("intel check: %w", err)
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	now := time.Now()
+	for _, a := range fs.Args() {
+		if err := enc.Encode(intel.Screen(x, c, *network, a, now)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cmdIntelStats(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("intel stats", flag.ContinueOnError)
+	kf := addKafkaFlags(fs)
+	format := fs.String("format", "table", "table or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	t, err := kf.topic(ctx)
+	if err != nil {
+		return fmt.Errorf("intel stats: %w", err)
+	}
+	defer t.Close()
+	cur, err := intel.Current(ctx, t)
+	if err != nil {
+		return fmt.Errorf("intel stats: %w", err)
+	}
+	st := intel.Summarize(cur, time.Now())
+	if *format == "json" {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	fmt.Printf("%d indicators: %d active, %d revoked, %d expired or not yet valid (topic %s; %d records skipped as invalid)\n",
+		st.Total, st.Active, st.Revoked, st.Inactive, t.Name(), t.Bad())
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	for _, g := range []struct {
+		name string
+		m    map[string]int
+	}{{"SOURCE", st.BySource}, {"CATEGORY", st.ByCategory}, {"CHAIN", st.ByChain}} {
+		fmt.Fprintf(tw, "%s\tACTIVE\n", g.name)
+		for _, k := range slices.Sorted(func(yield func(string) bool) {
+			for k := range g.m {
+				if !yield(k) {
+					return
+				}
+			}
+		}) {
+			fmt.Fprintf(tw, "%s\t%d\n", k, g.m[k])
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}

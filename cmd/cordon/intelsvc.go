@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cordonhq/cordon/intel"
+	"github.com/cordonhq/cordon/internal/config"
+	"github.com/cordonhq/cordon/internal/obs"
+)
+
+// intelService keeps the indicator store of this instance equal to the
+// cordon.intel topic and serves the screening API.
+type intelService struct {
+	cfg   config.Config
+	topic *intel.Topic
+	store *intel.Store
+	api   *http.Server
+	ln    net.Listener
+	log   *slog.Logger
+}
+
+func newIntelService(cfg config.Config, reg prometheus.Registerer, log *slog.Logger) (*intelService, error) {
+	t, err := intel.OpenTopic(kafkaConfig(cfg.Kafka))
+	if err != nil {
+		return nil, err
+	}
+	s := &intelService{cfg: cfg, topic: t, store: intel.NewStore(t), log: log}
+	if a := cfg.API; a.Listen != "" {
+		tokens := make([]string, len(a.Tokens))
+		for i, tok := range a.Tokens {
+			tokens[i] = tok.Value()
+		}
+		h := intel.NewScreenHandler(intel.APIConfig{Tokens: tokens, MaxBodyBytes: a.MaxBodyBytes, MaxBatch: a.MaxBatch}, s.store, reg)
+		s.api = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
+		var lc net.ListenConfig
+		if s.ln, err = lc.Listen(context.Background(), "tcp", a.Listen); err != nil {
+			t.Close()
+			return nil, fmt.Errorf("api.listen %s: %w", a.Listen, err)
+		}
+	}
+	return s, nil
+}
+
+// apiAddr is the API's listening address ("" without the API).
+func (s *intelService) apiAddr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+func (s *intelService) addChecks(checks *obs.Checks) {
+	checks.Add("intel", func() error {
+		if !s.store.Ready() {
+			return errors.New("indicator store not caught up with the topic yet")
+		}
+		return nil
+	})
+}
+
+// start runs the store (once Kafka is ready) and the API in g.
+func (s *intelService) start(ctx context.Context, g *errgroup.Group, kafkaReady <-chan struct{}) {
+	g.Go(func() error {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-kafkaReady:
+		}
+		for attempt := 0; ; attempt++ {
+			err := s.topic.Ensure(ctx)
+			if err == nil {
+				err = s.store.Run(ctx)
+			}
+			if ctx.Err() != nil {
+				return nil //nolint:nilerr // stopping: the read ended because ctx did
+			}
+			wait := min(time.Duration(attempt+1)*time.Second, 15*time.Second)
+			s.log.Warn("indicator store: reading the intel topic failed; retrying", "err", err, "retry_in", wait)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+		}
+	})
+	if s.api == nil {
+		return
+	}
+	g.Go(func() error {
+		var err error
+		if s.cfg.API.CertFile != "" {
+			err = s.api.ServeTLS(s.ln, s.cfg.API.CertFile, s.cfg.API.KeyFile)
+		} else {
+			err = s.api.Serve(s.ln)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("api: %w", err)
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return s.api.Shutdown(sctx)
+	})
+}
+
+func (s *intelService) close() { s.topic.Close() }

@@ -1,0 +1,163 @@
+package intel
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cordonhq/cordon/internal/chain"
+)
+
+// APIConfig configures the screening endpoint.
+type APIConfig struct {
+	// Tokens are the accepted bearer tokens.
+	Tokens       []string
+	MaxBodyBytes int64
+	MaxBatch     int
+}
+
+// ScreenRequest is the body of POST /v1/screen.
+type ScreenRequest struct {
+	Addresses []ScreenItem `json:"addresses"`
+}
+
+// ScreenItem is one address to screen.
+type ScreenItem struct {
+	Chain chain.Chain `json:"chain"`
+	// Network defaults to mainnet.
+	Network string `json:"network,omitempty"`
+	Address string `json:"address"`
+}
+
+// ScreenResponse answers POST /v1/screen, one result per item in order.
+type ScreenResponse struct {
+	Results []Verdict `json:"results"`
+}
+
+type apiError struct {
+	Error string `json:"error"`
+}
+
+// screenHandler serves POST /v1/screen.
+type screenHandler struct {
+	cfg     APIConfig
+	tokens  [][32]byte
+	store   *Store
+	now     func() time.Time
+	latency *prometheus.HistogramVec
+	items   prometheus.Counter
+}
+
+// NewScreenHandler returns the handler of POST /v1/screen over store.
+// Metrics are registered with reg (nil: none).
+func NewScreenHandler(cfg APIConfig, store *Store, reg prometheus.Registerer) http.Handler {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 1000
+	}
+	h := &screenHandler{cfg: cfg, store: store, now: time.Now,
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cordon_api_request_seconds",
+			Help: "API request latency, by path and status.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"path", "code"}),
+		items: prometheus.NewCounter(prometheus.CounterOpts{Name: "cordon_screen_addresses_total", Help: "Addresses screened."})}
+	for _, t := range cfg.Tokens {
+		h.tokens = append(h.tokens, sha256.Sum256([]byte(t)))
+	}
+	if reg != nil {
+		reg.MustRegister(h.latency, h.items)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/screen", h)
+	return mux
+}
+
+func (h *screenHandler) fail(w http.ResponseWriter, code int, format string, args ...any) int {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(apiError{Error: fmt.Sprintf(format, args...)})
+	return code
+}
+
+// authorized compares the bearer token with every accepted one in
+// constant time (over their hashes, so lengths leak nothing either).
+func (h *screenHandler) authorized(r *http.Request) bool {
+	auth := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || tok == "" {
+		return false
+	}
+	sum := sha256.Sum256([]byte(tok))
+	match := 0
+	for _, t := range h.tokens {
+		match |= subtle.ConstantTimeCompare(sum[:], t[:])
+	}
+	return match == 1
+}
+
+func (h *screenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	code := h.serve(w, r)
+	h.latency.WithLabelValues("/v1/screen", fmt.Sprint(code)).Observe(time.Since(start).Seconds())
+}
+
+func (h *screenHandler) serve(w http.ResponseWriter, r *http.Request) int {
+	if !h.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="cordon"`)
+		return h.fail(w, http.StatusUnauthorized, "missing or unknown bearer token")
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return h.fail(w, http.StatusMethodNotAllowed, "use POST")
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return h.fail(w, http.StatusUnsupportedMediaType, "send Content-Type: application/json")
+	}
+	if !h.store.Ready() {
+		w.Header().Set("Retry-After", "1")
+		return h.fail(w, http.StatusServiceUnavailable, "the indicator store is still loading")
+	}
+	body := http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	var req ScreenRequest
+	if err := dec.Decode(&req); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return h.fail(w, http.StatusRequestEntityTooLarge, "body over %d bytes", h.cfg.MaxBodyBytes)
+		}
+		return h.fail(w, http.StatusBadRequest, "body: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return h.fail(w, http.StatusBadRequest, "body: one JSON object expected")
+	}
+	switch n := len(req.Addresses); {
+	case n == 0:
+		return h.fail(w, http.StatusBadRequest, "addresses: empty")
+	case n > h.cfg.MaxBatch:
+		return h.fail(w, http.StatusRequestEntityTooLarge, "addresses: %d, at most %d per request", n, h.cfg.MaxBatch)
+	}
+	now := h.now()
+	resp := ScreenResponse{Results: make([]Verdict, len(req.Addresses))}
+	for i, it := range req.Addresses {
+		network := it.Network
+		if network == "" {
+			network = "mainnet"
+		}
+		resp.Results[i] = Screen(h.store.Index, it.Chain, network, it.Address, now)
+	}
+	h.items.Add(float64(len(req.Addresses)))
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(resp)
+	return http.StatusOK
+}
