@@ -108,6 +108,7 @@ func TestExampleConfigIsValid(t *testing.T) {
 	t.Setenv("ALCHEMY_URL", "https://eth-mainnet.example/v2/key")
 	t.Setenv("BITCOIND_RPC_PASSWORD", "pw")
 	t.Setenv("CLICKHOUSE_PASSWORD", "pw")
+	t.Setenv("CORDON_API_TOKEN", "a-token-of-32-characters-0123456")
 	raw, err := os.ReadFile("../../cordon.example.yaml")
 	require.NoError(t, err)
 	cfg, err := Parse(raw, nil)
@@ -116,6 +117,25 @@ func TestExampleConfigIsValid(t *testing.T) {
 	require.Equal(t, "pw", cfg.Chains.BTC[0].Endpoints[0].Password.Value())
 	require.Equal(t, []string{"clickhouse-1:9000"}, cfg.ClickHouse.Addrs)
 	require.Equal(t, "[redacted]", cfg.ClickHouse.Password.String())
+	require.Equal(t, "a-token-of-32-characters-0123456", cfg.API.Tokens[0].Value())
+}
+
+func TestAPIConfig(t *testing.T) {
+	base := "kafka: {brokers: [\"k:9092\"]}\nchains: {btc: [{network: mainnet, endpoints: [{url: \"http://n:8332\", user: u, password: p}]}]}\n"
+	for _, tc := range []struct{ yaml, want string }{
+		{"api: {listen: \"x\", tokens: [\"0123456789abcdef\"]}", `api.listen: "x": want host:port`},
+		{"api: {listen: \":8480\"}", "api.tokens: at least one token"},
+		{"api: {listen: \":8480\", tokens: [short]}", "api.tokens[0]: shorter than 16"},
+		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], max_batch: 0}", "api.max_batch: 0"},
+		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], max_body_bytes: 10}", "api.max_body_bytes: 10"},
+		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], cert_file: a.crt}", "cert_file and key_file"},
+	} {
+		_, err := Parse([]byte(base+tc.yaml), nil)
+		require.ErrorContains(t, err, tc.want, tc.yaml)
+	}
+	cfg, err := Parse([]byte(base+"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"]}"), nil)
+	require.NoError(t, err)
+	require.Equal(t, 1000, cfg.API.MaxBatch)
 }
 
 func TestClickHouseConfig(t *testing.T) {
