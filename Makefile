@@ -48,6 +48,7 @@ bench:
 	GOGC=400 $(GO) test ./watchers/btc/ -run '^$$' -bench 'BenchmarkBackfill' -benchtime 1x -timeout 60m
 	$(GO) test ./ingest/clickhouse/ -run '^$$' -bench 'BenchmarkLoadTransfers' -benchtime 1x -timeout 60m
 	$(GO) test ./ingest/clickhouse/trace/ -run '^$$' -bench 'BenchmarkTrace' -benchtime 1x -timeout 60m
+	$(GO) test ./intel/ -run '^$$' -bench 'BenchmarkIndex|BenchmarkScreenAPI|BenchmarkImportSTIX' -benchtime 1x -timeout 60m
 
 ## fuzz: run each fuzz target for FUZZTIME (default 20s)
 FUZZTIME ?= 20s
@@ -63,6 +64,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendJSONString$$' -fuzztime $(FUZZTIME) ./internal/chain/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./internal/address/
+	@for t in FuzzParsePattern FuzzParseSTIX FuzzParseFeeds; do \
+	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./intel/ || exit 1; done
 	$(GO) test -run '^$$' -fuzz '^FuzzReadSinks$$' -fuzztime $(FUZZTIME) ./ingest/clickhouse/trace/
 
 ## vet: go vet

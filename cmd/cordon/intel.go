@@ -22,7 +22,7 @@ import (
 
 const intelUsage = `cordon intel: indicator feeds and screening
 
-  cordon intel import --format ofac|csv [--source NAME] [--name FEED] PATH
+  cordon intel import --format ofac|csv|stix [--source NAME] [--name FEED] PATH
   cordon intel check  --chain eth|btc [--network N] ADDRESS...
   cordon intel stats  [--format table|json]
 
@@ -100,7 +100,7 @@ func (k kafkaFlags) topic(ctx context.Context) (*intel.Topic, error) {
 func cmdIntelImport(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("intel import", flag.ContinueOnError)
 	kf := addKafkaFlags(fs)
-	format := fs.String("format", "", "ofac (one address per line; the currency from the file name or --currency) or csv")
+	format := fs.String("format", "", "ofac (one address per line; the currency from the file name or --currency), csv or stix (a STIX 2.1 bundle)")
 	source := fs.String("source", "", "publisher of the feed (default: ofac for --format ofac; required for csv)")
 	name := fs.String("name", "", "feed name: a newer file with the same name replaces the older (default: FORMAT:FILE-NAME)")
 	currency := fs.String("currency", "", "ofac: currency code of the list (XBT, ETH, USDT, USDC) when the file name does not say")
@@ -140,8 +140,13 @@ func cmdIntelImport(ctx context.Context, args []string) error {
 			return errors.New("intel import: --source is required for csv (the feed's publisher)")
 		}
 		feed, err = intel.ParseCSV(content, *name, *source, chain.Chain(*chainName), now)
+	case "stix":
+		if *source == "" {
+			return errors.New("intel import: --source is required for stix (used where an object names no creator)")
+		}
+		feed, err = intel.ParseSTIX(content, *name, *source, now)
 	default:
-		return fmt.Errorf("intel import: --format %q: want ofac or csv", *format)
+		return fmt.Errorf("intel import: --format %q: want ofac, csv or stix", *format)
 	}
 	if err != nil {
 		return fmt.Errorf("intel import %s: nothing imported: %w", path, err)
