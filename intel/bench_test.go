@@ -11,13 +11,24 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/testkit"
 )
+
+func TestMain(m *testing.M) {
+	if testkit.ChildMode() == "kafka" {
+		testkit.ServeKafka()
+		return
+	}
+	os.Exit(m.Run())
+}
 
 func benchN(def int) int {
 	if v, err := strconv.Atoi(os.Getenv("CORDON_BENCH_INDICATORS")); err == nil && v > 0 {
@@ -185,4 +196,54 @@ func BenchmarkScreenAPI(b *testing.B) {
 		workers, dur, done.Load(), flagged.Load(), rate, percentile(lat, 0.5), percentile(lat, 0.99), percentile(lat, 1))
 	b.ReportMetric(rate, "addresses/s")
 	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkImportSTIX builds a STIX 2.1 bundle of CORDON_BENCH_INDICATORS
+// indicators (default 1,000,000; Ethereum and Bitcoin wallets, TLP
+// markings, confidence, labels), then imports it end to end — parse,
+// validate, diff against the topic, publish in one transaction to a
+// broker in a helper process — and reports the time of each step.
+func BenchmarkImportSTIX(b *testing.B) {
+	n := benchN(1_000_000)
+	var buf bytes.Buffer
+	buf.WriteString(`{"type":"bundle","id":"bundle--00000000-0000-4000-8000-000000000000","objects":[`)
+	buf.WriteString(`{"type":"identity","spec_version":"2.1","id":"identity--00000000-0000-4000-8000-000000000001","name":"bench isac","created":"2025-01-01T00:00:00Z","modified":"2025-01-01T00:00:00Z"}`)
+	btcVals := []string{"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"}
+	for i := range n {
+		v := fmt.Sprintf("0x%040x", uint64(i)*0x9e3779b97f4a7c15)
+		if i%100 == 0 {
+			v = btcVals[(i/100)%2] // a few Bitcoin wallets (repeated values: one indicator each)
+		}
+		fmt.Fprintf(&buf, `,{"type":"indicator","spec_version":"2.1","id":"indicator--%08x-0000-4000-8000-%012x","created":"2025-02-21T11:00:00.000Z",`+
+			`"modified":"2025-02-21T11:00:00.000Z","created_by_ref":"identity--00000000-0000-4000-8000-000000000001","indicator_types":["malicious-activity"],`+
+			`"confidence":%d,"pattern":"[cryptocurrency-wallet:value = '%s']","pattern_type":"stix","valid_from":"2025-02-21T11:00:00Z",`+
+			`"object_marking_refs":["marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"],"labels":["hack"]}`, i, i, i%101, v)
+	}
+	buf.WriteString("]}")
+	b.Logf("bundle: %d indicators, %d MiB", n, buf.Len()>>20)
+
+	_, f := testkit.SpawnChild(b, "kafka")
+	tp, err := OpenTopic(kafka.Config{Brokers: strings.Split(f[0], ",")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tp.Close()
+	ctx := context.Background()
+	if err := tp.Ensure(ctx); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	feed, err := ParseSTIX(buf.Bytes(), "stix:bench", "bench", time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	parsed := time.Since(start)
+	res, err := Import(ctx, tp, feed, ImportOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	total := time.Since(start)
+	b.Logf("import of %d indicators: parse and validate %s, diff and publish %s, total %s (%d added)",
+		len(feed.Indicators), parsed.Round(time.Millisecond), (total - parsed).Round(time.Millisecond), total.Round(time.Millisecond), res.Added)
+	b.ReportMetric(total.Seconds(), "import-s")
 }

@@ -121,11 +121,61 @@ func (in *Indicator) Active(t time.Time) bool {
 }
 
 var (
-	stixID    = regexp.MustCompile(`^indicator--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-	sourceRe  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._:/@-]{0,63}$`)
 	btcTxHash = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	ethTxHash = regexp.MustCompile(`^0x[0-9a-f]{64}$`)
 )
+
+// isUUID tells whether s is a lowercase RFC 4122 string form.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isObjectID tells whether s is a STIX identifier: type--uuid, the type
+// lowercase letters, digits and hyphens.
+func isObjectID(s string) bool {
+	i := strings.Index(s, "--")
+	if i <= 0 || !isUUID(s[i+2:]) {
+		return false
+	}
+	for j := 0; j < i; j++ {
+		if c := s[j]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// validSource: 1-64 characters, letters, digits, space and ._:/@-,
+// starting with a letter or digit.
+func validSource(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || strings.IndexByte(" ._:/@-", c) < 0) {
+			return false
+		}
+	}
+	return true
+}
 
 // ErrInvalid is wrapped by every validation error.
 var ErrInvalid = errors.New("invalid indicator")
@@ -177,13 +227,13 @@ func (in *Indicator) Validate() error {
 		return err
 	}
 	in.Value = v
-	if !sourceRe.MatchString(in.Source) {
+	if !validSource(in.Source) {
 		return fmt.Errorf("%w: source %q: 1-64 letters, digits, spaces and ._:/@-", ErrInvalid, in.Source)
 	}
 	if in.ID == "" {
 		in.ID = ID(in.Source, in.Chain, in.Kind, in.Value)
 	}
-	if !stixID.MatchString(in.ID) {
+	if !strings.HasPrefix(in.ID, "indicator--") || !isUUID(in.ID[len("indicator--"):]) {
 		return fmt.Errorf("%w: id %q: want indicator--<uuid>", ErrInvalid, in.ID)
 	}
 	in.Category = strings.ToLower(strings.TrimSpace(in.Category))
