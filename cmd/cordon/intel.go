@@ -22,7 +22,7 @@ import (
 
 const intelUsage = `cordon intel: indicator feeds and screening
 
-  cordon intel import --format ofac|csv|stix [--source NAME] [--name FEED] PATH
+  cordon intel import --format ofac|csv|stix|misp [--source NAME] [--name FEED] PATH
   cordon intel check  --chain eth|btc [--network N] ADDRESS...
   cordon intel stats  [--format table|json]
 
@@ -100,7 +100,7 @@ func (k kafkaFlags) topic(ctx context.Context) (*intel.Topic, error) {
 func cmdIntelImport(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("intel import", flag.ContinueOnError)
 	kf := addKafkaFlags(fs)
-	format := fs.String("format", "", "ofac (one address per line; the currency from the file name or --currency), csv or stix (a STIX 2.1 bundle)")
+	format := fs.String("format", "", "ofac (one address per line; the currency from the file name or --currency), csv, stix (a STIX 2.1 bundle) or misp (a feed directory with manifest.json)")
 	source := fs.String("source", "", "publisher of the feed (default: ofac for --format ofac; required for csv)")
 	name := fs.String("name", "", "feed name: a newer file with the same name replaces the older (default: FORMAT:FILE-NAME)")
 	currency := fs.String("currency", "", "ofac: currency code of the list (XBT, ETH, USDT, USDC) when the file name does not say")
@@ -113,9 +113,12 @@ func cmdIntelImport(ctx context.Context, args []string) error {
 		return errors.New("intel import: give one file")
 	}
 	path := fs.Arg(0)
-	content, err := readLimited(path, 1<<30)
-	if err != nil {
-		return fmt.Errorf("intel import: %w", err)
+	var content []byte
+	var err error
+	if *format != "misp" {
+		if content, err = readLimited(path, 1<<30); err != nil {
+			return fmt.Errorf("intel import: %w", err)
+		}
 	}
 	if *name == "" {
 		*name = *format + ":" + strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
@@ -140,13 +143,22 @@ func cmdIntelImport(ctx context.Context, args []string) error {
 			return errors.New("intel import: --source is required for csv (the feed's publisher)")
 		}
 		feed, err = intel.ParseCSV(content, *name, *source, chain.Chain(*chainName), now)
+	case "misp":
+		if *source == "" {
+			*source = "misp"
+		}
+		dir := path
+		if filepath.Base(path) == "manifest.json" {
+			dir = filepath.Dir(path)
+		}
+		feed, err = intel.ParseMISP(os.DirFS(dir), *name, *source, now)
 	case "stix":
 		if *source == "" {
 			return errors.New("intel import: --source is required for stix (used where an object names no creator)")
 		}
 		feed, err = intel.ParseSTIX(content, *name, *source, now)
 	default:
-		return fmt.Errorf("intel import: --format %q: want ofac, csv or stix", *format)
+		return fmt.Errorf("intel import: --format %q: want ofac, csv, stix or misp", *format)
 	}
 	if err != nil {
 		return fmt.Errorf("intel import %s: nothing imported: %w", path, err)
