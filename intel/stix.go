@@ -66,7 +66,6 @@ type stixObject struct {
 	} `json:"extensions"`
 }
 
-
 // ParseSTIX parses a STIX 2.1 bundle: indicator objects whose pattern
 // compares cryptocurrency wallet values (OR-ed, or IN a set), and
 // cryptocurrency-wallet observables, with revocation, validity,
@@ -251,7 +250,7 @@ func sanitizeSource(s string) string {
 func decodeBundle(content []byte, col *collector) ([]stixObject, error) {
 	dec := json.NewDecoder(bytes.NewReader(content))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, fmt.Errorf("STIX bundle: not a JSON object: %v", err)
+		return nil, fmt.Errorf("STIX bundle: not a JSON object: %w", errOr(err))
 	}
 	var typ string
 	var objs []stixObject
@@ -268,7 +267,7 @@ func decodeBundle(content []byte, col *collector) ([]stixObject, error) {
 			}
 		case "objects":
 			if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
-				return nil, fmt.Errorf("STIX bundle: objects: not an array: %v", err)
+				return nil, fmt.Errorf("STIX bundle: objects: not an array: %w", errOr(err))
 			}
 			var raws []json.RawMessage
 			for i := 0; dec.More(); i++ {
@@ -336,4 +335,12 @@ func decodeObjects(raws []json.RawMessage, col *collector) []stixObject {
 		}
 	}
 	return objs
+}
+
+// errOr is err, or an error saying the token was the wrong one.
+func errOr(err error) error {
+	if err == nil {
+		return errors.New("unexpected token")
+	}
+	return err
 }
