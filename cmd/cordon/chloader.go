@@ -10,6 +10,7 @@ import (
 
 	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/internal/config"
 )
 
@@ -59,7 +60,17 @@ func (l *chLoader) run(ctx context.Context) error {
 	defer func() { _ = store.Close() }()
 	kc := kafkaConfig(l.cfg.Kafka)
 	t := kc.Topics
-	consumer, err := kafka.NewConsumer(kc, c.GroupID, []string{t.Blocks, t.Transactions, t.Transfers, t.Outputs, t.Spends})
+	// The loader also copies the indicator topic, which must exist first.
+	it, err := intel.OpenTopic(kc)
+	if err != nil {
+		return fmt.Errorf("clickhouse loader: %w", err)
+	}
+	err = it.Ensure(ctx)
+	it.Close()
+	if err != nil {
+		return fmt.Errorf("clickhouse loader: %w", err)
+	}
+	consumer, err := kafka.NewConsumer(kc, c.GroupID, []string{t.Blocks, t.Transactions, t.Transfers, t.Outputs, t.Spends, t.Intel})
 	if err != nil {
 		return fmt.Errorf("clickhouse loader: %w", err)
 	}

@@ -145,6 +145,7 @@ func TestDevEndToEnd(t *testing.T) {
 	checkDevClickHouse(t, ep)
 	checkDevAnalysts(t, ctx, dir, ep)
 	checkDevIntel(t, ctx, dir, ep)
+	checkDevIndicatorsInClickHouse(t, ep)
 }
 
 // checkDevIntel: the dev feed is imported at start and the screening API
@@ -448,4 +449,24 @@ func TestExportErrors(t *testing.T) {
 	require.ErrorContains(t, err, "make run")
 	err = cmdRun(ctx, nil)
 	require.ErrorContains(t, err, "--config FILE is required")
+}
+
+// checkDevIndicatorsInClickHouse: the loader copies the indicator topic
+// into ClickHouse, where analysts join it with transfers.
+func checkDevIndicatorsInClickHouse(t *testing.T, ep endpoints) {
+	client, err := exec.LookPath("clickhouse-client")
+	require.NoError(t, err)
+	_, port, err := net.SplitHostPort(ep.ClickHouse)
+	require.NoError(t, err)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, err := exec.Command(client, "--host", "127.0.0.1", "--port", port, "-d", "cordon", "-q",
+			`SELECT countIf(source = 'ofac'), countIf(source = 'dev-partner' AND category = 'hack') FROM active_indicators`).CombinedOutput()
+		require.NoError(t, err, string(out))
+		if strings.TrimSpace(string(out)) == "434\t1" {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "indicators not in ClickHouse: %s", out)
+		time.Sleep(500 * time.Millisecond)
+	}
 }

@@ -121,6 +121,23 @@ var Schema = []Migration{{
 		`CREATE MATERIALIZED VIEW IF NOT EXISTS spends_by_tx_mv TO spends_by_tx AS SELECT ` + spendCols + `, cityHash64(block_hash) AS block_key FROM spends`,
 		`INSERT INTO spends_by_tx (` + spendCols + `, block_key) SELECT ` + spendCols + `, cityHash64(block_hash) FROM spends`,
 	},
+}, {
+	Version: 4,
+	Name:    "indicators from the cordon.intel topic",
+	Stmts: []string{
+		// The newest statement of each indicator (highest modified) wins;
+		// ordered by value so "is this address listed" reads few rows.
+		`CREATE TABLE IF NOT EXISTS indicators (
+			id String, kind String, chain String, network String, value String, category String, source String,
+			confidence UInt8, tlp String, valid_from DateTime, valid_until DateTime, revoked UInt8,
+			created DateTime, modified DateTime, feed String, feed_version String, description String, refs String
+		) ENGINE = ReplacingMergeTree(modified) ORDER BY (chain, value, id)`,
+		// Indicators that match now (valid_until 0: no end).
+		`CREATE VIEW IF NOT EXISTS active_indicators AS
+			SELECT id, kind, chain, network, value, category, source, confidence, tlp, valid_from, valid_until, feed, description
+			FROM indicators FINAL
+			WHERE revoked = 0 AND valid_from <= now() AND (valid_until = toDateTime(0) OR valid_until > now())`,
+	},
 }}
 
 const (

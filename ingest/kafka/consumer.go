@@ -50,6 +50,8 @@ func NewConsumer(cfg Config, group string, topics []string) (*Consumer, error) {
 		Brokers: cfg.Brokers, GroupID: group, GroupTopics: topics, Dialer: dialer,
 		StartOffset: kafkago.FirstOffset, MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond,
 		CommitInterval: 0, // synchronous commits, only through Commit
+		// Transactional topics (cordon.intel) are read as committed.
+		IsolationLevel: kafkago.ReadCommitted,
 	})
 	return &Consumer{r: r}, nil
 }
