@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cordonhq/cordon/ingest/clickhouse"
+	"github.com/cordonhq/cordon/ingest/clickhouse/retrohunt"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/internal/config"
@@ -18,13 +19,14 @@ import (
 // while ClickHouse is unreachable), then loads from Kafka.
 type chLoader struct {
 	cfg     config.Config
+	alerts  retrohunt.Sink
 	metrics *clickhouse.LoaderMetrics
 	log     *slog.Logger
 	up      atomic.Bool
 }
 
-func newCHLoader(cfg config.Config, metrics *clickhouse.LoaderMetrics, log *slog.Logger) *chLoader {
-	return &chLoader{cfg: cfg, metrics: metrics, log: log}
+func newCHLoader(cfg config.Config, alerts retrohunt.Sink, metrics *clickhouse.LoaderMetrics, log *slog.Logger) *chLoader {
+	return &chLoader{cfg: cfg, alerts: alerts, metrics: metrics, log: log}
 }
 
 func (l *chLoader) ready() error {
@@ -79,6 +81,11 @@ func (l *chLoader) run(ctx context.Context) error {
 	l.log.Info("clickhouse loader running", "database", store.Database(), "server_version", v, "group", c.GroupID)
 	l.up.Store(true)
 	loader := clickhouse.NewLoader(clickhouse.LoaderConfig{Topics: t, BatchRecords: c.BatchRecords, Linger: c.Linger}, store, consumer, l.metrics, l.log)
+	hunter := retrohunt.New(retrohunt.Config{Window: l.cfg.Intel.RetroHuntWindow, Interval: l.cfg.Intel.RetroHuntInterval}, store, l.alerts,
+		l.log.With("component", "retro-hunt"))
+	hctx, stopHunt := context.WithCancel(ctx)
+	defer stopHunt()
+	go func() { _ = hunter.Run(hctx) }()
 	err = loader.Run(ctx)
 	if errors.Is(err, context.Canceled) {
 		return nil

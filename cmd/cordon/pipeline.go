@@ -92,7 +92,7 @@ func newPipeline(ctx context.Context, cfg config.Config, reg prometheus.Register
 	}
 	p := &pipeline{producer: prod, log: log, kafkaReady: make(chan struct{})}
 	if len(cfg.ClickHouse.Addrs) > 0 {
-		p.loader = newCHLoader(cfg, clickhouse.NewLoaderMetrics(reg), log.With("component", "clickhouse"))
+		p.loader = newCHLoader(cfg, prod, clickhouse.NewLoaderMetrics(reg), log.With("component", "clickhouse"))
 	}
 	fm := follow.NewMetrics(reg)
 	rm := rpcpool.NewMetrics(reg)

@@ -138,6 +138,23 @@ var Schema = []Migration{{
 			FROM indicators FINAL
 			WHERE revoked = 0 AND valid_from <= now() AND (valid_until = toDateTime(0) OR valid_until > now())`,
 	},
+}, {
+	Version: 5,
+	Name:    "registered addresses and retro-hunt state",
+	Stmts: []string{
+		// The exchange's own addresses (deposit addresses and hot/cold
+		// wallets), newest version of each winning; the address registry
+		// fills it.
+		`CREATE TABLE IF NOT EXISTS registered_addresses (
+			chain String, network String, address String, account String, kind String,
+			added DateTime, removed UInt8, version UInt64
+		) ENGINE = ReplacingMergeTree(version) ORDER BY (chain, address)`,
+		// How far the retro-hunt has looked: indicators modified up to
+		// checkpoint have been hunted.
+		`CREATE TABLE IF NOT EXISTS retrohunt_state (
+			name String, checkpoint DateTime, updated DateTime
+		) ENGINE = ReplacingMergeTree(updated) ORDER BY name`,
+	},
 }}
 
 const (

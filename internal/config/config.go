@@ -30,6 +30,17 @@ type Config struct {
 	// API is cordon's authenticated HTTP API (screening); off without
 	// listen.
 	API API `yaml:"api"`
+	// Intel tunes the indicator side.
+	Intel Intel `yaml:"intel"`
+}
+
+// Intel configures the retro-hunt (which runs with the ClickHouse loader).
+type Intel struct {
+	// RetroHuntWindow is how far back transfers are searched when an
+	// address is listed; RetroHuntInterval how often new indicators are
+	// looked for.
+	RetroHuntWindow   time.Duration `yaml:"retro_hunt_window"`
+	RetroHuntInterval time.Duration `yaml:"retro_hunt_interval"`
 }
 
 // API configures the authenticated HTTP API.
@@ -211,6 +222,7 @@ func Defaults() Config {
 		ClickHouse: ClickHouse{Database: "cordon", Username: "default", GroupID: "cordon-clickhouse", BatchRecords: 5000, Linger: 200 * time.Millisecond},
 		Log:        Log{Level: "info", Format: "text"},
 		API:        API{MaxBodyBytes: 1 << 20, MaxBatch: 1000},
+		Intel:      Intel{RetroHuntWindow: 90 * 24 * time.Hour, RetroHuntInterval: time.Minute},
 		HTTP:       HTTP{Listen: "127.0.0.1:9464"},
 		Kafka: Kafka{ClientID: "cordon", CreateTopics: true, Partitions: 6, ReplicationFactor: 3, BatchSize: 1000,
 			Linger: 100 * time.Microsecond, MaxAttempts: 10, WriteTimeout: 30 * time.Second, Compression: "lz4", PartBytes: 256 << 10,
@@ -294,6 +306,12 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		bad("http.listen", "%q: want host:port", c.HTTP.Listen)
+	}
+	if c.Intel.RetroHuntWindow < time.Hour {
+		bad("intel.retro_hunt_window", "%s: at least 1h", c.Intel.RetroHuntWindow)
+	}
+	if c.Intel.RetroHuntInterval < time.Second {
+		bad("intel.retro_hunt_interval", "%s: at least 1s", c.Intel.RetroHuntInterval)
 	}
 	if a := c.API; a.Listen != "" {
 		if _, _, err := net.SplitHostPort(a.Listen); err != nil {
