@@ -64,7 +64,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendJSONString$$' -fuzztime $(FUZZTIME) ./internal/chain/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./internal/address/
-	@for t in FuzzParsePattern FuzzParseSTIX FuzzParseFeeds FuzzParseMISPEvent; do \
+	@for t in FuzzParsePattern FuzzParseSTIX FuzzParseFeeds FuzzParseMISPEvent FuzzParseOFACXML; do \
 	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./intel/ || exit 1; done
 	$(GO) test -run '^$$' -fuzz '^FuzzReadSinks$$' -fuzztime $(FUZZTIME) ./ingest/clickhouse/trace/
 

@@ -22,7 +22,7 @@ import (
 
 const intelUsage = `cordon intel: indicator feeds and screening
 
-  cordon intel import --format ofac|csv|stix|misp [--source NAME] [--name FEED] PATH
+  cordon intel import --format ofac|ofac-xml|csv|stix|misp [--source NAME] [--name FEED] PATH
   cordon intel check  --chain eth|btc [--network N] ADDRESS...
   cordon intel stats  [--format table|json]
 
@@ -100,7 +100,7 @@ func (k kafkaFlags) topic(ctx context.Context) (*intel.Topic, error) {
 func cmdIntelImport(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("intel import", flag.ContinueOnError)
 	kf := addKafkaFlags(fs)
-	format := fs.String("format", "", "ofac (one address per line; the currency from the file name or --currency), csv, stix (a STIX 2.1 bundle) or misp (a feed directory with manifest.json)")
+	format := fs.String("format", "", "ofac (one address per line; the currency from the file name or --currency), ofac-xml (SDN_ADVANCED.XML or sdn.xml), csv, stix (a STIX 2.1 bundle) or misp (a feed directory with manifest.json)")
 	source := fs.String("source", "", "publisher of the feed (default: ofac for --format ofac; required for csv)")
 	name := fs.String("name", "", "feed name: a newer file with the same name replaces the older (default: FORMAT:FILE-NAME)")
 	currency := fs.String("currency", "", "ofac: currency code of the list (XBT, ETH, USDT, USDC) when the file name does not say")
@@ -143,6 +143,8 @@ func cmdIntelImport(ctx context.Context, args []string) error {
 			return errors.New("intel import: --source is required for csv (the feed's publisher)")
 		}
 		feed, err = intel.ParseCSV(content, *name, *source, chain.Chain(*chainName), now)
+	case "ofac-xml":
+		feed, err = intel.ParseOFACXML(content, *name, now)
 	case "misp":
 		if *source == "" {
 			*source = "misp"
@@ -158,7 +160,7 @@ func cmdIntelImport(ctx context.Context, args []string) error {
 		}
 		feed, err = intel.ParseSTIX(content, *name, *source, now)
 	default:
-		return fmt.Errorf("intel import: --format %q: want ofac, csv, stix or misp", *format)
+		return fmt.Errorf("intel import: --format %q: want ofac, ofac-xml, csv, stix or misp", *format)
 	}
 	if err != nil {
 		return fmt.Errorf("intel import %s: nothing imported: %w", path, err)
