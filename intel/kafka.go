@@ -235,3 +235,65 @@ func (t *Topic) Read(ctx context.Context, follow bool, fn func(id string, in *In
 		signal()
 	}
 }
+
+// Consume reads the topic's committed records as member of group, in
+// batches: fn gets each batch of valid indicators (tombstones and invalid
+// records are left out), and the batch's offsets are committed only once
+// fn returned nil; fn is called again with the same batch until it does
+// (or ctx ends). For copies of the topic elsewhere (the ClickHouse
+// indicators table).
+func (t *Topic) Consume(ctx context.Context, group string, fn func([]Indicator) error) error {
+	opts := append(append([]kgo.Opt{}, t.opts...), kgo.ConsumeTopics(t.name), kgo.ConsumerGroup(group),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.DisableAutoCommit(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond))
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("intel: kafka: %w", err)
+	}
+	defer cl.Close()
+	for {
+		fetches := cl.PollRecords(ctx, 10_000)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var ferr error
+		fetches.EachError(func(_ string, _ int32, err error) {
+			if ferr == nil && !errors.Is(err, context.Canceled) {
+				ferr = err
+			}
+		})
+		if ferr != nil {
+			return fmt.Errorf("intel: consume %s: %w", t.name, ferr)
+		}
+		recs := fetches.Records()
+		if len(recs) == 0 {
+			continue
+		}
+		batch := make([]Indicator, 0, len(recs))
+		for _, r := range recs {
+			var in Indicator
+			if r.Value == nil {
+				continue
+			}
+			if err := json.Unmarshal(r.Value, &in); err != nil || in.ID != string(r.Key) || in.Validate() != nil {
+				t.bad.Add(1)
+				continue
+			}
+			batch = append(batch, in)
+		}
+		for attempt := 0; ; attempt++ {
+			err := fn(batch)
+			if err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(min(time.Duration(attempt+1)*time.Second, 30*time.Second)):
+			}
+		}
+		if err := cl.CommitRecords(ctx, recs...); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("intel: commit %s: %w", t.name, err)
+		}
+	}
+}

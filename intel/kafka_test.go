@@ -101,6 +101,28 @@ func TestImportThroughKafka(t *testing.T) {
 		require.Equal(t, 434+152, s.Index.Len())
 	}
 
+	// A store rebuilt from the topic now (a restart) gives the same answer
+	// as the running ones for every value ever imported.
+	rebuilt := NewStore(topic(t, brokers))
+	rctx, rstop := context.WithCancel(ctx)
+	t.Cleanup(rstop)
+	go func() { _ = rebuilt.Run(rctx) }()
+	require.Eventually(t, rebuilt.Ready, 30*time.Second, 10*time.Millisecond)
+	compared := 0
+	for _, f := range []*Feed{xbt, eth} {
+		for _, in := range f.Indicators {
+			want := Screen(rebuilt.Index, in.Chain, "mainnet", in.Value, at)
+			for _, s := range stores {
+				got := Screen(s.Index, in.Chain, "mainnet", in.Value, at)
+				require.Equal(t, want.Verdict, got.Verdict, in.Value)
+				require.ElementsMatch(t, want.Matches, got.Matches, in.Value)
+			}
+			compared++
+		}
+	}
+	require.Equal(t, 434+152, compared)
+	require.Equal(t, stores[0].Index.Len(), rebuilt.Index.Len())
+
 	// Live: an indicator imported now reaches running stores.
 	csv := "address,chain,category,confidence\n0x" + strings.Repeat("3", 40) + ",eth,hack,95\n"
 	f, err := ParseCSV([]byte(csv), "partner:hacks", "partner-x", "", now)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,17 +63,7 @@ func (l *chLoader) run(ctx context.Context) error {
 	defer func() { _ = store.Close() }()
 	kc := kafkaConfig(l.cfg.Kafka)
 	t := kc.Topics
-	// The loader also copies the indicator topic, which must exist first.
-	it, err := intel.OpenTopic(kc)
-	if err != nil {
-		return fmt.Errorf("clickhouse loader: %w", err)
-	}
-	err = it.Ensure(ctx)
-	it.Close()
-	if err != nil {
-		return fmt.Errorf("clickhouse loader: %w", err)
-	}
-	consumer, err := kafka.NewConsumer(kc, c.GroupID, []string{t.Blocks, t.Transactions, t.Transfers, t.Outputs, t.Spends, t.Intel})
+	consumer, err := kafka.NewConsumer(kc, c.GroupID, []string{t.Blocks, t.Transactions, t.Transfers, t.Outputs, t.Spends})
 	if err != nil {
 		return fmt.Errorf("clickhouse loader: %w", err)
 	}
@@ -86,9 +77,43 @@ func (l *chLoader) run(ctx context.Context) error {
 	hctx, stopHunt := context.WithCancel(ctx)
 	defer stopHunt()
 	go func() { _ = hunter.Run(hctx) }()
+	// The indicator topic is transactional: franz-go reads it (kafka-go
+	// would deliver aborted records and transaction markers).
+	it, err := intel.OpenTopic(kc)
+	if err != nil {
+		return fmt.Errorf("clickhouse loader: %w", err)
+	}
+	defer it.Close()
+	go func() {
+		if err := it.Ensure(hctx); err != nil {
+			l.log.Warn("indicators: cannot create the intel topic", "err", err)
+		}
+		err := it.Consume(hctx, c.GroupID+"-intel", func(batch []intel.Indicator) error {
+			if err := store.InsertIndicators(hctx, indicatorRows(batch)); err != nil {
+				l.log.Warn("indicators: insert into clickhouse failed; retrying", "err", err)
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			l.log.Error("indicators: copying the intel topic into clickhouse stopped", "err", err)
+		}
+	}()
 	err = loader.Run(ctx)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
+}
+
+func indicatorRows(batch []intel.Indicator) []clickhouse.IndicatorRow {
+	out := make([]clickhouse.IndicatorRow, len(batch))
+	for i, in := range batch {
+		refs, _ := json.Marshal(in.Refs)
+		out[i] = clickhouse.IndicatorRow{ID: in.ID, Kind: string(in.Kind), Chain: string(in.Chain), Network: in.Network, Value: in.Value,
+			Category: in.Category, Source: in.Source, Confidence: in.Confidence, TLP: string(in.TLP), ValidFrom: in.ValidFrom,
+			ValidUntil: in.ValidUntil, Revoked: in.Revoked, Created: in.Created, Modified: in.Modified, Feed: in.Feed,
+			FeedVersion: in.FeedVersion, Description: in.Description, Refs: refs}
+	}
+	return out
 }

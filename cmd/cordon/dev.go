@@ -190,7 +190,7 @@ func cmdDev(ctx context.Context, args []string) error {
 		g.Go(func() error { return btcTraffic.run(gctx, *btcInterval, *btcTxs, *btcReorgEvery) })
 	}
 	if !*quiet {
-		g.Go(func() error { return showStatus(gctx, os.Stdout, sys.p, traffic, btcTraffic) })
+		g.Go(func() error { return showStatus(gctx, os.Stdout, sys, traffic, btcTraffic) })
 	}
 	err = g.Wait()
 	switch {
@@ -203,7 +203,8 @@ func cmdDev(ctx context.Context, args []string) error {
 }
 
 // showStatus prints one compact line per watcher every two seconds.
-func showStatus(ctx context.Context, w io.Writer, p *pipeline, tr *devnet.Traffic, bt *btcTraffic) error {
+func showStatus(ctx context.Context, w io.Writer, sys *system, tr *devnet.Traffic, bt *btcTraffic) error {
+	p := sys.p
 	const every = 2 * time.Second
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -215,6 +216,12 @@ func showStatus(ctx context.Context, w io.Writer, p *pipeline, tr *devnet.Traffi
 			return ctx.Err()
 		case <-t.C:
 		}
+		intelState := "loading"
+		if sys.intel.store.Ready() {
+			intelState = "ok"
+		}
+		fmt.Fprintf(w, "%s %-14s %d indicators  api %s/v1/screen  %s\n", time.Now().Format("15:04:05"), "intel",
+			sys.intel.store.Index.Len(), "http://"+sys.intel.apiAddr(), intelState)
 		if p.loader != nil {
 			state := "ok"
 			if err := p.loader.ready(); err != nil {

@@ -1,18 +1,14 @@
 package clickhouse
 
 import (
+	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
-
-	"github.com/cordonhq/cordon/ingest/kafka"
 )
 
-// indicatorRow is a cordon.intel record as the indicators table holds it.
-// The loader does not import the intel package: it takes the record's
-// documented JSON form (docs/intel.md).
-type indicatorRow struct {
+// IndicatorRow is a cordon.intel indicator as the indicators table holds
+// it (the record's documented JSON form, docs/intel.md).
+type IndicatorRow struct {
 	ID          string          `json:"id"`
 	Kind        string          `json:"kind"`
 	Chain       string          `json:"chain"`
@@ -33,22 +29,13 @@ type indicatorRow struct {
 	Refs        json.RawMessage `json:"external_references"`
 }
 
-func decodeIndicator(b *batch, m kafka.Message) error {
-	if m.Value == nil {
-		return nil // a tombstone: cordon writes none; the row stays as it was
+// InsertIndicators writes indicators into the indicators table (a
+// replayed batch collapses: the table keeps the newest of each).
+func (s *Store) InsertIndicators(ctx context.Context, rows []IndicatorRow) error {
+	if len(rows) == 0 {
+		return nil
 	}
-	var r indicatorRow
-	if err := json.Unmarshal(m.Value, &r); err != nil {
-		return err
-	}
-	if r.ID == "" || r.ID != string(m.Key) || r.Value == "" || r.Chain == "" {
-		return errors.New("not an indicator keyed by its id")
-	}
-	if r.Confidence < 0 || r.Confidence > 100 {
-		return fmt.Errorf("confidence %d", r.Confidence)
-	}
-	b.indicators = append(b.indicators, r)
-	return nil
+	return s.insertColumns(ctx, "indicators", len(rows), indicatorColumns(rows))
 }
 
 // clampTime keeps a time inside DateTime's range (1970-2105).
@@ -62,30 +49,30 @@ func clampTime(t time.Time) time.Time {
 	return t
 }
 
-func indicatorColumns(rows []indicatorRow) columns {
+func indicatorColumns(rows []IndicatorRow) columns {
 	var c columns
-	str := func(name string, f func(*indicatorRow) string) { addCol(&c, name, mapCol(rows, f)) }
-	tm := func(name string, f func(*indicatorRow) time.Time) {
-		addCol(&c, name, mapCol(rows, func(r *indicatorRow) time.Time { return clampTime(f(r)) }))
+	str := func(name string, f func(*IndicatorRow) string) { addCol(&c, name, mapCol(rows, f)) }
+	tm := func(name string, f func(*IndicatorRow) time.Time) {
+		addCol(&c, name, mapCol(rows, func(r *IndicatorRow) time.Time { return clampTime(f(r)) }))
 	}
-	str("id", func(r *indicatorRow) string { return r.ID })
-	str("kind", func(r *indicatorRow) string { return r.Kind })
-	str("chain", func(r *indicatorRow) string { return r.Chain })
-	str("network", func(r *indicatorRow) string { return r.Network })
-	str("value", func(r *indicatorRow) string { return r.Value })
-	str("category", func(r *indicatorRow) string { return r.Category })
-	str("source", func(r *indicatorRow) string { return r.Source })
-	addCol(&c, "confidence", mapCol(rows, func(r *indicatorRow) uint8 { return uint8(r.Confidence) }))
-	str("tlp", func(r *indicatorRow) string { return r.TLP })
-	tm("valid_from", func(r *indicatorRow) time.Time { return r.ValidFrom })
-	tm("valid_until", func(r *indicatorRow) time.Time { return r.ValidUntil })
-	addCol(&c, "revoked", mapCol(rows, func(r *indicatorRow) uint8 { return u8(r.Revoked) }))
-	tm("created", func(r *indicatorRow) time.Time { return r.Created })
-	tm("modified", func(r *indicatorRow) time.Time { return r.Modified })
-	str("feed", func(r *indicatorRow) string { return r.Feed })
-	str("feed_version", func(r *indicatorRow) string { return r.FeedVersion })
-	str("description", func(r *indicatorRow) string { return r.Description })
-	str("refs", func(r *indicatorRow) string {
+	str("id", func(r *IndicatorRow) string { return r.ID })
+	str("kind", func(r *IndicatorRow) string { return r.Kind })
+	str("chain", func(r *IndicatorRow) string { return r.Chain })
+	str("network", func(r *IndicatorRow) string { return r.Network })
+	str("value", func(r *IndicatorRow) string { return r.Value })
+	str("category", func(r *IndicatorRow) string { return r.Category })
+	str("source", func(r *IndicatorRow) string { return r.Source })
+	addCol(&c, "confidence", mapCol(rows, func(r *IndicatorRow) uint8 { return uint8(r.Confidence) }))
+	str("tlp", func(r *IndicatorRow) string { return r.TLP })
+	tm("valid_from", func(r *IndicatorRow) time.Time { return r.ValidFrom })
+	tm("valid_until", func(r *IndicatorRow) time.Time { return r.ValidUntil })
+	addCol(&c, "revoked", mapCol(rows, func(r *IndicatorRow) uint8 { return u8(r.Revoked) }))
+	tm("created", func(r *IndicatorRow) time.Time { return r.Created })
+	tm("modified", func(r *IndicatorRow) time.Time { return r.Modified })
+	str("feed", func(r *IndicatorRow) string { return r.Feed })
+	str("feed_version", func(r *IndicatorRow) string { return r.FeedVersion })
+	str("description", func(r *IndicatorRow) string { return r.Description })
+	str("refs", func(r *IndicatorRow) string {
 		if len(r.Refs) == 0 {
 			return "[]"
 		}

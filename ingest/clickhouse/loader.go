@@ -53,8 +53,7 @@ func NewLoader(cfg LoaderConfig, store *Store, src Source, metrics *LoaderMetric
 		p *string
 		v string
 	}{{&cfg.Topics.Blocks, def.Blocks}, {&cfg.Topics.Transactions, def.Transactions},
-		{&cfg.Topics.Transfers, def.Transfers}, {&cfg.Topics.Outputs, def.Outputs}, {&cfg.Topics.Spends, def.Spends},
-		{&cfg.Topics.Intel, def.Intel}} {
+		{&cfg.Topics.Transfers, def.Transfers}, {&cfg.Topics.Outputs, def.Outputs}, {&cfg.Topics.Spends, def.Spends}} {
 		if *t.p == "" {
 			*t.p = t.v
 		}
@@ -123,8 +122,6 @@ type batch struct {
 	transfers []chain.Transfer
 	outputs   []chain.Output
 	spends    []chain.Spend
-	// indicators are the cordon.intel records, as written (JSON).
-	indicators []indicatorRow
 }
 
 func (l *Loader) decode(msgs []kafka.Message) *batch {
@@ -135,7 +132,7 @@ func (l *Loader) decode(msgs []kafka.Message) *batch {
 	counts := map[string]int{}
 	t := l.cfg.Topics
 	for i, m := range msgs {
-		if m.Topic == t.Blocks || m.Topic == t.Intel {
+		if m.Topic == t.Blocks {
 			continue
 		}
 		p, err := kafka.DecodePart(m.Value)
@@ -155,8 +152,6 @@ func (l *Loader) decode(msgs []kafka.Message) *batch {
 		switch {
 		case m.Topic == t.Blocks:
 			err = l.decodeBlock(b, m)
-		case m.Topic == t.Intel:
-			err = decodeIndicator(b, m)
 		case !ok[i]:
 			continue
 		case m.Topic == t.Transactions:
@@ -217,7 +212,6 @@ func (l *Loader) insert(ctx context.Context, b *batch) error {
 		{"outputs", len(b.outputs), func() columns { return outputColumns(b.outputs) }},
 		{"spends", len(b.spends), func() columns { return spendColumns(b.spends) }},
 		{"blocks", len(b.blocks), func() columns { return blockColumns(b.blocks) }},
-		{"indicators", len(b.indicators), func() columns { return indicatorColumns(b.indicators) }},
 	} {
 		if t.n == 0 {
 			continue
@@ -231,8 +225,7 @@ func (l *Loader) insert(ctx context.Context, b *batch) error {
 	l.metrics.rows.WithLabelValues("transfers").Add(float64(len(b.transfers)))
 	l.metrics.rows.WithLabelValues("outputs").Add(float64(len(b.outputs)))
 	l.metrics.rows.WithLabelValues("spends").Add(float64(len(b.spends)))
-	l.metrics.rows.WithLabelValues("indicators").Add(float64(len(b.indicators)))
-	l.metrics.total.Add(uint64(len(b.blocks) + len(b.txs) + len(b.transfers) + len(b.outputs) + len(b.spends) + len(b.indicators)))
+	l.metrics.total.Add(uint64(len(b.blocks) + len(b.txs) + len(b.transfers) + len(b.outputs) + len(b.spends)))
 	l.metrics.insert.Observe(time.Since(start).Seconds())
 	return nil
 }
