@@ -1,19 +1,17 @@
 package intel
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cordonhq/cordon/internal/apiauth"
 	"github.com/cordonhq/cordon/internal/chain"
 )
 
@@ -50,7 +48,7 @@ type apiError struct {
 // screenHandler serves POST /v1/screen.
 type screenHandler struct {
 	cfg     APIConfig
-	tokens  [][32]byte
+	tokens  *apiauth.Tokens
 	store   *Store
 	now     func() time.Time
 	latency *prometheus.HistogramVec
@@ -70,15 +68,11 @@ func NewScreenHandler(cfg APIConfig, store *Store, reg prometheus.Registerer) ht
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cordon_api_request_seconds",
 			Help: "API request latency, by path and status.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"path", "code"}),
 		items: prometheus.NewCounter(prometheus.CounterOpts{Name: "cordon_screen_addresses_total", Help: "Addresses screened."})}
-	for _, t := range cfg.Tokens {
-		h.tokens = append(h.tokens, sha256.Sum256([]byte(t)))
-	}
+	h.tokens = apiauth.New(cfg.Tokens)
 	if reg != nil {
 		reg.MustRegister(h.latency, h.items)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/v1/screen", h)
-	return mux
+	return h
 }
 
 func (h *screenHandler) fail(w http.ResponseWriter, code int, format string, args ...any) int {
@@ -88,22 +82,6 @@ func (h *screenHandler) fail(w http.ResponseWriter, code int, format string, arg
 	return code
 }
 
-// authorized compares the bearer token with every accepted one in
-// constant time (over their hashes, so lengths leak nothing either).
-func (h *screenHandler) authorized(r *http.Request) bool {
-	auth := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || tok == "" {
-		return false
-	}
-	sum := sha256.Sum256([]byte(tok))
-	match := 0
-	for _, t := range h.tokens {
-		match |= subtle.ConstantTimeCompare(sum[:], t[:])
-	}
-	return match == 1
-}
-
 func (h *screenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	code := h.serve(w, r)
@@ -111,9 +89,9 @@ func (h *screenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *screenHandler) serve(w http.ResponseWriter, r *http.Request) int {
-	if !h.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="cordon"`)
-		return h.fail(w, http.StatusUnauthorized, "missing or unknown bearer token")
+	if !h.tokens.OK(r) {
+		apiauth.Deny(w)
+		return http.StatusUnauthorized
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)

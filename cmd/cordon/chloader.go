@@ -63,7 +63,7 @@ func (l *chLoader) run(ctx context.Context) error {
 	defer func() { _ = store.Close() }()
 	kc := kafkaConfig(l.cfg.Kafka)
 	t := kc.Topics
-	consumer, err := kafka.NewConsumer(kc, c.GroupID, []string{t.Blocks, t.Transactions, t.Transfers, t.Outputs, t.Spends})
+	consumer, err := kafka.NewConsumer(kc, c.GroupID, []string{t.Blocks, t.Transactions, t.Transfers, t.Outputs, t.Spends, t.Addresses})
 	if err != nil {
 		return fmt.Errorf("clickhouse loader: %w", err)
 	}

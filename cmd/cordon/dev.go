@@ -143,6 +143,7 @@ func cmdDev(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg.API.Listen, cfg.API.Tokens = *apiAddr, []config.Secret{config.SecretValue(token)}
+	cfg.Intel.RetroHuntInterval = 5 * time.Second
 	if err := cfg.Fill(); err != nil {
 		return fmt.Errorf("dev config: %w", err)
 	}
@@ -157,7 +158,7 @@ func cmdDev(ctx context.Context, args []string) error {
 		ETHChainID: devnet.ChainID, HTTP: sys.srv.Addr(), PID: os.Getpid(),
 		Topics: map[string]string{"blocks": cfg.Kafka.Topics.Blocks, "transactions": cfg.Kafka.Topics.Transactions,
 			"transfers": cfg.Kafka.Topics.Transfers, "outputs": cfg.Kafka.Topics.Outputs, "spends": cfg.Kafka.Topics.Spends,
-			"alerts": cfg.Kafka.Topics.Alerts, "intel": cfg.Kafka.Topics.Intel},
+			"alerts": cfg.Kafka.Topics.Alerts, "intel": cfg.Kafka.Topics.Intel, "addresses": cfg.Kafka.Topics.Addresses},
 		API: &apiEndpoint{URL: "http://" + sys.intel.apiAddr(), Token: token}}
 	if chSrv != nil {
 		ep.ClickHouse = chSrv.Addr()

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cordonhq/cordon/ingest/credit"
+	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/internal/obs"
@@ -23,24 +25,29 @@ type intelService struct {
 	cfg   config.Config
 	topic *intel.Topic
 	store *intel.Store
+	// addrs is the address registry (cordon.addresses).
+	addrs *credit.Store
 	api   *http.Server
 	ln    net.Listener
 	log   *slog.Logger
 }
 
-func newIntelService(cfg config.Config, reg prometheus.Registerer, log *slog.Logger) (*intelService, error) {
+func newIntelService(cfg config.Config, prod *kafka.Producer, reg prometheus.Registerer, log *slog.Logger) (*intelService, error) {
 	t, err := intel.OpenTopic(kafkaConfig(cfg.Kafka))
 	if err != nil {
 		return nil, err
 	}
-	s := &intelService{cfg: cfg, topic: t, store: intel.NewStore(t), log: log}
+	s := &intelService{cfg: cfg, topic: t, store: intel.NewStore(t), addrs: credit.NewStore(prod), log: log}
 	if a := cfg.API; a.Listen != "" {
 		tokens := make([]string, len(a.Tokens))
 		for i, tok := range a.Tokens {
 			tokens[i] = tok.Value()
 		}
-		h := intel.NewScreenHandler(intel.APIConfig{Tokens: tokens, MaxBodyBytes: a.MaxBodyBytes, MaxBatch: a.MaxBatch}, s.store, reg)
-		s.api = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		mux := http.NewServeMux()
+		mux.Handle("/v1/screen", intel.NewScreenHandler(intel.APIConfig{Tokens: tokens, MaxBodyBytes: a.MaxBodyBytes, MaxBatch: a.MaxBatch}, s.store, reg))
+		mux.Handle("/v1/addresses", credit.NewAddressesHandler(tokens, a.MaxBodyBytes, a.MaxBatch,
+			func(ctx context.Context, entries []credit.Entry) error { return credit.Publish(ctx, prod, entries) }))
+		s.api = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
 		var lc net.ListenConfig
 		if s.ln, err = lc.Listen(context.Background(), "tcp", a.Listen); err != nil {
@@ -66,6 +73,12 @@ func (s *intelService) addChecks(checks *obs.Checks) {
 		}
 		return nil
 	})
+	checks.Add("addresses", func() error {
+		if !s.addrs.Ready() {
+			return errors.New("address registry not read from its topic yet")
+		}
+		return nil
+	})
 }
 
 // start runs the store (once Kafka is ready) and the API in g.
@@ -86,6 +99,26 @@ func (s *intelService) start(ctx context.Context, g *errgroup.Group, kafkaReady 
 			}
 			wait := min(time.Duration(attempt+1)*time.Second, 15*time.Second)
 			s.log.Warn("indicator store: reading the intel topic failed; retrying", "err", err, "retry_in", wait)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+		}
+	})
+	g.Go(func() error {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-kafkaReady:
+		}
+		for attempt := 0; ; attempt++ {
+			err := s.addrs.Run(ctx)
+			if ctx.Err() != nil {
+				return nil //nolint:nilerr // stopping
+			}
+			wait := min(time.Duration(attempt+1)*time.Second, 15*time.Second)
+			s.log.Warn("address registry: reading its topic failed; retrying", "err", err, "retry_in", wait)
 			select {
 			case <-ctx.Done():
 				return nil

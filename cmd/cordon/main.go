@@ -23,6 +23,7 @@ Usage:
                  [--min-amount X] [--asset native|TOKEN] [--sinks FILE] [--format table|json|dot|html]
   cordon reconcile --chain eth|btc [--height H] [--blocks N] [--sample N] [--format table|json]
   cordon intel   import --format ofac|csv PATH | check --chain C ADDRESS... | stats
+  cordon addresses import FILE          register deposit addresses and wallets (CSV or JSON lines)
   cordon version
 
 Run "cordon COMMAND -h" for a command's flags.
@@ -65,6 +66,8 @@ func dispatch(ctx context.Context, args []string) error {
 		return cmdReconcile(ctx, args[1:])
 	case "intel":
 		return cmdIntel(ctx, args[1:])
+	case "addresses":
+		return cmdAddresses(ctx, args[1:])
 	case "version", "--version":
 		fmt.Println("cordon", version)
 		return nil

@@ -146,6 +146,61 @@ func TestDevEndToEnd(t *testing.T) {
 	checkDevAnalysts(t, ctx, dir, ep)
 	checkDevIntel(t, ctx, dir, ep)
 	checkDevIndicatorsInClickHouse(t, ep)
+	checkDevRetroHunt(t, ctx, dir, ep)
+}
+
+// checkDevRetroHunt: an address registered through POST /v1/addresses
+// (a bad row next to it is reported, not blocking) reaches ClickHouse;
+// listing an address that paid it earlier raises a retro_hunt alert.
+func checkDevRetroHunt(t *testing.T, ctx context.Context, dir string, ep endpoints) {
+	client, err := exec.LookPath("clickhouse-client")
+	require.NoError(t, err)
+	_, port, err := net.SplitHostPort(ep.ClickHouse)
+	require.NoError(t, err)
+	query := func(q string) string {
+		out, err := exec.Command(client, "--host", "127.0.0.1", "--port", port, "-d", "cordon", "-q", q).CombinedOutput()
+		require.NoError(t, err, string(out))
+		return strings.TrimSpace(string(out))
+	}
+	pair := strings.Fields(query(`SELECT from_address, to_address FROM canonical_transfers WHERE chain = 'eth' AND from_address != to_address
+		AND from_address != '0x0000000000000000000000000000000000000000' GROUP BY from_address, to_address ORDER BY count() DESC, from_address LIMIT 1`))
+	require.Len(t, pair, 2)
+	thief, ours := pair[0], pair[1]
+
+	body := `{"addresses":[{"chain":"eth","network":"devnet","address":"` + ours + `","account":"user-42","kind":"deposit"},
+		{"chain":"eth","network":"devnet","address":"0x1234","account":"user-43"}]}`
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.API.URL+"/v1/addresses", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+ep.API.Token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	require.Contains(t, string(b), `"row":1`)
+	require.Contains(t, string(b), `"account":"user-42"`)
+	deadline := time.Now().Add(60 * time.Second)
+	for query(`SELECT count() FROM registered_addresses FINAL WHERE address = '`+ours+`' AND removed = 0`) != "1" {
+		require.True(t, time.Now().Before(deadline), "registered address not in ClickHouse")
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	csv := filepath.Join(dir, "thief.csv")
+	require.NoError(t, os.WriteFile(csv, []byte("address,chain,category,confidence\n"+thief+",eth,hack,88\n"), 0o600))
+	require.NoError(t, cmdIntel(ctx, []string{"import", "--data-dir", dir, "--format", "csv", "--source", "partner-y", csv}))
+	kcat, err := exec.LookPath("kcat")
+	require.NoError(t, err)
+	deadline = time.Now().Add(90 * time.Second)
+	for {
+		out, _ := exec.Command(kcat, "-C", "-b", ep.Kafka, "-t", ep.Topics["alerts"], "-o", "beginning", "-e", "-q").Output()
+		if strings.Contains(string(out), `"type":"retro_hunt"`) && strings.Contains(string(out), thief) && strings.Contains(string(out), ours) {
+			require.Contains(t, string(out), `"source":"partner-y"`)
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "no retro_hunt alert for %s → %s", thief, ours)
+		time.Sleep(time.Second)
+	}
 }
 
 // checkDevIntel: the dev feed is imported at start and the screening API

@@ -46,7 +46,8 @@ type watcher struct {
 func kafkaConfig(k config.Kafka) kafka.Config {
 	return kafka.Config{Brokers: k.Brokers, ClientID: k.ClientID,
 		Topics: kafka.Topics{Blocks: k.Topics.Blocks, Transactions: k.Topics.Transactions, Transfers: k.Topics.Transfers,
-			Outputs: k.Topics.Outputs, Spends: k.Topics.Spends, Alerts: k.Topics.Alerts, Intel: k.Topics.Intel},
+			Outputs: k.Topics.Outputs, Spends: k.Topics.Spends, Alerts: k.Topics.Alerts, Intel: k.Topics.Intel,
+			Addresses: k.Topics.Addresses},
 		TLS:          kafka.TLSConfig{Enabled: k.TLS.Enabled, CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile, ServerName: k.TLS.ServerName, InsecureSkipVerify: k.TLS.InsecureSkipVerify},
 		SASL:         kafka.SASLConfig{Mechanism: k.SASL.Mechanism, Username: k.SASL.Username, Password: k.SASL.Password.Value()},
 		CreateTopics: k.CreateTopics, Partitions: k.Partitions, ReplicationFactor: k.ReplicationFactor,
@@ -225,7 +226,7 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 		return nil, err
 	}
 	p.addChecks(checks)
-	is, err := newIntelService(cfg, reg, log.With("component", "intel"))
+	is, err := newIntelService(cfg, p.producer, reg, log.With("component", "intel"))
 	if err != nil {
 		p.close()
 		return nil, err

@@ -3,7 +3,10 @@ package clickhouse
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
+
+	"github.com/cordonhq/cordon/ingest/kafka"
 )
 
 // IndicatorRow is a cordon.intel indicator as the indicators table holds
@@ -78,5 +81,47 @@ func indicatorColumns(rows []IndicatorRow) columns {
 		}
 		return string(r.Refs)
 	})
+	return c
+}
+
+// addressRow is an address-registry record (cordon.addresses, written by
+// the credit package) as registered_addresses holds it.
+type addressRow struct {
+	Chain   string `json:"chain"`
+	Network string `json:"network"`
+	Address string `json:"address"`
+	Account string `json:"account"`
+	Kind    string `json:"kind"`
+	Removed bool   `json:"removed"`
+	version uint64
+}
+
+func decodeAddress(b *batch, m kafka.Message) error {
+	var r addressRow
+	if err := json.Unmarshal(m.Value, &r); err != nil {
+		return err
+	}
+	if r.Chain == "" || r.Address == "" || string(m.Key) != r.Chain+"/"+r.Network+"/"+r.Address {
+		return errors.New("not an address record keyed by chain/network/address")
+	}
+	// The record's offset orders the versions of an address (one key, one
+	// partition), so the newest wins in the ReplacingMergeTree.
+	r.version = uint64(m.Offset) + 1
+	b.addresses = append(b.addresses, r)
+	return nil
+}
+
+func addressColumns(rows []addressRow) columns {
+	var c columns
+	str := func(name string, f func(*addressRow) string) { addCol(&c, name, mapCol(rows, f)) }
+	str("chain", func(r *addressRow) string { return r.Chain })
+	str("network", func(r *addressRow) string { return r.Network })
+	str("address", func(r *addressRow) string { return r.Address })
+	str("account", func(r *addressRow) string { return r.Account })
+	str("kind", func(r *addressRow) string { return r.Kind })
+	now := time.Now()
+	addCol(&c, "added", mapCol(rows, func(*addressRow) time.Time { return now }))
+	addCol(&c, "removed", mapCol(rows, func(r *addressRow) uint8 { return u8(r.Removed) }))
+	addCol(&c, "version", mapCol(rows, func(r *addressRow) uint64 { return r.version }))
 	return c
 }

@@ -53,7 +53,8 @@ func NewLoader(cfg LoaderConfig, store *Store, src Source, metrics *LoaderMetric
 		p *string
 		v string
 	}{{&cfg.Topics.Blocks, def.Blocks}, {&cfg.Topics.Transactions, def.Transactions},
-		{&cfg.Topics.Transfers, def.Transfers}, {&cfg.Topics.Outputs, def.Outputs}, {&cfg.Topics.Spends, def.Spends}} {
+		{&cfg.Topics.Transfers, def.Transfers}, {&cfg.Topics.Outputs, def.Outputs}, {&cfg.Topics.Spends, def.Spends},
+		{&cfg.Topics.Addresses, def.Addresses}} {
 		if *t.p == "" {
 			*t.p = t.v
 		}
@@ -122,6 +123,8 @@ type batch struct {
 	transfers []chain.Transfer
 	outputs   []chain.Output
 	spends    []chain.Spend
+	// addresses are address-registry records.
+	addresses []addressRow
 }
 
 func (l *Loader) decode(msgs []kafka.Message) *batch {
@@ -132,7 +135,7 @@ func (l *Loader) decode(msgs []kafka.Message) *batch {
 	counts := map[string]int{}
 	t := l.cfg.Topics
 	for i, m := range msgs {
-		if m.Topic == t.Blocks {
+		if m.Topic == t.Blocks || m.Topic == t.Addresses {
 			continue
 		}
 		p, err := kafka.DecodePart(m.Value)
@@ -152,6 +155,8 @@ func (l *Loader) decode(msgs []kafka.Message) *batch {
 		switch {
 		case m.Topic == t.Blocks:
 			err = l.decodeBlock(b, m)
+		case m.Topic == t.Addresses:
+			err = decodeAddress(b, m)
 		case !ok[i]:
 			continue
 		case m.Topic == t.Transactions:
@@ -212,6 +217,7 @@ func (l *Loader) insert(ctx context.Context, b *batch) error {
 		{"outputs", len(b.outputs), func() columns { return outputColumns(b.outputs) }},
 		{"spends", len(b.spends), func() columns { return spendColumns(b.spends) }},
 		{"blocks", len(b.blocks), func() columns { return blockColumns(b.blocks) }},
+		{"registered_addresses", len(b.addresses), func() columns { return addressColumns(b.addresses) }},
 	} {
 		if t.n == 0 {
 			continue
@@ -225,7 +231,8 @@ func (l *Loader) insert(ctx context.Context, b *batch) error {
 	l.metrics.rows.WithLabelValues("transfers").Add(float64(len(b.transfers)))
 	l.metrics.rows.WithLabelValues("outputs").Add(float64(len(b.outputs)))
 	l.metrics.rows.WithLabelValues("spends").Add(float64(len(b.spends)))
-	l.metrics.total.Add(uint64(len(b.blocks) + len(b.txs) + len(b.transfers) + len(b.outputs) + len(b.spends)))
+	l.metrics.rows.WithLabelValues("registered_addresses").Add(float64(len(b.addresses)))
+	l.metrics.total.Add(uint64(len(b.blocks) + len(b.txs) + len(b.transfers) + len(b.outputs) + len(b.spends) + len(b.addresses)))
 	l.metrics.insert.Observe(time.Since(start).Seconds())
 	return nil
 }

@@ -148,7 +148,7 @@ var Schema = []Migration{{
 		`CREATE TABLE IF NOT EXISTS registered_addresses (
 			chain String, network String, address String, account String, kind String,
 			added DateTime, removed UInt8, version UInt64
-		) ENGINE = ReplacingMergeTree(version) ORDER BY (chain, address)`,
+		) ENGINE = ReplacingMergeTree(version) ORDER BY (chain, network, address)`,
 		// How far the retro-hunt has looked: indicators modified up to
 		// checkpoint have been hunted.
 		`CREATE TABLE IF NOT EXISTS retrohunt_state (

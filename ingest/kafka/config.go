@@ -26,12 +26,16 @@ type Topics struct {
 	Alerts  string `yaml:"alerts"`
 	// Intel is the compacted indicator topic (keyed by indicator id).
 	Intel string `yaml:"intel"`
+	// Addresses is the compacted address registry (keyed by
+	// chain/network/address).
+	Addresses string `yaml:"addresses"`
 }
 
 // DefaultTopics are the default topic names.
 func DefaultTopics() Topics {
 	return Topics{Blocks: "cordon.blocks", Transactions: "cordon.transactions", Transfers: "cordon.transfers",
-		Outputs: "cordon.outputs", Spends: "cordon.spends", Alerts: "cordon.alerts", Intel: "cordon.intel"}
+		Outputs: "cordon.outputs", Spends: "cordon.spends", Alerts: "cordon.alerts", Intel: "cordon.intel",
+		Addresses: "cordon.addresses"}
 }
 
 // TLSConfig enables TLS to the brokers.
@@ -106,6 +110,9 @@ func (c *Config) fill() {
 	}
 	if c.Topics.Intel == "" {
 		c.Topics.Intel = def.Intel
+	}
+	if c.Topics.Addresses == "" {
+		c.Topics.Addresses = def.Addresses
 	}
 	if c.Partitions <= 0 {
 		c.Partitions = 1

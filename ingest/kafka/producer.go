@@ -104,13 +104,15 @@ func (p *Producer) EnsureTopics(ctx context.Context) error {
 		return nil
 	}
 	topics := []string{p.cfg.Topics.Blocks, p.cfg.Topics.Transactions, p.cfg.Topics.Transfers, p.cfg.Topics.Outputs,
-		p.cfg.Topics.Spends, p.cfg.Topics.Alerts}
+		p.cfg.Topics.Spends, p.cfg.Topics.Alerts, p.cfg.Topics.Addresses}
 	req := &kafkago.CreateTopicsRequest{}
 	for _, t := range topics {
+		entries := []kafkago.ConfigEntry{{ConfigName: "min.insync.replicas", ConfigValue: fmt.Sprint(max(1, min(2, p.cfg.ReplicationFactor-1)))}}
+		if t == p.cfg.Topics.Addresses {
+			entries = append(entries, kafkago.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"})
+		}
 		req.Topics = append(req.Topics, kafkago.TopicConfig{Topic: t, NumPartitions: p.cfg.Partitions,
-			ReplicationFactor: p.cfg.ReplicationFactor,
-			ConfigEntries: []kafkago.ConfigEntry{{ConfigName: "min.insync.replicas",
-				ConfigValue: fmt.Sprint(max(1, min(2, p.cfg.ReplicationFactor-1)))}}})
+			ReplicationFactor: p.cfg.ReplicationFactor, ConfigEntries: entries})
 	}
 	resp, err := p.client.CreateTopics(ctx, req)
 	if err != nil {
@@ -221,7 +223,7 @@ type jsonAppender interface {
 var recordHeaders = func() map[string][]kafkago.Header {
 	h := map[string][]kafkago.Header{}
 	for _, typ := range []string{KindTransaction + "_part", KindTransfer + "_part", KindOutput + "_part", KindSpend + "_part",
-		"alert", string(chain.BlockAdded), string(chain.BlockRemoved)} {
+		"alert", "address", string(chain.BlockAdded), string(chain.BlockRemoved)} {
 		h[typ] = []kafkago.Header{
 			{Key: HeaderSchema, Value: []byte(fmt.Sprintf("cordon.%s.v%d", typ, chain.SchemaVersion))},
 			{Key: HeaderType, Value: []byte(typ)},
@@ -241,6 +243,64 @@ func (p *Producer) message(topic, typ, key string, v any) (kafkago.Message, erro
 		}
 	}
 	return kafkago.Message{Topic: topic, Key: []byte(key), Value: val, Headers: recordHeaders[typ]}, nil
+}
+
+// KeyValue is one keyed record.
+type KeyValue struct {
+	Key   string
+	Value []byte
+}
+
+// PublishKeyed writes records to topic (for the compacted topics such as
+// the address registry); it returns once Kafka acknowledged all of them.
+func (p *Producer) PublishKeyed(ctx context.Context, topic, typ string, recs []KeyValue) error {
+	msgs := make([]kafkago.Message, len(recs))
+	for i, r := range recs {
+		msgs[i] = kafkago.Message{Topic: topic, Key: []byte(r.Key), Value: r.Value, Headers: recordHeaders[typ]}
+	}
+	return p.write(ctx, msgs)
+}
+
+// Follow reads topic from its start (fn gets every record in partition
+// order), calls caught once it has read what the topic held when Follow
+// started, then keeps polling for new records every interval until ctx
+// ends.
+func (p *Producer) Follow(ctx context.Context, topic string, interval time.Duration, fn func(Record) error, caught func()) error {
+	next := map[int]int64{}
+	first := true
+	for {
+		parts, err := p.partitions(ctx, topic)
+		if err != nil {
+			return err
+		}
+		for _, part := range parts {
+			start, end, err := p.Offsets(ctx, topic, part)
+			if err != nil {
+				return err
+			}
+			from, ok := next[part]
+			if !ok || from < start {
+				from = start // compaction or retention removed the older records
+			}
+			if from < end {
+				if err := p.ReadRange(ctx, topic, part, from, end, fn); err != nil {
+					return err
+				}
+			}
+			next[part] = end
+		}
+		if first {
+			first = false
+			if caught != nil {
+				caught()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(interval):
+		}
+	}
 }
 
 // Alert writes an alert record keyed by its id.

@@ -111,6 +111,8 @@ type Topics struct {
 	Alerts       string `yaml:"alerts"`
 	// Intel is the compacted indicator topic.
 	Intel string `yaml:"intel"`
+	// Addresses is the compacted address registry.
+	Addresses string `yaml:"addresses"`
 }
 
 // TLS configures TLS to Kafka.
@@ -227,7 +229,8 @@ func Defaults() Config {
 		Kafka: Kafka{ClientID: "cordon", CreateTopics: true, Partitions: 6, ReplicationFactor: 3, BatchSize: 1000,
 			Linger: 100 * time.Microsecond, MaxAttempts: 10, WriteTimeout: 30 * time.Second, Compression: "lz4", PartBytes: 256 << 10,
 			Topics: Topics{Blocks: "cordon.blocks", Transactions: "cordon.transactions", Transfers: "cordon.transfers",
-				Outputs: "cordon.outputs", Spends: "cordon.spends", Alerts: "cordon.alerts", Intel: "cordon.intel"}},
+				Outputs: "cordon.outputs", Spends: "cordon.spends", Alerts: "cordon.alerts", Intel: "cordon.intel",
+				Addresses: "cordon.addresses"}},
 	}
 }
 
