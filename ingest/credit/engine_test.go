@@ -1,0 +1,232 @@
+package credit
+
+import (
+	"fmt"
+	"math/big"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cordonhq/cordon/internal/chain"
+)
+
+func testPolicy(chain.Chain, string) Policy {
+	return Policy{Confirmations: 3, Tiers: []Tier{{Min: big.NewInt(1000), Confirmations: 6}}, Dust: big.NewInt(10), Review: big.NewInt(5000)}
+}
+
+// input is one event of the stream the engine consumes.
+type input struct {
+	ev    chain.BlockEvent
+	cands []Candidate
+}
+
+func apply(e *Engine, in input) []DepositEvent {
+	if in.ev.Type == chain.BlockRemoved {
+		return e.Removed(in.ev)
+	}
+	return e.Added(in.ev, in.cands)
+}
+
+// genStream builds a random chain history with reorgs (some deeper than
+// the policy): the block events a watcher publishes, and the candidates of
+// each added block. Transactions of abandoned blocks are often mined again
+// in the new branch, as they are on real chains.
+func genStream(rng *rand.Rand, blocks int) ([]input, []chain.Header) {
+	var canon []chain.Header
+	var cands [][]Candidate
+	var out []input
+	seq := uint64(0)
+	txn := 0
+	newCands := func(h chain.Header, pool *[]Candidate) []Candidate {
+		var cs []Candidate
+		for _, c := range *pool { // re-mined from an abandoned block
+			if rng.IntN(3) > 0 {
+				c.BlockHash, c.Height = h.Hash, h.Height
+				cs = append(cs, c)
+			}
+		}
+		*pool = nil
+		for range rng.IntN(4) {
+			txn++
+			amt := []int64{5, 50, 500, 2000, 9000}[rng.IntN(5)]
+			c := Candidate{ID: DepositID(chain.ETH, "t", fmt.Sprintf("0x%x", txn), "native"), Chain: chain.ETH, Network: "t",
+				TxHash: fmt.Sprintf("0x%x", txn), Index: "native", Address: "0xa", Account: "u", Asset: "native",
+				Amount: big.NewInt(amt), BlockHash: h.Hash, Height: h.Height, KnownAsset: rng.IntN(20) > 0}
+			if rng.IntN(15) == 0 {
+				c.Holds = []string{"indicator--x sanctions"}
+			}
+			cs = append(cs, c)
+		}
+		return cs
+	}
+	var pool []Candidate
+	add := func() {
+		h := chain.Header{Chain: chain.ETH, Network: "t", Height: uint64(len(canon)), Hash: fmt.Sprintf("b%d-%d", len(canon), rng.Uint32())}
+		cs := newCands(h, &pool)
+		canon = append(canon, h)
+		cands = append(cands, cs)
+		seq++
+		out = append(out, input{ev: chain.BlockEvent{Type: chain.BlockAdded, Seq: seq, Header: h}, cands: cs})
+	}
+	for len(out) < blocks {
+		if len(canon) > 12 && rng.IntN(8) == 0 {
+			depth := 1 + rng.IntN(3)
+			if rng.IntN(6) == 0 {
+				depth = 4 + rng.IntN(6) // deeper than the policy
+			}
+			for range depth {
+				h := canon[len(canon)-1]
+				pool = append(pool, cands[len(cands)-1]...)
+				canon, cands = canon[:len(canon)-1], cands[:len(cands)-1]
+				seq++
+				out = append(out, input{ev: chain.BlockEvent{Type: chain.BlockRemoved, Seq: seq, Header: h}})
+			}
+		}
+		add()
+	}
+	// The chain settles: enough blocks without reorgs for every canonical
+	// deposit to reach its depth (a credit is never taken back because a
+	// reorg above its block lowered its confirmations).
+	for range 10 {
+		add()
+	}
+	return out, canon
+}
+
+func credited(e *Engine) []string {
+	var ids []string
+	for id, d := range e.deposits {
+		if d.status == StatusCredited {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// TestEngineProperty: random traffic with random reorgs, some deeper than
+// the policy, and the engine restarted from its own events at random
+// points (sometimes replaying inputs it had already processed): the
+// deposits credited at the end are exactly those a fresh run over the
+// final canonical chain credits; no deposit is credited twice without a
+// revert between; every revert follows a credit of a block that left the
+// chain.
+func TestEngineProperty(t *testing.T) {
+	runs := 300
+	if testing.Short() {
+		runs = 50
+	}
+	for run := range runs {
+		rng := rand.New(rand.NewPCG(uint64(run), 99))
+		inputs, canon := genStream(rng, 150+rng.IntN(150))
+
+		var log []DepositEvent
+		e := NewEngine(testPolicy)
+		restarts := 0
+		for i := 0; i < len(inputs); i++ {
+			log = append(log, apply(e, inputs[i])...)
+			if rng.IntN(25) == 0 { // crash: rebuild from the emitted events
+				restarts++
+				tips := map[string]uint64{}
+				if inputs[i].ev.Type == chain.BlockAdded {
+					tips["eth/t"] = inputs[i].ev.Height
+				} else {
+					tips["eth/t"] = inputs[i].ev.Height - 1
+				}
+				e = NewEngine(testPolicy)
+				e.Restore(log, tips)
+				if rng.IntN(2) == 0 && inputs[i].ev.Type == chain.BlockAdded {
+					// At-least-once delivery: the last input arrives again.
+					log = append(log, apply(e, inputs[i])...)
+				}
+			}
+		}
+
+		fresh := NewEngine(testPolicy)
+		for i, h := range canon {
+			var cs []Candidate
+			for _, in := range inputs {
+				if in.ev.Type == chain.BlockAdded && in.ev.Hash == h.Hash {
+					cs = in.cands
+				}
+			}
+			fresh.Added(chain.BlockEvent{Type: chain.BlockAdded, Seq: uint64(i + 1), Header: h}, cs)
+		}
+		require.Equal(t, credited(fresh), credited(e), "run %d (%d restarts)", run, restarts)
+
+		live := map[string]bool{}
+		for _, h := range canon {
+			live[h.Hash] = true
+		}
+		state := map[string]string{}
+		creditBlock := map[string]string{}
+		for _, ev := range log {
+			switch ev.Status {
+			case StatusCredited:
+				require.NotEqual(t, StatusCredited, state[ev.ID], "run %d: %s credited twice without a revert", run, ev.ID)
+				creditBlock[ev.ID] = ev.BlockHash
+			case StatusReverted:
+				require.Equal(t, StatusCredited, state[ev.ID], "run %d: %s reverted without a credit", run, ev.ID)
+				require.Equal(t, creditBlock[ev.ID], ev.BlockHash)
+				require.False(t, live[ev.BlockHash], "run %d: reverted but its block is canonical", run)
+			}
+			state[ev.ID] = ev.Status
+		}
+	}
+}
+
+func TestEngineLifecycle(t *testing.T) {
+	e := NewEngine(testPolicy)
+	blk := func(h uint64) chain.BlockEvent {
+		return chain.BlockEvent{Type: chain.BlockAdded, Seq: h + 1, Header: chain.Header{Chain: chain.ETH, Network: "t", Height: h, Hash: fmt.Sprintf("h%d", h)}}
+	}
+	cand := func(id string, amt int64, h uint64) Candidate {
+		return Candidate{ID: id, Chain: chain.ETH, Network: "t", Amount: big.NewInt(amt), BlockHash: fmt.Sprintf("h%d", h), Height: h, KnownAsset: true}
+	}
+	statuses := func(evs []DepositEvent) []string {
+		var s []string
+		for _, ev := range evs {
+			s = append(s, ev.ID+":"+ev.Status)
+		}
+		return s
+	}
+	unknown := cand("tok", 100, 1)
+	unknown.KnownAsset = false
+	flagged := cand("thief", 100, 1)
+	flagged.Holds = []string{"indicator--1 hack partner-x"}
+	got := statuses(e.Added(blk(1), []Candidate{cand("small", 100, 1), cand("big", 2000, 1), cand("dust", 5, 1), unknown, flagged, cand("whale", 9000, 1)}))
+	require.Equal(t, []string{"small:pending", "big:pending", "dust:dust", "tok:unknown_token", "thief:held", "whale:held"}, got)
+	require.Empty(t, e.Added(blk(2), nil))
+	require.Equal(t, []string{"small:credited"}, statuses(e.Added(blk(3), nil)), "3 confirmations")
+	for h := uint64(4); h <= 5; h++ {
+		require.Empty(t, e.Added(blk(h), nil))
+	}
+	require.Equal(t, []string{"big:credited"}, statuses(e.Added(blk(6), nil)), "the amount tier needs 6")
+
+	out, err := e.Decide("thief", true)
+	require.NoError(t, err)
+	require.Equal(t, []string{"thief:credited"}, statuses(out), "released and already deep enough")
+	out, err = e.Decide("whale", false)
+	require.NoError(t, err)
+	require.Equal(t, []string{"whale:rejected"}, statuses(out))
+	_, err = e.Decide("small", true)
+	require.ErrorContains(t, err, "not held")
+
+	// A reorg removing block 1: credited deposits revert, the others drop.
+	var rm []string
+	for h := uint64(6); h >= 1; h-- {
+		ev := blk(h)
+		ev.Type = chain.BlockRemoved
+		rm = append(rm, statuses(e.Removed(ev))...)
+	}
+	require.Equal(t, []string{"big:reverted", "dust:dropped", "small:reverted", "thief:reverted", "tok:dropped"}, rm)
+	ev := e.Added(blk(1), []Candidate{cand("small", 100, 1)})
+	require.Equal(t, "pending", ev[0].Status, "mined again")
+	require.Equal(t, 1, ev[0].Credits, "credited once before")
+	e.Added(blk(2), nil)
+	ev = e.Added(blk(3), nil)
+	require.Equal(t, "credited", ev[0].Status)
+	require.Equal(t, 2, ev[0].Credits, "the ledger sees the second credit after the revert")
+}
