@@ -71,8 +71,12 @@ func (o *chainOps) mined(txs ...common.Hash) {
 	deadline := time.Now().Add(30 * time.Second)
 	for _, h := range txs {
 		for {
-			if _, err := o.dev.Client().TransactionReceipt(o.ctx, h); err == nil {
-				break
+			// Mined in a block of the canonical chain (a receipt of the
+			// abandoned branch may linger for a moment after a reorg).
+			if rc, err := o.dev.Client().TransactionReceipt(o.ctx, h); err == nil {
+				if b, err := o.dev.Client().HeaderByNumber(o.ctx, rc.BlockNumber); err == nil && b.Hash() == rc.BlockHash {
+					break
+				}
 			}
 			require.True(o.t, time.Now().Before(deadline), "transaction %s was not mined again", h)
 			time.Sleep(50 * time.Millisecond)
