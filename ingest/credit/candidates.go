@@ -52,7 +52,7 @@ func ETHCandidates(b *chain.Block, reg *Registry, tokens Tokens, screen Screener
 		}
 		c := Candidate{ID: DepositID(t.Chain, t.Network, t.TxHash, index), Chain: t.Chain, Network: t.Network, TxHash: t.TxHash,
 			Index: index, Address: t.To, Account: e.Account, Asset: t.Asset, Amount: amt, BlockHash: t.BlockHash, Height: t.BlockHeight,
-			Senders: []string{t.From},
+			Senders:    []string{t.From},
 			KnownAsset: t.Asset == chain.AssetNative || (t.Standard == chain.StandardERC20 && tokens[t.Chain][t.Asset])}
 		if screen != nil {
 			c.Holds = screen(t.Chain, t.Network, t.From)

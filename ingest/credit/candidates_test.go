@@ -52,8 +52,8 @@ func TestETHCandidates(t *testing.T) {
 		tr("0x01", dep, chain.AssetNative, chain.StandardNative, nil, 100),
 		tr(thief, dep, usdt, chain.StandardERC20, li(3), 50),
 		tr("0x01", dep, junk, chain.StandardERC20, li(4), 9),
-		tr("0x01", hot, chain.AssetNative, chain.StandardNative, nil, 1), // our hot wallet: not a deposit
-		tr("0x01", usdtOnly, chain.AssetNative, chain.StandardNative, nil, 1),  // this address accepts USDT only
+		tr("0x01", hot, chain.AssetNative, chain.StandardNative, nil, 1),      // our hot wallet: not a deposit
+		tr("0x01", usdtOnly, chain.AssetNative, chain.StandardNative, nil, 1), // this address accepts USDT only
 		tr("0x01", usdtOnly, usdt, chain.StandardERC20, li(5), 1),
 	}}
 	got := credit.ETHCandidates(b, reg, credit.Tokens{chain.ETH: {usdt: true}}, screener(x))
