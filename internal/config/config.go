@@ -32,6 +32,41 @@ type Config struct {
 	API API `yaml:"api"`
 	// Intel tunes the indicator side.
 	Intel Intel `yaml:"intel"`
+	// Credit is the deposit confirmation policy.
+	Credit Credit `yaml:"credit"`
+}
+
+// Credit configures deposit crediting.
+type Credit struct {
+	// Policies are per chain and asset ("native", a token contract, or
+	// "*" for the chain's default); the most specific applies.
+	Policies []CreditPolicy `yaml:"policies"`
+	// Tokens are the token contracts credited, per chain; transfers of
+	// other tokens are recorded as unknown_token.
+	Tokens map[string][]string `yaml:"tokens"`
+}
+
+// CreditPolicy is the confirmation policy of one chain and asset. Amounts
+// are decimal integers in base units (wei, satoshi, token units).
+type CreditPolicy struct {
+	Chain         string       `yaml:"chain"`
+	Asset         string       `yaml:"asset"`
+	Confirmations uint64       `yaml:"confirmations"`
+	Tiers         []CreditTier `yaml:"tiers"`
+	Dust          string       `yaml:"dust"`
+	Review        string       `yaml:"review"`
+}
+
+// CreditTier raises the confirmations of deposits of at least Min.
+type CreditTier struct {
+	Min           string `yaml:"min"`
+	Confirmations uint64 `yaml:"confirmations"`
+}
+
+// DefaultCreditPolicies are the policies when none is configured:
+// Bitcoin 3 confirmations, Ethereum 12.
+func DefaultCreditPolicies() []CreditPolicy {
+	return []CreditPolicy{{Chain: "btc", Asset: "*", Confirmations: 3}, {Chain: "eth", Asset: "*", Confirmations: 12}}
 }
 
 // Intel configures the retro-hunt (which runs with the ClickHouse loader).
@@ -310,6 +345,7 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		bad("http.listen", "%q: want host:port", c.HTTP.Listen)
 	}
+	validateCredit(c.Credit, bad)
 	if c.Intel.RetroHuntWindow < time.Hour {
 		bad("intel.retro_hunt_window", "%s: at least 1h", c.Intel.RetroHuntWindow)
 	}
@@ -534,6 +570,53 @@ func (f *Follow) validate(bad func(key, format string, args ...any), p string) {
 	}{{"poll_interval", f.PollInterval}, {"request_timeout", f.RequestTimeout}, {"health_interval", f.HealthInterval}} {
 		if d.v <= 0 {
 			bad(p+"."+d.key, "%s: must be positive", d.v)
+		}
+	}
+}
+
+var decimalRe = regexp.MustCompile(`^(0|[1-9][0-9]{0,77})$`)
+
+func validateCredit(c Credit, bad func(key, format string, args ...any)) {
+	seen := map[string]bool{}
+	for i, p := range c.Policies {
+		key := fmt.Sprintf("credit.policies[%d]", i)
+		if p.Chain != "eth" && p.Chain != "btc" {
+			bad(key+".chain", "%q: want eth or btc", p.Chain)
+		}
+		if p.Asset == "" {
+			bad(key+".asset", "empty: want native, a token contract, or * (the chain's default)")
+		}
+		if seen[p.Chain+"/"+p.Asset] {
+			bad(key, "a second policy for %s %s", p.Chain, p.Asset)
+		}
+		seen[p.Chain+"/"+p.Asset] = true
+		if p.Confirmations < 1 || p.Confirmations > 10_000 {
+			bad(key+".confirmations", "%d: want 1 to 10000", p.Confirmations)
+		}
+		for _, f := range []struct{ k, v string }{{"dust", p.Dust}, {"review", p.Review}} {
+			if f.v != "" && !decimalRe.MatchString(f.v) {
+				bad(key+"."+f.k, "%q: want a decimal integer in base units", f.v)
+			}
+		}
+		for j, t := range p.Tiers {
+			tk := fmt.Sprintf("%s.tiers[%d]", key, j)
+			if !decimalRe.MatchString(t.Min) {
+				bad(tk+".min", "%q: want a decimal integer in base units", t.Min)
+			}
+			if t.Confirmations <= p.Confirmations {
+				bad(tk+".confirmations", "%d: a tier must ask more than the policy's %d", t.Confirmations, p.Confirmations)
+			}
+		}
+	}
+	for ch, toks := range c.Tokens {
+		if ch != "eth" {
+			bad("credit.tokens."+ch, "only eth has tokens")
+			continue
+		}
+		for i, t := range toks {
+			if !regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`).MatchString(t) {
+				bad(fmt.Sprintf("credit.tokens.eth[%d]", i), "%q: want a 0x token contract address", t)
+			}
 		}
 	}
 }

@@ -1,0 +1,63 @@
+package credit
+
+import (
+	"fmt"
+	"math/big"
+	"strings"
+
+	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/config"
+)
+
+// Policies turns the credit configuration (validated) into the engine's
+// policy lookup — the most specific of (chain, asset) and (chain, "*"),
+// the defaults (Bitcoin 3, Ethereum 12) otherwise — and the credited
+// tokens.
+func Policies(c config.Credit) (func(chain.Chain, string) Policy, Tokens, error) {
+	byKey := map[string]Policy{}
+	all := append(config.DefaultCreditPolicies(), c.Policies...) // configured ones override
+	for _, p := range all {
+		pol := Policy{Confirmations: p.Confirmations}
+		var err error
+		if pol.Dust, err = amount(p.Dust); err != nil {
+			return nil, nil, fmt.Errorf("credit policy %s/%s: dust: %w", p.Chain, p.Asset, err)
+		}
+		if pol.Review, err = amount(p.Review); err != nil {
+			return nil, nil, fmt.Errorf("credit policy %s/%s: review: %w", p.Chain, p.Asset, err)
+		}
+		for _, t := range p.Tiers {
+			m, err := amount(t.Min)
+			if err != nil || m == nil {
+				return nil, nil, fmt.Errorf("credit policy %s/%s: tier min %q", p.Chain, p.Asset, t.Min)
+			}
+			pol.Tiers = append(pol.Tiers, Tier{Min: m, Confirmations: t.Confirmations})
+		}
+		byKey[p.Chain+"/"+strings.ToLower(p.Asset)] = pol
+	}
+	tokens := Tokens{}
+	for ch, toks := range c.Tokens {
+		for _, t := range toks {
+			if tokens[chain.Chain(ch)] == nil {
+				tokens[chain.Chain(ch)] = map[string]bool{}
+			}
+			tokens[chain.Chain(ch)][strings.ToLower(t)] = true
+		}
+	}
+	return func(c chain.Chain, asset string) Policy {
+		if p, ok := byKey[string(c)+"/"+strings.ToLower(asset)]; ok {
+			return p
+		}
+		return byKey[string(c)+"/*"]
+	}, tokens, nil
+}
+
+func amount(s string) (*big.Int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	v, ok := new(big.Int).SetString(s, 10)
+	if !ok || v.Sign() < 0 {
+		return nil, fmt.Errorf("%q: not a decimal integer", s)
+	}
+	return v, nil
+}
