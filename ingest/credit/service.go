@@ -1,0 +1,494 @@
+package credit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/internal/chain"
+)
+
+// The crediting service turns the block stream into deposit events. It
+// reads cordon.blocks and the record parts without a consumer group, and
+// writes its deposit events together with a checkpoint — how far it has
+// read each input partition and applied each stream — in one Kafka
+// transaction per round. After a crash it restores the engine and the
+// checkpoint from cordon.deposits (read committed) and reads on from the
+// checkpoint: a round either happened whole or not at all, and the engine
+// is deterministic, so no deposit event is lost or doubled. One
+// transactional id fences a second instance: only one credits at a time.
+
+// ServiceConfig configures the service.
+type ServiceConfig struct {
+	Kafka kafka.Config
+	// Deposits is the output topic (compacted; default cordon.deposits).
+	Deposits        string
+	TransactionalID string
+	Policy          func(chain.Chain, string) Policy
+	Tokens          Tokens
+	Registry        *Registry
+	Screen          Screener
+	Resolver        SenderResolver
+	Log             *slog.Logger
+}
+
+// checkpointKey is the key of checkpoint records in the deposits topic.
+const checkpointKey = "checkpoint"
+
+// checkpoint is how far a committed round got.
+type checkpoint struct {
+	// Offsets are where to read on, by "topic/partition".
+	Offsets map[string]int64 `json:"offsets"`
+	// Next is the next block event seq to apply, by stream; Tips the
+	// stream tips.
+	Next map[string]uint64 `json:"next"`
+	Tips map[string]uint64 `json:"tips"`
+	// Applied are the hashes of the blocks applied last (at most
+	// maxApplied): their parts, read again after a restart, are dropped.
+	Applied []string `json:"applied"`
+}
+
+const maxApplied = 4096
+
+// Service runs the crediting engine on the block stream.
+type Service struct {
+	cfg ServiceConfig
+	e   *Engine
+	cp  checkpoint
+	// pending block events, by stream and seq, with their record position.
+	queue map[string]map[uint64]queued
+	// contents of blocks whose parts arrived, by block hash.
+	contents map[string]*contents
+	// read positions: next offset by topic/partition.
+	pos map[string]int64
+	// applied is cp.Applied as a set.
+	applied    map[string]bool
+	lastCommit time.Time
+}
+
+type queued struct {
+	ev  chain.BlockEvent
+	pos string
+	off int64
+}
+
+type contents struct {
+	seen   time.Time
+	block  chain.Block
+	offs   map[string]int64 // earliest part offset by topic/partition
+	counts map[string]int
+}
+
+// NewService returns a service; Run it.
+func NewService(cfg ServiceConfig) *Service {
+	if cfg.Deposits == "" {
+		cfg.Deposits = "cordon.deposits"
+	}
+	if cfg.TransactionalID == "" {
+		cfg.TransactionalID = "cordon-credit"
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg}
+}
+
+func (s *Service) opts() []kgo.Opt {
+	return []kgo.Opt{kgo.SeedBrokers(s.cfg.Kafka.Brokers...), kgo.ClientID("cordon-credit")}
+}
+
+// Run credits until ctx ends or the round fails (another instance fenced
+// this one, or Kafka failed: restart it, and it goes on from the last
+// committed round).
+func (s *Service) Run(ctx context.Context) error {
+	err := s.run(ctx)
+	if ctx.Err() != nil {
+		return nil //nolint:nilerr // stopped: whatever was under way is aborted, and redone by the next run
+	}
+	return err
+}
+
+func (s *Service) run(ctx context.Context) error {
+	admin, err := kgo.NewClient(s.opts()...)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	compact := "compact"
+	res, err := kadm.NewClient(admin).CreateTopic(ctx, int32(max(s.cfg.Kafka.Partitions, 1)), int16(max(s.cfg.Kafka.ReplicationFactor, 1)),
+		map[string]*string{"cleanup.policy": &compact}, s.cfg.Deposits)
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("credit: create %s: %w", s.cfg.Deposits, err)
+	}
+	if err := s.restore(ctx); err != nil {
+		return err
+	}
+	tp := s.cfg.Kafka.Topics
+	inputs := []string{tp.Blocks, tp.Transfers, tp.Outputs, tp.Spends}
+	parts := map[string]map[int32]kgo.Offset{}
+	md, err := kadm.NewClient(admin).Metadata(ctx, inputs...)
+	if err != nil {
+		return fmt.Errorf("credit: metadata: %w", err)
+	}
+	for _, t := range inputs {
+		parts[t] = map[int32]kgo.Offset{}
+		for _, p := range md.Topics[t].Partitions.Numbers() {
+			o := kgo.NewOffset().AtStart()
+			if v, ok := s.cp.Offsets[fmt.Sprintf("%s/%d", t, p)]; ok {
+				o = kgo.NewOffset().At(v)
+			}
+			parts[t][p] = o
+		}
+	}
+	in, err := kgo.NewClient(append(s.opts(), kgo.ConsumePartitions(parts), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxWait(100*time.Millisecond))...)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := kgo.NewClient(append(s.opts(), kgo.TransactionalID(s.cfg.TransactionalID), kgo.DefaultProduceTopic(s.cfg.Deposits))...)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	for {
+		fetches := in.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var ferr error
+		fetches.EachError(func(_ string, _ int32, err error) {
+			if ferr == nil {
+				ferr = err
+			}
+		})
+		if ferr != nil {
+			return fmt.Errorf("credit: read: %w", ferr)
+		}
+		fetches.EachRecord(func(r *kgo.Record) { s.take(r) })
+		events, err := s.apply(ctx)
+		if err != nil {
+			return err
+		}
+		s.gc()
+		if len(events) == 0 && (!s.moved() || time.Since(s.lastCommit) < time.Second) {
+			continue
+		}
+		if err := s.commit(ctx, out, events); err != nil {
+			return err
+		}
+	}
+}
+
+// restore reads the deposits topic: the engine's state and the checkpoint.
+func (s *Service) restore(ctx context.Context) error {
+	s.e = NewEngine(s.cfg.Policy)
+	s.cp = checkpoint{Offsets: map[string]int64{}, Next: map[string]uint64{}, Tips: map[string]uint64{}}
+	s.queue, s.contents, s.pos = map[string]map[uint64]queued{}, map[string]*contents{}, map[string]int64{}
+	t, err := readAll(ctx, s.opts(), s.cfg.Deposits)
+	if err != nil {
+		return err
+	}
+	latest := map[string]DepositEvent{}
+	for _, r := range t {
+		if string(r.Key) == checkpointKey {
+			var cp checkpoint
+			if json.Unmarshal(r.Value, &cp) == nil {
+				s.cp = cp
+			}
+			continue
+		}
+		var ev DepositEvent
+		if json.Unmarshal(r.Value, &ev) == nil && ev.ID == string(r.Key) {
+			latest[ev.ID] = ev
+		}
+	}
+	evs := make([]DepositEvent, 0, len(latest))
+	for _, ev := range latest {
+		evs = append(evs, ev)
+	}
+	slices.SortFunc(evs, func(a, b DepositEvent) int { return cmpStr(a.ID, b.ID) })
+	s.e.Restore(evs, s.cp.Tips)
+	for k, v := range s.cp.Offsets {
+		s.pos[k] = v
+	}
+	s.applied = map[string]bool{}
+	for _, h := range s.cp.Applied {
+		s.applied[h] = true
+	}
+	return nil
+}
+
+// gc drops the parts of blocks no event asked for in ten minutes (a
+// watcher that crashed between a block's parts and its event publishes
+// the block again, under the same hash, with its event).
+func (s *Service) gc() {
+	wanted := map[string]bool{}
+	for _, q := range s.queue {
+		for _, it := range q {
+			wanted[it.ev.Hash] = true
+		}
+	}
+	for h, c := range s.contents {
+		if !wanted[h] && time.Since(c.seen) > 10*time.Minute {
+			s.cfg.Log.Warn("credit: dropping the parts of a block no event named", "block_hash", h)
+			delete(s.contents, h)
+		}
+	}
+}
+
+func cmpStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// take files one input record.
+func (s *Service) take(r *kgo.Record) {
+	key := fmt.Sprintf("%s/%d", r.Topic, r.Partition)
+	s.pos[key] = r.Offset + 1
+	tp := s.cfg.Kafka.Topics
+	if r.Topic == tp.Blocks {
+		var ev chain.BlockEvent
+		if json.Unmarshal(r.Value, &ev) != nil || (ev.Type != chain.BlockAdded && ev.Type != chain.BlockRemoved) {
+			return
+		}
+		st := ev.Stream()
+		if next, ok := s.cp.Next[st]; ok && ev.Seq < next {
+			return // applied in a committed round
+		}
+		if s.queue[st] == nil {
+			s.queue[st] = map[uint64]queued{}
+		}
+		s.queue[st][ev.Seq] = queued{ev: ev, pos: key, off: r.Offset}
+		return
+	}
+	part, err := kafka.DecodePart(r.Value)
+	if err != nil || s.applied[part.BlockHash] {
+		return
+	}
+	c := s.contents[part.BlockHash]
+	if c == nil {
+		c = &contents{seen: time.Now(), offs: map[string]int64{}, counts: map[string]int{}}
+		s.contents[part.BlockHash] = c
+	}
+	if o, ok := c.offs[key]; !ok || r.Offset < o {
+		c.offs[key] = r.Offset
+	}
+	switch part.Kind {
+	case kafka.KindTransfer:
+		c.block.Transfers, err = kafka.AppendItems(c.block.Transfers, part)
+	case kafka.KindOutput:
+		c.block.Outputs, err = kafka.AppendItems(c.block.Outputs, part)
+	case kafka.KindSpend:
+		c.block.Spends, err = kafka.AppendItems(c.block.Spends, part)
+	}
+	if err == nil {
+		c.counts[part.Kind] += len(part.Items)
+	}
+}
+
+// complete tells whether a block's parts are all in.
+func (c *contents) complete(ev chain.BlockEvent) bool {
+	if c == nil {
+		return ev.TransferCount == 0 && ev.OutputCount == 0 && ev.SpendCount == 0
+	}
+	return c.counts[kafka.KindTransfer] >= ev.TransferCount && c.counts[kafka.KindOutput] >= ev.OutputCount &&
+		c.counts[kafka.KindSpend] >= ev.SpendCount
+}
+
+// apply runs the queued events that can run, in seq order per stream.
+func (s *Service) apply(ctx context.Context) ([]DepositEvent, error) {
+	var out []DepositEvent
+	streams := make([]string, 0, len(s.queue))
+	for st := range s.queue {
+		streams = append(streams, st)
+	}
+	slices.Sort(streams)
+	for _, st := range streams {
+		q := s.queue[st]
+		next, ok := s.cp.Next[st]
+		if !ok { // a new stream starts at its first event
+			next = ^uint64(0)
+			for seq := range q {
+				next = min(next, seq)
+			}
+		}
+		for {
+			item, ok := q[next]
+			if !ok {
+				break
+			}
+			ev := item.ev
+			if ev.Type == chain.BlockRemoved {
+				out = append(out, s.e.Removed(ev)...)
+				s.cp.Tips[st] = ev.Height - min(ev.Height, 1)
+			} else {
+				c := s.contents[ev.Hash]
+				if !c.complete(ev) {
+					break
+				}
+				var blk chain.Block
+				if c != nil {
+					blk = c.block
+				}
+				blk.Header = ev.Header
+				cands, err := s.candidates(ctx, &blk)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, s.e.Added(ev, cands)...)
+				s.cp.Tips[st] = ev.Height
+				delete(s.contents, ev.Hash)
+				s.applied[ev.Hash] = true
+				s.cp.Applied = append(s.cp.Applied, ev.Hash)
+				if len(s.cp.Applied) > maxApplied {
+					delete(s.applied, s.cp.Applied[0])
+					s.cp.Applied = s.cp.Applied[1:]
+				}
+			}
+			delete(q, next)
+			next++
+			s.cp.Next[st] = next
+		}
+	}
+	return out, nil
+}
+
+func (s *Service) candidates(ctx context.Context, b *chain.Block) ([]Candidate, error) {
+	if b.Chain == chain.BTC {
+		return BTCCandidates(ctx, b, s.cfg.Registry, s.cfg.Resolver, s.cfg.Screen)
+	}
+	return ETHCandidates(b, s.cfg.Registry, s.cfg.Tokens, s.cfg.Screen), nil
+}
+
+// moved tells whether the read positions passed the checkpoint.
+func (s *Service) moved() bool {
+	for k, v := range s.resume() {
+		if s.cp.Offsets[k] != v {
+			return true
+		}
+	}
+	return false
+}
+
+// resume is where a restart must read on: for every partition, the
+// earliest record still needed (a queued event or a part of a block not
+// yet applied), else the next offset.
+func (s *Service) resume() map[string]int64 {
+	r := map[string]int64{}
+	for k, v := range s.pos {
+		r[k] = v
+	}
+	for _, q := range s.queue {
+		for _, it := range q {
+			r[it.pos] = min(r[it.pos], it.off)
+		}
+	}
+	for _, c := range s.contents {
+		for k, o := range c.offs {
+			r[k] = min(r[k], o)
+		}
+	}
+	return r
+}
+
+// commit writes a round's events and the checkpoint in one transaction.
+func (s *Service) commit(ctx context.Context, out *kgo.Client, events []DepositEvent) error {
+	s.cp.Offsets = s.resume()
+	if err := out.BeginTransaction(); err != nil {
+		return fmt.Errorf("credit: begin transaction: %w", err)
+	}
+	var recs []*kgo.Record
+	for i := range events {
+		v, err := json.Marshal(&events[i])
+		if err != nil {
+			return err
+		}
+		recs = append(recs, &kgo.Record{Key: []byte(events[i].ID), Value: v})
+		if events[i].Status == StatusReverted {
+			a := chain.Alert{V: chain.SchemaVersion, ID: "deposit_reverted/" + events[i].ID + "/" + fmt.Sprint(events[i].Credits),
+				Type: "deposit_reverted", Severity: "critical", Chain: events[i].Chain, Network: events[i].Network, Time: time.Now().UTC(),
+				Message: "a credited deposit's block left the chain: the confirmation policy was too shallow",
+				Details: map[string]string{"deposit": events[i].ID, "account": events[i].Account, "amount": events[i].Amount,
+					"block_hash": events[i].BlockHash}}
+			av, _ := json.Marshal(&a)
+			recs = append(recs, &kgo.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
+		}
+	}
+	cp, _ := json.Marshal(&s.cp)
+	recs = append(recs, &kgo.Record{Key: []byte(checkpointKey), Value: cp})
+	if err := out.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		_ = out.EndTransaction(context.Background(), kgo.TryAbort)
+		return fmt.Errorf("credit: write deposits (round aborted): %w", err)
+	}
+	if err := out.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		return fmt.Errorf("credit: commit deposits: %w", err)
+	}
+	s.lastCommit = time.Now()
+	return nil
+}
+
+// readAll reads a topic's committed records from its start.
+func readAll(ctx context.Context, opts []kgo.Opt, topic string) ([]*kgo.Record, error) {
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("credit: read %s: %w", topic, err)
+	}
+	want := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && o.Offset > 0 {
+			want[o.Partition] = o.Offset
+		}
+	})
+	if len(want) == 0 {
+		return nil, nil
+	}
+	rd, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))...)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	var out []*kgo.Record
+	for len(want) > 0 {
+		pctx, cancel := context.WithTimeout(ctx, 400*time.Millisecond)
+		fetches := rd.PollFetches(pctx)
+		quiet := pctx.Err() != nil
+		cancel()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		for _, r := range fetches.Records() {
+			out = append(out, r)
+			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
+				delete(want, r.Partition)
+			}
+		}
+		if quiet && fetches.NumRecords() == 0 {
+			break // the rest are transaction markers or aborted records
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,235 @@
+package credit_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cordonhq/cordon/ingest/credit"
+	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/testkit"
+)
+
+func policy(chain.Chain, string) credit.Policy {
+	return credit.Policy{Confirmations: 3, Tiers: []credit.Tier{{Min: big.NewInt(1000), Confirmations: 5}}, Dust: big.NewInt(10)}
+}
+
+// chainGen builds an Ethereum history with reorgs as the watcher publishes
+// it: updates (events with their blocks) and the final canonical chain.
+type chainGen struct {
+	rng    *rand.Rand
+	canon  []*chain.Block
+	seq    uint64
+	txn    int
+	pool   []chain.Transfer
+	addrs  []string
+	update []chain.Update
+}
+
+func (g *chainGen) add() {
+	h := uint64(len(g.canon))
+	parent := ""
+	if h > 0 {
+		parent = g.canon[h-1].Hash
+	}
+	b := &chain.Block{Header: chain.Header{Chain: chain.ETH, Network: "t", Height: h, Hash: fmt.Sprintf("0xb%d-%d", h, g.rng.Uint32()), ParentHash: parent, Time: int64(h)}}
+	for _, t := range g.pool { // abandoned transactions mined again
+		if g.rng.IntN(3) > 0 {
+			t.BlockHash, t.BlockHeight = b.Hash, h
+			b.Transfers = append(b.Transfers, t)
+		}
+	}
+	g.pool = nil
+	for range g.rng.IntN(4) {
+		g.txn++
+		b.Transfers = append(b.Transfers, chain.Transfer{V: 1, Chain: chain.ETH, Network: "t", Asset: chain.AssetNative, Standard: chain.StandardNative,
+			TxHash: fmt.Sprintf("0x%064x", g.txn), From: "0x00000000000000000000000000000000000000ff", To: g.addrs[g.rng.IntN(len(g.addrs))],
+			Amount: chain.AmountFromUint64([]uint64{5, 50, 500, 2000}[g.rng.IntN(4)]), BlockHash: b.Hash, BlockHeight: h})
+	}
+	g.canon = append(g.canon, b)
+	g.seq++
+	g.update = append(g.update, chain.Update{Event: chain.BlockEvent{V: 1, Type: chain.BlockAdded, Seq: g.seq, Header: b.Header,
+		TransferCount: len(b.Transfers)}, Block: b})
+}
+
+func (g *chainGen) reorg(depth int) {
+	for range depth {
+		b := g.canon[len(g.canon)-1]
+		g.canon = g.canon[:len(g.canon)-1]
+		g.pool = append(g.pool, b.Transfers...)
+		g.seq++
+		g.update = append(g.update, chain.Update{Event: chain.BlockEvent{V: 1, Type: chain.BlockRemoved, Seq: g.seq, Header: b.Header}})
+	}
+}
+
+// TestServiceExactlyOnce runs the crediting service on a stream with
+// reorgs (some deeper than the policy) while it is killed and restarted
+// at random, on a real Kafka-protocol broker: the committed deposit
+// events credit exactly what a fresh engine credits over the final
+// canonical chain, and never credit a deposit twice without a revert.
+func TestServiceExactlyOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	brokers := testkit.Kafka(t)
+	kc := kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3}
+	prod, err := kafka.New(kc, nil, nil)
+	require.NoError(t, err)
+	defer prod.Close()
+	require.NoError(t, prod.EnsureTopics(ctx))
+
+	reg := credit.NewRegistry()
+	g := &chainGen{rng: rand.New(rand.NewPCG(7, 7))}
+	for i := range 5 {
+		a := fmt.Sprintf("0x%040x", 0xd00+i)
+		g.addrs = append(g.addrs, a)
+		reg.Put(&credit.Entry{Chain: chain.ETH, Network: "t", Address: a, Account: fmt.Sprint("u", i), Asset: "*", Kind: credit.KindDeposit})
+	}
+	for len(g.update) < 260 {
+		if len(g.canon) > 12 && g.rng.IntN(7) == 0 {
+			d := 1 + g.rng.IntN(2)
+			if g.rng.IntN(5) == 0 {
+				d = 4 + g.rng.IntN(4)
+			}
+			g.reorg(d)
+		}
+		g.add()
+	}
+	for range 8 {
+		g.add()
+	}
+
+	kcFull := kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics()}
+	svc := func() *credit.Service {
+		return credit.NewService(credit.ServiceConfig{Kafka: kcFull, Policy: policy, Registry: reg, Tokens: credit.Tokens{}})
+	}
+	// Publish in chunks while the service is killed and restarted.
+	published := 0
+	restarts := 0
+	for published < len(g.update) {
+		n := min(len(g.update)-published, 5+g.rng.IntN(30))
+		require.NoError(t, prod.Publish(ctx, g.update[published:published+n]))
+		published += n
+		sctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- svc().Run(sctx) }()
+		time.Sleep(time.Duration(600+g.rng.IntN(1400)) * time.Millisecond) // sometimes mid-round
+		stop()
+		require.NoError(t, <-done)
+		restarts++
+	}
+	// A last run to the end.
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- svc().Run(sctx) }()
+	var evs []credit.DepositEvent
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		evs = committed(t, ctx, brokers)
+		if finished(evs, g) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	stop()
+	require.NoError(t, <-done)
+
+	want := freshCredited(g, reg)
+	latest := map[string]credit.DepositEvent{}
+	credits := map[string]int{}
+	for _, ev := range evs {
+		if ev.Status == credit.StatusCredited {
+			require.Equal(t, credits[ev.ID]+1, ev.Credits, "%s: credited twice, or a credit skipped", ev.ID)
+			credits[ev.ID] = ev.Credits
+		}
+		latest[ev.ID] = ev
+	}
+	var got []string
+	for id, ev := range latest {
+		if ev.Status == credit.StatusCredited {
+			got = append(got, id)
+		}
+	}
+	slices.Sort(got)
+	require.Equal(t, want, got, "%d restarts", restarts)
+	require.Positive(t, len(got))
+	t.Logf("%d deposit events committed over %d restarts; %d deposits credited", len(evs), restarts, len(got))
+}
+
+// freshCredited are the ids a fresh engine over the final chain credits.
+func freshCredited(g *chainGen, reg *credit.Registry) []string {
+	e := credit.NewEngine(policy)
+	var out []string
+	state := map[string]string{}
+	for i, b := range g.canon {
+		for _, ev := range e.Added(chain.BlockEvent{Type: chain.BlockAdded, Seq: uint64(i + 1), Header: b.Header}, credit.ETHCandidates(b, reg, nil, nil)) {
+			state[ev.ID] = ev.Status
+		}
+	}
+	for id, st := range state {
+		if st == credit.StatusCredited {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// committed reads the deposit events (read committed) in order.
+func committed(t *testing.T, ctx context.Context, brokers []string) []credit.DepositEvent {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics("cordon.deposits"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	require.NoError(t, err)
+	defer cl.Close()
+	var out []credit.DepositEvent
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 700*time.Millisecond)
+		f := cl.PollFetches(pctx)
+		cancel()
+		if f.NumRecords() == 0 {
+			return out
+		}
+		f.EachRecord(func(r *kgo.Record) {
+			if string(r.Key) == "checkpoint" {
+				return
+			}
+			var ev credit.DepositEvent
+			require.NoError(t, json.Unmarshal(r.Value, &ev))
+			out = append(out, ev)
+		})
+	}
+}
+
+// finished tells whether every deposit of the final chain that should be
+// credited has its credited event.
+func finished(evs []credit.DepositEvent, g *chainGen) bool {
+	last := map[string]string{}
+	for _, ev := range evs {
+		last[ev.ID] = ev.Status
+	}
+	tip := g.canon[len(g.canon)-1].Height
+	for _, b := range g.canon {
+		for _, tr := range b.Transfers {
+			id := credit.DepositID(chain.ETH, "t", tr.TxHash, "native")
+			need := uint64(3)
+			if a, _ := new(big.Int).SetString(tr.Amount.String(), 10); a.Cmp(big.NewInt(1000)) >= 0 {
+				need = 5
+			}
+			if a, _ := new(big.Int).SetString(tr.Amount.String(), 10); a.Cmp(big.NewInt(10)) < 0 {
+				continue
+			}
+			if tip-b.Height+1 >= need && last[id] != credit.StatusCredited {
+				return false
+			}
+		}
+	}
+	return true
+}
