@@ -11,8 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/cordonhq/cordon/ingest/kafka"
 )
@@ -40,37 +38,15 @@ func OpenTopic(cfg kafka.Config) (*Topic, error) {
 	if name == "" {
 		name = kafka.DefaultTopics().Intel
 	}
-	opts := []kgo.Opt{kgo.SeedBrokers(cfg.Brokers...), kgo.ClientID(orStr(cfg.ClientID, "cordon") + "-intel")}
-	tlsCfg, err := cfg.TLS.Build()
+	opts, err := kafka.FranzOpts(cfg, "-intel")
 	if err != nil {
-		return nil, fmt.Errorf("intel: kafka tls: %w", err)
-	}
-	if tlsCfg != nil {
-		opts = append(opts, kgo.DialTLSConfig(tlsCfg))
-	}
-	switch cfg.SASL.Mechanism {
-	case "":
-	case "plain":
-		opts = append(opts, kgo.SASL(plain.Auth{User: cfg.SASL.Username, Pass: cfg.SASL.Password}.AsMechanism()))
-	case "scram-sha-256":
-		opts = append(opts, kgo.SASL(scram.Auth{User: cfg.SASL.Username, Pass: cfg.SASL.Password}.AsSha256Mechanism()))
-	case "scram-sha-512":
-		opts = append(opts, kgo.SASL(scram.Auth{User: cfg.SASL.Username, Pass: cfg.SASL.Password}.AsSha512Mechanism()))
-	default:
-		return nil, fmt.Errorf("intel: kafka sasl mechanism %q: want plain, scram-sha-256 or scram-sha-512", cfg.SASL.Mechanism)
+		return nil, fmt.Errorf("intel: %w", err)
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("intel: kafka: %w", err)
 	}
 	return &Topic{cfg: cfg, name: name, opts: opts, cl: cl, admin: kadm.NewClient(cl)}, nil
-}
-
-func orStr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // Close closes the connection.

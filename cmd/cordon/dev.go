@@ -221,8 +221,13 @@ func showStatus(ctx context.Context, w io.Writer, sys *system, tr *devnet.Traffi
 		if sys.intel.store.Ready() {
 			intelState = "ok"
 		}
-		fmt.Fprintf(w, "%s %-14s %d indicators  api %s/v1/screen  %s\n", time.Now().Format("15:04:05"), "intel",
-			sys.intel.store.Index.Len(), "http://"+sys.intel.apiAddr(), intelState)
+		fmt.Fprintf(w, "%s %-14s %d indicators  %d registered addresses  api %s/v1/screen  %s\n", time.Now().Format("15:04:05"), "intel",
+			sys.intel.store.Index.Len(), sys.intel.addrs.Registry.Len(), "http://"+sys.intel.apiAddr(), intelState)
+		if svc := sys.intel.credit.Load(); svc != nil {
+			c := svc.Counts()
+			fmt.Fprintf(w, "%s %-14s pending %d  credited %d  held %d  dropped %d  reverted %d  dust %d\n", time.Now().Format("15:04:05"), "deposits",
+				c["pending"], c["credited"], c["held"], c["dropped"], c["reverted"], c["dust"])
+		}
 		if p.loader != nil {
 			state := "ok"
 			if err := p.loader.ready(); err != nil {

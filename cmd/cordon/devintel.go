@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cordonhq/cordon/ingest/credit"
 	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
@@ -67,11 +68,36 @@ func importDevFeed(ctx context.Context, sys *system, d *devnet.Devnet, bt *btcTr
 	if err != nil {
 		return fmt.Errorf("dev feed: %w", err)
 	}
+	// Deposit addresses of simulated users: devnet accounts the traffic
+	// pays (the flagged ones pay them too, so held deposits show), and
+	// addresses of the dev Bitcoin wallet.
+	var entries []credit.Entry
+	for i, acct := range a[:20] {
+		entries = append(entries, credit.Entry{Chain: chain.ETH, Network: devNetwork, Address: strings.ToLower(acct.Hex()),
+			Account: fmt.Sprintf("user-%d", i), Kind: credit.KindDeposit})
+	}
+	if bt != nil {
+		for i, addr := range bt.wallet.Addresses() {
+			if i%7 == 0 && i > 3 {
+				entries = append(entries, credit.Entry{Chain: chain.BTC, Network: devBTCNetwork, Address: addr,
+					Account: fmt.Sprintf("user-btc-%d", i), Kind: credit.KindDeposit})
+			}
+		}
+	}
+	for i := range entries {
+		if err := entries[i].Validate(); err != nil {
+			return fmt.Errorf("dev deposit address: %w", err)
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		if err := sys.intel.topic.Ensure(ctx); err == nil {
 			res, err := intel.Import(ctx, sys.intel.topic, feed, intel.ImportOptions{})
 			if err == nil {
-				log.Info("dev intel feed imported", "added", res.Added, "unchanged", res.Unchanged, "flagged_eth", devFlagged(d))
+				err = credit.Publish(ctx, sys.intel.prod, entries)
+			}
+			if err == nil {
+				log.Info("dev intel feed and deposit addresses ready", "indicators_added", res.Added, "deposit_addresses", len(entries),
+					"flagged_eth", devFlagged(d))
 				return nil
 			}
 			log.Warn("dev intel feed: import failed; retrying", "err", err)

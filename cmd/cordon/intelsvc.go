@@ -7,14 +7,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/ingest/credit"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/intel"
+	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/internal/obs"
 )
@@ -27,6 +30,9 @@ type intelService struct {
 	store *intel.Store
 	// addrs is the address registry (cordon.addresses).
 	addrs *credit.Store
+	// credit turns deposits into credit decisions (nil until it runs).
+	credit atomic.Pointer[credit.Service]
+	prod   *kafka.Producer
 	api   *http.Server
 	ln    net.Listener
 	log   *slog.Logger
@@ -37,7 +43,7 @@ func newIntelService(cfg config.Config, prod *kafka.Producer, reg prometheus.Reg
 	if err != nil {
 		return nil, err
 	}
-	s := &intelService{cfg: cfg, topic: t, store: intel.NewStore(t), addrs: credit.NewStore(prod), log: log}
+	s := &intelService{cfg: cfg, topic: t, store: intel.NewStore(t), addrs: credit.NewStore(prod), prod: prod, log: log}
 	if a := cfg.API; a.Listen != "" {
 		tokens := make([]string, len(a.Tokens))
 		for i, tok := range a.Tokens {
@@ -126,6 +132,7 @@ func (s *intelService) start(ctx context.Context, g *errgroup.Group, kafkaReady 
 			}
 		}
 	})
+	g.Go(func() error { return s.runCredit(ctx, kafkaReady) })
 	if s.api == nil {
 		return
 	}
@@ -150,3 +157,63 @@ func (s *intelService) start(ctx context.Context, g *errgroup.Group, kafkaReady 
 }
 
 func (s *intelService) close() { s.topic.Close() }
+
+// runCredit runs the crediting service once the registry and the
+// indicator store have caught up (a deposit must not be decided on a
+// partial registry or unscreened). Fenced by another instance, it waits
+// and tries again: one instance credits, the others stand by.
+func (s *intelService) runCredit(ctx context.Context, kafkaReady <-chan struct{}) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-kafkaReady:
+	}
+	for !s.store.Ready() || !s.addrs.Ready() {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	policy, tokens, err := credit.Policies(s.cfg.Credit)
+	if err != nil {
+		return err
+	}
+	var resolver credit.SenderResolver
+	if ch := s.cfg.ClickHouse; len(ch.Addrs) > 0 {
+		st, err := clickhouse.Open(ctx, clickhouse.Config{Addrs: ch.Addrs, Database: ch.Database, Username: ch.Username, Password: ch.Password.Value()})
+		if err != nil {
+			s.log.Warn("credit: no ClickHouse for Bitcoin senders; such deposits are held as sender unknown", "err", err)
+		} else {
+			defer func() { _ = st.Close() }()
+			resolver = credit.ClickHouseResolver{Store: st}
+		}
+	}
+	index := s.store.Index
+	screen := func(c chain.Chain, network, addr string) []string {
+		var out []string
+		for _, m := range intel.Screen(index, c, network, addr, time.Now()).Matches {
+			out = append(out, fmt.Sprintf("%s %s %s (%s, confidence %d)", addr, m.ID, m.Category, m.Source, m.Confidence))
+		}
+		return out
+	}
+	for attempt := 0; ; attempt++ {
+		svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafkaConfig(s.cfg.Kafka), Policy: policy, Tokens: tokens,
+			Registry: s.addrs.Registry, Screen: screen, Resolver: resolver, Log: s.log.With("component", "credit")})
+		if err != nil {
+			return err
+		}
+		s.credit.Store(svc)
+		err = svc.Run(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := min(time.Duration(attempt+1)*5*time.Second, time.Minute)
+		s.log.Warn("credit: stopped; restarting from the last committed round", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}

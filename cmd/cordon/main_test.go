@@ -147,6 +147,49 @@ func TestDevEndToEnd(t *testing.T) {
 	checkDevIntel(t, ctx, dir, ep)
 	checkDevIndicatorsInClickHouse(t, ep)
 	checkDevRetroHunt(t, ctx, dir, ep)
+	checkDevDeposits(t, ep)
+}
+
+// checkDevDeposits: deposits to the simulated users' addresses are
+// credited on cordon.deposits (read with kcat), and those from the dev
+// feed's flagged accounts are held with the indicator as the reason.
+func checkDevDeposits(t *testing.T, ep endpoints) {
+	kcat, err := exec.LookPath("kcat")
+	require.NoError(t, err)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		// read_committed never sees the end of a transactional topic
+		// (its last offsets are transaction markers): read for a while.
+		kctx, kcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		out, _ := exec.CommandContext(kctx, kcat, "-C", "-b", ep.Kafka, "-t", "cordon.deposits", "-o", "beginning", "-q",
+			"-X", "isolation.level=read_committed").Output()
+		kcancel()
+		credited, held := 0, 0
+		for _, l := range strings.Split(string(out), "\n") {
+			var ev struct {
+				Status  string   `json:"status"`
+				Reasons []string `json:"reasons"`
+				Credits int      `json:"credits"`
+			}
+			if json.Unmarshal([]byte(l), &ev) != nil {
+				continue
+			}
+			switch ev.Status {
+			case "credited":
+				credited++
+				require.Positive(t, ev.Credits)
+			case "held":
+				if len(ev.Reasons) > 0 && strings.Contains(strings.Join(ev.Reasons, " "), "dev-partner") {
+					held++
+				}
+			}
+		}
+		if credited > 0 && held > 0 {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "deposits: %d credited, %d held by the dev feed", credited, held)
+		time.Sleep(time.Second)
+	}
 }
 
 // checkDevRetroHunt: an address registered through POST /v1/addresses

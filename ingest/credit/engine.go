@@ -284,3 +284,12 @@ func DepositID(c chain.Chain, network, tx string, index string) string {
 
 // VoutIndex is a Bitcoin output's index string.
 func VoutIndex(vout uint32) string { return strconv.FormatUint(uint64(vout), 10) }
+
+// Counts are the deposits by status.
+func (e *Engine) Counts() map[string]int {
+	out := map[string]int{}
+	for _, d := range e.deposits {
+		out[d.status]++
+	}
+	return out
+}

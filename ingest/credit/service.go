@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -61,9 +63,10 @@ const maxApplied = 4096
 
 // Service runs the crediting engine on the block stream.
 type Service struct {
-	cfg ServiceConfig
-	e   *Engine
-	cp  checkpoint
+	cfg   ServiceConfig
+	kopts []kgo.Opt
+	e     *Engine
+	cp    checkpoint
 	// pending block events, by stream and seq, with their record position.
 	queue map[string]map[uint64]queued
 	// contents of blocks whose parts arrived, by block hash.
@@ -73,6 +76,16 @@ type Service struct {
 	// applied is cp.Applied as a set.
 	applied    map[string]bool
 	lastCommit time.Time
+
+	mu     sync.Mutex
+	counts map[string]int // deposits by status, as of the last commit
+}
+
+// Counts are the deposits by status as of the last committed round.
+func (s *Service) Counts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.counts)
 }
 
 type queued struct {
@@ -89,7 +102,7 @@ type contents struct {
 }
 
 // NewService returns a service; Run it.
-func NewService(cfg ServiceConfig) *Service {
+func NewService(cfg ServiceConfig) (*Service, error) {
 	if cfg.Deposits == "" {
 		cfg.Deposits = "cordon.deposits"
 	}
@@ -99,12 +112,14 @@ func NewService(cfg ServiceConfig) *Service {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg}
+	opts, err := kafka.FranzOpts(cfg.Kafka, "-credit")
+	if err != nil {
+		return nil, fmt.Errorf("credit: %w", err)
+	}
+	return &Service{cfg: cfg, kopts: opts}, nil
 }
 
-func (s *Service) opts() []kgo.Opt {
-	return []kgo.Opt{kgo.SeedBrokers(s.cfg.Kafka.Brokers...), kgo.ClientID("cordon-credit")}
-}
+func (s *Service) opts() []kgo.Opt { return slices.Clone(s.kopts) }
 
 // Run credits until ctx ends or the round fails (another instance fenced
 // this one, or Kafka failed: restart it, and it goes on from the last
@@ -442,6 +457,10 @@ func (s *Service) commit(ctx context.Context, out *kgo.Client, events []DepositE
 		return fmt.Errorf("credit: commit deposits: %w", err)
 	}
 	s.lastCommit = time.Now()
+	c := s.e.Counts()
+	s.mu.Lock()
+	s.counts = c
+	s.mu.Unlock()
 	return nil
 }
 

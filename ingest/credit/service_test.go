@@ -109,7 +109,9 @@ func TestServiceExactlyOnce(t *testing.T) {
 
 	kcFull := kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics()}
 	svc := func() *credit.Service {
-		return credit.NewService(credit.ServiceConfig{Kafka: kcFull, Policy: policy, Registry: reg, Tokens: credit.Tokens{}})
+		s, err := credit.NewService(credit.ServiceConfig{Kafka: kcFull, Policy: policy, Registry: reg, Tokens: credit.Tokens{}})
+		require.NoError(t, err)
+		return s
 	}
 	// Publish in chunks while the service is killed and restarted.
 	published := 0
