@@ -33,9 +33,9 @@ type intelService struct {
 	// credit turns deposits into credit decisions (nil until it runs).
 	credit atomic.Pointer[credit.Service]
 	prod   *kafka.Producer
-	api   *http.Server
-	ln    net.Listener
-	log   *slog.Logger
+	api    *http.Server
+	ln     net.Listener
+	log    *slog.Logger
 }
 
 func newIntelService(cfg config.Config, prod *kafka.Producer, reg prometheus.Registerer, log *slog.Logger) (*intelService, error) {
@@ -191,8 +191,9 @@ func (s *intelService) runCredit(ctx context.Context, kafkaReady <-chan struct{}
 	}
 	index := s.store.Index
 	screen := func(c chain.Chain, network, addr string) []string {
-		var out []string
-		for _, m := range intel.Screen(index, c, network, addr, time.Now()).Matches {
+		matches := intel.Screen(index, c, network, addr, time.Now()).Matches
+		out := make([]string, 0, len(matches))
+		for _, m := range matches {
 			out = append(out, fmt.Sprintf("%s %s %s (%s, confidence %d)", addr, m.ID, m.Category, m.Source, m.Confidence))
 		}
 		return out
