@@ -111,11 +111,11 @@ func cmdReconcile(ctx context.Context, args []string) error {
 
 // retryNotComparable reruns check while ClickHouse and the node hold
 // different chains at the height (a reorg the loader has not applied yet),
-// a few times, a second apart.
+// (or is still loading a block's rows), up to 15 times, a second apart.
 func retryNotComparable(ctx context.Context, check func() (*reconcile.Report, error)) (*reconcile.Report, error) {
 	for attempt := 1; ; attempt++ {
 		rep, err := check()
-		if err == nil || !errors.Is(err, reconcile.ErrNotComparable) || attempt == 5 {
+		if err == nil || !errors.Is(err, reconcile.ErrNotComparable) || attempt == 15 {
 			return rep, err
 		}
 		select {

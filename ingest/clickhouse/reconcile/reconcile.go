@@ -158,7 +158,54 @@ func canonicalBlocks(ctx context.Context, q Querier, o Options) (map[uint64]bloc
 			return nil, 0, fmt.Errorf("%w: ClickHouse has no canonical block at height %d (loaded range starts later, or the loader is behind)", ErrNotComparable, x)
 		}
 	}
+	// A block's event and its rows come from different topics and may land
+	// in different loader batches: compare only blocks whose rows are all in.
+	tables := []struct {
+		table string
+		want  func(block) uint32
+	}{{"transactions", func(b block) uint32 { return b.txs }}, {"transfers", func(b block) uint32 { return b.transfers }}}
+	if o.Chain == chain.BTC {
+		tables = append(tables[:1], struct {
+			table string
+			want  func(block) uint32
+		}{"outputs", func(b block) uint32 { return b.outputs }}, struct {
+			table string
+			want  func(block) uint32
+		}{"spends", func(b block) uint32 { return b.spends }})
+	}
+	for _, t := range tables {
+		got, err := rowCounts(ctx, q, o, t.table, out)
+		if err != nil {
+			return nil, 0, err
+		}
+		for x, b := range out {
+			if uint32(got[b.hash]) < t.want(b) {
+				return nil, 0, fmt.Errorf("%w: block %d has %d of its %d %s in ClickHouse yet (the loader is behind)",
+					ErrNotComparable, x, got[b.hash], t.want(b), t.table)
+			}
+		}
+	}
 	return out, h, nil
+}
+
+// rowCounts counts the distinct rows of table by block of the window.
+func rowCounts(ctx context.Context, q Querier, o Options, table string, bs map[uint64]block) (map[string]int, error) {
+	rows, err := q.Query(ctx, `SELECT block_hash, count() FROM `+table+` FINAL WHERE chain = ? AND network = ? AND `+window(bs)+
+		` GROUP BY block_hash`, string(o.Chain), o.Network)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: count %s: %w", table, err)
+	}
+	defer func() { _ = rows.Close() }()
+	out := map[string]int{}
+	for rows.Next() {
+		var h string
+		var n uint64
+		if err := rows.Scan(&h, &n); err != nil {
+			return nil, err
+		}
+		out[h] = int(n)
+	}
+	return out, rows.Err()
 }
 
 // hashList is the blocks' hashes as a quoted SQL list.
