@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
@@ -119,4 +120,23 @@ func (s *Store) QueryRow(ctx context.Context, query string, args ...any) Row {
 // does not answer an INSERT … VALUES sent this way.
 func (s *Store) Exec(ctx context.Context, query string, args ...any) error {
 	return s.conn.Exec(ctx, query, args...)
+}
+
+// sqlString escapes what ends or escapes a quoted ClickHouse string.
+var sqlString = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+
+// QuoteList renders values as a quoted, comma-separated SQL list for an
+// IN (…) clause. Keep lists to a few thousand values: the server's
+// max_query_size is 256 KiB by default.
+func QuoteList(vals []string) string {
+	var b strings.Builder
+	for i, v := range vals {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('\'')
+		b.WriteString(sqlString.Replace(v))
+		b.WriteByte('\'')
+	}
+	return b.String()
 }

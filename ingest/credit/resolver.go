@@ -3,7 +3,6 @@ package credit
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/internal/chain"
@@ -23,14 +22,14 @@ func (r ClickHouseResolver) Resolve(ctx context.Context, c chain.Chain, network 
 		txs[op.Tx] = true
 	}
 	out := map[Outpoint]string{}
-	var list []string
+	list := make([]string, 0, len(txs))
 	for tx := range txs {
-		list = append(list, "'"+strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(tx)+"'")
+		list = append(list, tx)
 	}
 	for len(list) > 0 {
 		n := min(len(list), 2000)
 		rows, err := r.Store.Query(ctx, `SELECT DISTINCT tx_hash, vout, assumeNotNull(address) FROM outputs
-			WHERE chain = ? AND network = ? AND address IS NOT NULL AND tx_hash IN (`+strings.Join(list[:n], ", ")+`)`, string(c), network)
+			WHERE chain = ? AND network = ? AND address IS NOT NULL AND tx_hash IN (`+clickhouse.QuoteList(list[:n])+`)`, string(c), network)
 		if err != nil {
 			return nil, fmt.Errorf("resolve spent outputs: %w", err)
 		}

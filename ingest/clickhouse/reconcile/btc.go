@@ -13,6 +13,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
+	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/watchers/btc"
 )
@@ -451,21 +452,8 @@ func chunks(vals []string) []string {
 	var out []string
 	for len(vals) > 0 {
 		n := min(len(vals), 2000)
-		out = append(out, quote(vals[:n]))
+		out = append(out, clickhouse.QuoteList(vals[:n]))
 		vals = vals[n:]
 	}
 	return out
-}
-
-// quote is vals as a quoted SQL list (hashes and addresses the watcher
-// wrote: hex and base58/bech32 characters).
-func quote(vals []string) string {
-	var b strings.Builder
-	for i, v := range vals {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'")
-	}
-	return b.String()
 }

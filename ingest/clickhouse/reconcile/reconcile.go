@@ -215,7 +215,7 @@ func hashList(bs map[uint64]block) string {
 		hs = append(hs, b.hash)
 	}
 	slices.Sort(hs)
-	return quote(hs)
+	return clickhouse.QuoteList(hs)
 }
 
 func keysOf[K comparable, V any](m map[K]V) func(func(K) bool) {

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cordonhq/cordon/ingest/clickhouse"
@@ -147,7 +146,7 @@ func (h *Hunter) Once(ctx context.Context) (int, error) {
 		var hits []hit
 		for len(values) > 0 {
 			n := min(len(values), 1000)
-			chunk := quote(values[:n])
+			chunk := clickhouse.QuoteList(values[:n])
 			values = values[n:]
 			var found []hit
 			if c == "eth" {
@@ -279,15 +278,4 @@ func (h *Hunter) btcHits(ctx context.Context, flagged string, since time.Time) (
 		_ = rows.Close()
 	}
 	return out, nil
-}
-
-func quote(vals []string) string {
-	var b strings.Builder
-	for i, v := range vals {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'")
-	}
-	return b.String()
 }

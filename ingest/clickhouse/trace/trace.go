@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/cordonhq/cordon/ingest/clickhouse"
@@ -253,30 +252,12 @@ const chunk = 2000
 func in(vals []string, fn func(list string) error) error {
 	for len(vals) > 0 {
 		n := min(len(vals), chunk)
-		if err := fn(quoteList(vals[:n])); err != nil {
+		if err := fn(clickhouse.QuoteList(vals[:n])); err != nil {
 			return err
 		}
 		vals = vals[n:]
 	}
 	return nil
-}
-
-func quoteList(vals []string) string {
-	var b strings.Builder
-	for i, v := range vals {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('\'')
-		for j := 0; j < len(v); j++ {
-			if v[j] == '\'' || v[j] == '\\' {
-				b.WriteByte('\\')
-			}
-			b.WriteByte(v[j])
-		}
-		b.WriteByte('\'')
-	}
-	return b.String()
 }
 
 // canonical fills t.canon for hashes not yet known: a block is canonical
