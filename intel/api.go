@@ -2,10 +2,7 @@ package intel
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"time"
 
@@ -93,30 +90,13 @@ func (h *screenHandler) serve(w http.ResponseWriter, r *http.Request) int {
 		apiauth.Deny(w)
 		return http.StatusUnauthorized
 	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		return h.fail(w, http.StatusMethodNotAllowed, "use POST")
-	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return h.fail(w, http.StatusUnsupportedMediaType, "send Content-Type: application/json")
-	}
 	if !h.store.Ready() {
 		w.Header().Set("Retry-After", "1")
 		return h.fail(w, http.StatusServiceUnavailable, "the indicator store is still loading")
 	}
-	body := http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
 	var req ScreenRequest
-	if err := dec.Decode(&req); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return h.fail(w, http.StatusRequestEntityTooLarge, "body over %d bytes", h.cfg.MaxBodyBytes)
-		}
-		return h.fail(w, http.StatusBadRequest, "body: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return h.fail(w, http.StatusBadRequest, "body: one JSON object expected")
+	if code := apiauth.ReadJSON(w, r, h.cfg.MaxBodyBytes, &req); code != 0 {
+		return code
 	}
 	switch n := len(req.Addresses); {
 	case n == 0:

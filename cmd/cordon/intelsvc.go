@@ -31,8 +31,9 @@ type intelService struct {
 	// addrs is the address registry (cordon.addresses).
 	addrs *credit.Store
 	// credit turns deposits into credit decisions (nil until it runs).
-	credit atomic.Pointer[credit.Service]
-	prod   *kafka.Producer
+	credit        atomic.Pointer[credit.Service]
+	creditMetrics *credit.Metrics
+	prod          *kafka.Producer
 	api    *http.Server
 	ln     net.Listener
 	log    *slog.Logger
@@ -43,7 +44,8 @@ func newIntelService(cfg config.Config, prod *kafka.Producer, reg prometheus.Reg
 	if err != nil {
 		return nil, err
 	}
-	s := &intelService{cfg: cfg, topic: t, store: intel.NewStore(t), addrs: credit.NewStore(prod), prod: prod, log: log}
+	s := &intelService{cfg: cfg, topic: t, store: intel.NewStore(t), addrs: credit.NewStore(prod), prod: prod, log: log,
+		creditMetrics: credit.NewMetrics(reg)}
 	if a := cfg.API; a.Listen != "" {
 		tokens := make([]string, len(a.Tokens))
 		for i, tok := range a.Tokens {
@@ -53,6 +55,12 @@ func newIntelService(cfg config.Config, prod *kafka.Producer, reg prometheus.Reg
 		mux.Handle("/v1/screen", intel.NewScreenHandler(intel.APIConfig{Tokens: tokens, MaxBodyBytes: a.MaxBodyBytes, MaxBatch: a.MaxBatch}, s.store, reg))
 		mux.Handle("/v1/addresses", credit.NewAddressesHandler(tokens, a.MaxBodyBytes, a.MaxBatch,
 			func(ctx context.Context, entries []credit.Entry) error { return credit.Publish(ctx, prod, entries) }))
+		operators := map[string]string{}
+		for _, o := range a.Operators {
+			operators[o.Name] = o.Token.Value()
+		}
+		mux.Handle("/v1/decisions", credit.NewDecisionsHandler(operators, tokens, a.MaxBodyBytes,
+			func(ctx context.Context, d credit.Decision) error { return credit.PublishDecision(ctx, prod, d) }, nil))
 		s.api = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
 		var lc net.ListenConfig
@@ -200,7 +208,7 @@ func (s *intelService) runCredit(ctx context.Context, kafkaReady <-chan struct{}
 	}
 	for attempt := 0; ; attempt++ {
 		svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafkaConfig(s.cfg.Kafka), Policy: policy, Tokens: tokens,
-			Registry: s.addrs.Registry, Screen: screen, Resolver: resolver, Log: s.log.With("component", "credit")})
+			Registry: s.addrs.Registry, Screen: screen, Resolver: resolver, Log: s.log.With("component", "credit"), Metrics: s.creditMetrics})
 		if err != nil {
 			return err
 		}

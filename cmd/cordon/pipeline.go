@@ -45,9 +45,7 @@ type watcher struct {
 
 func kafkaConfig(k config.Kafka) kafka.Config {
 	return kafka.Config{Brokers: k.Brokers, ClientID: k.ClientID,
-		Topics: kafka.Topics{Blocks: k.Topics.Blocks, Transactions: k.Topics.Transactions, Transfers: k.Topics.Transfers,
-			Outputs: k.Topics.Outputs, Spends: k.Topics.Spends, Alerts: k.Topics.Alerts, Intel: k.Topics.Intel,
-			Addresses: k.Topics.Addresses},
+		Topics:       kafka.Topics(k.Topics), // the same fields: a config change that breaks this breaks the build
 		TLS:          kafka.TLSConfig{Enabled: k.TLS.Enabled, CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile, ServerName: k.TLS.ServerName, InsecureSkipVerify: k.TLS.InsecureSkipVerify},
 		SASL:         kafka.SASLConfig{Mechanism: k.SASL.Mechanism, Username: k.SASL.Username, Password: k.SASL.Password.Value()},
 		CreateTopics: k.CreateTopics, Partitions: k.Partitions, ReplicationFactor: k.ReplicationFactor,

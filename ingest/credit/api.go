@@ -2,11 +2,6 @@ package credit
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
-	"mime"
 	"net/http"
 
 	"github.com/cordonhq/cordon/internal/apiauth"
@@ -33,46 +28,20 @@ type Publisher func(ctx context.Context, entries []Entry) error
 func NewAddressesHandler(tokens []string, maxBody int64, maxBatch int, publish Publisher) http.Handler {
 	auth := apiauth.New(tokens)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fail := func(code int, format string, args ...any) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(code)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": fmt.Sprintf(format, args...)})
-		}
 		if !auth.OK(r) {
 			apiauth.Deny(w)
 			return
 		}
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			fail(http.StatusMethodNotAllowed, "use POST")
-			return
-		}
-		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-			fail(http.StatusUnsupportedMediaType, "send Content-Type: application/json")
-			return
-		}
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-		dec.DisallowUnknownFields()
 		var req AddressesRequest
-		if err := dec.Decode(&req); err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				fail(http.StatusRequestEntityTooLarge, "body over %d bytes", maxBody)
-				return
-			}
-			fail(http.StatusBadRequest, "body: %v", err)
-			return
-		}
-		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-			fail(http.StatusBadRequest, "body: one JSON object expected")
+		if apiauth.ReadJSON(w, r, maxBody, &req) != 0 {
 			return
 		}
 		switch n := len(req.Addresses); {
 		case n == 0:
-			fail(http.StatusBadRequest, "addresses: empty")
+			apiauth.Fail(w, http.StatusBadRequest, "addresses: empty")
 			return
 		case n > maxBatch:
-			fail(http.StatusRequestEntityTooLarge, "addresses: %d, at most %d per request", n, maxBatch)
+			apiauth.Fail(w, http.StatusRequestEntityTooLarge, "addresses: %d, at most %d per request", n, maxBatch)
 			return
 		}
 		resp := AddressesResponse{Accepted: []Entry{}, Errors: []RowError{}}
@@ -86,11 +55,10 @@ func NewAddressesHandler(tokens []string, maxBody int64, maxBatch int, publish P
 		}
 		if len(resp.Accepted) > 0 {
 			if err := publish(r.Context(), resp.Accepted); err != nil {
-				fail(http.StatusServiceUnavailable, "writing the registry failed; nothing was registered, retry: %v", err)
+				apiauth.Fail(w, http.StatusServiceUnavailable, "writing the registry failed; nothing was registered, retry: %v", err)
 				return
 			}
 		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(resp)
+		apiauth.WriteJSON(w, http.StatusOK, resp)
 	})
 }

@@ -19,7 +19,28 @@ const (
 	StatusDust     = "dust"     // below the minimum amount: recorded, never credited
 	StatusUnknown  = "unknown_token"
 	StatusRejected = "rejected" // held, then rejected by an operator
+	StatusReleased = "released" // held, then released by an operator: credited once deep enough
 )
+
+// Decision actions.
+const (
+	ActionRelease = "release"
+	ActionReject  = "reject"
+)
+
+// Decision is an operator's decision on a held deposit, as written to the
+// decisions topic and carried by every later event of the deposit.
+type Decision struct {
+	V int `json:"v"`
+	// ID names the request (idempotency: the same id decided twice is
+	// one decision); Deposit is the deposit's id.
+	ID       string `json:"id"`
+	Deposit  string `json:"deposit"`
+	Action   string `json:"action"`
+	Operator string `json:"operator"`
+	Reason   string `json:"reason"`
+	Time     string `json:"time"`
+}
 
 // Tier raises the confirmations of amounts at or above Min.
 type Tier struct {
@@ -36,6 +57,10 @@ type Policy struct {
 	// Dust: deposits below it are recorded as dust. Review: deposits at or
 	// above it are held for review.
 	Dust, Review *big.Int
+	// Finalized also waits for the node's finalized block to reach the
+	// deposit's block (Ethereum's "finalized" tag, carried by the
+	// watcher's block events).
+	Finalized bool
 }
 
 // Required is the confirmations an amount needs.
@@ -90,33 +115,75 @@ type DepositEvent struct {
 	Confirmations uint64      `json:"confirmations"`
 	Required      uint64      `json:"required"`
 	Reasons       []string    `json:"reasons,omitempty"`
+	// Finalized is set when the policy also waits for finality: whether
+	// the deposit's block is final on the node.
+	Finalized *bool `json:"finalized,omitempty"`
 	// Credits counts the credited events of this deposit so far, this one
 	// included: the ledger applies a credited event only when it is one
 	// more than it has applied (see docs/credit.md).
 	Credits int `json:"credits"`
+	// Decision is the operator's decision on the deposit, once there is
+	// one.
+	Decision *Decision `json:"decision,omitempty"`
 }
 
 type deposit struct {
 	c        Candidate
 	status   string
 	required uint64
-	released bool
+	final    bool // wait for finality too
 	credits  int
+	decision *Decision
+}
+
+func (d *deposit) released() bool { return d.decision != nil && d.decision.Action == ActionRelease }
+
+// waiting tells whether the deposit waits to be credited.
+func (d *deposit) waiting() bool {
+	return d.status == StatusPending || d.status == StatusReleased
 }
 
 // Engine decides deposits from a stream's block events. It is
 // deterministic: the same events give the same decisions, and its state is
 // what its emitted events say (Restore), so it needs no database.
 type Engine struct {
-	policy   func(c chain.Chain, asset string) Policy
-	heights  map[string]uint64 // stream → tip height
-	deposits map[string]*deposit
-	byBlock  map[string][]string // block hash → deposit ids seen in it
+	policy    func(c chain.Chain, asset string) Policy
+	heights   map[string]uint64 // stream → tip height
+	finalized map[string]uint64 // stream → the node's finalized height
+	deposits  map[string]*deposit
+	byBlock   map[string][]string // block hash → deposit ids seen in it
+	// waiting are the pending and released deposits by stream: the only
+	// ones a new block can credit.
+	waiting map[string]map[string]*deposit
+	counts  map[string]int
 }
 
 // NewEngine returns an engine with the given policies.
 func NewEngine(policy func(c chain.Chain, asset string) Policy) *Engine {
-	return &Engine{policy: policy, heights: map[string]uint64{}, deposits: map[string]*deposit{}, byBlock: map[string][]string{}}
+	return &Engine{policy: policy, heights: map[string]uint64{}, finalized: map[string]uint64{}, deposits: map[string]*deposit{},
+		byBlock: map[string][]string{}, waiting: map[string]map[string]*deposit{}, counts: map[string]int{}}
+}
+
+// set changes a deposit's status, keeping the counts and the waiting set.
+func (e *Engine) set(id string, d *deposit, status string) {
+	if d.status != "" {
+		e.counts[d.status]--
+	}
+	stream := chain.StreamKey(d.c.Chain, d.c.Network)
+	was := d.waiting()
+	d.status = status
+	e.counts[status]++
+	switch now := d.waiting(); {
+	case now && !was:
+		w := e.waiting[stream]
+		if w == nil {
+			w = map[string]*deposit{}
+			e.waiting[stream] = w
+		}
+		w[id] = d
+	case was && !now:
+		delete(e.waiting[stream], id)
+	}
 }
 
 func (e *Engine) event(d *deposit, stream string) DepositEvent {
@@ -125,9 +192,15 @@ func (e *Engine) event(d *deposit, stream string) DepositEvent {
 	if tip := e.heights[stream]; d.status != StatusDropped && d.status != StatusReverted && tip >= c.Height {
 		conf = tip - c.Height + 1
 	}
-	return DepositEvent{V: chain.SchemaVersion, ID: c.ID, Status: d.status, Chain: c.Chain, Network: c.Network, TxHash: c.TxHash,
+	ev := DepositEvent{V: chain.SchemaVersion, ID: c.ID, Status: d.status, Chain: c.Chain, Network: c.Network, TxHash: c.TxHash,
 		Index: c.Index, Address: c.Address, Account: c.Account, Asset: c.Asset, Amount: c.Amount.String(), BlockHash: c.BlockHash,
-		BlockNumber: c.Height, Confirmations: conf, Required: d.required, Reasons: slices.Clone(c.Holds), Credits: d.credits}
+		BlockNumber: c.Height, Confirmations: conf, Required: d.required, Reasons: slices.Clone(c.Holds), Credits: d.credits,
+		Decision: d.decision}
+	if d.final {
+		f := e.finalized[stream] >= c.Height && conf > 0
+		ev.Finalized = &f
+	}
+	return ev
 }
 
 // Added applies a block_added event with the deposit candidates in the
@@ -136,6 +209,7 @@ func (e *Engine) event(d *deposit, stream string) DepositEvent {
 func (e *Engine) Added(ev chain.BlockEvent, cands []Candidate) []DepositEvent {
 	stream := ev.Stream()
 	e.heights[stream] = ev.Height
+	e.finalized[stream] = max(e.finalized[stream], ev.Finalized)
 	var out []DepositEvent
 	for _, c := range cands {
 		d := e.deposits[c.ID]
@@ -150,21 +224,26 @@ func (e *Engine) Added(ev chain.BlockEvent, cands []Candidate) []DepositEvent {
 			d = &deposit{}
 			e.deposits[c.ID] = d
 		}
-		credits, released := d.credits, d.released
-		*d = deposit{c: c, required: p.Required(c.Amount), credits: credits, released: released}
+		// A deposit seen again after its block left the chain keeps its
+		// credits count and the operator's decision.
+		d.c, d.required, d.final = c, p.Required(c.Amount), p.Finalized
+		if p.Review != nil && c.Amount.Cmp(p.Review) >= 0 {
+			d.c.Holds = append(slices.Clone(c.Holds), "amount at or above the review threshold")
+		}
+		var status string
 		switch {
 		case !c.KnownAsset:
-			d.status = StatusUnknown
+			status = StatusUnknown
 		case p.Dust != nil && c.Amount.Cmp(p.Dust) < 0:
-			d.status = StatusDust
-		case !released && (len(c.Holds) > 0 || (p.Review != nil && c.Amount.Cmp(p.Review) >= 0)):
-			if p.Review != nil && c.Amount.Cmp(p.Review) >= 0 {
-				d.c.Holds = append(slices.Clone(c.Holds), "amount at or above the review threshold")
-			}
-			d.status = StatusHeld
+			status = StatusDust
+		case len(d.c.Holds) > 0 && d.released():
+			status = StatusReleased
+		case len(d.c.Holds) > 0:
+			status = StatusHeld
 		default:
-			d.status = StatusPending
+			status = StatusPending
 		}
+		e.set(c.ID, d, status)
 		e.byBlock[c.BlockHash] = append(e.byBlock[c.BlockHash], c.ID)
 		out = append(out, e.event(d, stream))
 	}
@@ -174,25 +253,20 @@ func (e *Engine) Added(ev chain.BlockEvent, cands []Candidate) []DepositEvent {
 // ripen credits the pending (and released held) deposits of stream that
 // reached their depth.
 func (e *Engine) ripen(stream string) []DepositEvent {
+	tip, final := e.heights[stream], e.finalized[stream]
 	var ids []string
-	for id, d := range e.deposits {
-		if chain.StreamKey(d.c.Chain, d.c.Network) != stream {
-			continue
-		}
-		if d.status == StatusPending || (d.status == StatusHeld && d.released) {
+	for id, d := range e.waiting[stream] {
+		if tip >= d.c.Height && tip-d.c.Height+1 >= d.required && (!d.final || final >= d.c.Height) {
 			ids = append(ids, id)
 		}
 	}
 	slices.Sort(ids)
-	var out []DepositEvent
-	tip := e.heights[stream]
+	out := make([]DepositEvent, 0, len(ids))
 	for _, id := range ids {
 		d := e.deposits[id]
-		if tip >= d.c.Height && tip-d.c.Height+1 >= d.required {
-			d.status = StatusCredited
-			d.credits++
-			out = append(out, e.event(d, stream))
-		}
+		d.credits++
+		e.set(id, d, StatusCredited)
+		out = append(out, e.event(d, stream))
 	}
 	return out
 }
@@ -215,9 +289,9 @@ func (e *Engine) Removed(ev chain.BlockEvent) []DepositEvent {
 		}
 		switch d.status {
 		case StatusCredited:
-			d.status = StatusReverted
-		case StatusPending, StatusHeld, StatusDust, StatusUnknown:
-			d.status = StatusDropped
+			e.set(id, d, StatusReverted)
+		case StatusPending, StatusHeld, StatusReleased, StatusDust, StatusUnknown:
+			e.set(id, d, StatusDropped)
 		default:
 			continue
 		}
@@ -227,30 +301,36 @@ func (e *Engine) Removed(ev chain.BlockEvent) []DepositEvent {
 }
 
 // Decide applies an operator's decision on a held deposit: release (it is
-// credited once deep enough) or reject.
-func (e *Engine) Decide(id string, release bool) ([]DepositEvent, error) {
-	d := e.deposits[id]
-	if d == nil || d.status != StatusHeld {
-		return nil, fmt.Errorf("deposit %s is not held", id)
+// credited once deep enough: a released event, and the credited one if it
+// already is) or reject (final). A deposit that is not held is refused.
+func (e *Engine) Decide(dec Decision) ([]DepositEvent, error) {
+	d := e.deposits[dec.Deposit]
+	if d == nil {
+		return nil, fmt.Errorf("deposit %s is unknown", dec.Deposit)
+	}
+	if d.decision != nil && d.decision.ID == dec.ID {
+		return nil, nil // this decision, read again
+	}
+	if d.status != StatusHeld {
+		return nil, fmt.Errorf("deposit %s is %s, not held", dec.Deposit, d.status)
 	}
 	stream := chain.StreamKey(d.c.Chain, d.c.Network)
-	if !release {
-		d.status = StatusRejected
+	d.decision = &dec
+	switch dec.Action {
+	case ActionReject:
+		e.set(dec.Deposit, d, StatusRejected)
 		return []DepositEvent{e.event(d, stream)}, nil
+	case ActionRelease:
+		e.set(dec.Deposit, d, StatusReleased)
+		return append([]DepositEvent{e.event(d, stream)}, e.ripen(stream)...), nil
 	}
-	d.released = true
-	out := e.ripen(stream)
-	if len(out) == 0 {
-		ev := e.event(d, stream)
-		ev.Reasons = append(ev.Reasons, "released by an operator")
-		out = append(out, ev)
-	}
-	return out, nil
+	d.decision = nil
+	return nil, fmt.Errorf("decision %s: unknown action %q", dec.ID, dec.Action)
 }
 
 // Restore rebuilds the engine's deposits from the events it emitted (the
 // cordon.deposits topic, read in order) and the stream tips.
-func (e *Engine) Restore(events []DepositEvent, tips map[string]uint64) {
+func (e *Engine) Restore(events []DepositEvent, tips, finalized map[string]uint64) {
 	for _, ev := range events {
 		amt, _ := new(big.Int).SetString(ev.Amount, 10)
 		if amt == nil {
@@ -263,16 +343,18 @@ func (e *Engine) Restore(events []DepositEvent, tips map[string]uint64) {
 		}
 		d.c = Candidate{ID: ev.ID, Chain: ev.Chain, Network: ev.Network, TxHash: ev.TxHash, Index: ev.Index, Address: ev.Address,
 			Account: ev.Account, Asset: ev.Asset, Amount: amt, BlockHash: ev.BlockHash, Height: ev.BlockNumber, Holds: ev.Reasons, KnownAsset: true}
-		d.status, d.required, d.credits = ev.Status, ev.Required, ev.Credits
-		if ev.Status == StatusCredited && len(ev.Reasons) > 0 {
-			d.released = true
-		}
+		d.required, d.credits, d.decision = ev.Required, ev.Credits, ev.Decision
+		d.final = ev.Finalized != nil
+		e.set(ev.ID, d, ev.Status)
 		if ev.Status != StatusDropped && ev.Status != StatusReverted {
 			e.byBlock[ev.BlockHash] = append(e.byBlock[ev.BlockHash], ev.ID)
 		}
 	}
 	for s, h := range tips {
 		e.heights[s] = h
+	}
+	for s, h := range finalized {
+		e.finalized[s] = h
 	}
 }
 
@@ -287,9 +369,11 @@ func VoutIndex(vout uint32) string { return strconv.FormatUint(uint64(vout), 10)
 
 // Counts are the deposits by status.
 func (e *Engine) Counts() map[string]int {
-	out := map[string]int{}
-	for _, d := range e.deposits {
-		out[d.status]++
+	out := make(map[string]int, len(e.counts))
+	for k, v := range e.counts {
+		if v != 0 {
+			out[k] = v
+		}
 	}
 	return out
 }

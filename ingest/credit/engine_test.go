@@ -136,7 +136,7 @@ func TestEngineProperty(t *testing.T) {
 					tips["eth/t"] = inputs[i].ev.Height - 1
 				}
 				e = NewEngine(testPolicy)
-				e.Restore(log, tips)
+				e.Restore(log, tips, nil)
 				if rng.IntN(2) == 0 && inputs[i].ev.Type == chain.BlockAdded {
 					// At-least-once delivery: the last input arrives again.
 					log = append(log, apply(e, inputs[i])...)
@@ -205,14 +205,22 @@ func TestEngineLifecycle(t *testing.T) {
 	}
 	require.Equal(t, []string{"big:credited"}, statuses(e.Added(blk(6), nil)), "the amount tier needs 6")
 
-	out, err := e.Decide("thief", true)
+	out, err := e.Decide(decide("d1", "thief", ActionRelease))
 	require.NoError(t, err)
-	require.Equal(t, []string{"thief:credited"}, statuses(out), "released and already deep enough")
-	out, err = e.Decide("whale", false)
+	require.Equal(t, []string{"thief:released", "thief:credited"}, statuses(out), "released and already deep enough")
+	require.Equal(t, "alice", out[1].Decision.Operator, "the decision travels with the deposit's events")
+	out, err = e.Decide(decide("d1", "thief", ActionRelease))
+	require.NoError(t, err)
+	require.Empty(t, out, "the same decision read again changes nothing")
+	out, err = e.Decide(decide("d2", "whale", ActionReject))
 	require.NoError(t, err)
 	require.Equal(t, []string{"whale:rejected"}, statuses(out))
-	_, err = e.Decide("small", true)
-	require.ErrorContains(t, err, "not held")
+	_, err = e.Decide(decide("d3", "small", ActionRelease))
+	require.ErrorContains(t, err, "is credited, not held")
+	_, err = e.Decide(decide("d4", "nobody", ActionRelease))
+	require.ErrorContains(t, err, "unknown")
+	_, err = e.Decide(decide("d5", "whale", "approve"))
+	require.ErrorContains(t, err, "rejected, not held")
 
 	// A reorg removing block 1: credited deposits revert, the others drop.
 	var rm []string
@@ -221,7 +229,7 @@ func TestEngineLifecycle(t *testing.T) {
 		ev.Type = chain.BlockRemoved
 		rm = append(rm, statuses(e.Removed(ev))...)
 	}
-	require.Equal(t, []string{"big:reverted", "dust:dropped", "small:reverted", "thief:reverted", "tok:dropped"}, rm)
+	require.Equal(t, []string{"big:reverted", "dust:dropped", "small:reverted", "thief:reverted", "tok:dropped"}, rm, "a rejected deposit stays rejected")
 	ev := e.Added(blk(1), []Candidate{cand("small", 100, 1)})
 	require.Equal(t, "pending", ev[0].Status, "mined again")
 	require.Equal(t, 1, ev[0].Credits, "credited once before")
@@ -229,4 +237,69 @@ func TestEngineLifecycle(t *testing.T) {
 	ev = e.Added(blk(3), nil)
 	require.Equal(t, "credited", ev[0].Status)
 	require.Equal(t, 2, ev[0].Credits, "the ledger sees the second credit after the revert")
+
+	// Mined again, a released deposit stays released; a rejected one
+	// stays rejected.
+	again := flagged
+	again.BlockHash, again.Height = "h4", 4
+	whale := cand("whale", 9000, 4)
+	ev = e.Added(chain.BlockEvent{Type: chain.BlockAdded, Seq: 40, Header: chain.Header{Chain: chain.ETH, Network: "t", Height: 4, Hash: "h4"}},
+		[]Candidate{again, whale})
+	require.Equal(t, []string{"thief:released"}, statuses(ev))
+}
+
+func decide(id, deposit, action string) Decision {
+	return Decision{ID: id, Deposit: deposit, Action: action, Operator: "alice", Reason: "checked with the partner"}
+}
+
+// TestEngineReleaseBeforeDepth: a held deposit released before it is deep
+// enough is credited when it gets there, not before; one above the review
+// amount is held with that reason.
+func TestEngineReleaseBeforeDepth(t *testing.T) {
+	e := NewEngine(testPolicy)
+	hdr := func(h uint64) chain.BlockEvent {
+		return chain.BlockEvent{Type: chain.BlockAdded, Seq: h + 1, Header: chain.Header{Chain: chain.ETH, Network: "t", Height: h, Hash: fmt.Sprintf("h%d", h)}}
+	}
+	c := Candidate{ID: "x", Chain: chain.ETH, Network: "t", Amount: big.NewInt(6000), BlockHash: "h1", Height: 1, KnownAsset: true}
+	ev := e.Added(hdr(1), []Candidate{c})
+	require.Equal(t, StatusHeld, ev[0].Status)
+	require.Equal(t, []string{"amount at or above the review threshold"}, ev[0].Reasons)
+	require.Equal(t, uint64(6), ev[0].Required, "the tier applies to held deposits too")
+	out, err := e.Decide(decide("r", "x", ActionRelease))
+	require.NoError(t, err)
+	require.Len(t, out, 1)
+	require.Equal(t, StatusReleased, out[0].Status)
+	for h := uint64(2); h < 6; h++ {
+		require.Empty(t, e.Added(hdr(h), nil))
+	}
+	ev = e.Added(hdr(6), nil)
+	require.Len(t, ev, 1)
+	require.Equal(t, StatusCredited, ev[0].Status)
+	require.Equal(t, uint64(6), ev[0].Confirmations)
+	require.Equal(t, map[string]int{StatusCredited: 1}, e.Counts())
+}
+
+// TestEngineFinalized: with a finality policy a deposit deep enough waits
+// for the finalized height to pass its block; restored, it still does.
+func TestEngineFinalized(t *testing.T) {
+	pol := func(chain.Chain, string) Policy { return Policy{Confirmations: 2, Finalized: true} }
+	e := NewEngine(pol)
+	hdr := func(h, fin uint64) chain.BlockEvent {
+		return chain.BlockEvent{Type: chain.BlockAdded, Seq: h + 1, Finalized: fin,
+			Header: chain.Header{Chain: chain.ETH, Network: "t", Height: h, Hash: fmt.Sprintf("h%d", h)}}
+	}
+	c := Candidate{ID: "x", Chain: chain.ETH, Network: "t", Amount: big.NewInt(6000), BlockHash: "h5", Height: 5, KnownAsset: true}
+	var log []DepositEvent
+	log = append(log, e.Added(hdr(5, 0), []Candidate{c})...)
+	require.False(t, *log[0].Finalized)
+	log = append(log, e.Added(hdr(6, 0), nil)...)
+	require.Len(t, log, 1, "deep enough, not final")
+	r := NewEngine(pol)
+	r.Restore(log, map[string]uint64{"eth/t": 6}, map[string]uint64{"eth/t": 0})
+	require.Empty(t, r.Added(hdr(7, 4), nil), "finalized below the deposit")
+	ev := r.Added(hdr(8, 5), nil)
+	require.Len(t, ev, 1)
+	require.Equal(t, StatusCredited, ev[0].Status)
+	require.True(t, *ev[0].Finalized)
+	require.Empty(t, r.Added(hdr(9, 3), nil), "a lower finalized height (a lagging endpoint) changes nothing")
 }

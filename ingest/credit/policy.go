@@ -17,7 +17,7 @@ func Policies(c config.Credit) (func(chain.Chain, string) Policy, Tokens, error)
 	byKey := map[string]Policy{}
 	all := append(config.DefaultCreditPolicies(), c.Policies...) // configured ones override
 	for _, p := range all {
-		pol := Policy{Confirmations: p.Confirmations}
+		pol := Policy{Confirmations: p.Confirmations, Finalized: p.Finalized}
 		var err error
 		if pol.Dust, err = amount(p.Dust); err != nil {
 			return nil, nil, fmt.Errorf("credit policy %s/%s: dust: %w", p.Chain, p.Asset, err)

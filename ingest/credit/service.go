@@ -31,9 +31,9 @@ import (
 
 // ServiceConfig configures the service.
 type ServiceConfig struct {
-	Kafka kafka.Config
-	// Deposits is the output topic (compacted; default cordon.deposits).
-	Deposits        string
+	// Kafka's Topics name the inputs, the deposits topic (compacted,
+	// written) and the decisions topic (read).
+	Kafka           kafka.Config
 	TransactionalID string
 	Policy          func(chain.Chain, string) Policy
 	Tokens          Tokens
@@ -41,6 +41,10 @@ type ServiceConfig struct {
 	Screen          Screener
 	Resolver        SenderResolver
 	Log             *slog.Logger
+	Metrics         *Metrics
+	// Committed, when set, sees each round's events once Kafka has
+	// committed them.
+	Committed func([]DepositEvent)
 }
 
 // checkpointKey is the key of checkpoint records in the deposits topic.
@@ -54,6 +58,8 @@ type checkpoint struct {
 	// stream tips.
 	Next map[string]uint64 `json:"next"`
 	Tips map[string]uint64 `json:"tips"`
+	// Finalized are the streams' finalized heights.
+	Finalized map[string]uint64 `json:"finalized,omitempty"`
 	// Applied are the hashes of the blocks applied last (at most
 	// maxApplied): their parts, read again after a restart, are dropped.
 	Applied []string `json:"applied"`
@@ -73,6 +79,10 @@ type Service struct {
 	contents map[string]*contents
 	// read positions: next offset by topic/partition.
 	pos map[string]int64
+	// decisions read and not yet applied, in order; refused the ones
+	// refused in this round (written as alerts).
+	decisions []Decision
+	refused   []refusal
 	// applied is cp.Applied as a set.
 	applied    map[string]bool
 	lastCommit time.Time
@@ -86,6 +96,11 @@ func (s *Service) Counts() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return maps.Clone(s.counts)
+}
+
+type refusal struct {
+	d   Decision
+	err string
 }
 
 type queued struct {
@@ -103,8 +118,15 @@ type contents struct {
 
 // NewService returns a service; Run it.
 func NewService(cfg ServiceConfig) (*Service, error) {
-	if cfg.Deposits == "" {
-		cfg.Deposits = "cordon.deposits"
+	def := kafka.DefaultTopics()
+	if cfg.Kafka.Topics.Deposits == "" {
+		cfg.Kafka.Topics.Deposits = def.Deposits
+	}
+	if cfg.Kafka.Topics.Decisions == "" {
+		cfg.Kafka.Topics.Decisions = def.Decisions
+	}
+	if cfg.Kafka.Topics.Alerts == "" {
+		cfg.Kafka.Topics.Alerts = def.Alerts
 	}
 	if cfg.TransactionalID == "" {
 		cfg.TransactionalID = "cordon-credit"
@@ -138,20 +160,25 @@ func (s *Service) run(ctx context.Context) error {
 		return err
 	}
 	defer admin.Close()
+	tp := s.cfg.Kafka.Topics
 	compact := "compact"
-	res, err := kadm.NewClient(admin).CreateTopic(ctx, int32(max(s.cfg.Kafka.Partitions, 1)), int16(max(s.cfg.Kafka.ReplicationFactor, 1)),
-		map[string]*string{"cleanup.policy": &compact}, s.cfg.Deposits)
-	if err == nil {
-		err = res.Err
-	}
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("credit: create %s: %w", s.cfg.Deposits, err)
+	for _, t := range []struct {
+		name string
+		cfg  map[string]*string
+	}{{tp.Deposits, map[string]*string{"cleanup.policy": &compact}}, {tp.Decisions, nil}} {
+		res, err := kadm.NewClient(admin).CreateTopic(ctx, int32(max(s.cfg.Kafka.Partitions, 1)), int16(max(s.cfg.Kafka.ReplicationFactor, 1)),
+			t.cfg, t.name)
+		if err == nil {
+			err = res.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("credit: create %s: %w", t.name, err)
+		}
 	}
 	if err := s.restore(ctx); err != nil {
 		return err
 	}
-	tp := s.cfg.Kafka.Topics
-	inputs := []string{tp.Blocks, tp.Transfers, tp.Outputs, tp.Spends}
+	inputs := []string{tp.Blocks, tp.Transfers, tp.Outputs, tp.Spends, tp.Decisions}
 	parts := map[string]map[int32]kgo.Offset{}
 	md, err := kadm.NewClient(admin).Metadata(ctx, inputs...)
 	if err != nil {
@@ -173,7 +200,7 @@ func (s *Service) run(ctx context.Context) error {
 		return err
 	}
 	defer in.Close()
-	out, err := kgo.NewClient(append(s.opts(), kgo.TransactionalID(s.cfg.TransactionalID), kgo.DefaultProduceTopic(s.cfg.Deposits))...)
+	out, err := kgo.NewClient(append(s.opts(), kgo.TransactionalID(s.cfg.TransactionalID), kgo.DefaultProduceTopic(tp.Deposits))...)
 	if err != nil {
 		return err
 	}
@@ -198,7 +225,7 @@ func (s *Service) run(ctx context.Context) error {
 			return err
 		}
 		s.gc()
-		if len(events) == 0 && (!s.moved() || time.Since(s.lastCommit) < time.Second) {
+		if len(events) == 0 && len(s.refused) == 0 && (!s.moved() || time.Since(s.lastCommit) < time.Second) {
 			continue
 		}
 		if err := s.commit(ctx, out, events); err != nil {
@@ -210,9 +237,9 @@ func (s *Service) run(ctx context.Context) error {
 // restore reads the deposits topic: the engine's state and the checkpoint.
 func (s *Service) restore(ctx context.Context) error {
 	s.e = NewEngine(s.cfg.Policy)
-	s.cp = checkpoint{Offsets: map[string]int64{}, Next: map[string]uint64{}, Tips: map[string]uint64{}}
-	s.queue, s.contents, s.pos = map[string]map[uint64]queued{}, map[string]*contents{}, map[string]int64{}
-	t, err := readAll(ctx, s.opts(), s.cfg.Deposits)
+	s.cp = checkpoint{Offsets: map[string]int64{}, Next: map[string]uint64{}, Tips: map[string]uint64{}, Finalized: map[string]uint64{}}
+	s.queue, s.contents, s.pos, s.decisions = map[string]map[uint64]queued{}, map[string]*contents{}, map[string]int64{}, nil
+	t, err := readAll(ctx, s.opts(), s.cfg.Kafka.Topics.Deposits)
 	if err != nil {
 		return err
 	}
@@ -221,6 +248,9 @@ func (s *Service) restore(ctx context.Context) error {
 		if string(r.Key) == checkpointKey {
 			var cp checkpoint
 			if json.Unmarshal(r.Value, &cp) == nil {
+				if cp.Finalized == nil {
+					cp.Finalized = map[string]uint64{}
+				}
 				s.cp = cp
 			}
 			continue
@@ -235,7 +265,7 @@ func (s *Service) restore(ctx context.Context) error {
 		evs = append(evs, ev)
 	}
 	slices.SortFunc(evs, func(a, b DepositEvent) int { return cmpStr(a.ID, b.ID) })
-	s.e.Restore(evs, s.cp.Tips)
+	s.e.Restore(evs, s.cp.Tips, s.cp.Finalized)
 	for k, v := range s.cp.Offsets {
 		s.pos[k] = v
 	}
@@ -279,6 +309,20 @@ func (s *Service) take(r *kgo.Record) {
 	key := fmt.Sprintf("%s/%d", r.Topic, r.Partition)
 	s.pos[key] = r.Offset + 1
 	tp := s.cfg.Kafka.Topics
+	if r.Topic == tp.Decisions {
+		var d Decision
+		err := json.Unmarshal(r.Value, &d)
+		if err == nil {
+			err = d.Validate()
+		}
+		if err != nil {
+			s.cfg.Log.Warn("credit: skipping an invalid decision", "offset", r.Offset, "err", err)
+			s.cfg.Metrics.decision("unreadable")
+			return
+		}
+		s.decisions = append(s.decisions, d)
+		return
+	}
 	if r.Topic == tp.Blocks {
 		var ev chain.BlockEvent
 		if json.Unmarshal(r.Value, &ev) != nil || (ev.Type != chain.BlockAdded && ev.Type != chain.BlockRemoved) {
@@ -331,6 +375,22 @@ func (c *contents) complete(ev chain.BlockEvent) bool {
 // apply runs the queued events that can run, in seq order per stream.
 func (s *Service) apply(ctx context.Context) ([]DepositEvent, error) {
 	var out []DepositEvent
+	for _, d := range s.decisions {
+		evs, err := s.e.Decide(d)
+		if err != nil {
+			// Refused (the deposit is not held, or unknown): written down
+			// as an alert in the same round, so operators see it.
+			s.cfg.Log.Warn("credit: decision refused", "decision", d.ID, "deposit", d.Deposit, "operator", d.Operator, "err", err)
+			s.cfg.Metrics.decision("refused")
+			s.refused = append(s.refused, refusal{d, err.Error()})
+			continue
+		}
+		if len(evs) > 0 {
+			s.cfg.Metrics.decision(d.Action)
+		}
+		out = append(out, evs...)
+	}
+	s.decisions = nil
 	streams := make([]string, 0, len(s.queue))
 	for st := range s.queue {
 		streams = append(streams, st)
@@ -370,6 +430,7 @@ func (s *Service) apply(ctx context.Context) ([]DepositEvent, error) {
 				}
 				out = append(out, s.e.Added(ev, cands)...)
 				s.cp.Tips[st] = ev.Height
+				s.cp.Finalized[st] = max(s.cp.Finalized[st], ev.Finalized)
 				delete(s.contents, ev.Hash)
 				s.applied[ev.Hash] = true
 				s.cp.Applied = append(s.cp.Applied, ev.Hash)
@@ -426,6 +487,7 @@ func (s *Service) resume() map[string]int64 {
 
 // commit writes a round's events and the checkpoint in one transaction.
 func (s *Service) commit(ctx context.Context, out *kgo.Client, events []DepositEvent) error {
+	start := time.Now()
 	s.cp.Offsets = s.resume()
 	if err := out.BeginTransaction(); err != nil {
 		return fmt.Errorf("credit: begin transaction: %w", err)
@@ -447,6 +509,13 @@ func (s *Service) commit(ctx context.Context, out *kgo.Client, events []DepositE
 			recs = append(recs, &kgo.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
 		}
 	}
+	for _, rf := range s.refused {
+		a := chain.Alert{V: chain.SchemaVersion, ID: "deposit_decision_refused/" + rf.d.ID, Type: "deposit_decision_refused", Severity: "warning",
+			Time: time.Now().UTC(), Message: "an operator's decision on a deposit was refused: " + rf.err,
+			Details: map[string]string{"deposit": rf.d.Deposit, "decision": rf.d.ID, "action": rf.d.Action, "operator": rf.d.Operator}}
+		av, _ := json.Marshal(&a)
+		recs = append(recs, &kgo.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
+	}
 	cp, _ := json.Marshal(&s.cp)
 	recs = append(recs, &kgo.Record{Key: []byte(checkpointKey), Value: cp})
 	if err := out.ProduceSync(ctx, recs...).FirstErr(); err != nil {
@@ -456,8 +525,14 @@ func (s *Service) commit(ctx context.Context, out *kgo.Client, events []DepositE
 	if err := out.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		return fmt.Errorf("credit: commit deposits: %w", err)
 	}
+	s.refused = nil
+	s.cfg.Metrics.committed(events, time.Since(start))
+	if s.cfg.Committed != nil {
+		s.cfg.Committed(events)
+	}
 	s.lastCommit = time.Now()
 	c := s.e.Counts()
+	s.cfg.Metrics.setCounts(c)
 	s.mu.Lock()
 	s.counts = c
 	s.mu.Unlock()

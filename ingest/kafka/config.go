@@ -29,13 +29,17 @@ type Topics struct {
 	// Addresses is the compacted address registry (keyed by
 	// chain/network/address).
 	Addresses string `yaml:"addresses"`
+	// Deposits is the compacted topic of deposit events (keyed by deposit
+	// id); Decisions the operators' decisions on held deposits.
+	Deposits  string `yaml:"deposits"`
+	Decisions string `yaml:"decisions"`
 }
 
 // DefaultTopics are the default topic names.
 func DefaultTopics() Topics {
 	return Topics{Blocks: "cordon.blocks", Transactions: "cordon.transactions", Transfers: "cordon.transfers",
 		Outputs: "cordon.outputs", Spends: "cordon.spends", Alerts: "cordon.alerts", Intel: "cordon.intel",
-		Addresses: "cordon.addresses"}
+		Addresses: "cordon.addresses", Deposits: "cordon.deposits", Decisions: "cordon.deposit-decisions"}
 }
 
 // TLSConfig enables TLS to the brokers.
@@ -113,6 +117,12 @@ func (c *Config) fill() {
 	}
 	if c.Topics.Addresses == "" {
 		c.Topics.Addresses = def.Addresses
+	}
+	if c.Topics.Deposits == "" {
+		c.Topics.Deposits = def.Deposits
+	}
+	if c.Topics.Decisions == "" {
+		c.Topics.Decisions = def.Decisions
 	}
 	if c.Partitions <= 0 {
 		c.Partitions = 1

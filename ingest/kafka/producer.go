@@ -104,11 +104,11 @@ func (p *Producer) EnsureTopics(ctx context.Context) error {
 		return nil
 	}
 	topics := []string{p.cfg.Topics.Blocks, p.cfg.Topics.Transactions, p.cfg.Topics.Transfers, p.cfg.Topics.Outputs,
-		p.cfg.Topics.Spends, p.cfg.Topics.Alerts, p.cfg.Topics.Addresses}
+		p.cfg.Topics.Spends, p.cfg.Topics.Alerts, p.cfg.Topics.Addresses, p.cfg.Topics.Deposits, p.cfg.Topics.Decisions}
 	req := &kafkago.CreateTopicsRequest{}
 	for _, t := range topics {
 		entries := []kafkago.ConfigEntry{{ConfigName: "min.insync.replicas", ConfigValue: fmt.Sprint(max(1, min(2, p.cfg.ReplicationFactor-1)))}}
-		if t == p.cfg.Topics.Addresses {
+		if t == p.cfg.Topics.Addresses || t == p.cfg.Topics.Deposits {
 			entries = append(entries, kafkago.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"})
 		}
 		req.Topics = append(req.Topics, kafkago.TopicConfig{Topic: t, NumPartitions: p.cfg.Partitions,
@@ -223,7 +223,7 @@ type jsonAppender interface {
 var recordHeaders = func() map[string][]kafkago.Header {
 	h := map[string][]kafkago.Header{}
 	for _, typ := range []string{KindTransaction + "_part", KindTransfer + "_part", KindOutput + "_part", KindSpend + "_part",
-		"alert", "address", string(chain.BlockAdded), string(chain.BlockRemoved)} {
+		"alert", "address", "decision", string(chain.BlockAdded), string(chain.BlockRemoved)} {
 		h[typ] = []kafkago.Header{
 			{Key: HeaderSchema, Value: []byte(fmt.Sprintf("cordon.%s.v%d", typ, chain.SchemaVersion))},
 			{Key: HeaderType, Value: []byte(typ)},

@@ -72,6 +72,10 @@ type BlockEvent struct {
 	// gas_used × (gas_price − base_fee).
 	Miner   string `json:"miner,omitempty"`
 	BaseFee Amount `json:"base_fee,omitzero"`
+	// Finalized is the node's finalized height when the block was
+	// published (Ethereum's "finalized" block tag; absent where the node
+	// has none). It only grows within a stream.
+	Finalized uint64 `json:"finalized,omitzero"`
 }
 
 // Key is the record's deterministic Kafka key: a retry or a replay of the

@@ -55,6 +55,9 @@ type CreditPolicy struct {
 	Tiers         []CreditTier `yaml:"tiers"`
 	Dust          string       `yaml:"dust"`
 	Review        string       `yaml:"review"`
+	// Finalized (Ethereum) also waits for the node's finalized block to
+	// reach the deposit's block.
+	Finalized bool `yaml:"finalized"`
 }
 
 // CreditTier raises the confirmations of deposits of at least Min.
@@ -85,12 +88,21 @@ type API struct {
 	// Tokens are the accepted bearer tokens (secret references), at least
 	// 16 characters each.
 	Tokens []Secret `yaml:"tokens"`
+	// Operators may decide on held deposits (release, reject); their
+	// names are recorded with each decision. The tokens above cannot.
+	Operators []Operator `yaml:"operators"`
 	// MaxBodyBytes and MaxBatch bound one request.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	MaxBatch     int   `yaml:"max_batch"`
 	// CertFile and KeyFile serve HTTPS.
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
+}
+
+// Operator is a named person allowed to decide on held deposits.
+type Operator struct {
+	Name  string `yaml:"name"`
+	Token Secret `yaml:"token"`
 }
 
 // ClickHouse configures the loader from Kafka into ClickHouse.
@@ -148,6 +160,10 @@ type Topics struct {
 	Intel string `yaml:"intel"`
 	// Addresses is the compacted address registry.
 	Addresses string `yaml:"addresses"`
+	// Deposits is the compacted topic of deposit events the ledger reads;
+	// Decisions the operators' decisions on held deposits.
+	Deposits  string `yaml:"deposits"`
+	Decisions string `yaml:"decisions"`
 }
 
 // TLS configures TLS to Kafka.
@@ -265,7 +281,7 @@ func Defaults() Config {
 			Linger: 100 * time.Microsecond, MaxAttempts: 10, WriteTimeout: 30 * time.Second, Compression: "lz4", PartBytes: 256 << 10,
 			Topics: Topics{Blocks: "cordon.blocks", Transactions: "cordon.transactions", Transfers: "cordon.transfers",
 				Outputs: "cordon.outputs", Spends: "cordon.spends", Alerts: "cordon.alerts", Intel: "cordon.intel",
-				Addresses: "cordon.addresses"}},
+				Addresses: "cordon.addresses", Deposits: "cordon.deposits", Decisions: "cordon.deposit-decisions"}},
 	}
 }
 
@@ -363,6 +379,27 @@ func (c *Config) Validate() error {
 			if len(t.Value()) < 16 {
 				bad(fmt.Sprintf("api.tokens[%d]", i), "shorter than 16 characters")
 			}
+		}
+		names, toks := map[string]bool{}, map[string]bool{}
+		for _, t := range a.Tokens {
+			toks[t.Value()] = true
+		}
+		for i, o := range a.Operators {
+			key := fmt.Sprintf("api.operators[%d]", i)
+			if !operatorRe.MatchString(o.Name) {
+				bad(key+".name", "%q: want 1 to 64 letters, digits, '.', '_', '-' or '@'", o.Name)
+			}
+			if names[o.Name] {
+				bad(key+".name", "%q: a second operator of that name", o.Name)
+			}
+			names[o.Name] = true
+			switch {
+			case len(o.Token.Value()) < 16:
+				bad(key+".token", "shorter than 16 characters")
+			case toks[o.Token.Value()]:
+				bad(key+".token", "used twice (by another operator or as an api.tokens token): each operator needs a token of their own")
+			}
+			toks[o.Token.Value()] = true
 		}
 		if a.MaxBodyBytes < 1024 || a.MaxBodyBytes > 64<<20 {
 			bad("api.max_body_bytes", "%d: want 1024 to 67108864", a.MaxBodyBytes)
@@ -574,7 +611,10 @@ func (f *Follow) validate(bad func(key, format string, args ...any), p string) {
 	}
 }
 
-var decimalRe = regexp.MustCompile(`^(0|[1-9][0-9]{0,77})$`)
+var (
+	decimalRe  = regexp.MustCompile(`^(0|[1-9][0-9]{0,77})$`)
+	operatorRe = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
+)
 
 func validateCredit(c Credit, bad func(key, format string, args ...any)) {
 	seen := map[string]bool{}
@@ -585,6 +625,9 @@ func validateCredit(c Credit, bad func(key, format string, args ...any)) {
 		}
 		if p.Asset == "" {
 			bad(key+".asset", "empty: want native, a token contract, or * (the chain's default)")
+		}
+		if p.Finalized && p.Chain != "eth" {
+			bad(key+".finalized", "only eth has a finalized block tag")
 		}
 		if seen[p.Chain+"/"+p.Asset] {
 			bad(key, "a second policy for %s %s", p.Chain, p.Asset)

@@ -129,13 +129,24 @@ func TestAPIConfig(t *testing.T) {
 		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], max_batch: 0}", "api.max_batch: 0"},
 		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], max_body_bytes: 10}", "api.max_body_bytes: 10"},
 		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], cert_file: a.crt}", "cert_file and key_file"},
+		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], operators: [{name: \"a b\", token: \"0123456789abcdeX\"}]}",
+			`api.operators[0].name: "a b"`},
+		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], operators: [{name: ann, token: \"0123456789abcdef\"}]}",
+			"api.operators[0].token: used twice"},
+		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], operators: [{name: ann, token: short}]}",
+			"api.operators[0].token: shorter than 16"},
+		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], operators: [{name: ann, token: \"0123456789abcdeX\"}, {name: ann, token: \"0123456789abcdeY\"}]}",
+			`api.operators[1].name: "ann": a second operator`},
+		{"credit: {policies: [{chain: btc, asset: \"*\", confirmations: 3, finalized: true}]}", "credit.policies[0].finalized: only eth"},
 	} {
 		_, err := Parse([]byte(base+tc.yaml), nil)
 		require.ErrorContains(t, err, tc.want, tc.yaml)
 	}
-	cfg, err := Parse([]byte(base+"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"]}"), nil)
+	cfg, err := Parse([]byte(base+"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], operators: [{name: ann@sec, token: \"0123456789abcdeX\"}]}"), nil)
 	require.NoError(t, err)
 	require.Equal(t, 1000, cfg.API.MaxBatch)
+	require.Equal(t, "ann@sec", cfg.API.Operators[0].Name)
+	require.Equal(t, "cordon.deposit-decisions", cfg.Kafka.Topics.Decisions)
 }
 
 func TestClickHouseConfig(t *testing.T) {

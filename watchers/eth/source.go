@@ -97,6 +97,38 @@ func (s *Source) Head(ctx context.Context) (uint64, error) {
 	return head, err
 }
 
+// Finalized returns the height of the node's finalized block (0 while it
+// has none: a node before the merge, or a fresh devnet).
+func (s *Source) Finalized(ctx context.Context) (uint64, error) {
+	var out uint64
+	err := s.pool.Do(ctx, "eth_getBlockByNumber", func(ctx context.Context, ep *endpoint) error {
+		raw, err := ep.Conn.call(ctx, "eth_getBlockByNumber", "finalized", false)
+		var re rpc.Error
+		if errors.As(err, &re) {
+			// The node answered but knows no finalized block (before the
+			// merge; "finalized block not found"): not the endpoint's fault.
+			return fmt.Errorf("%w: %v", follow.ErrNotFound, err)
+		}
+		if err != nil {
+			return err
+		}
+		if isNull(raw) {
+			out = 0
+			return nil
+		}
+		h, err := decodeHeader(s.cfg.Network, raw)
+		if err != nil {
+			return fmt.Errorf("finalized block: %w", err)
+		}
+		out = h.Height
+		return nil
+	})
+	if errors.Is(err, follow.ErrNotFound) {
+		return 0, nil
+	}
+	return out, err
+}
+
 // HeaderAt returns the canonical header at height.
 func (s *Source) HeaderAt(ctx context.Context, height uint64) (chain.Header, error) {
 	var out chain.Header

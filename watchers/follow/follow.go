@@ -44,6 +44,13 @@ type Source interface {
 	BlockAt(ctx context.Context, height uint64) (*chain.Block, error)
 }
 
+// Finalizer is a Source whose node names a finalized block (Ethereum's
+// "finalized" tag). The follower stamps its height on the block events it
+// publishes; 0 means the node has none yet.
+type Finalizer interface {
+	Finalized(ctx context.Context) (uint64, error)
+}
+
 // Sink receives events in order. Publish returns only once every event is
 // durably stored. An error means none, some or all were stored: the
 // Follower then reloads its Checkpoint from the Sink before publishing
@@ -113,6 +120,8 @@ type Follower struct {
 
 	window  []chain.Header // newest canonical headers, oldest first
 	nextSeq uint64
+	// finalized is the node's finalized height as last read (Finalizer).
+	finalized uint64
 	loaded  bool // window and nextSeq reflect the sink
 
 	statusMu sync.Mutex
@@ -276,6 +285,16 @@ func (f *Follower) step(ctx context.Context) (bool, error) {
 		// Nothing new by height; the tip itself may have been replaced.
 		return true, f.checkTip(ctx)
 	}
+	if fz, ok := f.src.(Finalizer); ok {
+		// Read before the blocks, so a published block never claims a
+		// finality the node had not reached when it was fetched. A
+		// failure keeps the last height: finality only grows.
+		if h, err := fz.Finalized(ctx); err != nil {
+			f.log.Debug("follow: read the finalized block", "err", err)
+		} else {
+			f.finalized = max(f.finalized, h)
+		}
+	}
 	end := min(head, next+f.cfg.RangeBlocks-1)
 	return false, f.sync(ctx, next, end)
 }
@@ -413,7 +432,8 @@ func (f *Follower) sync(parent context.Context, from, to uint64) error {
 		ev := chain.BlockEvent{V: chain.SchemaVersion, Type: chain.BlockAdded,
 			Seq:    f.nextSeq + uint64(len(flying)+len(batch)),
 			Header: b.Header, TxCount: len(b.Transactions), TransferCount: len(b.Transfers),
-			OutputCount: len(b.Outputs), SpendCount: len(b.Spends), Miner: b.Miner, BaseFee: b.BaseFee}
+			OutputCount: len(b.Outputs), SpendCount: len(b.Spends), Miner: b.Miner, BaseFee: b.BaseFee,
+			Finalized: f.finalized}
 		batch = append(batch, chain.Update{Event: ev, Block: b})
 		switch {
 		case done == nil:

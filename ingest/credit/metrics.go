@@ -1,0 +1,64 @@
+package credit
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the crediting service's Prometheus metrics. A nil *Metrics
+// records nothing.
+type Metrics struct {
+	events    *prometheus.CounterVec
+	deposits  *prometheus.GaugeVec
+	decisions *prometheus.CounterVec
+	commit    prometheus.Histogram
+	rounds    prometheus.Counter
+}
+
+// NewMetrics registers the crediting metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cordon_credit_events_total",
+			Help: "Deposit events committed to the deposits topic, by status."}, []string{"status"}),
+		deposits: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cordon_credit_deposits",
+			Help: "Deposits known to the crediting engine, by current status."}, []string{"status"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cordon_credit_decisions_total",
+			Help: "Operator decisions read, by result (release, reject, refused, unreadable)."}, []string{"result"}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cordon_credit_commit_seconds",
+			Help: "Time to write and commit one round's Kafka transaction.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		rounds: prometheus.NewCounter(prometheus.CounterOpts{Name: "cordon_credit_rounds_total",
+			Help: "Rounds committed (each one Kafka transaction: deposit events, alerts and the checkpoint)."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.events, m.deposits, m.decisions, m.commit, m.rounds)
+	}
+	return m
+}
+
+func (m *Metrics) decision(result string) {
+	if m != nil {
+		m.decisions.WithLabelValues(result).Inc()
+	}
+}
+
+func (m *Metrics) committed(events []DepositEvent, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.rounds.Inc()
+	m.commit.Observe(took.Seconds())
+	for i := range events {
+		m.events.WithLabelValues(events[i].Status).Inc()
+	}
+}
+
+func (m *Metrics) setCounts(c map[string]int) {
+	if m == nil {
+		return
+	}
+	for _, st := range []string{StatusPending, StatusCredited, StatusHeld, StatusReleased, StatusRejected, StatusDropped, StatusReverted,
+		StatusDust, StatusUnknown} {
+		m.deposits.WithLabelValues(st).Set(float64(c[st]))
+	}
+}
