@@ -17,7 +17,6 @@ import (
 	"github.com/cordonhq/cordon/ingest/credit"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/intel"
-	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/internal/obs"
 )
@@ -197,15 +196,7 @@ func (s *intelService) runCredit(ctx context.Context, kafkaReady <-chan struct{}
 			resolver = credit.ClickHouseResolver{Store: st}
 		}
 	}
-	index := s.store.Index
-	screen := func(c chain.Chain, network, addr string) []string {
-		matches := intel.Screen(index, c, network, addr, time.Now()).Matches
-		out := make([]string, 0, len(matches))
-		for _, m := range matches {
-			out = append(out, fmt.Sprintf("%s %s %s (%s, confidence %d)", addr, m.ID, m.Category, m.Source, m.Confidence))
-		}
-		return out
-	}
+	screen := credit.IntelScreener(s.store.Index)
 	for attempt := 0; ; attempt++ {
 		svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafkaConfig(s.cfg.Kafka), Policy: policy, Tokens: tokens,
 			Registry: s.addrs.Registry, Screen: screen, Resolver: resolver, Log: s.log.With("component", "credit"), Metrics: s.creditMetrics})

@@ -6,13 +6,51 @@ import (
 	"math/big"
 	"slices"
 	"strconv"
+	"time"
 
+	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/internal/chain"
 )
 
-// Screener names the reasons to hold a deposit sent from addr (the
-// indicators it matches); none means clean.
-type Screener func(c chain.Chain, network, addr string) []string
+// Hit is an active indicator matching a deposit's sender.
+type Hit struct {
+	Address    string `json:"address"`
+	Indicator  string `json:"indicator"`
+	Category   string `json:"category"`
+	Source     string `json:"source"`
+	Confidence int    `json:"confidence"`
+}
+
+// Reason is the hold reason a hit gives.
+func (h Hit) Reason() string {
+	return fmt.Sprintf("sender %s matches %s (%s, from %s, confidence %d)", h.Address, h.Indicator, h.Category, h.Source, h.Confidence)
+}
+
+// Screener returns the active indicators an address matches; none means
+// clean.
+type Screener func(c chain.Chain, network, addr string) []Hit
+
+// IntelScreener screens with the intel matcher.
+func IntelScreener(x *intel.Index) Screener {
+	return func(c chain.Chain, network, addr string) []Hit {
+		var out []Hit
+		for _, m := range intel.Screen(x, c, network, addr, time.Now()).Matches {
+			out = append(out, Hit{Address: addr, Indicator: m.ID, Category: m.Category, Source: m.Source, Confidence: m.Confidence})
+		}
+		return out
+	}
+}
+
+// screen adds the hits of sender to c.
+func (c *Candidate) screen(screen Screener, sender string) {
+	if screen == nil {
+		return
+	}
+	for _, h := range screen(c.Chain, c.Network, sender) {
+		c.Hits = append(c.Hits, h)
+		c.Holds = append(c.Holds, h.Reason())
+	}
+}
 
 // Outpoint is a spent Bitcoin output.
 type Outpoint struct {
@@ -54,9 +92,7 @@ func ETHCandidates(b *chain.Block, reg *Registry, tokens Tokens, screen Screener
 			Index: index, Address: t.To, Account: e.Account, Asset: t.Asset, Amount: amt, BlockHash: t.BlockHash, Height: t.BlockHeight,
 			Senders:    []string{t.From},
 			KnownAsset: t.Asset == chain.AssetNative || (t.Standard == chain.StandardERC20 && tokens[t.Chain][t.Asset])}
-		if screen != nil {
-			c.Holds = screen(t.Chain, t.Network, t.From)
-		}
+		c.screen(screen, t.From)
 		out = append(out, c)
 	}
 	return out
@@ -137,10 +173,8 @@ func BTCCandidates(ctx context.Context, b *chain.Block, reg *Registry, resolve S
 				c.Senders = append(c.Senders, a)
 			}
 		}
-		if screen != nil {
-			for _, s := range c.Senders {
-				c.Holds = append(c.Holds, screen(c.Chain, c.Network, s)...)
-			}
+		for _, s := range c.Senders {
+			c.screen(screen, s)
 		}
 		if unknown {
 			c.Holds = append(c.Holds, "sender unknown: a spent output is not in the data; it cannot be screened")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,16 +19,7 @@ import (
 	"github.com/cordonhq/cordon/watchers/btc"
 )
 
-// screener builds the hold reasons from the intel matcher.
-func screener(x *intel.Index) credit.Screener {
-	return func(c chain.Chain, network, addr string) []string {
-		var out []string
-		for _, m := range intel.Screen(x, c, network, addr, time.Now()).Matches {
-			out = append(out, m.ID+" "+m.Category+" ("+m.Source+")")
-		}
-		return out
-	}
-}
+func screener(x *intel.Index) credit.Screener { return credit.IntelScreener(x) }
 
 func TestETHCandidates(t *testing.T) {
 	reg := credit.NewRegistry()
@@ -63,7 +55,10 @@ func TestETHCandidates(t *testing.T) {
 	require.Empty(t, got[0].Holds)
 	require.Equal(t, "eth/mainnet/0xt/3", got[1].ID)
 	require.Len(t, got[1].Holds, 1, "sent by a listed address")
-	require.Contains(t, got[1].Holds[0], "hack (partner-x)")
+	require.Contains(t, got[1].Holds[0], "(hack, from partner-x, confidence 90)")
+	require.Equal(t, credit.Hit{Address: thief, Indicator: got[1].Hits[0].Indicator, Category: "hack", Source: "partner-x", Confidence: 90},
+		got[1].Hits[0], "the event names the indicator, its category and source")
+	require.True(t, strings.HasPrefix(got[1].Hits[0].Indicator, "indicator--"))
 	require.True(t, got[1].KnownAsset)
 	require.False(t, got[2].KnownAsset, "a token the exchange does not credit")
 	require.Equal(t, "u2", got[3].Account)

@@ -94,6 +94,7 @@ type Candidate struct {
 	// the token is one the exchange credits.
 	Senders    []string
 	Holds      []string
+	Hits       []Hit
 	KnownAsset bool
 }
 
@@ -115,6 +116,8 @@ type DepositEvent struct {
 	Confirmations uint64      `json:"confirmations"`
 	Required      uint64      `json:"required"`
 	Reasons       []string    `json:"reasons,omitempty"`
+	// Indicators are the screening hits of a held deposit's senders.
+	Indicators []Hit `json:"indicators,omitempty"`
 	// Finalized is set when the policy also waits for finality: whether
 	// the deposit's block is final on the node.
 	Finalized *bool `json:"finalized,omitempty"`
@@ -194,7 +197,7 @@ func (e *Engine) event(d *deposit, stream string) DepositEvent {
 	}
 	ev := DepositEvent{V: chain.SchemaVersion, ID: c.ID, Status: d.status, Chain: c.Chain, Network: c.Network, TxHash: c.TxHash,
 		Index: c.Index, Address: c.Address, Account: c.Account, Asset: c.Asset, Amount: c.Amount.String(), BlockHash: c.BlockHash,
-		BlockNumber: c.Height, Confirmations: conf, Required: d.required, Reasons: slices.Clone(c.Holds), Credits: d.credits,
+		BlockNumber: c.Height, Confirmations: conf, Required: d.required, Reasons: slices.Clone(c.Holds), Indicators: c.Hits, Credits: d.credits,
 		Decision: d.decision}
 	if d.final {
 		f := e.finalized[stream] >= c.Height && conf > 0
@@ -342,7 +345,8 @@ func (e *Engine) Restore(events []DepositEvent, tips, finalized map[string]uint6
 			e.deposits[ev.ID] = d
 		}
 		d.c = Candidate{ID: ev.ID, Chain: ev.Chain, Network: ev.Network, TxHash: ev.TxHash, Index: ev.Index, Address: ev.Address,
-			Account: ev.Account, Asset: ev.Asset, Amount: amt, BlockHash: ev.BlockHash, Height: ev.BlockNumber, Holds: ev.Reasons, KnownAsset: true}
+			Account: ev.Account, Asset: ev.Asset, Amount: amt, BlockHash: ev.BlockHash, Height: ev.BlockNumber, Holds: ev.Reasons, Hits: ev.Indicators,
+			KnownAsset: true}
 		d.required, d.credits, d.decision = ev.Required, ev.Credits, ev.Decision
 		d.final = ev.Finalized != nil
 		e.set(ev.ID, d, ev.Status)
