@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -173,20 +174,69 @@ func (t *Traffic) syncNonces(ctx context.Context) error {
 
 // send signs and submits a transaction from account i.
 func (t *Traffic) send(ctx context.Context, i int, to *common.Address, value *big.Int, data []byte, gas uint64) error {
+	_, err := t.submit(ctx, i, to, value, data, gas)
+	return err
+}
+
+func (t *Traffic) submit(ctx context.Context, i int, to *common.Address, value *big.Int, data []byte, gas uint64) (common.Hash, error) {
 	if value == nil {
 		value = new(big.Int)
+	}
+	if len(data) > 0 {
+		// Contract calls and creations get the node's estimate (with a
+		// margin): gas costs change between forks, and a fixed limit that
+		// runs out makes every such transaction fail. A call that would
+		// fail anyway keeps the fixed limit.
+		est, err := t.d.client.EstimateGas(ctx, ethereum.CallMsg{From: t.d.addrs[i], To: to, Value: value, Data: data})
+		if err == nil {
+			gas = est + est/4
+		}
 	}
 	tx, err := types.SignNewTx(t.d.keys[i], t.signer, &types.DynamicFeeTx{ChainID: big.NewInt(ChainID), Nonce: t.nonce[i],
 		GasTipCap: t.tip, GasFeeCap: t.feeCap, Gas: gas, To: to, Value: value, Data: data})
 	if err != nil {
-		return err
+		return common.Hash{}, err
 	}
 	if err := t.d.client.SendTransaction(ctx, tx); err != nil {
-		return err
+		return common.Hash{}, err
 	}
 	t.nonce[i]++
 	t.Stats.Txs.Add(1)
-	return nil
+	return tx.Hash(), nil
+}
+
+// Pay sends wei from account i to to (mined by the next Commit).
+func (t *Traffic) Pay(ctx context.Context, i int, to common.Address, wei *big.Int) (common.Hash, error) {
+	return t.submit(ctx, i, &to, wei, nil, 21_000)
+}
+
+// PayToken sends units of the devnet token from account i to to.
+func (t *Traffic) PayToken(ctx context.Context, i int, to common.Address, units *big.Int) (common.Hash, error) {
+	data, err := t.token.abi.Pack("transfer", to, units)
+	if err != nil {
+		return common.Hash{}, err
+	}
+	return t.submit(ctx, i, &t.Token, nil, data, 100_000)
+}
+
+// MintNFT mints a devnet NFT to to, sent by account i.
+func (t *Traffic) MintNFT(ctx context.Context, i int, to common.Address) (common.Hash, error) {
+	data, err := t.nft.abi.Pack("mint", to)
+	if err != nil {
+		return common.Hash{}, err
+	}
+	return t.submit(ctx, i, &t.NFT, nil, data, 150_000)
+}
+
+// PayFailing sends wei from account i to the Reverter, naming to in a
+// Transfer log: the transaction fails on chain, so neither its value nor
+// its log is a transfer.
+func (t *Traffic) PayFailing(ctx context.Context, i int, to common.Address, wei *big.Int) (common.Hash, error) {
+	data, err := t.rev.abi.Pack("fail", to)
+	if err != nil {
+		return common.Hash{}, err
+	}
+	return t.submit(ctx, i, &t.Reverter, wei, data, 100_000)
 }
 
 // Key returns the private key of account i, for tests that send their own
