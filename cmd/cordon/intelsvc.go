@@ -33,9 +33,9 @@ type intelService struct {
 	credit        atomic.Pointer[credit.Service]
 	creditMetrics *credit.Metrics
 	prod          *kafka.Producer
-	api    *http.Server
-	ln     net.Listener
-	log    *slog.Logger
+	api           *http.Server
+	ln            net.Listener
+	log           *slog.Logger
 }
 
 func newIntelService(cfg config.Config, prod *kafka.Producer, reg prometheus.Registerer, log *slog.Logger) (*intelService, error) {

@@ -122,7 +122,7 @@ type Follower struct {
 	nextSeq uint64
 	// finalized is the node's finalized height as last read (Finalizer).
 	finalized uint64
-	loaded  bool // window and nextSeq reflect the sink
+	loaded    bool // window and nextSeq reflect the sink
 
 	statusMu sync.Mutex
 	status   Status
