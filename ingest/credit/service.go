@@ -2,12 +2,15 @@ package credit
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -175,7 +178,13 @@ func (s *Service) run(ctx context.Context) error {
 			return fmt.Errorf("credit: create %s: %w", t.name, err)
 		}
 	}
-	if err := s.restore(ctx); err != nil {
+	out, err := kgo.NewClient(append(s.opts(), kgo.TransactionalID(s.cfg.TransactionalID), kgo.DefaultProduceTopic(tp.Deposits),
+		kgo.RecordPartitioner(markerPartitioner{kgo.StickyKeyPartitioner(nil)}))...)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	if err := s.restore(ctx, admin, out); err != nil {
 		return err
 	}
 	inputs := []string{tp.Blocks, tp.Transfers, tp.Outputs, tp.Spends, tp.Decisions}
@@ -200,11 +209,6 @@ func (s *Service) run(ctx context.Context) error {
 		return err
 	}
 	defer in.Close()
-	out, err := kgo.NewClient(append(s.opts(), kgo.TransactionalID(s.cfg.TransactionalID), kgo.DefaultProduceTopic(tp.Deposits))...)
-	if err != nil {
-		return err
-	}
-	defer out.Close()
 	for {
 		fetches := in.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -235,16 +239,27 @@ func (s *Service) run(ctx context.Context) error {
 }
 
 // restore reads the deposits topic: the engine's state and the checkpoint.
-func (s *Service) restore(ctx context.Context) error {
+// It first fences: a transaction of this instance's id writes a marker to
+// every partition, which aborts whatever an earlier instance left open and
+// marks where the committed history ends, so the read below stops exactly
+// there however slow the brokers are.
+func (s *Service) restore(ctx context.Context, admin, out *kgo.Client) error {
 	s.e = NewEngine(s.cfg.Policy)
 	s.cp = checkpoint{Offsets: map[string]int64{}, Next: map[string]uint64{}, Tips: map[string]uint64{}, Finalized: map[string]uint64{}}
 	s.queue, s.contents, s.pos, s.decisions = map[string]map[uint64]queued{}, map[string]*contents{}, map[string]int64{}, nil
-	t, err := readAll(ctx, s.opts(), s.cfg.Kafka.Topics.Deposits)
+	nonce, parts, err := fence(ctx, admin, out, s.cfg.Kafka.Topics.Deposits)
+	if err != nil {
+		return err
+	}
+	t, err := readToMarkers(ctx, s.opts(), s.cfg.Kafka.Topics.Deposits, nonce, parts)
 	if err != nil {
 		return err
 	}
 	latest := map[string]DepositEvent{}
 	for _, r := range t {
+		if string(r.Key) == markerKey {
+			continue
+		}
 		if string(r.Key) == checkpointKey {
 			var cp checkpoint
 			if json.Unmarshal(r.Value, &cp) == nil {
@@ -498,7 +513,7 @@ func (s *Service) commit(ctx context.Context, out *kgo.Client, events []DepositE
 		if err != nil {
 			return err
 		}
-		recs = append(recs, &kgo.Record{Key: []byte(events[i].ID), Value: v})
+		recs = append(recs, &kgo.Record{Key: []byte(events[i].ID), Value: v, Headers: depositHeaders})
 		if events[i].Status == StatusReverted {
 			a := chain.Alert{V: chain.SchemaVersion, ID: "deposit_reverted/" + events[i].ID + "/" + fmt.Sprint(events[i].Credits),
 				Type: "deposit_reverted", Severity: "critical", Chain: events[i].Chain, Network: events[i].Network, Time: time.Now().UTC(),
@@ -517,7 +532,7 @@ func (s *Service) commit(ctx context.Context, out *kgo.Client, events []DepositE
 		recs = append(recs, &kgo.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
 	}
 	cp, _ := json.Marshal(&s.cp)
-	recs = append(recs, &kgo.Record{Key: []byte(checkpointKey), Value: cp})
+	recs = append(recs, &kgo.Record{Key: []byte(checkpointKey), Value: cp, Headers: typeHeader(checkpointKey)})
 	if err := out.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		_ = out.EndTransaction(context.Background(), kgo.TryAbort)
 		return fmt.Errorf("credit: write deposits (round aborted): %w", err)
@@ -539,26 +554,82 @@ func (s *Service) commit(ctx context.Context, out *kgo.Client, events []DepositE
 	return nil
 }
 
-// readAll reads a topic's committed records from its start.
-func readAll(ctx context.Context, opts []kgo.Opt, topic string) ([]*kgo.Record, error) {
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		return nil, fmt.Errorf("credit: read %s: %w", topic, err)
-	}
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err == nil && o.Offset > 0 {
-			want[o.Partition] = o.Offset
+// Records of the deposits topic say what they are in the cordon-type
+// header: "deposit" (the ledger's records), "checkpoint" and
+// "restore-marker" (the service's own; a ledger skips them).
+var depositHeaders = append(typeHeader("deposit"),
+	kgo.RecordHeader{Key: kafka.HeaderSchema, Value: []byte(fmt.Sprintf("cordon.deposit.v%d", chain.SchemaVersion))})
+
+func typeHeader(t string) []kgo.RecordHeader {
+	return []kgo.RecordHeader{{Key: kafka.HeaderType, Value: []byte(t)}}
+}
+
+// markerKey is the key of the restore markers in the deposits topic.
+const markerKey = "restore-marker"
+
+// markerPartition is the header that places a marker on its partition.
+const markerPartition = "cordon-partition"
+
+// markerPartitioner places markers on the partition their header names
+// and everything else as base does (by key).
+type markerPartitioner struct{ base kgo.Partitioner }
+
+func (p markerPartitioner) ForTopic(t string) kgo.TopicPartitioner {
+	return markerTopic{p.base.ForTopic(t)}
+}
+
+type markerTopic struct{ base kgo.TopicPartitioner }
+
+func (p markerTopic) RequiresConsistency(r *kgo.Record) bool { return true }
+
+func (p markerTopic) Partition(r *kgo.Record, n int) int {
+	for _, h := range r.Headers {
+		if h.Key == markerPartition {
+			if v, err := strconv.Atoi(string(h.Value)); err == nil && v >= 0 && v < n {
+				return v
+			}
 		}
-	})
-	if len(want) == 0 {
-		return nil, nil
 	}
+	return p.base.Partition(r, n)
+}
+
+// fence writes a marker with a fresh nonce to every partition of topic in
+// one transaction of out's transactional id, and returns the nonce and the
+// partition count.
+func fence(ctx context.Context, admin, out *kgo.Client, topic string) (string, int, error) {
+	md, err := kadm.NewClient(admin).Metadata(ctx, topic)
+	if err != nil {
+		return "", 0, fmt.Errorf("credit: metadata of %s: %w", topic, err)
+	}
+	t, ok := md.Topics[topic]
+	if !ok || t.Err != nil || len(t.Partitions) == 0 {
+		return "", 0, fmt.Errorf("credit: topic %s has no partitions (%v)", topic, t.Err)
+	}
+	parts := len(t.Partitions)
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	nonce := hex.EncodeToString(b[:])
+	if err := out.BeginTransaction(); err != nil {
+		return "", 0, fmt.Errorf("credit: begin the fencing transaction: %w", err)
+	}
+	recs := make([]*kgo.Record, parts)
+	for p := range parts {
+		recs[p] = &kgo.Record{Key: []byte(markerKey), Value: []byte(nonce),
+			Headers: append(typeHeader(markerKey), kgo.RecordHeader{Key: markerPartition, Value: []byte(strconv.Itoa(p))})}
+	}
+	if err := out.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		_ = out.EndTransaction(context.Background(), kgo.TryAbort)
+		return "", 0, fmt.Errorf("credit: write the restore markers: %w", err)
+	}
+	if err := out.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		return "", 0, fmt.Errorf("credit: commit the restore markers (fenced by a newer instance?): %w", err)
+	}
+	return nonce, parts, nil
+}
+
+// readToMarkers reads topic's committed records from its start up to the
+// markers carrying nonce, one per partition.
+func readToMarkers(ctx context.Context, opts []kgo.Opt, topic, nonce string, parts int) ([]*kgo.Record, error) {
 	rd, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))...)
 	if err != nil {
@@ -566,23 +637,27 @@ func readAll(ctx context.Context, opts []kgo.Opt, topic string) ([]*kgo.Record, 
 	}
 	defer rd.Close()
 	var out []*kgo.Record
-	for len(want) > 0 {
-		pctx, cancel := context.WithTimeout(ctx, 400*time.Millisecond)
-		fetches := rd.PollFetches(pctx)
-		quiet := pctx.Err() != nil
-		cancel()
+	done := map[int32]bool{}
+	for len(done) < parts {
+		fetches := rd.PollFetches(ctx)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		for _, r := range fetches.Records() {
-			out = append(out, r)
-			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
-				delete(want, r.Partition)
+		var ferr error
+		fetches.EachError(func(_ string, _ int32, err error) { ferr = err })
+		if ferr != nil {
+			return nil, fmt.Errorf("credit: read %s: %w", topic, ferr)
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			if done[r.Partition] {
+				return
 			}
-		}
-		if quiet && fetches.NumRecords() == 0 {
-			break // the rest are transaction markers or aborted records
-		}
+			if string(r.Key) == markerKey && string(r.Value) == nonce {
+				done[r.Partition] = true
+				return
+			}
+			out = append(out, r)
+		})
 	}
 	return out, nil
 }

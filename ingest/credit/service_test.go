@@ -200,7 +200,7 @@ func committed(t *testing.T, ctx context.Context, brokers []string) []credit.Dep
 			return out
 		}
 		f.EachRecord(func(r *kgo.Record) {
-			if string(r.Key) == "checkpoint" {
+			if string(r.Key) == "checkpoint" || string(r.Key) == "restore-marker" {
 				return
 			}
 			var ev credit.DepositEvent

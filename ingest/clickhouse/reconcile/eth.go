@@ -80,8 +80,10 @@ func ETH(ctx context.Context, q Querier, node ETHNode, o Options) (*Report, erro
 		}
 		return v, nil
 	}
+	// ERC-721 transfers move one token id each: there is no amount to
+	// add up (and such contracts need not have balanceOf).
 	rows, err := q.Query(ctx, `SELECT from_address, to_address, asset, amount FROM transfers FINAL
-		WHERE chain = ? AND network = ? AND `+window(bs), string(chain.ETH), o.Network)
+		WHERE chain = ? AND network = ? AND standard != ? AND `+window(bs), string(chain.ETH), o.Network, chain.StandardERC721)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: read transfers: %w", err)
 	}
