@@ -8,7 +8,7 @@ PKGS       := ./...
 
 BTCD_VERSION := v0.26.2
 
-.PHONY: all build btcd dev-deps run test test-deps bench fuzz lint vet clean
+.PHONY: all build btcd dev-deps run test test-deps soak bench fuzz lint vet clean
 
 all: build
 
@@ -37,6 +37,14 @@ test-deps:
 test: test-deps btcd
 	$(GO) vet $(PKGS)
 	CORDON_TEST_REQUIRE_TOOLS=1 $(GO) test $(TEST_FLAGS) $(PKGS)
+
+## soak: the long exactly-once runs of the crediting service (SOAK_RESTARTS kills and restarts on kfake) and engine (SOAK_RUNS histories)
+SOAK_RESTARTS ?= 3000
+SOAK_UPDATES  ?= 3000
+SOAK_RUNS     ?= 5000
+soak: test-deps
+	CORDON_SOAK_RUNS=$(SOAK_RUNS) $(GO) test ./ingest/credit/ -run '^TestEngineProperty$$' -count=1 -v -timeout 60m
+	CORDON_SOAK_RESTARTS=$(SOAK_RESTARTS) CORDON_SOAK_UPDATES=$(SOAK_UPDATES) $(GO) test ./ingest/credit/ -run '^TestServiceExactlyOnce$$' -count=1 -v -timeout 120m
 
 ## bench: run the benchmarks recorded in BENCHMARKS.md
 bench:

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math/big"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -117,6 +119,9 @@ func TestEngineProperty(t *testing.T) {
 	runs := 300
 	if testing.Short() {
 		runs = 50
+	}
+	if v, err := strconv.Atoi(os.Getenv("CORDON_SOAK_RUNS")); err == nil && v > 0 {
+		runs = v // make soak
 	}
 	for run := range runs {
 		rng := rand.New(rand.NewPCG(uint64(run), 99))

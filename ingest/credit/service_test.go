@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math/big"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -52,13 +54,21 @@ func (g *chainGen) add() {
 	for range g.rng.IntN(4) {
 		g.txn++
 		b.Transfers = append(b.Transfers, chain.Transfer{V: 1, Chain: chain.ETH, Network: "t", Asset: chain.AssetNative, Standard: chain.StandardNative,
-			TxHash: fmt.Sprintf("0x%064x", g.txn), From: "0x00000000000000000000000000000000000000ff", To: g.addrs[g.rng.IntN(len(g.addrs))],
+			TxHash: fmt.Sprintf("0x%064x", g.txn), From: g.sender(), To: g.addrs[g.rng.IntN(len(g.addrs))],
 			Amount: chain.AmountFromUint64([]uint64{5, 50, 500, 2000}[g.rng.IntN(4)]), BlockHash: b.Hash, BlockHeight: h})
 	}
 	g.canon = append(g.canon, b)
 	g.seq++
 	g.update = append(g.update, chain.Update{Event: chain.BlockEvent{V: 1, Type: chain.BlockAdded, Seq: g.seq, Header: b.Header,
 		TransferCount: len(b.Transfers)}, Block: b})
+}
+
+// sender is mostly a clean address, one time in twelve a flagged one.
+func (g *chainGen) sender() string {
+	if g.rng.IntN(12) == 0 {
+		return "0x00000000000000000000000000000000000000ee"
+	}
+	return "0x00000000000000000000000000000000000000ff"
 }
 
 func (g *chainGen) reorg(depth int) {
@@ -71,13 +81,31 @@ func (g *chainGen) reorg(depth int) {
 	}
 }
 
+// soakParams are the size of TestServiceExactlyOnce: CORDON_SOAK_RESTARTS
+// and CORDON_SOAK_UPDATES make it the long soak of `make soak`.
+func soakParams(t *testing.T) (restarts, updates int) {
+	restarts, updates = 40, 300
+	if v, err := strconv.Atoi(os.Getenv("CORDON_SOAK_RESTARTS")); err == nil && v > 0 {
+		restarts = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("CORDON_SOAK_UPDATES")); err == nil && v > 0 {
+		updates = v
+	}
+	t.Logf("soak: %d restarts over %d block events", restarts, updates)
+	return restarts, updates
+}
+
 // TestServiceExactlyOnce runs the crediting service on a stream with
-// reorgs (some deeper than the policy) while it is killed and restarted
-// at random, on a real Kafka-protocol broker: the committed deposit
-// events credit exactly what a fresh engine credits over the final
-// canonical chain, and never credit a deposit twice without a revert.
+// reorgs (some deeper than the policy) and deposits from a flagged sender,
+// while it is killed and restarted at random points — often within
+// milliseconds of starting, mid-restore or mid-round — on a real
+// Kafka-protocol broker: the committed deposit events credit exactly what
+// a fresh engine credits over the final canonical chain, no deposit is
+// credited twice without a revert between, and every reverted event
+// follows a credit of the same block, a block that is gone.
 func TestServiceExactlyOnce(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	wantRestarts, updates := soakParams(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(3+wantRestarts/100)*time.Minute)
 	defer cancel()
 	brokers := testkit.Kafka(t)
 	kc := kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3}
@@ -87,13 +115,13 @@ func TestServiceExactlyOnce(t *testing.T) {
 	require.NoError(t, prod.EnsureTopics(ctx))
 
 	reg := credit.NewRegistry()
-	g := &chainGen{rng: rand.New(rand.NewPCG(7, 7))}
+	g := &chainGen{rng: rand.New(rand.NewPCG(7, uint64(wantRestarts)))}
 	for i := range 5 {
 		a := fmt.Sprintf("0x%040x", 0xd00+i)
 		g.addrs = append(g.addrs, a)
 		reg.Put(&credit.Entry{Chain: chain.ETH, Network: "t", Address: a, Account: fmt.Sprint("u", i), Asset: "*", Kind: credit.KindDeposit})
 	}
-	for len(g.update) < 260 {
+	for len(g.update) < updates {
 		if len(g.canon) > 12 && g.rng.IntN(7) == 0 {
 			d := 1 + g.rng.IntN(2)
 			if g.rng.IntN(5) == 0 {
@@ -109,21 +137,28 @@ func TestServiceExactlyOnce(t *testing.T) {
 
 	kcFull := kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics()}
 	svc := func() *credit.Service {
-		s, err := credit.NewService(credit.ServiceConfig{Kafka: kcFull, Policy: policy, Registry: reg, Tokens: credit.Tokens{}})
+		s, err := credit.NewService(credit.ServiceConfig{Kafka: kcFull, Policy: policy, Registry: reg, Tokens: credit.Tokens{}, Screen: flagged})
 		require.NoError(t, err)
 		return s
 	}
 	// Publish in chunks while the service is killed and restarted.
 	published := 0
 	restarts := 0
-	for published < len(g.update) {
-		n := min(len(g.update)-published, 5+g.rng.IntN(30))
-		require.NoError(t, prod.Publish(ctx, g.update[published:published+n]))
-		published += n
+	perChunk := max(1, wantRestarts*30/len(g.update))
+	for published < len(g.update) || restarts < wantRestarts {
+		if published < len(g.update) && g.rng.IntN(perChunk) == 0 {
+			n := min(len(g.update)-published, 1+g.rng.IntN(30))
+			require.NoError(t, prod.Publish(ctx, g.update[published:published+n]))
+			published += n
+		}
 		sctx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- svc().Run(sctx) }()
-		time.Sleep(time.Duration(600+g.rng.IntN(1400)) * time.Millisecond) // sometimes mid-round
+		life := time.Duration(g.rng.IntN(250)) * time.Millisecond // often mid-restore or mid-round
+		if g.rng.IntN(4) == 0 {
+			life = time.Duration(250+g.rng.IntN(1500)) * time.Millisecond
+		}
+		time.Sleep(life)
 		stop()
 		require.NoError(t, <-done)
 		restarts++
@@ -145,12 +180,28 @@ func TestServiceExactlyOnce(t *testing.T) {
 	require.NoError(t, <-done)
 
 	want := freshCredited(g, reg)
+	live := map[string]bool{}
+	for _, b := range g.canon {
+		live[b.Hash] = true
+	}
 	latest := map[string]credit.DepositEvent{}
 	credits := map[string]int{}
+	creditedIn := map[string]string{}
+	statuses := map[string]int{}
 	for _, ev := range evs {
-		if ev.Status == credit.StatusCredited {
+		statuses[ev.Status]++
+		switch ev.Status {
+		case credit.StatusCredited:
 			require.Equal(t, credits[ev.ID]+1, ev.Credits, "%s: credited twice, or a credit skipped", ev.ID)
+			require.NotEqual(t, credit.StatusCredited, latest[ev.ID].Status, "%s: credited twice without a revert", ev.ID)
 			credits[ev.ID] = ev.Credits
+			creditedIn[ev.ID] = ev.BlockHash
+		case credit.StatusReverted:
+			require.Equal(t, credit.StatusCredited, latest[ev.ID].Status, "%s: reverted without a credit", ev.ID)
+			require.Equal(t, creditedIn[ev.ID], ev.BlockHash, "%s: reverted from another block than credited", ev.ID)
+			require.False(t, live[ev.BlockHash], "%s: reverted, yet its block is canonical", ev.ID)
+		case credit.StatusHeld:
+			require.Contains(t, ev.Reasons[0], "0x00000000000000000000000000000000000000ee")
 		}
 		latest[ev.ID] = ev
 	}
@@ -163,7 +214,23 @@ func TestServiceExactlyOnce(t *testing.T) {
 	slices.Sort(got)
 	require.Equal(t, want, got, "%d restarts", restarts)
 	require.Positive(t, len(got))
-	t.Logf("%d deposit events committed over %d restarts; %d deposits credited", len(evs), restarts, len(got))
+	deep := 0
+	for _, u := range g.update {
+		if u.Event.Type == chain.BlockRemoved {
+			deep++
+		}
+	}
+	require.Positive(t, statuses[credit.StatusReverted], "the history has reorgs deeper than the policy: %v, %d removals", statuses, deep)
+	require.Positive(t, statuses[credit.StatusHeld])
+	t.Logf("%d deposit events committed over %d restarts; %d deposits credited; events by status %v", len(evs), restarts, len(got), statuses)
+}
+
+// flagged screens one sender as listed.
+func flagged(_ chain.Chain, _, addr string) []credit.Hit {
+	if addr == "0x00000000000000000000000000000000000000ee" {
+		return []credit.Hit{{Address: addr, Indicator: "indicator--test", Category: "hack", Source: "test"}}
+	}
+	return nil
 }
 
 // freshCredited are the ids a fresh engine over the final chain credits.
@@ -172,7 +239,7 @@ func freshCredited(g *chainGen, reg *credit.Registry) []string {
 	var out []string
 	state := map[string]string{}
 	for i, b := range g.canon {
-		for _, ev := range e.Added(chain.BlockEvent{Type: chain.BlockAdded, Seq: uint64(i + 1), Header: b.Header}, credit.ETHCandidates(b, reg, nil, nil)) {
+		for _, ev := range e.Added(chain.BlockEvent{Type: chain.BlockAdded, Seq: uint64(i + 1), Header: b.Header}, credit.ETHCandidates(b, reg, nil, flagged)) {
 			state[ev.ID] = ev.Status
 		}
 	}
@@ -225,8 +292,8 @@ func finished(evs []credit.DepositEvent, g *chainGen) bool {
 			if a, _ := new(big.Int).SetString(tr.Amount.String(), 10); a.Cmp(big.NewInt(1000)) >= 0 {
 				need = 5
 			}
-			if a, _ := new(big.Int).SetString(tr.Amount.String(), 10); a.Cmp(big.NewInt(10)) < 0 {
-				continue
+			if a, _ := new(big.Int).SetString(tr.Amount.String(), 10); a.Cmp(big.NewInt(10)) < 0 || len(flagged(chain.ETH, "t", tr.From)) > 0 {
+				continue // dust, or held
 			}
 			if tip-b.Height+1 >= need && last[id] != credit.StatusCredited {
 				return false
