@@ -57,6 +57,7 @@ bench:
 	$(GO) test ./ingest/clickhouse/ -run '^$$' -bench 'BenchmarkLoadTransfers' -benchtime 1x -timeout 60m
 	$(GO) test ./ingest/clickhouse/trace/ -run '^$$' -bench 'BenchmarkTrace' -benchtime 1x -timeout 60m
 	$(GO) test ./intel/ -run '^$$' -bench 'BenchmarkIndex|BenchmarkScreenAPI|BenchmarkImportSTIX' -benchtime 1x -timeout 60m
+	$(GO) test ./ingest/credit/ -run '^$$' -bench 'BenchmarkRegistry|BenchmarkCreditLatency|BenchmarkCreditThroughput' -benchtime 1x -timeout 60m
 
 ## fuzz: run each fuzz target for FUZZTIME (default 20s)
 FUZZTIME ?= 20s
