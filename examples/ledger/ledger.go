@@ -1,0 +1,284 @@
+// Command ledger is an example of an exchange ledger applying cordon's
+// deposit events (the cordon.deposits topic) idempotently.
+//
+// It shows the two rules a ledger needs (docs/credit.md):
+//
+//  1. Apply a credited event only when its credits count is one more than
+//     the credits already applied for that deposit, and a reverted event
+//     only for the credit it names. Replays, duplicates and a reset of the
+//     read position then change nothing.
+//  2. Keep the read position in the same atomic write as the balances, so
+//     a crash between the two cannot lose or double an event either.
+//
+// The ledger here is a JSON file replaced atomically (write, fsync,
+// rename); a real exchange does the same in its database transaction.
+//
+//	go run ./examples/ledger --brokers 127.0.0.1:9092 --state ledger.json
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"math/big"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Deposit is the part of a cordon.deposits record the ledger reads.
+type Deposit struct {
+	ID      string `json:"id"`
+	Status  string `json:"status"`
+	Account string `json:"account"`
+	Asset   string `json:"asset"`
+	Amount  string `json:"amount"`
+	Credits int    `json:"credits"`
+}
+
+// Entry is what the ledger knows of one deposit.
+type Entry struct {
+	// Credits is the credits applied; Reverted the credits taken back.
+	Credits  int `json:"credits"`
+	Reverted int `json:"reverted"`
+	// Status is the deposit's last status, to show users ("held", …).
+	Status string `json:"status"`
+}
+
+// State is the ledger: balances, what was applied per deposit, and where
+// to read on, all written together.
+type State struct {
+	// Balances by account, then asset, in base units (decimal strings).
+	Balances map[string]map[string]string `json:"balances"`
+	Deposits map[string]*Entry            `json:"deposits"`
+	// Offsets are the next offsets to read, by partition.
+	Offsets map[int32]int64 `json:"offsets"`
+}
+
+// NewState returns an empty ledger.
+func NewState() *State {
+	return &State{Balances: map[string]map[string]string{}, Deposits: map[string]*Entry{}, Offsets: map[int32]int64{}}
+}
+
+// ErrGap is a credited event more than one ahead of what was applied: a
+// stream cordon wrote never has one, so the ledger stops rather than guess.
+var ErrGap = errors.New("credits gap")
+
+// Apply applies one deposit event; it reports whether the balances
+// changed.
+func (s *State) Apply(d Deposit) (bool, error) {
+	e := s.Deposits[d.ID]
+	if e == nil {
+		e = &Entry{}
+		s.Deposits[d.ID] = e
+	}
+	switch d.Status {
+	case "credited":
+		switch {
+		case d.Credits <= e.Credits:
+			return false, nil // applied before: a replay
+		case d.Credits > e.Credits+1:
+			return false, fmt.Errorf("%w: deposit %s credited event #%d, but %d applied", ErrGap, d.ID, d.Credits, e.Credits)
+		}
+		if err := s.add(d, 1); err != nil {
+			return false, err
+		}
+		e.Credits, e.Status = d.Credits, d.Status
+		return true, nil
+	case "reverted":
+		if d.Credits != e.Credits || e.Reverted >= d.Credits {
+			e.Status = d.Status
+			return false, nil // not applied, or reverted already
+		}
+		if err := s.add(d, -1); err != nil {
+			return false, err
+		}
+		e.Reverted, e.Status = d.Credits, d.Status
+		return true, nil
+	}
+	// pending, held, released, rejected, dropped, dust, unknown_token:
+	// nothing to book; shown to the user.
+	e.Status = d.Status
+	return false, nil
+}
+
+func (s *State) add(d Deposit, sign int) error {
+	amt, ok := new(big.Int).SetString(d.Amount, 10)
+	if !ok || amt.Sign() < 0 {
+		return fmt.Errorf("deposit %s: amount %q is not a non-negative integer", d.ID, d.Amount)
+	}
+	if s.Balances[d.Account] == nil {
+		s.Balances[d.Account] = map[string]string{}
+	}
+	bal, _ := new(big.Int).SetString(s.Balances[d.Account][d.Asset], 10)
+	if bal == nil {
+		bal = new(big.Int)
+	}
+	if sign < 0 {
+		amt.Neg(amt)
+	}
+	s.Balances[d.Account][d.Asset] = bal.Add(bal, amt).String()
+	return nil
+}
+
+// Load reads the state file (a new ledger when there is none).
+func Load(path string) (*State, error) {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return NewState(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s := NewState()
+	if err := json.Unmarshal(raw, s); err != nil {
+		return nil, fmt.Errorf("ledger state %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Save replaces the state file atomically.
+func (s *State) Save(path string) error {
+	raw, err := json.MarshalIndent(s, "", " ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".ledger-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(raw); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// isDeposit tells deposit records from the crediting service's own
+// (checkpoints and restore markers) by their cordon-type header.
+func isDeposit(r *kgo.Record) bool {
+	for _, h := range r.Headers {
+		if h.Key == "cordon-type" {
+			return string(h.Value) == "deposit"
+		}
+	}
+	return false
+}
+
+// Run applies the topic's committed records from the state's offsets
+// until ctx ends, saving after every fetch.
+func Run(ctx context.Context, brokers []string, topic, path string, logf func(string, ...any)) error {
+	st, err := Load(path)
+	if err != nil {
+		return err
+	}
+	admin, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return err
+	}
+	md, err := kadm.NewClient(admin).Metadata(ctx, topic)
+	admin.Close()
+	if err != nil {
+		return fmt.Errorf("metadata of %s: %w", topic, err)
+	}
+	parts := map[int32]kgo.Offset{}
+	for _, p := range md.Topics[topic].Partitions.Numbers() {
+		parts[p] = kgo.NewOffset().At(st.Offsets[p]) // 0: from the start
+	}
+	if len(parts) == 0 {
+		return fmt.Errorf("topic %s has no partitions", topic)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted())) // never an aborted round's events
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var ferr error
+		fetches.EachError(func(_ string, _ int32, err error) { ferr = err })
+		if ferr != nil {
+			return ferr
+		}
+		var aerr error
+		fetches.EachRecord(func(r *kgo.Record) {
+			if aerr != nil {
+				return
+			}
+			st.Offsets[r.Partition] = r.Offset + 1
+			if !isDeposit(r) {
+				return
+			}
+			var d Deposit
+			if err := json.Unmarshal(r.Value, &d); err != nil {
+				aerr = fmt.Errorf("partition %d offset %d: %w", r.Partition, r.Offset, err)
+				return
+			}
+			changed, err := st.Apply(d)
+			if err != nil {
+				aerr = err
+				return
+			}
+			if changed {
+				logf("%s %s: %s %s %s (credit #%d)", d.Status, d.ID, d.Account, d.Amount, d.Asset, d.Credits)
+			}
+		})
+		if aerr != nil {
+			return aerr // nothing of this fetch is saved: it is read again after a fix
+		}
+		if err := st.Save(path); err != nil {
+			return fmt.Errorf("save the ledger: %w", err)
+		}
+	}
+}
+
+func main() {
+	brokers := flag.String("brokers", "127.0.0.1:9092", "Kafka brokers, comma-separated")
+	topic := flag.String("topic", "cordon.deposits", "deposits topic")
+	state := flag.String("state", "ledger.json", "ledger state file")
+	show := flag.Bool("show", false, "print the balances in the state file and exit")
+	flag.Parse()
+	if *show {
+		st, err := Load(*state)
+		if err != nil {
+			log.Fatal(err)
+		}
+		accounts := make([]string, 0, len(st.Balances))
+		for a := range st.Balances {
+			accounts = append(accounts, a)
+		}
+		sort.Strings(accounts)
+		for _, a := range accounts {
+			for asset, v := range st.Balances[a] {
+				fmt.Printf("%s\t%s\t%s\n", a, asset, v)
+			}
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := Run(ctx, strings.Split(*brokers, ","), *topic, *state, func(f string, a ...any) { log.Printf(f, a...) }); err != nil {
+		log.Fatal(err)
+	}
+}
