@@ -3,10 +3,11 @@
 //
 // It shows the two rules a ledger needs (docs/credit.md):
 //
-//  1. Apply a credited event only when its credits count is one more than
-//     the credits already applied for that deposit, and a reverted event
-//     only for the credit it names. Replays, duplicates and a reset of the
-//     read position then change nothing.
+//  1. Order each deposit's credited and reverted events by their credits
+//     count (a revert after the credit it takes back), apply only events
+//     newer than the last applied, and make the booking match the event.
+//     Replays, duplicates, compaction and a reset of the read position
+//     then change nothing.
 //  2. Keep the read position in the same atomic write as the balances, so
 //     a crash between the two cannot lose or double an event either.
 //
@@ -47,9 +48,11 @@ type Deposit struct {
 
 // Entry is what the ledger knows of one deposit.
 type Entry struct {
-	// Credits is the credits applied; Reverted the credits taken back.
-	Credits  int `json:"credits"`
-	Reverted int `json:"reverted"`
+	// Version orders a deposit's credited and reverted events: 2×credits
+	// for credited, 2×credits+1 for reverted. Booked says whether the
+	// amount is on the account now.
+	Version int  `json:"version"`
+	Booked  bool `json:"booked"`
 	// Status is the deposit's last status, to show users ("held", …).
 	Status string `json:"status"`
 }
@@ -69,46 +72,47 @@ func NewState() *State {
 	return &State{Balances: map[string]map[string]string{}, Deposits: map[string]*Entry{}, Offsets: map[int32]int64{}}
 }
 
-// ErrGap is a credited event more than one ahead of what was applied: a
-// stream cordon wrote never has one, so the ledger stops rather than guess.
-var ErrGap = errors.New("credits gap")
-
 // Apply applies one deposit event; it reports whether the balances
-// changed.
+// changed. The rule: a credited or reverted event newer (by Version) than
+// the last one applied for the deposit makes the booking match it —
+// booked after credited, unbooked after reverted; anything older or equal
+// is a replay and changes nothing. It needs no event but the newest, so
+// it also holds after compaction dropped a deposit's older events.
 func (s *State) Apply(d Deposit) (bool, error) {
 	e := s.Deposits[d.ID]
 	if e == nil {
 		e = &Entry{}
 		s.Deposits[d.ID] = e
 	}
+	var v int
 	switch d.Status {
 	case "credited":
-		switch {
-		case d.Credits <= e.Credits:
-			return false, nil // applied before: a replay
-		case d.Credits > e.Credits+1:
-			return false, fmt.Errorf("%w: deposit %s credited event #%d, but %d applied", ErrGap, d.ID, d.Credits, e.Credits)
-		}
-		if err := s.add(d, 1); err != nil {
-			return false, err
-		}
-		e.Credits, e.Status = d.Credits, d.Status
-		return true, nil
+		v = 2 * d.Credits
 	case "reverted":
-		if d.Credits != e.Credits || e.Reverted >= d.Credits {
-			e.Status = d.Status
-			return false, nil // not applied, or reverted already
-		}
-		if err := s.add(d, -1); err != nil {
-			return false, err
-		}
-		e.Reverted, e.Status = d.Credits, d.Status
-		return true, nil
+		v = 2*d.Credits + 1
+	default:
+		// pending, held, released, rejected, dropped, dust, unknown_token:
+		// nothing to book; shown to the user.
+		e.Status = d.Status
+		return false, nil
 	}
-	// pending, held, released, rejected, dropped, dust, unknown_token:
-	// nothing to book; shown to the user.
-	e.Status = d.Status
-	return false, nil
+	if d.Credits < 1 || v <= e.Version {
+		return false, nil // a replay, or older than what was applied
+	}
+	e.Version, e.Status = v, d.Status
+	book := d.Status == "credited"
+	if book == e.Booked {
+		return false, nil // a revert and a new credit were compacted away in between
+	}
+	sign := 1
+	if !book {
+		sign = -1
+	}
+	if err := s.add(d, sign); err != nil {
+		return false, err
+	}
+	e.Booked = book
+	return true, nil
 }
 
 func (s *State) add(d Deposit, sign int) error {
