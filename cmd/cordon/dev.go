@@ -138,11 +138,16 @@ func cmdDev(ctx context.Context, args []string) error {
 		cfg.ClickHouse.Addrs = []string{chSrv.Addr()}
 		cfg.ClickHouse.Linger = 100 * time.Millisecond
 	}
-	token, err := devToken(*dataDir)
+	token, err := devToken(*dataDir, "api-token")
+	if err != nil {
+		return err
+	}
+	opToken, err := devToken(*dataDir, "operator-token")
 	if err != nil {
 		return err
 	}
 	cfg.API.Listen, cfg.API.Tokens = *apiAddr, []config.Secret{config.SecretValue(token)}
+	cfg.API.Operators = []config.Operator{{Name: devOperator, Token: config.SecretValue(opToken)}}
 	cfg.Intel.RetroHuntInterval = 5 * time.Second
 	if err := cfg.Fill(); err != nil {
 		return fmt.Errorf("dev config: %w", err)
@@ -158,8 +163,9 @@ func cmdDev(ctx context.Context, args []string) error {
 		ETHChainID: devnet.ChainID, HTTP: sys.srv.Addr(), PID: os.Getpid(),
 		Topics: map[string]string{"blocks": cfg.Kafka.Topics.Blocks, "transactions": cfg.Kafka.Topics.Transactions,
 			"transfers": cfg.Kafka.Topics.Transfers, "outputs": cfg.Kafka.Topics.Outputs, "spends": cfg.Kafka.Topics.Spends,
-			"alerts": cfg.Kafka.Topics.Alerts, "intel": cfg.Kafka.Topics.Intel, "addresses": cfg.Kafka.Topics.Addresses},
-		API: &apiEndpoint{URL: "http://" + sys.intel.apiAddr(), Token: token}}
+			"alerts": cfg.Kafka.Topics.Alerts, "intel": cfg.Kafka.Topics.Intel, "addresses": cfg.Kafka.Topics.Addresses,
+			"deposits": cfg.Kafka.Topics.Deposits, "decisions": cfg.Kafka.Topics.Decisions},
+		API: &apiEndpoint{URL: "http://" + sys.intel.apiAddr(), Token: token, Operator: devOperator, OperatorToken: opToken}}
 	if chSrv != nil {
 		ep.ClickHouse = chSrv.Addr()
 	}
@@ -179,7 +185,7 @@ func cmdDev(ctx context.Context, args []string) error {
 		_, port, _ := net.SplitHostPort(chSrv.Addr())
 		chLine = fmt.Sprintf("  clickhouse %s (try: clickhouse-client --port %s -d cordon -q 'SELECT count() FROM canonical_outputs')\n", chSrv.Addr(), port)
 	}
-	fmt.Fprintf(os.Stderr, "\ncordon dev is up — endpoints in %s\n  kafka   %s   (try: kcat -C -b %s -t %s -e)\n  eth rpc %s\n%s%s  http    http://%s/metrics  /healthz  /readyz\n  api     %s/v1/screen (bearer token in endpoints.json; try: bin/cordon intel check --chain eth %s)\n\n",
+	fmt.Fprintf(os.Stderr, "\ncordon dev is up — endpoints in %s\n  kafka   %s   (try: kcat -C -b %s -t %s -e)\n  eth rpc %s\n%s%s  http    http://%s/metrics  /healthz  /readyz\n  api     %s/v1/screen (bearer token in endpoints.json; try: bin/cordon intel check --chain eth %s)\n          /v1/decisions: release or reject held deposits with the operator token in endpoints.json (docs/credit.md)\n\n",
 		filepath.Join(*dataDir, "endpoints.json"), ep.Kafka, ep.Kafka, cfg.Kafka.Topics.Blocks, ep.ETHRPC, btcLine, chLine, ep.HTTP,
 		ep.API.URL, devFlagged(dev))
 

@@ -19,10 +19,11 @@ import (
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 )
 
-// devToken is the dev API's bearer token, kept in the data directory so
-// it survives restarts.
-func devToken(dir string) (string, error) {
-	path := filepath.Join(dir, "api-token")
+// devToken is a dev API bearer token (file api-token: the integration
+// token; operator-token: the dev operator's), kept in the data directory
+// so it survives restarts.
+func devToken(dir, file string) (string, error) {
+	path := filepath.Join(dir, file)
 	b, err := os.ReadFile(path)
 	if err == nil && len(strings.TrimSpace(string(b))) >= 16 {
 		return strings.TrimSpace(string(b)), nil

@@ -79,4 +79,10 @@ type btcRPC struct {
 type apiEndpoint struct {
 	URL   string `json:"url"`
 	Token string `json:"token"`
+	// Operator and OperatorToken decide on held deposits.
+	Operator      string `json:"operator"`
+	OperatorToken string `json:"operator_token"`
 }
+
+// devOperator is the operator cordon dev configures.
+const devOperator = "dev-operator"

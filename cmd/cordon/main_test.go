@@ -156,38 +156,85 @@ func TestDevEndToEnd(t *testing.T) {
 func checkDevDeposits(t *testing.T, ep endpoints) {
 	kcat, err := exec.LookPath("kcat")
 	require.NoError(t, err)
-	deadline := time.Now().Add(90 * time.Second)
-	for {
+	type event struct {
+		ID       string   `json:"id"`
+		Status   string   `json:"status"`
+		Reasons  []string `json:"reasons"`
+		Credits  int      `json:"credits"`
+		Decision *struct {
+			Operator string `json:"operator"`
+		} `json:"decision"`
+	}
+	read := func() []event {
 		// read_committed never sees the end of a transactional topic
 		// (its last offsets are transaction markers): read for a while.
 		kctx, kcancel := context.WithTimeout(context.Background(), 5*time.Second)
 		out, _ := exec.CommandContext(kctx, kcat, "-C", "-b", ep.Kafka, "-t", "cordon.deposits", "-o", "beginning", "-q",
 			"-X", "isolation.level=read_committed").Output()
 		kcancel()
-		credited, held := 0, 0
+		var evs []event
 		for _, l := range strings.Split(string(out), "\n") {
-			var ev struct {
-				Status  string   `json:"status"`
-				Reasons []string `json:"reasons"`
-				Credits int      `json:"credits"`
+			var ev event
+			if json.Unmarshal([]byte(l), &ev) == nil && ev.ID != "" {
+				evs = append(evs, ev)
 			}
-			if json.Unmarshal([]byte(l), &ev) != nil {
-				continue
-			}
-			switch ev.Status {
-			case "credited":
+		}
+		return evs
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	var heldID string
+	for {
+		credited := 0
+		latest := map[string]event{}
+		for _, ev := range read() {
+			latest[ev.ID] = ev
+			if ev.Status == "credited" {
 				credited++
 				require.Positive(t, ev.Credits)
-			case "held":
-				if len(ev.Reasons) > 0 && strings.Contains(strings.Join(ev.Reasons, " "), "dev-partner") {
-					held++
-				}
 			}
 		}
-		if credited > 0 && held > 0 {
+		for id, ev := range latest {
+			if ev.Status == "held" && strings.Contains(strings.Join(ev.Reasons, " "), "dev-partner") {
+				heldID = id
+			}
+		}
+		if credited > 0 && heldID != "" {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "deposits: %d credited, held by the dev feed: %q", credited, heldID)
+		time.Sleep(time.Second)
+	}
+
+	// An operator releases it through the API; the integration token may not.
+	decide := func(token string) (int, string) {
+		body := `{"deposit":"` + heldID + `","action":"release","reason":"dev e2e: checked"}`
+		req, err := http.NewRequest(http.MethodPost, ep.API.URL+"/v1/decisions", strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := decide(ep.API.Token)
+	require.Equal(t, http.StatusForbidden, code, body)
+	code, body = decide(ep.API.OperatorToken)
+	require.Equal(t, http.StatusAccepted, code, body)
+	require.Contains(t, body, `"operator":"`+ep.API.Operator+`"`)
+	for {
+		released := false
+		for _, ev := range read() {
+			if ev.ID == heldID && (ev.Status == "released" || ev.Status == "credited") && ev.Decision != nil {
+				require.Equal(t, ep.API.Operator, ev.Decision.Operator)
+				released = true
+			}
+		}
+		if released {
 			return
 		}
-		require.True(t, time.Now().Before(deadline), "deposits: %d credited, %d held by the dev feed", credited, held)
+		require.True(t, time.Now().Before(deadline.Add(30*time.Second)), "the released deposit %s has no released event", heldID)
 		time.Sleep(time.Second)
 	}
 }
