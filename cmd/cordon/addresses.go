@@ -6,12 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/cordonhq/cordon/ingest/credit"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/config"
 )
 
 // cmdAddresses registers the exchange's addresses from a file.
@@ -40,22 +38,9 @@ func cmdAddresses(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("addresses import %s: %w (the %d valid rows before it were not imported)", fs.Arg(0), err, len(entries))
 	}
-	var kc kafka.Config
-	if *kf.config != "" {
-		cfg, err := config.Load(*kf.config, os.Environ())
-		if err != nil {
-			return err
-		}
-		kc = kafkaConfig(cfg.Kafka)
-	} else {
-		if *kf.brokers == "" {
-			ep, err := readEndpoints(*kf.dataDir)
-			if err != nil {
-				return fmt.Errorf("addresses import: no --brokers given and %w", err)
-			}
-			*kf.brokers = ep.Kafka
-		}
-		kc = kafka.Config{Brokers: strings.Split(*kf.brokers, ","), CreateTopics: true}
+	kc, err := kf.kafka()
+	if err != nil {
+		return fmt.Errorf("addresses import: %w", err)
 	}
 	prod, err := kafka.New(kc, nil, nil)
 	if err != nil {

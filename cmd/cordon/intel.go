@@ -61,30 +61,44 @@ func addKafkaFlags(fs *flag.FlagSet) kafkaFlags {
 	}
 }
 
-func (k kafkaFlags) topic(ctx context.Context) (*intel.Topic, error) {
+// kafka resolves the flags: --config's Kafka settings, else --brokers
+// with the default topics, else the dev system's endpoints.json.
+func (k kafkaFlags) kafka() (kafka.Config, error) {
 	var kc kafka.Config
 	switch {
 	case *k.config != "":
 		cfg, err := config.Load(*k.config, os.Environ())
 		if err != nil {
-			return nil, err
+			return kc, err
 		}
 		kc = kafkaConfig(cfg.Kafka)
 	default:
 		kc.Topics = kafka.DefaultTopics()
+		kc.CreateTopics = true
 		if *k.brokers == "" {
 			ep, err := readEndpoints(*k.dataDir)
 			if err != nil {
-				return nil, fmt.Errorf("no --brokers given and %w", err)
+				return kc, fmt.Errorf("no --brokers given and %w", err)
 			}
 			*k.brokers = ep.Kafka
-			if t := ep.Topics["intel"]; t != "" {
-				kc.Topics.Intel = t
+			for name, dst := range map[string]*string{"intel": &kc.Topics.Intel, "addresses": &kc.Topics.Addresses,
+				"deposits": &kc.Topics.Deposits, "decisions": &kc.Topics.Decisions} {
+				if t := ep.Topics[name]; t != "" {
+					*dst = t
+				}
 			}
 		}
 	}
 	if *k.brokers != "" {
 		kc.Brokers = strings.Split(*k.brokers, ",")
+	}
+	return kc, nil
+}
+
+func (k kafkaFlags) topic(ctx context.Context) (*intel.Topic, error) {
+	kc, err := k.kafka()
+	if err != nil {
+		return nil, err
 	}
 	t, err := intel.OpenTopic(kc)
 	if err != nil {

@@ -24,6 +24,7 @@ Usage:
   cordon reconcile --chain eth|btc [--height H] [--blocks N] [--sample N] [--format table|json]
   cordon intel   import --format ofac|csv PATH | check --chain C ADDRESS... | stats
   cordon addresses import FILE          register deposit addresses and wallets (CSV or JSON lines)
+  cordon deposits list|release|reject   held deposits, and operators' decisions on them
   cordon version
 
 Run "cordon COMMAND -h" for a command's flags.
@@ -68,6 +69,8 @@ func dispatch(ctx context.Context, args []string) error {
 		return cmdIntel(ctx, args[1:])
 	case "addresses":
 		return cmdAddresses(ctx, args[1:])
+	case "deposits":
+		return cmdDeposits(ctx, args[1:])
 	case "version", "--version":
 		fmt.Println("cordon", version)
 		return nil

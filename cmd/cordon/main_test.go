@@ -147,13 +147,13 @@ func TestDevEndToEnd(t *testing.T) {
 	checkDevIntel(t, ctx, dir, ep)
 	checkDevIndicatorsInClickHouse(t, ep)
 	checkDevRetroHunt(t, ctx, dir, ep)
-	checkDevDeposits(t, ep)
+	checkDevDeposits(t, ctx, dir, ep)
 }
 
 // checkDevDeposits: deposits to the simulated users' addresses are
 // credited on cordon.deposits (read with kcat), and those from the dev
 // feed's flagged accounts are held with the indicator as the reason.
-func checkDevDeposits(t *testing.T, ep endpoints) {
+func checkDevDeposits(t *testing.T, ctx context.Context, dir string, ep endpoints) {
 	kcat, err := exec.LookPath("kcat")
 	require.NoError(t, err)
 	type event struct {
@@ -232,9 +232,36 @@ func checkDevDeposits(t *testing.T, ep endpoints) {
 			}
 		}
 		if released {
-			return
+			break
 		}
 		require.True(t, time.Now().Before(deadline.Add(30*time.Second)), "the released deposit %s has no released event", heldID)
+		time.Sleep(time.Second)
+	}
+
+	// cordon deposits list shows the held ones; cordon deposits reject
+	// decides on one of them (the operator token from endpoints.json).
+	var buf bytes.Buffer
+	require.NoError(t, cmdDepositsList(ctx, []string{"--data-dir", dir, "--status", "held", "--format", "json"}, &buf))
+	var other string
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var ev event
+		require.NoError(t, json.Unmarshal([]byte(l), &ev), l)
+		require.Equal(t, "held", ev.Status)
+		if ev.ID != heldID {
+			other = ev.ID
+		}
+	}
+	require.NotEmpty(t, other, "another held deposit: %s", buf.String())
+	require.NoError(t, cmdDeposits(ctx, []string{"reject", other, "--reason", "dev e2e: stolen funds", "--data-dir", dir}))
+	require.ErrorContains(t, cmdDeposits(ctx, []string{"reject", other, "--data-dir", dir}), "--reason is required")
+	for {
+		for _, ev := range read() {
+			if ev.ID == other && ev.Status == "rejected" {
+				require.Equal(t, ep.API.Operator, ev.Decision.Operator)
+				return
+			}
+		}
+		require.True(t, time.Now().Before(deadline.Add(60*time.Second)), "the rejected deposit %s has no rejected event", other)
 		time.Sleep(time.Second)
 	}
 }

@@ -661,3 +661,65 @@ func readToMarkers(ctx context.Context, opts []kgo.Opt, topic, nonce string, par
 	}
 	return out, nil
 }
+
+// Latest reads the deposits topic's committed records (a view as of the
+// call: read until every partition reached the offset that was its end
+// when the read began, or nothing more arrived for a second) and returns
+// the newest event of each deposit.
+func Latest(ctx context.Context, kc kafka.Config) (map[string]DepositEvent, error) {
+	opts, err := kafka.FranzOpts(kc, "-deposits")
+	if err != nil {
+		return nil, err
+	}
+	topic := kc.Topics.Deposits
+	if topic == "" {
+		topic = kafka.DefaultTopics().Deposits
+	}
+	admin, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	ends, err := kadm.NewClient(admin).ListCommittedOffsets(ctx, topic)
+	admin.Close()
+	if err != nil {
+		return nil, fmt.Errorf("credit: read %s: %w", topic, err)
+	}
+	want := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && o.Offset > 0 {
+			want[o.Partition] = o.Offset
+		}
+	})
+	out := map[string]DepositEvent{}
+	if len(want) == 0 {
+		return out, nil
+	}
+	rd, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))...)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	for len(want) > 0 {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fetches := rd.PollFetches(pctx)
+		quiet := pctx.Err() != nil && fetches.NumRecords() == 0
+		cancel()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
+				delete(want, r.Partition)
+			}
+			var ev DepositEvent
+			if string(r.Key) != checkpointKey && string(r.Key) != markerKey && json.Unmarshal(r.Value, &ev) == nil && ev.ID == string(r.Key) {
+				out[ev.ID] = ev
+			}
+		})
+		if quiet {
+			break // the rest of the partitions are transaction markers
+		}
+	}
+	return out, nil
+}
