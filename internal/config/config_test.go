@@ -109,6 +109,7 @@ func TestExampleConfigIsValid(t *testing.T) {
 	t.Setenv("BITCOIND_RPC_PASSWORD", "pw")
 	t.Setenv("CLICKHOUSE_PASSWORD", "pw")
 	t.Setenv("CORDON_API_TOKEN", "a-token-of-32-characters-0123456")
+	t.Setenv("CORDON_OPERATOR_ANN", "ann-token-of-32-characters-01234")
 	raw, err := os.ReadFile("../../cordon.example.yaml")
 	require.NoError(t, err)
 	cfg, err := Parse(raw, nil)
