@@ -231,8 +231,9 @@ func showStatus(ctx context.Context, w io.Writer, sys *system, tr *devnet.Traffi
 			sys.intel.store.Index.Len(), sys.intel.addrs.Registry.Len(), "http://"+sys.intel.apiAddr(), intelState)
 		if svc := sys.intel.credit.Load(); svc != nil {
 			c := svc.Counts()
-			fmt.Fprintf(w, "%s %-14s pending %d  credited %d  held %d  dropped %d  reverted %d  dust %d\n", time.Now().Format("15:04:05"), "deposits",
-				c["pending"], c["credited"], c["held"], c["dropped"], c["reverted"], c["dust"])
+			fmt.Fprintf(w, "%s %-14s pending %d  credited %d  held %d  released %d  rejected %d  dropped %d  reverted %d  dust %d\n",
+				time.Now().Format("15:04:05"), "deposits", c["pending"], c["credited"], c["held"], c["released"], c["rejected"], c["dropped"],
+				c["reverted"], c["dust"])
 		}
 		if p.loader != nil {
 			state := "ok"

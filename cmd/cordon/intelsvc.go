@@ -167,8 +167,8 @@ func (s *intelService) close() { s.topic.Close() }
 
 // runCredit runs the crediting service once the registry and the
 // indicator store have caught up (a deposit must not be decided on a
-// partial registry or unscreened). Fenced by another instance, it waits
-// and tries again: one instance credits, the others stand by.
+// partial registry or unscreened), while this instance leads (credit.Lead):
+// one instance credits, the others stand by.
 func (s *intelService) runCredit(ctx context.Context, kafkaReady <-chan struct{}) error {
 	select {
 	case <-ctx.Done():
@@ -197,23 +197,22 @@ func (s *intelService) runCredit(ctx context.Context, kafkaReady <-chan struct{}
 		}
 	}
 	screen := credit.IntelScreener(s.store.Index)
-	for attempt := 0; ; attempt++ {
-		svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafkaConfig(s.cfg.Kafka), Policy: policy, Tokens: tokens,
+	kc := kafkaConfig(s.cfg.Kafka)
+	// One instance of the cluster credits: the leader of a Kafka consumer
+	// group; the others stand by and take over when it goes.
+	err = credit.Lead(ctx, credit.LeaderConfig{Kafka: kc, Group: "cordon-credit-leader", Topic: kc.Topics.Deposits + "-leader",
+		Log: s.log.With("component", "credit")}, func(ctx context.Context) error {
+		svc, err := credit.NewService(credit.ServiceConfig{Kafka: kc, Policy: policy, Tokens: tokens,
 			Registry: s.addrs.Registry, Screen: screen, Resolver: resolver, Log: s.log.With("component", "credit"), Metrics: s.creditMetrics})
 		if err != nil {
 			return err
 		}
 		s.credit.Store(svc)
-		err = svc.Run(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		wait := min(time.Duration(attempt+1)*5*time.Second, time.Minute)
-		s.log.Warn("credit: stopped; restarting from the last committed round", "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
+		defer s.credit.Store(nil)
+		return svc.Run(ctx)
+	})
+	if ctx.Err() != nil {
+		return nil
 	}
+	return err
 }
