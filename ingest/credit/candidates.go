@@ -65,6 +65,73 @@ type SenderResolver interface {
 	Resolve(ctx context.Context, c chain.Chain, network string, ops []Outpoint) (map[Outpoint]string, error)
 }
 
+// LoadTracker is a SenderResolver that can say how far its data goes:
+// the newest block event seq of a stream it holds.
+type LoadTracker interface {
+	Loaded(ctx context.Context, c chain.Chain, network string) (uint64, error)
+}
+
+// recentOutputs remembers the addresses of the outputs of a stream's
+// newest blocks, so the senders of a deposit spending them are known
+// without waiting for ClickHouse to load them.
+type recentOutputs struct {
+	limit  int
+	addr   map[Outpoint]string
+	blocks [][]Outpoint // oldest first
+}
+
+func newRecentOutputs(limit int) *recentOutputs {
+	return &recentOutputs{limit: limit, addr: map[Outpoint]string{}}
+}
+
+func (r *recentOutputs) add(b *chain.Block) {
+	ops := make([]Outpoint, 0, len(b.Outputs))
+	for i := range b.Outputs {
+		o := &b.Outputs[i]
+		if o.Address != nil {
+			op := Outpoint{o.TxHash, o.Vout}
+			r.addr[op] = *o.Address
+			ops = append(ops, op)
+		}
+	}
+	r.blocks = append(r.blocks, ops)
+	for len(r.blocks) > r.limit {
+		for _, op := range r.blocks[0] {
+			delete(r.addr, op)
+		}
+		r.blocks = r.blocks[1:]
+	}
+}
+
+// chained resolves from the recent outputs first, then from next.
+type chained struct {
+	recent *recentOutputs
+	next   SenderResolver
+}
+
+func (c chained) Resolve(ctx context.Context, ch chain.Chain, network string, ops []Outpoint) (map[Outpoint]string, error) {
+	out := map[Outpoint]string{}
+	var rest []Outpoint
+	for _, op := range ops {
+		if a, ok := c.recent.addr[op]; ok {
+			out[op] = a
+		} else {
+			rest = append(rest, op)
+		}
+	}
+	if len(rest) == 0 || c.next == nil {
+		return out, nil
+	}
+	found, err := c.next.Resolve(ctx, ch, network, rest)
+	if err != nil {
+		return nil, err
+	}
+	for op, a := range found {
+		out[op] = a
+	}
+	return out, nil
+}
+
 // Tokens says which token contracts the exchange credits, by chain.
 type Tokens map[chain.Chain]map[string]bool
 

@@ -13,6 +13,17 @@ import (
 // address, so canonicity does not matter here).
 type ClickHouseResolver struct{ Store *clickhouse.Store }
 
+// Loaded returns the newest block event seq of the stream in ClickHouse
+// (0 when none): the loader loads a stream's events in order, so every
+// earlier block is in too.
+func (r ClickHouseResolver) Loaded(ctx context.Context, c chain.Chain, network string) (uint64, error) {
+	var seq uint64
+	if err := r.Store.QueryRow(ctx, `SELECT max(seq) FROM blocks WHERE chain = ? AND network = ?`, string(c), network).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("resolve spent outputs: loaded height: %w", err)
+	}
+	return seq, nil
+}
+
 // Resolve implements SenderResolver.
 func (r ClickHouseResolver) Resolve(ctx context.Context, c chain.Chain, network string, ops []Outpoint) (map[Outpoint]string, error) {
 	want := map[Outpoint]bool{}

@@ -82,13 +82,18 @@ type Service struct {
 	contents map[string]*contents
 	// read positions: next offset by topic/partition.
 	pos map[string]int64
+	// recent are the outputs of the newest Bitcoin blocks applied, by
+	// stream (senders resolved without ClickHouse).
+	recent map[string]*recentOutputs
 	// decisions read and not yet applied, in order; refused the ones
 	// refused in this round (written as alerts).
 	decisions []Decision
 	refused   []refusal
 	// applied is cp.Applied as a set.
-	applied    map[string]bool
-	lastCommit time.Time
+	applied      map[string]bool
+	behind       bool // a stream waits for ClickHouse
+	behindWarned time.Time
+	lastCommit   time.Time
 
 	mu     sync.Mutex
 	counts map[string]int // deposits by status, as of the last commit
@@ -210,12 +215,23 @@ func (s *Service) run(ctx context.Context) error {
 	}
 	defer in.Close()
 	for {
-		fetches := in.PollFetches(ctx)
+		// A round also runs without new input now and then: a stream
+		// waiting for ClickHouse tries again, and the checkpoint moves.
+		wait := time.Second
+		if s.behind {
+			wait = 200 * time.Millisecond
+		}
+		pctx, cancel := context.WithTimeout(ctx, wait)
+		fetches := in.PollFetches(pctx)
+		cancel()
 		if ctx.Err() != nil {
 			return nil
 		}
 		var ferr error
 		fetches.EachError(func(_ string, _ int32, err error) {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return // the poll's own timeout
+			}
 			if ferr == nil {
 				ferr = err
 			}
@@ -247,6 +263,7 @@ func (s *Service) restore(ctx context.Context, admin, out *kgo.Client) error {
 	s.e = NewEngine(s.cfg.Policy)
 	s.cp = checkpoint{Offsets: map[string]int64{}, Next: map[string]uint64{}, Tips: map[string]uint64{}, Finalized: map[string]uint64{}}
 	s.queue, s.contents, s.pos, s.decisions = map[string]map[uint64]queued{}, map[string]*contents{}, map[string]int64{}, nil
+	s.recent = map[string]*recentOutputs{}
 	nonce, parts, err := fence(ctx, admin, out, s.cfg.Kafka.Topics.Deposits)
 	if err != nil {
 		return err
@@ -390,6 +407,7 @@ func (c *contents) complete(ev chain.BlockEvent) bool {
 // apply runs the queued events that can run, in seq order per stream.
 func (s *Service) apply(ctx context.Context) ([]DepositEvent, error) {
 	var out []DepositEvent
+	s.behind = false
 	for _, d := range s.decisions {
 		evs, err := s.e.Decide(d)
 		if err != nil {
@@ -439,7 +457,18 @@ func (s *Service) apply(ctx context.Context) ([]DepositEvent, error) {
 					blk = c.block
 				}
 				blk.Header = ev.Header
-				cands, err := s.candidates(ctx, &blk)
+				cands, err := s.candidates(ctx, &blk, ev.Seq)
+				if errors.Is(err, errBehind) {
+					s.behind = true
+					// The sender data is not in ClickHouse yet: this stream
+					// waits (the event stays queued), the others go on.
+					if time.Since(s.behindWarned) > time.Minute {
+						s.behindWarned = time.Now()
+						s.cfg.Log.Warn("credit: waiting for ClickHouse to load the blocks before this one (is the loader running?)",
+							"stream", st, "seq", ev.Seq)
+					}
+					break
+				}
 				if err != nil {
 					return nil, err
 				}
@@ -462,11 +491,37 @@ func (s *Service) apply(ctx context.Context) ([]DepositEvent, error) {
 	return out, nil
 }
 
-func (s *Service) candidates(ctx context.Context, b *chain.Block) ([]Candidate, error) {
-	if b.Chain == chain.BTC {
-		return BTCCandidates(ctx, b, s.cfg.Registry, s.cfg.Resolver, s.cfg.Screen)
+// errBehind: the sender resolver's data does not reach the block yet.
+var errBehind = errors.New("sender data not loaded yet")
+
+// recentBlocks is how many Bitcoin blocks' outputs the service keeps to
+// resolve senders itself (a day of mainnet blocks).
+const recentBlocks = 144
+
+func (s *Service) candidates(ctx context.Context, b *chain.Block, seq uint64) ([]Candidate, error) {
+	if b.Chain != chain.BTC {
+		return ETHCandidates(b, s.cfg.Registry, s.cfg.Tokens, s.cfg.Screen), nil
 	}
-	return ETHCandidates(b, s.cfg.Registry, s.cfg.Tokens, s.cfg.Screen), nil
+	st := chain.StreamKey(b.Chain, b.Network)
+	rec := s.recent[st]
+	if rec == nil {
+		rec = newRecentOutputs(recentBlocks)
+		s.recent[st] = rec
+	}
+	if lt, ok := s.cfg.Resolver.(LoadTracker); ok && len(rec.blocks) < recentBlocks && seq > 1 {
+		// Right after a start the recent outputs are few: the spent
+		// outputs of this block may be in the blocks just before it, so
+		// ClickHouse must hold those before it can answer.
+		loaded, err := lt.Loaded(ctx, b.Chain, b.Network)
+		if err != nil {
+			return nil, err
+		}
+		if loaded < seq-1 {
+			return nil, errBehind
+		}
+	}
+	rec.add(b) // a deposit may spend an output of its own block
+	return BTCCandidates(ctx, b, s.cfg.Registry, chained{rec, s.cfg.Resolver}, s.cfg.Screen)
 }
 
 // moved tells whether the read positions passed the checkpoint.

@@ -29,6 +29,8 @@ type Pipe struct {
 	Store    *clickhouse.Store
 	Producer *kafka.Producer
 	Follower *follow.Follower
+	// Brokers are the Kafka brokers' addresses.
+	Brokers []string
 	// ClickHouse is the server's native address.
 	ClickHouse string
 }
@@ -68,7 +70,7 @@ func start(t *testing.T, ctx context.Context, c chain.Chain, network string, src
 	lctx, stopL := context.WithCancel(ctx)
 	t.Cleanup(stopL)
 	go func() { _ = loader.Run(lctx) }()
-	return &Pipe{Chain: c, Network: network, Store: store, Producer: prod, Follower: f, ClickHouse: srv.Addr()}
+	return &Pipe{Chain: c, Network: network, Store: store, Producer: prod, Follower: f, ClickHouse: srv.Addr(), Brokers: brokers}
 }
 
 // WaitLoaded waits until the block with hash tip is canonical in
