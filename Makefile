@@ -76,6 +76,8 @@ fuzz:
 	@for t in FuzzParsePattern FuzzParseSTIX FuzzParseFeeds FuzzParseMISPEvent FuzzParseOFACXML; do \
 	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./intel/ || exit 1; done
 	$(GO) test -run '^$$' -fuzz '^FuzzReadSinks$$' -fuzztime $(FUZZTIME) ./ingest/clickhouse/trace/
+	@for t in FuzzParseEntries FuzzDecisionsAPI FuzzDecisionRecord; do \
+	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./ingest/credit/ || exit 1; done
 
 ## vet: go vet
 vet:
