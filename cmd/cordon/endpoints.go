@@ -53,7 +53,7 @@ func writeEndpoints(dir string, e endpoints) error {
 // error that says what to do when there is none.
 func readEndpoints(dir string) (endpoints, error) {
 	path := filepath.Join(dir, "endpoints.json")
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(path) // #nosec G703 -- the user's own data directory
 	if errors.Is(err, fs.ErrNotExist) {
 		return endpoints{}, fmt.Errorf("no %s: start the dev system with `make run` (or `cordon dev`), or pass the service address or --config", path)
 	}

@@ -33,8 +33,9 @@ type Screener func(c chain.Chain, network, addr string) []Hit
 // IntelScreener screens with the intel matcher.
 func IntelScreener(x *intel.Index) Screener {
 	return func(c chain.Chain, network, addr string) []Hit {
-		var out []Hit
-		for _, m := range intel.Screen(x, c, network, addr, time.Now()).Matches {
+		matches := intel.Screen(x, c, network, addr, time.Now()).Matches
+		out := make([]Hit, 0, len(matches))
+		for _, m := range matches {
 			out = append(out, Hit{Address: addr, Indicator: m.ID, Category: m.Category, Source: m.Source, Confidence: m.Confidence})
 		}
 		return out

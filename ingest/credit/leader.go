@@ -73,7 +73,7 @@ func Lead(ctx context.Context, cfg LeaderConfig, fn func(context.Context) error)
 		if stop != nil {
 			return
 		}
-		runCtx, cancel := context.WithCancel(lctx)
+		runCtx, cancel := context.WithCancel(lctx) // #nosec G118 -- kept in stop, called by resign
 		done := make(chan struct{})
 		stop, stopped = cancel, done
 		cfg.Log.Info("credit: this instance leads")

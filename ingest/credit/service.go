@@ -658,7 +658,7 @@ func fence(ctx context.Context, admin, out *kgo.Client, topic string) (string, i
 	}
 	t, ok := md.Topics[topic]
 	if !ok || t.Err != nil || len(t.Partitions) == 0 {
-		return "", 0, fmt.Errorf("credit: topic %s has no partitions (%v)", topic, t.Err)
+		return "", 0, fmt.Errorf("credit: topic %s has no partitions: %w", topic, t.Err)
 	}
 	parts := len(t.Partitions)
 	var b [12]byte

@@ -107,7 +107,7 @@ func (s *Source) Finalized(ctx context.Context) (uint64, error) {
 		if errors.As(err, &re) {
 			// The node answered but knows no finalized block (before the
 			// merge; "finalized block not found"): not the endpoint's fault.
-			return fmt.Errorf("%w: %v", follow.ErrNotFound, err)
+			return fmt.Errorf("%w: %w", follow.ErrNotFound, err)
 		}
 		if err != nil {
 			return err
