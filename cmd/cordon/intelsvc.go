@@ -203,7 +203,8 @@ func (s *intelService) runCredit(ctx context.Context, kafkaReady <-chan struct{}
 	err = credit.Lead(ctx, credit.LeaderConfig{Kafka: kc, Group: "cordon-credit-leader", Topic: kc.Topics.Deposits + "-leader",
 		Log: s.log.With("component", "credit")}, func(ctx context.Context) error {
 		svc, err := credit.NewService(credit.ServiceConfig{Kafka: kc, Policy: policy, Tokens: tokens,
-			Registry: s.addrs.Registry, Screen: screen, Resolver: resolver, Log: s.log.With("component", "credit"), Metrics: s.creditMetrics})
+			Registry: s.addrs.Registry, Screen: screen, Resolver: resolver, Log: s.log.With("component", "credit"), Metrics: s.creditMetrics,
+			Retain: s.cfg.Credit.RetainBlocks})
 		if err != nil {
 			return err
 		}

@@ -159,6 +159,14 @@ type Engine struct {
 	// ones a new block can credit.
 	waiting map[string]map[string]*deposit
 	counts  map[string]int
+	// Retain, when set, forgets settled deposits (credited, rejected,
+	// dust, unknown token) whose block is more than Retain blocks below
+	// the tip: no reorg reaches them (the watcher refuses reorgs deeper
+	// than its max_reorg_depth) and their transaction cannot be mined
+	// again, so memory holds only what can still change. Held, released,
+	// pending, dropped and reverted deposits are always kept (a dropped or
+	// reverted transaction may be mined again, much later).
+	Retain uint64
 }
 
 // NewEngine returns an engine with the given policies.
@@ -250,7 +258,38 @@ func (e *Engine) Added(ev chain.BlockEvent, cands []Candidate) []DepositEvent {
 		e.byBlock[c.BlockHash] = append(e.byBlock[c.BlockHash], c.ID)
 		out = append(out, e.event(d, stream))
 	}
-	return append(out, e.ripen(stream)...)
+	out = append(out, e.ripen(stream)...)
+	if e.Retain > 0 && ev.Height%256 == 0 {
+		e.prune(stream)
+	}
+	return out
+}
+
+// prune forgets the settled deposits of stream below the retained depth.
+func (e *Engine) prune(stream string) {
+	tip := e.heights[stream]
+	if tip <= e.Retain {
+		return
+	}
+	floor := tip - e.Retain
+	for id, d := range e.deposits {
+		switch d.status {
+		case StatusCredited, StatusRejected, StatusDust, StatusUnknown:
+		default:
+			continue
+		}
+		if d.c.Height >= floor || chain.StreamKey(d.c.Chain, d.c.Network) != stream {
+			continue
+		}
+		e.counts[d.status]--
+		delete(e.deposits, id)
+		ids := slices.DeleteFunc(e.byBlock[d.c.BlockHash], func(x string) bool { return x == id })
+		if len(ids) == 0 {
+			delete(e.byBlock, d.c.BlockHash)
+		} else {
+			e.byBlock[d.c.BlockHash] = ids
+		}
+	}
 }
 
 // ripen credits the pending (and released held) deposits of stream that
@@ -359,6 +398,11 @@ func (e *Engine) Restore(events []DepositEvent, tips, finalized map[string]uint6
 	}
 	for s, h := range finalized {
 		e.finalized[s] = h
+	}
+	if e.Retain > 0 {
+		for s := range tips {
+			e.prune(s)
+		}
 	}
 }
 

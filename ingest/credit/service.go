@@ -45,6 +45,8 @@ type ServiceConfig struct {
 	Resolver        SenderResolver
 	Log             *slog.Logger
 	Metrics         *Metrics
+	// Retain is the engine's Retain (0: remember every deposit).
+	Retain uint64
 	// Committed, when set, sees each round's events once Kafka has
 	// committed them.
 	Committed func([]DepositEvent)
@@ -261,6 +263,7 @@ func (s *Service) run(ctx context.Context) error {
 // there however slow the brokers are.
 func (s *Service) restore(ctx context.Context, admin, out *kgo.Client) error {
 	s.e = NewEngine(s.cfg.Policy)
+	s.e.Retain = s.cfg.Retain
 	s.cp = checkpoint{Offsets: map[string]int64{}, Next: map[string]uint64{}, Tips: map[string]uint64{}, Finalized: map[string]uint64{}}
 	s.queue, s.contents, s.pos, s.decisions = map[string]map[uint64]queued{}, map[string]*contents{}, map[string]int64{}, nil
 	s.recent = map[string]*recentOutputs{}

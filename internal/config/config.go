@@ -44,6 +44,11 @@ type Credit struct {
 	// Tokens are the token contracts credited, per chain; transfers of
 	// other tokens are recorded as unknown_token.
 	Tokens map[string][]string `yaml:"tokens"`
+	// RetainBlocks: settled deposits (credited, rejected, dust, unknown
+	// token) whose block is this many blocks below the tip are forgotten
+	// by the crediting engine's memory (they stay on cordon.deposits).
+	// Keep it far above every chain's max_reorg_depth.
+	RetainBlocks uint64 `yaml:"retain_blocks"`
 }
 
 // CreditPolicy is the confirmation policy of one chain and asset. Amounts
@@ -276,6 +281,7 @@ func Defaults() Config {
 		Log:        Log{Level: "info", Format: "text"},
 		API:        API{MaxBodyBytes: 1 << 20, MaxBatch: 1000},
 		Intel:      Intel{RetroHuntWindow: 90 * 24 * time.Hour, RetroHuntInterval: time.Minute},
+		Credit:     Credit{RetainBlocks: 10_000},
 		HTTP:       HTTP{Listen: "127.0.0.1:9464"},
 		Kafka: Kafka{ClientID: "cordon", CreateTopics: true, Partitions: 6, ReplicationFactor: 3, BatchSize: 1000,
 			Linger: 100 * time.Microsecond, MaxAttempts: 10, WriteTimeout: 30 * time.Second, Compression: "lz4", PartBytes: 256 << 10,
@@ -362,6 +368,11 @@ func (c *Config) Validate() error {
 		bad("http.listen", "%q: want host:port", c.HTTP.Listen)
 	}
 	validateCredit(c.Credit, bad)
+	for _, f := range follows(*c) {
+		if uint64(f.depth)*4 > c.Credit.RetainBlocks {
+			bad("credit.retain_blocks", "%d: keep it at least 4× %s.max_reorg_depth (%d)", c.Credit.RetainBlocks, f.key, f.depth)
+		}
+	}
 	if c.Intel.RetroHuntWindow < time.Hour {
 		bad("intel.retro_hunt_window", "%s: at least 1h", c.Intel.RetroHuntWindow)
 	}
@@ -611,12 +622,32 @@ func (f *Follow) validate(bad func(key, format string, args ...any), p string) {
 	}
 }
 
+type followDepth struct {
+	key   string
+	depth int
+}
+
+// follows are the max_reorg_depth of every configured chain.
+func follows(c Config) []followDepth {
+	var out []followDepth
+	for i, e := range c.Chains.ETH {
+		out = append(out, followDepth{fmt.Sprintf("chains.eth[%d]", i), e.Follow.MaxReorgDepth})
+	}
+	for i, b := range c.Chains.BTC {
+		out = append(out, followDepth{fmt.Sprintf("chains.btc[%d]", i), b.Follow.MaxReorgDepth})
+	}
+	return out
+}
+
 var (
 	decimalRe  = regexp.MustCompile(`^(0|[1-9][0-9]{0,77})$`)
 	operatorRe = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
 )
 
 func validateCredit(c Credit, bad func(key, format string, args ...any)) {
+	if c.RetainBlocks < 1000 {
+		bad("credit.retain_blocks", "%d: at least 1000 (and far above every max_reorg_depth)", c.RetainBlocks)
+	}
 	seen := map[string]bool{}
 	for i, p := range c.Policies {
 		key := fmt.Sprintf("credit.policies[%d]", i)

@@ -139,6 +139,7 @@ func TestAPIConfig(t *testing.T) {
 		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], operators: [{name: ann, token: \"0123456789abcdeX\"}, {name: ann, token: \"0123456789abcdeY\"}]}",
 			`api.operators[1].name: "ann": a second operator`},
 		{"credit: {policies: [{chain: btc, asset: \"*\", confirmations: 3, finalized: true}]}", "credit.policies[0].finalized: only eth"},
+		{"credit: {retain_blocks: 10}", "credit.retain_blocks: 10: at least 1000"},
 	} {
 		_, err := Parse([]byte(base+tc.yaml), nil)
 		require.ErrorContains(t, err, tc.want, tc.yaml)
@@ -147,6 +148,9 @@ func TestAPIConfig(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1000, cfg.API.MaxBatch)
 	require.Equal(t, "ann@sec", cfg.API.Operators[0].Name)
+	require.Equal(t, uint64(10_000), cfg.Credit.RetainBlocks)
+	_, err = Parse([]byte(base+"credit: {retain_blocks: 1000}"), []string{"CORDON_CHAINS_BTC_0_MAX_REORG_DEPTH=500"})
+	require.ErrorContains(t, err, "credit.retain_blocks: 1000: keep it at least 4× chains.btc[0].max_reorg_depth (500)")
 	require.Equal(t, "cordon.deposit-decisions", cfg.Kafka.Topics.Decisions)
 }
 
