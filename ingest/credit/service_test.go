@@ -105,7 +105,7 @@ func soakParams(t *testing.T) (restarts, updates int) {
 // follows a credit of the same block, a block that is gone.
 func TestServiceExactlyOnce(t *testing.T) {
 	wantRestarts, updates := soakParams(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(3+wantRestarts/100)*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(5+wantRestarts/60)*time.Minute) // a restart takes ~0.5 s
 	defer cancel()
 	brokers := testkit.Kafka(t)
 	kc := kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3}
@@ -144,7 +144,9 @@ func TestServiceExactlyOnce(t *testing.T) {
 	// Publish in chunks while the service is killed and restarted.
 	published := 0
 	restarts := 0
-	perChunk := max(1, wantRestarts*30/len(g.update))
+	// Chunks of 1–30 events (15.5 on average) published one restart in
+	// perChunk: the history is spread over about wantRestarts restarts.
+	perChunk := max(1, wantRestarts*15/len(g.update))
 	for published < len(g.update) || restarts < wantRestarts {
 		if published < len(g.update) && g.rng.IntN(perChunk) == 0 {
 			n := min(len(g.update)-published, 1+g.rng.IntN(30))
