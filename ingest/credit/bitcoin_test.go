@@ -54,13 +54,8 @@ func TestServiceBitcoin(t *testing.T) {
 		Policy: func(chain.Chain, string) credit.Policy { return credit.Policy{Confirmations: 3} }, Registry: reg,
 		Resolver: credit.ClickHouseResolver{Store: pipe.Store}, Screen: credit.IntelScreener(x)})
 	require.NoError(t, err)
-	sctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(sctx) }()
-	defer func() {
-		stop()
-		require.NoError(t, <-done)
-	}()
+	stop := runService(ctx, svc)
+	defer func() { require.NoError(t, stop()) }()
 
 	for i := range 12 {
 		switch i {

@@ -74,13 +74,8 @@ func TestLifecycleDevnet(t *testing.T) {
 	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics()}, Policy: policy,
 		Registry: reg, Tokens: credit.Tokens{chain.ETH: {token: true}}, Screen: credit.IntelScreener(x)})
 	require.NoError(t, err)
-	sctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(sctx) }()
-	defer func() {
-		stop()
-		require.NoError(t, <-done)
-	}()
+	stop := runService(ctx, svc)
+	defer func() { require.NoError(t, stop()) }()
 
 	id := func(h common.Hash, index string) string {
 		return credit.DepositID(chain.ETH, chtest.ETHNetwork, strings.ToLower(h.Hex()), index)
@@ -271,20 +266,21 @@ func statusesOf(by map[string][]credit.DepositEvent) map[string][]string {
 // per stream).
 func blockEvents(t *testing.T, ctx context.Context, brokers []string) []chain.BlockEvent {
 	var out []chain.BlockEvent
-	for _, v := range readTopic(t, ctx, brokers, "cordon.blocks") {
+	for _, r := range readRecords(t, ctx, brokers, "cordon.blocks") {
 		var ev chain.BlockEvent
-		require.NoError(t, json.Unmarshal(v, &ev))
+		require.NoError(t, json.Unmarshal(r.Value, &ev))
 		out = append(out, ev)
 	}
 	return out
 }
 
-func readTopic(t *testing.T, ctx context.Context, brokers []string, topic string) [][]byte {
+// readRecords reads a topic's committed records until it stays quiet.
+func readRecords(t *testing.T, ctx context.Context, brokers []string, topic string) []*kgo.Record {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	require.NoError(t, err)
 	defer cl.Close()
-	var out [][]byte
+	var out []*kgo.Record
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 700*time.Millisecond)
 		f := cl.PollFetches(pctx)
@@ -292,16 +288,16 @@ func readTopic(t *testing.T, ctx context.Context, brokers []string, topic string
 		if f.NumRecords() == 0 {
 			return out
 		}
-		f.EachRecord(func(r *kgo.Record) { out = append(out, r.Value) })
+		out = append(out, f.Records()...)
 	}
 }
 
 // alertsOf reads the committed alerts by id.
 func alertsOf(t *testing.T, ctx context.Context, brokers []string) map[string]chain.Alert {
 	out := map[string]chain.Alert{}
-	for _, v := range readTopic(t, ctx, brokers, "cordon.alerts") {
+	for _, r := range readRecords(t, ctx, brokers, "cordon.alerts") {
 		var a chain.Alert
-		require.NoError(t, json.Unmarshal(v, &a))
+		require.NoError(t, json.Unmarshal(r.Value, &a))
 		out[a.ID] = a
 	}
 	return out

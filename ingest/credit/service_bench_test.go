@@ -79,13 +79,8 @@ func BenchmarkCreditLatency(b *testing.B) {
 			}
 		}})
 	require.NoError(b, err)
-	sctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(sctx) }()
-	defer func() {
-		stop()
-		require.NoError(b, <-done)
-	}()
+	stop := runService(ctx, svc)
+	defer func() { require.NoError(b, stop()) }()
 
 	var lat []time.Duration
 	b.ResetTimer()

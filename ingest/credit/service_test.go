@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cordonhq/cordon/ingest/credit"
 	"github.com/cordonhq/cordon/ingest/kafka"
@@ -153,22 +152,17 @@ func TestServiceExactlyOnce(t *testing.T) {
 			require.NoError(t, prod.Publish(ctx, g.update[published:published+n]))
 			published += n
 		}
-		sctx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- svc().Run(sctx) }()
+		stop := runService(ctx, svc())
 		life := time.Duration(g.rng.IntN(250)) * time.Millisecond // often mid-restore or mid-round
 		if g.rng.IntN(4) == 0 {
 			life = time.Duration(250+g.rng.IntN(1500)) * time.Millisecond
 		}
 		time.Sleep(life)
-		stop()
-		require.NoError(t, <-done)
+		require.NoError(t, stop())
 		restarts++
 	}
 	// A last run to the end.
-	sctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- svc().Run(sctx) }()
+	stop := runService(ctx, svc())
 	var evs []credit.DepositEvent
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -178,8 +172,7 @@ func TestServiceExactlyOnce(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	stop()
-	require.NoError(t, <-done)
+	require.NoError(t, stop())
 
 	want := freshCredited(g, reg)
 	live := map[string]bool{}
@@ -256,26 +249,27 @@ func freshCredited(g *chainGen, reg *credit.Registry) []string {
 
 // committed reads the deposit events (read committed) in order.
 func committed(t *testing.T, ctx context.Context, brokers []string) []credit.DepositEvent {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics("cordon.deposits"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	require.NoError(t, err)
-	defer cl.Close()
 	var out []credit.DepositEvent
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 700*time.Millisecond)
-		f := cl.PollFetches(pctx)
-		cancel()
-		if f.NumRecords() == 0 {
-			return out
+	for _, r := range readRecords(t, ctx, brokers, "cordon.deposits") {
+		if string(r.Key) == "checkpoint" || string(r.Key) == "restore-marker" {
+			continue
 		}
-		f.EachRecord(func(r *kgo.Record) {
-			if string(r.Key) == "checkpoint" || string(r.Key) == "restore-marker" {
-				return
-			}
-			var ev credit.DepositEvent
-			require.NoError(t, json.Unmarshal(r.Value, &ev))
-			out = append(out, ev)
-		})
+		var ev credit.DepositEvent
+		require.NoError(t, json.Unmarshal(r.Value, &ev))
+		out = append(out, ev)
+	}
+	return out
+}
+
+// runService runs svc until the returned stop is called; stop returns
+// what Run returned.
+func runService(ctx context.Context, svc *credit.Service) (stop func() error) {
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(sctx) }()
+	return func() error {
+		cancel()
+		return <-done
 	}
 }
 
