@@ -36,6 +36,7 @@ type intelService struct {
 	api           *http.Server
 	ln            net.Listener
 	log           *slog.Logger
+	root          *slog.Logger // the process's logger, without this component
 }
 
 func newIntelService(cfg config.Config, prod *kafka.Producer, reg prometheus.Registerer, log *slog.Logger) (*intelService, error) {
@@ -43,7 +44,8 @@ func newIntelService(cfg config.Config, prod *kafka.Producer, reg prometheus.Reg
 	if err != nil {
 		return nil, err
 	}
-	s := &intelService{cfg: cfg, topic: t, store: intel.NewStore(t), addrs: credit.NewStore(prod), prod: prod, log: log,
+	s := &intelService{cfg: cfg, topic: t, store: intel.NewStore(t), addrs: credit.NewStore(prod), prod: prod,
+		log: log.With("component", "intel"), root: log,
 		creditMetrics: credit.NewMetrics(reg)}
 	if a := cfg.API; a.Listen != "" {
 		tokens := make([]string, len(a.Tokens))
@@ -198,12 +200,13 @@ func (s *intelService) runCredit(ctx context.Context, kafkaReady <-chan struct{}
 	}
 	screen := credit.IntelScreener(s.store.Index)
 	kc := kafkaConfig(s.cfg.Kafka)
+	log := s.root.With("component", "credit")
 	// One instance of the cluster credits: the leader of a Kafka consumer
 	// group; the others stand by and take over when it goes.
 	err = credit.Lead(ctx, credit.LeaderConfig{Kafka: kc, Group: "cordon-credit-leader", Topic: kc.Topics.Deposits + "-leader",
-		Log: s.log.With("component", "credit")}, func(ctx context.Context) error {
+		Log: log}, func(ctx context.Context) error {
 		svc, err := credit.NewService(credit.ServiceConfig{Kafka: kc, Policy: policy, Tokens: tokens,
-			Registry: s.addrs.Registry, Screen: screen, Resolver: resolver, Log: s.log.With("component", "credit"), Metrics: s.creditMetrics,
+			Registry: s.addrs.Registry, Screen: screen, Resolver: resolver, Log: log, Metrics: s.creditMetrics,
 			Retain: s.cfg.Credit.RetainBlocks})
 		if err != nil {
 			return err

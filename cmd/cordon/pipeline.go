@@ -224,7 +224,7 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 		return nil, err
 	}
 	p.addChecks(checks)
-	is, err := newIntelService(cfg, p.producer, reg, log.With("component", "intel"))
+	is, err := newIntelService(cfg, p.producer, reg, log)
 	if err != nil {
 		p.close()
 		return nil, err
