@@ -14,6 +14,7 @@ type Metrics struct {
 	decisions *prometheus.CounterVec
 	commit    prometheus.Histogram
 	rounds    prometheus.Counter
+	restore   prometheus.Gauge
 }
 
 // NewMetrics registers the crediting metrics with reg.
@@ -29,9 +30,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Time to write and commit one round's Kafka transaction.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 		rounds: prometheus.NewCounter(prometheus.CounterOpts{Name: "cordon_credit_rounds_total",
 			Help: "Rounds committed (each one Kafka transaction: deposit events, alerts and the checkpoint)."}),
+		restore: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cordon_credit_restore_seconds",
+			Help: "Time the last start took to rebuild the engine from the deposits topic."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.deposits, m.decisions, m.commit, m.rounds)
+		reg.MustRegister(m.events, m.deposits, m.decisions, m.commit, m.rounds, m.restore)
 	}
 	return m
 }
@@ -50,6 +53,12 @@ func (m *Metrics) committed(events []DepositEvent, took time.Duration) {
 	m.commit.Observe(took.Seconds())
 	for i := range events {
 		m.events.WithLabelValues(events[i].Status).Inc()
+	}
+}
+
+func (m *Metrics) restored(took time.Duration) {
+	if m != nil {
+		m.restore.Set(took.Seconds())
 	}
 }
 

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"maps"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -48,8 +50,10 @@ type ServiceConfig struct {
 	// Retain is the engine's Retain (0: remember every deposit).
 	Retain uint64
 	// Committed, when set, sees each round's events once Kafka has
-	// committed them.
+	// committed them; Restored how many records a restore read, and how
+	// long it took.
 	Committed func([]DepositEvent)
+	Restored  func(records int, took time.Duration)
 }
 
 // checkpointKey is the key of checkpoint records in the deposits topic.
@@ -271,16 +275,32 @@ func (s *Service) restore(ctx context.Context, admin, out *kgo.Client) error {
 	if err != nil {
 		return err
 	}
-	t, err := readToMarkers(ctx, s.opts(), s.cfg.Kafka.Topics.Deposits, nonce, parts)
-	if err != nil {
-		return err
+	start := time.Now()
+	// Deposit events are decoded by workers, each owning the deposits
+	// whose key hashes to it (so one deposit's events stay in order).
+	workers := max(1, runtime.GOMAXPROCS(0))
+	shards := make([]map[string]DepositEvent, workers)
+	feeds := make([]chan *kgo.Record, workers)
+	var wg sync.WaitGroup
+	for i := range workers {
+		shards[i], feeds[i] = map[string]DepositEvent{}, make(chan *kgo.Record, 1024)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range feeds[i] {
+				var ev DepositEvent
+				if json.Unmarshal(r.Value, &ev) == nil && ev.ID == string(r.Key) {
+					shards[i][ev.ID] = ev
+				}
+			}
+		}()
 	}
-	latest := map[string]DepositEvent{}
-	for _, r := range t {
-		if string(r.Key) == markerKey {
-			continue
-		}
-		if string(r.Key) == checkpointKey {
+	records := 0
+	err = readToMarkers(ctx, s.opts(), s.cfg.Kafka.Topics.Deposits, nonce, parts, func(r *kgo.Record) {
+		records++
+		switch string(r.Key) {
+		case markerKey:
+		case checkpointKey:
 			var cp checkpoint
 			if json.Unmarshal(r.Value, &cp) == nil {
 				if cp.Finalized == nil {
@@ -288,12 +308,20 @@ func (s *Service) restore(ctx context.Context, admin, out *kgo.Client) error {
 				}
 				s.cp = cp
 			}
-			continue
+		default:
+			feeds[fnv32(r.Key)%uint32(workers)] <- r
 		}
-		var ev DepositEvent
-		if json.Unmarshal(r.Value, &ev) == nil && ev.ID == string(r.Key) {
-			latest[ev.ID] = ev
-		}
+	})
+	for _, f := range feeds {
+		close(f)
+	}
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	latest := shards[0]
+	for _, sh := range shards[1:] {
+		maps.Copy(latest, sh)
 	}
 	evs := make([]DepositEvent, 0, len(latest))
 	for _, ev := range latest {
@@ -307,6 +335,16 @@ func (s *Service) restore(ctx context.Context, admin, out *kgo.Client) error {
 	s.applied = map[string]bool{}
 	for _, h := range s.cp.Applied {
 		s.applied[h] = true
+	}
+	took := time.Since(start)
+	kept := 0
+	for _, n := range s.e.Counts() {
+		kept += n
+	}
+	s.cfg.Log.Info("credit: restored from the deposits topic", "records", records, "deposits", len(latest), "kept", kept, "took", took)
+	s.cfg.Metrics.restored(took)
+	if s.cfg.Restored != nil {
+		s.cfg.Restored(records, took)
 	}
 	return nil
 }
@@ -327,6 +365,12 @@ func (s *Service) gc() {
 			delete(s.contents, h)
 		}
 	}
+}
+
+func fnv32(b []byte) uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write(b)
+	return h.Sum32()
 }
 
 func cmpStr(a, b string) int {
@@ -685,26 +729,25 @@ func fence(ctx context.Context, admin, out *kgo.Client, topic string) (string, i
 	return nonce, parts, nil
 }
 
-// readToMarkers reads topic's committed records from its start up to the
-// markers carrying nonce, one per partition.
-func readToMarkers(ctx context.Context, opts []kgo.Opt, topic, nonce string, parts int) ([]*kgo.Record, error) {
+// readToMarkers hands each of topic's committed records, from its start
+// up to the markers carrying nonce (one per partition), to fn.
+func readToMarkers(ctx context.Context, opts []kgo.Opt, topic, nonce string, parts int, fn func(*kgo.Record)) error {
 	rd, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rd.Close()
-	var out []*kgo.Record
 	done := map[int32]bool{}
 	for len(done) < parts {
 		fetches := rd.PollFetches(ctx)
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 		var ferr error
 		fetches.EachError(func(_ string, _ int32, err error) { ferr = err })
 		if ferr != nil {
-			return nil, fmt.Errorf("credit: read %s: %w", topic, ferr)
+			return fmt.Errorf("credit: read %s: %w", topic, ferr)
 		}
 		fetches.EachRecord(func(r *kgo.Record) {
 			if done[r.Partition] {
@@ -714,10 +757,10 @@ func readToMarkers(ctx context.Context, opts []kgo.Opt, topic, nonce string, par
 				done[r.Partition] = true
 				return
 			}
-			out = append(out, r)
+			fn(r)
 		})
 	}
-	return out, nil
+	return nil
 }
 
 // Latest reads the deposits topic's committed records (a view as of the

@@ -2,6 +2,7 @@ package credit_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -193,4 +194,55 @@ func BenchmarkCreditThroughput(b *testing.B) {
 	b.Logf("%d registered addresses; %d matched transfers in %d blocks credited in %s: %.0f matched transfers/s (%d deposit events)",
 		nAddr, blocks*perBlock, blocks, took.Round(time.Millisecond), rate, events)
 	b.ReportMetric(rate, "transfers/s")
+}
+
+// BenchmarkCreditRestore measures a start (what a failover costs): the
+// deposits topic holds CORDON_BENCH_DEPOSITS credited deposits (default
+// 1,000,000; two events each, pending then credited); the clock runs from
+// Run to the end of the restore (fencing transaction, reading to the
+// markers, rebuilding the engine).
+func BenchmarkCreditRestore(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	n := envInt("CORDON_BENCH_DEPOSITS", 1_000_000)
+	brokers := testkit.Kafka(b)
+	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3}, nil, nil)
+	require.NoError(b, err)
+	defer prod.Close()
+	require.NoError(b, prod.EnsureTopics(ctx))
+	recs := make([]kafka.KeyValue, 0, 20_000)
+	flush := func() {
+		require.NoError(b, prod.PublishKeyed(ctx, "cordon.deposits", "deposit", recs))
+		recs = recs[:0]
+	}
+	for i := range n {
+		for _, st := range []string{credit.StatusPending, credit.StatusCredited} {
+			ev := credit.DepositEvent{V: 1, ID: credit.DepositID(chain.ETH, "mainnet", fmt.Sprintf("0x%064x", i), "native"), Status: st,
+				Chain: chain.ETH, Network: "mainnet", TxHash: fmt.Sprintf("0x%064x", i), Index: "native", Address: fmt.Sprintf("0x%040x", i),
+				Account: "acct-" + strconv.Itoa(i/4), Asset: "native", Amount: "1000000000000000000", BlockHash: fmt.Sprintf("0x%064x", i/100),
+				BlockNumber: uint64(i / 100), Confirmations: 12, Required: 12}
+			if st == credit.StatusCredited {
+				ev.Credits = 1
+			}
+			v, err := json.Marshal(&ev)
+			require.NoError(b, err)
+			recs = append(recs, kafka.KeyValue{Key: ev.ID, Value: v})
+			if len(recs) == cap(recs) {
+				flush()
+			}
+		}
+	}
+	flush()
+	restored := make(chan time.Duration, 1)
+	var records int
+	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics()}, Policy: benchPolicy,
+		Registry: credit.NewRegistry(), Retain: 10_000, Restored: func(r int, took time.Duration) { records = r; restored <- took }})
+	require.NoError(b, err)
+	b.ResetTimer()
+	stop := runService(ctx, svc)
+	took := <-restored
+	b.StopTimer()
+	require.NoError(b, stop())
+	b.Logf("restore of %d deposits (%d records) in %s: %.0f records/s", n, records, took.Round(time.Millisecond), float64(records)/took.Seconds())
+	b.ReportMetric(took.Seconds(), "restore-s")
 }
