@@ -167,6 +167,8 @@ type Engine struct {
 	// pending, dropped and reverted deposits are always kept (a dropped or
 	// reverted transaction may be mined again, much later).
 	Retain uint64
+	// pruned are the deposits forgotten since TakePruned.
+	pruned []string
 }
 
 // NewEngine returns an engine with the given policies.
@@ -259,7 +261,7 @@ func (e *Engine) Added(ev chain.BlockEvent, cands []Candidate) []DepositEvent {
 		out = append(out, e.event(d, stream))
 	}
 	out = append(out, e.ripen(stream)...)
-	if e.Retain > 0 && ev.Height%256 == 0 {
+	if every := min(max(e.Retain/4, 1), 256); e.Retain > 0 && ev.Height%every == 0 {
 		e.prune(stream)
 	}
 	return out
@@ -283,6 +285,7 @@ func (e *Engine) prune(stream string) {
 		}
 		e.counts[d.status]--
 		delete(e.deposits, id)
+		e.pruned = append(e.pruned, id)
 		ids := slices.DeleteFunc(e.byBlock[d.c.BlockHash], func(x string) bool { return x == id })
 		if len(ids) == 0 {
 			delete(e.byBlock, d.c.BlockHash)
@@ -340,6 +343,14 @@ func (e *Engine) Removed(ev chain.BlockEvent) []DepositEvent {
 		out = append(out, e.event(d, stream))
 	}
 	return out
+}
+
+// TakePruned returns the deposits forgotten since the last call.
+func (e *Engine) TakePruned() []string {
+	p := e.pruned
+	e.pruned = nil
+	slices.Sort(p)
+	return p
 }
 
 // Decide applies an operator's decision on a held deposit: release (it is

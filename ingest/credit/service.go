@@ -95,6 +95,8 @@ type Service struct {
 	// refused in this round (written as alerts).
 	decisions []Decision
 	refused   []refusal
+	// pruned are deposits the engine forgot, to remove from the state.
+	pruned []string
 	// applied is cp.Applied as a set.
 	applied      map[string]bool
 	behind       bool // a stream waits for ClickHouse
@@ -139,6 +141,9 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	if cfg.Kafka.Topics.Decisions == "" {
 		cfg.Kafka.Topics.Decisions = def.Decisions
 	}
+	if cfg.Kafka.Topics.CreditState == "" {
+		cfg.Kafka.Topics.CreditState = def.CreditState
+	}
 	if cfg.Kafka.Topics.Alerts == "" {
 		cfg.Kafka.Topics.Alerts = def.Alerts
 	}
@@ -179,7 +184,8 @@ func (s *Service) run(ctx context.Context) error {
 	for _, t := range []struct {
 		name string
 		cfg  map[string]*string
-	}{{tp.Deposits, map[string]*string{"cleanup.policy": &compact}}, {tp.Decisions, nil}} {
+	}{{tp.Deposits, map[string]*string{"cleanup.policy": &compact}}, {tp.Decisions, nil},
+		{tp.CreditState, map[string]*string{"cleanup.policy": &compact}}} {
 		res, err := kadm.NewClient(admin).CreateTopic(ctx, int32(max(s.cfg.Kafka.Partitions, 1)), int16(max(s.cfg.Kafka.ReplicationFactor, 1)),
 			t.cfg, t.name)
 		if err == nil {
@@ -189,7 +195,7 @@ func (s *Service) run(ctx context.Context) error {
 			return fmt.Errorf("credit: create %s: %w", t.name, err)
 		}
 	}
-	out, err := kgo.NewClient(append(s.opts(), kgo.TransactionalID(s.cfg.TransactionalID), kgo.DefaultProduceTopic(tp.Deposits),
+	out, err := kgo.NewClient(append(s.opts(), kgo.TransactionalID(s.cfg.TransactionalID), kgo.DefaultProduceTopic(tp.CreditState),
 		kgo.RecordPartitioner(markerPartitioner{kgo.StickyKeyPartitioner(nil)}))...)
 	if err != nil {
 		return err
@@ -270,8 +276,8 @@ func (s *Service) restore(ctx context.Context, admin, out *kgo.Client) error {
 	s.e.Retain = s.cfg.Retain
 	s.cp = checkpoint{Offsets: map[string]int64{}, Next: map[string]uint64{}, Tips: map[string]uint64{}, Finalized: map[string]uint64{}}
 	s.queue, s.contents, s.pos, s.decisions = map[string]map[uint64]queued{}, map[string]*contents{}, map[string]int64{}, nil
-	s.recent = map[string]*recentOutputs{}
-	nonce, parts, err := fence(ctx, admin, out, s.cfg.Kafka.Topics.Deposits)
+	s.recent, s.pruned, s.refused = map[string]*recentOutputs{}, nil, nil
+	nonce, parts, err := fence(ctx, admin, out, s.cfg.Kafka.Topics.CreditState)
 	if err != nil {
 		return err
 	}
@@ -288,6 +294,10 @@ func (s *Service) restore(ctx context.Context, admin, out *kgo.Client) error {
 		go func() {
 			defer wg.Done()
 			for r := range feeds[i] {
+				if r.Value == nil { // a forgotten deposit's tombstone
+					delete(shards[i], string(r.Key))
+					continue
+				}
 				var ev DepositEvent
 				if json.Unmarshal(r.Value, &ev) == nil && ev.ID == string(r.Key) {
 					shards[i][ev.ID] = ev
@@ -296,7 +306,7 @@ func (s *Service) restore(ctx context.Context, admin, out *kgo.Client) error {
 		}()
 	}
 	records := 0
-	err = readToMarkers(ctx, s.opts(), s.cfg.Kafka.Topics.Deposits, nonce, parts, func(r *kgo.Record) {
+	err = readToMarkers(ctx, s.opts(), s.cfg.Kafka.Topics.CreditState, nonce, parts, func(r *kgo.Record) {
 		records++
 		switch string(r.Key) {
 		case markerKey:
@@ -341,7 +351,9 @@ func (s *Service) restore(ctx context.Context, admin, out *kgo.Client) error {
 	for _, n := range s.e.Counts() {
 		kept += n
 	}
-	s.cfg.Log.Info("credit: restored from the deposits topic", "records", records, "deposits", len(latest), "kept", kept, "took", took)
+	s.pruned = append(s.pruned, s.e.TakePruned()...)
+	s.cfg.Log.Info("credit: restored", "topic", s.cfg.Kafka.Topics.CreditState, "records", records, "deposits", len(latest), "kept", kept,
+		"took", took)
 	s.cfg.Metrics.restored(took)
 	if s.cfg.Restored != nil {
 		s.cfg.Restored(records, took)
@@ -615,7 +627,9 @@ func (s *Service) commit(ctx context.Context, out *kgo.Client, events []DepositE
 		if err != nil {
 			return err
 		}
-		recs = append(recs, &kgo.Record{Key: []byte(events[i].ID), Value: v, Headers: depositHeaders})
+		// The ledger's record, and the service's own copy in its state.
+		recs = append(recs, &kgo.Record{Topic: s.cfg.Kafka.Topics.Deposits, Key: []byte(events[i].ID), Value: v, Headers: depositHeaders},
+			&kgo.Record{Key: []byte(events[i].ID), Value: v, Headers: depositHeaders})
 		if events[i].Status == StatusReverted {
 			a := chain.Alert{V: chain.SchemaVersion, ID: "deposit_reverted/" + events[i].ID + "/" + fmt.Sprint(events[i].Credits),
 				Type: "deposit_reverted", Severity: "critical", Chain: events[i].Chain, Network: events[i].Network, Time: time.Now().UTC(),
@@ -633,6 +647,11 @@ func (s *Service) commit(ctx context.Context, out *kgo.Client, events []DepositE
 		av, _ := json.Marshal(&a)
 		recs = append(recs, &kgo.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
 	}
+	// Forgotten deposits leave the state (compaction drops them).
+	s.pruned = append(s.pruned, s.e.TakePruned()...)
+	for _, id := range s.pruned {
+		recs = append(recs, &kgo.Record{Key: []byte(id), Headers: typeHeader("forgotten")})
+	}
 	cp, _ := json.Marshal(&s.cp)
 	recs = append(recs, &kgo.Record{Key: []byte(checkpointKey), Value: cp, Headers: typeHeader(checkpointKey)})
 	if err := out.ProduceSync(ctx, recs...).FirstErr(); err != nil {
@@ -642,7 +661,7 @@ func (s *Service) commit(ctx context.Context, out *kgo.Client, events []DepositE
 	if err := out.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		return fmt.Errorf("credit: commit deposits: %w", err)
 	}
-	s.refused = nil
+	s.refused, s.pruned = nil, nil
 	s.cfg.Metrics.committed(events, time.Since(start))
 	if s.cfg.Committed != nil {
 		s.cfg.Committed(events)

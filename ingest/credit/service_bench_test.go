@@ -197,10 +197,10 @@ func BenchmarkCreditThroughput(b *testing.B) {
 }
 
 // BenchmarkCreditRestore measures a start (what a failover costs): the
-// deposits topic holds CORDON_BENCH_DEPOSITS credited deposits (default
-// 1,000,000; two events each, pending then credited); the clock runs from
-// Run to the end of the restore (fencing transaction, reading to the
-// markers, rebuilding the engine).
+// service's state topic holds CORDON_BENCH_DEPOSITS kept deposits (default
+// 1,000,000; two events each, pending then credited, as before
+// compaction); the clock runs from Run to the end of the restore (fencing
+// transaction, reading to the markers, rebuilding the engine).
 func BenchmarkCreditRestore(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
@@ -212,7 +212,7 @@ func BenchmarkCreditRestore(b *testing.B) {
 	require.NoError(b, prod.EnsureTopics(ctx))
 	recs := make([]kafka.KeyValue, 0, 20_000)
 	flush := func() {
-		require.NoError(b, prod.PublishKeyed(ctx, "cordon.deposits", "deposit", recs))
+		require.NoError(b, prod.PublishKeyed(ctx, "cordon.credit-state", "deposit", recs))
 		recs = recs[:0]
 	}
 	for i := range n {

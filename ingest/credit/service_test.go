@@ -136,7 +136,10 @@ func TestServiceExactlyOnce(t *testing.T) {
 
 	kcFull := kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics()}
 	svc := func() *credit.Service {
-		s, err := credit.NewService(credit.ServiceConfig{Kafka: kcFull, Policy: policy, Registry: reg, Tokens: credit.Tokens{}, Screen: flagged})
+		// Settled deposits 60 blocks down leave the state (the generated
+		// reorgs are at most 7 deep): restores read only what is kept.
+		s, err := credit.NewService(credit.ServiceConfig{Kafka: kcFull, Policy: policy, Registry: reg, Tokens: credit.Tokens{}, Screen: flagged,
+			Retain: 60})
 		require.NoError(t, err)
 		return s
 	}
@@ -217,6 +220,19 @@ func TestServiceExactlyOnce(t *testing.T) {
 	}
 	require.Positive(t, statuses[credit.StatusReverted], "the history has reorgs deeper than the policy: %v, %d removals", statuses, deep)
 	require.Positive(t, statuses[credit.StatusHeld])
+	// The service's state holds the deposits it keeps, not all of them.
+	state := map[string]bool{}
+	for _, r := range readRecords(t, ctx, brokers, "cordon.credit-state") {
+		switch {
+		case string(r.Key) == "checkpoint" || string(r.Key) == "restore-marker":
+		case r.Value == nil:
+			delete(state, string(r.Key))
+		default:
+			state[string(r.Key)] = true
+		}
+	}
+	require.Less(t, len(state), len(latest), "settled deposits far below the tip were forgotten")
+	require.Positive(t, len(state))
 	t.Logf("%d deposit events committed over %d restarts; %d deposits credited; events by status %v", len(evs), restarts, len(got), statuses)
 }
 

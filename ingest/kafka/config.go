@@ -33,13 +33,17 @@ type Topics struct {
 	// id); Decisions the operators' decisions on held deposits.
 	Deposits  string `yaml:"deposits"`
 	Decisions string `yaml:"decisions"`
+	// CreditState is the crediting service's own compacted state (the
+	// kept deposits, the checkpoint; keyed by deposit id or "checkpoint").
+	CreditState string `yaml:"credit_state"`
 }
 
 // DefaultTopics are the default topic names.
 func DefaultTopics() Topics {
 	return Topics{Blocks: "cordon.blocks", Transactions: "cordon.transactions", Transfers: "cordon.transfers",
 		Outputs: "cordon.outputs", Spends: "cordon.spends", Alerts: "cordon.alerts", Intel: "cordon.intel",
-		Addresses: "cordon.addresses", Deposits: "cordon.deposits", Decisions: "cordon.deposit-decisions"}
+		Addresses: "cordon.addresses", Deposits: "cordon.deposits", Decisions: "cordon.deposit-decisions",
+		CreditState: "cordon.credit-state"}
 }
 
 // TLSConfig enables TLS to the brokers.
@@ -123,6 +127,9 @@ func (c *Config) fill() {
 	}
 	if c.Topics.Decisions == "" {
 		c.Topics.Decisions = def.Decisions
+	}
+	if c.Topics.CreditState == "" {
+		c.Topics.CreditState = def.CreditState
 	}
 	if c.Partitions <= 0 {
 		c.Partitions = 1

@@ -104,11 +104,12 @@ func (p *Producer) EnsureTopics(ctx context.Context) error {
 		return nil
 	}
 	topics := []string{p.cfg.Topics.Blocks, p.cfg.Topics.Transactions, p.cfg.Topics.Transfers, p.cfg.Topics.Outputs,
-		p.cfg.Topics.Spends, p.cfg.Topics.Alerts, p.cfg.Topics.Addresses, p.cfg.Topics.Deposits, p.cfg.Topics.Decisions}
+		p.cfg.Topics.Spends, p.cfg.Topics.Alerts, p.cfg.Topics.Addresses, p.cfg.Topics.Deposits, p.cfg.Topics.Decisions,
+		p.cfg.Topics.CreditState}
 	req := &kafkago.CreateTopicsRequest{}
 	for _, t := range topics {
 		entries := []kafkago.ConfigEntry{{ConfigName: "min.insync.replicas", ConfigValue: fmt.Sprint(max(1, min(2, p.cfg.ReplicationFactor-1)))}}
-		if t == p.cfg.Topics.Addresses || t == p.cfg.Topics.Deposits {
+		if t == p.cfg.Topics.Addresses || t == p.cfg.Topics.Deposits || t == p.cfg.Topics.CreditState {
 			entries = append(entries, kafkago.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"})
 		}
 		req.Topics = append(req.Topics, kafkago.TopicConfig{Topic: t, NumPartitions: p.cfg.Partitions,

@@ -169,6 +169,8 @@ type Topics struct {
 	// Decisions the operators' decisions on held deposits.
 	Deposits  string `yaml:"deposits"`
 	Decisions string `yaml:"decisions"`
+	// CreditState is the crediting service's own compacted state.
+	CreditState string `yaml:"credit_state"`
 }
 
 // TLS configures TLS to Kafka.
@@ -287,7 +289,8 @@ func Defaults() Config {
 			Linger: 100 * time.Microsecond, MaxAttempts: 10, WriteTimeout: 30 * time.Second, Compression: "lz4", PartBytes: 256 << 10,
 			Topics: Topics{Blocks: "cordon.blocks", Transactions: "cordon.transactions", Transfers: "cordon.transfers",
 				Outputs: "cordon.outputs", Spends: "cordon.spends", Alerts: "cordon.alerts", Intel: "cordon.intel",
-				Addresses: "cordon.addresses", Deposits: "cordon.deposits", Decisions: "cordon.deposit-decisions"}},
+				Addresses: "cordon.addresses", Deposits: "cordon.deposits", Decisions: "cordon.deposit-decisions",
+				CreditState: "cordon.credit-state"}},
 	}
 }
 
