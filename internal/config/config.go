@@ -632,12 +632,12 @@ type followDepth struct {
 
 // follows are the max_reorg_depth of every configured chain.
 func follows(c Config) []followDepth {
-	var out []followDepth
+	out := make([]followDepth, 0, len(c.Chains.ETH)+len(c.Chains.BTC))
 	for i, e := range c.Chains.ETH {
-		out = append(out, followDepth{fmt.Sprintf("chains.eth[%d]", i), e.Follow.MaxReorgDepth})
+		out = append(out, followDepth{fmt.Sprintf("chains.eth[%d]", i), e.MaxReorgDepth})
 	}
 	for i, b := range c.Chains.BTC {
-		out = append(out, followDepth{fmt.Sprintf("chains.btc[%d]", i), b.Follow.MaxReorgDepth})
+		out = append(out, followDepth{fmt.Sprintf("chains.btc[%d]", i), b.MaxReorgDepth})
 	}
 	return out
 }
