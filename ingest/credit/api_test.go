@@ -23,16 +23,7 @@ func TestAddressesAPI(t *testing.T) {
 		published = append(published, e...)
 		return nil
 	})
-	do := func(auth, body string) (int, string) {
-		req := httptest.NewRequest(http.MethodPost, "/v1/addresses", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		if auth != "" {
-			req.Header.Set("Authorization", "Bearer "+auth)
-		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		return rec.Code, rec.Body.String()
-	}
+	do := func(auth, body string) (int, string) { return post(h, "/v1/addresses", auth, body) }
 	code, body := do(token, `{"addresses":[
 		{"chain":"eth","address":"0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed","account":"u1"},
 		{"chain":"eth","address":"0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD","account":"u2"},
@@ -78,16 +69,7 @@ func TestDecisionsAPI(t *testing.T) {
 		published = append(published, d)
 		return nil
 	}, func() time.Time { return time.Date(2026, 11, 22, 5, 0, 0, 0, time.UTC) })
-	do := func(auth, body string) (int, string) {
-		req := httptest.NewRequest(http.MethodPost, "/v1/decisions", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		if auth != "" {
-			req.Header.Set("Authorization", "Bearer "+auth)
-		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		return rec.Code, rec.Body.String()
-	}
+	do := func(auth, body string) (int, string) { return post(h, "/v1/decisions", auth, body) }
 	dep := "eth/mainnet/0x" + strings.Repeat("ab", 32) + "/native"
 	code, body := do(bob, `{"id":"req-1","deposit":"`+dep+`","action":"release","reason":"partner confirmed a false positive"}`)
 	require.Equal(t, http.StatusAccepted, code, body)
@@ -125,4 +107,16 @@ func TestDecisionsAPI(t *testing.T) {
 	code, body = do(ann, `{"id":"req-9","deposit":"`+dep+`","action":"reject","reason":"x"}`)
 	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.Contains(t, body, "not recorded, retry with the same id")
+}
+
+// post sends a JSON body to h with a bearer token (none when empty).
+func post(h http.Handler, path, auth, body string) (int, string) {
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Code, rec.Body.String()
 }
