@@ -833,7 +833,7 @@ func Latest(ctx context.Context, kc kafka.Config) (map[string]DepositEvent, erro
 				delete(want, r.Partition)
 			}
 			var ev DepositEvent
-			if string(r.Key) != checkpointKey && string(r.Key) != markerKey && json.Unmarshal(r.Value, &ev) == nil && ev.ID == string(r.Key) {
+			if json.Unmarshal(r.Value, &ev) == nil && ev.ID == string(r.Key) {
 				out[ev.ID] = ev
 			}
 		})
