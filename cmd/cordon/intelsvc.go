@@ -32,6 +32,9 @@ type intelService struct {
 	// credit turns deposits into credit decisions (nil until it runs).
 	credit        atomic.Pointer[credit.Service]
 	creditMetrics *credit.Metrics
+	// deposits is the open deposits, for GET /v1/deposits (nil without
+	// the API).
+	deposits *credit.View
 	prod          *kafka.Producer
 	api           *http.Server
 	ln            net.Listener
@@ -62,6 +65,8 @@ func newIntelService(cfg config.Config, prod *kafka.Producer, reg prometheus.Reg
 		}
 		mux.Handle("/v1/decisions", credit.NewDecisionsHandler(operators, tokens, a.MaxBodyBytes,
 			func(ctx context.Context, d credit.Decision) error { return credit.PublishDecision(ctx, prod, d) }, nil))
+		s.deposits = credit.NewView(kafkaConfig(cfg.Kafka))
+		mux.Handle("/v1/deposits", credit.NewDepositsHandler(tokens, operators, a.MaxBatch, s.deposits))
 		s.api = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
 		var lc net.ListenConfig
@@ -142,6 +147,25 @@ func (s *intelService) start(ctx context.Context, g *errgroup.Group, kafkaReady 
 		}
 	})
 	g.Go(func() error { return s.runCredit(ctx, kafkaReady) })
+	if s.deposits != nil {
+		g.Go(func() error {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-kafkaReady:
+			}
+			for ctx.Err() == nil {
+				if err := s.deposits.Run(ctx); err != nil && ctx.Err() == nil {
+					s.log.Warn("deposits view: reading cordon.deposits failed; retrying", "err", err)
+					select {
+					case <-ctx.Done():
+					case <-time.After(5 * time.Second):
+					}
+				}
+			}
+			return nil
+		})
+	}
 	if s.api == nil {
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -203,6 +204,24 @@ func checkDevDeposits(t *testing.T, ctx context.Context, dir string, ep endpoint
 		}
 		require.True(t, time.Now().Before(deadline), "deposits: %d credited, held by the dev feed: %q", credited, heldID)
 		time.Sleep(time.Second)
+	}
+
+	// GET /v1/deposits lists it (held is the default).
+	deadline2 := time.Now().Add(30 * time.Second)
+	for {
+		req, err := http.NewRequest(http.MethodGet, ep.API.URL+"/v1/deposits?id="+url.QueryEscape(heldID), nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+ep.API.Token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			require.Contains(t, string(b), `"status":"held"`)
+			break
+		}
+		require.True(t, time.Now().Before(deadline2), "GET /v1/deposits: %d %s", resp.StatusCode, b)
+		time.Sleep(500 * time.Millisecond)
 	}
 
 	// An operator releases it through the API; the integration token may not.

@@ -1,0 +1,216 @@
+package credit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/internal/apiauth"
+)
+
+// View follows cordon.deposits (read committed) and keeps the open
+// deposits — pending, held, released — for the operators' API; settled
+// ones leave it, so it stays as small as the work in progress.
+type View struct {
+	kc    kafka.Config
+	mu    sync.RWMutex
+	open  map[string]DepositEvent
+	ready atomic.Bool
+	asOf  atomic.Int64 // unix nanoseconds of the last caught-up poll
+}
+
+// NewView returns a view of kc's deposits topic; Run it.
+func NewView(kc kafka.Config) *View { return &View{kc: kc, open: map[string]DepositEvent{}} }
+
+// isOpen tells whether a deposit in status st still waits for something.
+func isOpen(st string) bool {
+	return st == StatusPending || st == StatusHeld || st == StatusReleased
+}
+
+// Run follows the topic from its start until ctx ends.
+func (v *View) Run(ctx context.Context) error {
+	opts, err := kafka.FranzOpts(v.kc, "-deposits-view")
+	if err != nil {
+		return err
+	}
+	topic := v.kc.Topics.Deposits
+	if topic == "" {
+		topic = kafka.DefaultTopics().Deposits
+	}
+	// Caught up once every partition delivered a record at (or past) its
+	// end as of now — the last committed record before a trailing
+	// transaction marker counts — or nothing more arrives for a second.
+	admin, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	ends, err := kadm.NewClient(admin).ListCommittedOffsets(ctx, topic)
+	admin.Close()
+	if err != nil {
+		return fmt.Errorf("deposits view: %w", err)
+	}
+	behind := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && o.Offset > 0 {
+			behind[o.Partition] = o.Offset
+		}
+	})
+	if len(behind) == 0 {
+		v.caughtUp()
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond))...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fetches := cl.PollFetches(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		n := 0
+		v.mu.Lock()
+		fetches.EachRecord(func(r *kgo.Record) {
+			n++
+			if end, ok := behind[r.Partition]; ok && r.Offset+2 >= end {
+				delete(behind, r.Partition)
+			}
+			var ev DepositEvent
+			if json.Unmarshal(r.Value, &ev) != nil || ev.ID != string(r.Key) {
+				return
+			}
+			if isOpen(ev.Status) {
+				v.open[ev.ID] = ev
+			} else {
+				delete(v.open, ev.ID)
+			}
+		})
+		v.mu.Unlock()
+		if n == 0 || len(behind) == 0 {
+			v.caughtUp()
+		}
+	}
+}
+
+func (v *View) caughtUp() {
+	v.ready.Store(true)
+	v.asOf.Store(time.Now().UnixNano())
+}
+
+// Ready tells whether the view has caught up with the topic once.
+func (v *View) Ready() bool { return v.ready.Load() }
+
+// Open returns the open deposits of status (all open ones when empty)
+// and account (any when empty), oldest block first, at most limit.
+func (v *View) Open(status, account string, limit int) []DepositEvent {
+	v.mu.RLock()
+	out := make([]DepositEvent, 0, min(len(v.open), limit))
+	for _, ev := range v.open {
+		if (status == "" || ev.Status == status) && (account == "" || ev.Account == account) {
+			out = append(out, ev)
+		}
+	}
+	v.mu.RUnlock()
+	slices.SortFunc(out, func(a, b DepositEvent) int {
+		if a.BlockNumber != b.BlockNumber {
+			if a.BlockNumber < b.BlockNumber {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out[:min(len(out), limit)]
+}
+
+// Get returns an open deposit.
+func (v *View) Get(id string) (DepositEvent, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	ev, ok := v.open[id]
+	return ev, ok
+}
+
+// DepositsResponse is the answer of GET /v1/deposits.
+type DepositsResponse struct {
+	Deposits []DepositEvent `json:"deposits"`
+	// AsOf is when the view last caught up with cordon.deposits.
+	AsOf time.Time `json:"as_of"`
+}
+
+// NewDepositsHandler serves GET /v1/deposits for any API or operator
+// token: ?status=pending|held|released (default held), ?account=,
+// ?limit= (default 100, at most maxBatch), or ?id= for one deposit.
+// Settled deposits are not here: they are on cordon.deposits.
+func NewDepositsHandler(tokens []string, operators map[string]string, maxBatch int, v *View) http.Handler {
+	all := append([]string{}, tokens...)
+	for _, t := range operators {
+		all = append(all, t)
+	}
+	auth := apiauth.New(all)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !auth.OK(r) {
+			apiauth.Deny(w)
+			return
+		}
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", http.MethodGet)
+			apiauth.Fail(w, http.StatusMethodNotAllowed, "use GET")
+			return
+		}
+		if !v.Ready() {
+			w.Header().Set("Retry-After", "1")
+			apiauth.Fail(w, http.StatusServiceUnavailable, "the deposits view is still reading cordon.deposits")
+			return
+		}
+		q := r.URL.Query()
+		resp := DepositsResponse{Deposits: []DepositEvent{}, AsOf: time.Unix(0, v.asOf.Load()).UTC()}
+		if id := q.Get("id"); id != "" {
+			if err := ValidDepositID(id); err != nil {
+				apiauth.Fail(w, http.StatusBadRequest, "%v", err)
+				return
+			}
+			ev, ok := v.Get(id)
+			if !ok {
+				apiauth.Fail(w, http.StatusNotFound, "deposit %s is not open (settled, or unknown): its events are on cordon.deposits", id)
+				return
+			}
+			resp.Deposits = append(resp.Deposits, ev)
+			apiauth.WriteJSON(w, http.StatusOK, resp)
+			return
+		}
+		status := q.Get("status")
+		if status == "" {
+			status = StatusHeld
+		}
+		if !isOpen(status) {
+			apiauth.Fail(w, http.StatusBadRequest, "status %q: want pending, held or released (settled deposits are on cordon.deposits)", trunc(status))
+			return
+		}
+		limit := 100
+		if s := q.Get("limit"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > maxBatch {
+				apiauth.Fail(w, http.StatusBadRequest, "limit %q: want 1 to %d", trunc(s), maxBatch)
+				return
+			}
+			limit = n
+		}
+		resp.Deposits = v.Open(status, q.Get("account"), limit)
+		apiauth.WriteJSON(w, http.StatusOK, resp)
+	})
+}
