@@ -35,11 +35,11 @@ type intelService struct {
 	// deposits is the open deposits, for GET /v1/deposits (nil without
 	// the API).
 	deposits *credit.View
-	prod          *kafka.Producer
-	api           *http.Server
-	ln            net.Listener
-	log           *slog.Logger
-	root          *slog.Logger // the process's logger, without this component
+	prod     *kafka.Producer
+	api      *http.Server
+	ln       net.Listener
+	log      *slog.Logger
+	root     *slog.Logger // the process's logger, without this component
 }
 
 func newIntelService(cfg config.Config, prod *kafka.Producer, reg prometheus.Registerer, log *slog.Logger) (*intelService, error) {
