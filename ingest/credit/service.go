@@ -134,19 +134,7 @@ type contents struct {
 
 // NewService returns a service; Run it.
 func NewService(cfg ServiceConfig) (*Service, error) {
-	def := kafka.DefaultTopics()
-	if cfg.Kafka.Topics.Deposits == "" {
-		cfg.Kafka.Topics.Deposits = def.Deposits
-	}
-	if cfg.Kafka.Topics.Decisions == "" {
-		cfg.Kafka.Topics.Decisions = def.Decisions
-	}
-	if cfg.Kafka.Topics.CreditState == "" {
-		cfg.Kafka.Topics.CreditState = def.CreditState
-	}
-	if cfg.Kafka.Topics.Alerts == "" {
-		cfg.Kafka.Topics.Alerts = def.Alerts
-	}
+	cfg.Kafka.Topics.Fill()
 	if cfg.TransactionalID == "" {
 		cfg.TransactionalID = "cordon-credit"
 	}
@@ -791,10 +779,8 @@ func Latest(ctx context.Context, kc kafka.Config) (map[string]DepositEvent, erro
 	if err != nil {
 		return nil, err
 	}
+	kc.Topics.Fill()
 	topic := kc.Topics.Deposits
-	if topic == "" {
-		topic = kafka.DefaultTopics().Deposits
-	}
 	admin, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, err

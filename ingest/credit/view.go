@@ -44,10 +44,8 @@ func (v *View) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	v.kc.Topics.Fill()
 	topic := v.kc.Topics.Deposits
-	if topic == "" {
-		topic = kafka.DefaultTopics().Deposits
-	}
 	// Caught up once every partition delivered a record at (or past) its
 	// end as of now — the last committed record before a trailing
 	// transaction marker counts — or nothing more arrives for a second.

@@ -46,6 +46,23 @@ func DefaultTopics() Topics {
 		CreditState: "cordon.credit-state"}
 }
 
+// Fill gives every unnamed topic its default name.
+func (t *Topics) Fill() {
+	def := DefaultTopics()
+	for _, f := range []struct {
+		name *string
+		def  string
+	}{
+		{&t.Blocks, def.Blocks}, {&t.Transactions, def.Transactions}, {&t.Transfers, def.Transfers}, {&t.Outputs, def.Outputs},
+		{&t.Spends, def.Spends}, {&t.Alerts, def.Alerts}, {&t.Intel, def.Intel}, {&t.Addresses, def.Addresses},
+		{&t.Deposits, def.Deposits}, {&t.Decisions, def.Decisions}, {&t.CreditState, def.CreditState},
+	} {
+		if *f.name == "" {
+			*f.name = f.def
+		}
+	}
+}
+
 // TLSConfig enables TLS to the brokers.
 type TLSConfig struct {
 	Enabled bool `yaml:"enabled"`
@@ -97,40 +114,7 @@ func (c *Config) fill() {
 	if c.ClientID == "" {
 		c.ClientID = "cordon"
 	}
-	def := DefaultTopics()
-	if c.Topics.Blocks == "" {
-		c.Topics.Blocks = def.Blocks
-	}
-	if c.Topics.Transactions == "" {
-		c.Topics.Transactions = def.Transactions
-	}
-	if c.Topics.Transfers == "" {
-		c.Topics.Transfers = def.Transfers
-	}
-	if c.Topics.Outputs == "" {
-		c.Topics.Outputs = def.Outputs
-	}
-	if c.Topics.Spends == "" {
-		c.Topics.Spends = def.Spends
-	}
-	if c.Topics.Alerts == "" {
-		c.Topics.Alerts = def.Alerts
-	}
-	if c.Topics.Intel == "" {
-		c.Topics.Intel = def.Intel
-	}
-	if c.Topics.Addresses == "" {
-		c.Topics.Addresses = def.Addresses
-	}
-	if c.Topics.Deposits == "" {
-		c.Topics.Deposits = def.Deposits
-	}
-	if c.Topics.Decisions == "" {
-		c.Topics.Decisions = def.Decisions
-	}
-	if c.Topics.CreditState == "" {
-		c.Topics.CreditState = def.CreditState
-	}
+	c.Topics.Fill()
 	if c.Partitions <= 0 {
 		c.Partitions = 1
 	}
