@@ -43,8 +43,8 @@ SOAK_RESTARTS ?= 3000
 SOAK_UPDATES  ?= 3000
 SOAK_RUNS     ?= 5000
 soak: test-deps
-	CORDON_SOAK_RUNS=$(SOAK_RUNS) $(GO) test ./ingest/credit/ -run '^TestEngineProperty$$' -count=1 -v -timeout 60m
-	CORDON_SOAK_RESTARTS=$(SOAK_RESTARTS) CORDON_SOAK_UPDATES=$(SOAK_UPDATES) $(GO) test ./ingest/credit/ -run '^TestServiceExactlyOnce$$' -count=1 -v -timeout 120m
+	CORDON_SOAK_RUNS=$(SOAK_RUNS) $(GO) test ./credit/ -run '^TestEngineProperty$$' -count=1 -v -timeout 60m
+	CORDON_SOAK_RESTARTS=$(SOAK_RESTARTS) CORDON_SOAK_UPDATES=$(SOAK_UPDATES) $(GO) test ./credit/ -run '^TestServiceExactlyOnce$$' -count=1 -v -timeout 120m
 
 ## bench: run the benchmarks recorded in BENCHMARKS.md
 bench:
@@ -55,9 +55,10 @@ bench:
 	$(GO) test ./watchers/btc/ -run '^$$' -bench 'PublishMainnet' -benchtime 30x
 	GOGC=400 $(GO) test ./watchers/btc/ -run '^$$' -bench 'BenchmarkBackfill' -benchtime 1x -timeout 60m
 	$(GO) test ./ingest/clickhouse/ -run '^$$' -bench 'BenchmarkLoadTransfers' -benchtime 1x -timeout 60m
-	$(GO) test ./ingest/clickhouse/trace/ -run '^$$' -bench 'BenchmarkTrace' -benchtime 1x -timeout 60m
+	$(GO) test ./forensics/trace/ -run '^$$' -bench 'BenchmarkTrace' -benchtime 1x -timeout 60m
 	$(GO) test ./intel/ -run '^$$' -bench 'BenchmarkIndex|BenchmarkScreenAPI|BenchmarkImportSTIX' -benchtime 1x -timeout 60m
-	$(GO) test ./ingest/credit/ -run '^$$' -bench 'BenchmarkRegistry|BenchmarkCreditLatency|BenchmarkCreditThroughput' -benchtime 1x -timeout 60m
+	$(GO) test ./registry/ -run '^$$' -bench 'BenchmarkRegistry' -benchtime 1x -timeout 60m
+	$(GO) test ./credit/ -run '^$$' -bench 'BenchmarkCreditLatency|BenchmarkCreditThroughput' -benchtime 1x -timeout 60m
 
 ## fuzz: run each fuzz target for FUZZTIME (default 20s)
 FUZZTIME ?= 20s
@@ -75,9 +76,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./internal/address/
 	@for t in FuzzParsePattern FuzzParseSTIX FuzzParseFeeds FuzzParseMISPEvent FuzzParseOFACXML; do \
 	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./intel/ || exit 1; done
-	$(GO) test -run '^$$' -fuzz '^FuzzReadSinks$$' -fuzztime $(FUZZTIME) ./ingest/clickhouse/trace/
+	$(GO) test -run '^$$' -fuzz '^FuzzReadSinks$$' -fuzztime $(FUZZTIME) ./forensics/trace/
 	@for t in FuzzParseEntries FuzzDecisionsAPI FuzzDecisionRecord; do \
-	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./ingest/credit/ || exit 1; done
+	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./credit/ || exit 1; done
 
 ## vet: go vet
 vet:

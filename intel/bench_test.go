@@ -18,13 +18,14 @@ import (
 	"time"
 
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
 	if testkit.ChildMode() == "kafka" {
-		testkit.ServeKafka()
+		kafkatest.Serve()
 		return
 	}
 	os.Exit(m.Run())

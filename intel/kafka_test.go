@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/testkit"
 )
 
 func topic(t *testing.T, brokers []string) *Topic {
@@ -38,7 +38,7 @@ func ofacFeed(t *testing.T, cur string, drop int) *Feed {
 func TestImportThroughKafka(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	brokers := testkit.Kafka(t)
+	brokers := kafkatest.Brokers(t)
 	tp := topic(t, brokers)
 	require.NoError(t, tp.Ensure(ctx))
 	require.NoError(t, tp.Ensure(ctx), "idempotent")

@@ -49,6 +49,18 @@ type Verdict struct {
 	Error      string  `json:"error,omitempty"`
 }
 
+// Hits returns the indicators active now that addr matches (none when it
+// is clean or not a valid address of the chain): the screening that
+// crediting and the withdrawal gate hold money on.
+func (x *Index) Hits(c chain.Chain, network, addr string) []chain.Hit {
+	matches := Screen(x, c, network, addr, time.Now()).Matches
+	out := make([]chain.Hit, 0, len(matches))
+	for _, m := range matches {
+		out = append(out, chain.Hit{Address: addr, Indicator: m.ID, Category: m.Category, Source: m.Source, Confidence: m.Confidence})
+	}
+	return out
+}
+
 // Screen checks an address (or contract) of chain on network.
 func Screen(x *Index, c chain.Chain, network, addr string, now time.Time) Verdict {
 	v := Verdict{Chain: c, Address: addr, Matches: []Match{}}

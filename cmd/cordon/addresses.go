@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/cordonhq/cordon/ingest/credit"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/registry"
 )
 
 // cmdAddresses registers the exchange's addresses from a file.
@@ -31,7 +31,7 @@ func cmdAddresses(ctx context.Context, args []string) error {
 		return fmt.Errorf("addresses import: %w", err)
 	}
 	defer f.Close()
-	entries, bad, err := credit.ParseEntries(f, chain.Chain(*chainName))
+	entries, bad, err := registry.ParseEntries(f, chain.Chain(*chainName))
 	for _, b := range bad {
 		fmt.Fprintf(os.Stderr, "%s: line %d: %s\n", fs.Arg(0), b.Row, b.Error)
 	}
@@ -52,7 +52,7 @@ func cmdAddresses(ctx context.Context, args []string) error {
 	}
 	for len(entries) > 0 {
 		n := min(len(entries), 10_000)
-		if err := credit.Publish(ctx, prod, entries[:n]); err != nil {
+		if err := registry.Publish(ctx, prod, entries[:n]); err != nil {
 			return fmt.Errorf("addresses import: %w", err)
 		}
 		entries = entries[n:]

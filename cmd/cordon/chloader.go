@@ -9,8 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cordonhq/cordon/detect/retrohunt"
 	"github.com/cordonhq/cordon/ingest/clickhouse"
-	"github.com/cordonhq/cordon/ingest/clickhouse/retrohunt"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/internal/config"

@@ -14,7 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/cordonhq/cordon/ingest/credit"
+	"github.com/cordonhq/cordon/credit"
 )
 
 const depositsUsage = `usage:

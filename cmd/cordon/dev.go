@@ -228,7 +228,7 @@ func showStatus(ctx context.Context, w io.Writer, sys *system, tr *devnet.Traffi
 			intelState = "ok"
 		}
 		fmt.Fprintf(w, "%s %-14s %d indicators  %d registered addresses  api %s/v1/screen  %s\n", time.Now().Format("15:04:05"), "intel",
-			sys.intel.store.Index.Len(), sys.intel.addrs.Registry.Len(), "http://"+sys.intel.apiAddr(), intelState)
+			sys.intel.store.Index.Len(), sys.intel.addrs.Index.Len(), "http://"+sys.intel.apiAddr(), intelState)
 		if svc := sys.intel.credit.Load(); svc != nil {
 			c := svc.Counts()
 			fmt.Fprintf(w, "%s %-14s pending %d  credited %d  held %d  released %d  rejected %d  dropped %d  reverted %d  dust %d\n",

@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cordonhq/cordon/ingest/credit"
 	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/registry"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 )
 
@@ -72,16 +72,16 @@ func importDevFeed(ctx context.Context, sys *system, d *devnet.Devnet, bt *btcTr
 	// Deposit addresses of simulated users: devnet accounts the traffic
 	// pays (the flagged ones pay them too, so held deposits show), and
 	// addresses of the dev Bitcoin wallet.
-	var entries []credit.Entry
+	var entries []registry.Entry
 	for i, acct := range a[:20] {
-		entries = append(entries, credit.Entry{Chain: chain.ETH, Network: devNetwork, Address: strings.ToLower(acct.Hex()),
-			Account: fmt.Sprintf("user-%d", i), Kind: credit.KindDeposit})
+		entries = append(entries, registry.Entry{Chain: chain.ETH, Network: devNetwork, Address: strings.ToLower(acct.Hex()),
+			Account: fmt.Sprintf("user-%d", i), Kind: registry.KindDeposit})
 	}
 	if bt != nil {
 		for i, addr := range bt.wallet.Addresses() {
 			if i%7 == 0 && i > 3 {
-				entries = append(entries, credit.Entry{Chain: chain.BTC, Network: devBTCNetwork, Address: addr,
-					Account: fmt.Sprintf("user-btc-%d", i), Kind: credit.KindDeposit})
+				entries = append(entries, registry.Entry{Chain: chain.BTC, Network: devBTCNetwork, Address: addr,
+					Account: fmt.Sprintf("user-btc-%d", i), Kind: registry.KindDeposit})
 			}
 		}
 	}
@@ -94,7 +94,7 @@ func importDevFeed(ctx context.Context, sys *system, d *devnet.Devnet, bt *btcTr
 		if err := sys.intel.topic.Ensure(ctx); err == nil {
 			res, err := intel.Import(ctx, sys.intel.topic, feed, intel.ImportOptions{})
 			if err == nil {
-				err = credit.Publish(ctx, sys.intel.prod, entries)
+				err = registry.Publish(ctx, sys.intel.prod, entries)
 			}
 			if err == nil {
 				log.Info("dev intel feed and deposit addresses ready", "indicators_added", res.Added, "deposit_addresses", len(entries),

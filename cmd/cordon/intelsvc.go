@@ -13,12 +13,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cordonhq/cordon/credit"
 	"github.com/cordonhq/cordon/ingest/clickhouse"
-	"github.com/cordonhq/cordon/ingest/credit"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/internal/obs"
+	"github.com/cordonhq/cordon/registry"
 )
 
 // intelService keeps the indicator store of this instance equal to the
@@ -28,7 +29,7 @@ type intelService struct {
 	topic *intel.Topic
 	store *intel.Store
 	// addrs is the address registry (cordon.addresses).
-	addrs *credit.Store
+	addrs *registry.Store
 	// credit turns deposits into credit decisions (nil until it runs).
 	credit        atomic.Pointer[credit.Service]
 	creditMetrics *credit.Metrics
@@ -47,7 +48,7 @@ func newIntelService(cfg config.Config, prod *kafka.Producer, reg prometheus.Reg
 	if err != nil {
 		return nil, err
 	}
-	s := &intelService{cfg: cfg, topic: t, store: intel.NewStore(t), addrs: credit.NewStore(prod), prod: prod,
+	s := &intelService{cfg: cfg, topic: t, store: intel.NewStore(t), addrs: registry.NewStore(prod), prod: prod,
 		log: log.With("component", "intel"), root: log,
 		creditMetrics: credit.NewMetrics(reg)}
 	if a := cfg.API; a.Listen != "" {
@@ -57,8 +58,8 @@ func newIntelService(cfg config.Config, prod *kafka.Producer, reg prometheus.Reg
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/v1/screen", intel.NewScreenHandler(intel.APIConfig{Tokens: tokens, MaxBodyBytes: a.MaxBodyBytes, MaxBatch: a.MaxBatch}, s.store, reg))
-		mux.Handle("/v1/addresses", credit.NewAddressesHandler(tokens, a.MaxBodyBytes, a.MaxBatch,
-			func(ctx context.Context, entries []credit.Entry) error { return credit.Publish(ctx, prod, entries) }))
+		mux.Handle("/v1/addresses", registry.NewAddressesHandler(tokens, a.MaxBodyBytes, a.MaxBatch,
+			func(ctx context.Context, entries []registry.Entry) error { return registry.Publish(ctx, prod, entries) }))
 		operators := map[string]string{}
 		for _, o := range a.Operators {
 			operators[o.Name] = o.Token.Value()
@@ -222,7 +223,7 @@ func (s *intelService) runCredit(ctx context.Context, kafkaReady <-chan struct{}
 			resolver = credit.ClickHouseResolver{Store: st}
 		}
 	}
-	screen := credit.IntelScreener(s.store.Index)
+	screen := s.store.Index.Hits
 	kc := kafkaConfig(s.cfg.Kafka)
 	log := s.root.With("component", "credit")
 	// One instance of the cluster credits: the leader of a Kafka consumer
@@ -230,7 +231,7 @@ func (s *intelService) runCredit(ctx context.Context, kafkaReady <-chan struct{}
 	err = credit.Lead(ctx, credit.LeaderConfig{Kafka: kc, Group: "cordon-credit-leader", Topic: kc.Topics.Deposits + "-leader",
 		Log: log}, func(ctx context.Context) error {
 		svc, err := credit.NewService(credit.ServiceConfig{Kafka: kc, Policy: policy, Tokens: tokens,
-			Registry: s.addrs.Registry, Screen: screen, Resolver: resolver, Log: log, Metrics: s.creditMetrics,
+			Registry: s.addrs.Index, Screen: screen, Resolver: resolver, Log: log, Metrics: s.creditMetrics,
 			Retain: s.cfg.Credit.RetainBlocks})
 		if err != nil {
 			return err

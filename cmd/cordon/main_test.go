@@ -23,9 +23,10 @@ import (
 
 	"github.com/cordonhq/cordon/ingest/export"
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/testkit"
 	"github.com/cordonhq/cordon/watchers/btc/btcnode"
+	"github.com/cordonhq/cordon/watchers/btc/btctest"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 )
 
@@ -534,14 +535,14 @@ func TestRunFromConfig(t *testing.T) {
 	// A Bitcoin node, paid and spent by its wallet.
 	addr, err := btcnode.MiningAddress("regtest", "run")
 	require.NoError(t, err)
-	node := testkit.Btcd(t, "regtest", addr)
+	node := btctest.Node(t, "regtest", addr)
 	wallet, err := btcnode.NewWallet(node, "regtest", "run", 1)
 	require.NoError(t, err)
 	require.NoError(t, wallet.Bootstrap())
 	for range 3 {
 		require.NoError(t, wallet.Step(3))
 	}
-	brokers := testkit.Kafka(t)
+	brokers := kafkatest.Brokers(t)
 	cfgPath := filepath.Join(t.TempDir(), "cordon.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
 log: {level: warn}

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cordonhq/cordon/forensics/trace"
 	"github.com/cordonhq/cordon/ingest/clickhouse"
-	"github.com/cordonhq/cordon/ingest/clickhouse/trace"
 	"github.com/cordonhq/cordon/internal/address"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/config"

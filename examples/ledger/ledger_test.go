@@ -10,10 +10,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/cordonhq/cordon/ingest/credit"
+	"github.com/cordonhq/cordon/credit"
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/testkit"
+	"github.com/cordonhq/cordon/registry"
 )
 
 func TestApplyIdempotent(t *testing.T) {
@@ -68,15 +69,15 @@ func TestApplyIdempotent(t *testing.T) {
 func TestLedgerEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	brokers := testkit.Kafka(t)
+	brokers := kafkatest.Brokers(t)
 	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3}, nil, nil)
 	require.NoError(t, err)
 	defer prod.Close()
 	require.NoError(t, prod.EnsureTopics(ctx))
-	reg := credit.NewRegistry()
+	reg := registry.NewIndex()
 	for i := range 3 {
-		reg.Put(&credit.Entry{Chain: chain.ETH, Network: "t", Address: fmt.Sprintf("0x%040x", i+1), Account: fmt.Sprint("u", i), Asset: "*",
-			Kind: credit.KindDeposit})
+		reg.Put(&registry.Entry{Chain: chain.ETH, Network: "t", Address: fmt.Sprintf("0x%040x", i+1), Account: fmt.Sprint("u", i), Asset: "*",
+			Kind: registry.KindDeposit})
 	}
 	seq := uint64(0)
 	var canon []*chain.Block

@@ -17,14 +17,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/ingest/clickhouse"
+	"github.com/cordonhq/cordon/ingest/clickhouse/chtest"
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
 	if testkit.ChildMode() == "kafka" {
-		testkit.ServeKafka()
+		kafkatest.Serve()
 		return
 	}
 	os.Exit(m.Run())
@@ -51,7 +53,7 @@ func BenchmarkLoadTransfers(b *testing.B) {
 	ctx := context.Background()
 	_, f := testkit.SpawnChild(b, "kafka")
 	brokers := strings.Split(f[0], ",")
-	srv := testkit.ClickHouse(b)
+	srv := chtest.Server(b)
 	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 1}, nil, nil)
 	require.NoError(b, err)
 	defer prod.Close()

@@ -17,8 +17,8 @@ import (
 	"github.com/cordonhq/cordon/ingest/clickhouse/chserver"
 	"github.com/cordonhq/cordon/ingest/clickhouse/chtest"
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/integration/pipetest"
 	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/testkit"
 	"github.com/cordonhq/cordon/watchers/btc/btcnode"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 	"github.com/cordonhq/cordon/watchers/follow"
@@ -34,7 +34,7 @@ func TestLoaderCanonicalAfterReorgs(t *testing.T) {
 	defer cancel()
 	node, wallet, brokers, prod, f := watchedChain(t, ctx, 3)
 
-	srv := testkit.ClickHouse(t)
+	srv := chtest.Server(t)
 	store := open(t, srv.Addr(), "cordon")
 	require.NoError(t, store.Migrate(ctx, clickhouse.Schema))
 	consumer, err := kafka.NewConsumer(kafka.Config{Brokers: brokers}, "clickhouse-loader", []string{
@@ -143,7 +143,7 @@ func TestLoaderSurvivesOutagesAndKills(t *testing.T) {
 	defer cancel()
 	node, wallet, brokers, prod, f := watchedChain(t, ctx, 4)
 
-	testkit.NeedClickHouse(t)
+	chtest.Need(t)
 	dir := t.TempDir()
 	srv, err := chserver.Start(ctx, chserver.Config{Dir: dir})
 	require.NoError(t, err)
@@ -240,8 +240,8 @@ func checkInputs(t *testing.T, ctx context.Context, store *clickhouse.Store, out
 // and a watcher publishing the node's chain from height 100.
 func watchedChain(t *testing.T, ctx context.Context, seed uint64) (*btcnode.Node, *btcnode.Wallet, []string, *kafka.Producer, *follow.Follower) {
 	t.Helper()
-	node, wallet, src := chtest.BTCNode(t, seed)
-	brokers, prod, f := chtest.Stream(t, ctx, chain.BTC, "regtest", src, 100)
+	node, wallet, src := pipetest.BTCNode(t, seed)
+	brokers, prod, f := pipetest.Stream(t, ctx, chain.BTC, "regtest", src, 100)
 	return node, wallet, brokers, prod, f
 }
 
@@ -253,7 +253,7 @@ func watchedChain(t *testing.T, ctx context.Context, seed uint64) (*btcnode.Node
 func TestLoaderEthereumCanonical(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	dev, pipe := chtest.ETH(t, ctx, 17)
+	dev, pipe := pipetest.ETH(t, ctx, 17)
 	traffic, err := devnet.NewTraffic(ctx, dev, devnet.TrafficConfig{TxPerBlock: 10, Seed: 17}, nil)
 	require.NoError(t, err)
 	for round := 1; round <= 24; round++ {
@@ -294,7 +294,7 @@ func TestLoaderEthereumCanonical(t *testing.T) {
 
 	// Transfers: what a consumer applying the stream holds for the
 	// canonical blocks, each once.
-	st, _, err := pipe.Producer.ReadStream(ctx, chain.ETH, chtest.ETHNetwork)
+	st, _, err := pipe.Producer.ReadStream(ctx, chain.ETH, pipetest.ETHNetwork)
 	require.NoError(t, err)
 	canon := map[string]bool{}
 	for _, h := range st.Chain {

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/ingest/clickhouse"
-	"github.com/cordonhq/cordon/internal/testkit"
+	"github.com/cordonhq/cordon/ingest/clickhouse/chtest"
 )
 
 func open(t *testing.T, addr, db string) *clickhouse.Store {
@@ -30,7 +30,7 @@ var testMigrations = []clickhouse.Migration{
 // TestMigrateIdempotentAndConcurrent: several instances migrating the same
 // fresh database at once, then again, end with each version once.
 func TestMigrateIdempotentAndConcurrent(t *testing.T) {
-	srv := testkit.ClickHouse(t)
+	srv := chtest.Server(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -67,7 +67,7 @@ func TestMigrateIdempotentAndConcurrent(t *testing.T) {
 // with its version and statement; earlier steps stay applied and a fixed
 // migration set continues from there.
 func TestMigrateFailureNamesTheStep(t *testing.T) {
-	srv := testkit.ClickHouse(t)
+	srv := chtest.Server(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s := open(t, srv.Addr(), "m2")
@@ -95,7 +95,7 @@ func TestOpenErrors(t *testing.T) {
 // the address-ordered copies; instances migrating at once, and a rerun of
 // every v3 statement (an interrupted migration), leave each row once.
 func TestSchemaV3CopiesExistingRows(t *testing.T) {
-	srv := testkit.ClickHouse(t)
+	srv := chtest.Server(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	s := open(t, srv.Addr(), "m3")

@@ -20,8 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/testkit"
 )
 
 func header(h uint64, hash, parent string) chain.Header {
@@ -57,7 +57,7 @@ func newProducer(t *testing.T, cfg Config) *Producer {
 // duplicated (retried) batch, interleaved with another chain's stream, and
 // reads the checkpoint back.
 func TestCheckpointAfterReorgAndDuplicates(t *testing.T) {
-	p := newProducer(t, Config{Brokers: testkit.Kafka(t), Partitions: 1})
+	p := newProducer(t, Config{Brokers: kafkatest.Brokers(t), Partitions: 1})
 	ctx := context.Background()
 	g := header(0, "g", "")
 	a1, a2, a3 := header(1, "a1", "g"), header(2, "a2", "a1"), header(3, "a3", "a2")
@@ -105,7 +105,7 @@ func TestCheckpointAfterReorgAndDuplicates(t *testing.T) {
 // TestStreamStaysInOnePartition checks that every event of a stream lands
 // in the partition BlocksPartition names, whatever its sequence number.
 func TestStreamStaysInOnePartition(t *testing.T) {
-	p := newProducer(t, Config{Brokers: testkit.Kafka(t), Partitions: 8})
+	p := newProducer(t, Config{Brokers: kafkatest.Brokers(t), Partitions: 8})
 	ctx := context.Background()
 	var batch []chain.Update
 	prev := ""
@@ -151,7 +151,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, cert tls.Ce
 // production cluster does, and checks a wrong password is refused.
 func TestTLSAndSASL(t *testing.T) {
 	certFile, _, cert := selfSigned(t, t.TempDir())
-	brokers := testkit.Kafka(t, kfake.TLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}),
+	brokers := kafkatest.Brokers(t, kfake.TLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}),
 		kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "cordon", "hunter2"))
 	cfg := Config{Brokers: brokers, TLS: TLSConfig{Enabled: true, CAFile: certFile},
 		SASL: SASLConfig{Mechanism: "scram-sha-512", Username: "cordon", Password: "hunter2"}}

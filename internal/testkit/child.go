@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 // InfraEnv names the environment variable that turns a test binary into a
@@ -20,20 +18,6 @@ const InfraEnv = "CORDON_BENCH_INFRA"
 // ChildMode returns the helper mode this test binary was started in, or
 // "" for a normal run. A TestMain calls it first.
 func ChildMode() string { return os.Getenv(InfraEnv) }
-
-// ServeKafka is a helper process's body: a Kafka broker (kfake). It prints
-// one READY line with the broker addresses and serves until its standard
-// input closes.
-func ServeKafka() {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		fmt.Println("ERR", err)
-		return
-	}
-	defer cluster.Close()
-	Ready(strings.Join(cluster.ListenAddrs(), ","))
-	WaitStdin()
-}
 
 // Ready prints a helper process's READY line.
 func Ready(fields ...any) { fmt.Println(append([]any{"READY"}, fields...)...) }

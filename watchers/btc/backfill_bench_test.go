@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/testkit"
 	"github.com/cordonhq/cordon/watchers/btc"
 	"github.com/cordonhq/cordon/watchers/btc/btcnode"
+	"github.com/cordonhq/cordon/watchers/btc/btctest"
 	"github.com/cordonhq/cordon/watchers/follow"
 )
 
@@ -45,7 +47,7 @@ func BenchmarkBackfill(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	node := testkit.Btcd(b, "simnet", addr)
+	node := btctest.Node(b, "simnet", addr)
 	w, err := btcnode.NewWallet(node, "simnet", "bench", 1)
 	if err != nil {
 		b.Fatal(err)
@@ -211,7 +213,7 @@ func median(ds []time.Duration) time.Duration {
 
 func TestMain(m *testing.M) {
 	if testkit.ChildMode() == "kafka" {
-		testkit.ServeKafka()
+		kafkatest.Serve()
 		return
 	}
 	os.Exit(m.Run())

@@ -18,9 +18,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/testkit"
 	"github.com/cordonhq/cordon/watchers/btc"
 	"github.com/cordonhq/cordon/watchers/btc/btcnode"
+	"github.com/cordonhq/cordon/watchers/btc/btctest"
 	"github.com/cordonhq/cordon/watchers/follow"
 	"github.com/cordonhq/cordon/watchers/rpcpool"
 )
@@ -71,7 +71,7 @@ func TestFailoverPastBadEndpoints(t *testing.T) {
 	for range 4 {
 		require.NoError(t, h.wallet.Step(3))
 	}
-	other := testkit.Btcd(t, "regtest", "")
+	other := btctest.Node(t, "regtest", "")
 	target := h.node.URL
 	liar := &rpcProxy{target: target, mangle: func(method string, reply []byte) []byte {
 		if method == "getblock" { // the genesis block instead: wrong hash
@@ -166,7 +166,7 @@ var genesisHex = func() string {
 func TestWrongNetworkRefused(t *testing.T) {
 	addr, err := btcnode.MiningAddress("simnet", "x")
 	require.NoError(t, err)
-	node := testkit.Btcd(t, "simnet", addr)
+	node := btctest.Node(t, "simnet", addr)
 	src, err := btc.NewSource(btc.Config{Network: "mainnet",
 		Endpoints: []btc.EndpointConfig{{Name: "simnet-node", URL: node.URL, User: node.User(), Password: node.Password()}}}, nil, nil)
 	require.NoError(t, err)
@@ -181,7 +181,7 @@ func TestWrongNetworkRefused(t *testing.T) {
 func TestBadCredentials(t *testing.T) {
 	addr, err := btcnode.MiningAddress("simnet", "y")
 	require.NoError(t, err)
-	node := testkit.Btcd(t, "simnet", addr)
+	node := btctest.Node(t, "simnet", addr)
 	src, err := btc.NewSource(btc.Config{Network: "simnet", RequestTimeout: 5 * time.Second,
 		Endpoints: []btc.EndpointConfig{{Name: "n", URL: node.URL, User: node.User(), Password: "wrong"}}}, nil, nil)
 	require.NoError(t, err)
@@ -198,7 +198,7 @@ var _ = chain.BTC
 func TestCookieAuth(t *testing.T) {
 	addr, err := btcnode.MiningAddress("simnet", "z")
 	require.NoError(t, err)
-	node := testkit.Btcd(t, "simnet", addr)
+	node := btctest.Node(t, "simnet", addr)
 	cookie := t.TempDir() + "/.cookie"
 	require.NoError(t, os.WriteFile(cookie, []byte(node.User()+":"+node.Password()), 0o600))
 	src, err := btc.NewSource(btc.Config{Network: "simnet",

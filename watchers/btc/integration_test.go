@@ -11,10 +11,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/testkit"
 	"github.com/cordonhq/cordon/watchers/btc"
 	"github.com/cordonhq/cordon/watchers/btc/btcnode"
+	"github.com/cordonhq/cordon/watchers/btc/btctest"
 	"github.com/cordonhq/cordon/watchers/follow"
 )
 
@@ -31,12 +32,12 @@ func newHarness(t *testing.T, network string, seed uint64) *harness {
 	ctx := context.Background()
 	addr, err := btcnode.MiningAddress(network, fmt.Sprint(seed))
 	require.NoError(t, err)
-	node := testkit.Btcd(t, network, addr)
+	node := btctest.Node(t, network, addr)
 	w, err := btcnode.NewWallet(node, network, fmt.Sprint(seed), seed)
 	require.NoError(t, err)
 	require.NoError(t, w.Bootstrap())
 
-	prod, err := kafka.New(kafka.Config{Brokers: testkit.Kafka(t), CreateTopics: true, Partitions: 3}, nil, nil)
+	prod, err := kafka.New(kafka.Config{Brokers: kafkatest.Brokers(t), CreateTopics: true, Partitions: 3}, nil, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = prod.Close() })
 	require.NoError(t, prod.EnsureTopics(ctx))

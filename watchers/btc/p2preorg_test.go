@@ -9,8 +9,8 @@ import (
 	"github.com/btcsuite/btcd/rpcclient"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cordonhq/cordon/internal/testkit"
 	"github.com/cordonhq/cordon/watchers/btc/btcnode"
+	"github.com/cordonhq/cordon/watchers/btc/btctest"
 	"github.com/cordonhq/cordon/watchers/follow"
 )
 
@@ -22,7 +22,7 @@ func TestReorgFromCompetingNode(t *testing.T) {
 	h := newHarness(t, "regtest", 5)
 	addrB, err := btcnode.MiningAddress("regtest", "other-miner")
 	require.NoError(t, err)
-	nodeB := testkit.Btcd(t, "regtest", addrB)
+	nodeB := btctest.Node(t, "regtest", addrB)
 	walletB, err := btcnode.NewWallet(nodeB, "regtest", "other-miner", 5)
 	require.NoError(t, err)
 

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/testkit"
 	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 	"github.com/cordonhq/cordon/watchers/follow"
@@ -55,7 +55,7 @@ func BenchmarkHeadLatency(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	prod, err := kafka.New(kafka.Config{Brokers: testkit.Kafka(b), CreateTopics: true, Partitions: 3}, nil, nil)
+	prod, err := kafka.New(kafka.Config{Brokers: kafkatest.Brokers(b), CreateTopics: true, Partitions: 3}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

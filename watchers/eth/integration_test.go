@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/testkit"
 	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 	"github.com/cordonhq/cordon/watchers/follow"
@@ -38,7 +38,7 @@ func newHarness(t *testing.T, seed uint64) *harness {
 	tr, err := devnet.NewTraffic(ctx, dev, devnet.TrafficConfig{TxPerBlock: 12, Seed: seed}, nil)
 	require.NoError(t, err)
 
-	brokers := testkit.Kafka(t)
+	brokers := kafkatest.Brokers(t)
 	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3}, nil, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = prod.Close() })

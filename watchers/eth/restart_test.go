@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/ingest/kafka"
-	"github.com/cordonhq/cordon/internal/testkit"
+	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/watchers/follow"
 )
 
@@ -69,7 +69,7 @@ func TestKillMidBackfill(t *testing.T) {
 	interrupted := topicContent(t, h.prod)
 
 	// The same range, uninterrupted, into a fresh cluster.
-	other, err := kafka.New(kafka.Config{Brokers: testkit.Kafka(t), CreateTopics: true, Partitions: 3}, nil, nil)
+	other, err := kafka.New(kafka.Config{Brokers: kafkatest.Brokers(t), CreateTopics: true, Partitions: 3}, nil, nil)
 	require.NoError(t, err)
 	defer other.Close()
 	require.NoError(t, other.EnsureTopics(ctx))

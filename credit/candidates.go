@@ -1,0 +1,233 @@
+package credit
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"slices"
+	"strconv"
+
+	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/registry"
+)
+
+// Hit is an active indicator matching a deposit's sender.
+type Hit = chain.Hit
+
+// holdReason is the hold reason a hit gives.
+func holdReason(h Hit) string {
+	return fmt.Sprintf("sender %s matches %s (%s, from %s, confidence %d)", h.Address, h.Indicator, h.Category, h.Source, h.Confidence)
+}
+
+// Screener returns the active indicators an address matches; none means
+// clean.
+type Screener func(c chain.Chain, network, addr string) []Hit
+
+// screen adds the hits of sender to c.
+func (c *Candidate) screen(screen Screener, sender string) {
+	if screen == nil {
+		return
+	}
+	for _, h := range screen(c.Chain, c.Network, sender) {
+		c.Hits = append(c.Hits, h)
+		c.Holds = append(c.Holds, holdReason(h))
+	}
+}
+
+// Outpoint is a spent Bitcoin output.
+type Outpoint struct {
+	Tx   string
+	Vout uint32
+}
+
+// SenderResolver finds the addresses of spent outputs (Bitcoin's senders
+// are the addresses of the outputs a transaction spends, which the block
+// itself does not say). Outputs it cannot resolve are left out.
+type SenderResolver interface {
+	Resolve(ctx context.Context, c chain.Chain, network string, ops []Outpoint) (map[Outpoint]string, error)
+}
+
+// LoadTracker is a SenderResolver that can say how far its data goes:
+// the newest block event seq of a stream it holds.
+type LoadTracker interface {
+	Loaded(ctx context.Context, c chain.Chain, network string) (uint64, error)
+}
+
+// recentOutputs remembers the addresses of the outputs of a stream's
+// newest blocks, so the senders of a deposit spending them are known
+// without waiting for ClickHouse to load them.
+type recentOutputs struct {
+	limit  int
+	addr   map[Outpoint]string
+	blocks [][]Outpoint // oldest first
+}
+
+func newRecentOutputs(limit int) *recentOutputs {
+	return &recentOutputs{limit: limit, addr: map[Outpoint]string{}}
+}
+
+func (r *recentOutputs) add(b *chain.Block) {
+	ops := make([]Outpoint, 0, len(b.Outputs))
+	for i := range b.Outputs {
+		o := &b.Outputs[i]
+		if o.Address != nil {
+			op := Outpoint{o.TxHash, o.Vout}
+			r.addr[op] = *o.Address
+			ops = append(ops, op)
+		}
+	}
+	r.blocks = append(r.blocks, ops)
+	for len(r.blocks) > r.limit {
+		for _, op := range r.blocks[0] {
+			delete(r.addr, op)
+		}
+		r.blocks = r.blocks[1:]
+	}
+}
+
+// chained resolves from the recent outputs first, then from next.
+type chained struct {
+	recent *recentOutputs
+	next   SenderResolver
+}
+
+func (c chained) Resolve(ctx context.Context, ch chain.Chain, network string, ops []Outpoint) (map[Outpoint]string, error) {
+	out := map[Outpoint]string{}
+	var rest []Outpoint
+	for _, op := range ops {
+		if a, ok := c.recent.addr[op]; ok {
+			out[op] = a
+		} else {
+			rest = append(rest, op)
+		}
+	}
+	if len(rest) == 0 || c.next == nil {
+		return out, nil
+	}
+	found, err := c.next.Resolve(ctx, ch, network, rest)
+	if err != nil {
+		return nil, err
+	}
+	for op, a := range found {
+		out[op] = a
+	}
+	return out, nil
+}
+
+// Tokens says which token contracts the exchange credits, by chain.
+type Tokens map[chain.Chain]map[string]bool
+
+// ETHCandidates are the transfers of an Ethereum block that pay a
+// registered deposit address accepting their asset. ERC-721 transfers and
+// tokens not in tokens are candidates of unknown assets (recorded, never
+// credited).
+func ETHCandidates(b *chain.Block, reg *registry.Index, tokens Tokens, screen Screener) []Candidate {
+	var out []Candidate
+	for i := range b.Transfers {
+		t := &b.Transfers[i]
+		e, ok := reg.Lookup(t.Chain, t.Network, t.To)
+		if !ok || e.Kind != registry.KindDeposit || (e.Asset != "*" && e.Asset != t.Asset) {
+			continue
+		}
+		index := "native"
+		if t.LogIndex != nil {
+			index = strconv.FormatUint(uint64(*t.LogIndex), 10)
+		}
+		amt, ok := new(big.Int).SetString(t.Amount.String(), 10)
+		if !ok {
+			continue
+		}
+		c := Candidate{ID: DepositID(t.Chain, t.Network, t.TxHash, index), Chain: t.Chain, Network: t.Network, TxHash: t.TxHash,
+			Index: index, Address: t.To, Account: e.Account, Asset: t.Asset, Amount: amt, BlockHash: t.BlockHash, Height: t.BlockHeight,
+			Senders:    []string{t.From},
+			KnownAsset: t.Asset == chain.AssetNative || (t.Standard == chain.StandardERC20 && tokens[t.Chain][t.Asset])}
+		c.screen(screen, t.From)
+		out = append(out, c)
+	}
+	return out
+}
+
+// BTCCandidates are the outputs of a Bitcoin block that pay a registered
+// deposit address. Their senders are the addresses of the outputs their
+// transaction spends, found in the block itself or through resolve; a
+// deposit whose senders cannot all be found is held ("sender unknown"):
+// it cannot be screened.
+func BTCCandidates(ctx context.Context, b *chain.Block, reg *registry.Index, resolve SenderResolver, screen Screener) ([]Candidate, error) {
+	var out []Candidate
+	paid := map[string]bool{}
+	for i := range b.Outputs {
+		o := &b.Outputs[i]
+		if o.Address == nil || o.Coinbase {
+			continue
+		}
+		e, ok := reg.Lookup(o.Chain, o.Network, *o.Address)
+		if !ok || e.Kind != registry.KindDeposit || (e.Asset != "*" && e.Asset != chain.AssetNative) {
+			continue
+		}
+		amt, ok := new(big.Int).SetString(o.Amount.String(), 10)
+		if !ok {
+			continue
+		}
+		out = append(out, Candidate{ID: DepositID(o.Chain, o.Network, o.TxHash, VoutIndex(o.Vout)), Chain: o.Chain, Network: o.Network,
+			TxHash: o.TxHash, Index: VoutIndex(o.Vout), Address: *o.Address, Account: e.Account, Asset: chain.AssetNative, Amount: amt,
+			BlockHash: o.BlockHash, Height: o.BlockHeight, KnownAsset: true})
+		paid[o.TxHash] = true
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	// The spends of the paying transactions, and who owned what they spend.
+	inputs := map[string][]Outpoint{}
+	var need []Outpoint
+	for i := range b.Spends {
+		s := &b.Spends[i]
+		if paid[s.TxHash] {
+			op := Outpoint{s.PrevTxHash, s.PrevVout}
+			inputs[s.TxHash] = append(inputs[s.TxHash], op)
+			need = append(need, op)
+		}
+	}
+	owners := map[Outpoint]string{}
+	for i := range b.Outputs { // spent within the same block
+		o := &b.Outputs[i]
+		if o.Address != nil {
+			owners[Outpoint{o.TxHash, o.Vout}] = *o.Address
+		}
+	}
+	var missing []Outpoint
+	for _, op := range need {
+		if _, ok := owners[op]; !ok {
+			missing = append(missing, op)
+		}
+	}
+	if len(missing) > 0 && resolve != nil {
+		found, err := resolve.Resolve(ctx, b.Chain, b.Network, missing)
+		if err != nil {
+			return nil, fmt.Errorf("credit: resolve the senders of block %d: %w", b.Height, err)
+		}
+		for op, a := range found {
+			owners[op] = a
+		}
+	}
+	for i := range out {
+		c := &out[i]
+		unknown := false
+		for _, op := range inputs[c.TxHash] {
+			a, ok := owners[op]
+			if !ok {
+				unknown = true
+				continue
+			}
+			if !slices.Contains(c.Senders, a) {
+				c.Senders = append(c.Senders, a)
+			}
+		}
+		for _, s := range c.Senders {
+			c.screen(screen, s)
+		}
+		if unknown {
+			c.Holds = append(c.Holds, "sender unknown: a spent output is not in the data; it cannot be screened")
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,80 @@
+package credit
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestDecisionsAPI(t *testing.T) {
+	const (
+		ann    = "ann-token-0123456789"
+		bob    = "bob-token-0123456789"
+		client = "client-token-0123456789"
+	)
+	var published []Decision
+	fail := false
+	h := NewDecisionsHandler(map[string]string{"ann": ann, "bob": bob}, []string{client}, 4096, func(_ context.Context, d Decision) error {
+		if fail {
+			return errors.New("broker down")
+		}
+		published = append(published, d)
+		return nil
+	}, func() time.Time { return time.Date(2026, 11, 22, 5, 0, 0, 0, time.UTC) })
+	do := func(auth, body string) (int, string) { return post(h, "/v1/decisions", auth, body) }
+	dep := "eth/mainnet/0x" + strings.Repeat("ab", 32) + "/native"
+	code, body := do(bob, `{"id":"req-1","deposit":"`+dep+`","action":"release","reason":"partner confirmed a false positive"}`)
+	require.Equal(t, http.StatusAccepted, code, body)
+	require.Len(t, published, 1)
+	require.Equal(t, Decision{V: 1, ID: "req-1", Deposit: dep, Action: ActionRelease, Operator: "bob",
+		Reason: "partner confirmed a false positive", Time: "2026-11-22T05:00:00Z"}, published[0], "the operator is the token's holder")
+	code, body = do(ann, `{"deposit":"btc/mainnet/`+strings.Repeat("cd", 32)+`/3","action":"reject","reason":"stolen funds"}`)
+	require.Equal(t, http.StatusAccepted, code, body)
+	require.Len(t, published[1].ID, 32, "an id is made up when none is given")
+	require.Equal(t, "ann", published[1].Operator)
+
+	for _, tc := range []struct {
+		auth, body string
+		code       int
+		msg        string
+	}{
+		{"", `{}`, 401, "bearer token"},
+		{"nope-nope-nope-nope", `{}`, 401, "bearer token"},
+		{client, `{"deposit":"` + dep + `","action":"release","reason":"x"}`, 403, "operator"},
+		{ann, `{"deposit":"` + dep + `","action":"approve","reason":"x"}`, 400, `want release or reject`},
+		{ann, `{"deposit":"` + dep + `","action":"release","reason":"  "}`, 400, "reason: empty"},
+		{ann, `{"deposit":"eth/mainnet/0x12/native","action":"release","reason":"x"}`, 400, "bad transaction hash"},
+		{ann, `{"deposit":"btc/mainnet/` + strings.Repeat("cd", 32) + `/native","action":"release","reason":"x"}`, 400, "bad index"},
+		{ann, `{"deposit":"doge/mainnet/x/1","action":"release","reason":"x"}`, 400, "want eth or btc"},
+		{ann, `{"deposit":"` + dep + `","action":"release","reason":"x","operator":"eve"}`, 400, "unknown field"},
+		{ann, `{"id":"a b","deposit":"` + dep + `","action":"release","reason":"x"}`, 400, "decision id"},
+		{ann, `{"reason":"` + strings.Repeat("a", 5000) + `"}`, 413, "4096"},
+	} {
+		code, body := do(tc.auth, tc.body)
+		require.Equal(t, tc.code, code, tc.body+" → "+body)
+		require.Contains(t, body, tc.msg)
+	}
+	require.Len(t, published, 2, "nothing refused was published")
+	fail = true
+	code, body = do(ann, `{"id":"req-9","deposit":"`+dep+`","action":"reject","reason":"x"}`)
+	require.Equal(t, http.StatusServiceUnavailable, code)
+	require.Contains(t, body, "not recorded, retry with the same id")
+}
+
+// post sends a JSON body to h with a bearer token (none when empty).
+func post(h http.Handler, path, auth, body string) (int, string) {
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Code, rec.Body.String()
+}

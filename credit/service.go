@@ -1,0 +1,832 @@
+package credit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"maps"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/registry"
+)
+
+// The crediting service turns the block stream into deposit events. It
+// reads cordon.blocks and the record parts without a consumer group, and
+// writes its deposit events together with a checkpoint — how far it has
+// read each input partition and applied each stream — in one Kafka
+// transaction per round. After a crash it restores the engine and the
+// checkpoint from cordon.deposits (read committed) and reads on from the
+// checkpoint: a round either happened whole or not at all, and the engine
+// is deterministic, so no deposit event is lost or doubled. One
+// transactional id fences a second instance: only one credits at a time.
+
+// ServiceConfig configures the service.
+type ServiceConfig struct {
+	// Kafka's Topics name the inputs, the deposits topic (compacted,
+	// written) and the decisions topic (read).
+	Kafka           kafka.Config
+	TransactionalID string
+	Policy          func(chain.Chain, string) Policy
+	Tokens          Tokens
+	Registry        *registry.Index
+	Screen          Screener
+	Resolver        SenderResolver
+	Log             *slog.Logger
+	Metrics         *Metrics
+	// Retain is the engine's Retain (0: remember every deposit).
+	Retain uint64
+	// Committed, when set, sees each round's events once Kafka has
+	// committed them; Restored how many records a restore read, and how
+	// long it took.
+	Committed func([]DepositEvent)
+	Restored  func(records int, took time.Duration)
+}
+
+// checkpointKey is the key of checkpoint records in the deposits topic.
+const checkpointKey = "checkpoint"
+
+// checkpoint is how far a committed round got.
+type checkpoint struct {
+	// Offsets are where to read on, by "topic/partition".
+	Offsets map[string]int64 `json:"offsets"`
+	// Next is the next block event seq to apply, by stream; Tips the
+	// stream tips.
+	Next map[string]uint64 `json:"next"`
+	Tips map[string]uint64 `json:"tips"`
+	// Finalized are the streams' finalized heights.
+	Finalized map[string]uint64 `json:"finalized,omitempty"`
+	// Applied are the hashes of the blocks applied last (at most
+	// maxApplied): their parts, read again after a restart, are dropped.
+	Applied []string `json:"applied"`
+}
+
+const maxApplied = 4096
+
+// Service runs the crediting engine on the block stream.
+type Service struct {
+	cfg   ServiceConfig
+	kopts []kgo.Opt
+	e     *Engine
+	cp    checkpoint
+	// pending block events, by stream and seq, with their record position.
+	queue map[string]map[uint64]queued
+	// contents of blocks whose parts arrived, by block hash.
+	contents map[string]*contents
+	// read positions: next offset by topic/partition.
+	pos map[string]int64
+	// recent are the outputs of the newest Bitcoin blocks applied, by
+	// stream (senders resolved without ClickHouse).
+	recent map[string]*recentOutputs
+	// decisions read and not yet applied, in order; refused the ones
+	// refused in this round (written as alerts).
+	decisions []Decision
+	refused   []refusal
+	// pruned are deposits the engine forgot, to remove from the state.
+	pruned []string
+	// applied is cp.Applied as a set.
+	applied      map[string]bool
+	behind       bool // a stream waits for ClickHouse
+	behindWarned time.Time
+	lastCommit   time.Time
+
+	mu     sync.Mutex
+	counts map[string]int // deposits by status, as of the last commit
+}
+
+// Counts are the deposits by status as of the last committed round.
+func (s *Service) Counts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.counts)
+}
+
+type refusal struct {
+	d   Decision
+	err string
+}
+
+type queued struct {
+	ev  chain.BlockEvent
+	pos string
+	off int64
+}
+
+type contents struct {
+	seen   time.Time
+	block  chain.Block
+	offs   map[string]int64 // earliest part offset by topic/partition
+	counts map[string]int
+}
+
+// NewService returns a service; Run it.
+func NewService(cfg ServiceConfig) (*Service, error) {
+	cfg.Kafka.Topics.Fill()
+	if cfg.TransactionalID == "" {
+		cfg.TransactionalID = "cordon-credit"
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	opts, err := kafka.FranzOpts(cfg.Kafka, "-credit")
+	if err != nil {
+		return nil, fmt.Errorf("credit: %w", err)
+	}
+	return &Service{cfg: cfg, kopts: opts}, nil
+}
+
+func (s *Service) opts() []kgo.Opt { return slices.Clone(s.kopts) }
+
+// Run credits until ctx ends or the round fails (another instance fenced
+// this one, or Kafka failed: restart it, and it goes on from the last
+// committed round).
+func (s *Service) Run(ctx context.Context) error {
+	err := s.run(ctx)
+	if ctx.Err() != nil {
+		return nil //nolint:nilerr // stopped: whatever was under way is aborted, and redone by the next run
+	}
+	return err
+}
+
+func (s *Service) run(ctx context.Context) error {
+	admin, err := kgo.NewClient(s.opts()...)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	tp := s.cfg.Kafka.Topics
+	compact := "compact"
+	for _, t := range []struct {
+		name string
+		cfg  map[string]*string
+	}{{tp.Deposits, map[string]*string{"cleanup.policy": &compact}}, {tp.Decisions, nil},
+		{tp.CreditState, map[string]*string{"cleanup.policy": &compact}}} {
+		res, err := kadm.NewClient(admin).CreateTopic(ctx, int32(max(s.cfg.Kafka.Partitions, 1)), int16(max(s.cfg.Kafka.ReplicationFactor, 1)),
+			t.cfg, t.name)
+		if err == nil {
+			err = res.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("credit: create %s: %w", t.name, err)
+		}
+	}
+	out, err := kgo.NewClient(append(s.opts(), kgo.TransactionalID(s.cfg.TransactionalID), kgo.DefaultProduceTopic(tp.CreditState),
+		kgo.RecordPartitioner(markerPartitioner{kgo.StickyKeyPartitioner(nil)}))...)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	if err := s.restore(ctx, admin, out); err != nil {
+		return err
+	}
+	inputs := []string{tp.Blocks, tp.Transfers, tp.Outputs, tp.Spends, tp.Decisions}
+	parts := map[string]map[int32]kgo.Offset{}
+	md, err := kadm.NewClient(admin).Metadata(ctx, inputs...)
+	if err != nil {
+		return fmt.Errorf("credit: metadata: %w", err)
+	}
+	for _, t := range inputs {
+		parts[t] = map[int32]kgo.Offset{}
+		for _, p := range md.Topics[t].Partitions.Numbers() {
+			o := kgo.NewOffset().AtStart()
+			if v, ok := s.cp.Offsets[fmt.Sprintf("%s/%d", t, p)]; ok {
+				o = kgo.NewOffset().At(v)
+			}
+			parts[t][p] = o
+		}
+	}
+	in, err := kgo.NewClient(append(s.opts(), kgo.ConsumePartitions(parts), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxWait(100*time.Millisecond))...)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	for {
+		// A round also runs without new input now and then: a stream
+		// waiting for ClickHouse tries again, and the checkpoint moves.
+		wait := time.Second
+		if s.behind {
+			wait = 200 * time.Millisecond
+		}
+		pctx, cancel := context.WithTimeout(ctx, wait)
+		fetches := in.PollFetches(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		var ferr error
+		fetches.EachError(func(_ string, _ int32, err error) {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return // the poll's own timeout
+			}
+			if ferr == nil {
+				ferr = err
+			}
+		})
+		if ferr != nil {
+			return fmt.Errorf("credit: read: %w", ferr)
+		}
+		fetches.EachRecord(func(r *kgo.Record) { s.take(r) })
+		events, err := s.apply(ctx)
+		if err != nil {
+			return err
+		}
+		s.gc()
+		if len(events) == 0 && len(s.refused) == 0 && (!s.moved() || time.Since(s.lastCommit) < time.Second) {
+			continue
+		}
+		if err := s.commit(ctx, out, events); err != nil {
+			return err
+		}
+	}
+}
+
+// restore reads the deposits topic: the engine's state and the checkpoint.
+// It first fences: a transaction of this instance's id writes a marker to
+// every partition, which aborts whatever an earlier instance left open and
+// marks where the committed history ends, so the read below stops exactly
+// there however slow the brokers are.
+func (s *Service) restore(ctx context.Context, admin, out *kgo.Client) error {
+	s.e = NewEngine(s.cfg.Policy)
+	s.e.Retain = s.cfg.Retain
+	s.cp = checkpoint{Offsets: map[string]int64{}, Next: map[string]uint64{}, Tips: map[string]uint64{}, Finalized: map[string]uint64{}}
+	s.queue, s.contents, s.pos, s.decisions = map[string]map[uint64]queued{}, map[string]*contents{}, map[string]int64{}, nil
+	s.recent, s.pruned, s.refused = map[string]*recentOutputs{}, nil, nil
+	nonce, parts, err := fence(ctx, admin, out, s.cfg.Kafka.Topics.CreditState)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	// Deposit events are decoded by workers, each owning the deposits
+	// whose key hashes to it (so one deposit's events stay in order).
+	workers := max(1, runtime.GOMAXPROCS(0))
+	shards := make([]map[string]DepositEvent, workers)
+	feeds := make([]chan *kgo.Record, workers)
+	var wg sync.WaitGroup
+	for i := range workers {
+		shards[i], feeds[i] = map[string]DepositEvent{}, make(chan *kgo.Record, 1024)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range feeds[i] {
+				if r.Value == nil { // a forgotten deposit's tombstone
+					delete(shards[i], string(r.Key))
+					continue
+				}
+				var ev DepositEvent
+				if json.Unmarshal(r.Value, &ev) == nil && ev.ID == string(r.Key) {
+					shards[i][ev.ID] = ev
+				}
+			}
+		}()
+	}
+	records := 0
+	err = readToMarkers(ctx, s.opts(), s.cfg.Kafka.Topics.CreditState, nonce, parts, func(r *kgo.Record) {
+		records++
+		switch string(r.Key) {
+		case markerKey:
+		case checkpointKey:
+			var cp checkpoint
+			if json.Unmarshal(r.Value, &cp) == nil {
+				if cp.Finalized == nil {
+					cp.Finalized = map[string]uint64{}
+				}
+				s.cp = cp
+			}
+		default:
+			feeds[fnv32(r.Key)%uint32(workers)] <- r
+		}
+	})
+	for _, f := range feeds {
+		close(f)
+	}
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	latest := shards[0]
+	for _, sh := range shards[1:] {
+		maps.Copy(latest, sh)
+	}
+	evs := make([]DepositEvent, 0, len(latest))
+	for _, ev := range latest {
+		evs = append(evs, ev)
+	}
+	slices.SortFunc(evs, func(a, b DepositEvent) int { return cmpStr(a.ID, b.ID) })
+	s.e.Restore(evs, s.cp.Tips, s.cp.Finalized)
+	for k, v := range s.cp.Offsets {
+		s.pos[k] = v
+	}
+	s.applied = map[string]bool{}
+	for _, h := range s.cp.Applied {
+		s.applied[h] = true
+	}
+	took := time.Since(start)
+	kept := 0
+	for _, n := range s.e.Counts() {
+		kept += n
+	}
+	s.pruned = append(s.pruned, s.e.TakePruned()...)
+	s.cfg.Log.Info("credit: restored", "topic", s.cfg.Kafka.Topics.CreditState, "records", records, "deposits", len(latest), "kept", kept,
+		"took", took)
+	s.cfg.Metrics.restored(took)
+	if s.cfg.Restored != nil {
+		s.cfg.Restored(records, took)
+	}
+	return nil
+}
+
+// gc drops the parts of blocks no event asked for in ten minutes (a
+// watcher that crashed between a block's parts and its event publishes
+// the block again, under the same hash, with its event).
+func (s *Service) gc() {
+	wanted := map[string]bool{}
+	for _, q := range s.queue {
+		for _, it := range q {
+			wanted[it.ev.Hash] = true
+		}
+	}
+	for h, c := range s.contents {
+		if !wanted[h] && time.Since(c.seen) > 10*time.Minute {
+			s.cfg.Log.Warn("credit: dropping the parts of a block no event named", "block_hash", h)
+			delete(s.contents, h)
+		}
+	}
+}
+
+func fnv32(b []byte) uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write(b)
+	return h.Sum32()
+}
+
+func cmpStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// take files one input record.
+func (s *Service) take(r *kgo.Record) {
+	key := fmt.Sprintf("%s/%d", r.Topic, r.Partition)
+	s.pos[key] = r.Offset + 1
+	tp := s.cfg.Kafka.Topics
+	if r.Topic == tp.Decisions {
+		var d Decision
+		err := json.Unmarshal(r.Value, &d)
+		if err == nil {
+			err = d.Validate()
+		}
+		if err != nil {
+			s.cfg.Log.Warn("credit: skipping an invalid decision", "offset", r.Offset, "err", err)
+			s.cfg.Metrics.decision("unreadable")
+			return
+		}
+		s.decisions = append(s.decisions, d)
+		return
+	}
+	if r.Topic == tp.Blocks {
+		var ev chain.BlockEvent
+		if json.Unmarshal(r.Value, &ev) != nil || (ev.Type != chain.BlockAdded && ev.Type != chain.BlockRemoved) {
+			return
+		}
+		st := ev.Stream()
+		if next, ok := s.cp.Next[st]; ok && ev.Seq < next {
+			return // applied in a committed round
+		}
+		if s.queue[st] == nil {
+			s.queue[st] = map[uint64]queued{}
+		}
+		s.queue[st][ev.Seq] = queued{ev: ev, pos: key, off: r.Offset}
+		return
+	}
+	part, err := kafka.DecodePart(r.Value)
+	if err != nil || s.applied[part.BlockHash] {
+		return
+	}
+	c := s.contents[part.BlockHash]
+	if c == nil {
+		c = &contents{seen: time.Now(), offs: map[string]int64{}, counts: map[string]int{}}
+		s.contents[part.BlockHash] = c
+	}
+	if o, ok := c.offs[key]; !ok || r.Offset < o {
+		c.offs[key] = r.Offset
+	}
+	switch part.Kind {
+	case kafka.KindTransfer:
+		c.block.Transfers, err = kafka.AppendItems(c.block.Transfers, part)
+	case kafka.KindOutput:
+		c.block.Outputs, err = kafka.AppendItems(c.block.Outputs, part)
+	case kafka.KindSpend:
+		c.block.Spends, err = kafka.AppendItems(c.block.Spends, part)
+	}
+	if err == nil {
+		c.counts[part.Kind] += len(part.Items)
+	}
+}
+
+// complete tells whether a block's parts are all in.
+func (c *contents) complete(ev chain.BlockEvent) bool {
+	if c == nil {
+		return ev.TransferCount == 0 && ev.OutputCount == 0 && ev.SpendCount == 0
+	}
+	return c.counts[kafka.KindTransfer] >= ev.TransferCount && c.counts[kafka.KindOutput] >= ev.OutputCount &&
+		c.counts[kafka.KindSpend] >= ev.SpendCount
+}
+
+// apply runs the queued events that can run, in seq order per stream.
+func (s *Service) apply(ctx context.Context) ([]DepositEvent, error) {
+	var out []DepositEvent
+	s.behind = false
+	for _, d := range s.decisions {
+		evs, err := s.e.Decide(d)
+		if err != nil {
+			// Refused (the deposit is not held, or unknown): written down
+			// as an alert in the same round, so operators see it.
+			s.cfg.Log.Warn("credit: decision refused", "decision", d.ID, "deposit", d.Deposit, "operator", d.Operator, "err", err)
+			s.cfg.Metrics.decision("refused")
+			s.refused = append(s.refused, refusal{d, err.Error()})
+			continue
+		}
+		if len(evs) > 0 {
+			s.cfg.Metrics.decision(d.Action)
+		}
+		out = append(out, evs...)
+	}
+	s.decisions = nil
+	streams := make([]string, 0, len(s.queue))
+	for st := range s.queue {
+		streams = append(streams, st)
+	}
+	slices.Sort(streams)
+	for _, st := range streams {
+		q := s.queue[st]
+		next, ok := s.cp.Next[st]
+		if !ok { // a new stream starts at its first event
+			next = ^uint64(0)
+			for seq := range q {
+				next = min(next, seq)
+			}
+		}
+		for {
+			item, ok := q[next]
+			if !ok {
+				break
+			}
+			ev := item.ev
+			if ev.Type == chain.BlockRemoved {
+				out = append(out, s.e.Removed(ev)...)
+				s.cp.Tips[st] = ev.Height - min(ev.Height, 1)
+			} else {
+				c := s.contents[ev.Hash]
+				if !c.complete(ev) {
+					break
+				}
+				var blk chain.Block
+				if c != nil {
+					blk = c.block
+				}
+				blk.Header = ev.Header
+				cands, err := s.candidates(ctx, &blk, ev.Seq)
+				if errors.Is(err, errBehind) {
+					s.behind = true
+					// The sender data is not in ClickHouse yet: this stream
+					// waits (the event stays queued), the others go on.
+					if time.Since(s.behindWarned) > time.Minute {
+						s.behindWarned = time.Now()
+						s.cfg.Log.Warn("credit: waiting for ClickHouse to load the blocks before this one (is the loader running?)",
+							"stream", st, "seq", ev.Seq)
+					}
+					break
+				}
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, s.e.Added(ev, cands)...)
+				s.cp.Tips[st] = ev.Height
+				s.cp.Finalized[st] = max(s.cp.Finalized[st], ev.Finalized)
+				delete(s.contents, ev.Hash)
+				s.applied[ev.Hash] = true
+				s.cp.Applied = append(s.cp.Applied, ev.Hash)
+				if len(s.cp.Applied) > maxApplied {
+					delete(s.applied, s.cp.Applied[0])
+					s.cp.Applied = s.cp.Applied[1:]
+				}
+			}
+			delete(q, next)
+			next++
+			s.cp.Next[st] = next
+		}
+	}
+	return out, nil
+}
+
+// errBehind: the sender resolver's data does not reach the block yet.
+var errBehind = errors.New("sender data not loaded yet")
+
+// recentBlocks is how many Bitcoin blocks' outputs the service keeps to
+// resolve senders itself (a day of mainnet blocks).
+const recentBlocks = 144
+
+func (s *Service) candidates(ctx context.Context, b *chain.Block, seq uint64) ([]Candidate, error) {
+	if b.Chain != chain.BTC {
+		return ETHCandidates(b, s.cfg.Registry, s.cfg.Tokens, s.cfg.Screen), nil
+	}
+	st := chain.StreamKey(b.Chain, b.Network)
+	rec := s.recent[st]
+	if rec == nil {
+		rec = newRecentOutputs(recentBlocks)
+		s.recent[st] = rec
+	}
+	if lt, ok := s.cfg.Resolver.(LoadTracker); ok && len(rec.blocks) < recentBlocks && seq > 1 {
+		// Right after a start the recent outputs are few: the spent
+		// outputs of this block may be in the blocks just before it, so
+		// ClickHouse must hold those before it can answer.
+		loaded, err := lt.Loaded(ctx, b.Chain, b.Network)
+		if err != nil {
+			return nil, err
+		}
+		if loaded < seq-1 {
+			return nil, errBehind
+		}
+	}
+	rec.add(b) // a deposit may spend an output of its own block
+	return BTCCandidates(ctx, b, s.cfg.Registry, chained{rec, s.cfg.Resolver}, s.cfg.Screen)
+}
+
+// moved tells whether the read positions passed the checkpoint.
+func (s *Service) moved() bool {
+	for k, v := range s.resume() {
+		if s.cp.Offsets[k] != v {
+			return true
+		}
+	}
+	return false
+}
+
+// resume is where a restart must read on: for every partition, the
+// earliest record still needed (a queued event or a part of a block not
+// yet applied), else the next offset.
+func (s *Service) resume() map[string]int64 {
+	r := map[string]int64{}
+	for k, v := range s.pos {
+		r[k] = v
+	}
+	for _, q := range s.queue {
+		for _, it := range q {
+			r[it.pos] = min(r[it.pos], it.off)
+		}
+	}
+	for _, c := range s.contents {
+		for k, o := range c.offs {
+			r[k] = min(r[k], o)
+		}
+	}
+	return r
+}
+
+// commit writes a round's events and the checkpoint in one transaction.
+func (s *Service) commit(ctx context.Context, out *kgo.Client, events []DepositEvent) error {
+	start := time.Now()
+	s.cp.Offsets = s.resume()
+	if err := out.BeginTransaction(); err != nil {
+		return fmt.Errorf("credit: begin transaction: %w", err)
+	}
+	var recs []*kgo.Record
+	for i := range events {
+		v, err := json.Marshal(&events[i])
+		if err != nil {
+			return err
+		}
+		// The ledger's record, and the service's own copy in its state.
+		recs = append(recs, &kgo.Record{Topic: s.cfg.Kafka.Topics.Deposits, Key: []byte(events[i].ID), Value: v, Headers: depositHeaders},
+			&kgo.Record{Key: []byte(events[i].ID), Value: v, Headers: depositHeaders})
+		if events[i].Status == StatusReverted {
+			a := chain.Alert{V: chain.SchemaVersion, ID: "deposit_reverted/" + events[i].ID + "/" + fmt.Sprint(events[i].Credits),
+				Type: "deposit_reverted", Severity: "critical", Chain: events[i].Chain, Network: events[i].Network, Time: time.Now().UTC(),
+				Message: "a credited deposit's block left the chain: the confirmation policy was too shallow",
+				Details: map[string]string{"deposit": events[i].ID, "account": events[i].Account, "amount": events[i].Amount,
+					"block_hash": events[i].BlockHash}}
+			av, _ := json.Marshal(&a)
+			recs = append(recs, &kgo.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
+		}
+	}
+	for _, rf := range s.refused {
+		a := chain.Alert{V: chain.SchemaVersion, ID: "deposit_decision_refused/" + rf.d.ID, Type: "deposit_decision_refused", Severity: "warning",
+			Time: time.Now().UTC(), Message: "an operator's decision on a deposit was refused: " + rf.err,
+			Details: map[string]string{"deposit": rf.d.Deposit, "decision": rf.d.ID, "action": rf.d.Action, "operator": rf.d.Operator}}
+		av, _ := json.Marshal(&a)
+		recs = append(recs, &kgo.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
+	}
+	// Forgotten deposits leave the state (compaction drops them).
+	s.pruned = append(s.pruned, s.e.TakePruned()...)
+	for _, id := range s.pruned {
+		recs = append(recs, &kgo.Record{Key: []byte(id), Headers: typeHeader("forgotten")})
+	}
+	cp, _ := json.Marshal(&s.cp)
+	recs = append(recs, &kgo.Record{Key: []byte(checkpointKey), Value: cp, Headers: typeHeader(checkpointKey)})
+	if err := out.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		_ = out.EndTransaction(context.Background(), kgo.TryAbort)
+		return fmt.Errorf("credit: write deposits (round aborted): %w", err)
+	}
+	if err := out.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		return fmt.Errorf("credit: commit deposits: %w", err)
+	}
+	s.refused, s.pruned = nil, nil
+	s.cfg.Metrics.committed(events, time.Since(start))
+	if s.cfg.Committed != nil {
+		s.cfg.Committed(events)
+	}
+	s.lastCommit = time.Now()
+	c := s.e.Counts()
+	s.cfg.Metrics.setCounts(c)
+	s.mu.Lock()
+	s.counts = c
+	s.mu.Unlock()
+	return nil
+}
+
+// Records of the deposits topic say what they are in the cordon-type
+// header: "deposit" (the ledger's records), "checkpoint" and
+// "restore-marker" (the service's own; a ledger skips them).
+var depositHeaders = append(typeHeader("deposit"),
+	kgo.RecordHeader{Key: kafka.HeaderSchema, Value: []byte(fmt.Sprintf("cordon.deposit.v%d", chain.SchemaVersion))})
+
+func typeHeader(t string) []kgo.RecordHeader {
+	return []kgo.RecordHeader{{Key: kafka.HeaderType, Value: []byte(t)}}
+}
+
+// markerKey is the key of the restore markers in the deposits topic.
+const markerKey = "restore-marker"
+
+// markerPartition is the header that places a marker on its partition.
+const markerPartition = "cordon-partition"
+
+// markerPartitioner places markers on the partition their header names
+// and everything else as base does (by key).
+type markerPartitioner struct{ base kgo.Partitioner }
+
+func (p markerPartitioner) ForTopic(t string) kgo.TopicPartitioner {
+	return markerTopic{p.base.ForTopic(t)}
+}
+
+type markerTopic struct{ base kgo.TopicPartitioner }
+
+func (p markerTopic) RequiresConsistency(r *kgo.Record) bool { return true }
+
+func (p markerTopic) Partition(r *kgo.Record, n int) int {
+	for _, h := range r.Headers {
+		if h.Key == markerPartition {
+			if v, err := strconv.Atoi(string(h.Value)); err == nil && v >= 0 && v < n {
+				return v
+			}
+		}
+	}
+	return p.base.Partition(r, n)
+}
+
+// fence writes a marker with a fresh nonce to every partition of topic in
+// one transaction of out's transactional id, and returns the nonce and the
+// partition count.
+func fence(ctx context.Context, admin, out *kgo.Client, topic string) (string, int, error) {
+	md, err := kadm.NewClient(admin).Metadata(ctx, topic)
+	if err != nil {
+		return "", 0, fmt.Errorf("credit: metadata of %s: %w", topic, err)
+	}
+	t, ok := md.Topics[topic]
+	if !ok || t.Err != nil || len(t.Partitions) == 0 {
+		return "", 0, fmt.Errorf("credit: topic %s has no partitions: %w", topic, t.Err)
+	}
+	parts := len(t.Partitions)
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	nonce := hex.EncodeToString(b[:])
+	if err := out.BeginTransaction(); err != nil {
+		return "", 0, fmt.Errorf("credit: begin the fencing transaction: %w", err)
+	}
+	recs := make([]*kgo.Record, parts)
+	for p := range parts {
+		recs[p] = &kgo.Record{Key: []byte(markerKey), Value: []byte(nonce),
+			Headers: append(typeHeader(markerKey), kgo.RecordHeader{Key: markerPartition, Value: []byte(strconv.Itoa(p))})}
+	}
+	if err := out.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		_ = out.EndTransaction(context.Background(), kgo.TryAbort)
+		return "", 0, fmt.Errorf("credit: write the restore markers: %w", err)
+	}
+	if err := out.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		return "", 0, fmt.Errorf("credit: commit the restore markers (fenced by a newer instance?): %w", err)
+	}
+	return nonce, parts, nil
+}
+
+// readToMarkers hands each of topic's committed records, from its start
+// up to the markers carrying nonce (one per partition), to fn.
+func readToMarkers(ctx context.Context, opts []kgo.Opt, topic, nonce string, parts int, fn func(*kgo.Record)) error {
+	rd, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))...)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	done := map[int32]bool{}
+	for len(done) < parts {
+		fetches := rd.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var ferr error
+		fetches.EachError(func(_ string, _ int32, err error) { ferr = err })
+		if ferr != nil {
+			return fmt.Errorf("credit: read %s: %w", topic, ferr)
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			if done[r.Partition] {
+				return
+			}
+			if string(r.Key) == markerKey && string(r.Value) == nonce {
+				done[r.Partition] = true
+				return
+			}
+			fn(r)
+		})
+	}
+	return nil
+}
+
+// Latest reads the deposits topic's committed records (a view as of the
+// call: read until every partition reached the offset that was its end
+// when the read began, or nothing more arrived for a second) and returns
+// the newest event of each deposit.
+func Latest(ctx context.Context, kc kafka.Config) (map[string]DepositEvent, error) {
+	opts, err := kafka.FranzOpts(kc, "-deposits")
+	if err != nil {
+		return nil, err
+	}
+	kc.Topics.Fill()
+	topic := kc.Topics.Deposits
+	admin, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	ends, err := kadm.NewClient(admin).ListCommittedOffsets(ctx, topic)
+	admin.Close()
+	if err != nil {
+		return nil, fmt.Errorf("credit: read %s: %w", topic, err)
+	}
+	want := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && o.Offset > 0 {
+			want[o.Partition] = o.Offset
+		}
+	})
+	out := map[string]DepositEvent{}
+	if len(want) == 0 {
+		return out, nil
+	}
+	rd, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))...)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	for len(want) > 0 {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fetches := rd.PollFetches(pctx)
+		quiet := pctx.Err() != nil && fetches.NumRecords() == 0
+		cancel()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
+				delete(want, r.Partition)
+			}
+			var ev DepositEvent
+			if json.Unmarshal(r.Value, &ev) == nil && ev.ID == string(r.Key) {
+				out[ev.ID] = ev
+			}
+		})
+		if quiet {
+			break // the rest of the partitions are transaction markers
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,39 @@
+// Package kafkatest starts embedded Kafka-protocol brokers (kfake) for tests
+// and benchmarks.
+package kafkatest
+
+import (
+	"fmt"
+	"strings"
+
+	"testing"
+
+	"github.com/cordonhq/cordon/internal/testkit"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// Brokers starts an embedded Kafka-protocol cluster for the test and returns
+// its broker addresses.
+func Brokers(tb testing.TB, opts ...kfake.Opt) []string {
+	tb.Helper()
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
+	require.NoError(tb, err)
+	tb.Cleanup(c.Close)
+	return c.ListenAddrs()
+}
+
+// Serve is a helper process's body: a Kafka broker (kfake). It prints
+// one READY line with the broker addresses and serves until its standard
+// input closes.
+func Serve() {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		fmt.Println("ERR", err)
+		return
+	}
+	defer cluster.Close()
+	testkit.Ready(strings.Join(cluster.ListenAddrs(), ","))
+	testkit.WaitStdin()
+}
