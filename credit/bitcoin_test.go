@@ -51,7 +51,7 @@ func TestServiceBitcoin(t *testing.T) {
 		x.Put(&in)
 		listed[addrs[i]] = true
 	}
-	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Brokers: pipe.Brokers, Topics: kafka.DefaultTopics()},
+	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Brokers: pipe.Brokers, Topics: kafka.DefaultTopics(), CreateTopics: true},
 		Policy: func(chain.Chain, string) credit.Policy { return credit.Policy{Confirmations: 3} }, Registry: reg,
 		Resolver: credit.ClickHouseResolver{Store: pipe.Store}, Screen: x.Hits})
 	require.NoError(t, err)

@@ -12,7 +12,6 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cordonhq/cordon/credit"
 	"github.com/cordonhq/cordon/ingest/kafka"
@@ -72,7 +71,7 @@ func TestLifecycleDevnet(t *testing.T) {
 		return credit.Policy{Confirmations: 3, Tiers: []credit.Tier{{Min: big.NewInt(params.Ether), Confirmations: 5}},
 			Dust: big.NewInt(1000), Review: new(big.Int).Mul(big.NewInt(50), big.NewInt(params.Ether))}
 	}
-	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics()}, Policy: policy,
+	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true}, Policy: policy,
 		Registry: reg, Tokens: credit.Tokens{chain.ETH: {token: true}}, Screen: x.Hits})
 	require.NoError(t, err)
 	stop := runService(ctx, svc)
@@ -275,22 +274,14 @@ func blockEvents(t *testing.T, ctx context.Context, brokers []string) []chain.Bl
 	return out
 }
 
-// readRecords reads a topic's committed records until it stays quiet.
-func readRecords(t *testing.T, ctx context.Context, brokers []string, topic string) []*kgo.Record {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	require.NoError(t, err)
-	defer cl.Close()
-	var out []*kgo.Record
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 700*time.Millisecond)
-		f := cl.PollFetches(pctx)
-		cancel()
-		if f.NumRecords() == 0 {
-			return out
-		}
-		out = append(out, f.Records()...)
-	}
+// readRecords reads a topic's committed records (as of the call).
+func readRecords(t *testing.T, ctx context.Context, brokers []string, topic string) []*kafka.Record {
+	var out []*kafka.Record
+	require.NoError(t, kafka.ReadLog(ctx, kafka.Config{Brokers: brokers}, topic, kafka.LogOptions{ClientID: "test"}, func(r *kafka.Record) error {
+		out = append(out, r)
+		return nil
+	}))
+	return out
 }
 
 // alertsOf reads the committed alerts by id.

@@ -2,8 +2,6 @@ package credit
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,13 +10,8 @@ import (
 	"maps"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
@@ -79,10 +72,9 @@ const maxApplied = 4096
 
 // Service runs the crediting engine on the block stream.
 type Service struct {
-	cfg   ServiceConfig
-	kopts []kgo.Opt
-	e     *Engine
-	cp    checkpoint
+	cfg ServiceConfig
+	e   *Engine
+	cp  checkpoint
 	// pending block events, by stream and seq, with their record position.
 	queue map[string]map[uint64]queued
 	// contents of blocks whose parts arrived, by block hash.
@@ -142,14 +134,8 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	opts, err := kafka.FranzOpts(cfg.Kafka, "-credit")
-	if err != nil {
-		return nil, fmt.Errorf("credit: %w", err)
-	}
-	return &Service{cfg: cfg, kopts: opts}, nil
+	return &Service{cfg: cfg}, nil
 }
-
-func (s *Service) opts() []kgo.Opt { return slices.Clone(s.kopts) }
 
 // Run credits until ctx ends or the round fails (another instance fenced
 // this one, or Kafka failed: restart it, and it goes on from the last
@@ -163,56 +149,36 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 func (s *Service) run(ctx context.Context) error {
-	admin, err := kgo.NewClient(s.opts()...)
-	if err != nil {
-		return err
-	}
-	defer admin.Close()
 	tp := s.cfg.Kafka.Topics
-	compact := "compact"
-	for _, t := range []struct {
-		name string
-		cfg  map[string]*string
-	}{{tp.Deposits, map[string]*string{"cleanup.policy": &compact}}, {tp.Decisions, nil},
-		{tp.CreditState, map[string]*string{"cleanup.policy": &compact}}} {
-		res, err := kadm.NewClient(admin).CreateTopic(ctx, int32(max(s.cfg.Kafka.Partitions, 1)), int16(max(s.cfg.Kafka.ReplicationFactor, 1)),
-			t.cfg, t.name)
-		if err == nil {
-			err = res.Err
-		}
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("credit: create %s: %w", t.name, err)
-		}
+	inputs := []string{tp.Blocks, tp.Transfers, tp.Outputs, tp.Spends, tp.Decisions}
+	if err := kafka.Ensure(ctx, s.cfg.Kafka, append([]string{tp.Deposits, tp.CreditState, tp.Alerts}, inputs...)...); err != nil {
+		return fmt.Errorf("credit: %w", err)
 	}
-	out, err := kgo.NewClient(append(s.opts(), kgo.TransactionalID(s.cfg.TransactionalID), kgo.DefaultProduceTopic(tp.CreditState),
-		kgo.RecordPartitioner(markerPartitioner{kgo.StickyKeyPartitioner(nil)}))...)
+	out, err := kafka.NewTxWriter(s.cfg.Kafka, s.cfg.TransactionalID, tp.CreditState)
 	if err != nil {
-		return err
+		return fmt.Errorf("credit: %w", err)
 	}
 	defer out.Close()
-	if err := s.restore(ctx, admin, out); err != nil {
+	if err := s.restore(ctx, out); err != nil {
 		return err
 	}
-	inputs := []string{tp.Blocks, tp.Transfers, tp.Outputs, tp.Spends, tp.Decisions}
-	parts := map[string]map[int32]kgo.Offset{}
-	md, err := kadm.NewClient(admin).Metadata(ctx, inputs...)
+	parts, err := kafka.Partitions(ctx, s.cfg.Kafka, inputs...)
 	if err != nil {
-		return fmt.Errorf("credit: metadata: %w", err)
+		return fmt.Errorf("credit: %w", err)
 	}
-	for _, t := range inputs {
-		parts[t] = map[int32]kgo.Offset{}
-		for _, p := range md.Topics[t].Partitions.Numbers() {
-			o := kgo.NewOffset().AtStart()
+	start := map[string]map[int32]int64{}
+	for t, ps := range parts {
+		start[t] = map[int32]int64{}
+		for _, p := range ps {
+			start[t][p] = -1
 			if v, ok := s.cp.Offsets[fmt.Sprintf("%s/%d", t, p)]; ok {
-				o = kgo.NewOffset().At(v)
+				start[t][p] = v
 			}
-			parts[t][p] = o
 		}
 	}
-	in, err := kgo.NewClient(append(s.opts(), kgo.ConsumePartitions(parts), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.FetchMaxWait(100*time.Millisecond))...)
+	in, err := kafka.NewReader(s.cfg.Kafka, start)
 	if err != nil {
-		return err
+		return fmt.Errorf("credit: %w", err)
 	}
 	defer in.Close()
 	for {
@@ -222,25 +188,16 @@ func (s *Service) run(ctx context.Context) error {
 		if s.behind {
 			wait = 200 * time.Millisecond
 		}
-		pctx, cancel := context.WithTimeout(ctx, wait)
-		fetches := in.PollFetches(pctx)
-		cancel()
+		recs, err := in.Poll(ctx, wait)
 		if ctx.Err() != nil {
 			return nil
 		}
-		var ferr error
-		fetches.EachError(func(_ string, _ int32, err error) {
-			if errors.Is(err, context.DeadlineExceeded) {
-				return // the poll's own timeout
-			}
-			if ferr == nil {
-				ferr = err
-			}
-		})
-		if ferr != nil {
-			return fmt.Errorf("credit: read: %w", ferr)
+		if err != nil {
+			return fmt.Errorf("credit: %w", err)
 		}
-		fetches.EachRecord(func(r *kgo.Record) { s.take(r) })
+		for _, r := range recs {
+			s.take(r)
+		}
 		events, err := s.apply(ctx)
 		if err != nil {
 			return err
@@ -260,25 +217,25 @@ func (s *Service) run(ctx context.Context) error {
 // every partition, which aborts whatever an earlier instance left open and
 // marks where the committed history ends, so the read below stops exactly
 // there however slow the brokers are.
-func (s *Service) restore(ctx context.Context, admin, out *kgo.Client) error {
+func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
 	s.e = NewEngine(s.cfg.Policy)
 	s.e.Retain = s.cfg.Retain
 	s.cp = checkpoint{Offsets: map[string]int64{}, Next: map[string]uint64{}, Tips: map[string]uint64{}, Finalized: map[string]uint64{}}
 	s.queue, s.contents, s.pos, s.decisions = map[string]map[uint64]queued{}, map[string]*contents{}, map[string]int64{}, nil
 	s.recent, s.pruned, s.refused = map[string]*recentOutputs{}, nil, nil
-	nonce, parts, err := fence(ctx, admin, out, s.cfg.Kafka.Topics.CreditState)
+	fence, err := out.Fence(ctx, s.cfg.Kafka.Topics.CreditState, markerKey, typeHeader(markerKey))
 	if err != nil {
-		return err
+		return fmt.Errorf("credit: %w", err)
 	}
 	start := time.Now()
 	// Deposit events are decoded by workers, each owning the deposits
 	// whose key hashes to it (so one deposit's events stay in order).
 	workers := max(1, runtime.GOMAXPROCS(0))
 	shards := make([]map[string]DepositEvent, workers)
-	feeds := make([]chan *kgo.Record, workers)
+	feeds := make([]chan *kafka.Record, workers)
 	var wg sync.WaitGroup
 	for i := range workers {
-		shards[i], feeds[i] = map[string]DepositEvent{}, make(chan *kgo.Record, 1024)
+		shards[i], feeds[i] = map[string]DepositEvent{}, make(chan *kafka.Record, 1024)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -295,7 +252,7 @@ func (s *Service) restore(ctx context.Context, admin, out *kgo.Client) error {
 		}()
 	}
 	records := 0
-	err = readToMarkers(ctx, s.opts(), s.cfg.Kafka.Topics.CreditState, nonce, parts, func(r *kgo.Record) {
+	err = kafka.ReadToFence(ctx, s.cfg.Kafka, s.cfg.Kafka.Topics.CreditState, fence, func(r *kafka.Record) {
 		records++
 		switch string(r.Key) {
 		case markerKey:
@@ -385,7 +342,7 @@ func cmpStr(a, b string) int {
 }
 
 // take files one input record.
-func (s *Service) take(r *kgo.Record) {
+func (s *Service) take(r *kafka.Record) {
 	key := fmt.Sprintf("%s/%d", r.Topic, r.Partition)
 	s.pos[key] = r.Offset + 1
 	tp := s.cfg.Kafka.Topics
@@ -604,21 +561,18 @@ func (s *Service) resume() map[string]int64 {
 }
 
 // commit writes a round's events and the checkpoint in one transaction.
-func (s *Service) commit(ctx context.Context, out *kgo.Client, events []DepositEvent) error {
+func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, events []DepositEvent) error {
 	start := time.Now()
 	s.cp.Offsets = s.resume()
-	if err := out.BeginTransaction(); err != nil {
-		return fmt.Errorf("credit: begin transaction: %w", err)
-	}
-	var recs []*kgo.Record
+	var recs []kafka.Record
 	for i := range events {
 		v, err := json.Marshal(&events[i])
 		if err != nil {
 			return err
 		}
 		// The ledger's record, and the service's own copy in its state.
-		recs = append(recs, &kgo.Record{Topic: s.cfg.Kafka.Topics.Deposits, Key: []byte(events[i].ID), Value: v, Headers: depositHeaders},
-			&kgo.Record{Key: []byte(events[i].ID), Value: v, Headers: depositHeaders})
+		recs = append(recs, kafka.Record{Topic: s.cfg.Kafka.Topics.Deposits, Key: []byte(events[i].ID), Value: v, Headers: depositHeaders},
+			kafka.Record{Key: []byte(events[i].ID), Value: v, Headers: depositHeaders})
 		if events[i].Status == StatusReverted {
 			a := chain.Alert{V: chain.SchemaVersion, ID: "deposit_reverted/" + events[i].ID + "/" + fmt.Sprint(events[i].Credits),
 				Type: "deposit_reverted", Severity: "critical", Chain: events[i].Chain, Network: events[i].Network, Time: time.Now().UTC(),
@@ -626,7 +580,7 @@ func (s *Service) commit(ctx context.Context, out *kgo.Client, events []DepositE
 				Details: map[string]string{"deposit": events[i].ID, "account": events[i].Account, "amount": events[i].Amount,
 					"block_hash": events[i].BlockHash}}
 			av, _ := json.Marshal(&a)
-			recs = append(recs, &kgo.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
+			recs = append(recs, kafka.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
 		}
 	}
 	for _, rf := range s.refused {
@@ -634,21 +588,17 @@ func (s *Service) commit(ctx context.Context, out *kgo.Client, events []DepositE
 			Time: time.Now().UTC(), Message: "an operator's decision on a deposit was refused: " + rf.err,
 			Details: map[string]string{"deposit": rf.d.Deposit, "decision": rf.d.ID, "action": rf.d.Action, "operator": rf.d.Operator}}
 		av, _ := json.Marshal(&a)
-		recs = append(recs, &kgo.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
+		recs = append(recs, kafka.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
 	}
 	// Forgotten deposits leave the state (compaction drops them).
 	s.pruned = append(s.pruned, s.e.TakePruned()...)
 	for _, id := range s.pruned {
-		recs = append(recs, &kgo.Record{Key: []byte(id), Headers: typeHeader("forgotten")})
+		recs = append(recs, kafka.Record{Key: []byte(id), Headers: typeHeader("forgotten")})
 	}
 	cp, _ := json.Marshal(&s.cp)
-	recs = append(recs, &kgo.Record{Key: []byte(checkpointKey), Value: cp, Headers: typeHeader(checkpointKey)})
-	if err := out.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		_ = out.EndTransaction(context.Background(), kgo.TryAbort)
-		return fmt.Errorf("credit: write deposits (round aborted): %w", err)
-	}
-	if err := out.EndTransaction(ctx, kgo.TryCommit); err != nil {
-		return fmt.Errorf("credit: commit deposits: %w", err)
+	recs = append(recs, kafka.Record{Key: []byte(checkpointKey), Value: cp, Headers: typeHeader(checkpointKey)})
+	if err := out.Commit(ctx, recs); err != nil {
+		return fmt.Errorf("credit: commit the round: %w", err)
 	}
 	s.refused, s.pruned = nil, nil
 	s.cfg.Metrics.committed(events, time.Since(start))
@@ -668,165 +618,31 @@ func (s *Service) commit(ctx context.Context, out *kgo.Client, events []DepositE
 // header: "deposit" (the ledger's records), "checkpoint" and
 // "restore-marker" (the service's own; a ledger skips them).
 var depositHeaders = append(typeHeader("deposit"),
-	kgo.RecordHeader{Key: kafka.HeaderSchema, Value: []byte(fmt.Sprintf("cordon.deposit.v%d", chain.SchemaVersion))})
+	kafka.Header{Key: kafka.HeaderSchema, Value: []byte(fmt.Sprintf("cordon.deposit.v%d", chain.SchemaVersion))})
 
-func typeHeader(t string) []kgo.RecordHeader {
-	return []kgo.RecordHeader{{Key: kafka.HeaderType, Value: []byte(t)}}
+func typeHeader(t string) []kafka.Header {
+	return []kafka.Header{{Key: kafka.HeaderType, Value: []byte(t)}}
 }
 
 // markerKey is the key of the restore markers in the deposits topic.
 const markerKey = "restore-marker"
-
-// markerPartition is the header that places a marker on its partition.
-const markerPartition = "cordon-partition"
-
-// markerPartitioner places markers on the partition their header names
-// and everything else as base does (by key).
-type markerPartitioner struct{ base kgo.Partitioner }
-
-func (p markerPartitioner) ForTopic(t string) kgo.TopicPartitioner {
-	return markerTopic{p.base.ForTopic(t)}
-}
-
-type markerTopic struct{ base kgo.TopicPartitioner }
-
-func (p markerTopic) RequiresConsistency(r *kgo.Record) bool { return true }
-
-func (p markerTopic) Partition(r *kgo.Record, n int) int {
-	for _, h := range r.Headers {
-		if h.Key == markerPartition {
-			if v, err := strconv.Atoi(string(h.Value)); err == nil && v >= 0 && v < n {
-				return v
-			}
-		}
-	}
-	return p.base.Partition(r, n)
-}
-
-// fence writes a marker with a fresh nonce to every partition of topic in
-// one transaction of out's transactional id, and returns the nonce and the
-// partition count.
-func fence(ctx context.Context, admin, out *kgo.Client, topic string) (string, int, error) {
-	md, err := kadm.NewClient(admin).Metadata(ctx, topic)
-	if err != nil {
-		return "", 0, fmt.Errorf("credit: metadata of %s: %w", topic, err)
-	}
-	t, ok := md.Topics[topic]
-	if !ok || t.Err != nil || len(t.Partitions) == 0 {
-		return "", 0, fmt.Errorf("credit: topic %s has no partitions: %w", topic, t.Err)
-	}
-	parts := len(t.Partitions)
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	nonce := hex.EncodeToString(b[:])
-	if err := out.BeginTransaction(); err != nil {
-		return "", 0, fmt.Errorf("credit: begin the fencing transaction: %w", err)
-	}
-	recs := make([]*kgo.Record, parts)
-	for p := range parts {
-		recs[p] = &kgo.Record{Key: []byte(markerKey), Value: []byte(nonce),
-			Headers: append(typeHeader(markerKey), kgo.RecordHeader{Key: markerPartition, Value: []byte(strconv.Itoa(p))})}
-	}
-	if err := out.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		_ = out.EndTransaction(context.Background(), kgo.TryAbort)
-		return "", 0, fmt.Errorf("credit: write the restore markers: %w", err)
-	}
-	if err := out.EndTransaction(ctx, kgo.TryCommit); err != nil {
-		return "", 0, fmt.Errorf("credit: commit the restore markers (fenced by a newer instance?): %w", err)
-	}
-	return nonce, parts, nil
-}
-
-// readToMarkers hands each of topic's committed records, from its start
-// up to the markers carrying nonce (one per partition), to fn.
-func readToMarkers(ctx context.Context, opts []kgo.Opt, topic, nonce string, parts int, fn func(*kgo.Record)) error {
-	rd, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))...)
-	if err != nil {
-		return err
-	}
-	defer rd.Close()
-	done := map[int32]bool{}
-	for len(done) < parts {
-		fetches := rd.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		var ferr error
-		fetches.EachError(func(_ string, _ int32, err error) { ferr = err })
-		if ferr != nil {
-			return fmt.Errorf("credit: read %s: %w", topic, ferr)
-		}
-		fetches.EachRecord(func(r *kgo.Record) {
-			if done[r.Partition] {
-				return
-			}
-			if string(r.Key) == markerKey && string(r.Value) == nonce {
-				done[r.Partition] = true
-				return
-			}
-			fn(r)
-		})
-	}
-	return nil
-}
 
 // Latest reads the deposits topic's committed records (a view as of the
 // call: read until every partition reached the offset that was its end
 // when the read began, or nothing more arrived for a second) and returns
 // the newest event of each deposit.
 func Latest(ctx context.Context, kc kafka.Config) (map[string]DepositEvent, error) {
-	opts, err := kafka.FranzOpts(kc, "-deposits")
-	if err != nil {
-		return nil, err
-	}
 	kc.Topics.Fill()
-	topic := kc.Topics.Deposits
-	admin, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, err
-	}
-	ends, err := kadm.NewClient(admin).ListCommittedOffsets(ctx, topic)
-	admin.Close()
-	if err != nil {
-		return nil, fmt.Errorf("credit: read %s: %w", topic, err)
-	}
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err == nil && o.Offset > 0 {
-			want[o.Partition] = o.Offset
-		}
-	})
 	out := map[string]DepositEvent{}
-	if len(want) == 0 {
-		return out, nil
-	}
-	rd, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))...)
+	err := kafka.ReadLog(ctx, kc, kc.Topics.Deposits, kafka.LogOptions{ClientID: "deposits"}, func(r *kafka.Record) error {
+		var ev DepositEvent
+		if json.Unmarshal(r.Value, &ev) == nil && ev.ID == string(r.Key) {
+			out[ev.ID] = ev
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, err
-	}
-	defer rd.Close()
-	for len(want) > 0 {
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		fetches := rd.PollFetches(pctx)
-		quiet := pctx.Err() != nil && fetches.NumRecords() == 0
-		cancel()
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		fetches.EachRecord(func(r *kgo.Record) {
-			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
-				delete(want, r.Partition)
-			}
-			var ev DepositEvent
-			if json.Unmarshal(r.Value, &ev) == nil && ev.ID == string(r.Key) {
-				out[ev.ID] = ev
-			}
-		})
-		if quiet {
-			break // the rest of the partitions are transaction markers
-		}
+		return nil, fmt.Errorf("credit: %w", err)
 	}
 	return out, nil
 }

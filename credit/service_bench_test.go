@@ -65,7 +65,7 @@ func BenchmarkCreditLatency(b *testing.B) {
 	var mu sync.Mutex
 	acked := map[string]time.Time{}
 	arrived := make(chan struct{}, 1)
-	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics()}, Policy: benchPolicy,
+	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true}, Policy: benchPolicy,
 		Registry: reg, Committed: func(evs []credit.DepositEvent) {
 			now := time.Now()
 			mu.Lock()
@@ -160,7 +160,7 @@ func BenchmarkCreditThroughput(b *testing.B) {
 	var mu sync.Mutex
 	events, credited := 0, 0
 	finished := make(chan struct{})
-	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics()}, Policy: benchPolicy,
+	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true}, Policy: benchPolicy,
 		Registry: reg, Committed: func(evs []credit.DepositEvent) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -236,7 +236,7 @@ func BenchmarkCreditRestore(b *testing.B) {
 	flush()
 	restored := make(chan time.Duration, 1)
 	var records int
-	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics()}, Policy: benchPolicy,
+	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true}, Policy: benchPolicy,
 		Registry: registry.NewIndex(), Retain: 10_000, Restored: func(r int, took time.Duration) { records = r; restored <- took }})
 	require.NoError(b, err)
 	b.ResetTimer()

@@ -135,7 +135,7 @@ func TestServiceExactlyOnce(t *testing.T) {
 		g.add()
 	}
 
-	kcFull := kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics()}
+	kcFull := kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true}
 	svc := func() *credit.Service {
 		// Settled deposits 60 blocks down leave the state (the generated
 		// reorgs are at most 7 deep): restores read only what is kept.

@@ -12,9 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/apiauth"
 )
@@ -40,68 +37,26 @@ func isOpen(st string) bool {
 
 // Run follows the topic from its start until ctx ends.
 func (v *View) Run(ctx context.Context) error {
-	opts, err := kafka.FranzOpts(v.kc, "-deposits-view")
-	if err != nil {
-		return err
-	}
 	v.kc.Topics.Fill()
-	topic := v.kc.Topics.Deposits
-	// Caught up once every partition delivered a record at (or past) its
-	// end as of now — the last committed record before a trailing
-	// transaction marker counts — or nothing more arrives for a second.
-	admin, err := kgo.NewClient(opts...)
-	if err != nil {
-		return err
-	}
-	ends, err := kadm.NewClient(admin).ListCommittedOffsets(ctx, topic)
-	admin.Close()
-	if err != nil {
-		return fmt.Errorf("deposits view: %w", err)
-	}
-	behind := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err == nil && o.Offset > 0 {
-			behind[o.Partition] = o.Offset
-		}
-	})
-	if len(behind) == 0 {
-		v.caughtUp()
-	}
-	cl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond))...)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	for {
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		fetches := cl.PollFetches(pctx)
-		cancel()
-		if ctx.Err() != nil {
-			return nil
-		}
-		n := 0
-		v.mu.Lock()
-		fetches.EachRecord(func(r *kgo.Record) {
-			n++
-			if end, ok := behind[r.Partition]; ok && r.Offset+2 >= end {
-				delete(behind, r.Partition)
-			}
+	err := kafka.ReadLog(ctx, v.kc, v.kc.Topics.Deposits, kafka.LogOptions{Follow: true, Caught: v.caughtUp, ClientID: "deposits-view"},
+		func(r *kafka.Record) error {
 			var ev DepositEvent
 			if json.Unmarshal(r.Value, &ev) != nil || ev.ID != string(r.Key) {
-				return
+				return nil
 			}
+			v.mu.Lock()
+			defer v.mu.Unlock()
 			if isOpen(ev.Status) {
 				v.open[ev.ID] = ev
 			} else {
 				delete(v.open, ev.ID)
 			}
+			return nil
 		})
-		v.mu.Unlock()
-		if n == 0 || len(behind) == 0 {
-			v.caughtUp()
-		}
+	if err != nil {
+		return fmt.Errorf("deposits view: %w", err)
 	}
+	return nil
 }
 
 func (v *View) caughtUp() {

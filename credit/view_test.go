@@ -41,7 +41,7 @@ func TestDepositsView(t *testing.T) {
 		}
 		return nil
 	}
-	kc := kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics()}
+	kc := kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true}
 	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kc, Policy: benchPolicy, Registry: reg, Screen: screen})
 	require.NoError(t, err)
 	stop := runService(ctx, svc)

@@ -16,7 +16,7 @@ import (
 )
 
 func topic(t *testing.T, brokers []string) *Topic {
-	tp, err := OpenTopic(kafka.Config{Brokers: brokers})
+	tp, err := OpenTopic(kafka.Config{Brokers: brokers, CreateTopics: true})
 	require.NoError(t, err)
 	t.Cleanup(tp.Close)
 	return tp

@@ -13,10 +13,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cordonhq/cordon/ingest/clickhouse/chserver"
+	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/internal/obs"
@@ -61,16 +61,12 @@ func cmdDev(ctx context.Context, args []string) error {
 	defer unlock()
 
 	// Embedded Kafka-protocol broker, persisted in the data directory.
-	kopts := []kfake.Opt{kfake.NumBrokers(1), kfake.DataDir(filepath.Join(*dataDir, "kafka"))}
-	if *kafkaPort != 0 {
-		kopts = append(kopts, kfake.Ports(*kafkaPort))
-	}
-	cluster, err := kfake.NewCluster(kopts...)
+	cluster, err := kafka.StartEmbedded(filepath.Join(*dataDir, "kafka"), *kafkaPort)
 	if err != nil {
-		return fmt.Errorf("start embedded kafka: %w", err)
+		return err
 	}
 	defer cluster.Close()
-	brokers := cluster.ListenAddrs()
+	brokers := cluster.Brokers()
 	log.Info("embedded kafka broker up", "brokers", strings.Join(brokers, ","), "data", filepath.Join(*dataDir, "kafka"))
 
 	// Ethereum devnet with real JSON-RPC on loopback.

@@ -228,7 +228,7 @@ func (s *intelService) runCredit(ctx context.Context, kafkaReady <-chan struct{}
 	log := s.root.With("component", "credit")
 	// One instance of the cluster credits: the leader of a Kafka consumer
 	// group; the others stand by and take over when it goes.
-	err = credit.Lead(ctx, credit.LeaderConfig{Kafka: kc, Group: "cordon-credit-leader", Topic: kc.Topics.Deposits + "-leader",
+	err = kafka.Lead(ctx, kafka.LeaderConfig{Kafka: kc, Group: "cordon-credit-leader", Topic: kc.Topics.CreditLeader(),
 		Log: log}, func(ctx context.Context) error {
 		svc, err := credit.NewService(credit.ServiceConfig{Kafka: kc, Policy: policy, Tokens: tokens,
 			Registry: s.addrs.Index, Screen: screen, Resolver: resolver, Log: log, Metrics: s.creditMetrics,

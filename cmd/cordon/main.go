@@ -25,6 +25,7 @@ Usage:
   cordon intel   import --format ofac|csv PATH | check --chain C ADDRESS... | stats
   cordon addresses import FILE          register deposit addresses and wallets (CSV or JSON lines)
   cordon deposits list|release|reject   held deposits, and operators' decisions on them
+  cordon topics  [--script]             the Kafka topics cordon uses (--script: deploy/kafka/topics.sh)
   cordon version
 
 Run "cordon COMMAND -h" for a command's flags.
@@ -71,6 +72,8 @@ func dispatch(ctx context.Context, args []string) error {
 		return cmdAddresses(ctx, args[1:])
 	case "deposits":
 		return cmdDeposits(ctx, args[1:])
+	case "topics":
+		return cmdTopics(args[1:])
 	case "version", "--version":
 		fmt.Println("cordon", version)
 		return nil

@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
-# Creates cordon's topics with the production settings of README.md.
-# Usage: BOOTSTRAP=kafka-1:9092 [CONFIG=client.properties] ./topics.sh
+# Creates every topic cordon uses, with the settings cordon itself creates
+# them with. Generated from ingest/kafka/topics.go (Topics.Specs) by
+# `cordon topics --script > deploy/kafka/topics.sh`;
+# a test keeps the two equal. Edit the specs, not this file.
+# Usage: BOOTSTRAP=kafka-1:9092 [CONFIG=client.properties] [REPLICATION=3] ./topics.sh
 set -euo pipefail
 : "${BOOTSTRAP:?set BOOTSTRAP to host:port of a broker}"
+REPLICATION="${REPLICATION:-3}"
+MIN_ISR=$(( REPLICATION >= 3 ? 2 : 1 ))
 cmd=(kafka-topics.sh --bootstrap-server "$BOOTSTRAP")
 [ -n "${CONFIG:-}" ] && cmd+=(--command-config "$CONFIG")
-create() { # name partitions retention.ms
-  "${cmd[@]}" --create --if-not-exists --topic "$1" --partitions "$2" --replication-factor 3 \
-    --config min.insync.replicas=2 --config cleanup.policy=delete --config retention.ms="$3"
+create() { # name partitions cleanup.policy [retention.ms]
+  local extra=()
+  [ "$3" = delete ] && extra=(--config retention.ms="$4")
+  "${cmd[@]}" --create --if-not-exists --topic "$1" --partitions "$2" --replication-factor "$REPLICATION" \
+    --config min.insync.replicas="$MIN_ISR" --config cleanup.policy="$3" "${extra[@]}"
 }
-create cordon.blocks 6 -1
-create cordon.transactions 12 2592000000
-create cordon.transfers 12 2592000000
-create cordon.outputs 12 2592000000
-create cordon.spends 12 2592000000
-create cordon.alerts 3 31536000000
+create cordon.blocks 6 delete -1
+create cordon.transactions 12 delete 2592000000
+create cordon.transfers 12 delete 2592000000
+create cordon.outputs 12 delete 2592000000
+create cordon.spends 12 delete 2592000000
+create cordon.alerts 3 delete 31536000000
+create cordon.intel 3 compact
+create cordon.addresses 3 compact
+create cordon.deposits 6 compact
+create cordon.deposit-decisions 3 delete -1
+create cordon.credit-state 6 compact
+create cordon.deposits-leader 1 delete -1

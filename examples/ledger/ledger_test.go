@@ -120,7 +120,7 @@ func TestLedgerEndToEnd(t *testing.T) {
 		}
 	}
 
-	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics()},
+	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true},
 		Policy: func(chain.Chain, string) credit.Policy { return credit.Policy{Confirmations: 3} }, Registry: reg})
 	require.NoError(t, err)
 	sctx, stop := context.WithCancel(ctx)

@@ -91,8 +91,9 @@ type Config struct {
 	Topics   Topics
 	TLS      TLSConfig
 	SASL     SASLConfig
-	// CreateTopics creates missing topics at start with Partitions and
-	// ReplicationFactor.
+	// CreateTopics creates missing topics at start (see Ensure) with
+	// ReplicationFactor and Partitions (0: each topic's own count from
+	// Topics.Specs); without it, missing topics are an error.
 	CreateTopics      bool
 	Partitions        int
 	ReplicationFactor int
@@ -115,9 +116,6 @@ func (c *Config) fill() {
 		c.ClientID = "cordon"
 	}
 	c.Topics.Fill()
-	if c.Partitions <= 0 {
-		c.Partitions = 1
-	}
 	if c.ReplicationFactor <= 0 {
 		c.ReplicationFactor = 1
 	}

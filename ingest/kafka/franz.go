@@ -8,10 +8,13 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
-// FranzOpts are the franz-go client options of cfg (brokers, client id,
-// TLS, SASL), for the topics written in Kafka transactions, which kafka-go
-// cannot write or read correctly.
-func FranzOpts(cfg Config, suffix string) ([]kgo.Opt, error) {
+// franz-go serves what kafka-go lacks: Kafka transactions, reads with
+// isolation read_committed, the admin API and the embedded broker. Its
+// types stay inside this package.
+
+// franzOpts are the franz-go client options of cfg (brokers, client id,
+// TLS, SASL).
+func franzOpts(cfg Config, suffix string) ([]kgo.Opt, error) {
 	id := cfg.ClientID
 	if id == "" {
 		id = "cordon"
@@ -36,4 +39,17 @@ func FranzOpts(cfg Config, suffix string) ([]kgo.Opt, error) {
 		return nil, fmt.Errorf("kafka sasl mechanism %q: want plain, scram-sha-256 or scram-sha-512", cfg.SASL.Mechanism)
 	}
 	return opts, nil
+}
+
+// newFranz is a franz-go client of cfg with extra options.
+func newFranz(cfg Config, suffix string, extra ...kgo.Opt) (*kgo.Client, error) {
+	opts, err := franzOpts(cfg, suffix)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(append(opts, extra...)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return cl, nil
 }

@@ -98,58 +98,9 @@ func streamPartition(key []byte, partitions []int) int {
 	return kafkago.Murmur2Balancer{}.Balance(kafkago.Message{Key: []byte(k)}, partitions...)
 }
 
-// EnsureTopics creates the configured topics that do not exist yet.
-func (p *Producer) EnsureTopics(ctx context.Context) error {
-	if !p.cfg.CreateTopics {
-		return nil
-	}
-	topics := []string{p.cfg.Topics.Blocks, p.cfg.Topics.Transactions, p.cfg.Topics.Transfers, p.cfg.Topics.Outputs,
-		p.cfg.Topics.Spends, p.cfg.Topics.Alerts, p.cfg.Topics.Addresses, p.cfg.Topics.Deposits, p.cfg.Topics.Decisions,
-		p.cfg.Topics.CreditState}
-	req := &kafkago.CreateTopicsRequest{}
-	for _, t := range topics {
-		entries := []kafkago.ConfigEntry{{ConfigName: "min.insync.replicas", ConfigValue: fmt.Sprint(max(1, min(2, p.cfg.ReplicationFactor-1)))}}
-		if t == p.cfg.Topics.Addresses || t == p.cfg.Topics.Deposits || t == p.cfg.Topics.CreditState {
-			entries = append(entries, kafkago.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"})
-		}
-		req.Topics = append(req.Topics, kafkago.TopicConfig{Topic: t, NumPartitions: p.cfg.Partitions,
-			ReplicationFactor: p.cfg.ReplicationFactor, ConfigEntries: entries})
-	}
-	resp, err := p.client.CreateTopics(ctx, req)
-	if err != nil {
-		return fmt.Errorf("create topics: %w", err)
-	}
-	for t, terr := range resp.Errors {
-		if terr != nil && !errors.Is(terr, kafkago.TopicAlreadyExists) {
-			return fmt.Errorf("create topic %s: %w", t, terr)
-		}
-	}
-	// Wait until the metadata shows every topic, so the first write does
-	// not race topic creation.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		md, err := p.client.Metadata(ctx, &kafkago.MetadataRequest{Topics: topics})
-		if err == nil {
-			ready := 0
-			for _, t := range md.Topics {
-				if t.Error == nil && len(t.Partitions) > 0 {
-					ready++
-				}
-			}
-			if ready == len(topics) {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return errors.Join(fmt.Errorf("topics %v not visible in metadata after creation", topics), err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
+// EnsureTopics makes sure every topic cordon uses exists (see Ensure:
+// created when kafka.create_topics allows it, else only checked).
+func (p *Producer) EnsureTopics(ctx context.Context) error { return Ensure(ctx, p.cfg) }
 
 // Publish writes the contents of added blocks (transactions, transfers,
 // outputs, spends) as part records, then the block events, and returns

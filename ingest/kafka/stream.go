@@ -13,12 +13,16 @@ import (
 	"github.com/cordonhq/cordon/internal/chain"
 )
 
-// Record is one record read back from a topic.
+// Record is one record written to or read back from a topic. Topic empty
+// means the writer's default topic; Partition and Offset are set on
+// records read.
 type Record struct {
+	Topic     string
 	Partition int
 	Offset    int64
 	Key       []byte
 	Value     []byte
+	Headers   []Header
 }
 
 // partitions returns the partition ids of topic.

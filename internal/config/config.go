@@ -285,7 +285,7 @@ func Defaults() Config {
 		Intel:      Intel{RetroHuntWindow: 90 * 24 * time.Hour, RetroHuntInterval: time.Minute},
 		Credit:     Credit{RetainBlocks: 10_000},
 		HTTP:       HTTP{Listen: "127.0.0.1:9464"},
-		Kafka: Kafka{ClientID: "cordon", CreateTopics: true, Partitions: 6, ReplicationFactor: 3, BatchSize: 1000,
+		Kafka: Kafka{ClientID: "cordon", CreateTopics: true, ReplicationFactor: 3, BatchSize: 1000,
 			Linger: 100 * time.Microsecond, MaxAttempts: 10, WriteTimeout: 30 * time.Second, Compression: "lz4", PartBytes: 256 << 10,
 			Topics: Topics{Blocks: "cordon.blocks", Transactions: "cordon.transactions", Transfers: "cordon.transfers",
 				Outputs: "cordon.outputs", Spends: "cordon.spends", Alerts: "cordon.alerts", Intel: "cordon.intel",
@@ -434,8 +434,8 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("kafka.brokers[%d]", i), "%q: want host:port", b)
 		}
 	}
-	if k.Partitions < 1 {
-		bad("kafka.partitions", "%d: must be at least 1", k.Partitions)
+	if k.Partitions < 0 {
+		bad("kafka.partitions", "%d: must be 0 (each topic's own count) or more", k.Partitions)
 	}
 	if k.ReplicationFactor < 1 {
 		bad("kafka.replication_factor", "%d: must be at least 1", k.ReplicationFactor)

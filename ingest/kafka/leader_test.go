@@ -1,4 +1,4 @@
-package credit_test
+package kafka_test
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/cordonhq/cordon/credit"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 )
@@ -20,7 +19,7 @@ func TestLeadOneAtATime(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	brokers := kafkatest.Brokers(t)
-	cfg := credit.LeaderConfig{Kafka: kafka.Config{Brokers: brokers}, Group: "cordon-credit-leader", Topic: "cordon.credit-leader",
+	cfg := kafka.LeaderConfig{Kafka: kafka.Config{Brokers: brokers, CreateTopics: true}, Group: "cordon-credit-leader", Topic: kafka.DefaultTopics().CreditLeader(),
 		Retry: 50 * time.Millisecond}
 	var running, most atomic.Int32
 	current := atomic.Int32{} // the instance running now, -1 none
@@ -51,7 +50,7 @@ func TestLeadOneAtATime(t *testing.T) {
 	for i := range 3 {
 		ictx, stop := context.WithCancel(ctx)
 		stops[i], dones[i] = stop, make(chan error, 1)
-		go func() { dones[i] <- credit.Lead(ictx, cfg, fn(i)) }()
+		go func() { dones[i] <- kafka.Lead(ictx, cfg, fn(i)) }()
 	}
 	leader := func() int {
 		deadline := time.Now().Add(60 * time.Second)

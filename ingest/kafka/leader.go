@@ -1,23 +1,18 @@
-package credit
+package kafka
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/cordonhq/cordon/ingest/kafka"
 )
 
 // LeaderConfig configures Lead.
 type LeaderConfig struct {
-	Kafka kafka.Config
+	Kafka Config
 	// Group is the consumer group the instances join; Topic a
 	// one-partition topic whose partition makes its holder the leader.
 	Group, Topic string
@@ -33,8 +28,9 @@ type LeaderConfig struct {
 // partition away, fn's context is cancelled and Lead waits for fn to
 // return before the group may hand it on, so a clean handover never has
 // two leaders. A leader cut off from Kafka (its session expired) may still
-// run for a moment while another starts: the crediting service's
-// transactional id fences it, so it cannot commit. Standbys just wait —
+// run for a moment while another starts: fn must be fenced on its own
+// (the crediting service's transactional id fences it, so it cannot
+// commit). Standbys just wait —
 // they never take over by fencing a live leader.
 func Lead(ctx context.Context, cfg LeaderConfig, fn func(context.Context) error) error {
 	if cfg.Retry <= 0 {
@@ -43,21 +39,12 @@ func Lead(ctx context.Context, cfg LeaderConfig, fn func(context.Context) error)
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	opts, err := kafka.FranzOpts(cfg.Kafka, "-leader")
+	if err := Ensure(ctx, cfg.Kafka, cfg.Topic); err != nil {
+		return fmt.Errorf("leader: %w", err)
+	}
+	opts, err := franzOpts(cfg.Kafka, "-leader")
 	if err != nil {
-		return fmt.Errorf("credit leader: %w", err)
-	}
-	admin, err := kgo.NewClient(opts...)
-	if err != nil {
-		return err
-	}
-	res, err := kadm.NewClient(admin).CreateTopic(ctx, 1, int16(max(cfg.Kafka.ReplicationFactor, 1)), nil, cfg.Topic)
-	admin.Close()
-	if err == nil {
-		err = res.Err
-	}
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("credit leader: create %s: %w", cfg.Topic, err)
+		return fmt.Errorf("leader: %w", err)
 	}
 
 	var (
@@ -76,7 +63,7 @@ func Lead(ctx context.Context, cfg LeaderConfig, fn func(context.Context) error)
 		runCtx, cancel := context.WithCancel(lctx) // #nosec G118 -- kept in stop, called by resign
 		done := make(chan struct{})
 		stop, stopped = cancel, done
-		cfg.Log.Info("credit: this instance leads")
+		cfg.Log.Info("this instance leads", "group", cfg.Group)
 		go func() {
 			defer close(done)
 			for runCtx.Err() == nil {
@@ -84,7 +71,7 @@ func Lead(ctx context.Context, cfg LeaderConfig, fn func(context.Context) error)
 				if runCtx.Err() != nil {
 					return
 				}
-				cfg.Log.Warn("credit: stopped while leading; restarting from the last committed round", "err", err, "retry_in", cfg.Retry)
+				cfg.Log.Warn("stopped while leading; restarting", "err", err, "retry_in", cfg.Retry)
 				select {
 				case <-runCtx.Done():
 				case <-time.After(cfg.Retry):
@@ -100,7 +87,7 @@ func Lead(ctx context.Context, cfg LeaderConfig, fn func(context.Context) error)
 		if cancel == nil {
 			return
 		}
-		cfg.Log.Info("credit: leadership "+why+"; stopping", "topic", cfg.Topic)
+		cfg.Log.Info("leadership "+why+"; stopping", "topic", cfg.Topic)
 		cancel()
 		<-done
 	}
@@ -143,7 +130,7 @@ func Lead(ctx context.Context, cfg LeaderConfig, fn func(context.Context) error)
 			return nil
 		}
 		if errs := fetches.Errors(); len(errs) > 0 {
-			cfg.Log.Warn("credit leader: group error", "err", errs[0].Err)
+			cfg.Log.Warn("leader: group error", "err", errs[0].Err)
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Second):

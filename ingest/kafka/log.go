@@ -1,0 +1,153 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// LogOptions tune ReadLog.
+type LogOptions struct {
+	// Follow keeps reading after catching up, until ctx ends; without it
+	// ReadLog returns once caught up.
+	Follow bool
+	// Caught is called after every poll once the reader has caught up:
+	// it has read what the topic held when ReadLog started (the first
+	// time), and each later time nothing more was waiting.
+	Caught func()
+	// ClientID is the suffix of the client id (which reader this is).
+	ClientID string
+}
+
+// ReadLog reads a compacted or transactional topic — the indicator
+// topic, the deposits topic — from its start with isolation
+// read_committed, and hands fn every record in partition order.
+//
+// Caught up means: every partition delivered its last record before the
+// end offset listed when the read began (on a transactional topic the
+// last committed record sits just before the commit marker, which is
+// never delivered), or a whole second passed with nothing delivered (the
+// partition ends in aborted records or markers only). A reader that must
+// not stop short on a slow cluster uses a TxWriter's Fence instead.
+func ReadLog(ctx context.Context, cfg Config, topic string, o LogOptions, fn func(*Record) error) error {
+	admin, err := newFranz(cfg, "-"+o.ClientID+"-admin")
+	if err != nil {
+		return err
+	}
+	ends, err := kadm.NewClient(admin).ListCommittedOffsets(ctx, topic)
+	admin.Close()
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: list offsets: %w", topic, err)
+	}
+	transactional := false
+	if s, ok := cfg.Topics.Spec(topic); ok {
+		transactional = s.Transactional
+	}
+	behind := map[int32]int64{}
+	ends.Each(func(l kadm.ListedOffset) {
+		if l.Err == nil && l.Offset > 0 {
+			behind[l.Partition] = l.Offset
+		}
+	})
+	cl, err := newFranz(cfg, "-"+o.ClientID, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	caught := len(behind) == 0
+	for {
+		if caught {
+			if o.Caught != nil {
+				o.Caught()
+			}
+			if !o.Follow {
+				return nil
+			}
+		}
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fetches := cl.PollFetches(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			if o.Follow {
+				return nil
+			}
+			return ctx.Err()
+		}
+		if err := fetchErr(fetches, true); err != nil {
+			return fmt.Errorf("read %s: %w", topic, err)
+		}
+		var ferr error
+		fetches.EachRecord(func(kr *kgo.Record) {
+			if ferr != nil {
+				return
+			}
+			last := kr.Offset + 1
+			if transactional {
+				last++ // the commit marker after it
+			}
+			if end, ok := behind[kr.Partition]; ok && last >= end {
+				delete(behind, kr.Partition)
+			}
+			ferr = fn(fromFranz(kr))
+		})
+		if ferr != nil {
+			return ferr
+		}
+		if fetches.NumRecords() == 0 {
+			clear(behind) // a quiet second: nothing committed is left before the ends
+		}
+		caught = caught || len(behind) == 0
+	}
+}
+
+// ConsumeGroup reads topic with isolation read_committed as a member of
+// group, in batches: fn gets each batch, and the batch's offsets are
+// committed only once fn returned nil; fn is called again with the same
+// batch until it does (backing off up to 30s), or ctx ends. For copies of
+// a topic elsewhere (the ClickHouse indicators table).
+func ConsumeGroup(ctx context.Context, cfg Config, topic, group string, fn func([]*Record) error) error {
+	cl, err := newFranz(cfg, "-"+group, kgo.ConsumeTopics(topic), kgo.ConsumerGroup(group),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.DisableAutoCommit(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for {
+		fetches := cl.PollRecords(ctx, 10_000)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err := fetchErr(fetches, false); err != nil {
+			return fmt.Errorf("consume %s: %w", topic, err)
+		}
+		krs := fetches.Records()
+		if len(krs) == 0 {
+			continue
+		}
+		batch := make([]*Record, len(krs))
+		for i, kr := range krs {
+			batch[i] = fromFranz(kr)
+		}
+		for attempt := 0; ; attempt++ {
+			if fn(batch) == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(min(time.Duration(attempt+1)*time.Second, 30*time.Second)):
+			}
+		}
+		if err := cl.CommitRecords(ctx, krs...); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("commit %s: %w", topic, err)
+		}
+	}
+}

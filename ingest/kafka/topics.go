@@ -1,0 +1,233 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// TopicSpec is how one of cordon's topics is set up. The list (Specs) is
+// the only place topic settings are written: topic creation (Ensure) and
+// deploy/kafka/topics.sh both come from it.
+type TopicSpec struct {
+	Name string
+	// Key is the topic's key under kafka.topics in the config file.
+	Key string
+	// Partitions is the production partition count; Fixed marks a topic
+	// whose count is part of its meaning (the leader topic has one
+	// partition, whoever holds it leads) and is never overridden.
+	Partitions int
+	Fixed      bool
+	// Compact topics keep the newest record per key (cleanup.policy
+	// compact); the others delete by RetentionMs (-1: never).
+	Compact     bool
+	RetentionMs int64
+	// Transactional topics are written in Kafka transactions and read with
+	// isolation read_committed.
+	Transactional bool
+	// Doc says what the topic holds.
+	Doc string
+}
+
+const (
+	day  = int64(24 * time.Hour / time.Millisecond)
+	year = 365 * day
+)
+
+// Specs are the topics cordon uses, with the names t gives them.
+func (t Topics) Specs() []TopicSpec {
+	t.Fill()
+	return []TopicSpec{
+		{Name: t.Blocks, Key: "blocks", Partitions: 6, RetentionMs: -1,
+			Doc: "block events (block_added / block_removed), one partition per chain stream; read back on every start"},
+		{Name: t.Transactions, Key: "transactions", Partitions: 12, RetentionMs: 30 * day, Doc: "part records of a block's transactions"},
+		{Name: t.Transfers, Key: "transfers", Partitions: 12, RetentionMs: 30 * day, Doc: "parts of a block's normalized transfers"},
+		{Name: t.Outputs, Key: "outputs", Partitions: 12, RetentionMs: 30 * day, Doc: "parts of a block's Bitcoin outputs"},
+		{Name: t.Spends, Key: "spends", Partitions: 12, RetentionMs: 30 * day, Doc: "parts of a block's Bitcoin spends"},
+		{Name: t.Alerts, Key: "alerts", Partitions: 3, RetentionMs: year, Doc: "alerts, keyed by alert id"},
+		{Name: t.Intel, Key: "intel", Partitions: 3, Compact: true, Transactional: true, Doc: "indicators, keyed by indicator id"},
+		{Name: t.Addresses, Key: "addresses", Partitions: 3, Compact: true, Doc: "the address registry, keyed by chain/network/address"},
+		{Name: t.Deposits, Key: "deposits", Partitions: 6, Compact: true, Transactional: true,
+			Doc: "deposit events (credited, held, reverted, ...), keyed by deposit id: the exchange's ledger reads it"},
+		{Name: t.Decisions, Key: "decisions", Partitions: 3, RetentionMs: -1, Doc: "operators' decisions on held deposits (an audit log)"},
+		{Name: t.CreditState, Key: "credit_state", Partitions: 6, Compact: true, Transactional: true,
+			Doc: "the crediting service's own state: kept deposits, checkpoint, restore markers"},
+		{Name: t.CreditLeader(), Key: "", Partitions: 1, Fixed: true, RetentionMs: -1,
+			Doc: "no records: the consumer group member holding its one partition credits"},
+	}
+}
+
+// CreditLeader is the one-partition topic whose holder runs the crediting
+// service (named after the deposits topic).
+func (t Topics) CreditLeader() string {
+	t.Fill()
+	return t.Deposits + "-leader"
+}
+
+// Spec returns the spec of the topic named name.
+func (t Topics) Spec(name string) (TopicSpec, bool) {
+	for _, s := range t.Specs() {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return TopicSpec{}, false
+}
+
+// minISR is min.insync.replicas for a replication factor: 2 with three or
+// more replicas (cordon writes with acks=all), else 1.
+func minISR(rf int) int { return max(1, min(2, rf-1)) }
+
+// Configs are the topic configs s is created with.
+func (s TopicSpec) Configs(replication int) map[string]string {
+	c := map[string]string{"min.insync.replicas": strconv.Itoa(minISR(replication))}
+	if s.Compact {
+		c["cleanup.policy"] = "compact"
+	} else {
+		c["cleanup.policy"] = "delete"
+		c["retention.ms"] = strconv.FormatInt(s.RetentionMs, 10)
+	}
+	return c
+}
+
+// partitionsFor is the partition count cordon creates s with: the
+// configured kafka.partitions when set, the spec's otherwise.
+func (s TopicSpec) partitionsFor(cfg Config) int {
+	if s.Fixed || cfg.Partitions <= 0 {
+		return s.Partitions
+	}
+	return cfg.Partitions
+}
+
+// ErrTopicMissing is wrapped by Ensure when a topic does not exist and
+// cordon may not create it.
+var ErrTopicMissing = errors.New("kafka: topic missing")
+
+// Ensure makes sure the named topics exist (every topic in cfg.Topics'
+// Specs when none is named). With cfg.CreateTopics it creates the missing
+// ones with their spec's settings; without, it only checks that they
+// exist and names the missing ones, so a component never starts on a
+// cluster where its topics were not made.
+func Ensure(ctx context.Context, cfg Config, names ...string) error {
+	specs := cfg.Topics.Specs()
+	if len(names) > 0 {
+		var picked []TopicSpec
+		for _, n := range names {
+			s, ok := cfg.Topics.Spec(n)
+			if !ok {
+				return fmt.Errorf("kafka: ensure topic %q: not one of cordon's topics", n)
+			}
+			picked = append(picked, s)
+		}
+		specs = picked
+	}
+	cl, err := newFranz(cfg, "-admin")
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	admin := kadm.NewClient(cl)
+	list := make([]string, len(specs))
+	for i, s := range specs {
+		list[i] = s.Name
+	}
+	missing := func() ([]string, error) {
+		md, err := admin.Metadata(ctx, list...)
+		if err != nil {
+			return nil, fmt.Errorf("kafka: metadata of %v: %w", list, err)
+		}
+		var out []string
+		for _, n := range list {
+			t, ok := md.Topics[n]
+			if !ok || errors.Is(t.Err, kerr.UnknownTopicOrPartition) || (t.Err == nil && len(t.Partitions) == 0) {
+				out = append(out, n)
+			} else if t.Err != nil {
+				return nil, fmt.Errorf("kafka: metadata of %s: %w", n, t.Err)
+			}
+		}
+		return out, nil
+	}
+	absent, err := missing()
+	if err != nil {
+		return err
+	}
+	if len(absent) == 0 {
+		return nil
+	}
+	if !cfg.CreateTopics {
+		return fmt.Errorf("%w: %s (kafka.create_topics is false: create them with deploy/kafka/topics.sh)", ErrTopicMissing,
+			strings.Join(absent, ", "))
+	}
+	rf := max(cfg.ReplicationFactor, 1)
+	for _, n := range absent {
+		s, _ := cfg.Topics.Spec(n)
+		conf := map[string]*string{}
+		for k, v := range s.Configs(rf) {
+			conf[k] = &v
+		}
+		res, err := admin.CreateTopic(ctx, int32(s.partitionsFor(cfg)), int16(rf), conf, n)
+		if err == nil {
+			err = res.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("kafka: create topic %s: %w", n, err)
+		}
+	}
+	// Wait until the metadata shows every topic, so the first write does
+	// not race topic creation.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		absent, err = missing()
+		if err == nil && len(absent) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.Join(fmt.Errorf("kafka: topics %v not visible in metadata after creation", absent), err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// Script is deploy/kafka/topics.sh: the Kafka CLI commands that create the
+// default topics with the settings Ensure would use, for clusters where a
+// platform team creates topics (kafka.create_topics: false).
+func Script() string {
+	var b strings.Builder
+	b.WriteString(`#!/usr/bin/env bash
+# Creates every topic cordon uses, with the settings cordon itself creates
+# them with. Generated from ingest/kafka/topics.go (Topics.Specs) by
+# ` + "`cordon topics --script > deploy/kafka/topics.sh`" + `;
+# a test keeps the two equal. Edit the specs, not this file.
+# Usage: BOOTSTRAP=kafka-1:9092 [CONFIG=client.properties] [REPLICATION=3] ./topics.sh
+set -euo pipefail
+: "${BOOTSTRAP:?set BOOTSTRAP to host:port of a broker}"
+REPLICATION="${REPLICATION:-3}"
+MIN_ISR=$(( REPLICATION >= 3 ? 2 : 1 ))
+cmd=(kafka-topics.sh --bootstrap-server "$BOOTSTRAP")
+[ -n "${CONFIG:-}" ] && cmd+=(--command-config "$CONFIG")
+create() { # name partitions cleanup.policy [retention.ms]
+  local extra=()
+  [ "$3" = delete ] && extra=(--config retention.ms="$4")
+  "${cmd[@]}" --create --if-not-exists --topic "$1" --partitions "$2" --replication-factor "$REPLICATION" \
+    --config min.insync.replicas="$MIN_ISR" --config cleanup.policy="$3" "${extra[@]}"
+}
+`)
+	for _, s := range DefaultTopics().Specs() {
+		if s.Compact {
+			fmt.Fprintf(&b, "create %s %d compact\n", s.Name, s.Partitions)
+		} else {
+			fmt.Fprintf(&b, "create %s %d delete %d\n", s.Name, s.Partitions, s.RetentionMs)
+		}
+	}
+	return b.String()
+}
