@@ -33,9 +33,8 @@ run: build btcd dev-deps
 test-deps:
 	./scripts/test-deps.sh
 
-## test: install test dependencies, vet, then run every test with the race detector
-test: test-deps btcd
-	$(GO) vet $(PKGS)
+## test: install test dependencies, lint (vet, golangci-lint with the layout's depguard rules), then run every test with the race detector
+test: test-deps btcd lint
 	CORDON_TEST_REQUIRE_TOOLS=1 $(GO) test $(TEST_FLAGS) $(PKGS)
 
 ## soak: the long exactly-once runs of the crediting service (SOAK_RESTARTS kills and restarts on kfake) and engine (SOAK_RUNS histories)
@@ -60,34 +59,25 @@ bench:
 	$(GO) test ./registry/ -run '^$$' -bench 'BenchmarkRegistry' -benchtime 1x -timeout 60m
 	$(GO) test ./credit/ -run '^$$' -bench 'BenchmarkCreditLatency|BenchmarkCreditThroughput' -benchtime 1x -timeout 60m
 
-## fuzz: run each fuzz target for FUZZTIME (default 20s)
+## fuzz: run every fuzz target (found with go test -list) for FUZZTIME (default 20s)
 FUZZTIME ?= 20s
 fuzz:
-	@for t in FuzzNormalize FuzzDecodeTransferLog FuzzDecodeHeader FuzzHexQuantity; do \
-	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./watchers/eth/ || exit 1; done
-	@for t in FuzzNormalize FuzzDecodeHeader FuzzClassifyScript; do \
-	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./watchers/btc/ || exit 1; done
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReplies$$' -fuzztime $(FUZZTIME) ./watchers/btc/
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodePart$$' -fuzztime $(FUZZTIME) ./ingest/kafka/
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodePartFast$$' -fuzztime $(FUZZTIME) ./ingest/kafka/
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $(FUZZTIME) ./internal/chain/
-	$(GO) test -run '^$$' -fuzz '^FuzzAppendJSONString$$' -fuzztime $(FUZZTIME) ./internal/chain/
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config/
-	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./internal/address/
-	@for t in FuzzParsePattern FuzzParseSTIX FuzzParseFeeds FuzzParseMISPEvent FuzzParseOFACXML; do \
-	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./intel/ || exit 1; done
-	$(GO) test -run '^$$' -fuzz '^FuzzReadSinks$$' -fuzztime $(FUZZTIME) ./forensics/trace/
-	@for t in FuzzParseEntries FuzzDecisionsAPI FuzzDecisionRecord; do \
-	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./credit/ || exit 1; done
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
 
 ## vet: go vet
 vet:
 	$(GO) vet ./...
 
-## lint: golangci-lint with .golangci.yml (installed into bin/ on first use)
-lint: vet
-	@test -x $(BIN)/golangci-lint || GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+## lint: go vet, then golangci-lint $(GOLANGCI_VERSION) with .golangci.yml (installed into bin/ on first use, then cached)
+GOLANGCI_VERSION := v2.15.0
+lint: vet $(BIN)/golangci-lint
 	./$(BIN)/golangci-lint run ./...
+$(BIN)/golangci-lint:
+	GOBIN=$(CURDIR)/$(BIN) GOFLAGS= $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
 
 clean:
 	rm -rf $(BIN) .cordon

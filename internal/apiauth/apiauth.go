@@ -1,4 +1,3 @@
-// Package apiauth checks the bearer tokens of cordon's API.
 package apiauth
 
 import (

@@ -1,4 +1,3 @@
-// Package chtest starts private ClickHouse servers for tests.
 package chtest
 
 import (

@@ -1,4 +1,3 @@
-// Package btctest starts btcd nodes for tests.
 package btctest
 
 import (

@@ -1,0 +1,2 @@
+// Package chtest starts private ClickHouse servers for tests.
+package chtest

@@ -1,0 +1,2 @@
+// Package apiauth checks the bearer tokens of cordon's API.
+package apiauth

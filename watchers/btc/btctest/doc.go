@@ -1,0 +1,2 @@
+// Package btctest starts btcd nodes for tests.
+package btctest
