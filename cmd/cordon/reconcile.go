@@ -38,9 +38,15 @@ func cmdReconcile(ctx context.Context, args []string) error {
 	rpcUser := fs.String("rpc-user", "", "btc: RPC user")
 	rpcPass := fs.String("rpc-pass", "", "btc: RPC password (or env:NAME / file:PATH)")
 	rpcCookie := fs.String("rpc-cookie", "", "btc: the node's .cookie file instead of user and password")
+	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long, retries included")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *timeout <= 0 {
+		return fmt.Errorf("reconcile: --timeout %s: want a positive duration", *timeout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
 	c := chain.Chain(*chainName)
 	if c != chain.ETH && c != chain.BTC {
 		return fmt.Errorf("reconcile: --chain %q: want eth or btc", *chainName)
@@ -109,21 +115,51 @@ func cmdReconcile(ctx context.Context, args []string) error {
 	return nil
 }
 
-// retryNotComparable reruns check while ClickHouse and the node hold
-// different chains at the height (a reorg the loader has not applied yet),
-// (or is still loading a block's rows), up to 15 times, a second apart.
+// retryNotComparable reruns check, a second apart, while ClickHouse and
+// the node hold different chains at the height (a reorg the loader has not
+// applied yet, or a block whose rows are still loading), until ctx ends.
+// Giving up, it says how many attempts ran and why the last could not
+// compare.
 func retryNotComparable(ctx context.Context, check func() (*reconcile.Report, error)) (*reconcile.Report, error) {
+	start := time.Now()
+	var reason error // why the last finished attempt could not compare
 	for attempt := 1; ; attempt++ {
 		rep, err := check()
-		if err == nil || !errors.Is(err, reconcile.ErrNotComparable) || attempt == 15 {
-			return rep, err
+		switch {
+		case err == nil:
+			return rep, nil
+		case errors.Is(err, reconcile.ErrNotComparable):
+			reason = err
+		case ctx.Err() != nil && reason != nil:
+			return nil, fmt.Errorf("reconcile: gave up after %s in %s (%s; the last cut short): %w",
+				attempts(attempt), time.Since(start).Round(time.Millisecond), ended(ctx), reason)
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("reconcile: gave up in %s (%s): %w", time.Since(start).Round(time.Millisecond), ended(ctx), err)
+		default:
+			return nil, err
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, fmt.Errorf("reconcile: gave up after %s in %s (%s): %w",
+				attempts(attempt), time.Since(start).Round(time.Millisecond), ended(ctx), reason)
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// ended says why ctx ended.
+func ended(ctx context.Context) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return "--timeout"
+	}
+	return "interrupted"
+}
+
+func attempts(n int) string {
+	if n == 1 {
+		return "1 attempt"
+	}
+	return fmt.Sprintf("%d attempts", n)
 }
 
 func writeReport(w io.Writer, rep *reconcile.Report, format string) error {

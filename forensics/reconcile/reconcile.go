@@ -10,12 +10,23 @@
 // token's balanceOf through eth_call). Balances before the loaded range
 // never matter, so the check works on any start height.
 //
-// Bitcoin: nodes keep no address balances, only the UTXO set at their tip.
-// For each sampled address, every output ClickHouse holds for it must be
-// spent or unspent at height exactly as the node says (gettxout, with the
-// blocks the node has past height applied back), with the same amount and
-// address; the balance is the sum of the unspent ones. Each block of the
-// window must also hold as many outputs and spends as the node's.
+// Bitcoin works the same way on the node's blocks, as nodes keep no
+// address balances: every output and spend row of the window's blocks
+// must match the node's blocks at those heights, and for each sampled
+// address the change over the window — outputs paid to it, minus the
+// outputs of its that the window spends — must be the same in ClickHouse
+// and on the node. The value of a spent output created before the window
+// comes from the block that created it, fetched by the hash ClickHouse
+// has for it once it is checked to be on the node's main chain. A check
+// costs the window's blocks plus the distinct blocks of those outputs,
+// never an address's whole history, and the node may add blocks meanwhile.
+// A spent output ClickHouse has no row for is a mismatch when ClickHouse
+// holds the chain from its genesis; otherwise it may predate the loaded
+// range, and such spends are listed as skipped.
+//
+// Both are ErrNotComparable when ClickHouse and the node hold different
+// blocks at a height they read, or when the node reorganizes the window
+// while the check runs.
 package reconcile
 
 import (
@@ -53,9 +64,10 @@ type Options struct {
 type Mismatch struct {
 	Address string `json:"address"`
 	Asset   string `json:"asset"`
-	// Store is the balance (or, for Ethereum, the node's balance at the
-	// window's base plus the change recorded in ClickHouse); Node is the
-	// node's balance at Height.
+	// Ethereum: Store is the node's balance at the window's base plus the
+	// change recorded in ClickHouse, Node the node's balance at Height.
+	// Bitcoin: Store and Node are the change over the window in ClickHouse
+	// and on the node (empty when no address is known).
 	Store  string `json:"store"`
 	Node   string `json:"node"`
 	Detail string `json:"detail,omitempty"`
