@@ -58,7 +58,10 @@ func httpGet(t *testing.T, url string) (int, string) {
 // node with no flags, and the health endpoints answer.
 func TestDevEndToEnd(t *testing.T) {
 	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
+	// Every step below runs under this deadline (each command honours
+	// ctx): a step that cannot finish fails the test with its own error
+	// long before the package's -timeout would kill the run.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	done := make(chan error, 1)
 	go func() {
 		done <- cmdDev(ctx, []string{"--data-dir", dir, "--quiet", "--block-interval", "200ms", "--reorg-every", "10", "--log-level", "warn"})
