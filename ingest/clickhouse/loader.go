@@ -32,18 +32,69 @@ type LoaderConfig struct {
 	Linger       time.Duration
 	// RetryMax caps the wait between retries of a failed insert.
 	RetryMax time.Duration
+	// HoldMax is how long a block event waits for its rows before it is
+	// inserted anyway (logged as an error and counted in
+	// cordon_clickhouse_incomplete_blocks_total); default 10 minutes.
+	HoldMax time.Duration
+	// CheckAfter is how long a held event waits for its rows to show up
+	// in this loader's own inserts before ClickHouse is asked for them
+	// (another instance, or this one before a restart, may have loaded
+	// them); default 1s.
+	CheckAfter time.Duration
 }
 
 // Loader copies the block stream and its records from Kafka into
 // ClickHouse. It commits a batch's offsets only after every row of the
 // batch is inserted; a crash in between replays the batch, which the
 // tables' row identity absorbs.
+//
+// A block event is inserted only once all of its block's rows are in
+// (the counts it carries), so the canonical views never show a block
+// whose rows are not all loaded. Rows counted from this loader's own
+// inserts release an event at once; otherwise ClickHouse is asked, since
+// with several loaders in one consumer group a block's parts and its
+// event may be loaded by different instances. A held event's offset is
+// not committed until it is inserted, so a crash never loses it.
 type Loader struct {
 	cfg     LoaderConfig
 	store   *Store
 	src     Source
 	log     *slog.Logger
 	metrics *LoaderMetrics
+	// held are block events waiting for their rows, in arrival order.
+	held []heldEvent
+	// loaded are the parts this loader inserted, by block hash: items
+	// per kind and part number (a replayed part counts once).
+	loaded map[string]*loadedParts
+	// blockMsgs are the block records fetched and not yet committed, per
+	// partition in offset order; done once their event is inserted.
+	blockMsgs map[int][]blockMsg
+}
+
+type heldEvent struct {
+	ev    chain.BlockEvent
+	msg   kafka.Message
+	since time.Time
+}
+
+type blockMsg struct {
+	msg  kafka.Message
+	done bool
+}
+
+type loadedParts struct {
+	first time.Time
+	items map[string]int // "kind/part" → items
+}
+
+func (p *loadedParts) count(kind string) int {
+	n := 0
+	for k, v := range p.items {
+		if strings.HasPrefix(k, kind+"/") {
+			n += v
+		}
+	}
+	return n
 }
 
 // NewLoader returns a loader from src into store.
@@ -68,63 +119,247 @@ func NewLoader(cfg LoaderConfig, store *Store, src Source, metrics *LoaderMetric
 	if cfg.RetryMax <= 0 {
 		cfg.RetryMax = 30 * time.Second
 	}
+	if cfg.HoldMax <= 0 {
+		cfg.HoldMax = 10 * time.Minute
+	}
+	if cfg.CheckAfter <= 0 {
+		cfg.CheckAfter = time.Second
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if metrics == nil {
 		metrics = NewLoaderMetrics(nil)
 	}
-	return &Loader{cfg: cfg, store: store, src: src, log: log, metrics: metrics}
+	return &Loader{cfg: cfg, store: store, src: src, log: log, metrics: metrics, loaded: map[string]*loadedParts{}, blockMsgs: map[int][]blockMsg{}}
 }
 
 // Run loads until ctx ends.
 func (l *Loader) Run(ctx context.Context) error {
 	for {
-		msgs, err := l.src.Fetch(ctx, l.cfg.BatchRecords, l.cfg.Linger)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
+		fctx, cancel := ctx, context.CancelFunc(func() {})
+		if len(l.held) > 0 {
+			// Held events are looked at again even when nothing arrives.
+			fctx, cancel = context.WithTimeout(ctx, l.cfg.CheckAfter)
+		}
+		msgs, err := l.src.Fetch(fctx, l.cfg.BatchRecords, l.cfg.Linger)
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil && fctx.Err() == nil {
 			return fmt.Errorf("clickhouse loader: fetch: %w", err)
 		}
 		b := l.decode(msgs)
-		for attempt := 0; ; attempt++ {
-			err := l.insert(ctx, b)
-			if err == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			l.metrics.errors.Inc()
-			wait := min(time.Duration(1<<min(attempt, 5))*time.Second, l.cfg.RetryMax)
-			l.log.Warn("insert into clickhouse failed; retrying the batch", "err", err, "records", len(msgs), "retry_in", wait)
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(wait):
+		if err := l.retry(ctx, len(msgs), func() error { return l.insert(ctx, b) }); err != nil {
+			return err
+		}
+		l.noteLoaded(b)
+		if err := l.retry(ctx, len(l.held), func() error { return l.release(ctx) }); err != nil {
+			return err
+		}
+		if commit := l.committable(msgs); len(commit) > 0 {
+			if err := l.src.Commit(ctx, commit); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				// The rows are in; a replay after this is absorbed.
+				l.log.Warn("commit kafka offsets failed; the batch may be replayed", "err", err)
 			}
 		}
-		if err := l.src.Commit(ctx, msgs); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			// The rows are in; a replay after this is absorbed.
-			l.log.Warn("commit kafka offsets failed; the batch may be replayed", "err", err)
+		l.metrics.held.Set(float64(len(l.held)))
+		if len(msgs) > 0 {
+			l.metrics.batches.Inc()
 		}
-		l.metrics.batches.Inc()
 	}
+}
+
+// retry runs fn until it succeeds or ctx ends, backing off up to RetryMax.
+func (l *Loader) retry(ctx context.Context, records int, fn func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		l.metrics.errors.Inc()
+		wait := min(time.Duration(1<<min(attempt, 5))*time.Second, l.cfg.RetryMax)
+		l.log.Warn("insert into clickhouse failed; retrying", "err", err, "records", records, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// noteLoaded records the parts of an inserted batch, and forgets parts no
+// event asked for within HoldMax (a watcher that crashed between a
+// block's parts and its event publishes them again with the event).
+func (l *Loader) noteLoaded(b *batch) {
+	now := time.Now()
+	for _, p := range b.parts {
+		lp := l.loaded[p.hash]
+		if lp == nil {
+			lp = &loadedParts{first: now, items: map[string]int{}}
+			l.loaded[p.hash] = lp
+		}
+		lp.items[p.kind+"/"+strconv.Itoa(p.part)] = p.items
+	}
+	for h, lp := range l.loaded {
+		if now.Sub(lp.first) > l.cfg.HoldMax {
+			delete(l.loaded, h)
+		}
+	}
+	for _, e := range b.events {
+		l.held = append(l.held, heldEvent{ev: e.ev, msg: e.msg, since: now})
+	}
+}
+
+// complete tells whether n, the rows of each kind known to be loaded,
+// covers what ev says its block holds.
+func complete(ev *chain.BlockEvent, n map[string]int) bool {
+	return n[kafka.KindTransaction] >= ev.TxCount && n[kafka.KindTransfer] >= ev.TransferCount &&
+		n[kafka.KindOutput] >= ev.OutputCount && n[kafka.KindSpend] >= ev.SpendCount
+}
+
+var partKinds = []string{kafka.KindTransaction, kafka.KindTransfer, kafka.KindOutput, kafka.KindSpend}
+
+// release inserts the held events whose rows are all in: a removed
+// block's event at once, an added block's once its rows are counted in
+// this loader's inserts or, after CheckAfter, in ClickHouse; after
+// HoldMax, anyway (an error).
+func (l *Loader) release(ctx context.Context) error {
+	if len(l.held) == 0 {
+		return nil
+	}
+	now := time.Now()
+	ready := make([]bool, len(l.held))
+	var ask []string
+	for i := range l.held {
+		h := &l.held[i]
+		if h.ev.Type == chain.BlockRemoved {
+			ready[i] = true
+			continue
+		}
+		n := map[string]int{}
+		if lp := l.loaded[h.ev.Hash]; lp != nil {
+			for _, k := range partKinds {
+				n[k] = lp.count(k)
+			}
+		}
+		if complete(&h.ev, n) {
+			ready[i] = true
+		} else if now.Sub(h.since) >= l.cfg.CheckAfter {
+			ask = append(ask, h.ev.Hash)
+		}
+	}
+	if len(ask) > 0 {
+		counts, err := l.store.rowCounts(ctx, ask)
+		if err != nil {
+			return err
+		}
+		for i := range l.held {
+			h := &l.held[i]
+			if ready[i] || counts[h.ev.Hash] == nil {
+				continue
+			}
+			if complete(&h.ev, counts[h.ev.Hash]) {
+				ready[i] = true
+			} else if now.Sub(h.since) > l.cfg.HoldMax {
+				l.metrics.incomplete.Inc()
+				l.log.Error("block event inserted although its rows are not all in ClickHouse", "chain", h.ev.Chain, "network", h.ev.Network,
+					"height", h.ev.Height, "block_hash", h.ev.Hash, "held_for", now.Sub(h.since).Round(time.Second),
+					"want_txs", h.ev.TxCount, "have_txs", counts[h.ev.Hash][kafka.KindTransaction],
+					"want_transfers", h.ev.TransferCount, "have_transfers", counts[h.ev.Hash][kafka.KindTransfer],
+					"want_outputs", h.ev.OutputCount, "have_outputs", counts[h.ev.Hash][kafka.KindOutput],
+					"want_spends", h.ev.SpendCount, "have_spends", counts[h.ev.Hash][kafka.KindSpend])
+				ready[i] = true
+			}
+		}
+	}
+	var evs []chain.BlockEvent
+	var keep []heldEvent
+	for i, h := range l.held {
+		if ready[i] {
+			evs = append(evs, h.ev)
+		} else {
+			keep = append(keep, h)
+		}
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	if err := l.store.insertColumns(ctx, "blocks", len(evs), blockColumns(evs)); err != nil {
+		return err
+	}
+	l.metrics.rows.WithLabelValues("blocks").Add(float64(len(evs)))
+	l.metrics.total.Add(uint64(len(evs)))
+	for i, h := range l.held {
+		if !ready[i] {
+			continue
+		}
+		if h.ev.Type == chain.BlockAdded {
+			delete(l.loaded, h.ev.Hash)
+		}
+		for j := range l.blockMsgs[h.msg.Partition] {
+			if m := &l.blockMsgs[h.msg.Partition][j]; m.msg.Offset == h.msg.Offset {
+				m.done = true
+			}
+		}
+	}
+	l.held = keep
+	return nil
+}
+
+// committable are the records of msgs whose offsets may be committed:
+// every part and registry record (their rows are in), and on each block
+// partition the newest record before the first event still held (a
+// commit covers everything before it in the partition).
+func (l *Loader) committable(msgs []kafka.Message) []kafka.Message {
+	var out []kafka.Message
+	for _, m := range msgs {
+		if m.Topic != l.cfg.Topics.Blocks {
+			out = append(out, m)
+		}
+	}
+	for p, list := range l.blockMsgs {
+		n := 0
+		for n < len(list) && list[n].done {
+			n++
+		}
+		if n > 0 {
+			out = append(out, list[n-1].msg)
+			l.blockMsgs[p] = list[n:]
+		}
+	}
+	return out
 }
 
 // batch is the rows of one Kafka batch, per table.
 type batch struct {
-	blocks    []chain.BlockEvent
+	// events are the batch's block events (inserted once their rows are
+	// in); parts the parts whose rows the batch holds.
+	events    []batchEvent
+	parts     []partRef
 	txs       []chain.Transaction
 	transfers []chain.Transfer
 	outputs   []chain.Output
 	spends    []chain.Spend
 	// addresses are address-registry records.
 	addresses []addressRow
+}
+
+type batchEvent struct {
+	ev  chain.BlockEvent
+	msg kafka.Message
+}
+
+type partRef struct {
+	hash, kind  string
+	part, items int
 }
 
 func (l *Loader) decode(msgs []kafka.Message) *batch {
@@ -161,12 +396,16 @@ func (l *Loader) decode(msgs []kafka.Message) *batch {
 			continue
 		case m.Topic == t.Transactions:
 			b.txs, err = kafka.AppendItems(b.txs, parts[i])
+			l.notePart(b, parts[i], err)
 		case m.Topic == t.Transfers:
 			b.transfers, err = kafka.AppendItems(b.transfers, parts[i])
+			l.notePart(b, parts[i], err)
 		case m.Topic == t.Outputs:
 			b.outputs, err = kafka.AppendItems(b.outputs, parts[i])
+			l.notePart(b, parts[i], err)
 		case m.Topic == t.Spends:
 			b.spends, err = kafka.AppendItems(b.spends, parts[i])
+			l.notePart(b, parts[i], err)
 		default:
 			err = fmt.Errorf("unexpected topic %s", m.Topic)
 		}
@@ -175,6 +414,13 @@ func (l *Loader) decode(msgs []kafka.Message) *batch {
 		}
 	}
 	return b
+}
+
+// notePart records that b holds the rows of p (when they decoded).
+func (l *Loader) notePart(b *batch, p kafka.Part, err error) {
+	if err == nil {
+		b.parts = append(b.parts, partRef{hash: p.BlockHash, kind: p.Kind, part: p.Part, items: len(p.Items)})
+	}
 }
 
 // skip counts and logs a record cordon did not write (or a bug), never
@@ -192,7 +438,8 @@ func (l *Loader) decodeBlock(b *batch, m kafka.Message) error {
 	if ev.Type != chain.BlockAdded && ev.Type != chain.BlockRemoved {
 		return fmt.Errorf("unknown event type %q", ev.Type)
 	}
-	b.blocks = append(b.blocks, ev)
+	b.events = append(b.events, batchEvent{ev: ev, msg: m})
+	l.blockMsgs[m.Partition] = append(l.blockMsgs[m.Partition], blockMsg{msg: m})
 	return nil
 }
 
@@ -203,8 +450,8 @@ func u8(b bool) uint8 {
 	return 0
 }
 
-// insert writes the batch's rows: records first, block events last, so a
-// block becomes canonical in the views only once its rows are in.
+// insert writes the batch's rows (its block events wait in release for
+// the rows of their blocks).
 func (l *Loader) insert(ctx context.Context, b *batch) error {
 	start := time.Now()
 	for _, t := range []struct {
@@ -216,7 +463,6 @@ func (l *Loader) insert(ctx context.Context, b *batch) error {
 		{"transfers", len(b.transfers), func() columns { return transferColumns(b.transfers) }},
 		{"outputs", len(b.outputs), func() columns { return outputColumns(b.outputs) }},
 		{"spends", len(b.spends), func() columns { return spendColumns(b.spends) }},
-		{"blocks", len(b.blocks), func() columns { return blockColumns(b.blocks) }},
 		{"registered_addresses", len(b.addresses), func() columns { return addressColumns(b.addresses) }},
 	} {
 		if t.n == 0 {
@@ -226,13 +472,12 @@ func (l *Loader) insert(ctx context.Context, b *batch) error {
 			return err
 		}
 	}
-	l.metrics.rows.WithLabelValues("blocks").Add(float64(len(b.blocks)))
 	l.metrics.rows.WithLabelValues("transactions").Add(float64(len(b.txs)))
 	l.metrics.rows.WithLabelValues("transfers").Add(float64(len(b.transfers)))
 	l.metrics.rows.WithLabelValues("outputs").Add(float64(len(b.outputs)))
 	l.metrics.rows.WithLabelValues("spends").Add(float64(len(b.spends)))
 	l.metrics.rows.WithLabelValues("registered_addresses").Add(float64(len(b.addresses)))
-	l.metrics.total.Add(uint64(len(b.blocks) + len(b.txs) + len(b.transfers) + len(b.outputs) + len(b.spends) + len(b.addresses)))
+	l.metrics.total.Add(uint64(len(b.txs) + len(b.transfers) + len(b.outputs) + len(b.spends) + len(b.addresses)))
 	l.metrics.insert.Observe(time.Since(start).Seconds())
 	return nil
 }
@@ -433,6 +678,10 @@ type LoaderMetrics struct {
 	errors  prometheus.Counter
 	batches prometheus.Counter
 	insert  prometheus.Histogram
+	// held is the block events waiting for their rows; incomplete counts
+	// those inserted after HoldMax without them.
+	held       prometheus.Gauge
+	incomplete prometheus.Counter
 }
 
 // Rows is the number of rows inserted so far (replays included).
@@ -454,9 +703,59 @@ func NewLoaderMetrics(reg prometheus.Registerer) *LoaderMetrics {
 			Help: "Batches inserted and committed."}),
 		insert: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cordon_clickhouse_insert_seconds",
 			Help: "Time to insert one batch.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+		held: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cordon_clickhouse_held_blocks",
+			Help: "Block events waiting for all of their block's rows before they are inserted."}),
+		incomplete: prometheus.NewCounter(prometheus.CounterOpts{Name: "cordon_clickhouse_incomplete_blocks_total",
+			Help: "Block events inserted after loader.hold_max although their rows were not all in ClickHouse."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.rows, m.bad, m.errors, m.batches, m.insert)
+		reg.MustRegister(m.rows, m.bad, m.errors, m.batches, m.insert, m.held, m.incomplete)
 	}
 	return m
+}
+
+// rowIdentity is what identifies a row of each record table within its
+// block (replayed copies count once).
+var rowIdentity = []struct{ kind, table, id string }{
+	{kafka.KindTransaction, "transactions", "hash"},
+	{kafka.KindTransfer, "transfers", "tx_hash, log_index"},
+	{kafka.KindOutput, "outputs", "tx_hash, vout"},
+	{kafka.KindSpend, "spends", "tx_hash, vin"},
+}
+
+// rowCounts returns, for each of hashes, how many distinct rows of each
+// kind ClickHouse holds for that block.
+func (s *Store) rowCounts(ctx context.Context, hashes []string) (map[string]map[string]int, error) {
+	out := map[string]map[string]int{}
+	for _, h := range hashes {
+		out[h] = map[string]int{}
+	}
+	for len(hashes) > 0 {
+		n := min(len(hashes), 1000)
+		list := QuoteList(hashes[:n])
+		hashes = hashes[n:]
+		for _, t := range rowIdentity {
+			rows, err := s.Query(ctx, "SELECT block_hash, uniqExact("+t.id+") FROM "+t.table+" WHERE block_hash IN ("+list+") GROUP BY block_hash")
+			if err != nil {
+				return nil, fmt.Errorf("count rows of held blocks in %s: %w", t.table, err)
+			}
+			for rows.Next() {
+				var h string
+				var c uint64
+				if err := rows.Scan(&h, &c); err != nil {
+					_ = rows.Close()
+					return nil, fmt.Errorf("count rows of held blocks in %s: %w", t.table, err)
+				}
+				if out[h] != nil {
+					out[h][t.kind] = int(c)
+				}
+			}
+			err = rows.Err()
+			_ = rows.Close()
+			if err != nil {
+				return nil, fmt.Errorf("count rows of held blocks in %s: %w", t.table, err)
+			}
+		}
+	}
+	return out, nil
 }

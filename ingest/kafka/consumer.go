@@ -69,10 +69,9 @@ func (c *Consumer) Fetch(ctx context.Context, max int, linger time.Duration) ([]
 	for len(out) < max {
 		m, err := c.r.FetchMessage(lctx)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			break // linger over
+			// Linger over, or ctx ended: the records taken are returned
+			// (dropping them would let a later commit skip them).
+			break
 		}
 		out = append(out, wrap(m))
 	}
