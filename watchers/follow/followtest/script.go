@@ -47,6 +47,13 @@ func (s *scriptChain) reorg(depth, extra int) {
 	s.extend(depth + extra)
 }
 
+// restore makes blocks (an earlier canonical()) the canonical chain again.
+func (s *scriptChain) restore(blocks []chain.Header) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.blocks = append([]chain.Header(nil), blocks...)
+}
+
 func (s *scriptChain) canonical() []chain.Header {
 	s.mu.Lock()
 	defer s.mu.Unlock()

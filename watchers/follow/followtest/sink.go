@@ -3,7 +3,7 @@ package followtest
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,11 +54,13 @@ const followerWindow = 65
 //     stream with no gap and no sequence number holding two different
 //     events.
 //   - FollowerRestart: a Follower (follow.New, on a scripted chain that
-//     grows and reorganizes, with a part-way failing Publish when FailAfter
-//     is set) publishes a stream that replays to the chain's canonical
-//     branch; a Follower restarted on the unchanged chain resumes from the
-//     same checkpoint and adds nothing; one restarted after a reorg while
-//     it was down repairs the stream.
+//     grows and reorganizes) publishes a stream that replays to the chain's
+//     canonical branch, also (with FailAfter) when a Publish of removals or
+//     of added blocks fails part-way and the chain changes before the
+//     retry, so only a Follower that reloads the sink's checkpoint gets it
+//     right; a Follower restarted on the unchanged chain resumes from the
+//     same checkpoint and adds nothing; one restarted after a reorg while it
+//     was down repairs the stream.
 //
 // Every stored stream is also replayed with Replay, which checks the
 // sequence and parent links event by event.
@@ -320,18 +322,55 @@ func sinkFailed(t *testing.T, newSink func(t *testing.T) SinkUnderTest) {
 	}
 }
 
-// observedSink counts a sink's failed publishes.
+// observedSink wraps the sink under test for the Follower property: it
+// counts failed publishes, can slow the next Publish down (so the Follower
+// gathers the next batch meanwhile), and runs a hook at the next failure,
+// before the Follower learns of it.
 type observedSink struct {
 	follow.Sink
-	failed atomic.Int64
+
+	mu       sync.Mutex
+	failed   int
+	slowNext time.Duration
+	onFail   func(failed []chain.Update)
 }
 
 func (o *observedSink) Publish(ctx context.Context, us []chain.Update) error {
+	o.mu.Lock()
+	slow := o.slowNext
+	o.slowNext = 0
+	o.mu.Unlock()
+	if slow > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(slow):
+		}
+	}
 	err := o.Sink.Publish(ctx, us)
 	if err != nil {
-		o.failed.Add(1)
+		o.mu.Lock()
+		o.failed++
+		hook := o.onFail
+		o.onFail = nil
+		o.mu.Unlock()
+		if hook != nil {
+			hook(us)
+		}
 	}
 	return err
+}
+
+func (o *observedSink) arm(slow time.Duration, onFail func([]chain.Update)) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.slowNext, o.onFail = slow, onFail
+}
+
+func (o *observedSink) failures() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.failed
 }
 
 func sinkFollower(t *testing.T, s SinkUnderTest) {
@@ -343,28 +382,39 @@ func sinkFollower(t *testing.T, s SinkUnderTest) {
 	window := cfg.MaxReorgDepth + 1
 	ctx := testContext(t)
 
+	var done chan error // the running Follower's end
 	// run starts a Follower and returns a stop function that ends it.
 	run := func() (*follow.Follower, func()) {
 		rctx, cancel := context.WithCancel(ctx)
 		f := follow.New(cfg, sc, obs, nil, nil, nil, nil)
-		done := make(chan error, 1)
+		done = make(chan error, 1)
 		go func() { done <- f.Run(rctx) }()
 		return f, func() {
 			cancel()
 			require.ErrorIs(t, <-done, context.Canceled)
 		}
 	}
-	// caughtUp waits until the sink's checkpoint ends at the chain's tip.
+	// caughtUp waits until the sink's checkpoint ends at the chain's tip,
+	// checking the stored stream on the way.
 	caughtUp := func() {
 		t.Helper()
-		want := sc.canonical()
-		tip := want[len(want)-1]
-		deadline := time.Now().Add(30 * time.Second)
+		deadline := time.Now().Add(20 * time.Second)
 		for {
-			cp, err := s.Sink.Checkpoint(ctx, chain.ETH, network, 1)
+			want := sc.canonical() // read again: a hook may change the chain
+			tip := want[len(want)-1]
+			cp, err := s.Sink.Checkpoint(ctx, chain.ETH, network, window)
 			require.NoError(t, err)
 			if got, ok := cp.Tip(); ok && got == tip {
 				return
+			}
+			evs, err := s.Events(ctx, chain.ETH, network)
+			require.NoError(t, err)
+			_, _, err = Replay(evs)
+			require.NoError(t, err, "the Follower's stream")
+			select {
+			case err := <-done:
+				t.Fatalf("the Follower stopped: %v", err)
+			default:
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("the stream did not reach the chain's tip %d %s: checkpoint %+v", tip.Height, tip.Hash, cp)
@@ -389,18 +439,41 @@ func sinkFollower(t *testing.T, s SinkUnderTest) {
 
 	_, stop := run()
 	caughtUp()
-	if s.FailAfter != nil {
-		// The Follower publishes the 4 removals at once: the sink stores 2.
-		s.FailAfter(2)
-	}
 	sc.reorg(4, 2)
 	caughtUp()
+	if s.FailAfter != nil {
+		// A Publish of 4 removals stores 2, and before the Follower
+		// retries the chain flips back to the branch they removed, one
+		// block longer. Only a Follower that reloads its checkpoint
+		// publishes that branch again; one that trusted its own view would
+		// publish the new block under a sequence number the sink already
+		// holds.
+		branch := sc.canonical()
+		obs.arm(0, func([]chain.Update) {
+			sc.restore(branch)
+			sc.extend(1)
+		})
+		s.FailAfter(2)
+		sc.reorg(4, 2)
+		caughtUp()
+		require.Equal(t, 1, obs.failures(), "the Publish of 4 removals did not fail")
+
+		// A Publish of added blocks stores the first, and before the
+		// Follower retries the chain replaces that block. The slow first
+		// Publish of the backfill lets the next batch gather more than one
+		// block.
+		obs.arm(50*time.Millisecond, func(failed []chain.Update) {
+			tip := sc.canonical()
+			sc.reorg(int(tip[len(tip)-1].Height-failed[0].Event.Height+1), 1)
+		})
+		s.FailAfter(1)
+		sc.extend(12)
+		caughtUp()
+		require.Equal(t, 2, obs.failures(), "no Publish of added blocks failed")
+	}
 	sc.extend(12)
 	caughtUp()
 	stop()
-	if s.FailAfter != nil {
-		require.Positive(t, obs.failed.Load(), "no Publish failed: FailAfter did not take effect")
-	}
 	before := requireStream()
 
 	// Restarted on the unchanged chain: the same checkpoint, nothing added.
