@@ -305,7 +305,7 @@ func (r *sourceRun) contextEnded(ctx context.Context, t *testing.T) {
 			}{"Finalized", func(ctx context.Context) error { _, err := fz.Finalized(ctx); return err }})
 		}
 		for _, call := range calls {
-			for range 5 { // a call must not win a race against the context now and then
+			for range 25 { // a call must not win a race against the context now and then
 				start := time.Now()
 				err := call.call(c.ctx)
 				require.ErrorIs(t, err, c.want, "%s with a %s context", call.name, c.name)
