@@ -88,7 +88,11 @@ func streamEvents(p *kafka.Producer) func(context.Context, chain.Chain, string) 
 
 // refuser is a broker-side fault: during a Publish it lets the first allow
 // records of the blocks topic through and refuses every later one with a
-// non-retriable error.
+// non-retriable error. It keeps refusing once it started: kafka-go still
+// sends a partition's later batches after one failed, so a broker that
+// refused one batch of a Publish and took the next would leave a gap in the
+// stream's sequence numbers (possible when kafka.batch_size is below the
+// events of one Publish), which the Sink contract does not allow.
 type refuser struct {
 	topic string
 

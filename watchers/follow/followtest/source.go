@@ -33,8 +33,9 @@ type SourceUnderTest struct {
 // source implements it) on the source newSource returns. The properties run
 // in order on the one node, each from the head it finds:
 //
-//   - HeadersLink: HeaderAt(h) for every h ≤ Head names the source's chain
-//     and network and height h, and its parent hash is HeaderAt(h-1)'s hash.
+//   - HeadersLink: HeaderAt(h) for the lowest heights and the newest 40 up
+//     to Head names the source's chain and network and height h, and its
+//     parent hash is HeaderAt(h-1)'s hash.
 //   - HeadGrowsWithMining: Head never goes back and grows by exactly the
 //     blocks mined; the new headers extend the old tip, which stays.
 //   - BlocksMatchHeaders: BlockAt(h) carries HeaderAt(h) (hash, parent,
@@ -49,8 +50,9 @@ type SourceUnderTest struct {
 //   - Reorg: after the node reorganizes, HeaderAt and BlockAt at the forked
 //     heights return the new branch, linked to the unchanged fork point,
 //     and no record of a new block names an abandoned one.
-//   - ContextEnded: a cancelled or expired context makes Head, HeaderAt and
-//     BlockAt return promptly with an error that is the context's.
+//   - ContextEnded: a cancelled or expired context makes Head, HeaderAt,
+//     BlockAt (and Finalized) return promptly with an error that is the
+//     context's, every time: a reply that races the context never wins.
 //   - Finalized (a Finalizer only; checked after every Mine and Reorg too):
 //     the finalized height is never above Head and names a block the
 //     source has.
