@@ -186,8 +186,14 @@ func (p *Pool[C]) candidates() []*Endpoint[C] {
 // Do runs fn on the best endpoint, failing over to the next on error, each
 // attempt bounded by the request timeout. A follow.ErrNotFound moves on
 // without penalizing the endpoint; when every endpoint says so, Do returns
-// an error wrapping follow.ErrNotFound.
+// an error wrapping follow.ErrNotFound. An ended ctx returns its error
+// before any endpoint is called.
 func (p *Pool[C]) Do(ctx context.Context, method string, fn func(ctx context.Context, ep *Endpoint[C]) error) error {
+	if err := ctx.Err(); err != nil {
+		// The clients race a ready reply against ctx and may let either
+		// win; an ended context must not send a request at all.
+		return err
+	}
 	var errs []error
 	cands := p.candidates()
 	if len(cands) == 0 {
