@@ -687,6 +687,9 @@ type LoaderMetrics struct {
 // Rows is the number of rows inserted so far (replays included).
 func (m *LoaderMetrics) Rows() uint64 { return m.total.Load() }
 
+// Held is the gauge of block events waiting for their rows.
+func (m *LoaderMetrics) Held() prometheus.Gauge { return m.held }
+
 // InsertErrors counts failed batch inserts.
 func (m *LoaderMetrics) InsertErrors() prometheus.Counter { return m.errors }
 
@@ -706,7 +709,7 @@ func NewLoaderMetrics(reg prometheus.Registerer) *LoaderMetrics {
 		held: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cordon_clickhouse_held_blocks",
 			Help: "Block events waiting for all of their block's rows before they are inserted."}),
 		incomplete: prometheus.NewCounter(prometheus.CounterOpts{Name: "cordon_clickhouse_incomplete_blocks_total",
-			Help: "Block events inserted after loader.hold_max although their rows were not all in ClickHouse."}),
+			Help: "Block events inserted after waiting the longest hold (10 minutes) although their rows were not all in ClickHouse."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.rows, m.bad, m.errors, m.batches, m.insert, m.held, m.incomplete)
