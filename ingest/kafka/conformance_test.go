@@ -87,12 +87,12 @@ func streamEvents(p *kafka.Producer) func(context.Context, chain.Chain, string) 
 }
 
 // refuser is a broker-side fault: during a Publish it lets the first allow
-// records of the blocks topic through and refuses every later one with a
-// non-retriable error. It keeps refusing once it started: kafka-go still
-// sends a partition's later batches after one failed, so a broker that
-// refused one batch of a Publish and took the next would leave a gap in the
-// stream's sequence numbers (possible when kafka.batch_size is below the
-// events of one Publish), which the Sink contract does not allow.
+// records of the blocks topic through, refuses the next produce request
+// with a non-retriable error, and takes every later one. A producer that
+// sent a stream's later events before the earlier ones were acknowledged
+// (kafka-go does, when one Publish's events need several batches) would
+// leave a gap in the stream's sequence numbers, which the Sink contract
+// does not allow; the producer writes them in acknowledged chunks.
 type refuser struct {
 	topic string
 
@@ -147,7 +147,9 @@ func (r *refuser) control(req kmsg.Request) (kmsg.Response, error, bool) { //nol
 			n += countRecords(p.Records)
 		}
 	}
-	if n == 0 || (!r.tripped && n <= r.allow) {
+	if n == 0 || r.tripped || n <= r.allow {
+		// Once one request was refused, the later ones go through: the
+		// producer must not have sent them (a gap in the stream).
 		r.allow -= n
 		return nil, nil, false
 	}

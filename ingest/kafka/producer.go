@@ -140,12 +140,30 @@ func (p *Producer) Publish(ctx context.Context, updates []chain.Update) error {
 			return fmt.Errorf("write %d block records: %w", len(data), err)
 		}
 	}
-	if err := p.write(ctx, events); err != nil {
-		return fmt.Errorf("write %d block events: %w", len(events), err)
+	// A stream's events share one partition. kafka-go splits what does
+	// not fit one batch into several and keeps sending the later ones
+	// after one failed, which would leave a gap in the stream; so events
+	// go in chunks that each fit one batch (appended whole or not at
+	// all), each acknowledged before the next: what is stored after an
+	// error is always a prefix.
+	for len(events) > 0 {
+		n, size := 0, 0
+		for n < len(events) && n < p.cfg.BatchSize && (n == 0 || size+len(events[n].Value)+len(events[n].Key) < eventChunkBytes) {
+			size += len(events[n].Value) + len(events[n].Key)
+			n++
+		}
+		if err := p.write(ctx, events[:n]); err != nil {
+			return fmt.Errorf("write %d block events: %w", n, err)
+		}
+		events = events[n:]
 	}
 	p.metrics.publish.Observe(time.Since(start).Seconds())
 	return nil
 }
+
+// eventChunkBytes keeps a chunk of block events well inside one batch
+// (the writer's BatchBytes is 1 MiB, headers and framing included).
+const eventChunkBytes = 512 << 10
 
 func (p *Producer) write(ctx context.Context, msgs []kafkago.Message) error {
 	err := p.w.WriteMessages(ctx, msgs...)
