@@ -161,7 +161,7 @@ func cmdDev(ctx context.Context, args []string) error {
 			"transfers": cfg.Kafka.Topics.Transfers, "outputs": cfg.Kafka.Topics.Outputs, "spends": cfg.Kafka.Topics.Spends,
 			"alerts": cfg.Kafka.Topics.Alerts, "intel": cfg.Kafka.Topics.Intel, "addresses": cfg.Kafka.Topics.Addresses,
 			"deposits": cfg.Kafka.Topics.Deposits, "decisions": cfg.Kafka.Topics.Decisions},
-		API: &apiEndpoint{URL: "http://" + sys.intel.apiAddr(), Token: token, Operator: devOperator, OperatorToken: opToken}}
+		API: &apiEndpoint{URL: "http://" + sys.api.addr(), Token: token, Operator: devOperator, OperatorToken: opToken}}
 	if chSrv != nil {
 		ep.ClickHouse = chSrv.Addr()
 	}
@@ -220,12 +220,12 @@ func showStatus(ctx context.Context, w io.Writer, sys *system, tr *devnet.Traffi
 		case <-t.C:
 		}
 		intelState := "loading"
-		if sys.intel.store.Ready() {
+		if sys.indicators.store.Ready() {
 			intelState = "ok"
 		}
 		fmt.Fprintf(w, "%s %-14s %d indicators  %d registered addresses  api %s/v1/screen  %s\n", time.Now().Format("15:04:05"), "intel",
-			sys.intel.store.Index.Len(), sys.intel.addrs.Index.Len(), "http://"+sys.intel.apiAddr(), intelState)
-		if svc := sys.intel.credit.Load(); svc != nil {
+			sys.indicators.store.Index.Len(), sys.addresses.store.Index.Len(), "http://"+sys.api.addr(), intelState)
+		if svc := sys.credit.svc.Load(); svc != nil {
 			c := svc.Counts()
 			fmt.Fprintf(w, "%s %-14s pending %d  credited %d  held %d  released %d  rejected %d  dropped %d  reverted %d  dust %d\n",
 				time.Now().Format("15:04:05"), "deposits", c["pending"], c["credited"], c["held"], c["released"], c["rejected"], c["dropped"],
