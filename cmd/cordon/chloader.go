@@ -11,11 +11,11 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cordonhq/cordon/config"
 	"github.com/cordonhq/cordon/detect/retrohunt"
 	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/intel"
-	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/internal/retry"
 )
 
@@ -67,7 +67,7 @@ func (l *chLoader) run(ctx context.Context) error {
 		return err
 	}
 	defer func() { _ = store.Close() }()
-	kc := kafkaConfig(l.cfg.Kafka)
+	kc := l.cfg.Kafka
 	t := kc.Topics
 	consumer, err := kafka.NewConsumer(kc, c.GroupID, []string{t.Blocks, t.Transactions, t.Transfers, t.Outputs, t.Spends, t.Addresses})
 	if err != nil {

@@ -15,10 +15,11 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cordonhq/cordon/config"
 	"github.com/cordonhq/cordon/ingest/clickhouse/chserver"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/config"
+	iconfig "github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/internal/obs"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 	"github.com/cordonhq/cordon/watchers/follow"
@@ -123,12 +124,12 @@ func cmdDev(ctx context.Context, args []string) error {
 	cfg.Kafka.ReplicationFactor = 1
 	cfg.Chains.ETH = []config.ETH{{Network: devNetwork, ChainID: devnet.ChainID,
 		Follow:    config.Follow{StartHeight: "0", Parallel: 4, MaxReorgDepth: 128, PollInterval: 500 * time.Millisecond, HealthInterval: 2 * time.Second},
-		Endpoints: []config.Endpoint{{Name: "devnet-ws", URL: config.SecretValue(dev.WSURL())}, {Name: "devnet-http", URL: config.SecretValue(dev.HTTPURL())}}}}
+		Endpoints: []config.Endpoint{{Name: "devnet-ws", URL: iconfig.SecretValue(dev.WSURL())}, {Name: "devnet-http", URL: iconfig.SecretValue(dev.HTTPURL())}}}}
 	if btcTraffic != nil {
 		cfg.Chains.BTC = []config.BTC{{Network: devBTCNetwork,
 			Follow: config.Follow{StartHeight: "0", Parallel: 4, MaxReorgDepth: 64, PollInterval: 250 * time.Millisecond, HealthInterval: 2 * time.Second},
-			Endpoints: []config.BTCEndpoint{{Name: "btcd", URL: config.SecretValue(btcTraffic.node.URL), User: btcTraffic.node.User(),
-				Password: config.SecretValue(btcTraffic.node.Password())}}}}
+			Endpoints: []config.BTCEndpoint{{Name: "btcd", URL: iconfig.SecretValue(btcTraffic.node.URL), User: btcTraffic.node.User(),
+				Password: iconfig.SecretValue(btcTraffic.node.Password())}}}}
 	}
 	if chSrv != nil {
 		cfg.ClickHouse.Addrs = []string{chSrv.Addr()}
@@ -142,8 +143,8 @@ func cmdDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg.API.Listen, cfg.API.Tokens = *apiAddr, []config.Secret{config.SecretValue(token)}
-	cfg.API.Operators = []config.Operator{{Name: devOperator, Token: config.SecretValue(opToken)}}
+	cfg.API.Listen, cfg.API.Tokens = *apiAddr, []iconfig.Secret{iconfig.SecretValue(token)}
+	cfg.API.Operators = []config.Operator{{Name: devOperator, Token: iconfig.SecretValue(opToken)}}
 	cfg.Intel.RetroHuntInterval = 5 * time.Second
 	if err := cfg.Fill(); err != nil {
 		return fmt.Errorf("dev config: %w", err)

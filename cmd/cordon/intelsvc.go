@@ -13,11 +13,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cordonhq/cordon/config"
 	"github.com/cordonhq/cordon/credit"
 	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/intel"
-	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/internal/retry"
 	"github.com/cordonhq/cordon/registry"
 )
@@ -138,7 +138,7 @@ func (c *crediting) Run(ctx context.Context) error {
 			resolver = credit.ClickHouseResolver{Store: st}
 		}
 	}
-	kc := kafkaConfig(c.cfg.Kafka)
+	kc := c.cfg.Kafka
 	// One instance of the cluster credits: the leader of a Kafka consumer
 	// group; the others stand by and take over when it goes.
 	err = kafka.Lead(ctx, kafka.LeaderConfig{Kafka: kc, Group: "cordon-credit-leader", Topic: kc.Topics.CreditLeader(),

@@ -12,11 +12,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cordonhq/cordon/config"
 	"github.com/cordonhq/cordon/credit"
 	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/internal/obs"
 	"github.com/cordonhq/cordon/internal/retry"
 	"github.com/cordonhq/cordon/registry"
@@ -44,15 +44,6 @@ type watcher struct {
 	health   func(context.Context) error // the endpoint pool's health checks
 	close    func()
 	follower *follow.Follower
-}
-
-func kafkaConfig(k config.Kafka) kafka.Config {
-	return kafka.Config{Brokers: k.Brokers, ClientID: k.ClientID,
-		Topics:       kafka.Topics(k.Topics), // the same fields: a config change that breaks this breaks the build
-		TLS:          kafka.TLSConfig{Enabled: k.TLS.Enabled, CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile, ServerName: k.TLS.ServerName, InsecureSkipVerify: k.TLS.InsecureSkipVerify},
-		SASL:         kafka.SASLConfig{Mechanism: k.SASL.Mechanism, Username: k.SASL.Username, Password: k.SASL.Password.Value()},
-		CreateTopics: k.CreateTopics, Partitions: k.Partitions, ReplicationFactor: k.ReplicationFactor,
-		BatchSize: k.BatchSize, Linger: k.Linger, MaxAttempts: k.MaxAttempts, WriteTimeout: k.WriteTimeout, Compression: k.Compression, PartBytes: k.PartBytes}
 }
 
 func ethSourceConfig(e config.ETH) eth.Config {
@@ -88,7 +79,7 @@ func followConfig(c chain.Chain, network string, f config.Follow) follow.Config 
 }
 
 func newPipeline(ctx context.Context, cfg config.Config, reg prometheus.Registerer, log *slog.Logger) (*pipeline, error) {
-	prod, err := kafka.New(kafkaConfig(cfg.Kafka), kafka.NewMetrics(reg), log.With("component", "kafka"))
+	prod, err := kafka.New(cfg.Kafka, kafka.NewMetrics(reg), log.With("component", "kafka"))
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +220,7 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 		return nil, err
 	}
 	p.addChecks(checks)
-	kc := kafkaConfig(cfg.Kafka)
+	kc := cfg.Kafka
 	ilog := log.With("component", "intel")
 	s := &system{srv: srv, p: p}
 	if s.indicators, err = newIndicatorStore(kc, p.kafkaReady, ilog); err != nil {

@@ -11,11 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cordonhq/cordon/config"
 	"github.com/cordonhq/cordon/forensics/trace"
 	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/internal/address"
 	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/config"
 )
 
 // storeFlags are the flags of the commands that read ClickHouse.
