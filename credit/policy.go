@@ -6,16 +6,15 @@ import (
 	"strings"
 
 	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/config"
 )
 
 // Policies turns the credit configuration (validated) into the engine's
 // policy lookup — the most specific of (chain, asset) and (chain, "*"),
 // the defaults (Bitcoin 3, Ethereum 12) otherwise — and the credited
 // tokens.
-func Policies(c config.Credit) (func(chain.Chain, string) Policy, Tokens, error) {
+func Policies(c Config) (func(chain.Chain, string) Policy, Tokens, error) {
 	byKey := map[string]Policy{}
-	all := append(config.DefaultCreditPolicies(), c.Policies...) // configured ones override
+	all := append(DefaultPolicies(), c.Policies...) // configured ones override
 	for _, p := range all {
 		pol := Policy{Confirmations: p.Confirmations, Finalized: p.Finalized}
 		var err error

@@ -1,4 +1,4 @@
-package credit
+package credit_test
 
 import (
 	"math/big"
@@ -6,8 +6,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cordonhq/cordon/config"
+	"github.com/cordonhq/cordon/credit"
 	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/config"
 )
 
 func TestPolicies(t *testing.T) {
@@ -19,7 +20,7 @@ func TestPolicies(t *testing.T) {
   tokens: {eth: ["0xdAC17F958D2ee523a2206206994597C13D831ec7"]}
 `), nil)
 	require.NoError(t, err)
-	pol, tokens, err := Policies(cfg.Credit)
+	pol, tokens, err := credit.Policies(cfg.Credit)
 	require.NoError(t, err)
 	eth := pol(chain.ETH, "native")
 	require.Equal(t, uint64(20), eth.Confirmations)

@@ -9,11 +9,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cordonhq/cordon/config"
 	"github.com/cordonhq/cordon/detect/retrohunt"
 	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/intel"
-	"github.com/cordonhq/cordon/internal/config"
+	"github.com/cordonhq/cordon/internal/retry"
 )
 
 // chLoader runs the ClickHouse loader: it connects and migrates (retrying
@@ -37,46 +40,40 @@ func (l *chLoader) ready() error {
 	return nil
 }
 
+// restartPolicy is how cordon waits before it reconnects or restarts a
+// component that failed.
+var restartPolicy = retry.Policy{Initial: time.Second, Max: 15 * time.Second}
+
+// run connects and migrates, then runs the loader, the retro-hunt and the
+// copy of the indicator topic into ClickHouse until ctx ends or the loader
+// fails. The retro-hunt and the indicator copy are restarted when they
+// stop (logged): they never stop the loader.
 func (l *chLoader) run(ctx context.Context) error {
 	c := l.cfg.ClickHouse
 	var store *clickhouse.Store
-	for attempt := 0; ; attempt++ {
+	err := retry.Do(ctx, restartPolicy, l.log, "clickhouse not ready", func(ctx context.Context) error {
 		s, err := clickhouse.Open(ctx, clickhouse.Config{Addrs: c.Addrs, Database: c.Database, Username: c.Username, Password: c.Password.Value()})
-		if err == nil {
-			if err = s.Migrate(ctx, clickhouse.Schema); err == nil {
-				store = s
-				break
-			}
+		if err != nil {
+			return err
+		}
+		if err := s.Migrate(ctx, clickhouse.Schema); err != nil {
 			_ = s.Close()
+			return err
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		wait := min(time.Duration(attempt+1)*time.Second, 15*time.Second)
-		l.log.Warn("clickhouse not ready; retrying", "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
+		store = s
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	defer func() { _ = store.Close() }()
-	kc := kafkaConfig(l.cfg.Kafka)
+	kc := l.cfg.Kafka
 	t := kc.Topics
 	consumer, err := kafka.NewConsumer(kc, c.GroupID, []string{t.Blocks, t.Transactions, t.Transfers, t.Outputs, t.Spends, t.Addresses})
 	if err != nil {
 		return fmt.Errorf("clickhouse loader: %w", err)
 	}
 	defer func() { _ = consumer.Close() }()
-	v, _ := store.ServerVersion(ctx)
-	l.log.Info("clickhouse loader running", "database", store.Database(), "server_version", v, "group", c.GroupID)
-	l.up.Store(true)
-	loader := clickhouse.NewLoader(clickhouse.LoaderConfig{Topics: t, BatchRecords: c.BatchRecords, Linger: c.Linger}, store, consumer, l.metrics, l.log)
-	hunter := retrohunt.New(retrohunt.Config{Window: l.cfg.Intel.RetroHuntWindow, Interval: l.cfg.Intel.RetroHuntInterval}, store, l.alerts,
-		l.log.With("component", "retro-hunt"))
-	hctx, stopHunt := context.WithCancel(ctx)
-	defer stopHunt()
-	go func() { _ = hunter.Run(hctx) }()
 	// The indicator topic is transactional: franz-go reads it (kafka-go
 	// would deliver aborted records and transaction markers).
 	it, err := intel.OpenTopic(kc)
@@ -84,26 +81,48 @@ func (l *chLoader) run(ctx context.Context) error {
 		return fmt.Errorf("clickhouse loader: %w", err)
 	}
 	defer it.Close()
-	go func() {
-		if err := it.Ensure(hctx); err != nil {
-			l.log.Warn("indicators: cannot create the intel topic", "err", err)
-		}
-		err := it.Consume(hctx, c.GroupID+"-intel", func(batch []intel.Indicator) error {
-			if err := store.InsertIndicators(hctx, indicatorRows(batch)); err != nil {
-				l.log.Warn("indicators: insert into clickhouse failed; retrying", "err", err)
-				return err
-			}
+	v, _ := store.ServerVersion(ctx)
+	l.log.Info("clickhouse loader running", "database", store.Database(), "server_version", v, "group", c.GroupID)
+	l.up.Store(true)
+	loader := clickhouse.NewLoader(clickhouse.LoaderConfig{Topics: t, BatchRecords: c.BatchRecords, Linger: c.Linger}, store, consumer, l.metrics, l.log)
+	hlog := l.log.With("component", "retro-hunt")
+	hunter := retrohunt.New(retrohunt.Config{Window: l.cfg.Intel.RetroHuntWindow, Interval: l.cfg.Intel.RetroHuntInterval}, store, l.alerts, hlog)
+
+	// The loader's end (an error, or ctx) ends the other two.
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	g, gctx := errgroup.WithContext(lctx)
+	g.Go(func() error {
+		return retry.Forever(gctx, restartPolicy, hlog, "retro-hunt stopped", hunter.Run)
+	})
+	g.Go(func() error {
+		return retry.Forever(gctx, restartPolicy, l.log, "indicators: copying the intel topic into clickhouse stopped",
+			func(ctx context.Context) error { return copyIndicators(ctx, it, store, c.GroupID+"-intel", l.log) })
+	})
+	g.Go(func() error {
+		defer stop()
+		err := loader.Run(gctx)
+		if errors.Is(err, context.Canceled) {
 			return nil
-		})
-		if err != nil {
-			l.log.Error("indicators: copying the intel topic into clickhouse stopped", "err", err)
 		}
-	}()
-	err = loader.Run(ctx)
-	if errors.Is(err, context.Canceled) {
-		return nil
+		return err
+	})
+	return g.Wait()
+}
+
+// copyIndicators copies the indicator topic into ClickHouse until ctx
+// ends or the copy fails.
+func copyIndicators(ctx context.Context, it *intel.Topic, store *clickhouse.Store, group string, log *slog.Logger) error {
+	if err := it.Ensure(ctx); err != nil {
+		log.Warn("indicators: cannot create the intel topic", "err", err)
 	}
-	return err
+	return it.Consume(ctx, group, func(batch []intel.Indicator) error {
+		if err := store.InsertIndicators(ctx, indicatorRows(batch)); err != nil {
+			log.Warn("indicators: insert into clickhouse failed; retrying", "err", err)
+			return err
+		}
+		return nil
+	})
 }
 
 func indicatorRows(batch []intel.Indicator) []clickhouse.IndicatorRow {

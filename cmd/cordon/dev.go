@@ -15,10 +15,11 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cordonhq/cordon/config"
 	"github.com/cordonhq/cordon/ingest/clickhouse/chserver"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/config"
+	iconfig "github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/internal/obs"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 	"github.com/cordonhq/cordon/watchers/follow"
@@ -123,12 +124,12 @@ func cmdDev(ctx context.Context, args []string) error {
 	cfg.Kafka.ReplicationFactor = 1
 	cfg.Chains.ETH = []config.ETH{{Network: devNetwork, ChainID: devnet.ChainID,
 		Follow:    config.Follow{StartHeight: "0", Parallel: 4, MaxReorgDepth: 128, PollInterval: 500 * time.Millisecond, HealthInterval: 2 * time.Second},
-		Endpoints: []config.Endpoint{{Name: "devnet-ws", URL: config.SecretValue(dev.WSURL())}, {Name: "devnet-http", URL: config.SecretValue(dev.HTTPURL())}}}}
+		Endpoints: []config.Endpoint{{Name: "devnet-ws", URL: iconfig.SecretValue(dev.WSURL())}, {Name: "devnet-http", URL: iconfig.SecretValue(dev.HTTPURL())}}}}
 	if btcTraffic != nil {
 		cfg.Chains.BTC = []config.BTC{{Network: devBTCNetwork,
 			Follow: config.Follow{StartHeight: "0", Parallel: 4, MaxReorgDepth: 64, PollInterval: 250 * time.Millisecond, HealthInterval: 2 * time.Second},
-			Endpoints: []config.BTCEndpoint{{Name: "btcd", URL: config.SecretValue(btcTraffic.node.URL), User: btcTraffic.node.User(),
-				Password: config.SecretValue(btcTraffic.node.Password())}}}}
+			Endpoints: []config.BTCEndpoint{{Name: "btcd", URL: iconfig.SecretValue(btcTraffic.node.URL), User: btcTraffic.node.User(),
+				Password: iconfig.SecretValue(btcTraffic.node.Password())}}}}
 	}
 	if chSrv != nil {
 		cfg.ClickHouse.Addrs = []string{chSrv.Addr()}
@@ -142,8 +143,8 @@ func cmdDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg.API.Listen, cfg.API.Tokens = *apiAddr, []config.Secret{config.SecretValue(token)}
-	cfg.API.Operators = []config.Operator{{Name: devOperator, Token: config.SecretValue(opToken)}}
+	cfg.API.Listen, cfg.API.Tokens = *apiAddr, []iconfig.Secret{iconfig.SecretValue(token)}
+	cfg.API.Operators = []config.Operator{{Name: devOperator, Token: iconfig.SecretValue(opToken)}}
 	cfg.Intel.RetroHuntInterval = 5 * time.Second
 	if err := cfg.Fill(); err != nil {
 		return fmt.Errorf("dev config: %w", err)
@@ -161,7 +162,7 @@ func cmdDev(ctx context.Context, args []string) error {
 			"transfers": cfg.Kafka.Topics.Transfers, "outputs": cfg.Kafka.Topics.Outputs, "spends": cfg.Kafka.Topics.Spends,
 			"alerts": cfg.Kafka.Topics.Alerts, "intel": cfg.Kafka.Topics.Intel, "addresses": cfg.Kafka.Topics.Addresses,
 			"deposits": cfg.Kafka.Topics.Deposits, "decisions": cfg.Kafka.Topics.Decisions},
-		API: &apiEndpoint{URL: "http://" + sys.intel.apiAddr(), Token: token, Operator: devOperator, OperatorToken: opToken}}
+		API: &apiEndpoint{URL: "http://" + sys.api.addr(), Token: token, Operator: devOperator, OperatorToken: opToken}}
 	if chSrv != nil {
 		ep.ClickHouse = chSrv.Addr()
 	}
@@ -220,12 +221,12 @@ func showStatus(ctx context.Context, w io.Writer, sys *system, tr *devnet.Traffi
 		case <-t.C:
 		}
 		intelState := "loading"
-		if sys.intel.store.Ready() {
+		if sys.indicators.store.Ready() {
 			intelState = "ok"
 		}
 		fmt.Fprintf(w, "%s %-14s %d indicators  %d registered addresses  api %s/v1/screen  %s\n", time.Now().Format("15:04:05"), "intel",
-			sys.intel.store.Index.Len(), sys.intel.addrs.Index.Len(), "http://"+sys.intel.apiAddr(), intelState)
-		if svc := sys.intel.credit.Load(); svc != nil {
+			sys.indicators.store.Index.Len(), sys.addresses.store.Index.Len(), "http://"+sys.api.addr(), intelState)
+		if svc := sys.credit.svc.Load(); svc != nil {
 			c := svc.Counts()
 			fmt.Fprintf(w, "%s %-14s pending %d  credited %d  held %d  released %d  rejected %d  dropped %d  reverted %d  dust %d\n",
 				time.Now().Format("15:04:05"), "deposits", c["pending"], c["credited"], c["held"], c["released"], c["rejected"], c["dropped"],

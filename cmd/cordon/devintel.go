@@ -15,6 +15,7 @@ import (
 
 	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/retry"
 	"github.com/cordonhq/cordon/registry"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 )
@@ -90,23 +91,23 @@ func importDevFeed(ctx context.Context, sys *system, d *devnet.Devnet, bt *btcTr
 			return fmt.Errorf("dev deposit address: %w", err)
 		}
 	}
-	for attempt := 0; ; attempt++ {
-		if err := sys.intel.topic.Ensure(ctx); err == nil {
-			res, err := intel.Import(ctx, sys.intel.topic, feed, intel.ImportOptions{})
-			if err == nil {
-				err = registry.Publish(ctx, sys.intel.prod, entries)
-			}
-			if err == nil {
-				log.Info("dev intel feed and deposit addresses ready", "indicators_added", res.Added, "deposit_addresses", len(entries),
-					"flagged_eth", devFlagged(d))
-				return nil
-			}
-			log.Warn("dev intel feed: import failed; retrying", "err", err)
+	err = retry.Do(ctx, restartPolicy, log, "dev intel feed: import failed", func(ctx context.Context) error {
+		if err := sys.indicators.topic.Ensure(ctx); err != nil {
+			return err
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(time.Duration(attempt+1) * time.Second):
+		res, err := intel.Import(ctx, sys.indicators.topic, feed, intel.ImportOptions{})
+		if err != nil {
+			return err
 		}
+		if err := registry.Publish(ctx, sys.p.producer, entries); err != nil {
+			return err
+		}
+		log.Info("dev intel feed and deposit addresses ready", "indicators_added", res.Added, "deposit_addresses", len(entries),
+			"flagged_eth", devFlagged(d))
+		return nil
+	})
+	if ctx.Err() != nil {
+		return nil //nolint:nilerr // stopping
 	}
+	return err
 }

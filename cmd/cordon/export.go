@@ -12,9 +12,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cordonhq/cordon/config"
 	"github.com/cordonhq/cordon/ingest/export"
 	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/config"
+	iconfig "github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/watchers/btc"
 	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/follow"
@@ -62,7 +63,7 @@ func cmdExport(ctx context.Context, args []string) error {
 	if c == chain.BTC {
 		pass := *rpcPass
 		if pass != "" {
-			sec, err := config.ParseSecret(pass)
+			sec, err := iconfig.ParseSecret(pass)
 			if err != nil {
 				return fmt.Errorf("export: --rpc-pass: %w", err)
 			}

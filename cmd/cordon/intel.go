@@ -14,10 +14,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cordonhq/cordon/config"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/config"
 )
 
 const intelUsage = `cordon intel: indicator feeds and screening
@@ -71,7 +71,7 @@ func (k kafkaFlags) kafka() (kafka.Config, error) {
 		if err != nil {
 			return kc, err
 		}
-		kc = kafkaConfig(cfg.Kafka)
+		kc = cfg.Kafka
 	default:
 		kc.Topics = kafka.DefaultTopics()
 		kc.CreateTopics = true

@@ -12,11 +12,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cordonhq/cordon/config"
+	"github.com/cordonhq/cordon/credit"
 	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/internal/obs"
+	"github.com/cordonhq/cordon/internal/retry"
+	"github.com/cordonhq/cordon/registry"
 	"github.com/cordonhq/cordon/watchers/btc"
 	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/follow"
@@ -41,15 +44,6 @@ type watcher struct {
 	health   func(context.Context) error // the endpoint pool's health checks
 	close    func()
 	follower *follow.Follower
-}
-
-func kafkaConfig(k config.Kafka) kafka.Config {
-	return kafka.Config{Brokers: k.Brokers, ClientID: k.ClientID,
-		Topics:       kafka.Topics(k.Topics), // the same fields: a config change that breaks this breaks the build
-		TLS:          kafka.TLSConfig{Enabled: k.TLS.Enabled, CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile, ServerName: k.TLS.ServerName, InsecureSkipVerify: k.TLS.InsecureSkipVerify},
-		SASL:         kafka.SASLConfig{Mechanism: k.SASL.Mechanism, Username: k.SASL.Username, Password: k.SASL.Password.Value()},
-		CreateTopics: k.CreateTopics, Partitions: k.Partitions, ReplicationFactor: k.ReplicationFactor,
-		BatchSize: k.BatchSize, Linger: k.Linger, MaxAttempts: k.MaxAttempts, WriteTimeout: k.WriteTimeout, Compression: k.Compression, PartBytes: k.PartBytes}
 }
 
 func ethSourceConfig(e config.ETH) eth.Config {
@@ -85,7 +79,7 @@ func followConfig(c chain.Chain, network string, f config.Follow) follow.Config 
 }
 
 func newPipeline(ctx context.Context, cfg config.Config, reg prometheus.Registerer, log *slog.Logger) (*pipeline, error) {
-	prod, err := kafka.New(kafkaConfig(cfg.Kafka), kafka.NewMetrics(reg), log.With("component", "kafka"))
+	prod, err := kafka.New(cfg.Kafka, kafka.NewMetrics(reg), log.With("component", "kafka"))
 	if err != nil {
 		return nil, err
 	}
@@ -160,23 +154,13 @@ func (p *pipeline) addChecks(checks *obs.Checks) {
 func (p *pipeline) start(ctx context.Context, g *errgroup.Group) {
 	ready := p.kafkaReady
 	g.Go(func() error {
-		for attempt := 0; ; attempt++ {
-			err := p.producer.EnsureTopics(ctx)
-			if err == nil {
-				p.topicsOK.Store(true)
-				close(ready)
-				return nil
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			p.log.Warn("kafka not ready; retrying", "err", err)
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(min(time.Duration(attempt+1)*time.Second, 10*time.Second)):
-			}
+		err := retry.Do(ctx, retry.Policy{Initial: time.Second, Max: 10 * time.Second}, p.log, "kafka not ready", p.producer.EnsureTopics)
+		if err != nil {
+			return err
 		}
+		p.topicsOK.Store(true)
+		close(ready)
+		return nil
 	})
 	if p.loader != nil {
 		g.Go(func() error {
@@ -204,12 +188,24 @@ func (p *pipeline) start(ctx context.Context, g *errgroup.Group) {
 	}
 }
 
+// component is a long-running part of the system.
+type component interface {
+	Run(ctx context.Context) error
+}
+
 // system is what `cordon run` and `cordon dev` start: cordon's HTTP server
-// (health, readiness, metrics) and the pipeline, sharing one registry.
+// (health, readiness, metrics), the pipeline, and beside it the indicator
+// store, the address registry, the crediting leader, and (with api.listen)
+// the deposits view and the API, sharing one registry.
 type system struct {
-	srv   *obs.Server
-	p     *pipeline
-	intel *intelService
+	srv        *obs.Server
+	p          *pipeline
+	indicators *indicatorStore
+	addresses  *addressRegistry
+	credit     *crediting
+	api        *apiServer // nil without api.listen
+	// components run beside the pipeline.
+	components []component
 }
 
 func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*system, error) {
@@ -224,23 +220,40 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 		return nil, err
 	}
 	p.addChecks(checks)
-	is, err := newIntelService(cfg, p.producer, reg, log)
-	if err != nil {
+	kc := cfg.Kafka
+	ilog := log.With("component", "intel")
+	s := &system{srv: srv, p: p}
+	if s.indicators, err = newIndicatorStore(kc, p.kafkaReady, ilog); err != nil {
 		p.close()
 		return nil, err
 	}
-	is.addChecks(checks)
-	return &system{srv: srv, p: p, intel: is}, nil
+	s.addresses = &addressRegistry{store: registry.NewStore(p.producer), ready: p.kafkaReady, log: ilog}
+	s.credit = &crediting{cfg: cfg, indicators: s.indicators.store, registry: s.addresses.store, metrics: credit.NewMetrics(reg),
+		ready: p.kafkaReady, log: log.With("component", "credit")}
+	s.components = []component{s.indicators, s.addresses, s.credit}
+	if cfg.API.Listen != "" {
+		view := &depositsView{view: credit.NewView(kc), ready: p.kafkaReady, log: ilog}
+		if s.api, err = newAPIServer(cfg.API, p.producer, s.indicators.store, view.view, reg); err != nil {
+			s.close()
+			return nil, err
+		}
+		s.components = append(s.components, view, s.api)
+	}
+	checks.Add("intel", s.indicators.check)
+	checks.Add("addresses", s.addresses.check)
+	return s, nil
 }
 
-// start runs the server and the pipeline in g.
+// start runs the server, the pipeline and the components in g.
 func (s *system) start(ctx context.Context, g *errgroup.Group) {
 	g.Go(func() error { return s.srv.Run(ctx) })
 	s.p.start(ctx, g)
-	s.intel.start(ctx, g, s.p.kafkaReady)
+	for _, c := range s.components {
+		g.Go(func() error { return c.Run(ctx) })
+	}
 }
 
 func (s *system) close() {
 	s.p.close()
-	s.intel.close()
+	s.indicators.close()
 }

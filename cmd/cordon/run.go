@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/cordonhq/cordon/internal/config"
+	"github.com/cordonhq/cordon/config"
 	"github.com/cordonhq/cordon/internal/obs"
 )
 

@@ -6,18 +6,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/big"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/cordonhq/cordon/config"
 	"github.com/cordonhq/cordon/forensics/trace"
 	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/internal/address"
 	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/config"
 )
 
 // storeFlags are the flags of the commands that read ClickHouse.
@@ -135,9 +133,11 @@ func cmdTrace(ctx context.Context, args []string) error {
 		return fmt.Errorf("trace: --until: %w", err)
 	}
 	if *minAmount != "" {
-		if opts.MinAmount, err = parseAmount(*minAmount, c); err != nil {
+		amt, err := chain.ParseAmountIn(c, *minAmount)
+		if err != nil {
 			return fmt.Errorf("trace: --min-amount: %w", err)
 		}
+		opts.MinAmount = amt.Big()
 	}
 	store, network, err := sf.open(ctx, c)
 	if err != nil {
@@ -231,44 +231,4 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 		return now.Add(-d), nil
 	}
 	return time.Time{}, fmt.Errorf("%q: want RFC 3339 (2026-11-21T10:00:00Z), a date (2026-11-21) or a duration ago (72h)", s)
-}
-
-// units are the coin units --min-amount accepts, by chain.
-var units = map[chain.Chain]map[string]int{
-	chain.ETH: {"eth": 18, "gwei": 9, "wei": 0},
-	chain.BTC: {"btc": 8, "sat": 0},
-}
-
-// parseAmount reads an exact amount in base units: an integer, or a
-// decimal with a unit of chain c (1.5eth). Never through floating point.
-func parseAmount(s string, c chain.Chain) (*big.Int, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	num, dec, unit := s, 0, ""
-	for u, d := range units[c] {
-		if strings.HasSuffix(s, u) && len(u) > len(unit) {
-			num, dec, unit = strings.TrimSpace(strings.TrimSuffix(s, u)), d, u
-		}
-	}
-	whole, frac, hasPoint := strings.Cut(num, ".")
-	if hasPoint && unit == "" {
-		return nil, fmt.Errorf("%q: a decimal amount needs a unit (%s)", s, unitList(c))
-	}
-	if len(frac) > dec {
-		return nil, fmt.Errorf("%q: more decimals than the unit has", s)
-	}
-	digits := whole + frac + strings.Repeat("0", dec-len(frac))
-	v, ok := new(big.Int).SetString(digits, 10)
-	if !ok || whole == "" || strings.ContainsAny(digits, "+-") || len(digits) > 80 {
-		return nil, fmt.Errorf("%q: want base units (an integer) or an amount with a unit (%s)", s, unitList(c))
-	}
-	return v, nil
-}
-
-func unitList(c chain.Chain) string {
-	out := make([]string, 0, len(units[c]))
-	for u := range units[c] {
-		out = append(out, u)
-	}
-	slices.Sort(out)
-	return strings.Join(out, ", ")
 }

@@ -41,27 +41,16 @@ func FormatAmount(c chain.Chain, asset, amount string) string {
 	if asset != chain.AssetNative && asset != "" {
 		return amount + " ×" + short(asset)
 	}
-	sym, dec := "ETH", 18
-	if c == chain.BTC {
-		sym, dec = "BTC", 8
+	v, ok := new(big.Int).SetString(amount, 10)
+	if !ok || v.Sign() < 0 {
+		return amount + " " + sym(c)
 	}
-	return decimal(amount, dec) + " " + sym
+	return chain.FormatCoin(c, chain.AmountFromBig(v))
 }
 
-// decimal places a decimal point dec digits from the right of an integer
-// string and trims trailing zeros.
-func decimal(v string, dec int) string {
-	if _, ok := new(big.Int).SetString(v, 10); !ok || strings.HasPrefix(v, "-") {
-		return v
-	}
-	if len(v) <= dec {
-		v = strings.Repeat("0", dec-len(v)+1) + v
-	}
-	whole, frac := v[:len(v)-dec], strings.TrimRight(v[len(v)-dec:], "0")
-	if frac == "" {
-		return whole
-	}
-	return whole + "." + frac
+func sym(c chain.Chain) string {
+	s, _ := chain.Coin(c)
+	return s
 }
 
 func short(a string) string {

@@ -12,6 +12,8 @@ import (
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"github.com/cordonhq/cordon/internal/config"
 )
 
 // Topics names the topics cordon writes.
@@ -81,34 +83,36 @@ type SASLConfig struct {
 	// Mechanism is "", "plain", "scram-sha-256" or "scram-sha-512".
 	Mechanism string `yaml:"mechanism"`
 	Username  string `yaml:"username"`
-	Password  string `yaml:"-"` // resolved by the caller from a secret reference
+	// Password is a secret reference (env:NAME, file:PATH or a literal).
+	Password config.Secret `yaml:"password"`
 }
 
-// Config configures the producer and stream reader.
+// Config configures the producer and stream reader. Its YAML keys are
+// the kafka section of cordon's configuration file.
 type Config struct {
-	Brokers  []string
-	ClientID string
-	Topics   Topics
-	TLS      TLSConfig
-	SASL     SASLConfig
+	Brokers  []string   `yaml:"brokers"`
+	ClientID string     `yaml:"client_id"`
+	Topics   Topics     `yaml:"topics"`
+	TLS      TLSConfig  `yaml:"tls"`
+	SASL     SASLConfig `yaml:"sasl"`
 	// CreateTopics creates missing topics at start (see Ensure) with
 	// ReplicationFactor and Partitions (0: each topic's own count from
 	// Topics.Specs); without it, missing topics are an error.
-	CreateTopics      bool
-	Partitions        int
-	ReplicationFactor int
+	CreateTopics      bool `yaml:"create_topics"`
+	Partitions        int  `yaml:"partitions"`
+	ReplicationFactor int  `yaml:"replication_factor"`
 	// BatchSize and Linger bound how long kafka-go waits to fill a batch.
-	BatchSize int
-	Linger    time.Duration
+	BatchSize int           `yaml:"batch_size"`
+	Linger    time.Duration `yaml:"linger"`
 	// MaxAttempts is the number of tries of one write before Publish fails.
-	MaxAttempts  int
-	WriteTimeout time.Duration
+	MaxAttempts  int           `yaml:"max_attempts"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// Compression is "", "none", "gzip", "snappy", "lz4" or "zstd".
-	Compression string
+	Compression string `yaml:"compression"`
 	// PartBytes is the largest value of one part record (a block's
 	// transactions, transfers, outputs or spends are split into parts);
 	// default DefaultPartBytes.
-	PartBytes int
+	PartBytes int `yaml:"part_bytes"`
 }
 
 func (c *Config) fill() {
@@ -209,11 +213,11 @@ func (s SASLConfig) build() (sasl.Mechanism, error) {
 	case "":
 		return nil, nil
 	case "plain":
-		return plain.Mechanism{Username: s.Username, Password: s.Password}, nil
+		return plain.Mechanism{Username: s.Username, Password: s.Password.Value()}, nil
 	case "scram-sha-256":
-		return scram.Mechanism(scram.SHA256, s.Username, s.Password)
+		return scram.Mechanism(scram.SHA256, s.Username, s.Password.Value())
 	case "scram-sha-512":
-		return scram.Mechanism(scram.SHA512, s.Username, s.Password)
+		return scram.Mechanism(scram.SHA512, s.Username, s.Password.Value())
 	}
 	return nil, fmt.Errorf("mechanism %q: want plain, scram-sha-256 or scram-sha-512", s.Mechanism)
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/config"
 )
 
 func header(h uint64, hash, parent string) chain.Header {
@@ -154,7 +155,7 @@ func TestTLSAndSASL(t *testing.T) {
 	brokers := kafkatest.Brokers(t, kfake.TLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}),
 		kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "cordon", "hunter2"))
 	cfg := Config{Brokers: brokers, TLS: TLSConfig{Enabled: true, CAFile: certFile},
-		SASL: SASLConfig{Mechanism: "scram-sha-512", Username: "cordon", Password: "hunter2"}}
+		SASL: SASLConfig{Mechanism: "scram-sha-512", Username: "cordon", Password: config.SecretValue("hunter2")}}
 	p := newProducer(t, cfg)
 	ctx := context.Background()
 	require.NoError(t, p.Publish(ctx, []chain.Update{added(1, header(0, "g", ""))}))
@@ -162,7 +163,7 @@ func TestTLSAndSASL(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint64(2), cp.NextSeq)
 
-	cfg.SASL.Password = "wrong"
+	cfg.SASL.Password = config.SecretValue("wrong")
 	cfg.MaxAttempts = 1
 	bad, err := New(cfg, nil, nil)
 	require.NoError(t, err)

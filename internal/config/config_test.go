@@ -1,218 +1,50 @@
 package config
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 )
 
-const minimal = `
-kafka:
-  brokers: [kafka-1:9092, kafka-2:9092]
-chains:
-  eth:
-    - network: mainnet
-      chain_id: 1
-      endpoints:
-        - name: geth
-          url: ws://10.0.0.5:8546
-`
-
-func TestParseMinimalFillsDefaults(t *testing.T) {
-	cfg, err := Parse([]byte(minimal), nil)
-	require.NoError(t, err)
-	require.Equal(t, []string{"kafka-1:9092", "kafka-2:9092"}, cfg.Kafka.Brokers)
-	e := cfg.Chains.ETH[0]
-	require.Equal(t, "head", e.StartHeight)
-	require.Equal(t, 8, e.Parallel)
-	require.Equal(t, 64, e.MaxReorgDepth)
-	require.Equal(t, 2*time.Second, e.PollInterval)
-	require.True(t, *e.VerifyHeaderHash)
-	require.Equal(t, "ws://10.0.0.5:8546", e.Endpoints[0].URL.Value())
-	require.Equal(t, "cordon.blocks", cfg.Kafka.Topics.Blocks)
+type section struct {
+	Brokers  []string      `yaml:"brokers"`
+	Linger   time.Duration `yaml:"linger"`
+	Password Secret        `yaml:"password"`
 }
 
-func TestParseErrorsNameTheKey(t *testing.T) {
-	cases := []struct {
-		name, yaml, want string
-	}{
-		{"unknown key", minimal + "\nbogus: 1\n", "field bogus not found"},
-		{"bad level", minimal + "\nlog: {level: loud}\n", "log.level"},
-		{"no brokers", strings.Replace(minimal, "brokers: [kafka-1:9092, kafka-2:9092]", "brokers: []", 1), "kafka.brokers"},
-		{"bad broker", strings.Replace(minimal, "kafka-2:9092", "kafka-2", 1), "kafka.brokers[1]"},
-		{"bad scheme", strings.Replace(minimal, "ws://10.0.0.5:8546", "ftp://x:1", 1), "chains.eth[0].endpoints[0].url"},
-		{"no chain id", strings.Replace(minimal, "chain_id: 1", "chain_id: 0", 1), "chains.eth[0].chain_id"},
-		{"bad start", minimal + "      start_height: soon\n", "chains.eth[0].start_height"},
-		{"bad parallel", minimal + "      parallel: 1000\n", "chains.eth[0].parallel"},
-		{"bad sasl", strings.Replace(minimal, "kafka:\n", "kafka:\n  sasl: {mechanism: kerberos}\n", 1), "kafka.sasl.mechanism"},
-		{"sasl no password", strings.Replace(minimal, "kafka:\n", "kafka:\n  sasl: {mechanism: plain, username: u}\n", 1), "kafka.sasl.password"},
-		{"duplicate topic", strings.Replace(minimal, "kafka:\n", "kafka:\n  topics: {transfers: cordon.blocks}\n", 1), "kafka.topics.transfers"},
-		{"missing env secret", strings.Replace(minimal, "kafka:\n", "kafka:\n  sasl: {mechanism: plain, username: u, password: \"env:CORDON_TEST_NOPE\"}\n", 1), "kafka.sasl.password: environment variable CORDON_TEST_NOPE is not set"},
-		{"bad duration", minimal + "      poll_interval: fast\n", "line 11: cannot unmarshal !!str `fast` into time.Duration"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(tc.yaml), nil)
-			require.Error(t, err)
-			require.Contains(t, err.Error(), tc.want)
-		})
-	}
+type root struct {
+	Kafka section `yaml:"kafka"`
 }
 
-func TestEnvOverrides(t *testing.T) {
-	env := []string{
-		"CORDON_KAFKA_BROKERS=a:1, b:2",
-		"CORDON_KAFKA_LINGER=5ms",
-		"CORDON_CHAINS_ETH_0_PARALLEL=3",
-		"CORDON_CHAINS_ETH_0_ENDPOINTS_1_URL=https://provider.example/v3/KEY",
-		"CORDON_CHAINS_ETH_0_VERIFY_HEADER_HASH=false",
-		"PATH=/usr/bin",
-	}
-	cfg, err := Parse([]byte(minimal), env)
-	require.NoError(t, err)
-	require.Equal(t, []string{"a:1", "b:2"}, cfg.Kafka.Brokers)
-	require.Equal(t, 5*time.Millisecond, cfg.Kafka.Linger)
-	require.Equal(t, 3, cfg.Chains.ETH[0].Parallel)
-	require.Len(t, cfg.Chains.ETH[0].Endpoints, 2)
-	require.Equal(t, "https://provider.example/v3/KEY", cfg.Chains.ETH[0].Endpoints[1].URL.Value())
-	require.False(t, *cfg.Chains.ETH[0].VerifyHeaderHash)
+func TestApplyEnvAndResolveSecrets(t *testing.T) {
+	t.Setenv("CORDON_TEST_PW", "s3cret")
+	var r root
+	require.NoError(t, ApplyEnv(&r, []string{"CORDON_KAFKA_BROKERS=a:1, b:2", "CORDON_KAFKA_LINGER=5ms",
+		"CORDON_KAFKA_PASSWORD=env:CORDON_TEST_PW", "HOME=/root"}))
+	require.Equal(t, []string{"a:1", "b:2"}, r.Kafka.Brokers)
+	require.Equal(t, 5*time.Millisecond, r.Kafka.Linger)
+	require.NoError(t, ResolveSecrets(&r))
+	require.Equal(t, "s3cret", r.Kafka.Password.Value())
+	require.Equal(t, "[redacted]", r.Kafka.Password.String())
 
-	_, err = Parse([]byte(minimal), []string{"CORDON_KAFKA_BROKRES=x:1"})
-	require.ErrorContains(t, err, "CORDON_KAFKA_BROKRES names no configuration key")
-	_, err = Parse([]byte(minimal), []string{"CORDON_CHAINS_ETH_0_PARALLEL=many"})
-	require.ErrorContains(t, err, "chains.eth[0].parallel (from CORDON_CHAINS_ETH_0_PARALLEL)")
+	require.ErrorContains(t, ApplyEnv(&r, []string{"CORDON_KAFKA_BROKRES=x"}), "CORDON_KAFKA_BROKRES names no configuration key")
+	require.ErrorContains(t, ApplyEnv(&r, []string{"CORDON_KAFKA_LINGER=soon"}), "kafka.linger (from CORDON_KAFKA_LINGER)")
+	require.ErrorContains(t, ApplyEnv(r, []string{"CORDON_KAFKA_LINGER=1s"}), "needs a pointer to a struct")
+
+	r.Kafka.Password = Secret{ref: "env:CORDON_TEST_UNSET_VAR"}
+	require.EqualError(t, ResolveSecrets(&r), "kafka.password: environment variable CORDON_TEST_UNSET_VAR is not set")
 }
 
-func TestSecretsResolvedAndRedacted(t *testing.T) {
-	dir := t.TempDir()
-	pw := filepath.Join(dir, "pw")
-	require.NoError(t, os.WriteFile(pw, []byte("s3cret\n"), 0o600))
-	t.Setenv("CORDON_TEST_TOKEN", "tok")
-	y := strings.Replace(minimal, "kafka:\n", "kafka:\n  sasl: {mechanism: scram-sha-512, username: u, password: \"file:"+pw+"\"}\n", 1) +
-		"          headers: {Authorization: \"env:CORDON_TEST_TOKEN\"}\n"
-	cfg, err := Parse([]byte(y), nil)
-	require.NoError(t, err)
-	require.Equal(t, "s3cret", cfg.Kafka.SASL.Password.Value())
-	require.Equal(t, "tok", cfg.Chains.ETH[0].Endpoints[0].Headers["Authorization"].Value())
-	require.Equal(t, "[redacted]", cfg.Kafka.SASL.Password.String())
-	require.NotContains(t, cfg.Kafka.SASL.Password.LogValue().String(), "s3cret")
-}
-
-func TestExampleConfigIsValid(t *testing.T) {
-	t.Setenv("KAFKA_PASSWORD", "pw")
-	t.Setenv("ALCHEMY_URL", "https://eth-mainnet.example/v2/key")
-	t.Setenv("BITCOIND_RPC_PASSWORD", "pw")
-	t.Setenv("CLICKHOUSE_PASSWORD", "pw")
-	t.Setenv("CORDON_API_TOKEN", "a-token-of-32-characters-0123456")
-	t.Setenv("CORDON_OPERATOR_ANN", "ann-token-of-32-characters-01234")
-	raw, err := os.ReadFile("../../cordon.example.yaml")
-	require.NoError(t, err)
-	cfg, err := Parse(raw, nil)
-	require.NoError(t, err)
-	require.Len(t, cfg.Chains.BTC, 1)
-	require.Equal(t, "pw", cfg.Chains.BTC[0].Endpoints[0].Password.Value())
-	require.Equal(t, []string{"clickhouse-1:9000"}, cfg.ClickHouse.Addrs)
-	require.Equal(t, "[redacted]", cfg.ClickHouse.Password.String())
-	require.Equal(t, "a-token-of-32-characters-0123456", cfg.API.Tokens[0].Value())
-}
-
-func TestAPIConfig(t *testing.T) {
-	base := "kafka: {brokers: [\"k:9092\"]}\nchains: {btc: [{network: mainnet, endpoints: [{url: \"http://n:8332\", user: u, password: p}]}]}\n"
-	for _, tc := range []struct{ yaml, want string }{
-		{"api: {listen: \"x\", tokens: [\"0123456789abcdef\"]}", `api.listen: "x": want host:port`},
-		{"api: {listen: \":8480\"}", "api.tokens: at least one token"},
-		{"api: {listen: \":8480\", tokens: [short]}", "api.tokens[0]: shorter than 16"},
-		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], max_batch: 0}", "api.max_batch: 0"},
-		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], max_body_bytes: 10}", "api.max_body_bytes: 10"},
-		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], cert_file: a.crt}", "cert_file and key_file"},
-		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], operators: [{name: \"a b\", token: \"0123456789abcdeX\"}]}",
-			`api.operators[0].name: "a b"`},
-		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], operators: [{name: ann, token: \"0123456789abcdef\"}]}",
-			"api.operators[0].token: used twice"},
-		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], operators: [{name: ann, token: short}]}",
-			"api.operators[0].token: shorter than 16"},
-		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], operators: [{name: ann, token: \"0123456789abcdeX\"}, {name: ann, token: \"0123456789abcdeY\"}]}",
-			`api.operators[1].name: "ann": a second operator`},
-		{"credit: {policies: [{chain: btc, asset: \"*\", confirmations: 3, finalized: true}]}", "credit.policies[0].finalized: only eth"},
-		{"credit: {retain_blocks: 10}", "credit.retain_blocks: 10: at least 1000"},
-	} {
-		_, err := Parse([]byte(base+tc.yaml), nil)
-		require.ErrorContains(t, err, tc.want, tc.yaml)
-	}
-	cfg, err := Parse([]byte(base+"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], operators: [{name: ann@sec, token: \"0123456789abcdeX\"}]}"), nil)
-	require.NoError(t, err)
-	require.Equal(t, 1000, cfg.API.MaxBatch)
-	require.Equal(t, "ann@sec", cfg.API.Operators[0].Name)
-	require.Equal(t, uint64(10_000), cfg.Credit.RetainBlocks)
-	_, err = Parse([]byte(base+"credit: {retain_blocks: 1000}"), []string{"CORDON_CHAINS_BTC_0_MAX_REORG_DEPTH=500"})
-	require.ErrorContains(t, err, "credit.retain_blocks: 1000: keep it at least 4× chains.btc[0].max_reorg_depth (500)")
-	require.Equal(t, "cordon.deposit-decisions", cfg.Kafka.Topics.Decisions)
-}
-
-func TestClickHouseConfig(t *testing.T) {
-	base := "kafka: {brokers: [\"k:9092\"]}\nchains: {btc: [{network: mainnet, endpoints: [{url: \"http://n:8332\", user: u, password: p}]}]}\n"
-	cfg, err := Parse([]byte(base), []string{"CORDON_CLICKHOUSE_ADDRS=a:9000,b:9000"})
-	require.NoError(t, err)
-	require.Equal(t, []string{"a:9000", "b:9000"}, cfg.ClickHouse.Addrs)
-	require.Equal(t, "cordon-clickhouse", cfg.ClickHouse.GroupID)
-	for _, tc := range []struct{ yaml, want string }{
-		{"clickhouse: {addrs: [\"ch\"]}", `clickhouse.addrs[0]: "ch": want host:port`},
-		{"clickhouse: {addrs: [\"ch:9000\"], database: \"x-y\"}", `clickhouse.database: "x-y": want letters`},
-		{"clickhouse: {addrs: [\"ch:9000\"], batch_records: -1}", "clickhouse.batch_records: -1"},
-	} {
-		_, err := Parse([]byte(base+tc.yaml), nil)
-		require.ErrorContains(t, err, tc.want)
-	}
-}
-
-func TestBTCConfig(t *testing.T) {
-	base := `
-kafka: {brokers: ["k:9092"]}
-chains:
-  btc:
-    - network: %s
-      endpoints: [%s]
-`
-	cfg, err := Parse([]byte(fmt.Sprintf(base, "testnet", `{url: "http://n:18332", user: u, password: p}`)),
-		[]string{"CORDON_CHAINS_BTC_0_ENDPOINTS_0_PASSWORD=from-env", "CORDON_CHAINS_BTC_0_PARALLEL=3"})
-	require.NoError(t, err)
-	b := cfg.Chains.BTC[0]
-	require.Equal(t, "from-env", b.Endpoints[0].Password.Value())
-	require.Equal(t, 3, b.Parallel)
-	require.Equal(t, 32, b.MaxReorgDepth)
-	require.Equal(t, "head", b.StartHeight)
-
-	for _, tc := range []struct{ network, endpoint, want string }{
-		{"bitcoin", `{url: "http://n:8332", user: u, password: p}`, `chains.btc[0].network: "bitcoin": want one of mainnet, testnet, signet, regtest, simnet`},
-		{"mainnet", `{url: "http://n:8332"}`, "chains.btc[0].endpoints[0]: no credentials"},
-		{"mainnet", `{url: "http://n:8332", password: p}`, "chains.btc[0].endpoints[0].user: required with password"},
-		{"mainnet", `{url: "ws://n:8332", user: u, password: p}`, `chains.btc[0].endpoints[0].url: scheme "ws": want http or https`},
-		{"mainnet", `{url: "http://n:8332", user: u, password: p}, {url: "http://n:8332", user: u, password: p}`, `chains.btc[0].endpoints[1].name: "n" is used by another endpoint`},
-	} {
-		_, err := Parse([]byte(fmt.Sprintf(base, tc.network, tc.endpoint)), nil)
-		require.Error(t, err, tc.want)
-		require.Contains(t, err.Error(), tc.want)
-	}
-	// User and password in the URL are credentials too.
-	_, err = Parse([]byte(fmt.Sprintf(base, "mainnet", `{url: "http://u:p@n:8332"}`)), nil)
-	require.NoError(t, err)
-}
-
-// FuzzParse feeds arbitrary YAML: Parse must return a config or an error,
-// never panic.
-func FuzzParse(f *testing.F) {
-	f.Add([]byte(minimal))
-	f.Add([]byte("kafka: {brokers: [x:1]}\nchains: {eth: [{network: a, chain_id: 1, endpoints: [{url: http://x:1}]}]}"))
-	f.Add([]byte("chains:\n  eth:\n    - endpoints: [{url: 5}]\n"))
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		cfg, err := Parse(raw, []string{"CORDON_CHAINS_ETH_0_PARALLEL=2"})
-		if err == nil && len(cfg.Chains.ETH) == 0 && len(cfg.Chains.BTC) == 0 {
-			t.Fatal("a valid config without chains")
-		}
-	})
+func TestProblemsCollectsEveryKey(t *testing.T) {
+	var p Problems
+	require.NoError(t, p.Err())
+	p.Add("kafka.brokers", "at least one broker")
+	p.Add("kafka.linger", "%s: too long", 2*time.Second)
+	require.EqualError(t, p.Err(), "kafka.brokers: at least one broker\nkafka.linger: 2s: too long")
+	n := 0
+	OrDefault(&n, 3)
+	require.Equal(t, 3, n)
+	OrDefault(&n, 4)
+	require.Equal(t, 3, n)
 }

@@ -11,12 +11,12 @@ import (
 // EnvPrefix starts every environment override.
 const EnvPrefix = "CORDON_"
 
-// applyEnv overrides keys from environment variables named after their
-// path: kafka.brokers is CORDON_KAFKA_BROKERS (comma separated for lists),
+// ApplyEnv overrides keys of cfg (a pointer to a struct with yaml tags)
+// from environment variables named after their path: kafka.brokers is CORDON_KAFKA_BROKERS (comma separated for lists),
 // chains.eth[0].endpoints[1].url is CORDON_CHAINS_ETH_0_ENDPOINTS_1_URL.
 // A variable with the prefix that names no key is an error, so a typo does
 // not go unnoticed.
-func applyEnv(cfg *Config, env []string) error {
+func ApplyEnv(cfg any, env []string) error {
 	vars := map[string]string{}
 	for _, kv := range env {
 		k, v, ok := strings.Cut(kv, "=")
@@ -28,7 +28,11 @@ func applyEnv(cfg *Config, env []string) error {
 		return nil
 	}
 	used := map[string]bool{}
-	if err := walkEnv(reflect.ValueOf(cfg).Elem(), strings.TrimSuffix(EnvPrefix, "_"), "", vars, used); err != nil {
+	v := reflect.ValueOf(cfg)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("config: ApplyEnv needs a pointer to a struct, not %T", cfg)
+	}
+	if err := walkEnv(v.Elem(), strings.TrimSuffix(EnvPrefix, "_"), "", vars, used); err != nil {
 		return err
 	}
 	for k := range vars {

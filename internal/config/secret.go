@@ -74,6 +74,16 @@ func (s *Secret) resolve() error {
 
 var secretType = reflect.TypeOf(Secret{})
 
+// ResolveSecrets resolves every Secret in cfg (a pointer to a struct with
+// yaml tags), naming the key on error.
+func ResolveSecrets(cfg any) error {
+	v := reflect.ValueOf(cfg)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("config: ResolveSecrets needs a pointer to a struct, not %T", cfg)
+	}
+	return resolveSecrets(v.Elem(), "")
+}
+
 // resolveSecrets resolves every Secret in v, naming the key on error.
 func resolveSecrets(v reflect.Value, path string) error {
 	switch v.Kind() {

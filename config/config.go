@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -16,13 +15,17 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/cordonhq/cordon/credit"
+	"github.com/cordonhq/cordon/ingest/kafka"
+	iconfig "github.com/cordonhq/cordon/internal/config"
 )
 
 // Config is the whole configuration of `cordon run`.
 type Config struct {
-	Log   Log   `yaml:"log"`
-	HTTP  HTTP  `yaml:"http"`
-	Kafka Kafka `yaml:"kafka"`
+	Log   Log          `yaml:"log"`
+	HTTP  HTTP         `yaml:"http"`
+	Kafka kafka.Config `yaml:"kafka"`
 	// Chains lists the chains to follow, one entry per network.
 	Chains Chains `yaml:"chains"`
 	// ClickHouse is the analysts' store; the loader runs when addrs is set.
@@ -33,48 +36,7 @@ type Config struct {
 	// Intel tunes the indicator side.
 	Intel Intel `yaml:"intel"`
 	// Credit is the deposit confirmation policy.
-	Credit Credit `yaml:"credit"`
-}
-
-// Credit configures deposit crediting.
-type Credit struct {
-	// Policies are per chain and asset ("native", a token contract, or
-	// "*" for the chain's default); the most specific applies.
-	Policies []CreditPolicy `yaml:"policies"`
-	// Tokens are the token contracts credited, per chain; transfers of
-	// other tokens are recorded as unknown_token.
-	Tokens map[string][]string `yaml:"tokens"`
-	// RetainBlocks: settled deposits (credited, rejected, dust, unknown
-	// token) whose block is this many blocks below the tip are forgotten
-	// by the crediting engine's memory (they stay on cordon.deposits).
-	// Keep it far above every chain's max_reorg_depth.
-	RetainBlocks uint64 `yaml:"retain_blocks"`
-}
-
-// CreditPolicy is the confirmation policy of one chain and asset. Amounts
-// are decimal integers in base units (wei, satoshi, token units).
-type CreditPolicy struct {
-	Chain         string       `yaml:"chain"`
-	Asset         string       `yaml:"asset"`
-	Confirmations uint64       `yaml:"confirmations"`
-	Tiers         []CreditTier `yaml:"tiers"`
-	Dust          string       `yaml:"dust"`
-	Review        string       `yaml:"review"`
-	// Finalized (Ethereum) also waits for the node's finalized block to
-	// reach the deposit's block.
-	Finalized bool `yaml:"finalized"`
-}
-
-// CreditTier raises the confirmations of deposits of at least Min.
-type CreditTier struct {
-	Min           string `yaml:"min"`
-	Confirmations uint64 `yaml:"confirmations"`
-}
-
-// DefaultCreditPolicies are the policies when none is configured:
-// Bitcoin 3 confirmations, Ethereum 12.
-func DefaultCreditPolicies() []CreditPolicy {
-	return []CreditPolicy{{Chain: "btc", Asset: "*", Confirmations: 3}, {Chain: "eth", Asset: "*", Confirmations: 12}}
+	Credit credit.Config `yaml:"credit"`
 }
 
 // Intel configures the retro-hunt (which runs with the ClickHouse loader).
@@ -92,7 +54,7 @@ type API struct {
 	Listen string `yaml:"listen"`
 	// Tokens are the accepted bearer tokens (secret references), at least
 	// 16 characters each.
-	Tokens []Secret `yaml:"tokens"`
+	Tokens []iconfig.Secret `yaml:"tokens"`
 	// Operators may decide on held deposits (release, reject); their
 	// names are recorded with each decision. The tokens above cannot.
 	Operators []Operator `yaml:"operators"`
@@ -106,18 +68,18 @@ type API struct {
 
 // Operator is a named person allowed to decide on held deposits.
 type Operator struct {
-	Name  string `yaml:"name"`
-	Token Secret `yaml:"token"`
+	Name  string         `yaml:"name"`
+	Token iconfig.Secret `yaml:"token"`
 }
 
 // ClickHouse configures the loader from Kafka into ClickHouse.
 type ClickHouse struct {
 	// Addrs are native-protocol host:port addresses; empty disables the
 	// loader.
-	Addrs    []string `yaml:"addrs"`
-	Database string   `yaml:"database"`
-	Username string   `yaml:"username"`
-	Password Secret   `yaml:"password"`
+	Addrs    []string       `yaml:"addrs"`
+	Database string         `yaml:"database"`
+	Username string         `yaml:"username"`
+	Password iconfig.Secret `yaml:"password"`
 	// GroupID is the Kafka consumer group of the loader.
 	GroupID      string        `yaml:"group_id"`
 	BatchRecords int           `yaml:"batch_records"`
@@ -133,61 +95,6 @@ type Log struct {
 // HTTP configures cordon's own HTTP server (health, readiness, metrics).
 type HTTP struct {
 	Listen string `yaml:"listen"`
-}
-
-// Kafka configures the brokers and topics.
-type Kafka struct {
-	Brokers           []string      `yaml:"brokers"`
-	ClientID          string        `yaml:"client_id"`
-	Topics            Topics        `yaml:"topics"`
-	CreateTopics      bool          `yaml:"create_topics"`
-	Partitions        int           `yaml:"partitions"`
-	ReplicationFactor int           `yaml:"replication_factor"`
-	BatchSize         int           `yaml:"batch_size"`
-	Linger            time.Duration `yaml:"linger"`
-	MaxAttempts       int           `yaml:"max_attempts"`
-	WriteTimeout      time.Duration `yaml:"write_timeout"`
-	Compression       string        `yaml:"compression"`
-	PartBytes         int           `yaml:"part_bytes"`
-	TLS               TLS           `yaml:"tls"`
-	SASL              SASL          `yaml:"sasl"`
-}
-
-// Topics names the Kafka topics.
-type Topics struct {
-	Blocks       string `yaml:"blocks"`
-	Transactions string `yaml:"transactions"`
-	Transfers    string `yaml:"transfers"`
-	Outputs      string `yaml:"outputs"`
-	Spends       string `yaml:"spends"`
-	Alerts       string `yaml:"alerts"`
-	// Intel is the compacted indicator topic.
-	Intel string `yaml:"intel"`
-	// Addresses is the compacted address registry.
-	Addresses string `yaml:"addresses"`
-	// Deposits is the compacted topic of deposit events the ledger reads;
-	// Decisions the operators' decisions on held deposits.
-	Deposits  string `yaml:"deposits"`
-	Decisions string `yaml:"decisions"`
-	// CreditState is the crediting service's own compacted state.
-	CreditState string `yaml:"credit_state"`
-}
-
-// TLS configures TLS to Kafka.
-type TLS struct {
-	Enabled            bool   `yaml:"enabled"`
-	CAFile             string `yaml:"ca_file"`
-	CertFile           string `yaml:"cert_file"`
-	KeyFile            string `yaml:"key_file"`
-	ServerName         string `yaml:"server_name"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
-}
-
-// SASL configures SASL authentication to Kafka.
-type SASL struct {
-	Mechanism string `yaml:"mechanism"`
-	Username  string `yaml:"username"`
-	Password  Secret `yaml:"password"`
 }
 
 // Chains lists the followed chains by family.
@@ -221,22 +128,14 @@ type BTC struct {
 // BTCEndpoint is one bitcoind or btcd JSON-RPC endpoint, authenticated by
 // user and password or by the node's cookie file.
 type BTCEndpoint struct {
-	Name       string `yaml:"name"`
-	URL        Secret `yaml:"url"`
-	User       string `yaml:"user"`
-	Password   Secret `yaml:"password"`
-	CookieFile string `yaml:"cookie_file"`
+	Name       string         `yaml:"name"`
+	URL        iconfig.Secret `yaml:"url"`
+	User       string         `yaml:"user"`
+	Password   iconfig.Secret `yaml:"password"`
+	CookieFile string         `yaml:"cookie_file"`
 }
 
 var identifierRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
-// orDefault sets *p to v when it holds its type's zero value.
-func orDefault[T comparable](p *T, v T) {
-	var zero T
-	if *p == zero {
-		*p = v
-	}
-}
 
 // BTCNetworks are the Bitcoin networks cordon knows.
 var BTCNetworks = []string{"mainnet", "testnet", "signet", "regtest", "simnet"}
@@ -248,14 +147,14 @@ func (b *BTC) fill() {
 
 // fill sets every unset key to its value in d.
 func (f *Follow) fill(d Follow) {
-	orDefault(&f.StartHeight, d.StartHeight)
-	orDefault(&f.Parallel, d.Parallel)
-	orDefault(&f.MaxReorgDepth, d.MaxReorgDepth)
-	orDefault(&f.BatchBlocks, d.BatchBlocks)
-	orDefault(&f.PollInterval, d.PollInterval)
-	orDefault(&f.RequestTimeout, d.RequestTimeout)
-	orDefault(&f.HealthInterval, d.HealthInterval)
-	orDefault(&f.MaxLag, d.MaxLag)
+	iconfig.OrDefault(&f.StartHeight, d.StartHeight)
+	iconfig.OrDefault(&f.Parallel, d.Parallel)
+	iconfig.OrDefault(&f.MaxReorgDepth, d.MaxReorgDepth)
+	iconfig.OrDefault(&f.BatchBlocks, d.BatchBlocks)
+	iconfig.OrDefault(&f.PollInterval, d.PollInterval)
+	iconfig.OrDefault(&f.RequestTimeout, d.RequestTimeout)
+	iconfig.OrDefault(&f.HealthInterval, d.HealthInterval)
+	iconfig.OrDefault(&f.MaxLag, d.MaxLag)
 }
 
 // ETH configures one Ethereum network.
@@ -272,8 +171,8 @@ type ETH struct {
 type Endpoint struct {
 	Name string `yaml:"name"`
 	// URL may hold an API key, so it is a secret reference too.
-	URL     Secret            `yaml:"url"`
-	Headers map[string]Secret `yaml:"headers"`
+	URL     iconfig.Secret            `yaml:"url"`
+	Headers map[string]iconfig.Secret `yaml:"headers"`
 }
 
 // Defaults returns a Config with every default filled in.
@@ -283,14 +182,11 @@ func Defaults() Config {
 		Log:        Log{Level: "info", Format: "text"},
 		API:        API{MaxBodyBytes: 1 << 20, MaxBatch: 1000},
 		Intel:      Intel{RetroHuntWindow: 90 * 24 * time.Hour, RetroHuntInterval: time.Minute},
-		Credit:     Credit{RetainBlocks: 10_000},
+		Credit:     credit.Config{RetainBlocks: 10_000},
 		HTTP:       HTTP{Listen: "127.0.0.1:9464"},
-		Kafka: Kafka{ClientID: "cordon", CreateTopics: true, ReplicationFactor: 3, BatchSize: 1000,
+		Kafka: kafka.Config{ClientID: "cordon", CreateTopics: true, ReplicationFactor: 3, BatchSize: 1000,
 			Linger: 100 * time.Microsecond, MaxAttempts: 10, WriteTimeout: 30 * time.Second, Compression: "lz4", PartBytes: 256 << 10,
-			Topics: Topics{Blocks: "cordon.blocks", Transactions: "cordon.transactions", Transfers: "cordon.transfers",
-				Outputs: "cordon.outputs", Spends: "cordon.spends", Alerts: "cordon.alerts", Intel: "cordon.intel",
-				Addresses: "cordon.addresses", Deposits: "cordon.deposits", Decisions: "cordon.deposit-decisions",
-				CreditState: "cordon.credit-state"}},
+			Topics: kafka.DefaultTopics()},
 	}
 }
 
@@ -326,7 +222,7 @@ func Parse(raw []byte, env []string) (Config, error) {
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	if err := applyEnv(&cfg, env); err != nil {
+	if err := iconfig.ApplyEnv(&cfg, env); err != nil {
 		return Config{}, err
 	}
 	if err := cfg.Fill(); err != nil {
@@ -345,7 +241,7 @@ func (c *Config) Fill() error {
 	for i := range c.Chains.BTC {
 		c.Chains.BTC[i].fill()
 	}
-	if err := resolveSecrets(reflect.ValueOf(c).Elem(), ""); err != nil {
+	if err := iconfig.ResolveSecrets(c); err != nil {
 		return err
 	}
 	return c.Validate()
@@ -353,10 +249,8 @@ func (c *Config) Fill() error {
 
 // Validate checks every key and reports all problems, each with its key.
 func (c *Config) Validate() error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
-	}
+	var problems iconfig.Problems
+	bad := problems.Add
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -370,7 +264,7 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		bad("http.listen", "%q: want host:port", c.HTTP.Listen)
 	}
-	validateCredit(c.Credit, bad)
+	c.Credit.Validate(&problems, "credit")
 	for _, f := range follows(*c) {
 		if uint64(f.depth)*4 > c.Credit.RetainBlocks {
 			bad("credit.retain_blocks", "%d: keep it at least 4× %s.max_reorg_depth (%d)", c.Credit.RetainBlocks, f.key, f.depth)
@@ -596,7 +490,7 @@ func (c *Config) Validate() error {
 		}
 		e.validate(bad, p)
 	}
-	return errors.Join(errs...)
+	return problems.Err()
 }
 
 // validate checks the follower keys of the chain network at key p.
@@ -643,57 +537,5 @@ func follows(c Config) []followDepth {
 }
 
 var (
-	decimalRe  = regexp.MustCompile(`^(0|[1-9][0-9]{0,77})$`)
 	operatorRe = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
 )
-
-func validateCredit(c Credit, bad func(key, format string, args ...any)) {
-	if c.RetainBlocks < 1000 {
-		bad("credit.retain_blocks", "%d: at least 1000 (and far above every max_reorg_depth)", c.RetainBlocks)
-	}
-	seen := map[string]bool{}
-	for i, p := range c.Policies {
-		key := fmt.Sprintf("credit.policies[%d]", i)
-		if p.Chain != "eth" && p.Chain != "btc" {
-			bad(key+".chain", "%q: want eth or btc", p.Chain)
-		}
-		if p.Asset == "" {
-			bad(key+".asset", "empty: want native, a token contract, or * (the chain's default)")
-		}
-		if p.Finalized && p.Chain != "eth" {
-			bad(key+".finalized", "only eth has a finalized block tag")
-		}
-		if seen[p.Chain+"/"+p.Asset] {
-			bad(key, "a second policy for %s %s", p.Chain, p.Asset)
-		}
-		seen[p.Chain+"/"+p.Asset] = true
-		if p.Confirmations < 1 || p.Confirmations > 10_000 {
-			bad(key+".confirmations", "%d: want 1 to 10000", p.Confirmations)
-		}
-		for _, f := range []struct{ k, v string }{{"dust", p.Dust}, {"review", p.Review}} {
-			if f.v != "" && !decimalRe.MatchString(f.v) {
-				bad(key+"."+f.k, "%q: want a decimal integer in base units", f.v)
-			}
-		}
-		for j, t := range p.Tiers {
-			tk := fmt.Sprintf("%s.tiers[%d]", key, j)
-			if !decimalRe.MatchString(t.Min) {
-				bad(tk+".min", "%q: want a decimal integer in base units", t.Min)
-			}
-			if t.Confirmations <= p.Confirmations {
-				bad(tk+".confirmations", "%d: a tier must ask more than the policy's %d", t.Confirmations, p.Confirmations)
-			}
-		}
-	}
-	for ch, toks := range c.Tokens {
-		if ch != "eth" {
-			bad("credit.tokens."+ch, "only eth has tokens")
-			continue
-		}
-		for i, t := range toks {
-			if !regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`).MatchString(t) {
-				bad(fmt.Sprintf("credit.tokens.eth[%d]", i), "%q: want a 0x token contract address", t)
-			}
-		}
-	}
-}
