@@ -75,12 +75,9 @@ type Service struct {
 	cfg ServiceConfig
 	e   *Engine
 	cp  checkpoint
-	// pending block events, by stream and seq, with their record position.
-	queue map[string]map[uint64]queued
-	// contents of blocks whose parts arrived, by block hash.
-	contents map[string]*contents
-	// read positions: next offset by topic/partition.
-	pos map[string]int64
+	// asm reassembles blocks from the block stream and knows the read
+	// positions (where a restart must read on).
+	asm *kafka.Assembler
 	// recent are the outputs of the newest Bitcoin blocks applied, by
 	// stream (senders resolved without ClickHouse).
 	recent map[string]*recentOutputs
@@ -110,19 +107,6 @@ func (s *Service) Counts() map[string]int {
 type refusal struct {
 	d   Decision
 	err string
-}
-
-type queued struct {
-	ev  chain.BlockEvent
-	pos string
-	off int64
-}
-
-type contents struct {
-	seen   time.Time
-	block  chain.Block
-	offs   map[string]int64 // earliest part offset by topic/partition
-	counts map[string]int
 }
 
 // NewService returns a service; Run it.
@@ -221,7 +205,7 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
 	s.e = NewEngine(s.cfg.Policy)
 	s.e.Retain = s.cfg.Retain
 	s.cp = checkpoint{Offsets: map[string]int64{}, Next: map[string]uint64{}, Tips: map[string]uint64{}, Finalized: map[string]uint64{}}
-	s.queue, s.contents, s.pos, s.decisions = map[string]map[uint64]queued{}, map[string]*contents{}, map[string]int64{}, nil
+	s.asm, s.decisions = kafka.NewAssembler(s.cfg.Kafka.Topics, func(hash string) bool { return s.applied[hash] }), nil
 	s.recent, s.pruned, s.refused = map[string]*recentOutputs{}, nil, nil
 	fence, err := out.Fence(ctx, s.cfg.Kafka.Topics.CreditState, markerKey, typeHeader(markerKey))
 	if err != nil {
@@ -285,9 +269,7 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
 	}
 	slices.SortFunc(evs, func(a, b DepositEvent) int { return cmpStr(a.ID, b.ID) })
 	s.e.Restore(evs, s.cp.Tips, s.cp.Finalized)
-	for k, v := range s.cp.Offsets {
-		s.pos[k] = v
-	}
+	s.asm.Restore(s.cp.Offsets)
 	s.applied = map[string]bool{}
 	for _, h := range s.cp.Applied {
 		s.applied[h] = true
@@ -311,17 +293,8 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
 // watcher that crashed between a block's parts and its event publishes
 // the block again, under the same hash, with its event).
 func (s *Service) gc() {
-	wanted := map[string]bool{}
-	for _, q := range s.queue {
-		for _, it := range q {
-			wanted[it.ev.Hash] = true
-		}
-	}
-	for h, c := range s.contents {
-		if !wanted[h] && time.Since(c.seen) > 10*time.Minute {
-			s.cfg.Log.Warn("credit: dropping the parts of a block no event named", "block_hash", h)
-			delete(s.contents, h)
-		}
+	for _, h := range s.asm.GC(10 * time.Minute) {
+		s.cfg.Log.Warn("credit: dropping the parts of a block no event named", "block_hash", h)
 	}
 }
 
@@ -343,70 +316,23 @@ func cmpStr(a, b string) int {
 
 // take files one input record.
 func (s *Service) take(r *kafka.Record) {
-	key := fmt.Sprintf("%s/%d", r.Topic, r.Partition)
-	s.pos[key] = r.Offset + 1
-	tp := s.cfg.Kafka.Topics
-	if r.Topic == tp.Decisions {
-		var d Decision
-		err := json.Unmarshal(r.Value, &d)
-		if err == nil {
-			err = d.Validate()
-		}
-		if err != nil {
-			s.cfg.Log.Warn("credit: skipping an invalid decision", "offset", r.Offset, "err", err)
-			s.cfg.Metrics.decision("unreadable")
-			return
-		}
-		s.decisions = append(s.decisions, d)
+	if r.Topic != s.cfg.Kafka.Topics.Decisions {
+		// Records cordon does not write are skipped; the position moves on.
+		_ = s.asm.Add(r, func(st string) (uint64, bool) { next, ok := s.cp.Next[st]; return next, ok })
 		return
 	}
-	if r.Topic == tp.Blocks {
-		var ev chain.BlockEvent
-		if json.Unmarshal(r.Value, &ev) != nil || (ev.Type != chain.BlockAdded && ev.Type != chain.BlockRemoved) {
-			return
-		}
-		st := ev.Stream()
-		if next, ok := s.cp.Next[st]; ok && ev.Seq < next {
-			return // applied in a committed round
-		}
-		if s.queue[st] == nil {
-			s.queue[st] = map[uint64]queued{}
-		}
-		s.queue[st][ev.Seq] = queued{ev: ev, pos: key, off: r.Offset}
-		return
-	}
-	part, err := kafka.DecodePart(r.Value)
-	if err != nil || s.applied[part.BlockHash] {
-		return
-	}
-	c := s.contents[part.BlockHash]
-	if c == nil {
-		c = &contents{seen: time.Now(), offs: map[string]int64{}, counts: map[string]int{}}
-		s.contents[part.BlockHash] = c
-	}
-	if o, ok := c.offs[key]; !ok || r.Offset < o {
-		c.offs[key] = r.Offset
-	}
-	switch part.Kind {
-	case kafka.KindTransfer:
-		c.block.Transfers, err = kafka.AppendItems(c.block.Transfers, part)
-	case kafka.KindOutput:
-		c.block.Outputs, err = kafka.AppendItems(c.block.Outputs, part)
-	case kafka.KindSpend:
-		c.block.Spends, err = kafka.AppendItems(c.block.Spends, part)
-	}
+	s.asm.Advance(r.Topic, r.Partition, r.Offset+1)
+	var d Decision
+	err := json.Unmarshal(r.Value, &d)
 	if err == nil {
-		c.counts[part.Kind] += len(part.Items)
+		err = d.Validate()
 	}
-}
-
-// complete tells whether a block's parts are all in.
-func (c *contents) complete(ev chain.BlockEvent) bool {
-	if c == nil {
-		return ev.TransferCount == 0 && ev.OutputCount == 0 && ev.SpendCount == 0
+	if err != nil {
+		s.cfg.Log.Warn("credit: skipping an invalid decision", "offset", r.Offset, "err", err)
+		s.cfg.Metrics.decision("unreadable")
+		return
 	}
-	return c.counts[kafka.KindTransfer] >= ev.TransferCount && c.counts[kafka.KindOutput] >= ev.OutputCount &&
-		c.counts[kafka.KindSpend] >= ev.SpendCount
+	s.decisions = append(s.decisions, d)
 }
 
 // apply runs the queued events that can run, in seq order per stream.
@@ -429,40 +355,23 @@ func (s *Service) apply(ctx context.Context) ([]DepositEvent, error) {
 		out = append(out, evs...)
 	}
 	s.decisions = nil
-	streams := make([]string, 0, len(s.queue))
-	for st := range s.queue {
-		streams = append(streams, st)
-	}
-	slices.Sort(streams)
-	for _, st := range streams {
-		q := s.queue[st]
+	for _, st := range s.asm.Streams() {
 		next, ok := s.cp.Next[st]
 		if !ok { // a new stream starts at its first event
-			next = ^uint64(0)
-			for seq := range q {
-				next = min(next, seq)
+			if next, ok = s.asm.First(st); !ok {
+				continue
 			}
 		}
 		for {
-			item, ok := q[next]
+			ev, blk, ok := s.asm.Ready(st, next)
 			if !ok {
 				break
 			}
-			ev := item.ev
 			if ev.Type == chain.BlockRemoved {
 				out = append(out, s.e.Removed(ev)...)
 				s.cp.Tips[st] = ev.Height - min(ev.Height, 1)
 			} else {
-				c := s.contents[ev.Hash]
-				if !c.complete(ev) {
-					break
-				}
-				var blk chain.Block
-				if c != nil {
-					blk = c.block
-				}
-				blk.Header = ev.Header
-				cands, err := s.candidates(ctx, &blk, ev.Seq)
+				cands, err := s.candidates(ctx, blk, ev.Seq)
 				if errors.Is(err, errBehind) {
 					s.behind = true
 					// The sender data is not in ClickHouse yet: this stream
@@ -480,7 +389,6 @@ func (s *Service) apply(ctx context.Context) ([]DepositEvent, error) {
 				out = append(out, s.e.Added(ev, cands)...)
 				s.cp.Tips[st] = ev.Height
 				s.cp.Finalized[st] = max(s.cp.Finalized[st], ev.Finalized)
-				delete(s.contents, ev.Hash)
 				s.applied[ev.Hash] = true
 				s.cp.Applied = append(s.cp.Applied, ev.Hash)
 				if len(s.cp.Applied) > maxApplied {
@@ -488,7 +396,7 @@ func (s *Service) apply(ctx context.Context) ([]DepositEvent, error) {
 					s.cp.Applied = s.cp.Applied[1:]
 				}
 			}
-			delete(q, next)
+			s.asm.Done(st, next)
 			next++
 			s.cp.Next[st] = next
 		}
@@ -539,26 +447,8 @@ func (s *Service) moved() bool {
 	return false
 }
 
-// resume is where a restart must read on: for every partition, the
-// earliest record still needed (a queued event or a part of a block not
-// yet applied), else the next offset.
-func (s *Service) resume() map[string]int64 {
-	r := map[string]int64{}
-	for k, v := range s.pos {
-		r[k] = v
-	}
-	for _, q := range s.queue {
-		for _, it := range q {
-			r[it.pos] = min(r[it.pos], it.off)
-		}
-	}
-	for _, c := range s.contents {
-		for k, o := range c.offs {
-			r[k] = min(r[k], o)
-		}
-	}
-	return r
-}
+// resume is where a restart must read on (see kafka.Assembler.Resume).
+func (s *Service) resume() map[string]int64 { return s.asm.Resume() }
 
 // commit writes a round's events and the checkpoint in one transaction.
 func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, events []DepositEvent) error {

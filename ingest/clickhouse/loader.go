@@ -53,8 +53,10 @@ type LoaderConfig struct {
 // whose rows are not all loaded. Rows counted from this loader's own
 // inserts release an event at once; otherwise ClickHouse is asked, since
 // with several loaders in one consumer group a block's parts and its
-// event may be loaded by different instances. A held event's offset is
-// not committed until it is inserted, so a crash never loses it.
+// event may be loaded by different instances. A stream's events are
+// inserted in their order, so its newest loaded seq means every block
+// before it is in. A held event's offset is not committed until it is
+// inserted, so a crash never loses it.
 type Loader struct {
 	cfg     LoaderConfig
 	store   *Store
@@ -227,10 +229,10 @@ func complete(ev *chain.BlockEvent, n map[string]int) bool {
 
 var partKinds = []string{kafka.KindTransaction, kafka.KindTransfer, kafka.KindOutput, kafka.KindSpend}
 
-// release inserts the held events whose rows are all in: a removed
-// block's event at once, an added block's once its rows are counted in
-// this loader's inserts or, after CheckAfter, in ClickHouse; after
-// HoldMax, anyway (an error).
+// release inserts the held events whose rows are all in, in each
+// stream's order: a removed block's event at once, an added block's once
+// its rows are counted in this loader's inserts or, after CheckAfter, in
+// ClickHouse; after HoldMax, anyway (an error).
 func (l *Loader) release(ctx context.Context) error {
 	if len(l.held) == 0 {
 		return nil
@@ -280,12 +282,18 @@ func (l *Loader) release(ctx context.Context) error {
 			}
 		}
 	}
+	// A stream's events go in in their order: an event waits while an
+	// earlier one of its stream does, so a stream's newest loaded seq
+	// (what crediting asks ClickHouse) means every block before it is in.
+	blocked := map[string]bool{}
 	var evs []chain.BlockEvent
 	var keep []heldEvent
 	for i, h := range l.held {
-		if ready[i] {
+		st := h.ev.Stream()
+		if ready[i] && !blocked[st] {
 			evs = append(evs, h.ev)
 		} else {
+			ready[i], blocked[st] = false, true
 			keep = append(keep, h)
 		}
 	}

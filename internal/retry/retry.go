@@ -93,7 +93,7 @@ func Forever(ctx context.Context, p Policy, log *slog.Logger, what string, fn fu
 		start := p.clock()
 		err := fn(ctx)
 		if ctx.Err() != nil {
-			return nil
+			return nil //nolint:nilerr // stopping: the run ended because ctx did
 		}
 		if _, limit := p.bounds(); p.clock().Sub(start) > limit {
 			attempt = 0 // it ran fine for a while: this failure is a fresh one
@@ -102,7 +102,7 @@ func Forever(ctx context.Context, p Policy, log *slog.Logger, what string, fn fu
 		wait := p.Backoff(attempt)
 		log.Warn(what+"; retrying", "err", err, "retry_in", wait, "attempt", attempt)
 		if p.wait(ctx, wait) != nil {
-			return nil
+			return nil //nolint:nilerr // stopping while waiting to restart
 		}
 	}
 }
