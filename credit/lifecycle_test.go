@@ -264,7 +264,7 @@ func statusesOf(by map[string][]credit.DepositEvent) map[string][]string {
 
 // blockEvents reads the committed block events in order (one partition
 // per stream).
-func blockEvents(t *testing.T, ctx context.Context, brokers []string) []chain.BlockEvent {
+func blockEvents(t testing.TB, ctx context.Context, brokers []string) []chain.BlockEvent {
 	var out []chain.BlockEvent
 	for _, r := range readRecords(t, ctx, brokers, "cordon.blocks") {
 		var ev chain.BlockEvent
@@ -275,7 +275,7 @@ func blockEvents(t *testing.T, ctx context.Context, brokers []string) []chain.Bl
 }
 
 // readRecords reads a topic's committed records (as of the call).
-func readRecords(t *testing.T, ctx context.Context, brokers []string, topic string) []*kafka.Record {
+func readRecords(t testing.TB, ctx context.Context, brokers []string, topic string) []*kafka.Record {
 	var out []*kafka.Record
 	require.NoError(t, kafka.ReadLog(ctx, kafka.Config{Brokers: brokers}, topic, kafka.LogOptions{ClientID: "test"}, func(r *kafka.Record) error {
 		out = append(out, r)
@@ -285,7 +285,7 @@ func readRecords(t *testing.T, ctx context.Context, brokers []string, topic stri
 }
 
 // alertsOf reads the committed alerts by id.
-func alertsOf(t *testing.T, ctx context.Context, brokers []string) map[string]chain.Alert {
+func alertsOf(t testing.TB, ctx context.Context, brokers []string) map[string]chain.Alert {
 	out := map[string]chain.Alert{}
 	for _, r := range readRecords(t, ctx, brokers, "cordon.alerts") {
 		var a chain.Alert

@@ -83,7 +83,7 @@ func (g *chainGen) reorg(depth int) {
 
 // soakParams are the size of TestServiceExactlyOnce: CORDON_SOAK_RESTARTS
 // and CORDON_SOAK_UPDATES make it the long soak of `make soak`.
-func soakParams(t *testing.T) (restarts, updates int) {
+func soakParams(t testing.TB) (restarts, updates int) {
 	restarts, updates = 40, 300
 	if v, err := strconv.Atoi(os.Getenv("CORDON_SOAK_RESTARTS")); err == nil && v > 0 {
 		restarts = v
@@ -265,7 +265,7 @@ func freshCredited(g *chainGen, reg *registry.Index) []string {
 }
 
 // committed reads the deposit events (read committed) in order.
-func committed(t *testing.T, ctx context.Context, brokers []string) []credit.DepositEvent {
+func committed(t testing.TB, ctx context.Context, brokers []string) []credit.DepositEvent {
 	var out []credit.DepositEvent
 	for _, r := range readRecords(t, ctx, brokers, "cordon.deposits") {
 		if string(r.Key) == "checkpoint" || string(r.Key) == "restore-marker" {

@@ -15,14 +15,14 @@ import (
 	"github.com/cordonhq/cordon/internal/chain"
 )
 
-func topic(t *testing.T, brokers []string) *Topic {
+func topic(t testing.TB, brokers []string) *Topic {
 	tp, err := OpenTopic(kafka.Config{Brokers: brokers, CreateTopics: true})
 	require.NoError(t, err)
 	t.Cleanup(tp.Close)
 	return tp
 }
 
-func ofacFeed(t *testing.T, cur string, drop int) *Feed {
+func ofacFeed(t testing.TB, cur string, drop int) *Feed {
 	b, err := os.ReadFile(filepath.Join("testdata", "ofac", "sanctioned_addresses_"+cur+".txt"))
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")

@@ -30,7 +30,7 @@ import (
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 )
 
-func waitFile(t *testing.T, path string, timeout time.Duration) {
+func waitFile(t testing.TB, path string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -44,7 +44,7 @@ func waitFile(t *testing.T, path string, timeout time.Duration) {
 	}
 }
 
-func httpGet(t *testing.T, url string) (int, string) {
+func httpGet(t testing.TB, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url) //nolint:noctx // test
 	require.NoError(t, err)
@@ -158,7 +158,7 @@ func TestDevEndToEnd(t *testing.T) {
 // checkDevDeposits: deposits to the simulated users' addresses are
 // credited on cordon.deposits (read with kcat), and those from the dev
 // feed's flagged accounts are held with the indicator as the reason.
-func checkDevDeposits(t *testing.T, ctx context.Context, dir string, ep endpoints) {
+func checkDevDeposits(t testing.TB, ctx context.Context, dir string, ep endpoints) {
 	kcat, err := exec.LookPath("kcat")
 	require.NoError(t, err)
 	type event struct {
@@ -292,7 +292,7 @@ func checkDevDeposits(t *testing.T, ctx context.Context, dir string, ep endpoint
 // checkDevRetroHunt: an address registered through POST /v1/addresses
 // (a bad row next to it is reported, not blocking) reaches ClickHouse;
 // listing an address that paid it earlier raises a retro_hunt alert.
-func checkDevRetroHunt(t *testing.T, ctx context.Context, dir string, ep endpoints) {
+func checkDevRetroHunt(t testing.TB, ctx context.Context, dir string, ep endpoints) {
 	client, err := exec.LookPath("clickhouse-client")
 	require.NoError(t, err)
 	_, port, err := net.SplitHostPort(ep.ClickHouse)
@@ -350,7 +350,7 @@ func checkDevRetroHunt(t *testing.T, ctx context.Context, dir string, ep endpoin
 // checkDevIntel: the dev feed is imported at start and the screening API
 // (token from endpoints.json) flags its theft address; `cordon intel
 // import` loads a real OFAC list and `check` finds one of its addresses.
-func checkDevIntel(t *testing.T, ctx context.Context, dir string, ep endpoints) {
+func checkDevIntel(t testing.TB, ctx context.Context, dir string, ep endpoints) {
 	require.NotNil(t, ep.API)
 	post := func(token, body string) (int, string) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.API.URL+"/v1/screen", strings.NewReader(body))
@@ -395,7 +395,7 @@ func checkDevIntel(t *testing.T, ctx context.Context, dir string, ep endpoints) 
 // checkDevAnalysts: `cordon reconcile` finds no mismatch on either chain
 // of the running dev system and reports a tampered row; `cordon trace`
 // follows a dev address and writes every format.
-func checkDevAnalysts(t *testing.T, ctx context.Context, dir string, ep endpoints) {
+func checkDevAnalysts(t testing.TB, ctx context.Context, dir string, ep endpoints) {
 	for _, c := range []string{"eth", "btc"} {
 		require.NoError(t, cmdReconcile(ctx, []string{"--chain", c, "--data-dir", dir, "--blocks", "20"}), c)
 	}
@@ -442,7 +442,7 @@ func checkDevAnalysts(t *testing.T, ctx context.Context, dir string, ep endpoint
 // checkDevClickHouse: the dev ClickHouse server is in endpoints.json and
 // clickhouse-client (a third-party client) reads canonical rows of both
 // chains from it.
-func checkDevClickHouse(t *testing.T, ep endpoints) {
+func checkDevClickHouse(t testing.TB, ep endpoints) {
 	client, err := exec.LookPath("clickhouse-client")
 	if err != nil {
 		if os.Getenv("CORDON_TEST_REQUIRE_TOOLS") != "" {
@@ -472,7 +472,7 @@ func checkDevClickHouse(t *testing.T, ep endpoints) {
 // checkDevBitcoin: the dev btcd node is in endpoints.json, its outputs
 // reach Kafka (read with kcat), and `cordon export --chain btc` with no
 // endpoint flags writes outputs and spends.
-func checkDevBitcoin(t *testing.T, ctx context.Context, dir string, ep endpoints, kcat string) {
+func checkDevBitcoin(t testing.TB, ctx context.Context, dir string, ep endpoints, kcat string) {
 	require.NotNil(t, ep.BTCRPC, "endpoints.json has no btc_rpc")
 	require.Equal(t, devBTCNetwork, ep.BTCRPC.Network)
 	require.NotEmpty(t, ep.BTCRPC.Password)
@@ -655,7 +655,7 @@ func TestExportErrors(t *testing.T) {
 
 // checkDevIndicatorsInClickHouse: the loader copies the indicator topic
 // into ClickHouse, where analysts join it with transfers.
-func checkDevIndicatorsInClickHouse(t *testing.T, ep endpoints) {
+func checkDevIndicatorsInClickHouse(t testing.TB, ep endpoints) {
 	client, err := exec.LookPath("clickhouse-client")
 	require.NoError(t, err)
 	_, port, err := net.SplitHostPort(ep.ClickHouse)

@@ -18,7 +18,7 @@ import (
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 )
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -17,7 +17,7 @@ import (
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 )
 
-func listIndicator(t *testing.T, ctx context.Context, s *clickhouse.Store, id, c, value string, modified time.Time) {
+func listIndicator(t testing.TB, ctx context.Context, s *clickhouse.Store, id, c, value string, modified time.Time) {
 	t.Helper()
 	require.NoError(t, s.Exec(ctx, `INSERT INTO indicators (id, kind, chain, network, value, category, source, confidence, tlp,
 		valid_from, valid_until, revoked, created, modified, feed, feed_version, description, refs)
@@ -25,13 +25,13 @@ func listIndicator(t *testing.T, ctx context.Context, s *clickhouse.Store, id, c
 		id, c, value, modified.Unix(), modified.Unix()))
 }
 
-func register(t *testing.T, ctx context.Context, s *clickhouse.Store, c, addr string) {
+func register(t testing.TB, ctx context.Context, s *clickhouse.Store, c, addr string) {
 	t.Helper()
 	require.NoError(t, s.Exec(ctx, `INSERT INTO registered_addresses (chain, network, address, account, kind, added, removed, version)
 		SELECT ?, 'x', ?, 'user-1', 'deposit', now(), 0, 1`, c, addr))
 }
 
-func alerts(t *testing.T, ctx context.Context, p *kafka.Producer) map[string]chain.Alert {
+func alerts(t testing.TB, ctx context.Context, p *kafka.Producer) map[string]chain.Alert {
 	t.Helper()
 	out := map[string]chain.Alert{}
 	require.NoError(t, p.ReadAll(ctx, p.Topics().Alerts, func(r kafka.Record) error {
@@ -45,7 +45,7 @@ func alerts(t *testing.T, ctx context.Context, p *kafka.Producer) map[string]cha
 	return out
 }
 
-func count(t *testing.T, ctx context.Context, s *clickhouse.Store, q string, args ...any) int {
+func count(t testing.TB, ctx context.Context, s *clickhouse.Store, q string, args ...any) int {
 	t.Helper()
 	var n uint64
 	require.NoError(t, s.QueryRow(ctx, q, args...).Scan(&n))

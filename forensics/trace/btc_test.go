@@ -34,7 +34,7 @@ type nodeOut struct {
 	amount int64
 }
 
-func readGraph(t *testing.T, node *btcnode.Node) *utxoGraph {
+func readGraph(t testing.TB, node *btcnode.Node) *utxoGraph {
 	t.Helper()
 	g := &utxoGraph{outs: map[string]nodeOut{}, byTx: map[string][]nodeOut{}, spent: map[string]string{},
 		inputs: map[string][]string{}, height: map[string]int64{}}

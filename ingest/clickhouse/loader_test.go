@@ -58,7 +58,7 @@ func TestLoaderCanonicalAfterReorgs(t *testing.T) {
 
 // checkViews waits until the views show the node's blocks up to its tip,
 // then compares them with the node's chain from height from.
-func checkViews(t *testing.T, ctx context.Context, store *clickhouse.Store, node *btcnode.Node, from int64) {
+func checkViews(t testing.TB, ctx context.Context, store *clickhouse.Store, node *btcnode.Node, from int64) {
 	t.Helper()
 	tip, err := node.Client().GetBlockCount()
 	require.NoError(t, err)
@@ -190,7 +190,7 @@ func TestLoaderSurvivesOutagesAndKills(t *testing.T) {
 	require.Positive(t, testutil.ToFloat64(metrics.InsertErrors()), "the outage never failed an insert")
 }
 
-func portOf(t *testing.T, addr string) int {
+func portOf(t testing.TB, addr string) int {
 	_, p, err := net.SplitHostPort(addr)
 	require.NoError(t, err)
 	n, err := strconv.Atoi(p)
@@ -199,7 +199,7 @@ func portOf(t *testing.T, addr string) int {
 }
 
 // waitPublished waits until the watcher has published the node's tip.
-func waitPublished(t *testing.T, f *follow.Follower, node *btcnode.Node) {
+func waitPublished(t testing.TB, f *follow.Follower, node *btcnode.Node) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -216,7 +216,7 @@ func waitPublished(t *testing.T, f *follow.Follower, node *btcnode.Node) {
 // checkInputs: every canonical input whose spent output is in the loaded
 // range (outVal, from the node) carries that output's amount, and no other
 // input is marked resolved.
-func checkInputs(t *testing.T, ctx context.Context, store *clickhouse.Store, outVal map[string]uint64) {
+func checkInputs(t testing.TB, ctx context.Context, store *clickhouse.Store, outVal map[string]uint64) {
 	t.Helper()
 	rows, err := store.Query(ctx, `SELECT prev_tx_hash, prev_vout, amount, prev_found FROM canonical_inputs`)
 	require.NoError(t, err)
@@ -241,7 +241,7 @@ func checkInputs(t *testing.T, ctx context.Context, store *clickhouse.Store, out
 
 // watchedChain starts a btcd regtest node with a funded wallet, a broker,
 // and a watcher publishing the node's chain from height 100.
-func watchedChain(t *testing.T, ctx context.Context, seed uint64) (*btcnode.Node, *btcnode.Wallet, []string, *kafka.Producer, *follow.Follower) {
+func watchedChain(t testing.TB, ctx context.Context, seed uint64) (*btcnode.Node, *btcnode.Wallet, []string, *kafka.Producer, *follow.Follower) {
 	t.Helper()
 	node, wallet, src := pipetest.BTCNode(t, seed)
 	brokers, prod, f := pipetest.Stream(t, ctx, chain.BTC, "regtest", src, 100)

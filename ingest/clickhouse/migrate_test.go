@@ -12,7 +12,7 @@ import (
 	"github.com/cordonhq/cordon/ingest/clickhouse/chtest"
 )
 
-func open(t *testing.T, addr, db string) *clickhouse.Store {
+func open(t testing.TB, addr, db string) *clickhouse.Store {
 	s, err := clickhouse.Open(context.Background(), clickhouse.Config{Addrs: []string{addr}, Database: db})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })

@@ -44,7 +44,7 @@ func TestSinkConformanceKafka(t *testing.T) {
 	})
 }
 
-func startProducer(t *testing.T, cfg kafka.Config) (*kafka.Producer, *kfake.Cluster) {
+func startProducer(t testing.TB, cfg kafka.Config) (*kafka.Producer, *kfake.Cluster) {
 	t.Helper()
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
 	require.NoError(t, err)

@@ -39,7 +39,7 @@ func removed(seq uint64, h chain.Header) chain.Update {
 	return chain.Update{Event: chain.BlockEvent{V: 1, Type: chain.BlockRemoved, Seq: seq, Header: h}}
 }
 
-func newProducer(t *testing.T, cfg Config) *Producer {
+func newProducer(t testing.TB, cfg Config) *Producer {
 	t.Helper()
 	cfg.CreateTopics = true
 	if cfg.Partitions == 0 {
@@ -127,7 +127,7 @@ func TestStreamStaysInOnePartition(t *testing.T) {
 	require.Equal(t, map[int]int{part: 50}, seen)
 }
 
-func selfSigned(t *testing.T, dir string) (certFile, keyFile string, cert tls.Certificate) {
+func selfSigned(t testing.TB, dir string) (certFile, keyFile string, cert tls.Certificate) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)

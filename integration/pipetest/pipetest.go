@@ -36,7 +36,7 @@ type Pipe struct {
 
 // Stream starts a broker and a follower publishing src's chain from
 // startHeight into it.
-func Stream(t *testing.T, ctx context.Context, c chain.Chain, network string, src follow.Source, startHeight uint64) ([]string, *kafka.Producer, *follow.Follower) {
+func Stream(t testing.TB, ctx context.Context, c chain.Chain, network string, src follow.Source, startHeight uint64) ([]string, *kafka.Producer, *follow.Follower) {
 	t.Helper()
 	brokers := kafkatest.Brokers(t)
 	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3}, nil, nil)
@@ -52,7 +52,7 @@ func Stream(t *testing.T, ctx context.Context, c chain.Chain, network string, sr
 }
 
 // start runs Stream and a loader into a fresh ClickHouse server.
-func start(t *testing.T, ctx context.Context, c chain.Chain, network string, src follow.Source, startHeight uint64) *Pipe {
+func start(t testing.TB, ctx context.Context, c chain.Chain, network string, src follow.Source, startHeight uint64) *Pipe {
 	t.Helper()
 	brokers, prod, f := Stream(t, ctx, c, network, src, startHeight)
 	srv := chtest.Server(t)
@@ -100,7 +100,7 @@ const ETHNetwork = "devnet"
 
 // ETH starts an Ethereum devnet (seeded by seed) and the path from its
 // genesis into ClickHouse.
-func ETH(t *testing.T, ctx context.Context, seed uint64) (*devnet.Devnet, *Pipe) {
+func ETH(t testing.TB, ctx context.Context, seed uint64) (*devnet.Devnet, *Pipe) {
 	t.Helper()
 	chtest.Need(t)
 	dev, err := devnet.Start(devnet.Config{Seed: fmt.Sprint(seed)})
@@ -115,7 +115,7 @@ func ETH(t *testing.T, ctx context.Context, seed uint64) (*devnet.Devnet, *Pipe)
 
 // BTCNode starts a btcd regtest node with a funded wallet (seeded by
 // seed) and a watcher source on it.
-func BTCNode(t *testing.T, seed uint64) (*btcnode.Node, *btcnode.Wallet, *btc.Source) {
+func BTCNode(t testing.TB, seed uint64) (*btcnode.Node, *btcnode.Wallet, *btc.Source) {
 	t.Helper()
 	name := fmt.Sprint("chtest-", seed)
 	addr, err := btcnode.MiningAddress("regtest", name)
@@ -132,7 +132,7 @@ func BTCNode(t *testing.T, seed uint64) (*btcnode.Node, *btcnode.Wallet, *btc.So
 }
 
 // BTC starts BTCNode and the path from height 100 into ClickHouse.
-func BTC(t *testing.T, ctx context.Context, seed uint64) (*btcnode.Node, *btcnode.Wallet, *Pipe) {
+func BTC(t testing.TB, ctx context.Context, seed uint64) (*btcnode.Node, *btcnode.Wallet, *Pipe) {
 	t.Helper()
 	chtest.Need(t)
 	node, wallet, src := BTCNode(t, seed)

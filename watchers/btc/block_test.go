@@ -25,7 +25,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // oracle recomputes what Normalize must produce with btcd's own code paths
 // (full deserialization, TxHash, txscript's address extraction), then
 // compares record by record.
-func checkAgainstOracle(t *testing.T, net *btc.Network, raw []byte, got *chain.Block) {
+func checkAgainstOracle(t testing.TB, net *btc.Network, raw []byte, got *chain.Block) {
 	t.Helper()
 	var blk wire.MsgBlock
 	require.NoError(t, blk.Deserialize(bytes.NewReader(raw)))
@@ -153,7 +153,7 @@ func TestNormalizeMainnetBigBlocks(t *testing.T) {
 	golden(t, "mainnet-big.golden.json", append(out, '\n'))
 }
 
-func golden(t *testing.T, name string, got []byte) {
+func golden(t testing.TB, name string, got []byte) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
 	gz := filepath.Ext(name) == ".gz"

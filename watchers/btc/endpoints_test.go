@@ -55,7 +55,7 @@ func (p *rpcProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(reply)
 }
 
-func startProxy(t *testing.T, p *rpcProxy) string {
+func startProxy(t testing.TB, p *rpcProxy) string {
 	srv := httptest.NewServer(p)
 	t.Cleanup(srv.Close)
 	return srv.URL

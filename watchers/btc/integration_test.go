@@ -27,7 +27,7 @@ type harness struct {
 	src    *btc.Source
 }
 
-func newHarness(t *testing.T, network string, seed uint64) *harness {
+func newHarness(t testing.TB, network string, seed uint64) *harness {
 	t.Helper()
 	ctx := context.Background()
 	addr, err := btcnode.MiningAddress(network, fmt.Sprint(seed))
@@ -65,7 +65,7 @@ type consumed struct {
 	removed         int
 }
 
-func consume(t *testing.T, p *kafka.Producer, net string) consumed {
+func consume(t testing.TB, p *kafka.Producer, net string) consumed {
 	t.Helper()
 	ctx := context.Background()
 	c := consumed{outputs: map[string]string{}, spends: map[string]string{}}
@@ -102,7 +102,7 @@ func consume(t *testing.T, p *kafka.Producer, net string) consumed {
 // chain, computed independently with rpcclient's decoded blocks and
 // txscript: same headers, and exactly the outputs and spends of canonical
 // blocks.
-func checkCanonical(t *testing.T, h *harness, c consumed, from int64) {
+func checkCanonical(t testing.TB, h *harness, c consumed, from int64) {
 	t.Helper()
 	cl := h.node.Client()
 	tip, err := cl.GetBlockCount()
@@ -170,13 +170,13 @@ func blockOfKey(k string) string {
 	return parts[2]
 }
 
-func mustNet(t *testing.T, name string) btc.Network {
+func mustNet(t testing.TB, name string) btc.Network {
 	n, err := btc.LookupNetwork(name)
 	require.NoError(t, err)
 	return n
 }
 
-func waitSynced(t *testing.T, h *harness, f *follow.Follower, timeout time.Duration) {
+func waitSynced(t testing.TB, h *harness, f *follow.Follower, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
@@ -203,7 +203,7 @@ func TestFollowWithReorgs(t *testing.T) {
 	}
 }
 
-func testFollowWithReorgs(t *testing.T, network string, seed uint64) {
+func testFollowWithReorgs(t testing.TB, network string, seed uint64) {
 	h := newHarness(t, network, seed)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -70,7 +70,7 @@ func TestReorgFromCompetingNode(t *testing.T) {
 	checkCanonical(t, h, c, 100)
 }
 
-func waitFor(t *testing.T, cond func() bool, what string) {
+func waitFor(t testing.TB, cond func() bool, what string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {

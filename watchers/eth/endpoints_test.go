@@ -80,7 +80,7 @@ func (p *rpcProxy) forward(w http.ResponseWriter, body []byte, method string) {
 	_, _ = w.Write(out)
 }
 
-func startProxy(t *testing.T, p *rpcProxy) string {
+func startProxy(t testing.TB, p *rpcProxy) string {
 	t.Helper()
 	srv := httptest.NewServer(p)
 	t.Cleanup(srv.Close)

@@ -24,7 +24,7 @@ func smallMainnetSeed(tb testing.TB, n int) (block, receipts []byte) {
 	return block, receipts
 }
 
-func checkBlockInvariants(t *testing.T, b *chain.Block, rs []rpcReceipt) {
+func checkBlockInvariants(t testing.TB, b *chain.Block, rs []rpcReceipt) {
 	t.Helper()
 	failed := map[string]bool{}
 	for _, tx := range b.Transactions {

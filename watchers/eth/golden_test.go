@@ -134,7 +134,7 @@ func TestMainnetGolden(t *testing.T) {
 
 // generateFixture builds the RPC replies of a mainnet block from the
 // beacon block go-ethereum ships as test data.
-func generateFixture(t *testing.T, name, beaconFile string) {
+func generateFixture(t testing.TB, name, beaconFile string) {
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/ethereum/go-ethereum").Output()
 	require.NoError(t, err)
 	raw, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(out)), "beacon", "types", "testdata", beaconFile))

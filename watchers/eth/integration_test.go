@@ -29,7 +29,7 @@ type harness struct {
 	src     *eth.Source
 }
 
-func newHarness(t *testing.T, seed uint64) *harness {
+func newHarness(t testing.TB, seed uint64) *harness {
 	t.Helper()
 	ctx := context.Background()
 	dev, err := devnet.Start(devnet.Config{Seed: fmt.Sprint(seed)})
@@ -68,7 +68,7 @@ type consumed struct {
 	removed   int
 }
 
-func consume(t *testing.T, p *kafka.Producer) consumed {
+func consume(t testing.TB, p *kafka.Producer) consumed {
 	t.Helper()
 	ctx := context.Background()
 	c := consumed{transfers: map[string]chain.Transfer{}, txs: map[string]chain.Transaction{}}
@@ -97,7 +97,7 @@ func consume(t *testing.T, p *kafka.Producer) consumed {
 
 // expectedTransfers computes the transfers of a canonical block with
 // go-ethereum's own types, independently of the watcher's decoder.
-func expectedTransfers(t *testing.T, h *harness, num uint64) (common.Hash, map[string]string) {
+func expectedTransfers(t testing.TB, h *harness, num uint64) (common.Hash, map[string]string) {
 	t.Helper()
 	ctx := context.Background()
 	blk, err := h.dev.Client().BlockByNumber(ctx, new(big.Int).SetUint64(num))
@@ -153,7 +153,7 @@ func describe(tr chain.Transfer) string {
 // checkCanonical asserts that the consumed stream is exactly the node's
 // canonical chain, with every transfer of it present once and nothing from
 // abandoned blocks in the canonical view.
-func checkCanonical(t *testing.T, h *harness, c consumed) {
+func checkCanonical(t testing.TB, h *harness, c consumed) {
 	t.Helper()
 	head := h.dev.Head().Number.Uint64()
 	require.Len(t, c.chain, int(head)+1, "consumer chain length")
@@ -187,7 +187,7 @@ func checkCanonical(t *testing.T, h *harness, c consumed) {
 	require.Equal(t, wantTxs, gotTxs, "canonical transactions")
 }
 
-func waitPublished(t *testing.T, h *harness, timeout time.Duration) {
+func waitPublished(t testing.TB, h *harness, timeout time.Duration) {
 	t.Helper()
 	want := strings.ToLower(h.dev.Head().Hash().Hex())
 	deadline := time.Now().Add(timeout)

@@ -13,7 +13,7 @@ import (
 	"github.com/cordonhq/cordon/watchers/follow"
 )
 
-func topicContent(t *testing.T, p *kafka.Producer) map[string]string {
+func topicContent(t testing.TB, p *kafka.Producer) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, topic := range []string{p.Topics().Blocks, p.Topics().Transactions, p.Topics().Transfers} {

@@ -162,7 +162,7 @@ func (s *memSink) apply(t *testing.T) []chain.Header {
 	return st.Chain
 }
 
-func waitFor(t *testing.T, cond func() bool) {
+func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

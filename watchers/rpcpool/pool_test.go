@@ -26,7 +26,7 @@ type fakeNode struct {
 	calls     atomic.Int64
 }
 
-func newPool(t *testing.T, nodes map[string]*fakeNode, order []string) (*rpcpool.Pool[*fakeNode], *rpcpool.Metrics) {
+func newPool(t testing.TB, nodes map[string]*fakeNode, order []string) (*rpcpool.Pool[*fakeNode], *rpcpool.Metrics) {
 	var eps []*rpcpool.Endpoint[*fakeNode]
 	for _, name := range order {
 		eps = append(eps, rpcpool.NewEndpoint(name, "http://secret-"+name, nodes[name]))
