@@ -39,7 +39,7 @@ func (s *Store) Migrate(ctx context.Context, ms []Migration) error {
 	}
 	applied, err := s.Applied(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("clickhouse: read applied migrations: %w", err)
 	}
 	for _, m := range ms {
 		if applied[m.Version] {
@@ -94,11 +94,14 @@ func firstLine(s string) string {
 func (s *Store) record(ctx context.Context, m Migration) error {
 	b, err := s.conn.PrepareBatch(ctx, `INSERT INTO `+migrationsTable+` (version, name, applied_at)`)
 	if err != nil {
-		return err
+		return fmt.Errorf("clickhouse: record migration %d: %w", m.Version, err)
 	}
 	if err := b.Append(m.Version, m.Name, time.Now().UTC().Truncate(time.Second)); err != nil {
 		_ = b.Abort()
-		return err
+		return fmt.Errorf("clickhouse: record migration %d: %w", m.Version, err)
 	}
-	return b.Send()
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("clickhouse: record migration %d: %w", m.Version, err)
+	}
+	return nil
 }

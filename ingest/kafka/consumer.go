@@ -61,7 +61,7 @@ func NewConsumer(cfg Config, group string, topics []string) (*Consumer, error) {
 func (c *Consumer) Fetch(ctx context.Context, max int, linger time.Duration) ([]Message, error) {
 	m, err := c.r.FetchMessage(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("fetch: %w", err)
 	}
 	out := []Message{wrap(m)}
 	lctx, cancel := context.WithTimeout(ctx, linger)

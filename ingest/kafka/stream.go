@@ -99,12 +99,12 @@ func (p *Producer) ReadRange(ctx context.Context, topic string, partition int, f
 			rec := Record{Partition: partition, Offset: r.Offset}
 			if r.Key != nil {
 				if rec.Key, err = io.ReadAll(r.Key); err != nil {
-					return err
+					return fmt.Errorf("read %s/%d@%d key: %w", topic, partition, r.Offset, err)
 				}
 			}
 			if r.Value != nil {
 				if rec.Value, err = io.ReadAll(r.Value); err != nil {
-					return err
+					return fmt.Errorf("read %s/%d@%d value: %w", topic, partition, r.Offset, err)
 				}
 			}
 			if err := fn(rec); err != nil {

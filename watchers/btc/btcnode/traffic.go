@@ -168,11 +168,11 @@ func (w *Wallet) Bootstrap() error {
 	for height := max(h-200, 1); height <= h; height++ {
 		hash, err := w.node.client.GetBlockHash(height)
 		if err != nil {
-			return err
+			return fmt.Errorf("getblockhash %d: %w", height, err)
 		}
 		blk, err := w.node.client.GetBlock(hash)
 		if err != nil {
-			return err
+			return fmt.Errorf("getblock %d: %w", height, err)
 		}
 		for i, tx := range blk.Transactions {
 			w.noteTx(tx, i == 0)
