@@ -25,26 +25,18 @@ type BTCNode interface {
 	GetBlock(hash *chainhash.Hash) (*wire.MsgBlock, error)
 }
 
+// outpoint names an output (tx, vout); a spendKey an input (tx, vin).
 type outpoint struct {
 	tx   string
 	vout uint32
 }
 
+type spendKey = outpoint
+
 func (o outpoint) String() string { return o.tx + ":" + strconv.FormatUint(uint64(o.vout), 10) }
 
 func (o outpoint) compare(p outpoint) int {
 	return cmp.Or(strings.Compare(o.tx, p.tx), cmp.Compare(o.vout, p.vout))
-}
-
-type spendKey struct {
-	tx  string
-	vin uint32
-}
-
-func (k spendKey) String() string { return k.tx + ":" + strconv.FormatUint(uint64(k.vin), 10) }
-
-func (k spendKey) compare(l spendKey) int {
-	return cmp.Or(strings.Compare(k.tx, l.tx), cmp.Compare(k.vin, l.vin))
 }
 
 // txOut is an output's amount and address ("" when its script has none).
@@ -399,7 +391,7 @@ func compareWindow(ctx context.Context, q Querier, o Options, bs map[uint64]bloc
 	for rows.Next() {
 		var k spendKey
 		var prev outpoint
-		if err := rows.Scan(&k.tx, &k.vin, &prev.tx, &prev.vout); err != nil {
+		if err := rows.Scan(&k.tx, &k.vout, &prev.tx, &prev.vout); err != nil {
 			_ = rows.Close()
 			return store, fmt.Errorf("reconcile: read spends: %w", err)
 		}
