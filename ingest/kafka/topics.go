@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TopicSpec is how one of cordon's topics is set up. The list (Specs) is
@@ -127,7 +128,9 @@ func Ensure(ctx context.Context, cfg Config, names ...string) error {
 		}
 		specs = picked
 	}
-	cl, err := newFranz(cfg, "-admin")
+	// Metadata answers are cached for MetadataMinAge (5s by default),
+	// which the wait for created topics below would sit out.
+	cl, err := newFranz(cfg, "-admin", kgo.MetadataMinAge(100*time.Millisecond))
 	if err != nil {
 		return err
 	}

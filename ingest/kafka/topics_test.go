@@ -59,7 +59,7 @@ func TestEnsure(t *testing.T) {
 	require.ErrorContains(t, err, "kafka.create_topics is false")
 	require.Error(t, Ensure(ctx, cfg, "cordon.nope"), "not one of cordon's topics")
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.MetadataMinAge(10*time.Millisecond))
 	require.NoError(t, err)
 	defer cl.Close()
 	admin := kadm.NewClient(cl)
