@@ -12,8 +12,8 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/cordonhq/cordon/ingest/clickhouse"
+	"github.com/cordonhq/cordon/internal/address"
 	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/watchers/btc"
 )
 
 // BTCNode is what the Bitcoin check asks the node (an *rpcclient.Client).
@@ -82,7 +82,7 @@ func BTC(ctx context.Context, q Querier, node BTCNode, o Options) (*Report, erro
 	if err := o.fill(); err != nil {
 		return nil, err
 	}
-	net, err := btc.LookupNetwork(o.Network)
+	net, err := address.LookupBTC(o.Network)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: %w", err)
 	}
@@ -111,7 +111,7 @@ func BTC(ctx context.Context, q Querier, node BTCNode, o Options) (*Report, erro
 		for i, tx := range blk.Transactions {
 			id := tx.TxHash().String()
 			for v, out := range tx.TxOut {
-				_, a := btc.ClassifyScript(out.PkScript, &net)
+				_, a := address.ClassifyScript(out.PkScript, &net)
 				nodeWin.outs[outpoint{id, uint32(v)}] = txOut{uint64(out.Value), a}
 			}
 			if i == 0 {
@@ -518,7 +518,7 @@ func chunks(vals []string) []string {
 type nodeBlocks struct {
 	ctx    context.Context
 	node   BTCNode
-	net    *btc.Network
+	net    *address.BTCNetwork
 	blocks map[chainhash.Hash]map[string]*wire.MsgTx // by tx hash
 }
 
@@ -567,7 +567,7 @@ func (n *nodeBlocks) output(op outpoint, r prevRow) (txOut, bool, error) {
 		return txOut{}, false, nil
 	}
 	out := tx.TxOut[op.vout]
-	_, a := btc.ClassifyScript(out.PkScript, n.net)
+	_, a := address.ClassifyScript(out.PkScript, n.net)
 	return txOut{uint64(out.Value), a}, true, nil
 }
 
