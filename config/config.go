@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cordonhq/cordon/credit"
+	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	iconfig "github.com/cordonhq/cordon/internal/config"
 )
@@ -72,18 +73,15 @@ type Operator struct {
 	Token iconfig.Secret `yaml:"token"`
 }
 
-// ClickHouse configures the loader from Kafka into ClickHouse.
+// ClickHouse configures the analysts' store and the loader from Kafka
+// into it: the connection (addrs, database, username, password; empty
+// addrs disables the loader), the loader's consumer group and its
+// batching (batch_records, linger), all flat under clickhouse.
 type ClickHouse struct {
-	// Addrs are native-protocol host:port addresses; empty disables the
-	// loader.
-	Addrs    []string       `yaml:"addrs"`
-	Database string         `yaml:"database"`
-	Username string         `yaml:"username"`
-	Password iconfig.Secret `yaml:"password"`
+	clickhouse.Config `yaml:",inline"`
 	// GroupID is the Kafka consumer group of the loader.
-	GroupID      string        `yaml:"group_id"`
-	BatchRecords int           `yaml:"batch_records"`
-	Linger       time.Duration `yaml:"linger"`
+	GroupID string                  `yaml:"group_id"`
+	Loader  clickhouse.LoaderConfig `yaml:",inline"`
 }
 
 // Log configures logging.
@@ -178,12 +176,13 @@ type Endpoint struct {
 // Defaults returns a Config with every default filled in.
 func Defaults() Config {
 	return Config{
-		ClickHouse: ClickHouse{Database: "cordon", Username: "default", GroupID: "cordon-clickhouse", BatchRecords: 5000, Linger: 200 * time.Millisecond},
-		Log:        Log{Level: "info", Format: "text"},
-		API:        API{MaxBodyBytes: 1 << 20, MaxBatch: 1000},
-		Intel:      Intel{RetroHuntWindow: 90 * 24 * time.Hour, RetroHuntInterval: time.Minute},
-		Credit:     credit.Config{RetainBlocks: 10_000},
-		HTTP:       HTTP{Listen: "127.0.0.1:9464"},
+		ClickHouse: ClickHouse{Config: clickhouse.Config{Database: "cordon", Username: "default"}, GroupID: "cordon-clickhouse",
+			Loader: clickhouse.LoaderConfig{BatchRecords: 5000, Linger: 200 * time.Millisecond}},
+		Log:    Log{Level: "info", Format: "text"},
+		API:    API{MaxBodyBytes: 1 << 20, MaxBatch: 1000},
+		Intel:  Intel{RetroHuntWindow: 90 * 24 * time.Hour, RetroHuntInterval: time.Minute},
+		Credit: credit.Config{RetainBlocks: 10_000},
+		HTTP:   HTTP{Listen: "127.0.0.1:9464"},
 		Kafka: kafka.Config{ClientID: "cordon", CreateTopics: true, ReplicationFactor: 3, BatchSize: 1000,
 			Linger: 100 * time.Microsecond, MaxAttempts: 10, WriteTimeout: 30 * time.Second, Compression: "lz4", PartBytes: 256 << 10,
 			Topics: kafka.DefaultTopics()},
@@ -396,11 +395,11 @@ func (c *Config) Validate() error {
 		if chc.GroupID == "" {
 			bad("clickhouse.group_id", "required")
 		}
-		if chc.BatchRecords < 1 || chc.BatchRecords > 1_000_000 {
-			bad("clickhouse.batch_records", "%d: must be between 1 and 1000000", chc.BatchRecords)
+		if l := chc.Loader; l.BatchRecords < 1 || l.BatchRecords > 1_000_000 {
+			bad("clickhouse.batch_records", "%d: must be between 1 and 1000000", l.BatchRecords)
 		}
-		if chc.Linger <= 0 || chc.Linger > time.Minute {
-			bad("clickhouse.linger", "%s: must be between 0 and 1m", chc.Linger)
+		if l := chc.Loader; l.Linger <= 0 || l.Linger > time.Minute {
+			bad("clickhouse.linger", "%s: must be between 0 and 1m", l.Linger)
 		}
 	}
 	if len(c.Chains.ETH) == 0 && len(c.Chains.BTC) == 0 {

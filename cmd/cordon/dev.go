@@ -133,7 +133,7 @@ func cmdDev(ctx context.Context, args []string) error {
 	}
 	if chSrv != nil {
 		cfg.ClickHouse.Addrs = []string{chSrv.Addr()}
-		cfg.ClickHouse.Linger = 100 * time.Millisecond
+		cfg.ClickHouse.Loader.Linger = 100 * time.Millisecond
 	}
 	token, err := devToken(*dataDir, "api-token")
 	if err != nil {

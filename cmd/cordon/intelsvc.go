@@ -130,7 +130,7 @@ func (c *crediting) Run(ctx context.Context) error {
 	}
 	var resolver credit.SenderResolver
 	if ch := c.cfg.ClickHouse; len(ch.Addrs) > 0 {
-		st, err := clickhouse.Open(ctx, clickhouse.Config{Addrs: ch.Addrs, Database: ch.Database, Username: ch.Username, Password: ch.Password.Value()})
+		st, err := clickhouse.Open(ctx, ch.Config)
 		if err != nil {
 			c.log.Warn("credit: no ClickHouse for Bitcoin senders; such deposits are held as sender unknown", "err", err)
 		} else {

@@ -43,10 +43,9 @@ func (f storeFlags) open(ctx context.Context, c chain.Chain) (*clickhouse.Store,
 		if err != nil {
 			return nil, "", err
 		}
-		ch := file.ClickHouse
-		cfg.Addrs, cfg.Username, cfg.Password = ch.Addrs, ch.Username, ch.Password.Value()
-		if cfg.Database == "" {
-			cfg.Database = ch.Database
+		cfg = file.ClickHouse.Config
+		if *f.database != "" {
+			cfg.Database = *f.database
 		}
 		if network == "" {
 			var nets []string
