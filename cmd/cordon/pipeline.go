@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -69,13 +68,8 @@ func btcSourceConfig(b config.BTC) btc.Config {
 }
 
 func followConfig(c chain.Chain, network string, f config.Follow) follow.Config {
-	fc := follow.Config{Chain: c, Network: network, Parallel: f.Parallel, MaxReorgDepth: f.MaxReorgDepth, BatchBlocks: f.BatchBlocks, PollInterval: f.PollInterval}
-	if f.StartHeight == "head" {
-		fc.StartAtHead = true
-	} else {
-		fc.StartHeight, _ = strconv.ParseUint(f.StartHeight, 10, 64) // validated
-	}
-	return fc
+	return follow.Config{Chain: c, Network: network, StartHeight: f.StartHeight, Parallel: f.Parallel, MaxReorgDepth: f.MaxReorgDepth,
+		BatchBlocks: f.BatchBlocks, PollInterval: f.PollInterval}
 }
 
 func newPipeline(ctx context.Context, cfg config.Config, reg prometheus.Registerer, log *slog.Logger) (*pipeline, error) {

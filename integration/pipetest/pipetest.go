@@ -43,7 +43,7 @@ func Stream(t testing.TB, ctx context.Context, c chain.Chain, network string, sr
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = prod.Close() })
 	require.NoError(t, prod.EnsureTopics(ctx))
-	f := follow.New(follow.Config{Chain: c, Network: network, StartHeight: startHeight, PollInterval: 50 * time.Millisecond},
+	f := follow.New(follow.Config{Chain: c, Network: network, StartHeight: follow.StartAt(startHeight), PollInterval: 50 * time.Millisecond},
 		src, prod, nil, prod, nil, nil)
 	fctx, stopF := context.WithCancel(ctx)
 	t.Cleanup(stopF)

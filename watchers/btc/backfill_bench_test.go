@@ -162,7 +162,7 @@ func backfill(b *testing.B, src *btc.Source, from, to uint64, parallel int) (tim
 func follow1(b *testing.B, src *btc.Source, sink follow.Sink, from, to uint64, parallel int) time.Duration {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	f := follow.New(follow.Config{Chain: chain.BTC, Network: "simnet", StartHeight: from, Parallel: parallel,
+	f := follow.New(follow.Config{Chain: chain.BTC, Network: "simnet", StartHeight: follow.StartAt(from), Parallel: parallel,
 		BatchBlocks: envInt("CORDON_BENCH_BATCH_BLOCKS", 8), PollInterval: 10 * time.Millisecond}, src, sink, nil, nil, nil, nil)
 	started := time.Now()
 	done := make(chan error, 1)

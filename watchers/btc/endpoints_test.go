@@ -131,7 +131,7 @@ func TestFailoverPastBadEndpoints(t *testing.T) {
 	defer cancel()
 	src.Pool().CheckHealth(ctx) // finds the wrong network
 	h.src = src
-	f := h.follower(follow.Config{StartHeight: 440, Parallel: 3, BatchBlocks: 4})
+	f := h.follower(follow.Config{StartHeight: "440", Parallel: 3, BatchBlocks: 4})
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
 	waitSynced(t, h, f, 90*time.Second)

@@ -207,7 +207,7 @@ func testFollowWithReorgs(t testing.TB, network string, seed uint64) {
 	h := newHarness(t, network, seed)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	f := h.follower(follow.Config{StartHeight: 0, Parallel: 4, BatchBlocks: 8})
+	f := h.follower(follow.Config{StartHeight: "0", Parallel: 4, BatchBlocks: 8})
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
 	for round := 1; round <= 16; round++ {
@@ -235,7 +235,7 @@ func TestRestartResumes(t *testing.T) {
 	h := newHarness(t, "simnet", 3)
 	for range 3 {
 		ctx, cancel := context.WithCancel(context.Background())
-		f := h.follower(follow.Config{StartHeight: 0, Parallel: 3, BatchBlocks: 4})
+		f := h.follower(follow.Config{StartHeight: "0", Parallel: 3, BatchBlocks: 4})
 		done := make(chan error, 1)
 		go func() { done <- f.Run(ctx) }()
 		for range 3 {
@@ -248,7 +248,7 @@ func TestRestartResumes(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	f := h.follower(follow.Config{StartHeight: 0, Parallel: 3})
+	f := h.follower(follow.Config{StartHeight: "0", Parallel: 3})
 	go func() { _ = f.Run(ctx) }()
 	waitSynced(t, h, f, 60*time.Second)
 	cancel()
