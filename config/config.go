@@ -10,7 +10,6 @@ import (
 	"os"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,7 +18,11 @@ import (
 	"github.com/cordonhq/cordon/credit"
 	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/internal/chain"
 	iconfig "github.com/cordonhq/cordon/internal/config"
+	"github.com/cordonhq/cordon/watchers/btc"
+	"github.com/cordonhq/cordon/watchers/eth"
+	"github.com/cordonhq/cordon/watchers/follow"
 )
 
 // Config is the whole configuration of `cordon run`.
@@ -101,36 +104,26 @@ type Chains struct {
 	BTC []BTC `yaml:"btc"`
 }
 
-// Follow holds the follower keys every chain network has.
-type Follow struct {
-	// StartHeight is where an empty stream starts: a height, or "head".
-	StartHeight    string        `yaml:"start_height"`
-	Parallel       int           `yaml:"parallel"`
-	MaxReorgDepth  int           `yaml:"max_reorg_depth"`
-	BatchBlocks    int           `yaml:"batch_blocks"`
-	PollInterval   time.Duration `yaml:"poll_interval"`
-	RequestTimeout time.Duration `yaml:"request_timeout"`
-	HealthInterval time.Duration `yaml:"health_interval"`
-	MaxLag         uint64        `yaml:"max_lag"`
-}
+// Follow is the follower part of a chain network's entry: the keys
+// every network has (start_height, parallel, max_reorg_depth,
+// batch_blocks, poll_interval). Fill sets its Chain and Network.
+type Follow = follow.Config
 
-// BTC configures one Bitcoin network.
+// BTC configures one Bitcoin network: the source's keys (network,
+// endpoints, request_timeout, health_interval, max_lag) and the
+// follower's, flat in one entry.
 type BTC struct {
-	// Network is mainnet, testnet, signet, regtest or simnet: it selects
-	// address encoding and the genesis block endpoints must have.
-	Network   string        `yaml:"network"`
-	Endpoints []BTCEndpoint `yaml:"endpoints"`
-	Follow    `yaml:",inline"`
+	btc.Config `yaml:",inline"`
+	Follow     `yaml:",inline"`
 }
 
-// BTCEndpoint is one bitcoind or btcd JSON-RPC endpoint, authenticated by
-// user and password or by the node's cookie file.
-type BTCEndpoint struct {
-	Name       string         `yaml:"name"`
-	URL        iconfig.Secret `yaml:"url"`
-	User       string         `yaml:"user"`
-	Password   iconfig.Secret `yaml:"password"`
-	CookieFile string         `yaml:"cookie_file"`
+// ETH configures one Ethereum network: the source's keys (network,
+// chain_id, endpoints, request_timeout, health_interval, max_lag,
+// verify_header_hash, verify_tx_root) and the follower's, flat in one
+// entry.
+type ETH struct {
+	eth.Config `yaml:",inline"`
+	Follow     `yaml:",inline"`
 }
 
 var identifierRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -139,38 +132,23 @@ var identifierRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 var BTCNetworks = []string{"mainnet", "testnet", "signet", "regtest", "simnet"}
 
 func (b *BTC) fill() {
-	b.Follow.fill(Follow{StartHeight: "head", Parallel: 8, MaxReorgDepth: 32, BatchBlocks: 8, PollInterval: time.Second,
-		RequestTimeout: 30 * time.Second, HealthInterval: 10 * time.Second, MaxLag: 3})
+	fillFollow(&b.Follow, Follow{StartHeight: follow.StartHead, Parallel: 8, MaxReorgDepth: 32, BatchBlocks: 8, PollInterval: time.Second})
+	iconfig.OrDefault(&b.RequestTimeout, 30*time.Second)
+	iconfig.OrDefault(&b.HealthInterval, 10*time.Second)
+	iconfig.OrDefault(&b.MaxLag, 3)
+	b.Chain, b.Follow.Network = chain.BTC, b.Config.Network
+	// One rpcclient client per concurrent request, and two more for the
+	// head polls and health checks beside a full backfill.
+	b.Clients = b.Parallel + 2
 }
 
-// fill sets every unset key to its value in d.
-func (f *Follow) fill(d Follow) {
+// fillFollow sets every unset key of f to its value in d.
+func fillFollow(f *Follow, d Follow) {
 	iconfig.OrDefault(&f.StartHeight, d.StartHeight)
 	iconfig.OrDefault(&f.Parallel, d.Parallel)
 	iconfig.OrDefault(&f.MaxReorgDepth, d.MaxReorgDepth)
 	iconfig.OrDefault(&f.BatchBlocks, d.BatchBlocks)
 	iconfig.OrDefault(&f.PollInterval, d.PollInterval)
-	iconfig.OrDefault(&f.RequestTimeout, d.RequestTimeout)
-	iconfig.OrDefault(&f.HealthInterval, d.HealthInterval)
-	iconfig.OrDefault(&f.MaxLag, d.MaxLag)
-}
-
-// ETH configures one Ethereum network.
-type ETH struct {
-	Network          string     `yaml:"network"`
-	ChainID          uint64     `yaml:"chain_id"`
-	Endpoints        []Endpoint `yaml:"endpoints"`
-	Follow           `yaml:",inline"`
-	VerifyHeaderHash *bool `yaml:"verify_header_hash"`
-	VerifyTxRoot     *bool `yaml:"verify_tx_root"`
-}
-
-// Endpoint is one node endpoint.
-type Endpoint struct {
-	Name string `yaml:"name"`
-	// URL may hold an API key, so it is a secret reference too.
-	URL     iconfig.Secret            `yaml:"url"`
-	Headers map[string]iconfig.Secret `yaml:"headers"`
 }
 
 // Defaults returns a Config with every default filled in.
@@ -191,16 +169,13 @@ func Defaults() Config {
 
 // fill sets the defaults of an Ethereum network's unset keys.
 func (e *ETH) fill() {
-	e.Follow.fill(Follow{StartHeight: "head", Parallel: 8, MaxReorgDepth: 64, BatchBlocks: 64, PollInterval: 2 * time.Second,
-		RequestTimeout: 10 * time.Second, HealthInterval: 5 * time.Second, MaxLag: 16})
-	if e.VerifyHeaderHash == nil {
-		t := true
-		e.VerifyHeaderHash = &t
-	}
-	if e.VerifyTxRoot == nil {
-		t := *e.VerifyHeaderHash // the root check means nothing without the hash check
-		e.VerifyTxRoot = &t
-	}
+	fillFollow(&e.Follow, Follow{StartHeight: follow.StartHead, Parallel: 8, MaxReorgDepth: 64, BatchBlocks: 64, PollInterval: 2 * time.Second})
+	iconfig.OrDefault(&e.Pool.RequestTimeout, 10*time.Second)
+	iconfig.OrDefault(&e.Pool.HealthInterval, 5*time.Second)
+	iconfig.OrDefault(&e.Pool.MaxLag, 16)
+	e.Chain, e.Follow.Network = chain.ETH, e.Config.Network
+	header, txRoot := e.Verifies() // the root check means nothing without the hash check
+	e.VerifyHeaderHash, e.VerifyTxRoot = &header, &txRoot
 }
 
 // Load reads the file at path, applies environment overrides from env
@@ -408,12 +383,13 @@ func (c *Config) Validate() error {
 	btcNets := map[string]bool{}
 	for i, b := range c.Chains.BTC {
 		p := fmt.Sprintf("chains.btc[%d]", i)
-		if !slices.Contains(BTCNetworks, b.Network) {
-			bad(p+".network", "%q: want one of %s", b.Network, strings.Join(BTCNetworks, ", "))
-		} else if btcNets[b.Network] {
-			bad(p+".network", "%q is configured twice", b.Network)
+		network := b.Config.Network
+		if !slices.Contains(BTCNetworks, network) {
+			bad(p+".network", "%q: want one of %s", network, strings.Join(BTCNetworks, ", "))
+		} else if btcNets[network] {
+			bad(p+".network", "%q is configured twice", network)
 		}
-		btcNets[b.Network] = true
+		btcNets[network] = true
 		if len(b.Endpoints) == 0 {
 			bad(p+".endpoints", "at least one endpoint is required")
 		}
@@ -447,19 +423,20 @@ func (c *Config) Validate() error {
 			}
 			names[name] = true
 		}
-		b.validate(bad, p)
+		validateFollow(b.Follow, b.RequestTimeout, b.HealthInterval, bad, p)
 	}
 	networks := map[string]bool{}
 	for i, e := range c.Chains.ETH {
 		p := fmt.Sprintf("chains.eth[%d]", i)
-		if e.Network == "" {
+		network := e.Config.Network
+		if network == "" {
 			bad(p+".network", "required (for example mainnet, sepolia)")
-		} else if strings.ContainsAny(e.Network, "/ \t") {
-			bad(p+".network", "%q: must not contain '/' or spaces", e.Network)
-		} else if networks[e.Network] {
-			bad(p+".network", "%q is configured twice", e.Network)
+		} else if strings.ContainsAny(network, "/ \t") {
+			bad(p+".network", "%q: must not contain '/' or spaces", network)
+		} else if networks[network] {
+			bad(p+".network", "%q is configured twice", network)
 		}
-		networks[e.Network] = true
+		networks[network] = true
 		if e.ChainID == 0 {
 			bad(p+".chain_id", "required (1 for mainnet); endpoints serving another chain are refused")
 		}
@@ -484,20 +461,19 @@ func (c *Config) Validate() error {
 			}
 			names[name] = true
 		}
-		if *e.VerifyTxRoot && !*e.VerifyHeaderHash {
+		if header, txRoot := e.Verifies(); txRoot && !header {
 			bad(p+".verify_tx_root", "needs verify_header_hash: without it the root is not bound to the block hash")
 		}
-		e.validate(bad, p)
+		validateFollow(e.Follow, e.Pool.RequestTimeout, e.Pool.HealthInterval, bad, p)
 	}
 	return problems.Err()
 }
 
-// validate checks the follower keys of the chain network at key p.
-func (f *Follow) validate(bad func(key, format string, args ...any), p string) {
-	if f.StartHeight != "head" {
-		if _, err := strconv.ParseUint(f.StartHeight, 10, 64); err != nil {
-			bad(p+".start_height", "%q: want a block height or \"head\"", f.StartHeight)
-		}
+// validateFollow checks the follower keys, and the endpoint pool's
+// periods, of the chain network at key p.
+func validateFollow(f Follow, requestTimeout, healthInterval time.Duration, bad func(key, format string, args ...any), p string) {
+	if _, _, err := follow.ParseStart(f.StartHeight); err != nil || f.StartHeight == "" {
+		bad(p+".start_height", "%q: want a block height or \"head\"", f.StartHeight)
 	}
 	if f.Parallel < 1 || f.Parallel > 256 {
 		bad(p+".parallel", "%d: must be between 1 and 256", f.Parallel)
@@ -511,7 +487,7 @@ func (f *Follow) validate(bad func(key, format string, args ...any), p string) {
 	for _, d := range []struct {
 		key string
 		v   time.Duration
-	}{{"poll_interval", f.PollInterval}, {"request_timeout", f.RequestTimeout}, {"health_interval", f.HealthInterval}} {
+	}{{"poll_interval", f.PollInterval}, {"request_timeout", requestTimeout}, {"health_interval", healthInterval}} {
 		if d.v <= 0 {
 			bad(p+"."+d.key, "%s: must be positive", d.v)
 		}

@@ -51,11 +51,11 @@ func (f storeFlags) open(ctx context.Context, c chain.Chain) (*clickhouse.Store,
 			var nets []string
 			if c == chain.ETH {
 				for _, e := range file.Chains.ETH {
-					nets = append(nets, e.Network)
+					nets = append(nets, e.Config.Network)
 				}
 			} else {
 				for _, b := range file.Chains.BTC {
-					nets = append(nets, b.Network)
+					nets = append(nets, b.Config.Network)
 				}
 			}
 			if len(nets) != 1 {

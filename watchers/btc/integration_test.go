@@ -13,6 +13,7 @@ import (
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/watchers/btc"
 	"github.com/cordonhq/cordon/watchers/btc/btcnode"
 	"github.com/cordonhq/cordon/watchers/btc/btctest"
@@ -43,7 +44,7 @@ func newHarness(t testing.TB, network string, seed uint64) *harness {
 	require.NoError(t, prod.EnsureTopics(ctx))
 
 	src, err := btc.NewSource(btc.Config{Network: network, Clients: 4,
-		Endpoints: []btc.EndpointConfig{{Name: "btcd", URL: node.URL, User: node.User(), Password: node.Password()}}}, nil, nil)
+		Endpoints: []btc.EndpointConfig{{Name: "btcd", URL: config.SecretValue(node.URL), User: node.User(), Password: config.SecretValue(node.Password())}}}, nil, nil)
 	require.NoError(t, err)
 	t.Cleanup(src.Close)
 	return &harness{net: network, node: node, wallet: w, prod: prod, src: src}
