@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cordonhq/cordon/credit"
+	"github.com/cordonhq/cordon/detect/retrohunt"
 	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
@@ -43,13 +44,11 @@ type Config struct {
 	Credit credit.Config `yaml:"credit"`
 }
 
-// Intel configures the retro-hunt (which runs with the ClickHouse loader).
+// Intel tunes the indicator side: the retro-hunt (which runs with the
+// ClickHouse loader) looks back retro_hunt_window for transfers between
+// newly listed addresses and registered ones, every retro_hunt_interval.
 type Intel struct {
-	// RetroHuntWindow is how far back transfers are searched when an
-	// address is listed; RetroHuntInterval how often new indicators are
-	// looked for.
-	RetroHuntWindow   time.Duration `yaml:"retro_hunt_window"`
-	RetroHuntInterval time.Duration `yaml:"retro_hunt_interval"`
+	RetroHunt retrohunt.Config `yaml:",inline"`
 }
 
 // API configures the authenticated HTTP API.
@@ -158,7 +157,7 @@ func Defaults() Config {
 			Loader: clickhouse.LoaderConfig{BatchRecords: 5000, Linger: 200 * time.Millisecond}},
 		Log:    Log{Level: "info", Format: "text"},
 		API:    API{MaxBodyBytes: 1 << 20, MaxBatch: 1000},
-		Intel:  Intel{RetroHuntWindow: 90 * 24 * time.Hour, RetroHuntInterval: time.Minute},
+		Intel:  Intel{RetroHunt: retrohunt.Config{Window: 90 * 24 * time.Hour, Interval: time.Minute}},
 		Credit: credit.Config{RetainBlocks: 10_000},
 		HTTP:   HTTP{Listen: "127.0.0.1:9464"},
 		Kafka: kafka.Config{ClientID: "cordon", CreateTopics: true, ReplicationFactor: 3, BatchSize: 1000,
@@ -244,11 +243,11 @@ func (c *Config) Validate() error {
 			bad("credit.retain_blocks", "%d: keep it at least 4× %s.max_reorg_depth (%d)", c.Credit.RetainBlocks, f.key, f.depth)
 		}
 	}
-	if c.Intel.RetroHuntWindow < time.Hour {
-		bad("intel.retro_hunt_window", "%s: at least 1h", c.Intel.RetroHuntWindow)
+	if rh := c.Intel.RetroHunt; rh.Window < time.Hour {
+		bad("intel.retro_hunt_window", "%s: at least 1h", rh.Window)
 	}
-	if c.Intel.RetroHuntInterval < time.Second {
-		bad("intel.retro_hunt_interval", "%s: at least 1s", c.Intel.RetroHuntInterval)
+	if rh := c.Intel.RetroHunt; rh.Interval < time.Second {
+		bad("intel.retro_hunt_interval", "%s: at least 1s", rh.Interval)
 	}
 	if a := c.API; a.Listen != "" {
 		if _, _, err := net.SplitHostPort(a.Listen); err != nil {

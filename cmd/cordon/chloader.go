@@ -88,7 +88,7 @@ func (l *chLoader) run(ctx context.Context) error {
 	lc.Topics = t
 	loader := clickhouse.NewLoader(lc, store, consumer, l.metrics, l.log)
 	hlog := l.log.With("component", "retro-hunt")
-	hunter := retrohunt.New(retrohunt.Config{Window: l.cfg.Intel.RetroHuntWindow, Interval: l.cfg.Intel.RetroHuntInterval}, store, l.alerts, hlog)
+	hunter := retrohunt.New(l.cfg.Intel.RetroHunt, store, l.alerts, hlog)
 
 	// The loader's end (an error, or ctx) ends the other two.
 	lctx, stop := context.WithCancel(ctx)

@@ -149,7 +149,7 @@ func cmdDev(ctx context.Context, args []string) error {
 	}
 	cfg.API.Listen, cfg.API.Tokens = *apiAddr, []iconfig.Secret{iconfig.SecretValue(token)}
 	cfg.API.Operators = []config.Operator{{Name: devOperator, Token: iconfig.SecretValue(opToken)}}
-	cfg.Intel.RetroHuntInterval = 5 * time.Second
+	cfg.Intel.RetroHunt.Interval = 5 * time.Second
 	if err := cfg.Fill(); err != nil {
 		return fmt.Errorf("dev config: %w", err)
 	}
