@@ -19,6 +19,8 @@ import (
 	"github.com/cordonhq/cordon/detect/retrohunt"
 	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/intel"
+	"github.com/cordonhq/cordon/internal/apiauth"
 	"github.com/cordonhq/cordon/internal/chain"
 	iconfig "github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/watchers/btc"
@@ -55,25 +57,20 @@ type Intel struct {
 type API struct {
 	// Listen is host:port; empty turns the API off.
 	Listen string `yaml:"listen"`
-	// Tokens are the accepted bearer tokens (secret references), at least
-	// 16 characters each.
-	Tokens []iconfig.Secret `yaml:"tokens"`
+	// APIConfig holds the accepted bearer tokens (secret references, at
+	// least 16 characters each) and the bounds of one request
+	// (max_body_bytes, max_batch), for every handler of the API.
+	intel.APIConfig `yaml:",inline"`
 	// Operators may decide on held deposits (release, reject); their
 	// names are recorded with each decision. The tokens above cannot.
 	Operators []Operator `yaml:"operators"`
-	// MaxBodyBytes and MaxBatch bound one request.
-	MaxBodyBytes int64 `yaml:"max_body_bytes"`
-	MaxBatch     int   `yaml:"max_batch"`
 	// CertFile and KeyFile serve HTTPS.
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
 }
 
 // Operator is a named person allowed to decide on held deposits.
-type Operator struct {
-	Name  string         `yaml:"name"`
-	Token iconfig.Secret `yaml:"token"`
-}
+type Operator = apiauth.Operator
 
 // ClickHouse configures the analysts' store and the loader from Kafka
 // into it: the connection (addrs, database, username, password; empty
@@ -156,7 +153,7 @@ func Defaults() Config {
 		ClickHouse: ClickHouse{Config: clickhouse.Config{Database: "cordon", Username: "default"}, GroupID: "cordon-clickhouse",
 			Loader: clickhouse.LoaderConfig{BatchRecords: 5000, Linger: 200 * time.Millisecond}},
 		Log:    Log{Level: "info", Format: "text"},
-		API:    API{MaxBodyBytes: 1 << 20, MaxBatch: 1000},
+		API:    API{APIConfig: intel.APIConfig{MaxBodyBytes: 1 << 20, MaxBatch: 1000}},
 		Intel:  Intel{RetroHunt: retrohunt.Config{Window: 90 * 24 * time.Hour, Interval: time.Minute}},
 		Credit: credit.Config{RetainBlocks: 10_000},
 		HTTP:   HTTP{Listen: "127.0.0.1:9464"},
