@@ -10,15 +10,22 @@ import (
 	"os"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/cordonhq/cordon/credit"
+	"github.com/cordonhq/cordon/detect/retrohunt"
+	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/intel"
+	"github.com/cordonhq/cordon/internal/apiauth"
+	"github.com/cordonhq/cordon/internal/chain"
 	iconfig "github.com/cordonhq/cordon/internal/config"
+	"github.com/cordonhq/cordon/watchers/btc"
+	"github.com/cordonhq/cordon/watchers/eth"
+	"github.com/cordonhq/cordon/watchers/follow"
 )
 
 // Config is the whole configuration of `cordon run`.
@@ -39,51 +46,41 @@ type Config struct {
 	Credit credit.Config `yaml:"credit"`
 }
 
-// Intel configures the retro-hunt (which runs with the ClickHouse loader).
+// Intel tunes the indicator side: the retro-hunt (which runs with the
+// ClickHouse loader) looks back retro_hunt_window for transfers between
+// newly listed addresses and registered ones, every retro_hunt_interval.
 type Intel struct {
-	// RetroHuntWindow is how far back transfers are searched when an
-	// address is listed; RetroHuntInterval how often new indicators are
-	// looked for.
-	RetroHuntWindow   time.Duration `yaml:"retro_hunt_window"`
-	RetroHuntInterval time.Duration `yaml:"retro_hunt_interval"`
+	RetroHunt retrohunt.Config `yaml:",inline"`
 }
 
 // API configures the authenticated HTTP API.
 type API struct {
 	// Listen is host:port; empty turns the API off.
 	Listen string `yaml:"listen"`
-	// Tokens are the accepted bearer tokens (secret references), at least
-	// 16 characters each.
-	Tokens []iconfig.Secret `yaml:"tokens"`
+	// APIConfig holds the accepted bearer tokens (secret references, at
+	// least 16 characters each) and the bounds of one request
+	// (max_body_bytes, max_batch), for every handler of the API.
+	intel.APIConfig `yaml:",inline"`
 	// Operators may decide on held deposits (release, reject); their
 	// names are recorded with each decision. The tokens above cannot.
 	Operators []Operator `yaml:"operators"`
-	// MaxBodyBytes and MaxBatch bound one request.
-	MaxBodyBytes int64 `yaml:"max_body_bytes"`
-	MaxBatch     int   `yaml:"max_batch"`
 	// CertFile and KeyFile serve HTTPS.
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
 }
 
 // Operator is a named person allowed to decide on held deposits.
-type Operator struct {
-	Name  string         `yaml:"name"`
-	Token iconfig.Secret `yaml:"token"`
-}
+type Operator = apiauth.Operator
 
-// ClickHouse configures the loader from Kafka into ClickHouse.
+// ClickHouse configures the analysts' store and the loader from Kafka
+// into it: the connection (addrs, database, username, password; empty
+// addrs disables the loader), the loader's consumer group and its
+// batching (batch_records, linger), all flat under clickhouse.
 type ClickHouse struct {
-	// Addrs are native-protocol host:port addresses; empty disables the
-	// loader.
-	Addrs    []string       `yaml:"addrs"`
-	Database string         `yaml:"database"`
-	Username string         `yaml:"username"`
-	Password iconfig.Secret `yaml:"password"`
+	clickhouse.Config `yaml:",inline"`
 	// GroupID is the Kafka consumer group of the loader.
-	GroupID      string        `yaml:"group_id"`
-	BatchRecords int           `yaml:"batch_records"`
-	Linger       time.Duration `yaml:"linger"`
+	GroupID string                  `yaml:"group_id"`
+	Loader  clickhouse.LoaderConfig `yaml:",inline"`
 }
 
 // Log configures logging.
@@ -103,36 +100,26 @@ type Chains struct {
 	BTC []BTC `yaml:"btc"`
 }
 
-// Follow holds the follower keys every chain network has.
-type Follow struct {
-	// StartHeight is where an empty stream starts: a height, or "head".
-	StartHeight    string        `yaml:"start_height"`
-	Parallel       int           `yaml:"parallel"`
-	MaxReorgDepth  int           `yaml:"max_reorg_depth"`
-	BatchBlocks    int           `yaml:"batch_blocks"`
-	PollInterval   time.Duration `yaml:"poll_interval"`
-	RequestTimeout time.Duration `yaml:"request_timeout"`
-	HealthInterval time.Duration `yaml:"health_interval"`
-	MaxLag         uint64        `yaml:"max_lag"`
-}
+// Follow is the follower part of a chain network's entry: the keys
+// every network has (start_height, parallel, max_reorg_depth,
+// batch_blocks, poll_interval). Fill sets its Chain and Network.
+type Follow = follow.Config
 
-// BTC configures one Bitcoin network.
+// BTC configures one Bitcoin network: the source's keys (network,
+// endpoints, request_timeout, health_interval, max_lag) and the
+// follower's, flat in one entry.
 type BTC struct {
-	// Network is mainnet, testnet, signet, regtest or simnet: it selects
-	// address encoding and the genesis block endpoints must have.
-	Network   string        `yaml:"network"`
-	Endpoints []BTCEndpoint `yaml:"endpoints"`
-	Follow    `yaml:",inline"`
+	btc.Config `yaml:",inline"`
+	Follow     `yaml:",inline"`
 }
 
-// BTCEndpoint is one bitcoind or btcd JSON-RPC endpoint, authenticated by
-// user and password or by the node's cookie file.
-type BTCEndpoint struct {
-	Name       string         `yaml:"name"`
-	URL        iconfig.Secret `yaml:"url"`
-	User       string         `yaml:"user"`
-	Password   iconfig.Secret `yaml:"password"`
-	CookieFile string         `yaml:"cookie_file"`
+// ETH configures one Ethereum network: the source's keys (network,
+// chain_id, endpoints, request_timeout, health_interval, max_lag,
+// verify_header_hash, verify_tx_root) and the follower's, flat in one
+// entry.
+type ETH struct {
+	eth.Config `yaml:",inline"`
+	Follow     `yaml:",inline"`
 }
 
 var identifierRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -141,49 +128,35 @@ var identifierRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 var BTCNetworks = []string{"mainnet", "testnet", "signet", "regtest", "simnet"}
 
 func (b *BTC) fill() {
-	b.Follow.fill(Follow{StartHeight: "head", Parallel: 8, MaxReorgDepth: 32, BatchBlocks: 8, PollInterval: time.Second,
-		RequestTimeout: 30 * time.Second, HealthInterval: 10 * time.Second, MaxLag: 3})
+	fillFollow(&b.Follow, Follow{StartHeight: follow.StartHead, Parallel: 8, MaxReorgDepth: 32, BatchBlocks: 8, PollInterval: time.Second})
+	iconfig.OrDefault(&b.RequestTimeout, 30*time.Second)
+	iconfig.OrDefault(&b.HealthInterval, 10*time.Second)
+	iconfig.OrDefault(&b.MaxLag, 3)
+	b.Chain, b.Follow.Network = chain.BTC, b.Config.Network
+	// One rpcclient client per concurrent request, and two more for the
+	// head polls and health checks beside a full backfill.
+	b.Clients = b.Parallel + 2
 }
 
-// fill sets every unset key to its value in d.
-func (f *Follow) fill(d Follow) {
+// fillFollow sets every unset key of f to its value in d.
+func fillFollow(f *Follow, d Follow) {
 	iconfig.OrDefault(&f.StartHeight, d.StartHeight)
 	iconfig.OrDefault(&f.Parallel, d.Parallel)
 	iconfig.OrDefault(&f.MaxReorgDepth, d.MaxReorgDepth)
 	iconfig.OrDefault(&f.BatchBlocks, d.BatchBlocks)
 	iconfig.OrDefault(&f.PollInterval, d.PollInterval)
-	iconfig.OrDefault(&f.RequestTimeout, d.RequestTimeout)
-	iconfig.OrDefault(&f.HealthInterval, d.HealthInterval)
-	iconfig.OrDefault(&f.MaxLag, d.MaxLag)
-}
-
-// ETH configures one Ethereum network.
-type ETH struct {
-	Network          string     `yaml:"network"`
-	ChainID          uint64     `yaml:"chain_id"`
-	Endpoints        []Endpoint `yaml:"endpoints"`
-	Follow           `yaml:",inline"`
-	VerifyHeaderHash *bool `yaml:"verify_header_hash"`
-	VerifyTxRoot     *bool `yaml:"verify_tx_root"`
-}
-
-// Endpoint is one node endpoint.
-type Endpoint struct {
-	Name string `yaml:"name"`
-	// URL may hold an API key, so it is a secret reference too.
-	URL     iconfig.Secret            `yaml:"url"`
-	Headers map[string]iconfig.Secret `yaml:"headers"`
 }
 
 // Defaults returns a Config with every default filled in.
 func Defaults() Config {
 	return Config{
-		ClickHouse: ClickHouse{Database: "cordon", Username: "default", GroupID: "cordon-clickhouse", BatchRecords: 5000, Linger: 200 * time.Millisecond},
-		Log:        Log{Level: "info", Format: "text"},
-		API:        API{MaxBodyBytes: 1 << 20, MaxBatch: 1000},
-		Intel:      Intel{RetroHuntWindow: 90 * 24 * time.Hour, RetroHuntInterval: time.Minute},
-		Credit:     credit.Config{RetainBlocks: 10_000},
-		HTTP:       HTTP{Listen: "127.0.0.1:9464"},
+		ClickHouse: ClickHouse{Config: clickhouse.Config{Database: "cordon", Username: "default"}, GroupID: "cordon-clickhouse",
+			Loader: clickhouse.LoaderConfig{BatchRecords: 5000, Linger: 200 * time.Millisecond}},
+		Log:    Log{Level: "info", Format: "text"},
+		API:    API{APIConfig: intel.APIConfig{MaxBodyBytes: 1 << 20, MaxBatch: 1000}},
+		Intel:  Intel{RetroHunt: retrohunt.Config{Window: 90 * 24 * time.Hour, Interval: time.Minute}},
+		Credit: credit.Config{RetainBlocks: 10_000},
+		HTTP:   HTTP{Listen: "127.0.0.1:9464"},
 		Kafka: kafka.Config{ClientID: "cordon", CreateTopics: true, ReplicationFactor: 3, BatchSize: 1000,
 			Linger: 100 * time.Microsecond, MaxAttempts: 10, WriteTimeout: 30 * time.Second, Compression: "lz4", PartBytes: 256 << 10,
 			Topics: kafka.DefaultTopics()},
@@ -192,16 +165,13 @@ func Defaults() Config {
 
 // fill sets the defaults of an Ethereum network's unset keys.
 func (e *ETH) fill() {
-	e.Follow.fill(Follow{StartHeight: "head", Parallel: 8, MaxReorgDepth: 64, BatchBlocks: 64, PollInterval: 2 * time.Second,
-		RequestTimeout: 10 * time.Second, HealthInterval: 5 * time.Second, MaxLag: 16})
-	if e.VerifyHeaderHash == nil {
-		t := true
-		e.VerifyHeaderHash = &t
-	}
-	if e.VerifyTxRoot == nil {
-		t := *e.VerifyHeaderHash // the root check means nothing without the hash check
-		e.VerifyTxRoot = &t
-	}
+	fillFollow(&e.Follow, Follow{StartHeight: follow.StartHead, Parallel: 8, MaxReorgDepth: 64, BatchBlocks: 64, PollInterval: 2 * time.Second})
+	iconfig.OrDefault(&e.Pool.RequestTimeout, 10*time.Second)
+	iconfig.OrDefault(&e.Pool.HealthInterval, 5*time.Second)
+	iconfig.OrDefault(&e.Pool.MaxLag, 16)
+	e.Chain, e.Follow.Network = chain.ETH, e.Config.Network
+	header, txRoot := e.Verifies() // the root check means nothing without the hash check
+	e.VerifyHeaderHash, e.VerifyTxRoot = &header, &txRoot
 }
 
 // Load reads the file at path, applies environment overrides from env
@@ -270,11 +240,11 @@ func (c *Config) Validate() error {
 			bad("credit.retain_blocks", "%d: keep it at least 4× %s.max_reorg_depth (%d)", c.Credit.RetainBlocks, f.key, f.depth)
 		}
 	}
-	if c.Intel.RetroHuntWindow < time.Hour {
-		bad("intel.retro_hunt_window", "%s: at least 1h", c.Intel.RetroHuntWindow)
+	if rh := c.Intel.RetroHunt; rh.Window < time.Hour {
+		bad("intel.retro_hunt_window", "%s: at least 1h", rh.Window)
 	}
-	if c.Intel.RetroHuntInterval < time.Second {
-		bad("intel.retro_hunt_interval", "%s: at least 1s", c.Intel.RetroHuntInterval)
+	if rh := c.Intel.RetroHunt; rh.Interval < time.Second {
+		bad("intel.retro_hunt_interval", "%s: at least 1s", rh.Interval)
 	}
 	if a := c.API; a.Listen != "" {
 		if _, _, err := net.SplitHostPort(a.Listen); err != nil {
@@ -396,11 +366,11 @@ func (c *Config) Validate() error {
 		if chc.GroupID == "" {
 			bad("clickhouse.group_id", "required")
 		}
-		if chc.BatchRecords < 1 || chc.BatchRecords > 1_000_000 {
-			bad("clickhouse.batch_records", "%d: must be between 1 and 1000000", chc.BatchRecords)
+		if l := chc.Loader; l.BatchRecords < 1 || l.BatchRecords > 1_000_000 {
+			bad("clickhouse.batch_records", "%d: must be between 1 and 1000000", l.BatchRecords)
 		}
-		if chc.Linger <= 0 || chc.Linger > time.Minute {
-			bad("clickhouse.linger", "%s: must be between 0 and 1m", chc.Linger)
+		if l := chc.Loader; l.Linger <= 0 || l.Linger > time.Minute {
+			bad("clickhouse.linger", "%s: must be between 0 and 1m", l.Linger)
 		}
 	}
 	if len(c.Chains.ETH) == 0 && len(c.Chains.BTC) == 0 {
@@ -409,12 +379,13 @@ func (c *Config) Validate() error {
 	btcNets := map[string]bool{}
 	for i, b := range c.Chains.BTC {
 		p := fmt.Sprintf("chains.btc[%d]", i)
-		if !slices.Contains(BTCNetworks, b.Network) {
-			bad(p+".network", "%q: want one of %s", b.Network, strings.Join(BTCNetworks, ", "))
-		} else if btcNets[b.Network] {
-			bad(p+".network", "%q is configured twice", b.Network)
+		network := b.Config.Network
+		if !slices.Contains(BTCNetworks, network) {
+			bad(p+".network", "%q: want one of %s", network, strings.Join(BTCNetworks, ", "))
+		} else if btcNets[network] {
+			bad(p+".network", "%q is configured twice", network)
 		}
-		btcNets[b.Network] = true
+		btcNets[network] = true
 		if len(b.Endpoints) == 0 {
 			bad(p+".endpoints", "at least one endpoint is required")
 		}
@@ -448,19 +419,20 @@ func (c *Config) Validate() error {
 			}
 			names[name] = true
 		}
-		b.validate(bad, p)
+		validateFollow(b.Follow, b.RequestTimeout, b.HealthInterval, bad, p)
 	}
 	networks := map[string]bool{}
 	for i, e := range c.Chains.ETH {
 		p := fmt.Sprintf("chains.eth[%d]", i)
-		if e.Network == "" {
+		network := e.Config.Network
+		if network == "" {
 			bad(p+".network", "required (for example mainnet, sepolia)")
-		} else if strings.ContainsAny(e.Network, "/ \t") {
-			bad(p+".network", "%q: must not contain '/' or spaces", e.Network)
-		} else if networks[e.Network] {
-			bad(p+".network", "%q is configured twice", e.Network)
+		} else if strings.ContainsAny(network, "/ \t") {
+			bad(p+".network", "%q: must not contain '/' or spaces", network)
+		} else if networks[network] {
+			bad(p+".network", "%q is configured twice", network)
 		}
-		networks[e.Network] = true
+		networks[network] = true
 		if e.ChainID == 0 {
 			bad(p+".chain_id", "required (1 for mainnet); endpoints serving another chain are refused")
 		}
@@ -485,20 +457,19 @@ func (c *Config) Validate() error {
 			}
 			names[name] = true
 		}
-		if *e.VerifyTxRoot && !*e.VerifyHeaderHash {
+		if header, txRoot := e.Verifies(); txRoot && !header {
 			bad(p+".verify_tx_root", "needs verify_header_hash: without it the root is not bound to the block hash")
 		}
-		e.validate(bad, p)
+		validateFollow(e.Follow, e.Pool.RequestTimeout, e.Pool.HealthInterval, bad, p)
 	}
 	return problems.Err()
 }
 
-// validate checks the follower keys of the chain network at key p.
-func (f *Follow) validate(bad func(key, format string, args ...any), p string) {
-	if f.StartHeight != "head" {
-		if _, err := strconv.ParseUint(f.StartHeight, 10, 64); err != nil {
-			bad(p+".start_height", "%q: want a block height or \"head\"", f.StartHeight)
-		}
+// validateFollow checks the follower keys, and the endpoint pool's
+// periods, of the chain network at key p.
+func validateFollow(f Follow, requestTimeout, healthInterval time.Duration, bad func(key, format string, args ...any), p string) {
+	if _, _, err := follow.ParseStart(f.StartHeight); err != nil || f.StartHeight == "" {
+		bad(p+".start_height", "%q: want a block height or \"head\"", f.StartHeight)
 	}
 	if f.Parallel < 1 || f.Parallel > 256 {
 		bad(p+".parallel", "%d: must be between 1 and 256", f.Parallel)
@@ -512,7 +483,7 @@ func (f *Follow) validate(bad func(key, format string, args ...any), p string) {
 	for _, d := range []struct {
 		key string
 		v   time.Duration
-	}{{"poll_interval", f.PollInterval}, {"request_timeout", f.RequestTimeout}, {"health_interval", f.HealthInterval}} {
+	}{{"poll_interval", f.PollInterval}, {"request_timeout", requestTimeout}, {"health_interval", healthInterval}} {
 		if d.v <= 0 {
 			bad(p+"."+d.key, "%s: must be positive", d.v)
 		}

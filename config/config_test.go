@@ -216,3 +216,35 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestComponentConfigsComposed checks that each chain network's entry
+// decodes into the source's and the follower's own Config types, which
+// cmd passes through unchanged.
+func TestComponentConfigsComposed(t *testing.T) {
+	base := "kafka: {brokers: [\"k:9092\"]}\nclickhouse: {addrs: [\"ch:9000\"], password: pw}\n" +
+		"chains: {btc: [{network: testnet, parallel: 5, endpoints: [{url: \"http://n:18332\", user: u, password: p}]}]," +
+		" eth: [{network: sepolia, chain_id: 11155111, max_lag: 4, endpoints: [{name: a, url: \"http://a:8545\"}]}]}\n"
+	cfg, err := Parse([]byte(base), []string{"CORDON_CHAINS_ETH_0_START_HEIGHT=100", "CORDON_CHAINS_BTC_0_REQUEST_TIMEOUT=1m"})
+	require.NoError(t, err)
+	e := cfg.Chains.ETH[0]
+	require.Equal(t, "sepolia", e.Follow.Network)
+	require.Equal(t, "eth", string(e.Chain))
+	require.Equal(t, "100", e.StartHeight)
+	require.Equal(t, uint64(4), e.Pool.MaxLag)
+	require.Equal(t, 10*time.Second, e.Pool.RequestTimeout)
+	require.Equal(t, "http://a:8545", e.Endpoints[0].URL.Value())
+	b := cfg.Chains.BTC[0]
+	require.Equal(t, "testnet", b.Follow.Network)
+	require.Equal(t, "btc", string(b.Chain))
+	require.Equal(t, 7, b.Clients, "parallel fetches and two more")
+	require.Equal(t, time.Minute, b.RequestTimeout)
+	require.Equal(t, "pw", cfg.ClickHouse.Password.Value())
+	require.Equal(t, 5000, cfg.ClickHouse.Loader.BatchRecords)
+
+	for _, key := range []string{"clients", "receipt_batch", "chain", "range_blocks", "penalty"} {
+		_, err := Parse([]byte(minimal+"      "+key+": 1\n"), nil)
+		require.ErrorContains(t, err, "field "+key+" not found", key)
+	}
+	_, err = Parse([]byte(minimal), []string{"CORDON_CHAINS_ETH_0_PENALTY=1s"})
+	require.ErrorContains(t, err, "CORDON_CHAINS_ETH_0_PENALTY names no configuration key")
+}

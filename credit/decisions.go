@@ -15,6 +15,7 @@ import (
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/apiauth"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/config"
 )
 
 // DecisionRequest is the body of POST /v1/decisions.
@@ -98,10 +99,10 @@ func PublishDecision(ctx context.Context, p *kafka.Producer, d Decision) error {
 }
 
 // NewDecisionsHandler serves POST /v1/decisions: an operator (a named
-// token of operators, name → token) releases or rejects a held deposit.
+// token of operators) releases or rejects a held deposit.
 // The decision names the operator and is acknowledged (202) once it is in
 // the decisions topic. Tokens that are not operators' get 403.
-func NewDecisionsHandler(operators map[string]string, tokens []string, maxBody int64, publish func(context.Context, Decision) error,
+func NewDecisionsHandler(operators []apiauth.Operator, tokens []config.Secret, maxBody int64, publish func(context.Context, Decision) error,
 	now func() time.Time) http.Handler {
 	ops, others := apiauth.NewNamed(operators), apiauth.New(tokens)
 	if now == nil {

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/cordonhq/cordon/internal/apiauth"
+	"github.com/cordonhq/cordon/internal/config"
 )
 
 func TestDecisionsAPI(t *testing.T) {
@@ -20,7 +23,8 @@ func TestDecisionsAPI(t *testing.T) {
 	)
 	var published []Decision
 	fail := false
-	h := NewDecisionsHandler(map[string]string{"ann": ann, "bob": bob}, []string{client}, 4096, func(_ context.Context, d Decision) error {
+	ops := []apiauth.Operator{{Name: "ann", Token: config.SecretValue(ann)}, {Name: "bob", Token: config.SecretValue(bob)}}
+	h := NewDecisionsHandler(ops, []config.Secret{config.SecretValue(client)}, 4096, func(_ context.Context, d Decision) error {
 		if fail {
 			return errors.New("broker down")
 		}

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cordonhq/cordon/internal/apiauth"
+	"github.com/cordonhq/cordon/internal/config"
 )
 
 // FuzzDecisionsAPI: any body from an operator gets 202 with a decision
@@ -25,7 +28,7 @@ func FuzzDecisionsAPI(f *testing.F) {
 		f.Add(s)
 	}
 	var got []Decision
-	h := NewDecisionsHandler(map[string]string{"op": "op-token-0123456789"}, nil, 4096, func(_ context.Context, d Decision) error {
+	h := NewDecisionsHandler([]apiauth.Operator{{Name: "op", Token: config.SecretValue("op-token-0123456789")}}, nil, 4096, func(_ context.Context, d Decision) error {
 		got = append(got, d)
 		return nil
 	}, time.Now)

@@ -18,6 +18,7 @@ import (
 	"github.com/cordonhq/cordon/integration/pipetest"
 	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/registry"
 	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
@@ -39,8 +40,8 @@ func TestLifecycleDevnet(t *testing.T) {
 	t.Cleanup(func() { _ = dev.Close() })
 	tr, err := devnet.NewTraffic(ctx, dev, devnet.TrafficConfig{Seed: 5}, nil)
 	require.NoError(t, err)
-	src, err := eth.NewSource(ctx, eth.Config{Network: pipetest.ETHNetwork, ChainID: devnet.ChainID, VerifyHeaderHash: true, VerifyTxRoot: true,
-		Endpoints: []eth.EndpointConfig{{Name: "devnet", URL: dev.HTTPURL()}}}, nil, nil)
+	src, err := eth.NewSource(ctx, eth.Config{Network: pipetest.ETHNetwork, ChainID: devnet.ChainID,
+		Endpoints: []eth.EndpointConfig{{Name: "devnet", URL: config.SecretValue(dev.HTTPURL())}}}, nil, nil)
 	require.NoError(t, err)
 	t.Cleanup(src.Close)
 	brokers, prod, _ := pipetest.Stream(t, ctx, chain.ETH, pipetest.ETHNetwork, src, 0)

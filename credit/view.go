@@ -14,6 +14,7 @@ import (
 
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/apiauth"
+	"github.com/cordonhq/cordon/internal/config"
 )
 
 // View follows cordon.deposits (read committed) and keeps the open
@@ -109,12 +110,8 @@ type DepositsResponse struct {
 // token: ?status=pending|held|released (default held), ?account=,
 // ?limit= (default 100, at most maxBatch), or ?id= for one deposit.
 // Settled deposits are not here: they are on cordon.deposits.
-func NewDepositsHandler(tokens []string, operators map[string]string, maxBatch int, v *View) http.Handler {
-	all := append([]string{}, tokens...)
-	for _, t := range operators {
-		all = append(all, t)
-	}
-	auth := apiauth.New(all)
+func NewDepositsHandler(tokens []config.Secret, operators []apiauth.Operator, maxBatch int, v *View) http.Handler {
+	auth := apiauth.New(append(append([]config.Secret{}, tokens...), apiauth.OperatorTokens(operators)...))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !auth.OK(r) {
 			apiauth.Deny(w)

@@ -15,7 +15,9 @@ import (
 	"github.com/cordonhq/cordon/credit"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
+	"github.com/cordonhq/cordon/internal/apiauth"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/registry"
 )
 
@@ -51,7 +53,8 @@ func TestDepositsView(t *testing.T) {
 	defer vstop()
 	go func() { _ = view.Run(vctx) }()
 
-	h := credit.NewDepositsHandler([]string{"client-token-0123456789"}, map[string]string{"ann": "ann-token-0123456789"}, 500, view)
+	h := credit.NewDepositsHandler([]config.Secret{config.SecretValue("client-token-0123456789")},
+		[]apiauth.Operator{{Name: "ann", Token: config.SecretValue("ann-token-0123456789")}}, 500, view)
 	get := func(token, query string) (int, credit.DepositsResponse, string) {
 		req := httptest.NewRequest(http.MethodGet, "/v1/deposits"+query, nil)
 		req.Header.Set("Authorization", "Bearer "+token)

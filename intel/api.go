@@ -10,14 +10,17 @@ import (
 
 	"github.com/cordonhq/cordon/internal/apiauth"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/config"
 )
 
-// APIConfig configures the screening endpoint.
+// APIConfig configures the screening endpoint. The config file's api
+// section holds its keys; its tokens and bounds are the whole API's.
 type APIConfig struct {
-	// Tokens are the accepted bearer tokens.
-	Tokens       []string
-	MaxBodyBytes int64
-	MaxBatch     int
+	// Tokens are the accepted bearer tokens (secret references).
+	Tokens []config.Secret `yaml:"tokens"`
+	// MaxBodyBytes and MaxBatch bound one request.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	MaxBatch     int   `yaml:"max_batch"`
 }
 
 // ScreenRequest is the body of POST /v1/screen.

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/config"
 )
 
 func TestScreenAPI(t *testing.T) {
@@ -18,7 +19,7 @@ func TestScreenAPI(t *testing.T) {
 	st.Index.Put(flagged)
 	st.Index.Put(ind("partner-x", ethAddr(9), CategoryHack))
 	const token = "0123456789abcdef0123"
-	h := NewScreenHandler(APIConfig{Tokens: []string{token}, MaxBodyBytes: 2048, MaxBatch: 3}, st, nil)
+	h := NewScreenHandler(APIConfig{Tokens: []config.Secret{config.SecretValue(token)}, MaxBodyBytes: 2048, MaxBatch: 3}, st, nil)
 	do := func(method, auth, ctype, body string) (int, string) {
 		req := httptest.NewRequest(method, "/v1/screen", strings.NewReader(body))
 		if auth != "" {

@@ -20,6 +20,7 @@ import (
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/internal/testkit"
 )
 
@@ -143,7 +144,7 @@ func BenchmarkScreenAPI(b *testing.B) {
 	}
 	st.ready.Store(true)
 	const token = "bench-token-0123456789"
-	srv := httptest.NewServer(NewScreenHandler(APIConfig{Tokens: []string{token}}, st, nil))
+	srv := httptest.NewServer(NewScreenHandler(APIConfig{Tokens: []config.Secret{config.SecretValue(token)}}, st, nil))
 	defer srv.Close()
 	tr := &http.Transport{MaxIdleConnsPerHost: 128}
 	client := &http.Client{Transport: tr}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/cordonhq/cordon/internal/apiauth"
+	"github.com/cordonhq/cordon/internal/config"
 )
 
 // AddressesRequest is the body of POST /v1/addresses.
@@ -25,7 +26,7 @@ type Publisher func(ctx context.Context, entries []Entry) error
 // NewAddressesHandler serves POST /v1/addresses: entries are validated
 // one by one, the valid ones are written to the address topic (and only
 // then acknowledged), the invalid ones reported by index.
-func NewAddressesHandler(tokens []string, maxBody int64, maxBatch int, publish Publisher) http.Handler {
+func NewAddressesHandler(tokens []config.Secret, maxBody int64, maxBatch int, publish Publisher) http.Handler {
 	auth := apiauth.New(tokens)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !auth.OK(r) {

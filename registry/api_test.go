@@ -9,13 +9,15 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/cordonhq/cordon/internal/config"
 )
 
 func TestAddressesAPI(t *testing.T) {
 	const token = "0123456789abcdef-token"
 	var published []Entry
 	fail := false
-	h := NewAddressesHandler([]string{token}, 4096, 3, func(_ context.Context, e []Entry) error {
+	h := NewAddressesHandler([]config.Secret{config.SecretValue(token)}, 4096, 3, func(_ context.Context, e []Entry) error {
 		if fail {
 			return errors.New("broker down")
 		}

@@ -52,7 +52,7 @@ func (l *chLoader) run(ctx context.Context) error {
 	c := l.cfg.ClickHouse
 	var store *clickhouse.Store
 	err := retry.Do(ctx, restartPolicy, l.log, "clickhouse not ready", func(ctx context.Context) error {
-		s, err := clickhouse.Open(ctx, clickhouse.Config{Addrs: c.Addrs, Database: c.Database, Username: c.Username, Password: c.Password.Value()})
+		s, err := clickhouse.Open(ctx, c.Config)
 		if err != nil {
 			return err
 		}
@@ -84,9 +84,11 @@ func (l *chLoader) run(ctx context.Context) error {
 	v, _ := store.ServerVersion(ctx)
 	l.log.Info("clickhouse loader running", "database", store.Database(), "server_version", v, "group", c.GroupID)
 	l.up.Store(true)
-	loader := clickhouse.NewLoader(clickhouse.LoaderConfig{Topics: t, BatchRecords: c.BatchRecords, Linger: c.Linger}, store, consumer, l.metrics, l.log)
+	lc := c.Loader
+	lc.Topics = t
+	loader := clickhouse.NewLoader(lc, store, consumer, l.metrics, l.log)
 	hlog := l.log.With("component", "retro-hunt")
-	hunter := retrohunt.New(retrohunt.Config{Window: l.cfg.Intel.RetroHuntWindow, Interval: l.cfg.Intel.RetroHuntInterval}, store, l.alerts, hlog)
+	hunter := retrohunt.New(l.cfg.Intel.RetroHunt, store, l.alerts, hlog)
 
 	// The loader's end (an error, or ctx) ends the other two.
 	lctx, stop := context.WithCancel(ctx)

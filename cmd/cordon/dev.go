@@ -21,6 +21,8 @@ import (
 	"github.com/cordonhq/cordon/internal/chain"
 	iconfig "github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/internal/obs"
+	"github.com/cordonhq/cordon/watchers/btc"
+	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 	"github.com/cordonhq/cordon/watchers/follow"
 )
@@ -122,18 +124,20 @@ func cmdDev(ctx context.Context, args []string) error {
 	cfg.Kafka.Brokers = brokers
 	cfg.Kafka.Partitions = 3
 	cfg.Kafka.ReplicationFactor = 1
-	cfg.Chains.ETH = []config.ETH{{Network: devNetwork, ChainID: devnet.ChainID,
-		Follow:    config.Follow{StartHeight: "0", Parallel: 4, MaxReorgDepth: 128, PollInterval: 500 * time.Millisecond, HealthInterval: 2 * time.Second},
-		Endpoints: []config.Endpoint{{Name: "devnet-ws", URL: iconfig.SecretValue(dev.WSURL())}, {Name: "devnet-http", URL: iconfig.SecretValue(dev.HTTPURL())}}}}
+	cfg.Chains.ETH = []config.ETH{{
+		Config: eth.Config{Network: devNetwork, ChainID: devnet.ChainID, Pool: eth.PoolConfig{HealthInterval: 2 * time.Second},
+			Endpoints: []eth.EndpointConfig{{Name: "devnet-ws", URL: iconfig.SecretValue(dev.WSURL())}, {Name: "devnet-http", URL: iconfig.SecretValue(dev.HTTPURL())}}},
+		Follow: config.Follow{StartHeight: "0", Parallel: 4, MaxReorgDepth: 128, PollInterval: 500 * time.Millisecond}}}
 	if btcTraffic != nil {
-		cfg.Chains.BTC = []config.BTC{{Network: devBTCNetwork,
-			Follow: config.Follow{StartHeight: "0", Parallel: 4, MaxReorgDepth: 64, PollInterval: 250 * time.Millisecond, HealthInterval: 2 * time.Second},
-			Endpoints: []config.BTCEndpoint{{Name: "btcd", URL: iconfig.SecretValue(btcTraffic.node.URL), User: btcTraffic.node.User(),
-				Password: iconfig.SecretValue(btcTraffic.node.Password())}}}}
+		cfg.Chains.BTC = []config.BTC{{
+			Config: btc.Config{Network: devBTCNetwork, HealthInterval: 2 * time.Second,
+				Endpoints: []btc.EndpointConfig{{Name: "btcd", URL: iconfig.SecretValue(btcTraffic.node.URL), User: btcTraffic.node.User(),
+					Password: iconfig.SecretValue(btcTraffic.node.Password())}}},
+			Follow: config.Follow{StartHeight: "0", Parallel: 4, MaxReorgDepth: 64, PollInterval: 250 * time.Millisecond}}}
 	}
 	if chSrv != nil {
 		cfg.ClickHouse.Addrs = []string{chSrv.Addr()}
-		cfg.ClickHouse.Linger = 100 * time.Millisecond
+		cfg.ClickHouse.Loader.Linger = 100 * time.Millisecond
 	}
 	token, err := devToken(*dataDir, "api-token")
 	if err != nil {
@@ -145,7 +149,7 @@ func cmdDev(ctx context.Context, args []string) error {
 	}
 	cfg.API.Listen, cfg.API.Tokens = *apiAddr, []iconfig.Secret{iconfig.SecretValue(token)}
 	cfg.API.Operators = []config.Operator{{Name: devOperator, Token: iconfig.SecretValue(opToken)}}
-	cfg.Intel.RetroHuntInterval = 5 * time.Second
+	cfg.Intel.RetroHunt.Interval = 5 * time.Second
 	if err := cfg.Fill(); err != nil {
 		return fmt.Errorf("dev config: %w", err)
 	}

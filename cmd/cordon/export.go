@@ -61,13 +61,11 @@ func cmdExport(ctx context.Context, args []string) error {
 	}
 	var src follow.Source
 	if c == chain.BTC {
-		pass := *rpcPass
-		if pass != "" {
-			sec, err := iconfig.ParseSecret(pass)
-			if err != nil {
+		var pass iconfig.Secret
+		if *rpcPass != "" {
+			if pass, err = iconfig.ParseSecret(*rpcPass); err != nil {
 				return fmt.Errorf("export: --rpc-pass: %w", err)
 			}
-			pass = sec.Value()
 		}
 		s, err := btcExportSource(*rpcURL, *rpcUser, pass, *rpcCookie, network, *cfgPath, *dataDir)
 		if err != nil {
@@ -155,10 +153,10 @@ func ethExportSource(ctx context.Context, rpcURL string, network *string, cfgPat
 // ethEndpoints resolves the Ethereum endpoints from --rpc, --config or the
 // dev system's endpoints.json; it sets *network when empty and known.
 func ethEndpoints(rpcURL string, network *string, cfgPath, dataDir string, noVerify bool) (eth.Config, error) {
-	scfg := eth.Config{VerifyHeaderHash: !noVerify, VerifyTxRoot: !noVerify}
+	var scfg eth.Config
 	switch {
 	case rpcURL != "":
-		scfg.Endpoints = []eth.EndpointConfig{{Name: "rpc", URL: rpcURL}}
+		scfg.Endpoints = []eth.EndpointConfig{{Name: "rpc", URL: iconfig.SecretValue(rpcURL)}}
 	case cfgPath != "":
 		cfg, err := config.Load(cfgPath, os.Environ())
 		if err != nil {
@@ -167,28 +165,29 @@ func ethEndpoints(rpcURL string, network *string, cfgPath, dataDir string, noVer
 		if len(cfg.Chains.ETH) == 0 {
 			return scfg, fmt.Errorf("%s has no chains.eth entry", cfgPath)
 		}
-		e := cfg.Chains.ETH[0]
+		scfg = cfg.Chains.ETH[0].Config
 		for _, c := range cfg.Chains.ETH {
-			if c.Network == *network {
-				e = c
+			if c.Config.Network == *network {
+				scfg = c.Config
 			}
 		}
-		scfg = ethSourceConfig(e)
-		scfg.VerifyHeaderHash = scfg.VerifyHeaderHash && !noVerify
-		scfg.VerifyTxRoot = scfg.VerifyTxRoot && !noVerify
 		if *network == "" {
-			*network = e.Network
+			*network = scfg.Network
 		}
 	default:
 		ep, err := readEndpoints(dataDir)
 		if err != nil {
 			return scfg, fmt.Errorf("no --rpc given and %w", err)
 		}
-		scfg.Endpoints = []eth.EndpointConfig{{Name: "dev", URL: ep.ETHRPC}}
+		scfg.Endpoints = []eth.EndpointConfig{{Name: "dev", URL: iconfig.SecretValue(ep.ETHRPC)}}
 		scfg.ChainID = ep.ETHChainID
 		if *network == "" {
 			*network = ep.ETHNetwork
 		}
+	}
+	if noVerify {
+		off := false
+		scfg.VerifyHeaderHash, scfg.VerifyTxRoot = &off, &off
 	}
 	return scfg, nil
 }
@@ -196,7 +195,7 @@ func ethEndpoints(rpcURL string, network *string, cfgPath, dataDir string, noVer
 // btcExportSource builds the Bitcoin source of an export from --rpc (with
 // --rpc-user/--rpc-pass or --rpc-cookie), --config or the dev system's
 // endpoints.json; it sets *network when empty.
-func btcExportSource(rpcURL, user, pass, cookie string, network *string, cfgPath, dataDir string) (*btc.Source, error) {
+func btcExportSource(rpcURL, user string, pass iconfig.Secret, cookie string, network *string, cfgPath, dataDir string) (*btc.Source, error) {
 	scfg, err := btcEndpoints(rpcURL, user, pass, cookie, network, cfgPath, dataDir)
 	if err != nil {
 		return nil, err
@@ -207,14 +206,14 @@ func btcExportSource(rpcURL, user, pass, cookie string, network *string, cfgPath
 // btcEndpoints resolves the Bitcoin endpoints from --rpc (with
 // --rpc-user/--rpc-pass or --rpc-cookie), --config or the dev system's
 // endpoints.json; it sets *network when empty.
-func btcEndpoints(rpcURL, user, pass, cookie string, network *string, cfgPath, dataDir string) (btc.Config, error) {
+func btcEndpoints(rpcURL, user string, pass iconfig.Secret, cookie string, network *string, cfgPath, dataDir string) (btc.Config, error) {
 	var scfg btc.Config
 	switch {
 	case rpcURL != "":
 		if *network == "" {
 			return scfg, errors.New("--network is required with --rpc for btc (mainnet, testnet, signet, regtest or simnet)")
 		}
-		scfg.Endpoints = []btc.EndpointConfig{{Name: "rpc", URL: rpcURL, User: user, Password: pass, CookieFile: cookie}}
+		scfg.Endpoints = []btc.EndpointConfig{{Name: "rpc", URL: iconfig.SecretValue(rpcURL), User: user, Password: pass, CookieFile: cookie}}
 	case cfgPath != "":
 		cfg, err := config.Load(cfgPath, os.Environ())
 		if err != nil {
@@ -223,14 +222,13 @@ func btcEndpoints(rpcURL, user, pass, cookie string, network *string, cfgPath, d
 		if len(cfg.Chains.BTC) == 0 {
 			return scfg, fmt.Errorf("%s has no chains.btc entry", cfgPath)
 		}
-		b := cfg.Chains.BTC[0]
+		scfg = cfg.Chains.BTC[0].Config
 		for _, c := range cfg.Chains.BTC {
-			if c.Network == *network {
-				b = c
+			if c.Config.Network == *network {
+				scfg = c.Config
 			}
 		}
-		scfg = btcSourceConfig(b)
-		*network = b.Network
+		*network = scfg.Network
 	default:
 		ep, err := readEndpoints(dataDir)
 		if err != nil {
@@ -239,7 +237,8 @@ func btcEndpoints(rpcURL, user, pass, cookie string, network *string, cfgPath, d
 		if ep.BTCRPC == nil {
 			return scfg, fmt.Errorf("the dev system in %s runs no bitcoin node", dataDir)
 		}
-		scfg.Endpoints = []btc.EndpointConfig{{Name: "dev", URL: ep.BTCRPC.URL, User: ep.BTCRPC.User, Password: ep.BTCRPC.Password}}
+		scfg.Endpoints = []btc.EndpointConfig{{Name: "dev", URL: iconfig.SecretValue(ep.BTCRPC.URL), User: ep.BTCRPC.User,
+			Password: iconfig.SecretValue(ep.BTCRPC.Password)}}
 		if *network == "" {
 			*network = ep.BTCRPC.Network
 		}

@@ -130,7 +130,7 @@ func (c *crediting) Run(ctx context.Context) error {
 	}
 	var resolver credit.SenderResolver
 	if ch := c.cfg.ClickHouse; len(ch.Addrs) > 0 {
-		st, err := clickhouse.Open(ctx, clickhouse.Config{Addrs: ch.Addrs, Database: ch.Database, Username: ch.Username, Password: ch.Password.Value()})
+		st, err := clickhouse.Open(ctx, ch.Config)
 		if err != nil {
 			c.log.Warn("credit: no ClickHouse for Bitcoin senders; such deposits are held as sender unknown", "err", err)
 		} else {
@@ -183,21 +183,13 @@ type apiServer struct {
 
 // newAPIServer listens on a.Listen (so the address is known before Run).
 func newAPIServer(a config.API, prod *kafka.Producer, indicators *intel.Store, deposits *credit.View, reg prometheus.Registerer) (*apiServer, error) {
-	tokens := make([]string, len(a.Tokens))
-	for i, tok := range a.Tokens {
-		tokens[i] = tok.Value()
-	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/screen", intel.NewScreenHandler(intel.APIConfig{Tokens: tokens, MaxBodyBytes: a.MaxBodyBytes, MaxBatch: a.MaxBatch}, indicators, reg))
-	mux.Handle("/v1/addresses", registry.NewAddressesHandler(tokens, a.MaxBodyBytes, a.MaxBatch,
+	mux.Handle("/v1/screen", intel.NewScreenHandler(a.APIConfig, indicators, reg))
+	mux.Handle("/v1/addresses", registry.NewAddressesHandler(a.Tokens, a.MaxBodyBytes, a.MaxBatch,
 		func(ctx context.Context, entries []registry.Entry) error { return registry.Publish(ctx, prod, entries) }))
-	operators := map[string]string{}
-	for _, o := range a.Operators {
-		operators[o.Name] = o.Token.Value()
-	}
-	mux.Handle("/v1/decisions", credit.NewDecisionsHandler(operators, tokens, a.MaxBodyBytes,
+	mux.Handle("/v1/decisions", credit.NewDecisionsHandler(a.Operators, a.Tokens, a.MaxBodyBytes,
 		func(ctx context.Context, d credit.Decision) error { return credit.PublishDecision(ctx, prod, d) }, nil))
-	mux.Handle("/v1/deposits", credit.NewDepositsHandler(tokens, operators, a.MaxBatch, deposits))
+	mux.Handle("/v1/deposits", credit.NewDepositsHandler(a.Tokens, a.Operators, a.MaxBatch, deposits))
 	s := &apiServer{certFile: a.CertFile, keyFile: a.KeyFile,
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -46,38 +45,6 @@ type watcher struct {
 	follower *follow.Follower
 }
 
-func ethSourceConfig(e config.ETH) eth.Config {
-	c := eth.Config{Network: e.Network, ChainID: e.ChainID, VerifyHeaderHash: *e.VerifyHeaderHash, VerifyTxRoot: *e.VerifyTxRoot,
-		Pool: eth.PoolConfig{RequestTimeout: e.RequestTimeout, HealthInterval: e.HealthInterval, MaxLag: e.MaxLag}}
-	for _, ep := range e.Endpoints {
-		headers := map[string]string{}
-		for k, v := range ep.Headers {
-			headers[k] = v.Value()
-		}
-		c.Endpoints = append(c.Endpoints, eth.EndpointConfig{Name: ep.Name, URL: ep.URL.Value(), Headers: headers})
-	}
-	return c
-}
-
-func btcSourceConfig(b config.BTC) btc.Config {
-	c := btc.Config{Network: b.Network, Clients: b.Parallel + 2, RequestTimeout: b.RequestTimeout, HealthInterval: b.HealthInterval, MaxLag: b.MaxLag}
-	for _, ep := range b.Endpoints {
-		c.Endpoints = append(c.Endpoints, btc.EndpointConfig{Name: ep.Name, URL: ep.URL.Value(), User: ep.User,
-			Password: ep.Password.Value(), CookieFile: ep.CookieFile})
-	}
-	return c
-}
-
-func followConfig(c chain.Chain, network string, f config.Follow) follow.Config {
-	fc := follow.Config{Chain: c, Network: network, Parallel: f.Parallel, MaxReorgDepth: f.MaxReorgDepth, BatchBlocks: f.BatchBlocks, PollInterval: f.PollInterval}
-	if f.StartHeight == "head" {
-		fc.StartAtHead = true
-	} else {
-		fc.StartHeight, _ = strconv.ParseUint(f.StartHeight, 10, 64) // validated
-	}
-	return fc
-}
-
 func newPipeline(ctx context.Context, cfg config.Config, reg prometheus.Registerer, log *slog.Logger) (*pipeline, error) {
 	prod, err := kafka.New(cfg.Kafka, kafka.NewMetrics(reg), log.With("component", "kafka"))
 	if err != nil {
@@ -91,27 +58,25 @@ func newPipeline(ctx context.Context, cfg config.Config, reg prometheus.Register
 	rm := rpcpool.NewMetrics(reg)
 	em := eth.NewMetrics(reg, rm)
 	for _, e := range cfg.Chains.ETH {
-		src, err := eth.NewSource(ctx, ethSourceConfig(e), em, log.With("component", "eth-rpc"))
+		src, err := eth.NewSource(ctx, e.Config, em, log.With("component", "eth-rpc"))
 		if err != nil {
 			p.close()
-			return nil, fmt.Errorf("chains.eth %s: %w", e.Network, err)
+			return nil, fmt.Errorf("chains.eth %s: %w", e.Config.Network, err)
 		}
-		fc := followConfig(chain.ETH, e.Network, e.Follow)
-		p.watchers = append(p.watchers, &watcher{name: chain.StreamKey(chain.ETH, e.Network), chain: chain.ETH,
+		p.watchers = append(p.watchers, &watcher{name: chain.StreamKey(chain.ETH, e.Config.Network), chain: chain.ETH,
 			health: src.Pool().Run, close: src.Close,
-			follower: follow.New(fc, src, prod, src.Wake(ctx), prod, fm, log.With("component", "watcher"))})
+			follower: follow.New(e.Follow, src, prod, src.Wake(ctx), prod, fm, log.With("component", "watcher"))})
 	}
 	bm := btc.NewMetrics(reg, rm)
 	for _, b := range cfg.Chains.BTC {
-		src, err := btc.NewSource(btcSourceConfig(b), bm, log.With("component", "btc-rpc"))
+		src, err := btc.NewSource(b.Config, bm, log.With("component", "btc-rpc"))
 		if err != nil {
 			p.close()
-			return nil, fmt.Errorf("chains.btc %s: %w", b.Network, err)
+			return nil, fmt.Errorf("chains.btc %s: %w", b.Config.Network, err)
 		}
-		fc := followConfig(chain.BTC, b.Network, b.Follow)
-		p.watchers = append(p.watchers, &watcher{name: chain.StreamKey(chain.BTC, b.Network), chain: chain.BTC,
+		p.watchers = append(p.watchers, &watcher{name: chain.StreamKey(chain.BTC, b.Config.Network), chain: chain.BTC,
 			health: src.Pool().Run, close: src.Close,
-			follower: follow.New(fc, src, prod, nil, prod, fm, log.With("component", "watcher"))})
+			follower: follow.New(b.Follow, src, prod, nil, prod, fm, log.With("component", "watcher"))})
 	}
 	return p, nil
 }

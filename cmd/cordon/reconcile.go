@@ -69,9 +69,9 @@ func cmdReconcile(ctx context.Context, args []string) error {
 		ep := ecfg.Endpoints[0]
 		var dial []rpc.ClientOption
 		for k, v := range ep.Headers {
-			dial = append(dial, rpc.WithHeader(k, v))
+			dial = append(dial, rpc.WithHeader(k, v.Value()))
 		}
-		rc, err := rpc.DialOptions(ctx, ep.URL, dial...)
+		rc, err := rpc.DialOptions(ctx, ep.URL.Value(), dial...)
 		if err != nil {
 			return fmt.Errorf("reconcile: node %s: %w", ep.Name, err)
 		}
@@ -81,13 +81,11 @@ func cmdReconcile(ctx context.Context, args []string) error {
 			return err
 		}
 	} else {
-		pass := *rpcPass
-		if pass != "" {
-			sec, err := config.ParseSecret(pass)
-			if err != nil {
+		var pass config.Secret
+		if *rpcPass != "" {
+			if pass, err = config.ParseSecret(*rpcPass); err != nil {
 				return fmt.Errorf("reconcile: --rpc-pass: %w", err)
 			}
-			pass = sec.Value()
 		}
 		bcfg, err := btcEndpoints(*rpcURL, *rpcUser, pass, *rpcCookie, &network, *sf.config, *sf.dataDir)
 		if err != nil {

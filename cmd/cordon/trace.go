@@ -43,20 +43,19 @@ func (f storeFlags) open(ctx context.Context, c chain.Chain) (*clickhouse.Store,
 		if err != nil {
 			return nil, "", err
 		}
-		ch := file.ClickHouse
-		cfg.Addrs, cfg.Username, cfg.Password = ch.Addrs, ch.Username, ch.Password.Value()
-		if cfg.Database == "" {
-			cfg.Database = ch.Database
+		cfg = file.ClickHouse.Config
+		if *f.database != "" {
+			cfg.Database = *f.database
 		}
 		if network == "" {
 			var nets []string
 			if c == chain.ETH {
 				for _, e := range file.Chains.ETH {
-					nets = append(nets, e.Network)
+					nets = append(nets, e.Config.Network)
 				}
 			} else {
 				for _, b := range file.Chains.BTC {
-					nets = append(nets, b.Network)
+					nets = append(nets, b.Config.Network)
 				}
 			}
 			if len(nets) != 1 {

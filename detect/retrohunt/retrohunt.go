@@ -20,9 +20,9 @@ type Sink interface {
 // Config tunes the hunt.
 type Config struct {
 	// Window is how far back transfers are searched (default 90 days).
-	Window time.Duration
+	Window time.Duration `yaml:"retro_hunt_window"`
 	// Interval is how often new indicators are looked for (default 1m).
-	Interval time.Duration
+	Interval time.Duration `yaml:"retro_hunt_interval"`
 }
 
 // Hunter runs the retro-hunt.

@@ -23,24 +23,26 @@ type Source interface {
 	Commit(ctx context.Context, msgs []kafka.Message) error
 }
 
-// LoaderConfig tunes a Loader.
+// LoaderConfig tunes a Loader. The config file's clickhouse section
+// holds its batch_records and linger keys.
 type LoaderConfig struct {
-	Topics kafka.Topics
+	// Topics are the Kafka topics read (the kafka section's).
+	Topics kafka.Topics `yaml:"-"`
 	// BatchRecords caps the Kafka records of one batch (parts count as
 	// one); Linger is how long a batch waits to fill.
-	BatchRecords int
-	Linger       time.Duration
+	BatchRecords int           `yaml:"batch_records"`
+	Linger       time.Duration `yaml:"linger"`
 	// RetryMax caps the wait between retries of a failed insert.
-	RetryMax time.Duration
+	RetryMax time.Duration `yaml:"-"`
 	// HoldMax is how long a block event waits for its rows before it is
 	// inserted anyway (logged as an error and counted in
 	// cordon_clickhouse_incomplete_blocks_total); default 10 minutes.
-	HoldMax time.Duration
+	HoldMax time.Duration `yaml:"-"`
 	// CheckAfter is how long a held event waits for its rows to show up
 	// in this loader's own inserts before ClickHouse is asked for them
 	// (another instance, or this one before a restart, may have loaded
 	// them); default 1s.
-	CheckAfter time.Duration
+	CheckAfter time.Duration `yaml:"-"`
 }
 
 // Loader copies the block stream and its records from Kafka into

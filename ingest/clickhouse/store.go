@@ -10,18 +10,23 @@ import (
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/cordonhq/cordon/internal/config"
 )
 
-// Config configures the connection.
+// Config configures the connection. The config file's clickhouse section
+// decodes into it.
 type Config struct {
 	// Addrs are native-protocol host:port addresses (port 9000 by default
 	// on a server); the driver fails over between them.
-	Addrs []string
+	Addrs []string `yaml:"addrs"`
 	// Database is created when missing (default "cordon").
-	Database    string
-	Username    string
-	Password    string
-	DialTimeout time.Duration
+	Database string `yaml:"database"`
+	Username string `yaml:"username"`
+	// Password is a secret reference in the config file; code that builds
+	// a Config uses config.SecretValue.
+	Password    config.Secret `yaml:"password"`
+	DialTimeout time.Duration `yaml:"-"`
 }
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -54,7 +59,7 @@ type Store struct {
 func dial(cfg Config, database string) (driver.Conn, error) {
 	return ch.Open(&ch.Options{
 		Addr:        cfg.Addrs,
-		Auth:        ch.Auth{Database: database, Username: cfg.Username, Password: cfg.Password},
+		Auth:        ch.Auth{Database: database, Username: cfg.Username, Password: cfg.Password.Value()},
 		DialTimeout: cfg.DialTimeout,
 		Protocol:    ch.Native,
 	})

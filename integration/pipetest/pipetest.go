@@ -13,6 +13,7 @@ import (
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/watchers/btc"
 	"github.com/cordonhq/cordon/watchers/btc/btcnode"
 	"github.com/cordonhq/cordon/watchers/btc/btctest"
@@ -43,7 +44,7 @@ func Stream(t testing.TB, ctx context.Context, c chain.Chain, network string, sr
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = prod.Close() })
 	require.NoError(t, prod.EnsureTopics(ctx))
-	f := follow.New(follow.Config{Chain: c, Network: network, StartHeight: startHeight, PollInterval: 50 * time.Millisecond},
+	f := follow.New(follow.Config{Chain: c, Network: network, StartHeight: follow.StartAt(startHeight), PollInterval: 50 * time.Millisecond},
 		src, prod, nil, prod, nil, nil)
 	fctx, stopF := context.WithCancel(ctx)
 	t.Cleanup(stopF)
@@ -106,8 +107,8 @@ func ETH(t testing.TB, ctx context.Context, seed uint64) (*devnet.Devnet, *Pipe)
 	dev, err := devnet.Start(devnet.Config{Seed: fmt.Sprint(seed)})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = dev.Close() })
-	src, err := eth.NewSource(ctx, eth.Config{Network: ETHNetwork, ChainID: devnet.ChainID, VerifyHeaderHash: true, VerifyTxRoot: true,
-		Endpoints: []eth.EndpointConfig{{Name: "devnet", URL: dev.HTTPURL()}}}, nil, nil)
+	src, err := eth.NewSource(ctx, eth.Config{Network: ETHNetwork, ChainID: devnet.ChainID,
+		Endpoints: []eth.EndpointConfig{{Name: "devnet", URL: config.SecretValue(dev.HTTPURL())}}}, nil, nil)
 	require.NoError(t, err)
 	t.Cleanup(src.Close)
 	return dev, start(t, ctx, chain.ETH, ETHNetwork, src, 0)
@@ -125,7 +126,7 @@ func BTCNode(t testing.TB, seed uint64) (*btcnode.Node, *btcnode.Wallet, *btc.So
 	require.NoError(t, err)
 	require.NoError(t, wallet.Bootstrap())
 	src, err := btc.NewSource(btc.Config{Network: "regtest",
-		Endpoints: []btc.EndpointConfig{{Name: "btcd", URL: node.URL, User: node.User(), Password: node.Password()}}}, nil, nil)
+		Endpoints: []btc.EndpointConfig{{Name: "btcd", URL: config.SecretValue(node.URL), User: node.User(), Password: config.SecretValue(node.Password())}}}, nil, nil)
 	require.NoError(t, err)
 	t.Cleanup(src.Close)
 	return node, wallet, src

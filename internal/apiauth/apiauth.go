@@ -5,18 +5,37 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"strings"
+
+	"github.com/cordonhq/cordon/internal/config"
 )
 
 // Tokens are the accepted bearer tokens, kept as hashes.
 type Tokens struct{ sums [][32]byte }
 
-// New returns the accepted tokens.
-func New(tokens []string) *Tokens {
+// New returns the accepted tokens (the config file's api.tokens; code
+// uses config.SecretValue).
+func New(tokens []config.Secret) *Tokens {
 	t := &Tokens{}
 	for _, tok := range tokens {
-		t.sums = append(t.sums, sha256.Sum256([]byte(tok)))
+		t.sums = append(t.sums, sha256.Sum256([]byte(tok.Value())))
 	}
 	return t
+}
+
+// Operator is a named person allowed to decide on held deposits; the
+// config file's api.operators entries decode into it.
+type Operator struct {
+	Name  string        `yaml:"name"`
+	Token config.Secret `yaml:"token"`
+}
+
+// OperatorTokens returns the tokens of ops.
+func OperatorTokens(ops []Operator) []config.Secret {
+	out := make([]config.Secret, len(ops))
+	for i, o := range ops {
+		out[i] = o.Token
+	}
+	return out
 }
 
 // OK tells whether r carries "Authorization: Bearer <token>" with an
@@ -41,12 +60,12 @@ type Named struct {
 	sums  [][32]byte
 }
 
-// NewNamed returns the tokens of byName (name → token).
-func NewNamed(byName map[string]string) *Named {
+// NewNamed returns the tokens of ops, each naming its operator.
+func NewNamed(ops []Operator) *Named {
 	n := &Named{}
-	for name, tok := range byName {
-		n.names = append(n.names, name)
-		n.sums = append(n.sums, sha256.Sum256([]byte(tok)))
+	for _, o := range ops {
+		n.names = append(n.names, o.Name)
+		n.sums = append(n.sums, sha256.Sum256([]byte(o.Token.Value())))
 	}
 	return n
 }

@@ -48,3 +48,29 @@ func TestProblemsCollectsEveryKey(t *testing.T) {
 	OrDefault(&n, 4)
 	require.Equal(t, 3, n)
 }
+
+type pool struct {
+	Timeout time.Duration `yaml:"timeout"`
+	Label   string        `yaml:"-"`
+}
+
+type network struct {
+	Name string `yaml:"name"`
+	Pool pool   `yaml:",inline"`
+	URL  Secret `yaml:"url"`
+	Set  Secret `yaml:"-"`
+}
+
+func TestNamedInlineAndSkippedFields(t *testing.T) {
+	var n struct {
+		Nets []network `yaml:"nets"`
+	}
+	require.NoError(t, ApplyEnv(&n, []string{"CORDON_NETS_0_TIMEOUT=2s", "CORDON_NETS_0_URL=env:CORDON_TEST_NOT_SET"}))
+	require.Equal(t, 2*time.Second, n.Nets[0].Pool.Timeout)
+	require.ErrorContains(t, ApplyEnv(&n, []string{"CORDON_NETS_0_LABEL=x"}), "names no configuration key")
+	require.ErrorContains(t, ApplyEnv(&n, []string{"CORDON_NETS_0_POOL_TIMEOUT=1s"}), "names no configuration key")
+	n.Nets[0].Set = Secret{ref: "env:CORDON_TEST_NOT_SET"}
+	require.EqualError(t, ResolveSecrets(&n), "nets[0].url: environment variable CORDON_TEST_NOT_SET is not set")
+	n.Nets[0].URL = SecretValue("http://x")
+	require.NoError(t, ResolveSecrets(&n), "a yaml:\"-\" secret is not resolved from a reference")
+}

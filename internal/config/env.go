@@ -53,7 +53,7 @@ func walkEnv(v reflect.Value, name, path string, vars map[string]string, used ma
 	if v.Kind() == reflect.Struct && v.Type() != secretType {
 		for i := 0; i < v.NumField(); i++ {
 			f := v.Type().Field(i)
-			if !f.IsExported() {
+			if !f.IsExported() || skipped(f) {
 				continue
 			}
 			if inline(f) { // its keys are the parent's

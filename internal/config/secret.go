@@ -97,7 +97,7 @@ func resolveSecrets(v reflect.Value, path string) error {
 		}
 		for i := 0; i < v.NumField(); i++ {
 			f := v.Type().Field(i)
-			if !f.IsExported() {
+			if !f.IsExported() || skipped(f) {
 				continue
 			}
 			sub := join(path, yamlName(f))
@@ -128,11 +128,17 @@ func resolveSecrets(v reflect.Value, path string) error {
 	return nil
 }
 
-// inline reports whether f is an embedded struct whose YAML keys are its
-// parent's (`yaml:",inline"`).
+// inline reports whether f is a struct whose YAML keys are its parent's
+// (`yaml:",inline"`, embedded or named).
 func inline(f reflect.StructField) bool {
 	_, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-	return f.Anonymous && opts == "inline"
+	return opts == "inline"
+}
+
+// skipped reports whether f is no YAML key (`yaml:"-"`): a field the
+// component sets itself or that code fills in.
+func skipped(f reflect.StructField) bool {
+	return f.Tag.Get("yaml") == "-"
 }
 
 func yamlName(f reflect.StructField) string {

@@ -16,6 +16,7 @@ import (
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/internal/testkit"
 	"github.com/cordonhq/cordon/watchers/btc"
 	"github.com/cordonhq/cordon/watchers/btc/btcnode"
@@ -70,7 +71,7 @@ func BenchmarkBackfill(b *testing.B) {
 	tip, _ := w.Height()
 	b.Logf("chain: blocks %d-%d with %d txs of up to 2 inputs and %d payments + change each, built in %s", start+1, tip, txs, outs, time.Since(built).Round(time.Second))
 	src, err := btc.NewSource(btc.Config{Network: "simnet", Clients: parallel + 2,
-		Endpoints: []btc.EndpointConfig{{Name: "btcd", URL: node.URL, User: node.User(), Password: node.Password()}}}, nil, nil)
+		Endpoints: []btc.EndpointConfig{{Name: "btcd", URL: config.SecretValue(node.URL), User: node.User(), Password: config.SecretValue(node.Password())}}}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -162,7 +163,7 @@ func backfill(b *testing.B, src *btc.Source, from, to uint64, parallel int) (tim
 func follow1(b *testing.B, src *btc.Source, sink follow.Sink, from, to uint64, parallel int) time.Duration {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	f := follow.New(follow.Config{Chain: chain.BTC, Network: "simnet", StartHeight: from, Parallel: parallel,
+	f := follow.New(follow.Config{Chain: chain.BTC, Network: "simnet", StartHeight: follow.StartAt(from), Parallel: parallel,
 		BatchBlocks: envInt("CORDON_BENCH_BATCH_BLOCKS", 8), PollInterval: 10 * time.Millisecond}, src, sink, nil, nil, nil, nil)
 	started := time.Now()
 	done := make(chan error, 1)

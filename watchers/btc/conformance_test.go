@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/watchers/btc"
 	"github.com/cordonhq/cordon/watchers/btc/btcnode"
 	"github.com/cordonhq/cordon/watchers/btc/btctest"
@@ -25,7 +26,7 @@ func TestSourceConformanceBTC(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, w.Bootstrap())
 		src, err := btc.NewSource(btc.Config{Network: network, Clients: 4,
-			Endpoints: []btc.EndpointConfig{{Name: "btcd", URL: node.URL, User: node.User(), Password: node.Password()}}}, nil, nil)
+			Endpoints: []btc.EndpointConfig{{Name: "btcd", URL: config.SecretValue(node.URL), User: node.User(), Password: config.SecretValue(node.Password())}}}, nil, nil)
 		require.NoError(t, err)
 		t.Cleanup(src.Close)
 		return followtest.SourceUnderTest{Source: src, Chain: chain.BTC, Network: network,

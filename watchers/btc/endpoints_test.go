@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/watchers/btc"
 	"github.com/cordonhq/cordon/watchers/btc/btcnode"
 	"github.com/cordonhq/cordon/watchers/btc/btctest"
@@ -115,13 +116,13 @@ func TestFailoverPastBadEndpoints(t *testing.T) {
 	l.Close()
 
 	creds := func(name, url string) btc.EndpointConfig {
-		return btc.EndpointConfig{Name: name, URL: url, User: h.node.User(), Password: h.node.Password()}
+		return btc.EndpointConfig{Name: name, URL: config.SecretValue(url), User: h.node.User(), Password: config.SecretValue(h.node.Password())}
 	}
 	reg := prometheus.NewRegistry()
 	rm := rpcpool.NewMetrics(reg)
 	src, err := btc.NewSource(btc.Config{Network: "simnet", Clients: 4, RequestTimeout: 700 * time.Millisecond, Penalty: 50 * time.Millisecond,
 		Endpoints: []btc.EndpointConfig{
-			{Name: "other-network", URL: other.URL, User: other.User(), Password: other.Password()},
+			{Name: "other-network", URL: config.SecretValue(other.URL), User: other.User(), Password: config.SecretValue(other.Password())},
 			creds("down", down), creds("liar", startProxy(t, liar)), creds("tamperer", startProxy(t, tamperer)),
 			creds("malformed", startProxy(t, malformed)), creds("slow", startProxy(t, slow)), creds("good", startProxy(t, good)),
 		}}, btc.NewMetrics(reg, rm), nil)
@@ -131,7 +132,7 @@ func TestFailoverPastBadEndpoints(t *testing.T) {
 	defer cancel()
 	src.Pool().CheckHealth(ctx) // finds the wrong network
 	h.src = src
-	f := h.follower(follow.Config{StartHeight: 440, Parallel: 3, BatchBlocks: 4})
+	f := h.follower(follow.Config{StartHeight: "440", Parallel: 3, BatchBlocks: 4})
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
 	waitSynced(t, h, f, 90*time.Second)
@@ -168,7 +169,7 @@ func TestWrongNetworkRefused(t *testing.T) {
 	require.NoError(t, err)
 	node := btctest.Node(t, "simnet", addr)
 	src, err := btc.NewSource(btc.Config{Network: "mainnet",
-		Endpoints: []btc.EndpointConfig{{Name: "simnet-node", URL: node.URL, User: node.User(), Password: node.Password()}}}, nil, nil)
+		Endpoints: []btc.EndpointConfig{{Name: "simnet-node", URL: config.SecretValue(node.URL), User: node.User(), Password: config.SecretValue(node.Password())}}}, nil, nil)
 	require.NoError(t, err)
 	defer src.Close()
 	src.Pool().CheckHealth(context.Background())
@@ -183,7 +184,7 @@ func TestBadCredentials(t *testing.T) {
 	require.NoError(t, err)
 	node := btctest.Node(t, "simnet", addr)
 	src, err := btc.NewSource(btc.Config{Network: "simnet", RequestTimeout: 5 * time.Second,
-		Endpoints: []btc.EndpointConfig{{Name: "n", URL: node.URL, User: node.User(), Password: "wrong"}}}, nil, nil)
+		Endpoints: []btc.EndpointConfig{{Name: "n", URL: config.SecretValue(node.URL), User: node.User(), Password: config.SecretValue("wrong")}}}, nil, nil)
 	require.NoError(t, err)
 	defer src.Close()
 	_, err = src.Head(context.Background())
@@ -202,7 +203,7 @@ func TestCookieAuth(t *testing.T) {
 	cookie := t.TempDir() + "/.cookie"
 	require.NoError(t, os.WriteFile(cookie, []byte(node.User()+":"+node.Password()), 0o600))
 	src, err := btc.NewSource(btc.Config{Network: "simnet",
-		Endpoints: []btc.EndpointConfig{{Name: "n", URL: node.URL, CookieFile: cookie}}}, nil, nil)
+		Endpoints: []btc.EndpointConfig{{Name: "n", URL: config.SecretValue(node.URL), CookieFile: cookie}}}, nil, nil)
 	require.NoError(t, err)
 	defer src.Close()
 	head, err := src.Head(context.Background())
@@ -216,7 +217,7 @@ func TestCookieAuth(t *testing.T) {
 // is an error naming the endpoint and the file, and the call fails over.
 func TestMissingCookie(t *testing.T) {
 	src, err := btc.NewSource(btc.Config{Network: "simnet", RequestTimeout: 2 * time.Second,
-		Endpoints: []btc.EndpointConfig{{Name: "n", URL: "http://127.0.0.1:1", CookieFile: "/nonexistent/.cookie"}}}, nil, nil)
+		Endpoints: []btc.EndpointConfig{{Name: "n", URL: config.SecretValue("http://127.0.0.1:1"), CookieFile: "/nonexistent/.cookie"}}}, nil, nil)
 	require.NoError(t, err)
 	defer src.Close()
 	_, err = src.Head(context.Background())

@@ -13,6 +13,7 @@ import (
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/watchers/btc"
 	"github.com/cordonhq/cordon/watchers/btc/btcnode"
 	"github.com/cordonhq/cordon/watchers/btc/btctest"
@@ -43,7 +44,7 @@ func newHarness(t testing.TB, network string, seed uint64) *harness {
 	require.NoError(t, prod.EnsureTopics(ctx))
 
 	src, err := btc.NewSource(btc.Config{Network: network, Clients: 4,
-		Endpoints: []btc.EndpointConfig{{Name: "btcd", URL: node.URL, User: node.User(), Password: node.Password()}}}, nil, nil)
+		Endpoints: []btc.EndpointConfig{{Name: "btcd", URL: config.SecretValue(node.URL), User: node.User(), Password: config.SecretValue(node.Password())}}}, nil, nil)
 	require.NoError(t, err)
 	t.Cleanup(src.Close)
 	return &harness{net: network, node: node, wallet: w, prod: prod, src: src}
@@ -207,7 +208,7 @@ func testFollowWithReorgs(t testing.TB, network string, seed uint64) {
 	h := newHarness(t, network, seed)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	f := h.follower(follow.Config{StartHeight: 0, Parallel: 4, BatchBlocks: 8})
+	f := h.follower(follow.Config{StartHeight: "0", Parallel: 4, BatchBlocks: 8})
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
 	for round := 1; round <= 16; round++ {
@@ -235,7 +236,7 @@ func TestRestartResumes(t *testing.T) {
 	h := newHarness(t, "simnet", 3)
 	for range 3 {
 		ctx, cancel := context.WithCancel(context.Background())
-		f := h.follower(follow.Config{StartHeight: 0, Parallel: 3, BatchBlocks: 4})
+		f := h.follower(follow.Config{StartHeight: "0", Parallel: 3, BatchBlocks: 4})
 		done := make(chan error, 1)
 		go func() { done <- f.Run(ctx) }()
 		for range 3 {
@@ -248,7 +249,7 @@ func TestRestartResumes(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	f := h.follower(follow.Config{StartHeight: 0, Parallel: 3})
+	f := h.follower(follow.Config{StartHeight: "0", Parallel: 3})
 	go func() { _ = f.Run(ctx) }()
 	waitSynced(t, h, f, 60*time.Second)
 	cancel()

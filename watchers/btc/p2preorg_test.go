@@ -45,7 +45,7 @@ func TestReorgFromCompetingNode(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	f := h.follower(follow.Config{StartHeight: 100, Parallel: 4})
+	f := h.follower(follow.Config{StartHeight: "100", Parallel: 4})
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
 

@@ -12,20 +12,23 @@ import (
 	"github.com/btcsuite/btcd/btcjson"
 	"github.com/btcsuite/btcd/rpcclient"
 
+	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/watchers/follow"
 )
 
 // EndpointConfig names one node's JSON-RPC endpoint: its URL and either a
-// user and password or the node's cookie file.
+// user and password or the node's cookie file. The URL and the password
+// are secret references in the config file; code that builds one uses
+// config.SecretValue.
 type EndpointConfig struct {
 	// Name labels the endpoint in logs and metrics; the URL is never logged.
-	Name string
+	Name string `yaml:"name"`
 	// URL is http://host:port (or https://). User and password in the URL
 	// are used when User is empty.
-	URL        string
-	User       string
-	Password   string
-	CookieFile string
+	URL        config.Secret `yaml:"url"`
+	User       string        `yaml:"user"`
+	Password   config.Secret `yaml:"password"`
+	CookieFile string        `yaml:"cookie_file"`
 }
 
 // MaxReplyHexBytes bounds a getblock reply the watcher accepts: the hex of
@@ -46,11 +49,11 @@ type conn struct {
 // user and password, from the URL too, or the node's cookie file) and the
 // endpoint's name for logs.
 func ConnConfig(ec EndpointConfig) (*rpcclient.ConnConfig, string, error) {
-	u, err := url.Parse(ec.URL)
+	u, err := url.Parse(ec.URL.Value())
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, "", errors.New("invalid URL: want http://host:port or https://host:port")
 	}
-	cc := &rpcclient.ConnConfig{Host: u.Host + strings.TrimSuffix(u.Path, "/"), User: ec.User, Pass: ec.Password,
+	cc := &rpcclient.ConnConfig{Host: u.Host + strings.TrimSuffix(u.Path, "/"), User: ec.User, Pass: ec.Password.Value(),
 		CookiePath: ec.CookieFile, HTTPPostMode: true, DisableTLS: u.Scheme == "http"}
 	if cc.User == "" && u.User != nil {
 		cc.User = u.User.Username()

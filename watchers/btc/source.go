@@ -15,19 +15,23 @@ import (
 	"github.com/cordonhq/cordon/watchers/rpcpool"
 )
 
-// Config configures a Source.
+// Config configures a Source. A chains.btc entry of the config file
+// decodes into it (with the follower's keys beside it).
 type Config struct {
 	// Network is mainnet, testnet, signet, regtest or simnet: it selects
 	// address encoding and the genesis block every endpoint must have.
-	Network   string
-	Endpoints []EndpointConfig
+	Network   string           `yaml:"network"`
+	Endpoints []EndpointConfig `yaml:"endpoints"`
 	// Clients is the number of concurrent requests per endpoint (rpcclient
 	// clients); at least the follower's parallelism.
-	Clients        int
-	RequestTimeout time.Duration
-	HealthInterval time.Duration
-	MaxLag         uint64
-	Penalty        time.Duration
+	Clients int `yaml:"-"`
+	// RequestTimeout bounds each call; HealthInterval is the period of
+	// the endpoints' health checks; an endpoint MaxLag blocks behind the
+	// best is avoided, a failed one for Penalty.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	HealthInterval time.Duration `yaml:"health_interval"`
+	MaxLag         uint64        `yaml:"max_lag"`
+	Penalty        time.Duration `yaml:"-"`
 }
 
 // Pool is the endpoint pool of a Bitcoin network.
@@ -70,7 +74,7 @@ func NewSource(cfg Config, metrics *Metrics, log *slog.Logger) (*Source, error) 
 			}
 			return nil, fmt.Errorf("btc source: endpoint %d (%s): %w", i, ec.Name, err)
 		}
-		eps = append(eps, rpcpool.NewEndpoint(name, ec.URL, c))
+		eps = append(eps, rpcpool.NewEndpoint(name, ec.URL.Value(), c))
 	}
 	s := &Source{net: net, log: log, metrics: metrics}
 	pc := rpcpool.Config{Label: "btc/" + net.Name, RequestTimeout: cfg.RequestTimeout, HealthInterval: cfg.HealthInterval,

@@ -21,6 +21,7 @@ import (
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/internal/testkit"
 	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
@@ -233,8 +234,8 @@ func runBackfill(b *testing.B, in *infra, network string, parallel int) backfill
 	if err := prod.EnsureTopics(ctx); err != nil {
 		b.Fatal(err)
 	}
-	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID, VerifyHeaderHash: true, VerifyTxRoot: true,
-		Endpoints: []eth.EndpointConfig{{Name: "dev", URL: in.rpcURL}}}, nil, nil)
+	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID,
+		Endpoints: []eth.EndpointConfig{{Name: "dev", URL: config.SecretValue(in.rpcURL)}}}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 	"github.com/cordonhq/cordon/watchers/follow/followtest"
@@ -23,8 +24,8 @@ func TestSourceConformanceETH(t *testing.T) {
 		t.Cleanup(func() { _ = dev.Close() })
 		tr, err := devnet.NewTraffic(ctx, dev, devnet.TrafficConfig{TxPerBlock: 6, Seed: 11}, nil)
 		require.NoError(t, err)
-		src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID, VerifyHeaderHash: true, VerifyTxRoot: true,
-			Endpoints: []eth.EndpointConfig{{Name: "devnet-ws", URL: dev.WSURL()}, {Name: "devnet-http", URL: dev.HTTPURL()}}}, nil, nil)
+		src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID,
+			Endpoints: []eth.EndpointConfig{{Name: "devnet-ws", URL: config.SecretValue(dev.WSURL())}, {Name: "devnet-http", URL: config.SecretValue(dev.HTTPURL())}}}, nil, nil)
 		require.NoError(t, err)
 		t.Cleanup(src.Close)
 		mine := func(n int) error {

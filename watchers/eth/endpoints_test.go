@@ -19,6 +19,7 @@ import (
 
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 	"github.com/cordonhq/cordon/watchers/follow"
@@ -137,15 +138,15 @@ func TestFailoverPastBadEndpoints(t *testing.T) {
 	}}
 	reg := prometheus.NewRegistry()
 	pm := rpcpool.NewMetrics(reg)
-	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID, VerifyHeaderHash: true, VerifyTxRoot: true,
+	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID,
 		Pool: eth.PoolConfig{RequestTimeout: 300 * time.Millisecond, Penalty: 50 * time.Millisecond},
 		Endpoints: []eth.EndpointConfig{
-			{Name: "liar", URL: startProxy(t, liar)},
-			{Name: "malformed", URL: startProxy(t, malformed)},
-			{Name: "forger", URL: startProxy(t, forger)},
-			{Name: "tamperer", URL: startProxy(t, tamperer)},
-			{Name: "slow", URL: startProxy(t, slow)},
-			{Name: "good", URL: target},
+			{Name: "liar", URL: config.SecretValue(startProxy(t, liar))},
+			{Name: "malformed", URL: config.SecretValue(startProxy(t, malformed))},
+			{Name: "forger", URL: config.SecretValue(startProxy(t, forger))},
+			{Name: "tamperer", URL: config.SecretValue(startProxy(t, tamperer))},
+			{Name: "slow", URL: config.SecretValue(startProxy(t, slow))},
+			{Name: "good", URL: config.SecretValue(target)},
 		}}, eth.NewMetrics(reg, pm), nil)
 	require.NoError(t, err)
 	defer src.Close()
@@ -180,8 +181,8 @@ func TestBlockReceiptsFallback(t *testing.T) {
 		}
 		return nil, nil
 	}}
-	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID, VerifyHeaderHash: true, VerifyTxRoot: true,
-		Endpoints: []eth.EndpointConfig{{Name: "old", URL: startProxy(t, old)}}}, nil, nil)
+	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID,
+		Endpoints: []eth.EndpointConfig{{Name: "old", URL: config.SecretValue(startProxy(t, old))}}}, nil, nil)
 	require.NoError(t, err)
 	defer src.Close()
 	h.src = src
@@ -198,7 +199,7 @@ func TestWrongChainRefused(t *testing.T) {
 	h := newHarness(t, 13)
 	ctx := context.Background()
 	src, err := eth.NewSource(ctx, eth.Config{Network: "mainnet", ChainID: 1,
-		Endpoints: []eth.EndpointConfig{{Name: "devnet", URL: h.dev.HTTPURL()}}}, nil, nil)
+		Endpoints: []eth.EndpointConfig{{Name: "devnet", URL: config.SecretValue(h.dev.HTTPURL())}}}, nil, nil)
 	require.NoError(t, err)
 	defer src.Close()
 	src.Pool().CheckHealth(ctx)

@@ -11,6 +11,7 @@ import (
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 	"github.com/cordonhq/cordon/watchers/follow"
@@ -63,8 +64,8 @@ func BenchmarkHeadLatency(b *testing.B) {
 	if err := prod.EnsureTopics(ctx); err != nil {
 		b.Fatal(err)
 	}
-	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID, VerifyHeaderHash: true, VerifyTxRoot: true,
-		Endpoints: []eth.EndpointConfig{{Name: "ws", URL: dev.WSURL()}, {Name: "http", URL: dev.HTTPURL()}}}, nil, nil)
+	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID,
+		Endpoints: []eth.EndpointConfig{{Name: "ws", URL: config.SecretValue(dev.WSURL())}, {Name: "http", URL: config.SecretValue(dev.HTTPURL())}}}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 	"github.com/cordonhq/cordon/watchers/follow"
@@ -44,8 +45,8 @@ func newHarness(t testing.TB, seed uint64) *harness {
 	t.Cleanup(func() { _ = prod.Close() })
 	require.NoError(t, prod.EnsureTopics(ctx))
 
-	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID, VerifyHeaderHash: true, VerifyTxRoot: true,
-		Endpoints: []eth.EndpointConfig{{Name: "devnet-ws", URL: dev.WSURL()}, {Name: "devnet-http", URL: dev.HTTPURL()}}}, nil, nil)
+	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID,
+		Endpoints: []eth.EndpointConfig{{Name: "devnet-ws", URL: config.SecretValue(dev.WSURL())}, {Name: "devnet-http", URL: config.SecretValue(dev.HTTPURL())}}}, nil, nil)
 	require.NoError(t, err)
 	t.Cleanup(src.Close)
 	return &harness{dev: dev, traffic: tr, prod: prod, src: src}

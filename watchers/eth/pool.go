@@ -13,31 +13,36 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/watchers/rpcpool"
 )
 
-// EndpointConfig names one JSON-RPC endpoint of a chain.
+// EndpointConfig names one JSON-RPC endpoint of a chain. The URL and the
+// header values are secret references in the config file (providers put
+// API keys in them); code that builds one uses config.SecretValue.
 type EndpointConfig struct {
 	// Name labels the endpoint in logs and metrics; the URL itself is never
 	// logged because providers put API keys in it.
-	Name string
-	URL  string
+	Name string        `yaml:"name"`
+	URL  config.Secret `yaml:"url"`
 	// Headers are sent with every HTTP request (for example an API key).
-	Headers map[string]string
+	Headers map[string]config.Secret `yaml:"headers"`
 }
 
-// PoolConfig tunes endpoint selection and health checks.
+// PoolConfig tunes endpoint selection and health checks. Its keys sit
+// flat in a chain network's entry of the config file.
 type PoolConfig struct {
-	ChainID uint64
+	// ChainID is Config.ChainID (NewSource sets it).
+	ChainID uint64 `yaml:"-"`
 	// RequestTimeout bounds each RPC call; a slower endpoint is failed over.
-	RequestTimeout time.Duration
+	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// HealthInterval is the period of eth_chainId / eth_blockNumber checks.
-	HealthInterval time.Duration
+	HealthInterval time.Duration `yaml:"health_interval"`
 	// MaxLag marks an endpoint unhealthy when its head is this many blocks
 	// behind the best endpoint.
-	MaxLag uint64
+	MaxLag uint64 `yaml:"max_lag"`
 	// Penalty is how long a failed endpoint is avoided.
-	Penalty time.Duration
+	Penalty time.Duration `yaml:"-"`
 }
 
 // Pool is the endpoint pool of an Ethereum network.
@@ -64,7 +69,8 @@ func newPool(ctx context.Context, label string, cfg PoolConfig, ecs []EndpointCo
 	}
 	var eps []*endpoint
 	for i, ec := range ecs {
-		u, err := url.Parse(ec.URL)
+		rawURL := ec.URL.Value()
+		u, err := url.Parse(rawURL)
 		if err != nil || u.Host == "" {
 			return nil, fmt.Errorf("endpoint %d (%s): invalid URL", i, ec.Name)
 		}
@@ -72,24 +78,26 @@ func newPool(ctx context.Context, label string, cfg PoolConfig, ecs []EndpointCo
 		if name == "" {
 			name = u.Hostname()
 		}
+		headers := make(map[string]string, len(ec.Headers))
 		var opts []rpc.ClientOption
 		for k, v := range ec.Headers {
-			opts = append(opts, rpc.WithHeader(k, v))
+			headers[k] = v.Value()
+			opts = append(opts, rpc.WithHeader(k, v.Value()))
 		}
-		c := &conn{isWS: u.Scheme == "ws" || u.Scheme == "wss", url: ec.URL}
+		c := &conn{isWS: u.Scheme == "ws" || u.Scheme == "wss", url: rawURL}
 		dctx, cancel := context.WithTimeout(ctx, timeout)
-		c.client, err = rpc.DialOptions(dctx, ec.URL, opts...)
+		c.client, err = rpc.DialOptions(dctx, rawURL, opts...)
 		cancel()
 		if err != nil {
 			// A WebSocket endpoint that is down at start is not fatal:
 			// the others serve, and this one is redialled when used.
 			c.client = nil
-			log.Warn("endpoint unreachable at start", "endpoint", name, "err", rpcpool.Redact(err, ec.URL))
+			log.Warn("endpoint unreachable at start", "endpoint", name, "err", rpcpool.Redact(err, rawURL))
 		}
 		if !c.isWS {
-			c.http = newHTTPCaller(ec.URL, ec.Headers)
+			c.http = newHTTPCaller(rawURL, headers)
 		}
-		eps = append(eps, rpcpool.NewEndpoint(name, ec.URL, c))
+		eps = append(eps, rpcpool.NewEndpoint(name, rawURL, c))
 	}
 	check := func(ctx context.Context, ep *endpoint) (uint64, error) {
 		c, err := ep.Conn.rpcClient(ctx)

@@ -20,33 +20,47 @@ import (
 	"github.com/cordonhq/cordon/watchers/follow"
 )
 
-// Config configures a Source.
+// Config configures a Source. A chains.eth entry of the config file
+// decodes into it (with the follower's keys beside it).
 type Config struct {
-	Network   string
-	ChainID   uint64
-	Endpoints []EndpointConfig
-	Pool      PoolConfig
+	Network   string           `yaml:"network"`
+	ChainID   uint64           `yaml:"chain_id"`
+	Endpoints []EndpointConfig `yaml:"endpoints"`
+	Pool      PoolConfig       `yaml:",inline"`
 	// VerifyHeaderHash recomputes each block's hash from its header fields
-	// and rejects replies whose claimed hash differs. Disable it only for
-	// chains whose headers go-ethereum cannot hash (some L2s).
-	VerifyHeaderHash bool
+	// and rejects replies whose claimed hash differs; nil is true. Disable
+	// it only for chains whose headers go-ethereum cannot hash (some L2s).
+	VerifyHeaderHash *bool `yaml:"verify_header_hash"`
 	// VerifyTxRoot rebuilds the transactions with go-ethereum's decoder and
 	// checks their hashes and the header's transactionsRoot, so altered
-	// transaction contents are refused. It needs VerifyHeaderHash to bind
-	// the root to the block hash.
-	VerifyTxRoot bool
+	// transaction contents are refused; nil is VerifyHeaderHash. It needs
+	// VerifyHeaderHash to bind the root to the block hash.
+	VerifyTxRoot *bool `yaml:"verify_tx_root"`
 	// ReceiptBatch is the number of eth_getTransactionReceipt calls per
 	// JSON-RPC batch when a node lacks eth_getBlockReceipts.
-	ReceiptBatch int
+	ReceiptBatch int `yaml:"-"`
+}
+
+// Verifies reports the checks a Source of c makes: the header hash, and
+// the transactions against the header's root.
+func (c Config) Verifies() (headerHash, txRoot bool) {
+	headerHash = c.VerifyHeaderHash == nil || *c.VerifyHeaderHash
+	txRoot = headerHash
+	if c.VerifyTxRoot != nil {
+		txRoot = *c.VerifyTxRoot
+	}
+	return headerHash, txRoot
 }
 
 // Source reads normalized blocks from a pool of Ethereum endpoints. It
 // implements follow.Source.
 type Source struct {
-	cfg     Config
-	pool    *Pool
-	log     *slog.Logger
-	metrics *Metrics
+	cfg Config
+	// verifyHeader and verifyTxRoot are cfg.Verifies().
+	verifyHeader, verifyTxRoot bool
+	pool                       *Pool
+	log                        *slog.Logger
+	metrics                    *Metrics
 }
 
 // NewSource dials the endpoints of cfg.
@@ -69,7 +83,9 @@ func NewSource(ctx context.Context, cfg Config, metrics *Metrics, log *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("eth source: %w", err)
 	}
-	return &Source{cfg: cfg, pool: p, log: log, metrics: metrics}, nil
+	s := &Source{cfg: cfg, pool: p, log: log, metrics: metrics}
+	s.verifyHeader, s.verifyTxRoot = cfg.Verifies()
+	return s, nil
 }
 
 // Pool returns the endpoint pool, whose Run does the health checks.
@@ -199,12 +215,12 @@ func (s *Source) fetch(ctx context.Context, ep *endpoint, height uint64) (*chain
 	} else if n != height {
 		return nil, fmt.Errorf("reply is for block %d, asked for %d", n, height)
 	}
-	if s.cfg.VerifyHeaderHash {
+	if s.verifyHeader {
 		if err := verifyHeaderHash(blk); err != nil {
 			return nil, fmt.Errorf("block %d: %w", height, err)
 		}
 	}
-	if s.cfg.VerifyTxRoot {
+	if s.verifyTxRoot {
 		if err := verifyTxRoot(blk); err != nil {
 			return nil, fmt.Errorf("block %d: %w", height, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -70,24 +71,49 @@ type Alerter interface {
 	Alert(ctx context.Context, a chain.Alert) error
 }
 
-// Config tunes a Follower.
+// Config tunes a Follower. A chain network's entry in the config file
+// holds its keys (start_height, parallel, max_reorg_depth, batch_blocks,
+// poll_interval); Chain and Network are set by whoever builds the
+// Follower.
 type Config struct {
-	Chain   chain.Chain
-	Network string
-	// StartHeight is the first height to publish when the stream is empty.
-	StartHeight uint64
-	// StartAtHead starts an empty stream at the node's head instead.
-	StartAtHead bool
+	Chain   chain.Chain `yaml:"-"`
+	Network string      `yaml:"-"`
+	// StartHeight is where an empty stream starts: a block height in
+	// decimal (StartAt), or StartHead for the node's head; empty is 0.
+	StartHeight string `yaml:"start_height"`
 	// Parallel is the number of concurrent block fetches during backfill.
-	Parallel int
+	Parallel int `yaml:"parallel"`
 	// MaxReorgDepth is the deepest reorganization followed.
-	MaxReorgDepth int
+	MaxReorgDepth int `yaml:"max_reorg_depth"`
 	// BatchBlocks caps the blocks handed to the Sink in one Publish.
-	BatchBlocks int
+	BatchBlocks int `yaml:"batch_blocks"`
 	// PollInterval is how often the head is polled when no wake-up arrives.
-	PollInterval time.Duration
+	PollInterval time.Duration `yaml:"poll_interval"`
 	// RangeBlocks caps the heights one backfill round fetches.
-	RangeBlocks uint64
+	RangeBlocks uint64 `yaml:"-"`
+}
+
+// StartHead is the StartHeight that starts an empty stream at the node's
+// head.
+const StartHead = "head"
+
+// StartAt is the StartHeight that starts an empty stream at height h.
+func StartAt(h uint64) string { return strconv.FormatUint(h, 10) }
+
+// ParseStart reads a StartHeight: the height to start at, or head when
+// the stream starts at the node's head.
+func ParseStart(s string) (height uint64, head bool, err error) {
+	switch s {
+	case "":
+		return 0, false, nil
+	case StartHead:
+		return 0, true, nil
+	}
+	h, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("start height %q: want a block height or %q", s, StartHead)
+	}
+	return h, false, nil
 }
 
 func (c *Config) fill() {
@@ -117,6 +143,12 @@ type Follower struct {
 	log     *slog.Logger
 	metrics *Metrics
 	wake    <-chan struct{}
+
+	// start is where an empty stream starts (cfg.StartHeight), atHead
+	// until the head is read; startErr is a StartHeight that is neither.
+	start    uint64
+	atHead   bool
+	startErr error
 
 	window  []chain.Header // newest canonical headers, oldest first
 	nextSeq uint64
@@ -171,8 +203,10 @@ func New(cfg Config, src Source, sink Sink, wake <-chan struct{}, alerter Alerte
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Follower{cfg: cfg, src: src, sink: sink, alerter: alerter, metrics: metrics, wake: wake,
+	f := &Follower{cfg: cfg, src: src, sink: sink, alerter: alerter, metrics: metrics, wake: wake,
 		log: log.With("chain", string(cfg.Chain), "network", cfg.Network)}
+	f.start, f.atHead, f.startErr = ParseStart(cfg.StartHeight)
+	return f
 }
 
 // load reads the checkpoint back from the sink.
@@ -181,12 +215,12 @@ func (f *Follower) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load checkpoint: %w", err)
 	}
-	if len(cp.Tail) == 0 && f.cfg.StartAtHead {
+	if len(cp.Tail) == 0 && f.atHead {
 		head, err := f.src.Head(ctx)
 		if err != nil {
 			return fmt.Errorf("read head to start at: %w", err)
 		}
-		f.cfg.StartHeight, f.cfg.StartAtHead = head, false
+		f.start, f.atHead = head, false
 	}
 	f.nextSeq = max(cp.NextSeq, 1)
 	f.window = append(f.window[:0], cp.Tail...)
@@ -210,7 +244,7 @@ func (f *Follower) nextHeight() uint64 {
 	if t, ok := f.tip(); ok {
 		return t.Height + 1
 	}
-	return f.cfg.StartHeight
+	return f.start
 }
 
 // windowSize keeps one header more than the deepest reorg followed, so the
@@ -227,6 +261,9 @@ func (f *Follower) trim() {
 func (f *Follower) Run(ctx context.Context) error {
 	f.log.Info("follower starting", "parallel", f.cfg.Parallel, "max_reorg_depth", f.cfg.MaxReorgDepth,
 		"start_height", f.cfg.StartHeight)
+	if f.startErr != nil {
+		return fmt.Errorf("follow: %w", f.startErr)
+	}
 	backoff := newBackoff()
 	for {
 		if err := ctx.Err(); err != nil {

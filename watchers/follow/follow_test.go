@@ -310,7 +310,7 @@ func TestStartAtHead(t *testing.T) {
 	c := newMemChain(1)
 	c.extend(50)
 	sink := &memSink{}
-	f := New(Config{Chain: chain.ETH, Network: "mem", StartAtHead: true, PollInterval: time.Millisecond}, c, sink, nil, nil, nil, nil)
+	f := New(Config{Chain: chain.ETH, Network: "mem", StartHeight: StartHead, PollInterval: time.Millisecond}, c, sink, nil, nil, nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = f.Run(ctx) }()
@@ -320,4 +320,21 @@ func TestStartAtHead(t *testing.T) {
 	cancel()
 	got := sink.apply(t)
 	require.Equal(t, uint64(50), got[0].Height, "an empty stream starts at the head it found")
+}
+
+func TestStartHeight(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		height uint64
+		head   bool
+	}{{"", 0, false}, {"0", 0, false}, {StartAt(440), 440, false}, {StartHead, 0, true}} {
+		h, head, err := ParseStart(tc.in)
+		require.NoError(t, err, tc.in)
+		require.Equal(t, tc.height, h, tc.in)
+		require.Equal(t, tc.head, head, tc.in)
+	}
+	_, _, err := ParseStart("soon")
+	require.EqualError(t, err, `start height "soon": want a block height or "head"`)
+	f := New(Config{Chain: chain.ETH, Network: "mem", StartHeight: "-1"}, newMemChain(1), &memSink{}, nil, nil, nil, nil)
+	require.ErrorContains(t, f.Run(context.Background()), `follow: start height "-1"`)
 }

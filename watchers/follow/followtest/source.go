@@ -350,7 +350,7 @@ func (r *sourceRun) follower(ctx context.Context, t *testing.T) {
 	head := r.head(ctx, t)
 	start := head - 4
 	sink := NewMemorySink()
-	cfg := follow.Config{Chain: r.Chain, Network: r.Network, StartHeight: start, Parallel: 3, BatchBlocks: 4,
+	cfg := follow.Config{Chain: r.Chain, Network: r.Network, StartHeight: follow.StartAt(start), Parallel: 3, BatchBlocks: 4,
 		MaxReorgDepth: 8, PollInterval: 20 * time.Millisecond}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
