@@ -138,7 +138,10 @@ func (s *Service) run(ctx context.Context) error {
 	if err := kafka.Ensure(ctx, s.cfg.Kafka, append([]string{tp.Deposits, tp.CreditState, tp.Alerts}, inputs...)...); err != nil {
 		return fmt.Errorf("credit: %w", err)
 	}
-	out, err := kafka.NewTxWriter(s.cfg.Kafka, s.cfg.TransactionalID, tp.CreditState)
+	// A round is one short transaction: the default timeout, so a crashed
+	// leader's open round holds the ledger's read_committed reads back for
+	// at most 40s (a new leader aborts it at once by fencing).
+	out, err := kafka.NewTxWriter(s.cfg.Kafka, s.cfg.TransactionalID, tp.CreditState, 0)
 	if err != nil {
 		return fmt.Errorf("credit: %w", err)
 	}
@@ -370,6 +373,12 @@ func (s *Service) apply(ctx context.Context) ([]DepositEvent, error) {
 			if ev.Type == chain.BlockRemoved {
 				out = append(out, s.e.Removed(ev)...)
 				s.cp.Tips[st] = ev.Height - min(ev.Height, 1)
+				// The block may come back (a reorg back to its branch):
+				// its parts, published again then, must be taken.
+				if s.applied[ev.Hash] {
+					delete(s.applied, ev.Hash)
+					s.cp.Applied = slices.DeleteFunc(s.cp.Applied, func(h string) bool { return h == ev.Hash })
+				}
 			} else {
 				cands, err := s.candidates(ctx, blk, ev.Seq)
 				if errors.Is(err, errBehind) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/cordonhq/cordon/ingest/kafka"
 )
@@ -64,7 +65,9 @@ func (t *Topic) Publish(ctx context.Context, transactionalID string, inds []Indi
 		}
 		recs[i] = kafka.Record{Key: []byte(inds[i].ID), Value: v}
 	}
-	w, err := kafka.NewTxWriter(t.cfg, transactionalID, t.name)
+	// An import of millions of indicators is one transaction: it may take
+	// minutes to write.
+	w, err := kafka.NewTxWriter(t.cfg, transactionalID, t.name, 5*time.Minute)
 	if err != nil {
 		return fmt.Errorf("intel: %w", err)
 	}

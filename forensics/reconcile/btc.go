@@ -193,6 +193,17 @@ func BTC(ctx context.Context, q Querier, node BTCNode, o Options) (*Report, erro
 			c.diffs = append(c.diffs, diff)
 		}
 	}
+	// noteOrReport notes a difference for the sampled addresses it
+	// touches, or reports it on its own when it touches none (an output
+	// whose address ClickHouse lost).
+	noteOrReport := func(a, a2 string, store, node txOut, diff string) {
+		if sampled[a] || sampled[a2] {
+			note(a, a2, diff)
+			return
+		}
+		rep.Mismatches = append(rep.Mismatches, Mismatch{Address: cmp.Or(a2, a, "(no address)"), Asset: chain.AssetNative,
+			Store: strconv.FormatUint(store.amount, 10), Node: strconv.FormatUint(node.amount, 10), Detail: diff})
+	}
 	for _, op := range sortedOutpoints(storeWin.outs, nodeWin.outs) {
 		s, inStore := storeWin.outs[op]
 		nd, inNode := nodeWin.outs[op]
@@ -240,19 +251,23 @@ func BTC(ctx context.Context, q Querier, node BTCNode, o Options) (*Report, erro
 				}
 				continue
 			}
-			if !sampled[r.addr] {
+			if !sampled[r.addr] && r.addr != "" {
 				continue // whose it is on the node is only asked for the sample
 			}
+			// An earlier output ClickHouse gives no address is always
+			// asked: an address erased in ClickHouse belongs to no sampled
+			// account, so no balance would show it.
 			var onNode bool
 			if nd, onNode, err = n.output(prev, r); err != nil {
 				return nil, err
 			}
 			if !onNode {
-				note(r.addr, "", fmt.Sprintf("input %s spends %s, which pays %s in ClickHouse (block %d, %s); the node's block has no such output", k, prev, r.txOut, r.height, r.blockHash))
+				noteOrReport(r.addr, "", r.txOut, txOut{}, fmt.Sprintf("input %s spends %s, which pays %s in ClickHouse (block %d, %s); the node's block has no such output",
+					k, prev, r.txOut, r.height, r.blockHash))
 				continue
 			}
 			if nd != r.txOut {
-				note(r.addr, nd.addr, fmt.Sprintf("input %s spends %s, which pays %s in ClickHouse (block %d), %s on the node", k, prev, r.txOut, r.height, nd))
+				noteOrReport(r.addr, nd.addr, r.txOut, nd, fmt.Sprintf("input %s spends %s, which pays %s in ClickHouse (block %d), %s on the node", k, prev, r.txOut, r.height, nd))
 			}
 		}
 		if c := at(nd.addr); c != nil {

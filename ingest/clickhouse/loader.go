@@ -241,7 +241,12 @@ func (l *Loader) release(ctx context.Context) error {
 	}
 	now := time.Now()
 	ready := make([]bool, len(l.held))
-	var ask []string
+	var ask []chain.BlockEvent
+	// ClickHouse is asked only about each stream's first event still
+	// waiting (the later ones go in after it anyway), and only once it has
+	// waited CheckAfter: a backlog of held events costs one small query
+	// per stream and round, not one per event.
+	asked := map[string]bool{}
 	for i := range l.held {
 		h := &l.held[i]
 		if h.ev.Type == chain.BlockRemoved {
@@ -254,10 +259,16 @@ func (l *Loader) release(ctx context.Context) error {
 				n[k] = lp.count(k)
 			}
 		}
-		if complete(&h.ev, n) {
+		switch st := h.ev.Stream(); {
+		case complete(&h.ev, n):
 			ready[i] = true
-		} else if now.Sub(h.since) >= l.cfg.CheckAfter {
-			ask = append(ask, h.ev.Hash)
+		case now.Sub(h.since) > l.cfg.HoldMax:
+			ask = append(ask, h.ev) // inserted below, whatever the answer
+		case !asked[st] && now.Sub(h.since) >= l.cfg.CheckAfter:
+			asked[st] = true
+			ask = append(ask, h.ev)
+		default:
+			asked[st] = true
 		}
 	}
 	if len(ask) > 0 {
@@ -736,37 +747,56 @@ var rowIdentity = []struct{ kind, table, id string }{
 	{kafka.KindSpend, "spends", "tx_hash, vin"},
 }
 
-// rowCounts returns, for each of hashes, how many distinct rows of each
-// kind ClickHouse holds for that block.
-func (s *Store) rowCounts(ctx context.Context, hashes []string) (map[string]map[string]int, error) {
+// rowCounts returns, for each of the blocks of evs (by hash), how many
+// distinct rows of each kind ClickHouse holds. The queries name the
+// blocks' chain, network and time, so ClickHouse reads only the months
+// (partitions) they are in.
+func (s *Store) rowCounts(ctx context.Context, evs []chain.BlockEvent) (map[string]map[string]int, error) {
 	out := map[string]map[string]int{}
-	for _, h := range hashes {
-		out[h] = map[string]int{}
+	type group struct {
+		hashes   []string
+		min, max int64
 	}
-	for len(hashes) > 0 {
-		n := min(len(hashes), 1000)
-		list := QuoteList(hashes[:n])
-		hashes = hashes[n:]
-		for _, t := range rowIdentity {
-			rows, err := s.Query(ctx, "SELECT block_hash, uniqExact("+t.id+") FROM "+t.table+" WHERE block_hash IN ("+list+") GROUP BY block_hash")
-			if err != nil {
-				return nil, fmt.Errorf("count rows of held blocks in %s: %w", t.table, err)
-			}
-			for rows.Next() {
-				var h string
-				var c uint64
-				if err := rows.Scan(&h, &c); err != nil {
-					_ = rows.Close()
+	groups := map[[2]string]*group{}
+	for _, ev := range evs {
+		out[ev.Hash] = map[string]int{}
+		k := [2]string{string(ev.Chain), ev.Network}
+		g := groups[k]
+		if g == nil {
+			g = &group{min: ev.Time, max: ev.Time}
+			groups[k] = g
+		}
+		g.hashes = append(g.hashes, ev.Hash)
+		g.min, g.max = min(g.min, ev.Time), max(g.max, ev.Time)
+	}
+	for k, g := range groups {
+		for hashes := g.hashes; len(hashes) > 0; {
+			n := min(len(hashes), 1000)
+			list := QuoteList(hashes[:n])
+			hashes = hashes[n:]
+			for _, t := range rowIdentity {
+				rows, err := s.Query(ctx, "SELECT block_hash, uniqExact("+t.id+") FROM "+t.table+
+					" WHERE chain = ? AND network = ? AND block_time >= ? AND block_time <= ? AND block_hash IN ("+list+") GROUP BY block_hash",
+					k[0], k[1], time.Unix(g.min, 0), time.Unix(g.max, 0))
+				if err != nil {
 					return nil, fmt.Errorf("count rows of held blocks in %s: %w", t.table, err)
 				}
-				if out[h] != nil {
-					out[h][t.kind] = int(c)
+				for rows.Next() {
+					var h string
+					var c uint64
+					if err := rows.Scan(&h, &c); err != nil {
+						_ = rows.Close()
+						return nil, fmt.Errorf("count rows of held blocks in %s: %w", t.table, err)
+					}
+					if out[h] != nil {
+						out[h][t.kind] = int(c)
+					}
 				}
-			}
-			err = rows.Err()
-			_ = rows.Close()
-			if err != nil {
-				return nil, fmt.Errorf("count rows of held blocks in %s: %w", t.table, err)
+				err = rows.Err()
+				_ = rows.Close()
+				if err != nil {
+					return nil, fmt.Errorf("count rows of held blocks in %s: %w", t.table, err)
+				}
 			}
 		}
 	}

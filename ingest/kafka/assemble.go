@@ -38,10 +38,14 @@ type queuedEvent struct {
 }
 
 type blockContents struct {
-	seen   time.Time
-	block  chain.Block
-	offs   map[string]int64 // earliest part offset by topic/partition
+	seen  time.Time
+	block chain.Block
+	offs  map[string]int64 // earliest part offset by topic/partition
+	// counts are the items of each kind, parts the parts taken by kind and
+	// number: a part stored twice (a retried write) counts once, so a
+	// block is never complete with another part missing.
 	counts map[string]int
+	parts  map[string]map[int]bool
 }
 
 // NewAssembler returns an empty assembler of the stream in topics. skip,
@@ -93,11 +97,14 @@ func (a *Assembler) Add(r *Record, applied func(stream string) (next uint64, ok 
 	}
 	c := a.contents[part.BlockHash]
 	if c == nil {
-		c = &blockContents{seen: time.Now(), offs: map[string]int64{}, counts: map[string]int{}}
+		c = &blockContents{seen: time.Now(), offs: map[string]int64{}, counts: map[string]int{}, parts: map[string]map[int]bool{}}
 		a.contents[part.BlockHash] = c
 	}
 	if o, ok := c.offs[key]; !ok || r.Offset < o {
 		c.offs[key] = r.Offset
+	}
+	if c.parts[part.Kind][part.Part] {
+		return nil // a copy of a part already taken
 	}
 	switch part.Kind {
 	case KindTransaction:
@@ -115,6 +122,10 @@ func (a *Assembler) Add(r *Record, applied func(stream string) (next uint64, ok 
 		return fmt.Errorf("part at %s@%d: %w", key, r.Offset, err)
 	}
 	c.counts[part.Kind] += len(part.Items)
+	if c.parts[part.Kind] == nil {
+		c.parts[part.Kind] = map[int]bool{}
+	}
+	c.parts[part.Kind][part.Part] = true
 	return nil
 }
 
@@ -124,8 +135,8 @@ func (c *blockContents) complete(ev *chain.BlockEvent) bool {
 	if c == nil {
 		return ev.TransferCount == 0 && ev.OutputCount == 0 && ev.SpendCount == 0
 	}
-	return c.counts[KindTransfer] >= ev.TransferCount && c.counts[KindOutput] >= ev.OutputCount &&
-		c.counts[KindSpend] >= ev.SpendCount
+	return c.counts[KindTransfer] == ev.TransferCount && c.counts[KindOutput] == ev.OutputCount &&
+		c.counts[KindSpend] == ev.SpendCount
 }
 
 // Streams are the streams with queued events, sorted.

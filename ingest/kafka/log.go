@@ -26,44 +26,50 @@ type LogOptions struct {
 // topic, the deposits topic — from its start with isolation
 // read_committed, and hands fn every record in partition order.
 //
-// Caught up means: every partition delivered its last record before the
-// end offset listed when the read began (on a transactional topic the
-// last committed record sits just before the commit marker, which is
-// never delivered), or a whole second passed with nothing delivered (the
-// partition ends in aborted records or markers only). A reader that must
-// not stop short on a slow cluster uses a TxWriter's Fence instead.
+// Caught up means exactly: every partition delivered its record just
+// before the end offset listed when the read began. The reader keeps
+// Kafka's control records (transaction markers, which it never hands to
+// fn), so that last record always arrives, whether it is data or the
+// marker after it; aborted records are left out by read_committed. No
+// timer decides it: a slow first fetch never makes a partial read look
+// complete (screening on a partial indicator index would let a flagged
+// deposit through).
 func ReadLog(ctx context.Context, cfg Config, topic string, o LogOptions, fn func(*Record) error) error {
 	admin, err := newFranz(cfg, "-"+o.ClientID+"-admin")
 	if err != nil {
 		return err
 	}
-	ends, err := kadm.NewClient(admin).ListCommittedOffsets(ctx, topic)
-	admin.Close()
+	adm := kadm.NewClient(admin)
+	ends, err := adm.ListCommittedOffsets(ctx, topic)
 	if err == nil {
 		err = ends.Error()
 	}
+	var starts kadm.ListedOffsets
+	if err == nil {
+		starts, err = adm.ListStartOffsets(ctx, topic)
+		if err == nil {
+			err = starts.Error()
+		}
+	}
+	admin.Close()
 	if err != nil {
 		return fmt.Errorf("read %s: list offsets: %w", topic, err)
 	}
-	transactional := false
-	if s, ok := cfg.Topics.Spec(topic); ok {
-		transactional = s.Transactional
-	}
 	behind := map[int32]int64{}
 	ends.Each(func(l kadm.ListedOffset) {
-		if l.Err == nil && l.Offset > 0 {
+		start, ok := starts.Lookup(topic, l.Partition)
+		if l.Err == nil && l.Offset > 0 && (!ok || start.Offset < l.Offset) {
 			behind[l.Partition] = l.Offset
 		}
 	})
 	cl, err := newFranz(cfg, "-"+o.ClientID, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+		kgo.KeepControlRecords(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	caught := len(behind) == 0
 	for {
-		if caught {
+		if len(behind) == 0 {
 			if o.Caught != nil {
 				o.Caught()
 			}
@@ -88,22 +94,17 @@ func ReadLog(ctx context.Context, cfg Config, topic string, o LogOptions, fn fun
 			if ferr != nil {
 				return
 			}
-			last := kr.Offset + 1
-			if transactional {
-				last++ // the commit marker after it
-			}
-			if end, ok := behind[kr.Partition]; ok && last >= end {
+			if end, ok := behind[kr.Partition]; ok && kr.Offset+1 >= end {
 				delete(behind, kr.Partition)
+			}
+			if kr.Attrs.IsControl() {
+				return
 			}
 			ferr = fn(fromFranz(kr))
 		})
 		if ferr != nil {
 			return ferr
 		}
-		if fetches.NumRecords() == 0 {
-			clear(behind) // a quiet second: nothing committed is left before the ends
-		}
-		caught = caught || len(behind) == 0
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,7 +25,12 @@ const (
 // Producer writes the chain event stream. It implements follow.Sink and
 // follow.Alerter.
 type Producer struct {
-	cfg     Config
+	cfg Config
+	// events serializes the block-event writes of concurrent Publish
+	// calls: kafka-go adds every caller's records to a partition's open
+	// batch, so two streams sharing a blocks partition could otherwise
+	// split one chunk over two batches (see Publish).
+	events  sync.Mutex
 	w       *kafkago.Writer
 	client  *kafkago.Client
 	log     *slog.Logger
@@ -144,8 +150,10 @@ func (p *Producer) Publish(ctx context.Context, updates []chain.Update) error {
 	// not fit one batch into several and keeps sending the later ones
 	// after one failed, which would leave a gap in the stream; so events
 	// go in chunks that each fit one batch (appended whole or not at
-	// all), each acknowledged before the next: what is stored after an
-	// error is always a prefix.
+	// all), each acknowledged before the next, and no other Publish adds
+	// events meanwhile: what is stored after an error is always a prefix.
+	p.events.Lock()
+	defer p.events.Unlock()
 	for len(events) > 0 {
 		n, size := 0, 0
 		for n < len(events) && n < p.cfg.BatchSize && (n == 0 || size+len(events[n].Value)+len(events[n].Key) < eventChunkBytes) {

@@ -33,9 +33,16 @@ type TxWriter struct {
 
 // NewTxWriter connects a transactional writer; records without a Topic go
 // to defaultTopic. Records are partitioned by key (or by HeaderPartition).
-func NewTxWriter(cfg Config, transactionalID, defaultTopic string) (*TxWriter, error) {
+// timeout is how long the brokers keep a transaction of a writer that
+// died open (read_committed readers wait behind it) before aborting it;
+// 0 is franz-go's default (40s). It must not exceed the cluster's
+// transaction.max.timeout.ms (15 minutes by default).
+func NewTxWriter(cfg Config, transactionalID, defaultTopic string, timeout time.Duration) (*TxWriter, error) {
+	if timeout <= 0 {
+		timeout = 40 * time.Second
+	}
 	cl, err := newFranz(cfg, "-tx", kgo.TransactionalID(transactionalID), kgo.DefaultProduceTopic(defaultTopic),
-		kgo.TransactionTimeout(5*time.Minute), kgo.ProducerBatchMaxBytes(1<<20),
+		kgo.TransactionTimeout(timeout), kgo.ProducerBatchMaxBytes(1<<20),
 		kgo.RecordPartitioner(headerPartitioner{kgo.StickyKeyPartitioner(nil)}))
 	if err != nil {
 		return nil, err

@@ -1,0 +1,63 @@
+package reconcile_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cordonhq/cordon/forensics/reconcile"
+	"github.com/cordonhq/cordon/integration/pipetest"
+)
+
+// TestReconcileBTCAddressRewrite: an output created before the window and
+// spent in it has its address rewritten in ClickHouse — erased (NULL),
+// then changed to another address. Both are reported; the erased one used
+// to pass unseen, since no sampled account's balance showed it.
+func TestReconcileBTCAddressRewrite(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	node, wallet, pipe := pipetest.BTC(t, ctx, 6)
+	for round := 1; round <= 12; round++ {
+		require.NoError(t, wallet.Step(4))
+		if round%4 == 0 {
+			tip, err := node.Client().GetBestBlockHash()
+			require.NoError(t, err)
+			pipe.WaitLoaded(t, ctx, tip.String())
+			require.NoError(t, wallet.Reorg(2))
+		}
+	}
+	tip, err := node.Client().GetBestBlockHash()
+	require.NoError(t, err)
+	pipe.WaitLoaded(t, ctx, tip.String())
+	opts := reconcile.Options{Network: "regtest", Blocks: 12}
+	rep, err := reconcile.BTC(ctx, pipe.Store, node.Client(), opts)
+	require.NoError(t, err)
+	require.Empty(t, rep.Mismatches)
+	opts.Height = rep.Height
+
+	var prevTx, prevAddr, prevBlock string
+	var prevVout uint32
+	require.NoError(t, pipe.Store.QueryRow(ctx, `SELECT prev_tx_hash, prev_vout, assumeNotNull(address) FROM canonical_inputs
+		WHERE chain = 'btc' AND network = 'regtest' AND block_number > ? AND block_number <= ? AND prev_found = 1 AND prev_block_number <= ?
+			AND address IS NOT NULL
+		ORDER BY block_number DESC, tx_hash, vin LIMIT 1`, rep.Base, rep.Height, rep.Base).Scan(&prevTx, &prevVout, &prevAddr))
+	require.NoError(t, pipe.Store.QueryRow(ctx, `SELECT block_hash FROM canonical_outputs WHERE tx_hash = ? AND vout = ?`, prevTx, prevVout).Scan(&prevBlock))
+	for _, newAddr := range []string{"NULL", "'bcrt1qtamperedtamperedtamperedtampered000'"} {
+		require.NoError(t, pipe.Store.Exec(ctx, `INSERT INTO outputs (chain, network, block_number, block_hash, block_time, tx_hash, tx_index,
+		vout, address, script_type, script, amount, coinbase)
+		SELECT chain, network, block_number, block_hash, block_time, tx_hash, tx_index, vout, `+newAddr+`, script_type, script, amount, coinbase
+		FROM outputs FINAL WHERE tx_hash = ? AND vout = ? AND block_hash = ?`, prevTx, prevVout, prevBlock))
+		opts.Sample = 0
+		rep, err = reconcile.BTC(ctx, pipe.Store, node.Client(), opts)
+		require.NoError(t, err)
+		found := false
+		for _, m := range rep.Mismatches {
+			found = found || strings.Contains(m.Detail, fmt.Sprintf("%s:%d", prevTx, prevVout))
+		}
+		require.True(t, found, "address of %s:%d (paying %s) rewritten to %s: not reported: %+v", prevTx, prevVout, prevAddr, newAddr, rep.Mismatches)
+	}
+}

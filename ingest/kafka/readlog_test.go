@@ -1,0 +1,79 @@
+package kafka_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/cordonhq/cordon/ingest/kafka"
+)
+
+// TestReadLogSlowFirstFetch: the first fetch answer of the indicator
+// topic takes 1.5s (a slow broker, a large first fetch over a slow link).
+// ReadLog used to call a quiet second "caught up" — with none of the 100
+// indicators read, so screening would have started on an empty index. It
+// must report caught up only once it has read all of them.
+func TestReadLogSlowFirstFetch(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	require.NoError(t, err)
+	defer cluster.Close()
+	cfg := kafka.Config{Brokers: cluster.ListenAddrs(), CreateTopics: true}
+	ctx := context.Background()
+	topic := kafka.DefaultTopics().Intel
+	require.NoError(t, kafka.Ensure(ctx, cfg, topic))
+	w, err := kafka.NewTxWriter(cfg, "test-intel", topic, 0)
+	require.NoError(t, err)
+	var recs []kafka.Record
+	for i := range 100 {
+		recs = append(recs, kafka.Record{Key: []byte(fmt.Sprintf("ind-%d", i)), Value: []byte("{}")})
+	}
+	require.NoError(t, w.Commit(ctx, recs))
+	w.Close()
+
+	var slowed atomic.Bool
+	cluster.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		if slowed.CompareAndSwap(false, true) {
+			cluster.SleepControl(func() { time.Sleep(1500 * time.Millisecond) })
+		}
+		return nil, nil, false
+	})
+	n := 0
+	caughtAt := -1
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	err = kafka.ReadLog(rctx, cfg, topic, kafka.LogOptions{ClientID: "test", Caught: func() {
+		if caughtAt < 0 {
+			caughtAt = n
+		}
+	}}, func(r *kafka.Record) error { n++; return nil })
+	require.NoError(t, err)
+	require.True(t, slowed.Load(), "the slow fetch never happened")
+	require.Equal(t, 100, caughtAt, "caught up after %d of 100 records", caughtAt)
+	require.Equal(t, 100, n)
+
+	// An aborted transaction at the end of the topic: caught up as soon
+	// as the committed records are read (the abort marker arrives), and
+	// the aborted records are never handed over.
+	w, err = kafka.NewTxWriter(cfg, "test-intel", topic, 0)
+	require.NoError(t, err)
+	err = w.Commit(ctx, []kafka.Record{{Key: []byte("ok"), Value: []byte("{}")}, {Key: []byte("huge"), Value: make([]byte, 2<<20)}})
+	require.Error(t, err, "too large: the transaction is aborted")
+	w.Close()
+	n, caughtAt = 0, -1
+	start := time.Now()
+	require.NoError(t, kafka.ReadLog(rctx, cfg, topic, kafka.LogOptions{ClientID: "test2", Caught: func() {
+		if caughtAt < 0 {
+			caughtAt = n
+		}
+	}}, func(r *kafka.Record) error { n++; return nil }))
+	require.Equal(t, 100, n, "the aborted records are not read")
+	require.Equal(t, 100, caughtAt)
+	require.Less(t, time.Since(start), 5*time.Second)
+}
