@@ -17,6 +17,7 @@ import (
 	"github.com/cordonhq/cordon/forensics/reconcile"
 	"github.com/cordonhq/cordon/integration/pipetest"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/watchers/btc/btcnode"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 )
 
@@ -81,23 +82,7 @@ func TestReconcileETH(t *testing.T) {
 func TestReconcileBTC(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	node, wallet, pipe := pipetest.BTC(t, ctx, 6)
-	for round := 1; round <= 12; round++ {
-		require.NoError(t, wallet.Step(4))
-		if round%4 == 0 {
-			tip, err := node.Client().GetBestBlockHash()
-			require.NoError(t, err)
-			pipe.WaitLoaded(t, ctx, tip.String())
-			require.NoError(t, wallet.Reorg(2))
-		}
-	}
-	tip, err := node.Client().GetBestBlockHash()
-	require.NoError(t, err)
-	pipe.WaitLoaded(t, ctx, tip.String())
-	opts := reconcile.Options{Network: "regtest", Blocks: 12}
-	rep, err := reconcile.BTC(ctx, pipe.Store, node.Client(), opts)
-	require.NoError(t, err)
-	require.Empty(t, rep.Mismatches)
+	node, wallet, pipe, opts, rep := reorgedBTC(t, ctx)
 	require.Greater(t, rep.Checked, 10)
 	require.Equal(t, chain.BTC, rep.Chain)
 	t.Logf("blocks %d-%d: %d addresses touched, %d checked, skipped %+v", rep.Base+1, rep.Height, rep.Touched, rep.Checked, rep.Skipped)
@@ -351,4 +336,28 @@ func TestReconcileBTCNodeMoves(t *testing.T) {
 	for _, want := range []string{fmt.Sprintf("block %d ", h), old.String(), now.String()} {
 		require.True(t, strings.Contains(err.Error(), want), "%q does not name %s", err, want)
 	}
+}
+
+// reorgedBTC loads a btcd chain with payments, spends and three reorgs
+// into ClickHouse and checks that a clean reconcile of its last 12 blocks
+// finds nothing.
+func reorgedBTC(t testing.TB, ctx context.Context) (*btcnode.Node, *btcnode.Wallet, *pipetest.Pipe, reconcile.Options, *reconcile.Report) {
+	node, wallet, pipe := pipetest.BTC(t, ctx, 6)
+	for round := 1; round <= 12; round++ {
+		require.NoError(t, wallet.Step(4))
+		if round%4 == 0 {
+			tip, err := node.Client().GetBestBlockHash()
+			require.NoError(t, err)
+			pipe.WaitLoaded(t, ctx, tip.String())
+			require.NoError(t, wallet.Reorg(2))
+		}
+	}
+	tip, err := node.Client().GetBestBlockHash()
+	require.NoError(t, err)
+	pipe.WaitLoaded(t, ctx, tip.String())
+	opts := reconcile.Options{Network: "regtest", Blocks: 12}
+	rep, err := reconcile.BTC(ctx, pipe.Store, node.Client(), opts)
+	require.NoError(t, err)
+	require.Empty(t, rep.Mismatches)
+	return node, wallet, pipe, opts, rep
 }

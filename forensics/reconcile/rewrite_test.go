@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/forensics/reconcile"
-	"github.com/cordonhq/cordon/integration/pipetest"
 )
 
 // TestReconcileBTCAddressRewrite: an output created before the window and
@@ -20,23 +19,7 @@ import (
 func TestReconcileBTCAddressRewrite(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	node, wallet, pipe := pipetest.BTC(t, ctx, 6)
-	for round := 1; round <= 12; round++ {
-		require.NoError(t, wallet.Step(4))
-		if round%4 == 0 {
-			tip, err := node.Client().GetBestBlockHash()
-			require.NoError(t, err)
-			pipe.WaitLoaded(t, ctx, tip.String())
-			require.NoError(t, wallet.Reorg(2))
-		}
-	}
-	tip, err := node.Client().GetBestBlockHash()
-	require.NoError(t, err)
-	pipe.WaitLoaded(t, ctx, tip.String())
-	opts := reconcile.Options{Network: "regtest", Blocks: 12}
-	rep, err := reconcile.BTC(ctx, pipe.Store, node.Client(), opts)
-	require.NoError(t, err)
-	require.Empty(t, rep.Mismatches)
+	node, _, pipe, opts, rep := reorgedBTC(t, ctx)
 	opts.Height = rep.Height
 
 	var prevTx, prevAddr, prevBlock string
@@ -52,7 +35,7 @@ func TestReconcileBTCAddressRewrite(t *testing.T) {
 		SELECT chain, network, block_number, block_hash, block_time, tx_hash, tx_index, vout, `+newAddr+`, script_type, script, amount, coinbase
 		FROM outputs FINAL WHERE tx_hash = ? AND vout = ? AND block_hash = ?`, prevTx, prevVout, prevBlock))
 		opts.Sample = 0
-		rep, err = reconcile.BTC(ctx, pipe.Store, node.Client(), opts)
+		rep, err := reconcile.BTC(ctx, pipe.Store, node.Client(), opts)
 		require.NoError(t, err)
 		found := false
 		for _, m := range rep.Mismatches {
