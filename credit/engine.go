@@ -247,7 +247,10 @@ func (e *Engine) Added(ev chain.BlockEvent, cands []Candidate) []DepositEvent {
 		switch {
 		case !c.KnownAsset:
 			status = StatusUnknown
-		case p.Dust != nil && c.Amount.Cmp(p.Dust) < 0:
+		case c.Amount.Sign() == 0 || (p.Dust != nil && c.Amount.Cmp(p.Dust) < 0):
+			// Zero is dust under every policy: zero-value transfers cost
+			// an attacker nothing (address poisoning), and a held one would
+			// ask an operator to look at nothing.
 			status = StatusDust
 		case len(d.c.Holds) > 0 && d.released():
 			status = StatusReleased

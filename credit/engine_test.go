@@ -335,3 +335,24 @@ func TestEngineFinalized(t *testing.T) {
 	require.True(t, *ev[0].Finalized)
 	require.Empty(t, r.Added(hdr(9, 3), nil), "a lower finalized height (a lagging endpoint) changes nothing")
 }
+
+// TestEngineZeroIsDust: a zero-value transfer from a flagged sender to a
+// deposit address (address poisoning: it costs the attacker nothing) is
+// dust under every policy, never held for an operator; without a dust
+// threshold the smallest non-zero amount is still held.
+func TestEngineZeroIsDust(t *testing.T) {
+	e := NewEngine(func(chain.Chain, string) Policy { return Policy{Confirmations: 1} })
+	ev := chain.BlockEvent{Type: chain.BlockAdded, Seq: 1, Header: chain.Header{Chain: chain.ETH, Network: "t", Height: 1, Hash: "h1"}}
+	hit := Hit{Address: "0xbad", Indicator: "ind-1", Category: "hack", Source: "partner", Confidence: 90}
+	cands := []Candidate{
+		{ID: "zero", Chain: chain.ETH, Network: "t", Amount: big.NewInt(0), BlockHash: "h1", Height: 1, KnownAsset: true,
+			Hits: []Hit{hit}, Holds: []string{holdReason(hit)}},
+		{ID: "one", Chain: chain.ETH, Network: "t", Amount: big.NewInt(1), BlockHash: "h1", Height: 1, KnownAsset: true,
+			Hits: []Hit{hit}, Holds: []string{holdReason(hit)}},
+	}
+	got := map[string]string{}
+	for _, d := range e.Added(ev, cands) {
+		got[d.ID] = d.Status
+	}
+	require.Equal(t, map[string]string{"zero": StatusDust, "one": StatusHeld}, got)
+}
