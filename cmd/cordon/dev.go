@@ -54,7 +54,12 @@ func cmdDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+	// The data directory holds the API and operator tokens and the node's
+	// RPC password (endpoints.json, tokens): only its owner may read it.
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if err := os.Chmod(*dataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	unlock, err := lockDir(*dataDir)

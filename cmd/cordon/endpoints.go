@@ -43,7 +43,8 @@ func writeEndpoints(dir string, e endpoints) error {
 		return err
 	}
 	tmp := filepath.Join(dir, "endpoints.json.tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+	// It holds tokens and the node's RPC password: the owner's only.
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, filepath.Join(dir, "endpoints.json"))

@@ -71,6 +71,12 @@ func TestDevEndToEnd(t *testing.T) {
 		require.ErrorIs(t, <-done, context.Canceled)
 	}()
 	waitFile(t, filepath.Join(dir, "endpoints.json"), 60*time.Second)
+	// endpoints.json holds tokens and the node's password: its owner's only.
+	for path, mode := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, "endpoints.json"): 0o600} {
+		st, err := os.Stat(path)
+		require.NoError(t, err)
+		require.Equal(t, mode, st.Mode().Perm(), path)
+	}
 	ep, err := readEndpoints(dir)
 	require.NoError(t, err)
 	require.NotEmpty(t, ep.Kafka)

@@ -32,7 +32,18 @@ type Hunter struct {
 	sink  Sink
 	log   *slog.Logger
 	now   func() time.Time
+	// hunted are the indicator versions (id and modified) hunted within
+	// the overlap before the checkpoint, so a round looking back over it
+	// does not raise their alerts again.
+	hunted map[string]time.Time
 }
+
+// overlap is how far before its checkpoint a round looks again: the
+// ClickHouse copy of the indicators may take in an older version after a
+// newer one (partitions are copied independently; modified has whole
+// seconds), and a checkpoint at the newest modified time would skip it
+// for good.
+const overlap = 5 * time.Minute
 
 // New returns a hunter over store publishing to sink.
 func New(cfg Config, store *clickhouse.Store, sink Sink, log *slog.Logger) *Hunter {
@@ -45,7 +56,7 @@ func New(cfg Config, store *clickhouse.Store, sink Sink, log *slog.Logger) *Hunt
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Hunter{cfg: cfg, store: store, sink: sink, log: log, now: time.Now}
+	return &Hunter{cfg: cfg, store: store, sink: sink, log: log, now: time.Now, hunted: map[string]time.Time{}}
 }
 
 // Run hunts every Interval until ctx ends; failures are logged and
@@ -98,7 +109,7 @@ func (h *Hunter) Once(ctx context.Context) (int, error) {
 	now := h.now()
 	rows, err = h.store.Query(ctx, `SELECT id, chain, value, category, source, confidence, modified FROM indicators FINAL
 		WHERE modified > ? AND revoked = 0 AND kind IN ('address', 'contract') AND chain IN ('eth', 'btc')
-		AND valid_from <= ? AND (valid_until = toDateTime(0) OR valid_until > ?)`, cp, now, now)
+		AND valid_from <= ? AND (valid_until = toDateTime(0) OR valid_until > ?)`, cp.Add(-overlap), now, now)
 	if err != nil {
 		return 0, fmt.Errorf("retro-hunt: read indicators: %w", err)
 	}
@@ -108,6 +119,9 @@ func (h *Hunter) Once(ctx context.Context) (int, error) {
 		if err := rows.Scan(&in.id, &in.chain, &in.value, &in.category, &in.source, &in.confidence, &in.modified); err != nil {
 			_ = rows.Close()
 			return 0, err
+		}
+		if m, ok := h.hunted[in.id]; ok && !in.modified.After(m) {
+			continue // this version was hunted in an earlier round
 		}
 		inds = append(inds, in)
 	}
@@ -166,6 +180,12 @@ func (h *Hunter) Once(ctx context.Context) (int, error) {
 	for _, in := range inds {
 		if in.modified.After(last) {
 			last = in.modified
+		}
+		h.hunted[in.id] = in.modified
+	}
+	for id, m := range h.hunted {
+		if m.Before(last.Add(-overlap)) {
+			delete(h.hunted, id)
 		}
 	}
 	if err := h.store.Exec(ctx, `INSERT INTO retrohunt_state (name, checkpoint, updated) SELECT ?, toDateTime(?), now()`,

@@ -102,6 +102,18 @@ func TestRetroHuntEthereum(t *testing.T) {
 	n, err = h.Once(ctx)
 	require.NoError(t, err)
 	require.Zero(t, n, "the checkpoint moved: listed indicators are hunted once")
+
+	// An indicator older than the checkpoint arrives late in ClickHouse
+	// (another partition of the copy, or the same second): it is still
+	// hunted, once. Listed alone after a newer one used to be skipped for
+	// good, since the checkpoint had passed its modified time.
+	listIndicator(t, ctx, s, "indicator--00000000-0000-4000-8000-000000000002", "eth", thief, time.Now().Add(-2*time.Minute))
+	n, err = h.Once(ctx)
+	require.NoError(t, err)
+	require.Equal(t, deposits+withdrawals, n, "the late indicator is hunted")
+	n, err = h.Once(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n, "and only once")
 }
 
 // TestRetroHuntBitcoin: deposits are outputs to our address in
