@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/cordonhq/cordon/internal/apiauth"
 	"github.com/cordonhq/cordon/internal/config"
+	"github.com/cordonhq/cordon/internal/testkit"
 )
 
 func TestDecisionsAPI(t *testing.T) {
@@ -31,7 +31,7 @@ func TestDecisionsAPI(t *testing.T) {
 		published = append(published, d)
 		return nil
 	}, func() time.Time { return time.Date(2026, 11, 22, 5, 0, 0, 0, time.UTC) })
-	do := func(auth, body string) (int, string) { return post(h, "/v1/decisions", auth, body) }
+	do := func(auth, body string) (int, string) { return testkit.PostJSON(h, "/v1/decisions", auth, body) }
 	dep := "eth/mainnet/0x" + strings.Repeat("ab", 32) + "/native"
 	code, body := do(bob, `{"id":"req-1","deposit":"`+dep+`","action":"release","reason":"partner confirmed a false positive"}`)
 	require.Equal(t, http.StatusAccepted, code, body)
@@ -69,16 +69,4 @@ func TestDecisionsAPI(t *testing.T) {
 	code, body = do(ann, `{"id":"req-9","deposit":"`+dep+`","action":"reject","reason":"x"}`)
 	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.Contains(t, body, "not recorded, retry with the same id")
-}
-
-// post sends a JSON body to h with a bearer token (none when empty).
-func post(h http.Handler, path, auth, body string) (int, string) {
-	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if auth != "" {
-		req.Header.Set("Authorization", "Bearer "+auth)
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec.Code, rec.Body.String()
 }

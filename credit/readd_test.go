@@ -10,7 +10,7 @@ import (
 
 	"github.com/cordonhq/cordon/credit"
 	"github.com/cordonhq/cordon/ingest/kafka"
-	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
+	"github.com/cordonhq/cordon/integration/pipetest"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/registry"
 )
@@ -32,11 +32,7 @@ func TestServiceReorgBackToSameBlock(t *testing.T) {
 func creditedBlocks(t *testing.T, detour bool) map[string]bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	brokers := kafkatest.Brokers(t)
-	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3}, nil, nil)
-	require.NoError(t, err)
-	defer prod.Close()
-	require.NoError(t, prod.EnsureTopics(ctx))
+	brokers, prod := pipetest.Producer(t)
 	reg := registry.NewIndex()
 	dep := "0x0000000000000000000000000000000000000d00"
 	reg.Put(&registry.Entry{Chain: chain.ETH, Network: "t", Address: dep, Account: "u0", Asset: "*", Kind: registry.KindDeposit})

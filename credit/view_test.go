@@ -14,7 +14,7 @@ import (
 
 	"github.com/cordonhq/cordon/credit"
 	"github.com/cordonhq/cordon/ingest/kafka"
-	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
+	"github.com/cordonhq/cordon/integration/pipetest"
 	"github.com/cordonhq/cordon/internal/apiauth"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/config"
@@ -27,11 +27,7 @@ import (
 func TestDepositsView(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	brokers := kafkatest.Brokers(t)
-	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3}, nil, nil)
-	require.NoError(t, err)
-	defer prod.Close()
-	require.NoError(t, prod.EnsureTopics(ctx))
+	brokers, prod := pipetest.Producer(t)
 	reg := registry.NewIndex()
 	for i := range 4 {
 		reg.Put(&registry.Entry{Chain: chain.ETH, Network: "mainnet", Address: fmt.Sprintf("0x%040x", i), Account: fmt.Sprint("u", i), Asset: "*",

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/internal/config"
+	"github.com/cordonhq/cordon/internal/testkit"
 )
 
 func TestAddressesAPI(t *testing.T) {
@@ -24,7 +24,7 @@ func TestAddressesAPI(t *testing.T) {
 		published = append(published, e...)
 		return nil
 	})
-	do := func(auth, body string) (int, string) { return post(h, "/v1/addresses", auth, body) }
+	do := func(auth, body string) (int, string) { return testkit.PostJSON(h, "/v1/addresses", auth, body) }
 	code, body := do(token, `{"addresses":[
 		{"chain":"eth","address":"0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed","account":"u1"},
 		{"chain":"eth","address":"0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD","account":"u2"},
@@ -53,16 +53,4 @@ func TestAddressesAPI(t *testing.T) {
 	code, body = do(token, `{"addresses":[{"chain":"eth","address":"0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed","account":"u1"}]}`)
 	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.Contains(t, body, "nothing was registered")
-}
-
-// post sends a JSON body to h with a bearer token (none when empty).
-func post(h http.Handler, path, auth, body string) (int, string) {
-	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if auth != "" {
-		req.Header.Set("Authorization", "Bearer "+auth)
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec.Code, rec.Body.String()
 }

@@ -72,12 +72,12 @@ type Loader struct {
 	loaded map[string]*loadedParts
 	// blockMsgs are the block records fetched and not yet committed, per
 	// partition in offset order; done once their event is inserted.
-	blockMsgs map[int][]blockMsg
+	blockMsgs map[int][]*blockMsg
 }
 
 type heldEvent struct {
 	ev    chain.BlockEvent
-	msg   kafka.Message
+	msg   *blockMsg // its record, marked done once the event is in
 	since time.Time
 }
 
@@ -135,7 +135,7 @@ func NewLoader(cfg LoaderConfig, store *Store, src Source, metrics *LoaderMetric
 	if metrics == nil {
 		metrics = NewLoaderMetrics(nil)
 	}
-	return &Loader{cfg: cfg, store: store, src: src, log: log, metrics: metrics, loaded: map[string]*loadedParts{}, blockMsgs: map[int][]blockMsg{}}
+	return &Loader{cfg: cfg, store: store, src: src, log: log, metrics: metrics, loaded: map[string]*loadedParts{}, blockMsgs: map[int][]*blockMsg{}}
 }
 
 // Run loads until ctx ends.
@@ -325,11 +325,7 @@ func (l *Loader) release(ctx context.Context) error {
 		if h.ev.Type == chain.BlockAdded {
 			delete(l.loaded, h.ev.Hash)
 		}
-		for j := range l.blockMsgs[h.msg.Partition] {
-			if m := &l.blockMsgs[h.msg.Partition][j]; m.msg.Offset == h.msg.Offset {
-				m.done = true
-			}
-		}
+		h.msg.done = true
 	}
 	l.held = keep
 	return nil
@@ -375,7 +371,7 @@ type batch struct {
 
 type batchEvent struct {
 	ev  chain.BlockEvent
-	msg kafka.Message
+	msg *blockMsg
 }
 
 type partRef struct {
@@ -459,8 +455,9 @@ func (l *Loader) decodeBlock(b *batch, m kafka.Message) error {
 	if ev.Type != chain.BlockAdded && ev.Type != chain.BlockRemoved {
 		return fmt.Errorf("unknown event type %q", ev.Type)
 	}
-	b.events = append(b.events, batchEvent{ev: ev, msg: m})
-	l.blockMsgs[m.Partition] = append(l.blockMsgs[m.Partition], blockMsg{msg: m})
+	bm := &blockMsg{msg: m}
+	b.events = append(b.events, batchEvent{ev: ev, msg: bm})
+	l.blockMsgs[m.Partition] = append(l.blockMsgs[m.Partition], bm)
 	return nil
 }
 

@@ -12,7 +12,7 @@ import (
 	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/ingest/clickhouse/chtest"
 	"github.com/cordonhq/cordon/ingest/kafka"
-	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
+	"github.com/cordonhq/cordon/integration/pipetest"
 	"github.com/cordonhq/cordon/internal/chain"
 )
 
@@ -26,11 +26,7 @@ import (
 func TestLoaderHoldsEventsUntilRowsAreIn(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	brokers := kafkatest.Brokers(t)
-	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3}, nil, nil)
-	require.NoError(t, err)
-	defer prod.Close()
-	require.NoError(t, prod.EnsureTopics(ctx))
+	brokers, prod := pipetest.Producer(t)
 	hdr := chain.Header{Chain: chain.ETH, Network: "hold", Height: 1, Hash: "0x" + fmt.Sprintf("%064x", 7), ParentHash: "0x" + fmt.Sprintf("%064x", 6), Time: 1_700_000_000}
 	blk := &chain.Block{Header: hdr}
 	for i := range 50 {

@@ -139,3 +139,18 @@ func BTC(t testing.TB, ctx context.Context, seed uint64) (*btcnode.Node, *btcnod
 	node, wallet, src := BTCNode(t, seed)
 	return node, wallet, start(t, ctx, chain.BTC, "regtest", src, 100)
 }
+
+// Producer starts a broker and a producer on it with every topic created
+// (three partitions each, so streams and parts spread as in production),
+// both closed with the test; it returns the brokers and the producer.
+func Producer(tb testing.TB) ([]string, *kafka.Producer) {
+	tb.Helper()
+	brokers := kafkatest.Brokers(tb)
+	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3}, nil, nil)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = prod.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(tb, prod.EnsureTopics(ctx))
+	return brokers, prod
+}
