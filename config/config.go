@@ -23,6 +23,7 @@ import (
 	"github.com/cordonhq/cordon/internal/apiauth"
 	"github.com/cordonhq/cordon/internal/chain"
 	iconfig "github.com/cordonhq/cordon/internal/config"
+	"github.com/cordonhq/cordon/internal/recordauth"
 	"github.com/cordonhq/cordon/watchers/btc"
 	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/follow"
@@ -44,6 +45,10 @@ type Config struct {
 	Intel Intel `yaml:"intel"`
 	// Credit is the deposit confirmation policy.
 	Credit credit.Config `yaml:"credit"`
+	// RecordAuth holds the keys that sign and verify the Kafka records
+	// carrying authority (docs/security.md); Fill puts the keyring in
+	// Kafka.Auth.
+	RecordAuth recordauth.Config `yaml:"record_auth"`
 }
 
 // Intel tunes the indicator side: the retro-hunt (which runs with the
@@ -235,6 +240,7 @@ func (c *Config) Validate() error {
 		bad("http.listen", "%q: want host:port", c.HTTP.Listen)
 	}
 	c.Credit.Validate(&problems, "credit")
+	c.Kafka.Auth = c.RecordAuth.Keyring(&problems, "record_auth")
 	for _, f := range follows(*c) {
 		if uint64(f.depth)*4 > c.Credit.RetainBlocks {
 			bad("credit.retain_blocks", "%d: keep it at least 4× %s.max_reorg_depth (%d)", c.Credit.RetainBlocks, f.key, f.depth)

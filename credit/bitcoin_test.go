@@ -16,6 +16,7 @@ import (
 
 	"github.com/cordonhq/cordon/credit"
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/integration/pipetest"
 	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/internal/chain"
@@ -51,7 +52,7 @@ func TestServiceBitcoin(t *testing.T) {
 		x.Put(&in)
 		listed[addrs[i]] = true
 	}
-	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Brokers: pipe.Brokers, Topics: kafka.DefaultTopics(), CreateTopics: true},
+	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Auth: kafkatest.Keys(), Brokers: pipe.Brokers, Topics: kafka.DefaultTopics(), CreateTopics: true},
 		Policy: func(chain.Chain, string) credit.Policy { return credit.Policy{Confirmations: 3} }, Registry: reg,
 		Resolver: credit.ClickHouseResolver{Store: pipe.Store}, Screen: x.Hits})
 	require.NoError(t, err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cordonhq/cordon/credit"
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/integration/pipetest"
 	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/internal/chain"
@@ -72,8 +73,8 @@ func TestLifecycleDevnet(t *testing.T) {
 		return credit.Policy{Confirmations: 3, Tiers: []credit.Tier{{Min: big.NewInt(params.Ether), Confirmations: 5}},
 			Dust: big.NewInt(1000), Review: new(big.Int).Mul(big.NewInt(50), big.NewInt(params.Ether))}
 	}
-	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true}, Policy: policy,
-		Registry: reg, Tokens: credit.Tokens{chain.ETH: {token: true}}, Screen: x.Hits})
+	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true}, Policy: policy,
+		Registry: reg, Tokens: credit.Tokens{chain.ETH: {token: true}}, Screen: x.Hits, Operators: []string{"ann", "bob", "eve"}})
 	require.NoError(t, err)
 	stop := runService(ctx, svc)
 	defer func() { require.NoError(t, stop()) }()
@@ -278,7 +279,7 @@ func blockEvents(t testing.TB, ctx context.Context, brokers []string) []chain.Bl
 // readRecords reads a topic's committed records (as of the call).
 func readRecords(t testing.TB, ctx context.Context, brokers []string, topic string) []*kafka.Record {
 	var out []*kafka.Record
-	require.NoError(t, kafka.ReadLog(ctx, kafka.Config{Brokers: brokers}, topic, kafka.LogOptions{ClientID: "test"}, func(r *kafka.Record) error {
+	require.NoError(t, kafka.ReadLog(ctx, kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers}, topic, kafka.LogOptions{ClientID: "test"}, func(r *kafka.Record) error {
 		out = append(out, r)
 		return nil
 	}))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cordonhq/cordon/credit"
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/integration/pipetest"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/registry"
@@ -85,7 +86,7 @@ func creditedBlocks(t *testing.T, detour bool) map[string]bool {
 		add(main[h])
 	}
 	flush()
-	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true},
+	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true},
 		Policy: policy, Registry: reg, Tokens: credit.Tokens{}, Screen: flagged})
 	require.NoError(t, err)
 	stop := runService(ctx, svc)

@@ -43,6 +43,9 @@ type ServiceConfig struct {
 	Metrics         *Metrics
 	// Retain is the engine's Retain (0: remember every deposit).
 	Retain uint64
+	// Operators are the names of the operators who may decide (the
+	// config's api.operators); a decision naming anyone else is refused.
+	Operators []string
 	// Committed, when set, sees each round's events once Kafka has
 	// committed them; Restored how many records a restore read, and how
 	// long it took.
@@ -343,7 +346,13 @@ func (s *Service) apply(ctx context.Context) ([]DepositEvent, error) {
 	var out []DepositEvent
 	s.behind = false
 	for _, d := range s.decisions {
-		evs, err := s.e.Decide(d)
+		var evs []DepositEvent
+		var err error
+		if !slices.Contains(s.cfg.Operators, d.Operator) {
+			err = fmt.Errorf("operator %q is not one of the configured operators (api.operators)", trunc(d.Operator))
+		} else {
+			evs, err = s.e.Decide(d)
+		}
 		if err != nil {
 			// Refused (the deposit is not held, or unknown): written down
 			// as an alert in the same round, so operators see it.

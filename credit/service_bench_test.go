@@ -54,7 +54,7 @@ func BenchmarkCreditLatency(b *testing.B) {
 	defer cancel()
 	blocks := envInt("CORDON_BENCH_BLOCKS", 400)
 	brokers := kafkatest.Brokers(b)
-	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3}, nil, nil)
+	prod, err := kafka.New(kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, CreateTopics: true, Partitions: 3}, nil, nil)
 	require.NoError(b, err)
 	defer prod.Close()
 	require.NoError(b, prod.EnsureTopics(ctx))
@@ -65,7 +65,7 @@ func BenchmarkCreditLatency(b *testing.B) {
 	var mu sync.Mutex
 	acked := map[string]time.Time{}
 	arrived := make(chan struct{}, 1)
-	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true}, Policy: benchPolicy,
+	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true}, Policy: benchPolicy,
 		Registry: reg, Committed: func(evs []credit.DepositEvent) {
 			now := time.Now()
 			mu.Lock()
@@ -135,7 +135,7 @@ func BenchmarkCreditThroughput(b *testing.B) {
 	nTr := envInt("CORDON_BENCH_TRANSFERS", 500_000)
 	const perBlock = 2000
 	brokers := kafkatest.Brokers(b)
-	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3, PartBytes: 1 << 20}, nil, nil)
+	prod, err := kafka.New(kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, CreateTopics: true, Partitions: 3, PartBytes: 1 << 20}, nil, nil)
 	require.NoError(b, err)
 	defer prod.Close()
 	require.NoError(b, prod.EnsureTopics(ctx))
@@ -160,7 +160,7 @@ func BenchmarkCreditThroughput(b *testing.B) {
 	var mu sync.Mutex
 	events, credited := 0, 0
 	finished := make(chan struct{})
-	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true}, Policy: benchPolicy,
+	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true}, Policy: benchPolicy,
 		Registry: reg, Committed: func(evs []credit.DepositEvent) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -207,7 +207,7 @@ func BenchmarkCreditRestore(b *testing.B) {
 	defer cancel()
 	n := envInt("CORDON_BENCH_DEPOSITS", 1_000_000)
 	brokers := kafkatest.Brokers(b)
-	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3}, nil, nil)
+	prod, err := kafka.New(kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, CreateTopics: true, Partitions: 3}, nil, nil)
 	require.NoError(b, err)
 	defer prod.Close()
 	require.NoError(b, prod.EnsureTopics(ctx))
@@ -236,7 +236,7 @@ func BenchmarkCreditRestore(b *testing.B) {
 	flush()
 	restored := make(chan time.Duration, 1)
 	var records int
-	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true}, Policy: benchPolicy,
+	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true}, Policy: benchPolicy,
 		Registry: registry.NewIndex(), Retain: 10_000, Restored: func(r int, took time.Duration) { records = r; restored <- took }})
 	require.NoError(b, err)
 	b.ResetTimer()

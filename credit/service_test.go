@@ -108,7 +108,7 @@ func TestServiceExactlyOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(5+wantRestarts/60)*time.Minute) // a restart takes ~0.5 s
 	defer cancel()
 	brokers := kafkatest.Brokers(t)
-	kc := kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3}
+	kc := kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, CreateTopics: true, Partitions: 3}
 	prod, err := kafka.New(kc, nil, nil)
 	require.NoError(t, err)
 	defer prod.Close()
@@ -135,7 +135,7 @@ func TestServiceExactlyOnce(t *testing.T) {
 		g.add()
 	}
 
-	kcFull := kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true}
+	kcFull := kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true}
 	svc := func() *credit.Service {
 		// Settled deposits 60 blocks down leave the state (the generated
 		// reorgs are at most 7 deep): restores read only what is kept.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cordonhq/cordon/credit"
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/integration/pipetest"
 	"github.com/cordonhq/cordon/internal/apiauth"
 	"github.com/cordonhq/cordon/internal/chain"
@@ -39,7 +40,7 @@ func TestDepositsView(t *testing.T) {
 		}
 		return nil
 	}
-	kc := kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true}
+	kc := kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true}
 	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kc, Policy: benchPolicy, Registry: reg, Screen: screen})
 	require.NoError(t, err)
 	stop := runService(ctx, svc)

@@ -225,7 +225,7 @@ func BenchmarkImportSTIX(b *testing.B) {
 	b.Logf("bundle: %d indicators, %d MiB", n, buf.Len()>>20)
 
 	_, f := testkit.SpawnChild(b, "kafka")
-	tp, err := OpenTopic(kafka.Config{Brokers: strings.Split(f[0], ","), CreateTopics: true})
+	tp, err := OpenTopic(kafka.Config{Auth: kafkatest.Keys(), Brokers: strings.Split(f[0], ","), CreateTopics: true})
 	if err != nil {
 		b.Fatal(err)
 	}

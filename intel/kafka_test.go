@@ -16,7 +16,7 @@ import (
 )
 
 func topic(t testing.TB, brokers []string) *Topic {
-	tp, err := OpenTopic(kafka.Config{Brokers: brokers, CreateTopics: true})
+	tp, err := OpenTopic(kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, CreateTopics: true})
 	require.NoError(t, err)
 	t.Cleanup(tp.Close)
 	return tp

@@ -155,6 +155,9 @@ func cmdDev(ctx context.Context, args []string) error {
 	cfg.API.Listen, cfg.API.Tokens = *apiAddr, []iconfig.Secret{iconfig.SecretValue(token)}
 	cfg.API.Operators = []config.Operator{{Name: devOperator, Token: iconfig.SecretValue(opToken)}}
 	cfg.Intel.RetroHunt.Interval = 5 * time.Second
+	if cfg.RecordAuth, err = devRecordAuth(*dataDir); err != nil {
+		return fmt.Errorf("dev record keys: %w", err)
+	}
 	if err := cfg.Fill(); err != nil {
 		return fmt.Errorf("dev config: %w", err)
 	}

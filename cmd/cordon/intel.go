@@ -18,6 +18,7 @@ import (
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/internal/chain"
+	iconfig "github.com/cordonhq/cordon/internal/config"
 )
 
 const intelUsage = `cordon intel: indicator feeds and screening
@@ -81,6 +82,15 @@ func (k kafkaFlags) kafka() (kafka.Config, error) {
 				return kc, fmt.Errorf("no --brokers given and %w", err)
 			}
 			*k.brokers = ep.Kafka
+			// The dev system's record keys sit beside its endpoints.json.
+			rc, err := devRecordAuth(*k.dataDir)
+			if err != nil {
+				return kc, fmt.Errorf("dev record keys: %w", err)
+			}
+			var p iconfig.Problems
+			if kc.Auth = rc.Keyring(&p, "record_auth"); p.Err() != nil {
+				return kc, p.Err()
+			}
 			for name, dst := range map[string]*string{"intel": &kc.Topics.Intel, "addresses": &kc.Topics.Addresses,
 				"deposits": &kc.Topics.Deposits, "decisions": &kc.Topics.Decisions} {
 				if t := ep.Topics[name]; t != "" {

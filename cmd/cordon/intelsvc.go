@@ -145,7 +145,7 @@ func (c *crediting) Run(ctx context.Context) error {
 		Log: c.log}, func(ctx context.Context) error {
 		svc, err := credit.NewService(credit.ServiceConfig{Kafka: kc, Policy: policy, Tokens: tokens,
 			Registry: c.registry.Index, Screen: c.indicators.Index.Hits, Resolver: resolver, Log: c.log, Metrics: c.metrics,
-			Retain: c.cfg.Credit.RetainBlocks})
+			Retain: c.cfg.Credit.RetainBlocks, Operators: operatorNames(c.cfg.API.Operators)})
 		if err != nil {
 			return err
 		}
@@ -231,4 +231,13 @@ func (s *apiServer) Run(ctx context.Context) error {
 		return s.srv.Shutdown(sctx)
 	})
 	return g.Wait()
+}
+
+// operatorNames are the names of the configured operators.
+func operatorNames(ops []config.Operator) []string {
+	out := make([]string, len(ops))
+	for i, o := range ops {
+		out[i] = o.Name
+	}
+	return out
 }

@@ -25,7 +25,8 @@ Usage:
   cordon intel   import --format ofac|csv PATH | check --chain C ADDRESS... | stats
   cordon addresses import FILE          register deposit addresses and wallets (CSV or JSON lines)
   cordon deposits list|release|reject   held deposits, and operators' decisions on them
-  cordon topics  [--script]             the Kafka topics cordon uses (--script: deploy/kafka/topics.sh)
+  cordon topics  [--script|--acls]      the Kafka topics cordon uses (--script: deploy/kafka/topics.sh, --acls: deploy/kafka/acls.sh)
+  cordon keys    generate [--role R]    Ed25519 keys that sign the records carrying authority (docs/security.md)
   cordon version
 
 Run "cordon COMMAND -h" for a command's flags.
@@ -74,6 +75,8 @@ func dispatch(ctx context.Context, args []string) error {
 		return cmdDeposits(ctx, args[1:])
 	case "topics":
 		return cmdTopics(args[1:])
+	case "keys":
+		return cmdKeys(args[1:])
 	case "version", "--version":
 		fmt.Println("cordon", version)
 		return nil

@@ -590,7 +590,7 @@ chains:
 	require.Len(t, rows, 7)
 	require.Equal(t, "devnet", rows[1][1], "network derived from chain id 1337")
 
-	reader, err := kafka.New(kafka.Config{Brokers: brokers}, nil, nil)
+	reader, err := kafka.New(kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers}, nil, nil)
 	require.NoError(t, err)
 	defer reader.Close()
 	var cp chain.Checkpoint

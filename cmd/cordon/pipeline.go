@@ -17,6 +17,7 @@ import (
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/obs"
+	"github.com/cordonhq/cordon/internal/recordauth"
 	"github.com/cordonhq/cordon/internal/retry"
 	"github.com/cordonhq/cordon/registry"
 	"github.com/cordonhq/cordon/watchers/btc"
@@ -176,6 +177,15 @@ type system struct {
 func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*system, error) {
 	reg := obs.NewRegistry()
 	checks := &obs.Checks{}
+	signs := []recordauth.Role{recordauth.Credit}
+	if cfg.API.Listen != "" {
+		signs = append(signs, recordauth.API)
+	}
+	if err := requireAuth(cfg.Kafka, "cordon run", signs...); err != nil {
+		return nil, err
+	}
+	refused := newRefusals(reg, log.With("component", "record-auth"))
+	cfg.Kafka.Refused = refused.report
 	srv, err := obs.Listen(cfg.HTTP.Listen, reg, checks, log)
 	if err != nil {
 		return nil, err
@@ -184,6 +194,7 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 	if err != nil {
 		return nil, err
 	}
+	refused.alerter.Store(p.producer)
 	p.addChecks(checks)
 	kc := cfg.Kafka
 	ilog := log.With("component", "intel")

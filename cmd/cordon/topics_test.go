@@ -36,7 +36,7 @@ func TestRunWithoutCreatingTopics(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	brokers := kafkatest.Brokers(t)
-	require.NoError(t, kafka.Ensure(ctx, kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 2}), "the platform team's topics")
+	require.NoError(t, kafka.Ensure(ctx, kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, CreateTopics: true, Partitions: 2}), "the platform team's topics")
 
 	dev, err := devnet.Start(devnet.Config{})
 	require.NoError(t, err)
@@ -91,7 +91,7 @@ chains:
 		require.True(t, time.Now().Before(deadline), "not ready: %d %s", code, body)
 		time.Sleep(200 * time.Millisecond)
 	}
-	reader, err := kafka.New(kafka.Config{Brokers: brokers}, nil, nil)
+	reader, err := kafka.New(kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers}, nil, nil)
 	require.NoError(t, err)
 	defer reader.Close()
 	cp, err := reader.Checkpoint(ctx, chain.ETH, "devnet", 10)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cordonhq/cordon/credit"
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/integration/pipetest"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/registry"
@@ -116,7 +117,7 @@ func TestLedgerEndToEnd(t *testing.T) {
 		}
 	}
 
-	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true},
+	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true},
 		Policy: func(chain.Chain, string) credit.Policy { return credit.Policy{Confirmations: 3} }, Registry: reg})
 	require.NoError(t, err)
 	sctx, stop := context.WithCancel(ctx)

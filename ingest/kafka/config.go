@@ -14,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/cordonhq/cordon/internal/config"
+	"github.com/cordonhq/cordon/internal/recordauth"
 )
 
 // Topics names the topics cordon writes.
@@ -113,6 +114,11 @@ type Config struct {
 	// transactions, transfers, outputs or spends are split into parts);
 	// default DefaultPartBytes.
 	PartBytes int `yaml:"part_bytes"`
+	// Auth signs the records this process writes to the signed topics
+	// (Topics.Signer) and verifies those it reads; records that fail are
+	// reported to Refused and skipped. Set from the record_auth section.
+	Auth    *recordauth.Keyring `yaml:"-"`
+	Refused func(Refusal)       `yaml:"-"`
 }
 
 func (c *Config) fill() {

@@ -100,7 +100,9 @@ func ReadLog(ctx context.Context, cfg Config, topic string, o LogOptions, fn fun
 			if kr.Attrs.IsControl() {
 				return
 			}
-			ferr = fn(fromFranz(kr))
+			if rec := fromFranz(kr); cfg.admit(topic, rec) {
+				ferr = fn(rec)
+			}
 		})
 		if ferr != nil {
 			return ferr
@@ -133,9 +135,11 @@ func ConsumeGroup(ctx context.Context, cfg Config, topic, group string, fn func(
 		if len(krs) == 0 {
 			continue
 		}
-		batch := make([]*Record, len(krs))
-		for i, kr := range krs {
-			batch[i] = fromFranz(kr)
+		batch := make([]*Record, 0, len(krs))
+		for _, kr := range krs {
+			if rec := fromFranz(kr); cfg.admit(topic, rec) {
+				batch = append(batch, rec)
+			}
 		}
 		for attempt := 0; ; attempt++ {
 			if fn(batch) == nil {

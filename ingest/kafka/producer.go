@@ -235,6 +235,9 @@ func (p *Producer) PublishKeyed(ctx context.Context, topic, typ string, recs []K
 	msgs := make([]kafkago.Message, len(recs))
 	for i, r := range recs {
 		msgs[i] = kafkago.Message{Topic: topic, Key: []byte(r.Key), Value: r.Value, Headers: recordHeaders[typ]}
+		if err := p.cfg.signGo(&msgs[i]); err != nil {
+			return err
+		}
 	}
 	return p.write(ctx, msgs)
 }

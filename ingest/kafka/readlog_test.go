@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 )
 
 // TestReadLogSlowFirstFetch: the first fetch answer of the indicator
@@ -23,7 +24,7 @@ func TestReadLogSlowFirstFetch(t *testing.T) {
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
 	require.NoError(t, err)
 	defer cluster.Close()
-	cfg := kafka.Config{Brokers: cluster.ListenAddrs(), CreateTopics: true}
+	cfg := kafka.Config{Auth: kafkatest.Keys(), Brokers: cluster.ListenAddrs(), CreateTopics: true}
 	ctx := context.Background()
 	topic := kafka.DefaultTopics().Intel
 	require.NoError(t, kafka.Ensure(ctx, cfg, topic))

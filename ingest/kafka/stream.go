@@ -107,11 +107,17 @@ func (p *Producer) ReadRange(ctx context.Context, topic string, partition int, f
 					return fmt.Errorf("read %s/%d@%d value: %w", topic, partition, r.Offset, err)
 				}
 			}
-			if err := fn(rec); err != nil {
-				return err
+			for _, h := range r.Headers {
+				rec.Headers = append(rec.Headers, Header{Key: h.Key, Value: h.Value})
 			}
 			off = r.Offset + 1
 			progressed = true
+			if !p.cfg.admit(topic, &rec) {
+				continue
+			}
+			if err := fn(rec); err != nil {
+				return err
+			}
 		}
 		if !progressed {
 			if resp.HighWatermark <= off {

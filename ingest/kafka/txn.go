@@ -28,7 +28,9 @@ const HeaderPartition = "cordon-partition"
 // every older writer with the same id: once a newer one has begun, the
 // older one's commits fail.
 type TxWriter struct {
-	cl *kgo.Client
+	cl           *kgo.Client
+	cfg          Config
+	defaultTopic string
 }
 
 // NewTxWriter connects a transactional writer; records without a Topic go
@@ -47,7 +49,8 @@ func NewTxWriter(cfg Config, transactionalID, defaultTopic string, timeout time.
 	if err != nil {
 		return nil, err
 	}
-	return &TxWriter{cl: cl}, nil
+	cfg.Topics.Fill()
+	return &TxWriter{cl: cl, cfg: cfg, defaultTopic: defaultTopic}, nil
 }
 
 // Close closes the connection (an open transaction is aborted by the
@@ -57,12 +60,21 @@ func (w *TxWriter) Close() { w.cl.Close() }
 // Commit writes recs in one transaction and commits it. On any error the
 // transaction is aborted and nothing of it is visible.
 func (w *TxWriter) Commit(ctx context.Context, recs []Record) error {
-	if err := w.cl.BeginTransaction(); err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
 	krs := make([]*kgo.Record, len(recs))
 	for i := range recs {
-		krs[i] = toFranz(&recs[i])
+		topic := recs[i].Topic
+		if topic == "" {
+			topic = w.defaultTopic
+		}
+		r := recs[i]
+		var err error
+		if r.Headers, err = w.cfg.sign(topic, r.Key, r.Value, r.Headers); err != nil {
+			return err
+		}
+		krs[i] = toFranz(&r)
+	}
+	if err := w.cl.BeginTransaction(); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
 	}
 	if err := w.cl.ProduceSync(ctx, krs...).FirstErr(); err != nil {
 		abortErr := w.cl.EndTransaction(context.WithoutCancel(ctx), kgo.TryAbort)
@@ -127,11 +139,15 @@ func ReadToFence(ctx context.Context, cfg Config, topic string, f Fence, fn func
 			if done[r.Partition] {
 				return
 			}
+			rec := fromFranz(r)
+			if !cfg.admit(topic, rec) {
+				return
+			}
 			if string(r.Key) == f.Key && string(r.Value) == f.Nonce {
 				done[r.Partition] = true
 				return
 			}
-			fn(fromFranz(r))
+			fn(rec)
 		})
 	}
 	return nil
@@ -169,7 +185,8 @@ func partitionsOf(ctx context.Context, cl *kgo.Client, topic string) ([]int32, e
 // (the consume side of a consume-transform-produce loop whose positions
 // are committed with its output, as the crediting service does).
 type Reader struct {
-	cl *kgo.Client
+	cl  *kgo.Client
+	cfg Config
 }
 
 // NewReader starts reading each topic/partition of parts at its offset
@@ -190,7 +207,8 @@ func NewReader(cfg Config, parts map[string]map[int32]int64) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Reader{cl: cl}, nil
+	cfg.Topics.Fill()
+	return &Reader{cl: cl, cfg: cfg}, nil
 }
 
 // Poll returns the records that arrive within wait (none when nothing
@@ -206,7 +224,11 @@ func (r *Reader) Poll(ctx context.Context, wait time.Duration) ([]*Record, error
 		return nil, fmt.Errorf("read: %w", err)
 	}
 	out := make([]*Record, 0, fetches.NumRecords())
-	fetches.EachRecord(func(kr *kgo.Record) { out = append(out, fromFranz(kr)) })
+	fetches.EachRecord(func(kr *kgo.Record) {
+		if rec := fromFranz(kr); r.cfg.admit(kr.Topic, rec) {
+			out = append(out, rec)
+		}
+	})
 	return out, nil
 }
 

@@ -40,7 +40,7 @@ type Pipe struct {
 func Stream(t testing.TB, ctx context.Context, c chain.Chain, network string, src follow.Source, startHeight uint64) ([]string, *kafka.Producer, *follow.Follower) {
 	t.Helper()
 	brokers := kafkatest.Brokers(t)
-	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3}, nil, nil)
+	prod, err := kafka.New(kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, CreateTopics: true, Partitions: 3}, nil, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = prod.Close() })
 	require.NoError(t, prod.EnsureTopics(ctx))
@@ -62,7 +62,7 @@ func start(t testing.TB, ctx context.Context, c chain.Chain, network string, src
 	t.Cleanup(func() { _ = store.Close() })
 	require.NoError(t, store.Migrate(ctx, clickhouse.Schema))
 	tp := prod.Topics()
-	consumer, err := kafka.NewConsumer(kafka.Config{Brokers: brokers}, "clickhouse-loader",
+	consumer, err := kafka.NewConsumer(kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers}, "clickhouse-loader",
 		[]string{tp.Blocks, tp.Transactions, tp.Transfers, tp.Outputs, tp.Spends})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = consumer.Close() })
@@ -146,7 +146,7 @@ func BTC(t testing.TB, ctx context.Context, seed uint64) (*btcnode.Node, *btcnod
 func Producer(tb testing.TB) ([]string, *kafka.Producer) {
 	tb.Helper()
 	brokers := kafkatest.Brokers(tb)
-	prod, err := kafka.New(kafka.Config{Brokers: brokers, CreateTopics: true, Partitions: 3}, nil, nil)
+	prod, err := kafka.New(kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, CreateTopics: true, Partitions: 3}, nil, nil)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = prod.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

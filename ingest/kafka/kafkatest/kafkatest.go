@@ -1,11 +1,14 @@
 package kafkatest
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"strings"
 
 	"testing"
 
+	"github.com/cordonhq/cordon/internal/recordauth"
 	"github.com/cordonhq/cordon/internal/testkit"
 
 	"github.com/stretchr/testify/require"
@@ -34,4 +37,20 @@ func Serve() {
 	defer cluster.Close()
 	testkit.Ready(strings.Join(cluster.ListenAddrs(), ","))
 	testkit.WaitStdin()
+}
+
+// Keys is a record keyring for every role, derived from fixed seeds so
+// that a test's helper processes sign and verify with the same keys. For
+// tests only: anyone can derive these keys.
+func Keys() *recordauth.Keyring {
+	k := recordauth.NewKeyring()
+	for _, r := range recordauth.Roles {
+		seed := sha256.Sum256([]byte("cordon test record key " + string(r)))
+		s, err := recordauth.NewSigner(r, base64.StdEncoding.EncodeToString(seed[:]))
+		if err != nil {
+			panic(err)
+		}
+		k.AddSigner(s)
+	}
+	return k
 }

@@ -1,0 +1,331 @@
+// Package recordauth authenticates the Kafka records that carry authority
+// (operators' decisions, crediting's deposits and state, indicators,
+// registry entries): each is signed with Ed25519 by the role allowed to
+// write it, and every reader verifies the signature against the public
+// keys it trusts for that role. A record that fails is refused; it never
+// changes state. See docs/security.md.
+//
+// The signed bytes are
+//
+//	"cordon-record/v1" 0x00 role 0x00 kind 0x00 len(key) key len(value) value
+//
+// with each len a 4-byte big-endian length, kind the record's cordon-type
+// header (empty when it has none) and value empty for a tombstone. The
+// signature travels in the cordon-sig header as
+//
+//	v1 <role> <key id> <base64 signature>
+//
+// where the key id is the first 8 bytes of SHA-256 of the public key, in
+// hex. Outside readers (the exchange's ledger) verify deposit events the
+// same way with crediting's public key.
+package recordauth
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cordonhq/cordon/internal/config"
+)
+
+// Role is a component allowed to write some topics.
+type Role string
+
+// The roles whose records are signed.
+const (
+	// API writes registry entries and operators' decisions.
+	API Role = "api"
+	// Credit writes deposit events and its own state.
+	Credit Role = "credit"
+	// Intel (the importer) writes indicators.
+	Intel Role = "intel"
+)
+
+// Roles are the signing roles, in a fixed order.
+var Roles = []Role{API, Credit, Intel}
+
+// Header is the record header carrying the signature.
+const Header = "cordon-sig"
+
+const domain = "cordon-record/v1"
+
+// Errors a verification can wrap.
+var (
+	ErrUnsigned  = errors.New("record is not signed")
+	ErrMalformed = errors.New("signature header is malformed")
+	ErrWrongRole = errors.New("record is signed by another role")
+	ErrUnknown   = errors.New("record is signed by a key that is not trusted")
+	ErrBad       = errors.New("signature does not verify")
+	ErrNoTrust   = errors.New("no key is trusted for the role")
+)
+
+// Message returns the bytes a record's signature covers.
+func Message(role Role, kind string, key, value []byte) []byte {
+	b := make([]byte, 0, len(domain)+len(role)+len(kind)+len(key)+len(value)+11)
+	b = append(b, domain...)
+	b = append(b, 0)
+	b = append(b, role...)
+	b = append(b, 0)
+	b = append(b, kind...)
+	b = append(b, 0)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(key)))
+	b = append(b, key...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(value)))
+	return append(b, value...)
+}
+
+// KeyID names a public key: the first 8 bytes of its SHA-256, in hex.
+func KeyID(pub ed25519.PublicKey) string {
+	s := sha256.Sum256(pub)
+	return hex.EncodeToString(s[:8])
+}
+
+// Signer signs records as one role.
+type Signer struct {
+	role Role
+	key  ed25519.PrivateKey
+	id   string
+}
+
+// NewSigner returns role's signer for a private key given as the base64
+// of its 32-byte seed (what GenerateKey prints).
+func NewSigner(role Role, seed string) (*Signer, error) {
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(seed))
+	if err != nil || len(b) != ed25519.SeedSize {
+		return nil, fmt.Errorf("%s key: want the base64 of a %d-byte Ed25519 seed (cordon keys generate)", role, ed25519.SeedSize)
+	}
+	k := ed25519.NewKeyFromSeed(b)
+	return &Signer{role: role, key: k, id: KeyID(k.Public().(ed25519.PublicKey))}, nil
+}
+
+// Role is the signer's role.
+func (s *Signer) Role() Role { return s.role }
+
+// Public is the signer's public key in the form the trust lists take.
+func (s *Signer) Public() string {
+	return base64.StdEncoding.EncodeToString(s.key.Public().(ed25519.PublicKey))
+}
+
+// Sign returns the cordon-sig header value of a record.
+func (s *Signer) Sign(kind string, key, value []byte) []byte {
+	sig := ed25519.Sign(s.key, Message(s.role, kind, key, value))
+	out := make([]byte, 0, 4+len(s.role)+len(s.id)+base64.StdEncoding.EncodedLen(len(sig)))
+	out = append(out, "v1 "...)
+	out = append(out, s.role...)
+	out = append(out, ' ')
+	out = append(out, s.id...)
+	out = append(out, ' ')
+	return base64.StdEncoding.AppendEncode(out, sig)
+}
+
+// GenerateKey returns a new private key (the base64 seed NewSigner takes)
+// and its public key.
+func GenerateKey() (private, public string, err error) {
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		return "", "", err
+	}
+	pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
+	return base64.StdEncoding.EncodeToString(seed), base64.StdEncoding.EncodeToString(pub), nil
+}
+
+// Keyring holds the signers of the roles this process writes as and the
+// public keys it trusts for each role. A nil Keyring signs nothing and
+// trusts nothing.
+type Keyring struct {
+	signers map[Role]*Signer
+	trust   map[Role]map[string]ed25519.PublicKey
+}
+
+// NewKeyring returns an empty keyring.
+func NewKeyring() *Keyring {
+	return &Keyring{signers: map[Role]*Signer{}, trust: map[Role]map[string]ed25519.PublicKey{}}
+}
+
+// AddSigner lets the keyring sign as s's role; its public key is trusted
+// too (a process reads back what it writes).
+func (k *Keyring) AddSigner(s *Signer) {
+	k.signers[s.role] = s
+	if err := k.Trust(s.role, s.Public()); err != nil {
+		panic(err) // a signer's own public key always parses
+	}
+}
+
+// Trust accepts pub (base64, 32 bytes) as a key of role.
+func (k *Keyring) Trust(role Role, pub string) error {
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(pub))
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return fmt.Errorf("%s public key %q: want the base64 of a %d-byte Ed25519 public key", role, trunc(pub), ed25519.PublicKeySize)
+	}
+	if k.trust[role] == nil {
+		k.trust[role] = map[string]ed25519.PublicKey{}
+	}
+	k.trust[role][KeyID(b)] = b
+	return nil
+}
+
+// Signer returns the signer of role, if the keyring holds its key.
+func (k *Keyring) Signer(role Role) (*Signer, bool) {
+	if k == nil {
+		return nil, false
+	}
+	s, ok := k.signers[role]
+	return s, ok
+}
+
+// Trusts tells whether any key of role is trusted.
+func (k *Keyring) Trusts(role Role) bool { return k != nil && len(k.trust[role]) > 0 }
+
+// Verify checks a record's cordon-sig header value sig: signed by a
+// trusted key of role over kind, key and value. The error says why not.
+func (k *Keyring) Verify(role Role, kind string, key, value, sig []byte) error {
+	if k == nil || len(k.trust[role]) == 0 {
+		return fmt.Errorf("%w: %s", ErrNoTrust, role)
+	}
+	if sig == nil {
+		return ErrUnsigned
+	}
+	f := strings.Fields(string(sig))
+	if len(f) != 4 || f[0] != "v1" {
+		return ErrMalformed
+	}
+	if Role(f[1]) != role {
+		return fmt.Errorf("%w: %q, want %q", ErrWrongRole, trunc(f[1]), role)
+	}
+	pub, ok := k.trust[role][f[2]]
+	if !ok {
+		return fmt.Errorf("%w: %s key %q", ErrUnknown, role, trunc(f[2]))
+	}
+	raw, err := base64.StdEncoding.DecodeString(f[3])
+	if err != nil || len(raw) != ed25519.SignatureSize {
+		return ErrMalformed
+	}
+	if !ed25519.Verify(pub, Message(role, kind, key, value), raw) {
+		return ErrBad
+	}
+	return nil
+}
+
+// Generate returns a keyring holding new keys for roles (every role when
+// none is named): for cordon dev and tests.
+func Generate(roles ...Role) *Keyring {
+	if len(roles) == 0 {
+		roles = Roles
+	}
+	k := NewKeyring()
+	for _, r := range roles {
+		priv, _, err := GenerateKey()
+		if err != nil {
+			panic(err)
+		}
+		s, err := NewSigner(r, priv)
+		if err != nil {
+			panic(err)
+		}
+		k.AddSigner(s)
+	}
+	return k
+}
+
+// Readers returns a keyring that trusts what k trusts and signs nothing:
+// what a process holding none of the keys sees.
+func (k *Keyring) Readers() *Keyring {
+	out := NewKeyring()
+	for r, keys := range k.trust {
+		out.trust[r] = keys
+	}
+	return out
+}
+
+func trunc(s string) string {
+	if len(s) > 24 {
+		return s[:24] + "…"
+	}
+	return s
+}
+
+// Config is the record_auth section: the private keys of the roles this
+// process writes as (secret references) and the public keys readers
+// trust for each role (several during a key rotation).
+type Config struct {
+	Keys  Keys  `yaml:"keys"`
+	Trust Trust `yaml:"trust"`
+}
+
+// Keys are private keys by role (the base64 seed cordon keys generate
+// prints, as env:NAME, file:PATH or a literal).
+type Keys struct {
+	API    config.Secret `yaml:"api"`
+	Credit config.Secret `yaml:"credit"`
+	Intel  config.Secret `yaml:"intel"`
+}
+
+// Trust are public keys by role (base64).
+type Trust struct {
+	API    []string `yaml:"api"`
+	Credit []string `yaml:"credit"`
+	Intel  []string `yaml:"intel"`
+}
+
+func (k *Keys) of(r Role) config.Secret {
+	switch r {
+	case API:
+		return k.API
+	case Credit:
+		return k.Credit
+	}
+	return k.Intel
+}
+
+func (t *Trust) of(r Role) []string {
+	switch r {
+	case API:
+		return t.API
+	case Credit:
+		return t.Credit
+	}
+	return t.Intel
+}
+
+// HasKey tells whether the config holds role's private key.
+func (c *Config) HasKey(r Role) bool { return c.Keys.of(r).Value() != "" }
+
+// Keyring builds the keyring, reporting each bad key under base (the
+// section's key, "record_auth").
+func (c *Config) Keyring(p *config.Problems, base string) *Keyring {
+	k := NewKeyring()
+	for _, r := range Roles {
+		for i, pub := range c.Trust.of(r) {
+			if err := k.Trust(r, pub); err != nil {
+				p.Add(fmt.Sprintf("%s.trust.%s[%d]", base, r, i), "%v", err)
+			}
+		}
+	}
+	for _, r := range Roles {
+		v := c.Keys.of(r).Value()
+		if v == "" {
+			continue
+		}
+		s, err := NewSigner(r, v)
+		if err != nil {
+			p.Add(fmt.Sprintf("%s.keys.%s", base, r), "%v", err)
+			continue
+		}
+		if len(c.Trust.of(r)) > 0 && !k.trusted(r, s) {
+			p.Add(fmt.Sprintf("%s.keys.%s", base, r), "its public key %s is not in %s.trust.%s: readers would refuse what this process writes", s.Public(), base, r)
+		}
+		k.AddSigner(s)
+	}
+	return k
+}
+
+func (k *Keyring) trusted(r Role, s *Signer) bool {
+	_, ok := k.trust[r][s.id]
+	return ok
+}
