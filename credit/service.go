@@ -286,6 +286,7 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
 		kept += n
 	}
 	s.pruned = append(s.pruned, s.e.TakePruned()...)
+	s.publishCounts()
 	s.cfg.Log.Info("credit: restored", "topic", s.cfg.Kafka.Topics.CreditState, "records", records, "deposits", len(latest), "kept", kept,
 		"took", took)
 	s.cfg.Metrics.restored(took)
@@ -514,12 +515,18 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, events []Depo
 		s.cfg.Committed(events)
 	}
 	s.lastCommit = time.Now()
+	s.publishCounts()
+	return nil
+}
+
+// publishCounts makes the engine's counts by status what Counts and the
+// metrics say.
+func (s *Service) publishCounts() {
 	c := s.e.Counts()
 	s.cfg.Metrics.setCounts(c)
 	s.mu.Lock()
 	s.counts = c
 	s.mu.Unlock()
-	return nil
 }
 
 // Records of the deposits topic say what they are in the cordon-type
