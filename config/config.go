@@ -31,6 +31,11 @@ import (
 
 // Config is the whole configuration of `cordon run`.
 type Config struct {
+	// Roles are the parts of the system this instance runs (RoleWatcher,
+	// RoleLoader, RoleCredit, RoleAPI; default all): run the internet-
+	// facing watchers apart from crediting and the API, each with its own
+	// Kafka principal and record keys (docs/security.md).
+	Roles []string     `yaml:"roles"`
 	Log   Log          `yaml:"log"`
 	HTTP  HTTP         `yaml:"http"`
 	Kafka kafka.Config `yaml:"kafka"`
@@ -50,6 +55,20 @@ type Config struct {
 	// Kafka.Auth.
 	RecordAuth recordauth.Config `yaml:"record_auth"`
 }
+
+// The roles an instance can run.
+const (
+	RoleWatcher = "watcher" // the chain watchers (chains)
+	RoleLoader  = "loader"  // the ClickHouse loader and the retro-hunt (clickhouse.addrs)
+	RoleCredit  = "credit"  // the crediting service
+	RoleAPI     = "api"     // the HTTP API and the deposits view (api.listen)
+)
+
+// AllRoles are every role, the default.
+var AllRoles = []string{RoleWatcher, RoleLoader, RoleCredit, RoleAPI}
+
+// Runs tells whether the instance runs role.
+func (c *Config) Runs(role string) bool { return slices.Contains(c.Roles, role) }
 
 // Intel tunes the indicator side: the retro-hunt (which runs with the
 // ClickHouse loader) looks back retro_hunt_window for transfers between
@@ -155,6 +174,7 @@ func fillFollow(f *Follow, d Follow) {
 // Defaults returns a Config with every default filled in.
 func Defaults() Config {
 	return Config{
+		Roles: slices.Clone(AllRoles),
 		ClickHouse: ClickHouse{Config: clickhouse.Config{Database: "cordon", Username: "default"}, GroupID: "cordon-clickhouse",
 			Loader: clickhouse.LoaderConfig{BatchRecords: 5000, Linger: 200 * time.Millisecond}},
 		Log:    Log{Level: "info", Format: "text"},
@@ -238,6 +258,14 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		bad("http.listen", "%q: want host:port", c.HTTP.Listen)
+	}
+	if len(c.Roles) == 0 {
+		bad("roles", "empty: name at least one of %s", strings.Join(AllRoles, ", "))
+	}
+	for i, r := range c.Roles {
+		if !slices.Contains(AllRoles, r) {
+			bad(fmt.Sprintf("roles[%d]", i), "%q: want one of %s", r, strings.Join(AllRoles, ", "))
+		}
 	}
 	c.Credit.Validate(&problems, "credit")
 	c.Kafka.Auth = c.RecordAuth.Keyring(&problems, "record_auth")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -52,12 +53,15 @@ func newPipeline(ctx context.Context, cfg config.Config, reg prometheus.Register
 		return nil, err
 	}
 	p := &pipeline{producer: prod, log: log, kafkaReady: make(chan struct{})}
-	if len(cfg.ClickHouse.Addrs) > 0 {
+	if len(cfg.ClickHouse.Addrs) > 0 && cfg.Runs(config.RoleLoader) {
 		p.loader = newCHLoader(cfg, prod, clickhouse.NewLoaderMetrics(reg), log.With("component", "clickhouse"))
 	}
 	fm := follow.NewMetrics(reg)
 	rm := rpcpool.NewMetrics(reg)
 	em := eth.NewMetrics(reg, rm)
+	if !cfg.Runs(config.RoleWatcher) {
+		return p, nil
+	}
 	for _, e := range cfg.Chains.ETH {
 		src, err := eth.NewSource(ctx, e.Config, em, log.With("component", "eth-rpc"))
 		if err != nil {
@@ -161,7 +165,7 @@ type component interface {
 
 // system is what `cordon run` and `cordon dev` start: cordon's HTTP server
 // (health, readiness, metrics), the pipeline, and beside it the indicator
-// store, the address registry, the crediting leader, and (with api.listen)
+// store, the address registry, the crediting leader (role credit), and (role api, with api.listen)
 // the deposits view and the API, sharing one registry.
 type system struct {
 	srv        *obs.Server
@@ -177,11 +181,14 @@ type system struct {
 func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*system, error) {
 	reg := obs.NewRegistry()
 	checks := &obs.Checks{}
-	signs := []recordauth.Role{recordauth.Credit}
-	if cfg.API.Listen != "" {
+	var signs []recordauth.Role
+	if cfg.Runs(config.RoleCredit) {
+		signs = append(signs, recordauth.Credit)
+	}
+	if cfg.API.Listen != "" && cfg.Runs(config.RoleAPI) {
 		signs = append(signs, recordauth.API)
 	}
-	if err := requireAuth(cfg.Kafka, "cordon run", signs...); err != nil {
+	if err := requireAuth(cfg.Kafka, "cordon run (roles "+strings.Join(cfg.Roles, ", ")+")", signs...); err != nil {
 		return nil, err
 	}
 	refused := newRefusals(reg, log.With("component", "record-auth"))
@@ -204,10 +211,13 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 		return nil, err
 	}
 	s.addresses = &addressRegistry{store: registry.NewStore(p.producer), ready: p.kafkaReady, log: ilog}
-	s.credit = &crediting{cfg: cfg, indicators: s.indicators.store, registry: s.addresses.store, metrics: credit.NewMetrics(reg),
-		ready: p.kafkaReady, log: log.With("component", "credit")}
-	s.components = []component{s.indicators, s.addresses, s.credit}
-	if cfg.API.Listen != "" {
+	s.components = []component{s.indicators, s.addresses}
+	if cfg.Runs(config.RoleCredit) {
+		s.credit = &crediting{cfg: cfg, indicators: s.indicators.store, registry: s.addresses.store, metrics: credit.NewMetrics(reg),
+			ready: p.kafkaReady, log: log.With("component", "credit")}
+		s.components = append(s.components, s.credit)
+	}
+	if cfg.API.Listen != "" && cfg.Runs(config.RoleAPI) {
 		view := &depositsView{view: credit.NewView(kc), ready: p.kafkaReady, log: ilog}
 		if s.api, err = newAPIServer(cfg.API, p.producer, s.indicators.store, view.view, reg); err != nil {
 			s.close()

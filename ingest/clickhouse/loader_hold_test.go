@@ -12,6 +12,7 @@ import (
 	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/ingest/clickhouse/chtest"
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/integration/pipetest"
 	"github.com/cordonhq/cordon/internal/chain"
 )
@@ -43,7 +44,7 @@ func TestLoaderHoldsEventsUntilRowsAreIn(t *testing.T) {
 	require.NoError(t, store.Migrate(ctx, clickhouse.Schema))
 	tp := prod.Topics()
 	run := func(group string, topics []string, metrics *clickhouse.LoaderMetrics) func() {
-		consumer, err := kafka.NewConsumer(kafka.Config{Brokers: brokers}, group, topics)
+		consumer, err := kafka.NewConsumer(kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers}, group, topics)
 		require.NoError(t, err)
 		lctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})

@@ -17,6 +17,7 @@ import (
 	"github.com/cordonhq/cordon/ingest/clickhouse/chserver"
 	"github.com/cordonhq/cordon/ingest/clickhouse/chtest"
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/integration/pipetest"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/watchers/btc/btcnode"
@@ -37,7 +38,7 @@ func TestLoaderCanonicalAfterReorgs(t *testing.T) {
 	srv := chtest.Server(t)
 	store := open(t, srv.Addr(), "cordon")
 	require.NoError(t, store.Migrate(ctx, clickhouse.Schema))
-	consumer, err := kafka.NewConsumer(kafka.Config{Brokers: brokers}, "clickhouse-loader", []string{
+	consumer, err := kafka.NewConsumer(kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers}, "clickhouse-loader", []string{
 		prod.Topics().Blocks, prod.Topics().Transactions, prod.Topics().Outputs, prod.Topics().Spends})
 	require.NoError(t, err)
 	defer consumer.Close()
@@ -155,7 +156,7 @@ func TestLoaderSurvivesOutagesAndKills(t *testing.T) {
 	require.NoError(t, store.Migrate(ctx, clickhouse.Schema))
 	topics := []string{prod.Topics().Blocks, prod.Topics().Transactions, prod.Topics().Outputs, prod.Topics().Spends}
 	startLoader := func() context.CancelFunc {
-		consumer, err := kafka.NewConsumer(kafka.Config{Brokers: brokers}, "loader", topics)
+		consumer, err := kafka.NewConsumer(kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers}, "loader", topics)
 		require.NoError(t, err)
 		lctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})

@@ -22,7 +22,8 @@ type Message struct {
 // Consumer reads topics as a member of a consumer group and commits
 // offsets only when told to, after the records are safely stored.
 type Consumer struct {
-	r *kafkago.Reader
+	r   *kafkago.Reader
+	cfg Config
 }
 
 // NewConsumer joins group on topics with the brokers, TLS and SASL of cfg.
@@ -53,17 +54,24 @@ func NewConsumer(cfg Config, group string, topics []string) (*Consumer, error) {
 		// Transactional topics (cordon.intel) are read as committed.
 		IsolationLevel: kafkago.ReadCommitted,
 	})
-	return &Consumer{r: r}, nil
+	return &Consumer{r: r, cfg: cfg}, nil
 }
 
 // Fetch returns up to max records: it waits for the first, then takes
 // what arrives within linger.
+//
+// Records of signed topics that fail verification are left out (reported
+// to Config.Refused); committing a later record of their partition moves
+// past them.
 func (c *Consumer) Fetch(ctx context.Context, max int, linger time.Duration) ([]Message, error) {
-	m, err := c.r.FetchMessage(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("fetch: %w", err)
+	var out []Message
+	for len(out) == 0 {
+		m, err := c.r.FetchMessage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("fetch: %w", err)
+		}
+		out = c.take(out, m)
 	}
-	out := []Message{wrap(m)}
 	lctx, cancel := context.WithTimeout(ctx, linger)
 	defer cancel()
 	for len(out) < max {
@@ -73,9 +81,23 @@ func (c *Consumer) Fetch(ctx context.Context, max int, linger time.Duration) ([]
 			// (dropping them would let a later commit skip them).
 			break
 		}
-		out = append(out, wrap(m))
+		out = c.take(out, m)
 	}
 	return out, nil
+}
+
+// take appends m to out unless it is a refused record.
+func (c *Consumer) take(out []Message, m kafkago.Message) []Message {
+	if c.cfg.Topics.Signer(m.Topic) != "" {
+		r := &Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value}
+		for _, h := range m.Headers {
+			r.Headers = append(r.Headers, Header{Key: h.Key, Value: h.Value})
+		}
+		if !c.cfg.admit(m.Topic, r) {
+			return out
+		}
+	}
+	return append(out, wrap(m))
 }
 
 func wrap(m kafkago.Message) Message {
