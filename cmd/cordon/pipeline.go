@@ -198,7 +198,7 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 	s.components = []component{s.indicators, s.addresses, s.credit}
 	if cfg.API.Listen != "" {
 		view := &depositsView{view: credit.NewView(kc), ready: p.kafkaReady, log: ilog}
-		if s.api, err = newAPIServer(cfg.API, p.producer, s.indicators.store, view.view, reg); err != nil {
+		if s.api, err = newAPIServer(cfg.API, p.producer, s.indicators.store, s.addresses.store, view.view, reg, log.With("component", "api")); err != nil {
 			s.close()
 			return nil, err
 		}
