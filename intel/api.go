@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,7 +62,7 @@ func (t TLP) Restricted() bool { return t == TLPAmber || t == TLPAmberStrict || 
 
 // result is v as who may see it.
 func result(v Verdict, who apiauth.Principal) ScreenResult {
-	if who.Has(apiauth.ScreenDetails) {
+	if who.Has(apiauth.ScreenDetails) || !slices.ContainsFunc(v.Matches, func(m Match) bool { return m.TLP.Restricted() }) {
 		return ScreenResult{Verdict: v}
 	}
 	r := ScreenResult{Verdict: v}
