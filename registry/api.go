@@ -173,13 +173,18 @@ func (h *addressesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				apiauth.Fail(w, http.StatusServiceUnavailable, "writing the alert of a change failed; nothing was registered, retry: %v", err)
 				return
 			}
-			h.Log.Warn("registry: registered address changed by an operator", "operator", who.Name, "chain", c.new.Chain,
-				"network", c.new.Network, "address", c.new.Address, "fields", strings.Join(c.fields, ","), "removed", c.new.Removed)
 		}
 	}
 	if err := h.Publish(r.Context(), resp.Accepted); err != nil {
+		if len(changes) > 0 {
+			h.Log.Error("registry: an operator's change was alerted but not written", "operator", who.Name, "changes", len(changes), "err", err)
+		}
 		apiauth.Fail(w, http.StatusServiceUnavailable, "writing the registry failed; nothing was registered, retry: %v", err)
 		return
+	}
+	for _, c := range changes {
+		h.Log.Warn("registry: registered address changed by an operator", "operator", who.Name, "chain", c.new.Chain,
+			"network", c.new.Network, "address", c.new.Address, "fields", strings.Join(c.fields, ","), "removed", c.new.Removed)
 	}
 	for _, e := range resp.Accepted {
 		k := e.Key()

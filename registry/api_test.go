@@ -72,6 +72,33 @@ func TestAddressesAPI(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, "a write that failed is not remembered as registered: %s", body)
 }
 
+type failingAlerter struct{}
+
+func (failingAlerter) Alert(context.Context, chain.Alert) error { return errors.New("alerts topic down") }
+
+// TestOperatorChangeNeedsItsAlert: an operator's change that cannot be
+// alerted is not written (fail closed).
+func TestOperatorChangeNeedsItsAlert(t *testing.T) {
+	const ann = "ann-operator-token-0123"
+	auth, err := apiauth.New(nil, []apiauth.Operator{{Name: "ann", Token: config.SecretValue(ann)}}, apiauth.Options{})
+	require.NoError(t, err)
+	st := &Store{Index: NewIndex()}
+	st.ready.Store(true)
+	reg := Entry{Chain: chain.ETH, Address: "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", Account: "victim"}
+	require.NoError(t, reg.Validate())
+	st.Index.Put(&reg)
+	var published []Entry
+	publish := func(_ context.Context, e []Entry) error { published = append(published, e...); return nil }
+	body := `{"addresses":[{"chain":"eth","address":"0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed","account":"user-7"}]}`
+	for _, alert := range []Alerter{nil, failingAlerter{}} {
+		h := NewAddressesHandler(AddressesAPI{Auth: auth, Registry: st, Alert: alert, MaxBody: 4096, MaxBatch: 3, Publish: publish})
+		code, resp := testkit.PostJSON(h, Endpoint, ann, body)
+		require.Equal(t, http.StatusServiceUnavailable, code, resp)
+		require.Contains(t, resp, "nothing was registered")
+	}
+	require.Empty(t, published)
+}
+
 // TestAddressesCompare: what counts as new, a re-send or a change, against
 // the registry and what the handler wrote that the registry does not show
 // yet; conflicts name fields, never the registered values.
