@@ -74,7 +74,9 @@ func TestAddressesAPI(t *testing.T) {
 
 type failingAlerter struct{}
 
-func (failingAlerter) Alert(context.Context, chain.Alert) error { return errors.New("alerts topic down") }
+func (failingAlerter) Alert(context.Context, chain.Alert) error {
+	return errors.New("alerts topic down")
+}
 
 // TestOperatorChangeNeedsItsAlert: an operator's change that cannot be
 // alerted is not written (fail closed).
