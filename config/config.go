@@ -81,17 +81,25 @@ type Intel struct {
 type API struct {
 	// Listen is host:port; empty turns the API off.
 	Listen string `yaml:"listen"`
-	// APIConfig holds the accepted bearer tokens (secret references, at
-	// least 16 characters each) and the bounds of one request
-	// (max_body_bytes, max_batch), for every handler of the API.
+	// Tokens are the integrations' bearer tokens, each {name, token,
+	// scopes} (the token a secret reference of at least 16 characters;
+	// scopes from apiauth.TokenScopes). A plain string, the form before
+	// scopes, is refused with a message saying how to migrate.
+	Tokens []Token `yaml:"tokens"`
+	// APIConfig holds the bounds of one request (max_body_bytes,
+	// max_batch), for every handler of the API.
 	intel.APIConfig `yaml:",inline"`
-	// Operators may decide on held deposits (release, reject); their
-	// names are recorded with each decision. The tokens above cannot.
+	// Operators are named people holding apiauth.OperatorScopes: they
+	// decide on held deposits and change registered addresses; their
+	// names are recorded with what they do. Tokens cannot.
 	Operators []Operator `yaml:"operators"`
 	// CertFile and KeyFile serve HTTPS.
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
 }
+
+// Token is an integration's bearer token and its scopes.
+type Token = apiauth.Token
 
 // Operator is a named person allowed to decide on held deposits.
 type Operator = apiauth.Operator
@@ -284,35 +292,10 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(a.Listen); err != nil {
 			bad("api.listen", "%q: want host:port", a.Listen)
 		}
-		if len(a.Tokens) == 0 {
-			bad("api.tokens", "at least one token is required when api.listen is set")
+		if len(a.Tokens) == 0 && len(a.Operators) == 0 {
+			bad("api.tokens", "at least one token (or operator) is required when api.listen is set")
 		}
-		for i, t := range a.Tokens {
-			if len(t.Value()) < 16 {
-				bad(fmt.Sprintf("api.tokens[%d]", i), "shorter than 16 characters")
-			}
-		}
-		names, toks := map[string]bool{}, map[string]bool{}
-		for _, t := range a.Tokens {
-			toks[t.Value()] = true
-		}
-		for i, o := range a.Operators {
-			key := fmt.Sprintf("api.operators[%d]", i)
-			if !operatorRe.MatchString(o.Name) {
-				bad(key+".name", "%q: want 1 to 64 letters, digits, '.', '_', '-' or '@'", o.Name)
-			}
-			if names[o.Name] {
-				bad(key+".name", "%q: a second operator of that name", o.Name)
-			}
-			names[o.Name] = true
-			switch {
-			case len(o.Token.Value()) < 16:
-				bad(key+".token", "shorter than 16 characters")
-			case toks[o.Token.Value()]:
-				bad(key+".token", "used twice (by another operator or as an api.tokens token): each operator needs a token of their own")
-			}
-			toks[o.Token.Value()] = true
-		}
+		apiauth.Validate(&problems, "api", a.Tokens, a.Operators)
 		if a.MaxBodyBytes < 1024 || a.MaxBodyBytes > 64<<20 {
 			bad("api.max_body_bytes", "%d: want 1024 to 67108864", a.MaxBodyBytes)
 		}
@@ -540,7 +523,3 @@ func follows(c Config) []followDepth {
 	}
 	return out
 }
-
-var (
-	operatorRe = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
-)

@@ -109,6 +109,8 @@ func TestExampleConfigIsValid(t *testing.T) {
 	t.Setenv("BITCOIND_RPC_PASSWORD", "pw")
 	t.Setenv("CLICKHOUSE_PASSWORD", "pw")
 	t.Setenv("CORDON_API_TOKEN", "a-token-of-32-characters-0123456")
+	t.Setenv("CORDON_REGISTER_TOKEN", "register-token-of-32-characters0")
+	t.Setenv("CORDON_LEDGER_TOKEN", "ledger-token-of-32-characters-01")
 	t.Setenv("CORDON_OPERATOR_ANN", "ann-token-of-32-characters-01234")
 	raw, err := os.ReadFile("../cordon.example.yaml")
 	require.NoError(t, err)
@@ -118,37 +120,63 @@ func TestExampleConfigIsValid(t *testing.T) {
 	require.Equal(t, "pw", cfg.Chains.BTC[0].Endpoints[0].Password.Value())
 	require.Equal(t, []string{"clickhouse-1:9000"}, cfg.ClickHouse.Addrs)
 	require.Equal(t, "[redacted]", cfg.ClickHouse.Password.String())
-	require.Equal(t, "a-token-of-32-characters-0123456", cfg.API.Tokens[0].Value())
+	require.Equal(t, "a-token-of-32-characters-0123456", cfg.API.Tokens[0].Token.Value())
+	require.Equal(t, []string{"deposits:read"}, cfg.API.Tokens[2].Scopes)
 }
 
 func TestAPIConfig(t *testing.T) {
 	base := "kafka: {brokers: [\"k:9092\"]}\nchains: {btc: [{network: mainnet, endpoints: [{url: \"http://n:8332\", user: u, password: p}]}]}\n"
+	tok := func(name, token, scopes string) string {
+		return "{name: " + name + ", token: \"" + token + "\", scopes: [" + scopes + "]}"
+	}
+	good := tok("exchange", "0123456789abcdef", "screen")
+	api := func(extra string) string { return "api: {listen: \":8480\", tokens: [" + good + "]" + extra + "}" }
 	for _, tc := range []struct{ yaml, want string }{
-		{"api: {listen: \"x\", tokens: [\"0123456789abcdef\"]}", `api.listen: "x": want host:port`},
+		{"api: {listen: \"x\", tokens: [" + good + "]}", `api.listen: "x": want host:port`},
 		{"api: {listen: \":8480\"}", "api.tokens: at least one token"},
-		{"api: {listen: \":8480\", tokens: [short]}", "api.tokens[0]: shorter than 16"},
-		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], max_batch: 0}", "api.max_batch: 0"},
-		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], max_body_bytes: 10}", "api.max_body_bytes: 10"},
-		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], cert_file: a.crt}", "cert_file and key_file"},
-		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], operators: [{name: \"a b\", token: \"0123456789abcdeX\"}]}",
-			`api.operators[0].name: "a b"`},
-		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], operators: [{name: ann, token: \"0123456789abcdef\"}]}",
-			"api.operators[0].token: used twice"},
-		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], operators: [{name: ann, token: short}]}",
-			"api.operators[0].token: shorter than 16"},
-		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], operators: [{name: ann, token: \"0123456789abcdeX\"}, {name: ann, token: \"0123456789abcdeY\"}]}",
-			`api.operators[1].name: "ann": a second operator`},
+		{"api: {listen: \":8480\", tokens: [" + tok("exchange", "short", "screen") + "]}", "api.tokens[0].token: shorter than 16"},
+		{"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"]}",
+			"api.tokens[0]: a bare token string is no longer accepted (it would hold every scope): write {name: NAME, token: \"env:VAR\", scopes: ["},
+		{"api: {listen: \":8480\", tokens: [" + tok("exchange", "0123456789abcdef", "sreen") + "]}",
+			`api.tokens[0].scopes[0]: "sreen": want one of screen, screen:details, register, deposits:read, withdraw, approve`},
+		{"api: {listen: \":8480\", tokens: [" + tok("exchange", "0123456789abcdef", "screen, decide") + "]}",
+			`api.tokens[0].scopes[1]: "decide" is an operator's scope: add the person under api.operators`},
+		{"api: {listen: \":8480\", tokens: [" + tok("exchange", "0123456789abcdef", "register:reassign") + "]}",
+			`api.tokens[0].scopes[0]: "register:reassign" is an operator's scope`},
+		{"api: {listen: \":8480\", tokens: [" + tok("exchange", "0123456789abcdef", "") + "]}", "api.tokens[0].scopes: empty"},
+		{"api: {listen: \":8480\", tokens: [" + tok("exchange", "0123456789abcdef", "screen, screen") + "]}", `api.tokens[0].scopes[1]: "screen" is listed twice`},
+		{"api: {listen: \":8480\", tokens: [{token: \"0123456789abcdef\", scopes: [screen]}]}", "api.tokens[0].name: required"},
+		{"api: {listen: \":8480\", tokens: [{name: x, token: \"0123456789abcdef\", scopes: [screen], admin: true}]}", "field admin not found"},
+		{"api: {listen: \":8480\", tokens: [" + good + ", " + tok("exchange", "0123456789abcdeZ", "register") + "]}",
+			`api.tokens[1].name: "exchange" is also api.tokens[0]'s name`},
+		{api(", max_batch: 0"), "api.max_batch: 0"},
+		{api(", max_body_bytes: 10"), "api.max_body_bytes: 10"},
+		{api(", cert_file: a.crt"), "cert_file and key_file"},
+		{api(", operators: [{name: \"a b\", token: \"0123456789abcdeX\"}]"), `api.operators[0].name: "a b"`},
+		{api(", operators: [{name: ann, token: \"0123456789abcdef\"}]"), "api.operators[0].token: used twice"},
+		{api(", operators: [{name: ann, token: short}]"), "api.operators[0].token: shorter than 16"},
+		{api(", operators: [{name: exchange, token: \"0123456789abcdeX\"}]"), `api.operators[0].name: "exchange" is also api.tokens[0]'s name`},
+		{api(", operators: [{name: ann, token: \"0123456789abcdeX\"}, {name: ann, token: \"0123456789abcdeY\"}]"),
+			`api.operators[1].name: "ann" is also api.operators[0]'s name`},
+		{api(", operators: [{name: ann, token: \"0123456789abcdeX\", scopes: [decide]}]"), "field scopes not found"},
 		{"credit: {policies: [{chain: btc, asset: \"*\", confirmations: 3, finalized: true}]}", "credit.policies[0].finalized: only eth"},
 		{"credit: {retain_blocks: 10}", "credit.retain_blocks: 10: at least 1000"},
 	} {
 		_, err := Parse([]byte(base+tc.yaml), nil)
 		require.ErrorContains(t, err, tc.want, tc.yaml)
 	}
-	cfg, err := Parse([]byte(base+"api: {listen: \":8480\", tokens: [\"0123456789abcdef\"], operators: [{name: ann@sec, token: \"0123456789abcdeX\"}]}"), nil)
+	cfg, err := Parse([]byte(base+api(", operators: [{name: ann@sec, token: \"0123456789abcdeX\"}]")), nil)
 	require.NoError(t, err)
 	require.Equal(t, 1000, cfg.API.MaxBatch)
 	require.Equal(t, "ann@sec", cfg.API.Operators[0].Name)
+	require.Equal(t, []string{"screen"}, cfg.API.Tokens[0].Scopes)
 	require.Equal(t, uint64(10_000), cfg.Credit.RetainBlocks)
+	// Environment overrides reach a token's keys, and may add one.
+	cfg, err = Parse([]byte(base+api("")), []string{"CORDON_API_TOKENS_0_SCOPES=screen,screen:details",
+		"CORDON_API_TOKENS_1_NAME=ledger", "CORDON_API_TOKENS_1_TOKEN=ledger-token-0123456789", "CORDON_API_TOKENS_1_SCOPES=deposits:read"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"screen", "screen:details"}, cfg.API.Tokens[0].Scopes)
+	require.Equal(t, "ledger", cfg.API.Tokens[1].Name)
 	_, err = Parse([]byte(base+"credit: {retain_blocks: 1000}"), []string{"CORDON_CHAINS_BTC_0_MAX_REORG_DEPTH=500"})
 	require.ErrorContains(t, err, "credit.retain_blocks: 1000: keep it at least 4× chains.btc[0].max_reorg_depth (500)")
 	require.Equal(t, "cordon.deposit-decisions", cfg.Kafka.Topics.Decisions)

@@ -15,7 +15,6 @@ import (
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/apiauth"
 	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/config"
 )
 
 // DecisionRequest is the body of POST /v1/decisions.
@@ -98,26 +97,24 @@ func PublishDecision(ctx context.Context, p *kafka.Producer, d Decision) error {
 	return p.PublishKeyed(ctx, p.Topics().Decisions, "decision", []kafka.KeyValue{{Key: d.Deposit, Value: v}})
 }
 
-// NewDecisionsHandler serves POST /v1/decisions: an operator (a named
-// token of operators) releases or rejects a held deposit.
+// DecisionsEndpoint is the route of the decisions API.
+const DecisionsEndpoint = "/v1/decisions"
+
+// NewDecisionsHandler serves POST /v1/decisions: an operator (the decide
+// scope is operators' only) releases or rejects a held deposit.
 // The decision names the operator and is acknowledged (202) once it is in
-// the decisions topic. Tokens that are not operators' get 403.
-func NewDecisionsHandler(operators []apiauth.Operator, tokens []config.Secret, maxBody int64, publish func(context.Context, Decision) error,
+// the decisions topic. Other tokens get 403 (counted, logged, alerted).
+func NewDecisionsHandler(auth *apiauth.Auth, maxBody int64, publish func(context.Context, Decision) error,
 	now func() time.Time) http.Handler {
-	ops, others := apiauth.NewNamed(operators), apiauth.New(tokens)
 	if now == nil {
 		now = time.Now
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		who, ok := ops.Who(r)
-		if !ok {
-			if others.OK(r) {
-				apiauth.Fail(w, http.StatusForbidden, "this token may not decide on deposits: use an operator's token (api.operators)")
-				return
-			}
-			apiauth.Deny(w)
+		op, code := auth.Require(w, r, DecisionsEndpoint, apiauth.Decide)
+		if code != 0 {
 			return
 		}
+		who := op.Name
 		var req DecisionRequest
 		if apiauth.ReadJSON(w, r, maxBody, &req) != 0 {
 			return

@@ -24,7 +24,10 @@ func TestDecisionsAPI(t *testing.T) {
 	var published []Decision
 	fail := false
 	ops := []apiauth.Operator{{Name: "ann", Token: config.SecretValue(ann)}, {Name: "bob", Token: config.SecretValue(bob)}}
-	h := NewDecisionsHandler(ops, []config.Secret{config.SecretValue(client)}, 4096, func(_ context.Context, d Decision) error {
+	auth, err := apiauth.New([]apiauth.Token{{Name: "exchange", Token: config.SecretValue(client), Scopes: []string{"screen", "register", "deposits:read"}}},
+		ops, apiauth.Options{})
+	require.NoError(t, err)
+	h := NewDecisionsHandler(auth, 4096, func(_ context.Context, d Decision) error {
 		if fail {
 			return errors.New("broker down")
 		}
@@ -50,7 +53,7 @@ func TestDecisionsAPI(t *testing.T) {
 	}{
 		{"", `{}`, 401, "bearer token"},
 		{"nope-nope-nope-nope", `{}`, 401, "bearer token"},
-		{client, `{"deposit":"` + dep + `","action":"release","reason":"x"}`, 403, "operator"},
+		{client, `{"deposit":"` + dep + `","action":"release","reason":"x"}`, 403, `lacks the scope decide, which POST /v1/decisions needs: use an operator's token`},
 		{ann, `{"deposit":"` + dep + `","action":"approve","reason":"x"}`, 400, `want release or reject`},
 		{ann, `{"deposit":"` + dep + `","action":"release","reason":"  "}`, 400, "reason: empty"},
 		{ann, `{"deposit":"eth/mainnet/0x12/native","action":"release","reason":"x"}`, 400, "bad transaction hash"},

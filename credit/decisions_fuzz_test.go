@@ -28,7 +28,11 @@ func FuzzDecisionsAPI(f *testing.F) {
 		f.Add(s)
 	}
 	var got []Decision
-	h := NewDecisionsHandler([]apiauth.Operator{{Name: "op", Token: config.SecretValue("op-token-0123456789")}}, nil, 4096, func(_ context.Context, d Decision) error {
+	auth, err := apiauth.New(nil, []apiauth.Operator{{Name: "op", Token: config.SecretValue("op-token-0123456789")}}, apiauth.Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := NewDecisionsHandler(auth, 4096, func(_ context.Context, d Decision) error {
 		got = append(got, d)
 		return nil
 	}, time.Now)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/apiauth"
-	"github.com/cordonhq/cordon/internal/config"
 )
 
 // View follows cordon.deposits (read committed) and keeps the open
@@ -106,15 +105,17 @@ type DepositsResponse struct {
 	AsOf time.Time `json:"as_of"`
 }
 
-// NewDepositsHandler serves GET /v1/deposits for any API or operator
-// token: ?status=pending|held|released (default held), ?account=,
-// ?limit= (default 100, at most maxBatch), or ?id= for one deposit.
-// Settled deposits are not here: they are on cordon.deposits.
-func NewDepositsHandler(tokens []config.Secret, operators []apiauth.Operator, maxBatch int, v *View) http.Handler {
-	auth := apiauth.New(append(append([]config.Secret{}, tokens...), apiauth.OperatorTokens(operators)...))
+// DepositsEndpoint is the route of the deposits API.
+const DepositsEndpoint = "/v1/deposits"
+
+// NewDepositsHandler serves GET /v1/deposits for tokens with the
+// deposits:read scope (and operators): ?status=pending|held|released
+// (default held), ?account=, ?limit= (default 100, at most maxBatch), or
+// ?id= for one deposit. Settled deposits are not here: they are on
+// cordon.deposits.
+func NewDepositsHandler(auth *apiauth.Auth, maxBatch int, v *View) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !auth.OK(r) {
-			apiauth.Deny(w)
+		if _, code := auth.Require(w, r, DepositsEndpoint, apiauth.DepositsRead); code != 0 {
 			return
 		}
 		if r.Method != http.MethodGet {

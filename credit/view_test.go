@@ -50,8 +50,11 @@ func TestDepositsView(t *testing.T) {
 	defer vstop()
 	go func() { _ = view.Run(vctx) }()
 
-	h := credit.NewDepositsHandler([]config.Secret{config.SecretValue("client-token-0123456789")},
-		[]apiauth.Operator{{Name: "ann", Token: config.SecretValue("ann-token-0123456789")}}, 500, view)
+	auth, err := apiauth.New([]apiauth.Token{{Name: "ledger", Token: config.SecretValue("client-token-0123456789"), Scopes: []string{"deposits:read"}},
+		{Name: "screening", Token: config.SecretValue("screening-token-0123456789"), Scopes: []string{"screen"}}},
+		[]apiauth.Operator{{Name: "ann", Token: config.SecretValue("ann-token-0123456789")}}, apiauth.Options{})
+	require.NoError(t, err)
+	h := credit.NewDepositsHandler(auth, 500, view)
 	get := func(token, query string) (int, credit.DepositsResponse, string) {
 		req := httptest.NewRequest(http.MethodGet, "/v1/deposits"+query, nil)
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -106,6 +109,7 @@ func TestDepositsView(t *testing.T) {
 		msg          string
 	}{
 		{"nope-nope-nope-nope", "", 401, "bearer token"},
+		{"screening-token-0123456789", "", 403, `"missing_scope":"deposits:read"`},
 		{"client-token-0123456789", "?status=credited", 400, "want pending, held or released"},
 		{"client-token-0123456789", "?limit=0", 400, "want 1 to 500"},
 		{"client-token-0123456789", "?id=eth/x", 400, "want chain/network/tx_hash/index"},

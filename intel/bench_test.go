@@ -17,8 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
+	"github.com/cordonhq/cordon/internal/apiauth"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/internal/testkit"
@@ -144,7 +147,9 @@ func BenchmarkScreenAPI(b *testing.B) {
 	}
 	st.ready.Store(true)
 	const token = "bench-token-0123456789"
-	srv := httptest.NewServer(NewScreenHandler(APIConfig{Tokens: []config.Secret{config.SecretValue(token)}}, st, nil))
+	auth, err := apiauth.New([]apiauth.Token{{Name: "bench", Token: config.SecretValue(token), Scopes: []string{"screen"}}}, nil, apiauth.Options{})
+	require.NoError(b, err)
+	srv := httptest.NewServer(NewScreenHandler(APIConfig{}, auth, st, nil))
 	defer srv.Close()
 	tr := &http.Transport{MaxIdleConnsPerHost: 128}
 	client := &http.Client{Transport: tr}

@@ -144,15 +144,19 @@ func cmdDev(ctx context.Context, args []string) error {
 		cfg.ClickHouse.Addrs = []string{chSrv.Addr()}
 		cfg.ClickHouse.Loader.Linger = 100 * time.Millisecond
 	}
-	token, err := devToken(*dataDir, "api-token")
-	if err != nil {
-		return err
+	// One token per role, each with the scopes of its job only.
+	devTokens := map[string]string{}
+	for _, role := range devRoles {
+		if devTokens[role.name], err = devToken(*dataDir, role.file); err != nil {
+			return err
+		}
+		cfg.API.Tokens = append(cfg.API.Tokens, config.Token{Name: role.name, Token: iconfig.SecretValue(devTokens[role.name]), Scopes: role.scopes})
 	}
 	opToken, err := devToken(*dataDir, "operator-token")
 	if err != nil {
 		return err
 	}
-	cfg.API.Listen, cfg.API.Tokens = *apiAddr, []iconfig.Secret{iconfig.SecretValue(token)}
+	cfg.API.Listen = *apiAddr
 	cfg.API.Operators = []config.Operator{{Name: devOperator, Token: iconfig.SecretValue(opToken)}}
 	cfg.Intel.RetroHunt.Interval = 5 * time.Second
 	if cfg.RecordAuth, err = devRecordAuth(*dataDir); err != nil {
@@ -174,7 +178,7 @@ func cmdDev(ctx context.Context, args []string) error {
 			"transfers": cfg.Kafka.Topics.Transfers, "outputs": cfg.Kafka.Topics.Outputs, "spends": cfg.Kafka.Topics.Spends,
 			"alerts": cfg.Kafka.Topics.Alerts, "intel": cfg.Kafka.Topics.Intel, "addresses": cfg.Kafka.Topics.Addresses,
 			"deposits": cfg.Kafka.Topics.Deposits, "decisions": cfg.Kafka.Topics.Decisions},
-		API: &apiEndpoint{URL: "http://" + sys.api.addr(), Token: token, Operator: devOperator, OperatorToken: opToken}}
+		API: &apiEndpoint{URL: "http://" + sys.api.addr(), Token: devTokens["screening"], Tokens: devTokens, Operator: devOperator, OperatorToken: opToken}}
 	if chSrv != nil {
 		ep.ClickHouse = chSrv.Addr()
 	}
@@ -194,7 +198,7 @@ func cmdDev(ctx context.Context, args []string) error {
 		_, port, _ := net.SplitHostPort(chSrv.Addr())
 		chLine = fmt.Sprintf("  clickhouse %s (try: clickhouse-client --port %s -d cordon -q 'SELECT count() FROM canonical_outputs')\n", chSrv.Addr(), port)
 	}
-	fmt.Fprintf(os.Stderr, "\ncordon dev is up — endpoints in %s\n  kafka   %s   (try: kcat -C -b %s -t %s -e)\n  eth rpc %s\n%s%s  http    http://%s/metrics  /healthz  /readyz\n  api     %s/v1/screen (bearer token in endpoints.json; try: bin/cordon intel check --chain eth %s)\n          /v1/decisions: release or reject held deposits with the operator token in endpoints.json (docs/credit.md)\n\n",
+	fmt.Fprintf(os.Stderr, "\ncordon dev is up — endpoints in %s\n  kafka   %s   (try: kcat -C -b %s -t %s -e)\n  eth rpc %s\n%s%s  http    http://%s/metrics  /healthz  /readyz\n  api     %s/v1/screen (tokens per role in endpoints.json: api.tokens.screening, .registrar, .ledger; try: bin/cordon intel check --chain eth %s)\n          /v1/decisions: release or reject held deposits with the operator token in endpoints.json (docs/credit.md)\n\n",
 		filepath.Join(*dataDir, "endpoints.json"), ep.Kafka, ep.Kafka, cfg.Kafka.Topics.Blocks, ep.ETHRPC, btcLine, chLine, ep.HTTP,
 		ep.API.URL, devFlagged(dev))
 

@@ -20,9 +20,9 @@ import (
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 )
 
-// devToken is a dev API bearer token (file api-token: the integration
-// token; operator-token: the dev operator's), kept in the data directory
-// so it survives restarts.
+// devToken is a dev API bearer token (the files of devRoles, and
+// operator-token: the dev operator's), kept in the data directory so it
+// survives restarts.
 func devToken(dir, file string) (string, error) {
 	path := filepath.Join(dir, file)
 	b, err := os.ReadFile(path)

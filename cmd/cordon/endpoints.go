@@ -76,10 +76,16 @@ type btcRPC struct {
 	Network  string `json:"network"`
 }
 
-// apiEndpoint is where the dev system's authenticated API listens.
+// apiEndpoint is where the dev system's authenticated API listens, and
+// its tokens.
 type apiEndpoint struct {
-	URL   string `json:"url"`
+	URL string `json:"url"`
+	// Token is the screening token (Tokens["screening"]), kept where
+	// scripts read it.
 	Token string `json:"token"`
+	// Tokens are the integrations' tokens by role (devRoles): screening
+	// (screen), registrar (register), ledger (deposits:read).
+	Tokens map[string]string `json:"tokens"`
 	// Operator and OperatorToken decide on held deposits.
 	Operator      string `json:"operator"`
 	OperatorToken string `json:"operator_token"`
@@ -87,3 +93,15 @@ type apiEndpoint struct {
 
 // devOperator is the operator cordon dev configures.
 const devOperator = "dev-operator"
+
+// devRoles are the integration tokens cordon dev configures: the token's
+// name (its key in endpoints.json's api.tokens), the data directory file
+// keeping it across restarts, and its scopes.
+var devRoles = []struct {
+	name, file string
+	scopes     []string
+}{
+	{"screening", "api-token", []string{"screen"}},
+	{"registrar", "register-token", []string{"register"}},
+	{"ledger", "ledger-token", []string{"deposits:read"}},
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/intel"
+	"github.com/cordonhq/cordon/internal/apiauth"
 	"github.com/cordonhq/cordon/internal/retry"
 	"github.com/cordonhq/cordon/registry"
 )
@@ -182,19 +183,26 @@ type apiServer struct {
 }
 
 // newAPIServer listens on a.Listen (so the address is known before Run).
-func newAPIServer(a config.API, prod *kafka.Producer, indicators *intel.Store, deposits *credit.View, reg prometheus.Registerer) (*apiServer, error) {
+// One apiauth.Auth checks every handler's tokens and scopes; refusals and
+// operators' changes of registered addresses are alerted on cordon.alerts.
+func newAPIServer(a config.API, prod *kafka.Producer, indicators *intel.Store, addresses *registry.Store, deposits *credit.View,
+	reg prometheus.Registerer, log *slog.Logger) (*apiServer, error) {
+	auth, err := apiauth.New(a.Tokens, a.Operators, apiauth.Options{Registerer: reg, Log: log, Alerter: prod})
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/screen", intel.NewScreenHandler(a.APIConfig, indicators, reg))
-	mux.Handle("/v1/addresses", registry.NewAddressesHandler(a.Tokens, a.MaxBodyBytes, a.MaxBatch,
-		func(ctx context.Context, entries []registry.Entry) error { return registry.Publish(ctx, prod, entries) }))
-	mux.Handle("/v1/decisions", credit.NewDecisionsHandler(a.Operators, a.Tokens, a.MaxBodyBytes,
+	mux.Handle(intel.Endpoint, intel.NewScreenHandler(a.APIConfig, auth, indicators, reg))
+	mux.Handle(registry.Endpoint, registry.NewAddressesHandler(registry.AddressesAPI{Auth: auth, Registry: addresses, Alert: prod,
+		MaxBody: a.MaxBodyBytes, MaxBatch: a.MaxBatch, Log: log,
+		Publish: func(ctx context.Context, entries []registry.Entry) error { return registry.Publish(ctx, prod, entries) }}))
+	mux.Handle(credit.DecisionsEndpoint, credit.NewDecisionsHandler(auth, a.MaxBodyBytes,
 		func(ctx context.Context, d credit.Decision) error { return credit.PublishDecision(ctx, prod, d) }, nil))
-	mux.Handle("/v1/deposits", credit.NewDepositsHandler(a.Tokens, a.Operators, a.MaxBatch, deposits))
+	mux.Handle(credit.DepositsEndpoint, credit.NewDepositsHandler(auth, a.MaxBatch, deposits))
 	s := &apiServer{certFile: a.CertFile, keyFile: a.KeyFile,
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}}
 	var lc net.ListenConfig
-	var err error
 	if s.ln, err = lc.Listen(context.Background(), "tcp", a.Listen); err != nil {
 		return nil, fmt.Errorf("api.listen %s: %w", a.Listen, err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/registry"
 	"github.com/cordonhq/cordon/watchers/btc/btcnode"
 	"github.com/cordonhq/cordon/watchers/btc/btctest"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
@@ -221,7 +222,7 @@ func checkDevDeposits(t testing.TB, ctx context.Context, dir string, ep endpoint
 	for {
 		req, err := http.NewRequest(http.MethodGet, ep.API.URL+"/v1/deposits?id="+url.QueryEscape(heldID), nil)
 		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+ep.API.Token)
+		req.Header.Set("Authorization", "Bearer "+ep.API.Tokens["ledger"])
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		b, _ := io.ReadAll(resp.Body)
@@ -234,7 +235,7 @@ func checkDevDeposits(t testing.TB, ctx context.Context, dir string, ep endpoint
 		time.Sleep(500 * time.Millisecond)
 	}
 
-	// An operator releases it through the API; the integration token may not.
+	// An operator releases it through the API; the integration tokens may not.
 	decide := func(token string) (int, string) {
 		body := `{"deposit":"` + heldID + `","action":"release","reason":"dev e2e: checked"}`
 		req, err := http.NewRequest(http.MethodPost, ep.API.URL+"/v1/decisions", strings.NewReader(body))
@@ -247,8 +248,9 @@ func checkDevDeposits(t testing.TB, ctx context.Context, dir string, ep endpoint
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	code, body := decide(ep.API.Token)
+	code, body := decide(ep.API.Tokens["ledger"])
 	require.Equal(t, http.StatusForbidden, code, body)
+	require.Contains(t, body, `"missing_scope":"decide"`)
 	code, body = decide(ep.API.OperatorToken)
 	require.Equal(t, http.StatusAccepted, code, body)
 	require.Contains(t, body, `"operator":"`+ep.API.Operator+`"`)
@@ -313,19 +315,45 @@ func checkDevRetroHunt(t testing.TB, ctx context.Context, dir string, ep endpoin
 	require.Len(t, pair, 2)
 	thief, ours := pair[0], pair[1]
 
-	body := `{"addresses":[{"chain":"eth","network":"devnet","address":"` + ours + `","account":"user-42","kind":"deposit"},
-		{"chain":"eth","network":"devnet","address":"0x1234","account":"user-43"}]}`
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.API.URL+"/v1/addresses", strings.NewReader(body))
+	// The address may be one of the dev users' already (cordon.addresses
+	// says): then the registrar sends it as it is (an identical re-send),
+	// else as user-42.
+	kcat, err := exec.LookPath("kcat")
 	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+ep.API.Token)
-	resp, err := http.DefaultClient.Do(req)
+	out, err := exec.Command(kcat, "-C", "-b", ep.Kafka, "-t", ep.Topics["addresses"], "-o", "beginning", "-e", "-q").Output()
 	require.NoError(t, err)
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
-	require.Contains(t, string(b), `"row":1`)
-	require.Contains(t, string(b), `"account":"user-42"`)
+	account := "user-42"
+	for _, l := range strings.Split(string(out), "\n") {
+		var e registry.Entry
+		if json.Unmarshal([]byte(l), &e) == nil && e.Chain == chain.ETH && e.Address == ours {
+			if account = e.Account; e.Removed {
+				account = "user-42"
+			}
+		}
+	}
+	register := func(token, entries string) (int, string) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.API.URL+"/v1/addresses", strings.NewReader(`{"addresses":[`+entries+`]}`))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	entry := func(acct string) string {
+		return `{"chain":"eth","network":"devnet","address":"` + ours + `","account":"` + acct + `","kind":"deposit"}`
+	}
+	code, b := register(ep.API.Tokens["screening"], entry(account))
+	require.Equal(t, http.StatusForbidden, code, "the screening token does not register: %s", b)
+	code, b = register(ep.API.Tokens["registrar"], entry(account)+`,{"chain":"eth","network":"devnet","address":"0x1234","account":"user-43"}`)
+	require.Equal(t, http.StatusOK, code, b)
+	require.Contains(t, b, `"row":1`)
+	require.Contains(t, b, `"account":"`+account+`"`)
+	code, b = register(ep.API.Tokens["registrar"], entry("attacker"))
+	require.Equal(t, http.StatusConflict, code, "the registrar does not redirect a registered address: %s", b)
+	require.Contains(t, b, `"fields":["account"]`)
 	deadline := time.Now().Add(60 * time.Second)
 	for query(`SELECT count() FROM registered_addresses FINAL WHERE address = '`+ours+`' AND removed = 0`) != "1" {
 		require.True(t, time.Now().Before(deadline), "registered address not in ClickHouse")
@@ -335,8 +363,6 @@ func checkDevRetroHunt(t testing.TB, ctx context.Context, dir string, ep endpoin
 	csv := filepath.Join(dir, "thief.csv")
 	require.NoError(t, os.WriteFile(csv, []byte("address,chain,category,confidence\n"+thief+",eth,hack,88\n"), 0o600))
 	require.NoError(t, cmdIntel(ctx, []string{"import", "--data-dir", dir, "--format", "csv", "--source", "partner-y", csv}))
-	kcat, err := exec.LookPath("kcat")
-	require.NoError(t, err)
 	deadline = time.Now().Add(90 * time.Second)
 	for {
 		out, _ := exec.Command(kcat, "-C", "-b", ep.Kafka, "-t", ep.Topics["alerts"], "-o", "beginning", "-e", "-q").Output()
@@ -376,7 +402,13 @@ func checkDevIntel(t testing.TB, ctx context.Context, dir string, ep endpoints) 
 	for {
 		code, resp := post(ep.API.Token, body)
 		if code == http.StatusOK && strings.Contains(resp, `"verdict":"flagged"`) {
+			// The listing is TLP:AMBER: the screening token gets the
+			// verdict and the category, the operator the details.
 			require.Contains(t, resp, `"category":"hack"`)
+			require.Contains(t, resp, `"withheld":[{"category":"hack","tlp":"amber"}]`)
+			require.NotContains(t, resp, "dev-partner")
+			code, resp = post(ep.API.OperatorToken, body)
+			require.Equal(t, http.StatusOK, code, resp)
 			require.Contains(t, resp, `"source":"dev-partner"`)
 			break
 		}

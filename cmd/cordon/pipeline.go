@@ -219,7 +219,7 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 	}
 	if cfg.API.Listen != "" && cfg.Runs(config.RoleAPI) {
 		view := &depositsView{view: credit.NewView(kc), ready: p.kafkaReady, log: ilog}
-		if s.api, err = newAPIServer(cfg.API, p.producer, s.indicators.store, view.view, reg); err != nil {
+		if s.api, err = newAPIServer(cfg.API, p.producer, s.indicators.store, s.addresses.store, view.view, reg, log.With("component", "api")); err != nil {
 			s.close()
 			return nil, err
 		}
