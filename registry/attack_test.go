@@ -43,7 +43,7 @@ func newRig(t *testing.T) *rig {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	prod, err := kafka.New(kafka.Config{Brokers: kafkatest.Brokers(t), CreateTopics: true, Partitions: 3}, nil, nil)
+	prod, err := kafka.New(kafka.Config{Auth: kafkatest.Keys(), Brokers: kafkatest.Brokers(t), CreateTopics: true, Partitions: 3}, nil, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = prod.Close() })
 	ectx, ecancel := context.WithTimeout(ctx, time.Minute)
