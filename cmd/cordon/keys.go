@@ -52,17 +52,26 @@ func cmdKeys(args []string) error {
 		}
 		roles = []recordauth.Role{r}
 	}
+	y, err := keysYAML(roles)
+	if err != nil {
+		return err
+	}
+	fmt.Print(y)
+	return nil
+}
+
+// keysYAML is a record_auth section with new keys for roles.
+func keysYAML(roles []recordauth.Role) (string, error) {
 	var keys, trust strings.Builder
 	for _, r := range roles {
 		priv, pub, err := recordauth.GenerateKey()
 		if err != nil {
-			return err
+			return "", err
 		}
 		fmt.Fprintf(&keys, "    %s: %s   # private: only on the %s instances\n", r, priv, r)
 		fmt.Fprintf(&trust, "    %s: [%s]\n", r, pub)
 	}
-	fmt.Printf("record_auth:\n  keys:\n%s  trust:\n%s", keys.String(), trust.String())
-	return nil
+	return fmt.Sprintf("record_auth:\n  keys:\n%s  trust:\n%s", keys.String(), trust.String()), nil
 }
 
 func knownRole(r recordauth.Role) bool {

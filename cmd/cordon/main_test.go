@@ -585,7 +585,7 @@ func TestRunFromConfig(t *testing.T) {
 	}
 	brokers := kafkatest.Brokers(t)
 	cfgPath := filepath.Join(t.TempDir(), "cordon.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+	require.NoError(t, os.WriteFile(cfgPath, []byte(testKeys(t)+fmt.Sprintf(`
 log: {level: warn}
 http: {listen: "127.0.0.1:0"}
 kafka:

@@ -206,12 +206,17 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 	kc := cfg.Kafka
 	ilog := log.With("component", "intel")
 	s := &system{srv: srv, p: p}
+	if !cfg.Runs(config.RoleCredit) && !cfg.Runs(config.RoleAPI) {
+		return s, nil // a watcher or loader reads no indicators and no registry
+	}
 	if s.indicators, err = newIndicatorStore(kc, p.kafkaReady, ilog); err != nil {
 		p.close()
 		return nil, err
 	}
 	s.addresses = &addressRegistry{store: registry.NewStore(p.producer), ready: p.kafkaReady, log: ilog}
 	s.components = []component{s.indicators, s.addresses}
+	checks.Add("intel", s.indicators.check)
+	checks.Add("addresses", s.addresses.check)
 	if cfg.Runs(config.RoleCredit) {
 		s.credit = &crediting{cfg: cfg, indicators: s.indicators.store, registry: s.addresses.store, metrics: credit.NewMetrics(reg),
 			ready: p.kafkaReady, log: log.With("component", "credit")}
@@ -225,8 +230,6 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 		}
 		s.components = append(s.components, view, s.api)
 	}
-	checks.Add("intel", s.indicators.check)
-	checks.Add("addresses", s.addresses.check)
 	return s, nil
 }
 
@@ -241,5 +244,7 @@ func (s *system) start(ctx context.Context, g *errgroup.Group) {
 
 func (s *system) close() {
 	s.p.close()
-	s.indicators.close()
+	if s.indicators != nil {
+		s.indicators.close()
+	}
 }

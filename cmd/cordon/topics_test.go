@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/internal/recordauth"
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
@@ -47,7 +48,7 @@ func TestRunWithoutCreatingTopics(t *testing.T) {
 
 	httpAddr, apiAddr := freeAddr(t), freeAddr(t)
 	cfgPath := filepath.Join(t.TempDir(), "cordon.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+	require.NoError(t, os.WriteFile(cfgPath, []byte(testKeys(t)+fmt.Sprintf(`
 log: {level: warn}
 http: {listen: "%s"}
 api:
@@ -100,4 +101,11 @@ chains:
 	require.True(t, ok, "the watcher published")
 	stop()
 	require.ErrorIs(t, <-done, context.Canceled)
+}
+
+// testKeys is a record_auth section with new keys for every role.
+func testKeys(t testing.TB) string {
+	y, err := keysYAML(recordauth.Roles)
+	require.NoError(t, err)
+	return y
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -169,9 +172,66 @@ func isDeposit(r *kgo.Record) bool {
 	return false
 }
 
+// header returns the value of a record's header.
+func header(r *kgo.Record, key string) []byte {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return h.Value
+		}
+	}
+	return nil
+}
+
+// Verify checks a deposit record's signature (docs/security.md: the
+// cordon-sig header, "v1 credit <key id> <base64 Ed25519 signature>",
+// over "cordon-record/v1" 0 "credit" 0 kind 0 len(key) key len(value)
+// value, lengths 4-byte big-endian) against crediting's public keys.
+// Anyone who can write to the topic can write a record; only crediting
+// can sign one.
+func Verify(r *kgo.Record, keys []ed25519.PublicKey) error {
+	f := strings.Fields(string(header(r, "cordon-sig")))
+	if len(f) != 4 || f[0] != "v1" || f[1] != "credit" {
+		return errors.New("not signed by crediting")
+	}
+	sig, err := base64.StdEncoding.DecodeString(f[3])
+	if err != nil {
+		return errors.New("malformed signature")
+	}
+	msg := []byte("cordon-record/v1\x00credit\x00")
+	msg = append(append(msg, header(r, "cordon-type")...), 0)
+	msg = binary.BigEndian.AppendUint32(msg, uint32(len(r.Key)))
+	msg = append(msg, r.Key...)
+	msg = binary.BigEndian.AppendUint32(msg, uint32(len(r.Value)))
+	msg = append(msg, r.Value...)
+	for _, k := range keys {
+		if ed25519.Verify(k, msg, sig) {
+			return nil
+		}
+	}
+	return errors.New("signature does not verify with crediting's keys")
+}
+
+// ParseKeys decodes crediting's public keys (base64, comma-separated:
+// record_auth.trust.credit).
+func ParseKeys(s string) ([]ed25519.PublicKey, error) {
+	var out []ed25519.PublicKey
+	for _, k := range strings.Split(s, ",") {
+		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(k))
+		if err != nil || len(b) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("credit key %q: want the base64 of a 32-byte Ed25519 public key", k)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
 // Run applies the topic's committed records from the state's offsets
-// until ctx ends, saving after every fetch.
-func Run(ctx context.Context, brokers []string, topic, path string, logf func(string, ...any)) error {
+// until ctx ends, saving after every fetch. Deposit records that are not
+// signed by one of keys are skipped and logged: they credit nothing.
+func Run(ctx context.Context, brokers []string, topic, path string, keys []ed25519.PublicKey, logf func(string, ...any)) error {
+	if len(keys) == 0 {
+		return errors.New("no crediting public key: the ledger would credit records anyone can write")
+	}
 	st, err := Load(path)
 	if err != nil {
 		return err
@@ -217,6 +277,10 @@ func Run(ctx context.Context, brokers []string, topic, path string, logf func(st
 			if !isDeposit(r) {
 				return
 			}
+			if err := Verify(r, keys); err != nil {
+				logf("REFUSED partition %d offset %d (%s): %v: not applied", r.Partition, r.Offset, r.Key, err)
+				return
+			}
 			var d Deposit
 			if err := json.Unmarshal(r.Value, &d); err != nil {
 				aerr = fmt.Errorf("partition %d offset %d: %w", r.Partition, r.Offset, err)
@@ -245,6 +309,7 @@ func main() {
 	topic := flag.String("topic", "cordon.deposits", "deposits topic")
 	state := flag.String("state", "ledger.json", "ledger state file")
 	show := flag.Bool("show", false, "print the balances in the state file and exit")
+	creditKey := flag.String("credit-key", os.Getenv("CORDON_CREDIT_KEY"), "crediting's public record keys, base64, comma-separated (record_auth.trust.credit)")
 	flag.Parse()
 	if *show {
 		st, err := Load(*state)
@@ -265,7 +330,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := Run(ctx, strings.Split(*brokers, ","), *topic, *state, func(f string, a ...any) { log.Printf(f, a...) }); err != nil {
+	keys, err := ParseKeys(*creditKey)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := Run(ctx, strings.Split(*brokers, ","), *topic, *state, keys, func(f string, a ...any) { log.Printf(f, a...) }); err != nil {
 		log.Fatal(err)
 	}
 }

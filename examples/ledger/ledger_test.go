@@ -15,6 +15,8 @@ import (
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/integration/pipetest"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/recordauth"
+	"github.com/cordonhq/cordon/internal/testkit"
 	"github.com/cordonhq/cordon/registry"
 )
 
@@ -129,11 +131,19 @@ func TestLedgerEndToEnd(t *testing.T) {
 	}()
 
 	path := filepath.Join(t.TempDir(), "ledger.json")
+	signer, _ := kafkatest.Keys().Signer(recordauth.Credit)
+	keys, err := ParseKeys(signer.Public())
+	require.NoError(t, err)
 	runFor := func(d time.Duration) {
 		lctx, cancel := context.WithTimeout(ctx, d)
 		defer cancel()
-		require.NoError(t, Run(lctx, brokers, "cordon.deposits", path, t.Logf))
+		require.NoError(t, Run(lctx, brokers, "cordon.deposits", path, keys, t.Logf))
 	}
+	// Someone who can write to the deposits topic, but is not crediting,
+	// credits an account of theirs: the ledger refuses the record.
+	testkit.Kcat(t, brokers, "cordon.deposits", "eth/t/0xforged/native",
+		`{"v":1,"id":"eth/t/0xforged/native","status":"credited","account":"mallory","asset":"native","amount":"1000000","credits":1}`,
+		false, "cordon-type=deposit")
 	for i := 0; i < len(ups); i += 7 {
 		require.NoError(t, prod.Publish(ctx, ups[i:min(i+7, len(ups))]))
 		runFor(300 * time.Millisecond)
@@ -153,6 +163,7 @@ func TestLedgerEndToEnd(t *testing.T) {
 		for a, m := range st.Balances {
 			got[a], _ = new(big.Int).SetString(m["native"], 10)
 		}
+		require.NotContains(t, got, "mallory", "a forged deposit record was credited")
 		if fmt.Sprint(got) == fmt.Sprint(want) {
 			break
 		}

@@ -32,9 +32,29 @@ type TopicSpec struct {
 	// Transactional topics are written in Kafka transactions and read with
 	// isolation read_committed.
 	Transactional bool
+	// Writers and Readers are the principals (one per role, see
+	// Principals) that may write and read the topic: deploy/kafka/acls.sh
+	// grants exactly these.
+	Writers, Readers []string
 	// Doc says what the topic holds.
 	Doc string
 }
+
+// The Kafka principals, one per role of a production deployment: each
+// instance runs some roles (config roles) and connects as the principal
+// of what it runs; the intel importer and the exchange's ledger are
+// separate programs.
+const (
+	PrincipalWatcher = "watcher"
+	PrincipalLoader  = "loader"
+	PrincipalCredit  = "credit"
+	PrincipalAPI     = "api"
+	PrincipalIntel   = "intel"
+	PrincipalLedger  = "ledger"
+)
+
+// Principals are every principal, in the order acls.sh lists them.
+var Principals = []string{PrincipalWatcher, PrincipalLoader, PrincipalCredit, PrincipalAPI, PrincipalIntel, PrincipalLedger}
 
 const (
 	day  = int64(24 * time.Hour / time.Millisecond)
@@ -45,21 +65,21 @@ const (
 func (t Topics) Specs() []TopicSpec {
 	t.Fill()
 	return []TopicSpec{
-		{Name: t.Blocks, Key: "blocks", Partitions: 6, RetentionMs: -1,
+		{Name: t.Blocks, Key: "blocks", Partitions: 6, RetentionMs: -1, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalWatcher, PrincipalLoader, PrincipalCredit},
 			Doc: "block events (block_added / block_removed), one partition per chain stream; read back on every start"},
-		{Name: t.Transactions, Key: "transactions", Partitions: 12, RetentionMs: 30 * day, Doc: "part records of a block's transactions"},
-		{Name: t.Transfers, Key: "transfers", Partitions: 12, RetentionMs: 30 * day, Doc: "parts of a block's normalized transfers"},
-		{Name: t.Outputs, Key: "outputs", Partitions: 12, RetentionMs: 30 * day, Doc: "parts of a block's Bitcoin outputs"},
-		{Name: t.Spends, Key: "spends", Partitions: 12, RetentionMs: 30 * day, Doc: "parts of a block's Bitcoin spends"},
-		{Name: t.Alerts, Key: "alerts", Partitions: 3, RetentionMs: year, Doc: "alerts, keyed by alert id"},
-		{Name: t.Intel, Key: "intel", Partitions: 3, Compact: true, Transactional: true, Doc: "indicators, keyed by indicator id"},
-		{Name: t.Addresses, Key: "addresses", Partitions: 3, Compact: true, Doc: "the address registry, keyed by chain/network/address"},
-		{Name: t.Deposits, Key: "deposits", Partitions: 6, Compact: true, Transactional: true,
+		{Name: t.Transactions, Key: "transactions", Partitions: 12, RetentionMs: 30 * day, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalLoader, PrincipalCredit}, Doc: "part records of a block's transactions"},
+		{Name: t.Transfers, Key: "transfers", Partitions: 12, RetentionMs: 30 * day, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalLoader, PrincipalCredit}, Doc: "parts of a block's normalized transfers"},
+		{Name: t.Outputs, Key: "outputs", Partitions: 12, RetentionMs: 30 * day, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalLoader, PrincipalCredit}, Doc: "parts of a block's Bitcoin outputs"},
+		{Name: t.Spends, Key: "spends", Partitions: 12, RetentionMs: 30 * day, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalLoader, PrincipalCredit}, Doc: "parts of a block's Bitcoin spends"},
+		{Name: t.Alerts, Key: "alerts", Partitions: 3, RetentionMs: year, Writers: []string{PrincipalWatcher, PrincipalLoader, PrincipalCredit, PrincipalAPI}, Readers: []string{PrincipalLoader}, Doc: "alerts, keyed by alert id"},
+		{Name: t.Intel, Key: "intel", Partitions: 3, Compact: true, Transactional: true, Writers: []string{PrincipalIntel}, Readers: []string{PrincipalIntel, PrincipalLoader, PrincipalCredit, PrincipalAPI}, Doc: "indicators, keyed by indicator id"},
+		{Name: t.Addresses, Key: "addresses", Partitions: 3, Compact: true, Writers: []string{PrincipalAPI}, Readers: []string{PrincipalLoader, PrincipalCredit, PrincipalAPI}, Doc: "the address registry, keyed by chain/network/address"},
+		{Name: t.Deposits, Key: "deposits", Partitions: 6, Compact: true, Transactional: true, Writers: []string{PrincipalCredit}, Readers: []string{PrincipalCredit, PrincipalAPI, PrincipalLedger},
 			Doc: "deposit events (credited, held, reverted, ...), keyed by deposit id: the exchange's ledger reads it"},
-		{Name: t.Decisions, Key: "decisions", Partitions: 3, RetentionMs: -1, Doc: "operators' decisions on held deposits (an audit log)"},
-		{Name: t.CreditState, Key: "credit_state", Partitions: 6, Compact: true, Transactional: true,
+		{Name: t.Decisions, Key: "decisions", Partitions: 3, RetentionMs: -1, Writers: []string{PrincipalAPI}, Readers: []string{PrincipalCredit}, Doc: "operators' decisions on held deposits (an audit log)"},
+		{Name: t.CreditState, Key: "credit_state", Partitions: 6, Compact: true, Transactional: true, Writers: []string{PrincipalCredit}, Readers: []string{PrincipalCredit},
 			Doc: "the crediting service's own state: kept deposits, checkpoint, restore markers"},
-		{Name: t.CreditLeader(), Key: "", Partitions: 1, Fixed: true, RetentionMs: -1,
+		{Name: t.CreditLeader(), Key: "", Partitions: 1, Fixed: true, RetentionMs: -1, Writers: []string{}, Readers: []string{PrincipalCredit},
 			Doc: "no records: the consumer group member holding its one partition credits"},
 	}
 }
@@ -234,3 +254,60 @@ create() { # name partitions cleanup.policy [retention.ms]
 	}
 	return b.String()
 }
+
+// ACLScript is deploy/kafka/acls.sh: the Kafka CLI commands that grant
+// each principal exactly what its role needs (TopicSpec.Writers and
+// Readers, the consumer groups and transactional ids cordon uses).
+func ACLScript() string {
+	var b strings.Builder
+	b.WriteString(`#!/usr/bin/env bash
+# Grants each of cordon's roles its own Kafka principal's rights, and no
+# more: the watchers write only blocks and their parts, the API only
+# registry entries and decisions, crediting only deposits and its state,
+# the intel importer only indicators; the ledger only reads deposits.
+# Generated from ingest/kafka/topics.go (Topics.Specs) by
+# ` + "`cordon topics --acls > deploy/kafka/acls.sh`" + `;
+# a test keeps the two equal. Edit the specs, not this file.
+# Usage: BOOTSTRAP=kafka-1:9092 [CONFIG=admin.properties] ./acls.sh
+#   principals: PRINCIPAL_WATCHER=User:cordon-watcher ... (the defaults below)
+#   groups:     CLICKHOUSE_GROUP=cordon-clickhouse LEDGER_GROUP=cordon-ledger
+set -euo pipefail
+: "${BOOTSTRAP:?set BOOTSTRAP to host:port of a broker}"
+cmd=(kafka-acls.sh --bootstrap-server "$BOOTSTRAP")
+[ -n "${CONFIG:-}" ] && cmd+=(--command-config "$CONFIG")
+allow() { # principal operation... --resource-type name
+  local p="$1"; shift
+  "${cmd[@]}" --add --allow-principal "$p" "$@"
+}
+`)
+	for _, p := range Principals {
+		fmt.Fprintf(&b, "%s=\"${%s:-User:cordon-%s}\"\n", principalVar(p), principalVar(p), p)
+	}
+	b.WriteString("CLICKHOUSE_GROUP=\"${CLICKHOUSE_GROUP:-cordon-clickhouse}\"\nLEDGER_GROUP=\"${LEDGER_GROUP:-cordon-ledger}\"\n\n# Topics.\n")
+	for _, s := range DefaultTopics().Specs() {
+		for _, p := range s.Writers {
+			fmt.Fprintf(&b, "allow \"$%s\" --operation Write --operation Describe --topic %s\n", principalVar(p), s.Name)
+		}
+		for _, p := range s.Readers {
+			fmt.Fprintf(&b, "allow \"$%s\" --operation Read --operation Describe --topic %s\n", principalVar(p), s.Name)
+		}
+	}
+	b.WriteString(`
+# Consumer groups: the ClickHouse loader and its copy of the indicators,
+# crediting's leader election, the ledger.
+allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP"
+allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP-intel"
+allow "$PRINCIPAL_CREDIT" --operation Read --group cordon-credit-leader
+allow "$PRINCIPAL_LEDGER" --operation Read --group "$LEDGER_GROUP"
+
+# Transactional writers: crediting and the intel importer (franz-go's
+# producers are idempotent, which brokers before 3.0 grant on the cluster).
+allow "$PRINCIPAL_CREDIT" --operation Write --operation Describe --transactional-id cordon-credit
+allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --transactional-id cordon-intel-import
+allow "$PRINCIPAL_CREDIT" --operation IdempotentWrite --cluster
+allow "$PRINCIPAL_INTEL" --operation IdempotentWrite --cluster
+`)
+	return b.String()
+}
+
+func principalVar(p string) string { return "PRINCIPAL_" + strings.ToUpper(p) }

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Grants each of cordon's roles its own Kafka principal's rights, and no
+# more: the watchers write only blocks and their parts, the API only
+# registry entries and decisions, crediting only deposits and its state,
+# the intel importer only indicators; the ledger only reads deposits.
+# Generated from ingest/kafka/topics.go (Topics.Specs) by
+# `cordon topics --acls > deploy/kafka/acls.sh`;
+# a test keeps the two equal. Edit the specs, not this file.
+# Usage: BOOTSTRAP=kafka-1:9092 [CONFIG=admin.properties] ./acls.sh
+#   principals: PRINCIPAL_WATCHER=User:cordon-watcher ... (the defaults below)
+#   groups:     CLICKHOUSE_GROUP=cordon-clickhouse LEDGER_GROUP=cordon-ledger
+set -euo pipefail
+: "${BOOTSTRAP:?set BOOTSTRAP to host:port of a broker}"
+cmd=(kafka-acls.sh --bootstrap-server "$BOOTSTRAP")
+[ -n "${CONFIG:-}" ] && cmd+=(--command-config "$CONFIG")
+allow() { # principal operation... --resource-type name
+  local p="$1"; shift
+  "${cmd[@]}" --add --allow-principal "$p" "$@"
+}
+PRINCIPAL_WATCHER="${PRINCIPAL_WATCHER:-User:cordon-watcher}"
+PRINCIPAL_LOADER="${PRINCIPAL_LOADER:-User:cordon-loader}"
+PRINCIPAL_CREDIT="${PRINCIPAL_CREDIT:-User:cordon-credit}"
+PRINCIPAL_API="${PRINCIPAL_API:-User:cordon-api}"
+PRINCIPAL_INTEL="${PRINCIPAL_INTEL:-User:cordon-intel}"
+PRINCIPAL_LEDGER="${PRINCIPAL_LEDGER:-User:cordon-ledger}"
+CLICKHOUSE_GROUP="${CLICKHOUSE_GROUP:-cordon-clickhouse}"
+LEDGER_GROUP="${LEDGER_GROUP:-cordon-ledger}"
+
+# Topics.
+allow "$PRINCIPAL_WATCHER" --operation Write --operation Describe --topic cordon.blocks
+allow "$PRINCIPAL_WATCHER" --operation Read --operation Describe --topic cordon.blocks
+allow "$PRINCIPAL_LOADER" --operation Read --operation Describe --topic cordon.blocks
+allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.blocks
+allow "$PRINCIPAL_WATCHER" --operation Write --operation Describe --topic cordon.transactions
+allow "$PRINCIPAL_LOADER" --operation Read --operation Describe --topic cordon.transactions
+allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.transactions
+allow "$PRINCIPAL_WATCHER" --operation Write --operation Describe --topic cordon.transfers
+allow "$PRINCIPAL_LOADER" --operation Read --operation Describe --topic cordon.transfers
+allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.transfers
+allow "$PRINCIPAL_WATCHER" --operation Write --operation Describe --topic cordon.outputs
+allow "$PRINCIPAL_LOADER" --operation Read --operation Describe --topic cordon.outputs
+allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.outputs
+allow "$PRINCIPAL_WATCHER" --operation Write --operation Describe --topic cordon.spends
+allow "$PRINCIPAL_LOADER" --operation Read --operation Describe --topic cordon.spends
+allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.spends
+allow "$PRINCIPAL_WATCHER" --operation Write --operation Describe --topic cordon.alerts
+allow "$PRINCIPAL_LOADER" --operation Write --operation Describe --topic cordon.alerts
+allow "$PRINCIPAL_CREDIT" --operation Write --operation Describe --topic cordon.alerts
+allow "$PRINCIPAL_API" --operation Write --operation Describe --topic cordon.alerts
+allow "$PRINCIPAL_LOADER" --operation Read --operation Describe --topic cordon.alerts
+allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --topic cordon.intel
+allow "$PRINCIPAL_INTEL" --operation Read --operation Describe --topic cordon.intel
+allow "$PRINCIPAL_LOADER" --operation Read --operation Describe --topic cordon.intel
+allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.intel
+allow "$PRINCIPAL_API" --operation Read --operation Describe --topic cordon.intel
+allow "$PRINCIPAL_API" --operation Write --operation Describe --topic cordon.addresses
+allow "$PRINCIPAL_LOADER" --operation Read --operation Describe --topic cordon.addresses
+allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.addresses
+allow "$PRINCIPAL_API" --operation Read --operation Describe --topic cordon.addresses
+allow "$PRINCIPAL_CREDIT" --operation Write --operation Describe --topic cordon.deposits
+allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.deposits
+allow "$PRINCIPAL_API" --operation Read --operation Describe --topic cordon.deposits
+allow "$PRINCIPAL_LEDGER" --operation Read --operation Describe --topic cordon.deposits
+allow "$PRINCIPAL_API" --operation Write --operation Describe --topic cordon.deposit-decisions
+allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.deposit-decisions
+allow "$PRINCIPAL_CREDIT" --operation Write --operation Describe --topic cordon.credit-state
+allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.credit-state
+allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.deposits-leader
+
+# Consumer groups: the ClickHouse loader and its copy of the indicators,
+# crediting's leader election, the ledger.
+allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP"
+allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP-intel"
+allow "$PRINCIPAL_CREDIT" --operation Read --group cordon-credit-leader
+allow "$PRINCIPAL_LEDGER" --operation Read --group "$LEDGER_GROUP"
+
+# Transactional writers: crediting and the intel importer (franz-go's
+# producers are idempotent, which brokers before 3.0 grant on the cluster).
+allow "$PRINCIPAL_CREDIT" --operation Write --operation Describe --transactional-id cordon-credit
+allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --transactional-id cordon-intel-import
+allow "$PRINCIPAL_CREDIT" --operation IdempotentWrite --cluster
+allow "$PRINCIPAL_INTEL" --operation IdempotentWrite --cluster
