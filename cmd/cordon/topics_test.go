@@ -53,7 +53,7 @@ log: {level: warn}
 http: {listen: "%s"}
 api:
   listen: "%s"
-  tokens: ["0123456789abcdef-test-token"]
+  tokens: [{name: screening, token: "0123456789abcdef-test-token", scopes: [screen]}]
 kafka:
   brokers: [%s]
   create_topics: false
