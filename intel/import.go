@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -26,17 +28,23 @@ type ImportResult struct {
 	Revoked   int      `json:"revoked"`
 	Unchanged int      `json:"unchanged"`
 	Skipped   []string `json:"skipped,omitempty"`
+	// SharedIDs counts the feed's ids that other feeds use too, and
+	// OtherFeeds names those feeds: ids are per feed, so these are the
+	// feed's own indicators and change nothing of the others' — but a
+	// file reusing, say, OFAC's computable ids is worth a look.
+	SharedIDs  int      `json:"shared_ids,omitempty"`
+	OtherFeeds []string `json:"other_feeds,omitempty"`
 }
 
 // Current reads every indicator of the topic (the latest record of each
-// id).
-func Current(ctx context.Context, t *Topic) (map[string]Indicator, error) {
-	cur := map[string]Indicator{}
-	err := t.Read(ctx, false, func(id string, in *Indicator) error {
+// key).
+func Current(ctx context.Context, t *Topic) (map[Key]Indicator, error) {
+	cur := map[Key]Indicator{}
+	err := t.Read(ctx, false, func(k Key, in *Indicator) error {
 		if in == nil {
-			delete(cur, id)
+			delete(cur, k)
 		} else {
-			cur[id] = *in
+			cur[k] = *in
 		}
 		return nil
 	}, nil)
@@ -55,10 +63,18 @@ func sameStatement(a, b Indicator) bool {
 
 // Import publishes feed to the topic in one transaction: new and changed
 // indicators, and the feed's earlier indicators it no longer lists,
-// revoked. Importing the same file again publishes nothing.
+// revoked. It touches only the feed's own keys (feed name, id): an id in
+// the file names this feed's indicator whatever other feeds use it for.
+// Importing the same file again publishes nothing.
 func Import(ctx context.Context, t *Topic, feed *Feed, opts ImportOptions) (*ImportResult, error) {
 	if opts.Now.IsZero() {
 		opts.Now = time.Now().UTC().Truncate(time.Second)
+	}
+	for i := range feed.Indicators {
+		if in := &feed.Indicators[i]; in.Feed != feed.Name || in.Source != feed.Source {
+			return nil, fmt.Errorf("intel: feed %s: indicator %s is feed %q's from source %q, not the feed's (source %q)",
+				feed.Name, in.ID, in.Feed, in.Source, feed.Source)
+		}
 	}
 	cur, err := Current(ctx, t)
 	if err != nil {
@@ -67,9 +83,22 @@ func Import(ctx context.Context, t *Topic, feed *Feed, opts ImportOptions) (*Imp
 	res := &ImportResult{Feed: feed.Name, Version: feed.Version, Skipped: feed.Skipped}
 	var out []Indicator
 	listed := map[string]bool{}
+	owners := map[string][]string{} // id → the other feeds using it
+	for k := range cur {
+		if k.Feed != feed.Name {
+			owners[k.ID] = append(owners[k.ID], k.Feed)
+		}
+	}
+	others := map[string]bool{}
 	for _, in := range feed.Indicators {
 		listed[in.ID] = true
-		old, ok := cur[in.ID]
+		if fs := owners[in.ID]; len(fs) > 0 {
+			res.SharedIDs++
+			for _, f := range fs {
+				others[f] = true
+			}
+		}
+		old, ok := cur[KeyOf(&in)]
 		switch {
 		case !ok:
 			res.Added++
@@ -83,13 +112,14 @@ func Import(ctx context.Context, t *Topic, feed *Feed, opts ImportOptions) (*Imp
 		in.Modified = opts.Now
 		out = append(out, in)
 	}
+	res.OtherFeeds = slices.Sorted(maps.Keys(others))
 	active := 0
-	for id, old := range cur {
-		if old.Feed != feed.Name || old.Revoked {
+	for k, old := range cur {
+		if k.Feed != feed.Name || old.Revoked {
 			continue
 		}
 		active++
-		if listed[id] {
+		if listed[k.ID] {
 			continue
 		}
 		old.Revoked, old.Modified, old.FeedVersion = true, opts.Now, feed.Version
@@ -116,10 +146,12 @@ type Stats struct {
 	BySource   map[string]int `json:"by_source"`
 	ByCategory map[string]int `json:"by_category"`
 	ByChain    map[string]int `json:"by_chain"`
+	// Refused counts the topic's records refused, by reason (Topic.Refused).
+	Refused map[string]int64 `json:"refused,omitempty"`
 }
 
 // Summarize counts the indicators at now.
-func Summarize(all map[string]Indicator, now time.Time) Stats {
+func Summarize(all map[Key]Indicator, now time.Time) Stats {
 	st := Stats{BySource: map[string]int{}, ByCategory: map[string]int{}, ByChain: map[string]int{}}
 	for _, in := range all {
 		st.Total++

@@ -188,7 +188,7 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 	kc := cfg.Kafka
 	ilog := log.With("component", "intel")
 	s := &system{srv: srv, p: p}
-	if s.indicators, err = newIndicatorStore(kc, p.kafkaReady, ilog); err != nil {
+	if s.indicators, err = newIndicatorStore(kc, p.kafkaReady, reg, ilog); err != nil {
 		p.close()
 		return nil, err
 	}

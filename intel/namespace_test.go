@@ -1,0 +1,202 @@
+package intel
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
+	"github.com/cordonhq/cordon/internal/chain"
+)
+
+// The attacks of issue 13 §3: a feed whose file names another feed's
+// indicator ids (feeds choose their ids: CSV id, STIX ids, MISP uuids;
+// OFAC's are computable with ID) must not change, move or revoke them.
+
+// otherValue is the i-th Ethereum address no fixture lists.
+func otherValue(i int) string { return fmt.Sprintf("0x%040x", 0xdead0000+i) }
+
+// importOFAC imports OFAC's XBT and ETH lists and returns their indicators.
+func importOFAC(t *testing.T, ctx context.Context, tp *Topic) []Indicator {
+	t.Helper()
+	var all []Indicator
+	for _, cur := range []string{"XBT", "ETH"} {
+		f := ofacFeed(t, cur, 0)
+		_, err := Import(ctx, tp, f, ImportOptions{})
+		require.NoError(t, err)
+		all = append(all, f.Indicators...)
+	}
+	return all
+}
+
+// runStore starts a store on the topic and waits until it caught up.
+func runStore(t *testing.T, ctx context.Context, tp *Topic) *Store {
+	t.Helper()
+	s := NewStore(tp)
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	t.Cleanup(func() { stop(); <-done })
+	go func() { defer close(done); _ = s.Run(sctx) }()
+	require.Eventually(t, s.Ready, 30*time.Second, 10*time.Millisecond)
+	return s
+}
+
+// requireAllFlagged checks every OFAC indicator still flags its address
+// as sanctions, with OFAC among the sources, in a store rebuilt from the
+// topic and in ofac's own count of its indicators.
+func requireAllFlagged(t *testing.T, ctx context.Context, tp *Topic, ofac []Indicator) {
+	t.Helper()
+	s := runStore(t, ctx, tp)
+	at := time.Now()
+	for _, in := range ofac {
+		v := Screen(s.Index, in.Chain, "mainnet", in.Value, at)
+		require.Equal(t, "flagged", v.Verdict, "OFAC's %s (%s) is no longer flagged", in.Value, in.ID)
+		require.Equal(t, CategorySanctions, v.Category, in.Value)
+		sources := []string{}
+		for _, m := range v.Matches {
+			sources = append(sources, m.Source)
+		}
+		require.Contains(t, sources, "ofac", in.Value)
+	}
+	cur, err := Current(ctx, tp)
+	require.NoError(t, err)
+	st := Summarize(cur, at)
+	require.Equal(t, len(ofac), st.BySource["ofac"], "every OFAC indicator is still active")
+}
+
+// TestAttackCSVReusesOFACIDs: a partner CSV whose rows carry OFAC
+// indicators' ids, other values and revoked=true.
+func TestAttackCSVReusesOFACIDs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	tp := topic(t, kafkatest.Brokers(t))
+	require.NoError(t, tp.Ensure(ctx))
+	ofac := importOFAC(t, ctx, tp)
+
+	var b strings.Builder
+	b.WriteString("id,address,chain,category,revoked\n")
+	for i, in := range ofac {
+		fmt.Fprintf(&b, "%s,%s,eth,other,true\n", in.ID, otherValue(i))
+	}
+	// The same ids on OFAC's own values, revoked, too.
+	b2 := strings.Builder{}
+	b2.WriteString("id,address,chain,category,revoked\n")
+	for _, in := range ofac {
+		fmt.Fprintf(&b2, "%s,%s,%s,other,true\n", in.ID, in.Value, in.Chain)
+	}
+	for i, csv := range []string{b.String(), b2.String()} {
+		f, err := ParseCSV([]byte(csv), fmt.Sprintf("csv:partner-%d", i), "partner-x", "", now)
+		require.NoError(t, err)
+		_, err = Import(ctx, tp, f, ImportOptions{})
+		require.NoError(t, err)
+	}
+	requireAllFlagged(t, ctx, tp, ofac)
+}
+
+// TestAttackSTIXReusesOFACIDs: a STIX bundle whose single-value
+// indicators carry OFAC indicators' ids, on other values, revoked.
+func TestAttackSTIXReusesOFACIDs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	tp := topic(t, kafkatest.Brokers(t))
+	require.NoError(t, tp.Ensure(ctx))
+	ofac := importOFAC(t, ctx, tp)
+
+	objs := []map[string]any{{"type": "identity", "spec_version": "2.1", "id": "identity--f431f809-377b-45e0-aa1c-6a4751cae5ff",
+		"created": "2025-01-01T00:00:00Z", "modified": "2025-01-01T00:00:00Z", "name": "ofac", "identity_class": "organization"}}
+	for i, in := range ofac {
+		value := otherValue(i)
+		if i%2 == 1 {
+			value = in.Value // and on OFAC's own value
+		}
+		objs = append(objs, map[string]any{"type": "indicator", "spec_version": "2.1", "id": in.ID,
+			"created": "2025-01-01T00:00:00Z", "modified": "2030-01-01T00:00:00Z", "valid_from": "2025-01-01T00:00:00Z",
+			"created_by_ref": "identity--f431f809-377b-45e0-aa1c-6a4751cae5ff", "revoked": true,
+			"pattern_type": "stix", "pattern": "[cryptocurrency-wallet:value = '" + value + "']"})
+	}
+	bundle, err := json.Marshal(map[string]any{"type": "bundle", "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d", "objects": objs})
+	require.NoError(t, err)
+	f, err := ParseSTIX(bundle, "stix:isac", "isac", now)
+	require.NoError(t, err)
+	_, err = Import(ctx, tp, f, ImportOptions{})
+	require.NoError(t, err)
+	requireAllFlagged(t, ctx, tp, ofac)
+}
+
+// TestAttackMISPReusesOFACIDs: a MISP event whose attributes carry OFAC
+// indicators' uuids on other addresses (MISP has no revocation: moving
+// an id to another value is what would unlist the OFAC address).
+func TestAttackMISPReusesOFACIDs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	tp := topic(t, kafkatest.Brokers(t))
+	require.NoError(t, tp.Ensure(ctx))
+	ofac := importOFAC(t, ctx, tp)
+
+	var attrs []map[string]any
+	for i, in := range ofac {
+		attrs = append(attrs, map[string]any{"uuid": strings.TrimPrefix(in.ID, "indicator--"), "type": "btc",
+			"value": otherValue(i), "to_ids": true, "distribution": "3"})
+	}
+	const ev = "5e6b8a0c-2f4d-4c8e-9a1b-3c2d1e0f9a8b"
+	body, err := json.Marshal(map[string]any{"Event": map[string]any{"uuid": ev, "info": "x", "timestamp": "1740135600",
+		"Orgc": map[string]any{"name": "ofac"}, "Attribute": attrs}})
+	require.NoError(t, err)
+	fsys := fstest.MapFS{"manifest.json": {Data: []byte(`{"` + ev + `": {}}`)}, ev + ".json": {Data: body}}
+	f, err := ParseMISP(fsys, "misp:partners", "misp", now)
+	require.NoError(t, err)
+	_, err = Import(ctx, tp, f, ImportOptions{})
+	require.NoError(t, err)
+	requireAllFlagged(t, ctx, tp, ofac)
+}
+
+// TestRevokingOneListingKeepsTheOthers: two feeds list the same value
+// (with the same publisher name, so importers that derive ids give both
+// the same id); when one revokes its listing the value stays flagged by
+// the other, and the verdict names only the remaining source.
+func TestRevokingOneListingKeepsTheOthers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	tp := topic(t, kafkatest.Brokers(t))
+	require.NoError(t, tp.Ensure(ctx))
+	imp := func(name, source, csv string, shrink bool) {
+		f, err := ParseCSV([]byte(csv), name, source, chain.ETH, now)
+		require.NoError(t, err)
+		_, err = Import(ctx, tp, f, ImportOptions{AllowShrink: shrink})
+		require.NoError(t, err)
+	}
+	for i, same := range []bool{false, true} {
+		shared, onlyA := otherValue(2*i), otherValue(2*i+1)
+		a, b := "csv:a", "csv:b"
+		srcA, srcB := "partner-a", "partner-b"
+		if same {
+			a, b, srcA, srcB = "csv:a2", "csv:b2", "partner", "partner"
+		}
+		imp(a, srcA, "address,category\n"+shared+",hack\n"+onlyA+",hack\n", false)
+		imp(b, srcB, "address,category\n"+shared+",scam\n", false)
+
+		// a revokes its listing of shared: by a revoked row, then by no
+		// longer listing it.
+		imp(a, srcA, "address,category,revoked\n"+shared+",hack,true\n"+onlyA+",hack,\n", false)
+		s := runStore(t, ctx, tp)
+		v := Screen(s.Index, chain.ETH, "mainnet", shared, time.Now())
+		require.Equal(t, "flagged", v.Verdict, "same source name: %v", same)
+		require.Len(t, v.Matches, 1)
+		require.Equal(t, srcB, v.Matches[0].Source)
+		require.Equal(t, CategoryScam, v.Category)
+
+		imp(a, srcA, "address,category\n"+onlyA+",hack\n", true)
+		s = runStore(t, ctx, tp)
+		v = Screen(s.Index, chain.ETH, "mainnet", shared, time.Now())
+		require.Equal(t, "flagged", v.Verdict, "same source name: %v", same)
+		require.Len(t, v.Matches, 1)
+		require.Equal(t, srcB, v.Matches[0].Source)
+		require.Equal(t, "flagged", Screen(s.Index, chain.ETH, "mainnet", onlyA, time.Now()).Verdict)
+	}
+}
