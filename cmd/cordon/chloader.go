@@ -102,7 +102,9 @@ func (l *chLoader) run(ctx context.Context) error {
 	})
 	g.Go(func() error {
 		return retry.Forever(gctx, restartPolicy, l.log, "indicators: copying the intel topic into clickhouse stopped",
-			func(ctx context.Context) error { return copyIndicators(ctx, it, store, c.GroupID+indicatorCopyGroup, l.log) })
+			func(ctx context.Context) error {
+				return copyIndicators(ctx, it, store, c.GroupID+indicatorCopyGroup, l.log)
+			})
 	})
 	g.Go(func() error {
 		defer stop()
