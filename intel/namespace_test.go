@@ -9,8 +9,10 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
 )
@@ -199,4 +201,124 @@ func TestRevokingOneListingKeepsTheOthers(t *testing.T) {
 		require.Equal(t, srcB, v.Matches[0].Source)
 		require.Equal(t, "flagged", Screen(s.Index, chain.ETH, "mainnet", onlyA, time.Now()).Verdict)
 	}
+}
+
+// writeRaw commits records as they are to the topic, bypassing Publish:
+// what an earlier cordon wrote, or a forger.
+func writeRaw(t *testing.T, ctx context.Context, tp *Topic, recs ...kafka.Record) {
+	t.Helper()
+	w, err := kafka.NewTxWriter(tp.cfg, "test-raw", tp.name, 0)
+	require.NoError(t, err)
+	defer w.Close()
+	require.NoError(t, w.Commit(ctx, recs))
+}
+
+// legacyRecord is in as cordon wrote it before namespacing: keyed by its
+// bare id.
+func legacyRecord(t *testing.T, in Indicator) kafka.Record {
+	t.Helper()
+	v, err := json.Marshal(&in)
+	require.NoError(t, err)
+	return kafka.Record{Key: []byte(in.ID), Value: v}
+}
+
+func refusedMetric(t *testing.T, reg *prometheus.Registry, reason string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != "cordon_intel_records_refused_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == reason {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return -1
+}
+
+// TestMigrationAndForgedKeys: a topic written before namespacing (keyed
+// by bare ids, with the CSV attack already applied) is not matched:
+// every such record is refused and counted, and the importer adds the
+// feed anew; a record in the old format written afterwards never
+// overrides a namespaced one; records whose key names another feed or
+// id than their content, or no feed, are refused and counted.
+func TestMigrationAndForgedKeys(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	brokers := kafkatest.Brokers(t)
+	tp := topic(t, brokers)
+	require.NoError(t, tp.Ensure(ctx))
+
+	xbt := ofacFeed(t, "XBT", 0)
+	var legacy []kafka.Record
+	for _, in := range xbt.Indicators {
+		legacy = append(legacy, legacyRecord(t, in))
+	}
+	// The old attack, as the old importer wrote it: a CSV feed's record
+	// under an OFAC id.
+	attack := xbt.Indicators[0]
+	attack.Feed, attack.Source, attack.Chain, attack.Value, attack.Revoked = "csv:partner", "partner-x", chain.ETH, otherValue(0), true
+	legacy = append(legacy, legacyRecord(t, attack))
+	writeRaw(t, ctx, tp, legacy...)
+
+	reg := prometheus.NewRegistry()
+	fresh := topic(t, brokers)
+	require.NoError(t, fresh.Instrument(nil, reg))
+	s := runStore(t, ctx, fresh)
+	require.Zero(t, s.Index.Len(), "records keyed by bare ids are never applied")
+	require.Equal(t, map[string]int64{RefusedLegacyKey: int64(len(legacy))}, fresh.Refused())
+	require.Equal(t, float64(len(legacy)), refusedMetric(t, reg, RefusedLegacyKey))
+
+	// Re-importing the feed (docs/intel.md, Migration) adds it anew.
+	res, err := Import(ctx, tp, ofacFeed(t, "XBT", 0), ImportOptions{})
+	require.NoError(t, err)
+	require.Equal(t, len(xbt.Indicators), res.Added)
+	requireAllFlagged(t, ctx, tp, xbt.Indicators)
+
+	// Afterwards: an old-format record revoking an OFAC indicator, a
+	// legacy tombstone, a record keyed as OFAC's but stating another
+	// feed's indicator, one keyed as another feed's stating OFAC's with
+	// another value, a tombstone and a record whose keys name no valid
+	// feed or id: none changes anything.
+	victim := xbt.Indicators[1]
+	revoked := victim
+	revoked.Revoked = true
+	forged := victim
+	forged.Feed, forged.Value, forged.Chain, forged.Revoked = "csv:partner", otherValue(1), chain.ETH, true
+	forgedValue, err := json.Marshal(&forged)
+	require.NoError(t, err)
+	moved := victim
+	moved.Value, moved.Chain = otherValue(2), chain.ETH
+	movedValue, err := json.Marshal(&moved)
+	require.NoError(t, err)
+	writeRaw(t, ctx, tp,
+		legacyRecord(t, revoked),
+		kafka.Record{Key: []byte(victim.ID)},
+		kafka.Record{Key: []byte(KeyOf(&victim).String()), Value: forgedValue},
+		kafka.Record{Key: []byte(Key{Feed: "csv:partner", ID: victim.ID}.String()), Value: movedValue},
+		kafka.Record{Key: []byte("ofac:XBT/" + strings.ToUpper(victim.ID))},
+		kafka.Record{Key: []byte("ofac/XBT/" + victim.ID), Value: movedValue},
+		kafka.Record{Key: []byte(KeyOf(&victim).String()), Value: []byte(`{"id":`)},
+	)
+	requireAllFlagged(t, ctx, tp, xbt.Indicators)
+	reg = prometheus.NewRegistry()
+	fresh = topic(t, brokers)
+	require.NoError(t, fresh.Instrument(nil, reg))
+	_, err = Current(ctx, fresh)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int64{RefusedLegacyKey: int64(len(legacy)) + 2, RefusedKeyMismatch: 2, RefusedBadKey: 2, RefusedInvalid: 1},
+		fresh.Refused())
+	require.Equal(t, float64(2), refusedMetric(t, reg, RefusedKeyMismatch))
+	require.Equal(t, int64(len(legacy))+7, fresh.Bad())
+
+	// And the importer, reading the same topic, still sees OFAC's feed
+	// whole: re-importing it changes nothing.
+	res, err = Import(ctx, tp, ofacFeed(t, "XBT", 0), ImportOptions{})
+	require.NoError(t, err)
+	require.Equal(t, len(xbt.Indicators), res.Unchanged)
 }
