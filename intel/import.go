@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/cordonhq/cordon/internal/chain"
 )
 
 // ImportOptions tune Import.
@@ -17,6 +21,31 @@ type ImportOptions struct {
 	AllowShrink bool
 	// Now stamps modified indicators (default time.Now).
 	Now time.Time
+	// Alerts is told, before anything is published, when the feed lists
+	// ids other feeds use (ImportResult.SharedIDs); if it cannot be told,
+	// nothing is imported. Nil: nobody is.
+	Alerts Alerter
+}
+
+// Alerter raises an alert (kafka.Producer writes it to cordon.alerts).
+type Alerter interface {
+	Alert(ctx context.Context, a chain.Alert) error
+}
+
+// sharedIDsAlert is the alert for a feed that lists ids other feeds use:
+// harmless now that ids are per feed, but a partner file carrying, say,
+// OFAC's computable ids is broken or hostile, and a person should look.
+func sharedIDsAlert(feed *Feed, res *ImportResult, example string, now time.Time) chain.Alert {
+	others := res.OtherFeeds
+	if len(others) > 10 {
+		others = others[:10]
+	}
+	return chain.Alert{V: chain.SchemaVersion, ID: "intel_shared_ids/" + feed.Name + "/" + feed.Version, Type: "intel_shared_ids",
+		Severity: "warning", Time: now.UTC(),
+		Message: fmt.Sprintf("intel: feed %s (source %s) lists %d ids that feeds %s use; they are %s's own indicators and change nothing of the others'",
+			feed.Name, feed.Source, res.SharedIDs, strings.Join(others, ", "), feed.Name),
+		Details: map[string]string{"feed": feed.Name, "feed_version": feed.Version, "source": feed.Source,
+			"shared_ids": strconv.Itoa(res.SharedIDs), "other_feeds": strings.Join(others, ","), "example_id": example}}
 }
 
 // ImportResult says what an import changed.
@@ -90,9 +119,13 @@ func Import(ctx context.Context, t *Topic, feed *Feed, opts ImportOptions) (*Imp
 		}
 	}
 	others := map[string]bool{}
+	example := ""
 	for _, in := range feed.Indicators {
 		listed[in.ID] = true
 		if fs := owners[in.ID]; len(fs) > 0 {
+			if res.SharedIDs == 0 {
+				example = in.ID
+			}
 			res.SharedIDs++
 			for _, f := range fs {
 				others[f] = true
@@ -129,6 +162,12 @@ func Import(ctx context.Context, t *Topic, feed *Feed, opts ImportOptions) (*Imp
 	if res.Revoked*2 > active && active > 0 && !opts.AllowShrink {
 		return nil, fmt.Errorf("intel: version %s of feed %s would revoke %d of its %d indicators; if the feed really shrank, import with --allow-shrink",
 			feed.Version, feed.Name, res.Revoked, active)
+	}
+	if res.SharedIDs > 0 && len(out) > 0 && opts.Alerts != nil {
+		if err := opts.Alerts.Alert(ctx, sharedIDsAlert(feed, res, example, opts.Now)); err != nil {
+			return nil, fmt.Errorf("intel: feed %s lists %d ids other feeds use, and the alert saying so failed (nothing imported): %w",
+				feed.Name, res.SharedIDs, err)
+		}
 	}
 	if err := t.Publish(ctx, "cordon-intel-import", out); err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package intel
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -95,11 +96,38 @@ func TestAttackCSVReusesOFACIDs(t *testing.T) {
 	for i, csv := range []string{b.String(), b2.String()} {
 		f, err := ParseCSV([]byte(csv), fmt.Sprintf("csv:partner-%d", i), "partner-x", "", now)
 		require.NoError(t, err)
-		_, err = Import(ctx, tp, f, ImportOptions{})
+		// If nobody can be told, nothing is imported.
+		_, err = Import(ctx, tp, f, ImportOptions{Alerts: failingAlerter{}})
+		require.ErrorContains(t, err, "nothing imported")
+		al := &recordingAlerter{}
+		res, err := Import(ctx, tp, f, ImportOptions{Alerts: al})
 		require.NoError(t, err)
+		require.Equal(t, len(ofac), res.SharedIDs)
+		others := []string{"ofac:ETH", "ofac:XBT"}
+		if i == 1 {
+			others = append([]string{"csv:partner-0"}, others...)
+		}
+		require.Equal(t, others, res.OtherFeeds)
+		require.Len(t, al.alerts, 1)
+		a := al.alerts[0]
+		require.Equal(t, "intel_shared_ids", a.Type)
+		require.Equal(t, f.Name, a.Details["feed"])
+		require.Equal(t, strings.Join(others, ","), a.Details["other_feeds"])
+		require.Equal(t, fmt.Sprint(len(ofac)), a.Details["shared_ids"])
 	}
 	requireAllFlagged(t, ctx, tp, ofac)
 }
+
+type recordingAlerter struct{ alerts []chain.Alert }
+
+func (r *recordingAlerter) Alert(_ context.Context, a chain.Alert) error {
+	r.alerts = append(r.alerts, a)
+	return nil
+}
+
+type failingAlerter struct{}
+
+func (failingAlerter) Alert(context.Context, chain.Alert) error { return errors.New("alerts topic unavailable") }
 
 // TestAttackSTIXReusesOFACIDs: a STIX bundle whose single-value
 // indicators carry OFAC indicators' ids, on other values, revoked.

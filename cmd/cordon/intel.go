@@ -188,7 +188,17 @@ func cmdIntelImport(ctx context.Context, args []string) error {
 		return fmt.Errorf("intel import: %w", err)
 	}
 	defer t.Close()
-	res, err := intel.Import(ctx, t, feed, intel.ImportOptions{AllowShrink: *allowShrink, Now: now})
+	kc, err := kf.kafka()
+	if err != nil {
+		return fmt.Errorf("intel import: %w", err)
+	}
+	// A feed listing other feeds' ids raises an alert on cordon.alerts.
+	alerts, err := kafka.New(kc, nil, nil)
+	if err != nil {
+		return fmt.Errorf("intel import: %w", err)
+	}
+	defer func() { _ = alerts.Close() }()
+	res, err := intel.Import(ctx, t, feed, intel.ImportOptions{AllowShrink: *allowShrink, Now: now, Alerts: alerts})
 	if err != nil {
 		return fmt.Errorf("intel import %s: nothing imported: %w", path, err)
 	}
