@@ -153,7 +153,7 @@ func TestServiceBitcoin(t *testing.T) {
 			if strings.Contains(r, "sender unknown") {
 				reasons["unknown"]++
 			}
-			if strings.Contains(r, "matches indicator--") && strings.Contains(r, "ransomware") {
+			if strings.Contains(r, "matches csv:partner-x/indicator--") && strings.Contains(r, "ransomware") {
 				reasons["listed"]++
 			}
 		}
