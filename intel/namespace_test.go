@@ -127,7 +127,9 @@ func (r *recordingAlerter) Alert(_ context.Context, a chain.Alert) error {
 
 type failingAlerter struct{}
 
-func (failingAlerter) Alert(context.Context, chain.Alert) error { return errors.New("alerts topic unavailable") }
+func (failingAlerter) Alert(context.Context, chain.Alert) error {
+	return errors.New("alerts topic unavailable")
+}
 
 // TestAttackSTIXReusesOFACIDs: a STIX bundle whose single-value
 // indicators carry OFAC indicators' ids, on other values, revoked.
