@@ -85,8 +85,9 @@ func (t *Topic) Publish(ctx context.Context, transactionalID string, inds []Indi
 // passed on. With follow it keeps reading after catching up (caught is
 // called then); without, it returns once caught up.
 func (t *Topic) Read(ctx context.Context, follow bool, fn func(k Key, in *Indicator) error, caught func()) error {
+	legacyBefore := t.ref.counts[0].Load()
 	onCaught := func() {
-		t.legacySummary()
+		t.legacySummary(t.ref.counts[0].Load() - legacyBefore)
 		if caught != nil {
 			caught()
 		}

@@ -1,10 +1,12 @@
 package intel
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -338,9 +340,13 @@ func TestMigrationAndForgedKeys(t *testing.T) {
 	requireAllFlagged(t, ctx, tp, xbt.Indicators)
 	reg = prometheus.NewRegistry()
 	fresh = topic(t, brokers)
-	require.NoError(t, fresh.Instrument(nil, reg))
+	var logs bytes.Buffer
+	require.NoError(t, fresh.Instrument(slog.New(slog.NewTextHandler(&logs, nil)), reg))
 	_, err = Current(ctx, fresh)
 	require.NoError(t, err)
+	require.Contains(t, logs.String(), "reason="+RefusedKeyMismatch)
+	require.Contains(t, logs.String(), "reason="+RefusedBadKey)
+	require.Contains(t, logs.String(), fmt.Sprintf("re-import every feed once (docs/intel.md, Migration)\" topic=%s refused=%d", fresh.Name(), len(legacy)+2))
 	require.Equal(t, map[string]int64{RefusedLegacyKey: int64(len(legacy)) + 2, RefusedKeyMismatch: 2, RefusedBadKey: 2, RefusedInvalid: 1},
 		fresh.Refused())
 	require.Equal(t, float64(2), refusedMetric(t, reg, RefusedKeyMismatch))

@@ -34,7 +34,7 @@ var refusalReasons = []string{RefusedLegacyKey, RefusedBadKey, RefusedKeyMismatc
 
 // refusals counts and reports the records a Topic refused.
 type refusals struct {
-	counts  [4]atomic.Int64 // by refusalReasons
+	counts  [4]atomic.Int64 // by refusalReasons (legacy_key first)
 	mu      sync.Mutex
 	log     *slog.Logger
 	counter *prometheus.CounterVec
@@ -133,10 +133,9 @@ func (t *Topic) decode(r *kafka.Record) (Key, *Indicator, bool) {
 	return k, &in, true
 }
 
-// legacySummary logs, once caught up, how many legacy records were
-// refused, with what to do.
-func (t *Topic) legacySummary() {
-	n := t.ref.counts[0].Load()
+// legacySummary logs, once caught up, how many legacy records this read
+// refused (n), with what to do.
+func (t *Topic) legacySummary(n int64) {
 	t.ref.mu.Lock()
 	log := t.ref.log
 	t.ref.mu.Unlock()
