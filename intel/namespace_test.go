@@ -232,6 +232,11 @@ func TestRevokingOneListingKeepsTheOthers(t *testing.T) {
 		require.Len(t, v.Matches, 1)
 		require.Equal(t, srcB, v.Matches[0].Source)
 		require.Equal(t, "flagged", Screen(s.Index, chain.ETH, "mainnet", onlyA, time.Now()).Verdict)
+		// What crediting holds money on: one hit, naming b's indicator.
+		hits := s.Index.Hits(chain.ETH, "mainnet", shared)
+		require.Len(t, hits, 1)
+		require.Equal(t, srcB, hits[0].Source)
+		require.Equal(t, Key{Feed: b, ID: ID(srcB, chain.ETH, KindAddress, shared)}.String(), hits[0].Indicator)
 	}
 }
 
