@@ -46,7 +46,7 @@ func TestServiceBitcoin(t *testing.T) {
 	x := intel.NewIndex()
 	listed := map[string]bool{}
 	for i := 3; i < len(addrs); i += 4 {
-		in := intel.Indicator{Chain: chain.BTC, Network: "regtest", Value: addrs[i], Source: "partner-x", Category: intel.CategoryRansomware,
+		in := intel.Indicator{Chain: chain.BTC, Network: "regtest", Value: addrs[i], Source: "partner-x", Feed: "csv:partner-x", Category: intel.CategoryRansomware,
 			ValidFrom: time.Unix(0, 0)}
 		require.NoError(t, in.Validate())
 		x.Put(&in)
@@ -154,7 +154,7 @@ func TestServiceBitcoin(t *testing.T) {
 			if strings.Contains(r, "sender unknown") {
 				reasons["unknown"]++
 			}
-			if strings.Contains(r, "matches indicator--") && strings.Contains(r, "ransomware") {
+			if strings.Contains(r, "matches csv:partner-x/indicator--") && strings.Contains(r, "ransomware") {
 				reasons["listed"]++
 			}
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"math/big"
-	"strings"
 	"testing"
 	"time"
 
@@ -33,7 +32,7 @@ func TestETHCandidates(t *testing.T) {
 		reg.Put(&e)
 	}
 	x := intel.NewIndex()
-	in := intel.Indicator{Chain: chain.ETH, Value: thief, Source: "partner-x", Category: intel.CategoryHack, Confidence: 90, ValidFrom: time.Unix(0, 0)}
+	in := intel.Indicator{Chain: chain.ETH, Value: thief, Source: "partner-x", Feed: "csv:partner-x", Category: intel.CategoryHack, Confidence: 90, ValidFrom: time.Unix(0, 0)}
 	require.NoError(t, in.Validate())
 	x.Put(&in)
 	li := func(i uint32) *uint32 { return &i }
@@ -59,7 +58,7 @@ func TestETHCandidates(t *testing.T) {
 	require.Contains(t, got[1].Holds[0], "(hack, from partner-x, confidence 90)")
 	require.Equal(t, credit.Hit{Address: thief, Indicator: got[1].Hits[0].Indicator, Category: "hack", Source: "partner-x", Confidence: 90},
 		got[1].Hits[0], "the event names the indicator, its category and source")
-	require.True(t, strings.HasPrefix(got[1].Hits[0].Indicator, "indicator--"))
+	require.Equal(t, intel.KeyOf(&in).String(), got[1].Hits[0].Indicator, "the hit names the indicator by its key, feed/id")
 	require.True(t, got[1].KnownAsset)
 	require.False(t, got[2].KnownAsset, "a token the exchange does not credit")
 	require.Equal(t, "u2", got[3].Account)
@@ -125,7 +124,7 @@ func TestBTCCandidates(t *testing.T) {
 	}
 	require.NotEmpty(t, listed)
 	x := intel.NewIndex()
-	in := intel.Indicator{Chain: chain.BTC, Network: "regtest", Value: listed, Source: "partner-x", Category: intel.CategoryRansomware, ValidFrom: time.Unix(0, 0)}
+	in := intel.Indicator{Chain: chain.BTC, Network: "regtest", Value: listed, Source: "partner-x", Feed: "csv:partner-x", Category: intel.CategoryRansomware, ValidFrom: time.Unix(0, 0)}
 	require.NoError(t, in.Validate())
 	x.Put(&in)
 

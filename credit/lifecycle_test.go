@@ -60,7 +60,7 @@ func TestLifecycleDevnet(t *testing.T) {
 	reg.Put(&registry.Entry{Chain: chain.ETH, Network: pipetest.ETHNetwork, Address: lower(tr.Reverter), Account: "contract", Asset: "*",
 		Kind: registry.KindDeposit})
 	x := intel.NewIndex()
-	thief := intel.Indicator{Chain: chain.ETH, Value: lower(acct[3]), Source: "partner-x", Category: intel.CategoryHack, Confidence: 90,
+	thief := intel.Indicator{Chain: chain.ETH, Value: lower(acct[3]), Source: "partner-x", Feed: "csv:partner-x", Category: intel.CategoryHack, Confidence: 90,
 		ValidFrom: time.Unix(0, 0)}
 	require.NoError(t, thief.Validate())
 	x.Put(&thief)
@@ -150,7 +150,7 @@ func TestLifecycleDevnet(t *testing.T) {
 	held := last(by, id(flagged, "native"))
 	require.Equal(t, credit.StatusHeld, held.Status)
 	require.Len(t, held.Indicators, 1)
-	require.Equal(t, credit.Hit{Address: lower(acct[3]), Indicator: thief.ID, Category: "hack", Source: "partner-x", Confidence: 90}, held.Indicators[0])
+	require.Equal(t, credit.Hit{Address: lower(acct[3]), Indicator: intel.KeyOf(&thief).String(), Category: "hack", Source: "partner-x", Confidence: 90}, held.Indicators[0])
 	require.Equal(t, []string{"amount at or above the review threshold"}, last(by, id(whale, "native")).Reasons)
 	require.Equal(t, strings.ToLower(blockA.Hex()), held.BlockHash)
 	require.Equal(t, heightA, held.BlockNumber)

@@ -46,7 +46,7 @@ func benchN(def int) int {
 // and 6 categories, some with an expiry.
 func benchIndicator(i int) Indicator {
 	v := fmt.Sprintf("0x%040x", uint64(i)*0x9e3779b97f4a7c15)
-	in := Indicator{Kind: KindAddress, Chain: chain.ETH, Network: "mainnet", Value: v, Source: "source-" + strconv.Itoa(i%8),
+	in := Indicator{Kind: KindAddress, Chain: chain.ETH, Network: "mainnet", Value: v, Source: "source-" + strconv.Itoa(i%8), Feed: "feed-" + strconv.Itoa(i%8),
 		Category:   []string{CategorySanctions, CategoryHack, CategoryMixer, CategoryPhishing, CategoryScam, CategoryRansomware}[i%6],
 		Confidence: i % 101, TLP: TLPAmber, ValidFrom: time.Unix(1_600_000_000, 0), Created: time.Unix(1_600_000_000, 0), Modified: time.Unix(1_600_000_000, 0)}
 	if i%10 == 0 {

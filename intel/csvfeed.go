@@ -20,10 +20,14 @@ var CSVColumns = []string{"address", "value", "chain", "network", "kind", "categ
 
 // ParseCSV parses a CSV file with a header row (see CSVColumns). Missing
 // columns take the defaults: network mainnet, kind address, category
-// other, confidence 50, TLP amber, source the given one. Times are RFC
-// 3339 or YYYY-MM-DD. Every bad row is reported by line.
+// other, confidence 50, TLP amber. Every indicator's source is the given
+// one: a source column is kept as the informational creator. Times are
+// RFC 3339 or YYYY-MM-DD. Every bad row is reported by line.
 func ParseCSV(content []byte, name, source string, defaultChain chain.Chain, now time.Time) (*Feed, error) {
-	col := newCollector(name, source, now)
+	col, err := newCollector(name, source, now)
+	if err != nil {
+		return nil, err
+	}
 	r := csv.NewReader(bytes.NewReader(content))
 	r.FieldsPerRecord = -1
 	header, err := r.Read()
@@ -69,7 +73,7 @@ func ParseCSV(content []byte, name, source string, defaultChain chain.Chain, now
 			return ""
 		}
 		in := Indicator{ID: get("id"), Kind: Kind(strings.ToLower(get("kind"))), Chain: chain.Chain(strings.ToLower(get("chain"))),
-			Network: get("network"), Value: get("address"), Category: get("category"), Source: get("source"),
+			Network: get("network"), Value: get("address"), Category: get("category"), Creator: sanitizeSource(get("source")),
 			TLP: TLP(get("tlp")), Description: get("description"), Confidence: 50}
 		if in.Chain == "" {
 			in.Chain = defaultChain

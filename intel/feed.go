@@ -14,10 +14,14 @@ import (
 // older: what it no longer lists is revoked.
 type Feed struct {
 	// Name identifies the feed across versions (for example
-	// "ofac:sanctioned_addresses_XBT"); Version is the file's content hash
-	// unless the format carries one.
-	Name       string
-	Version    string
+	// "ofac:sanctioned_addresses_XBT") and is its indicators' namespace:
+	// an import adds, changes and revokes only indicators of its own
+	// feed (Key). Version is the file's content hash unless the format
+	// carries one.
+	Name    string
+	Version string
+	// Source is the publisher the operator names for the feed; it is
+	// every indicator's source, whatever the file says.
 	Source     string
 	Indicators []Indicator
 	// Skipped says what the file holds that cordon does not match (other
@@ -58,8 +62,16 @@ type collector struct {
 	now      time.Time
 }
 
-func newCollector(name, source string, now time.Time) *collector {
-	return &collector{feed: &Feed{Name: name, Source: source}, seen: map[string]int{}, now: now}
+// newCollector starts collecting feed name's indicators, published by
+// source; both are the importer's (never the file's), and checked here.
+func newCollector(name, source string, now time.Time) (*collector, error) {
+	if !ValidFeedName(name) {
+		return nil, fmt.Errorf("feed name %q: 1-128 letters, digits and ._:@+-_, starting with a letter or digit (--name)", name)
+	}
+	if !validSource(source) {
+		return nil, fmt.Errorf("source %q: 1-64 letters, digits, spaces and ._:/@-, starting with a letter or digit (--source)", source)
+	}
+	return &collector{feed: &Feed{Name: name, Source: source}, seen: map[string]int{}, now: now}, nil
 }
 
 func (c *collector) problem(where string, err error) bool {
@@ -67,12 +79,11 @@ func (c *collector) problem(where string, err error) bool {
 	return len(c.problems) < maxProblems
 }
 
-// add validates in and keeps it; the same value twice in one file is one
-// indicator (the later statement wins).
+// add validates in and keeps it as the feed's, published by the feed's
+// source; the same id twice in one file is one indicator (the later
+// statement wins).
 func (c *collector) add(where string, in Indicator) bool {
-	if in.Source == "" {
-		in.Source = c.feed.Source
-	}
+	in.Source = c.feed.Source
 	if in.ValidFrom.IsZero() {
 		in.ValidFrom = c.now
 	}

@@ -85,6 +85,7 @@ func TestCSV(t *testing.T) {
 	a := f.Indicators[0]
 	require.Equal(t, "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", a.Value)
 	require.Equal(t, "partner-x", a.Source)
+	require.Equal(t, "partner:list", a.Feed)
 	require.Equal(t, 90, a.Confidence)
 	require.Equal(t, TLPAmberStrict, a.TLP)
 	require.Equal(t, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), a.ValidUntil)
@@ -105,6 +106,13 @@ func TestCSV(t *testing.T) {
 		require.Equal(t, []string{"line 2", "line 3", "line 4", "line 5"}[i], p[i].Where)
 		require.ErrorContains(t, p[i].Err, want)
 	}
+	// A source column is informational: the source stays the importer's.
+	f, err = ParseCSV([]byte("address,chain,source\n0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed,eth,ofac\n"), "partner:list", "partner-x", "", now)
+	require.NoError(t, err)
+	require.Equal(t, "partner-x", f.Indicators[0].Source)
+	require.Equal(t, "ofac", f.Indicators[0].Creator)
+	_, err = ParseCSV([]byte("address\n0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed\n"), "partner/list", "partner-x", "eth", now)
+	require.ErrorContains(t, err, "feed name")
 	_, err = ParseCSV([]byte("address,colour\n"), "x", "s", "eth", now)
 	require.ErrorContains(t, err, `unknown column "colour"`)
 	_, err = ParseCSV([]byte("category\nhack\n"), "x", "s", "eth", now)

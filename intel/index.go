@@ -12,7 +12,7 @@ import (
 )
 
 // Index is the in-memory matcher: (chain, kind, value) → the indicators
-// on it. It keeps per indicator only what matching and a verdict need
+// on it, each identified by its key (feed, id). It keeps per indicator only what matching and a verdict need
 // (about 70 bytes: see BENCHMARKS.md), not the value itself: values are
 // found through two independent 64-bit hashes of (chain, kind, value),
 // and a match needs both to agree. Descriptions and references live in
@@ -23,13 +23,15 @@ type Index struct {
 	mu     sync.RWMutex
 	s1, s2 maphash.Seed
 	// slots and idSlots are open-addressing tables of record numbers
-	// (index+1; 0 is empty), by value hash and by id.
+	// (index+1; 0 is empty), by value hash and by key (feed, id).
 	slots   []uint32
 	idSlots []uint32
 	recs    []rec
 	live    int
 	sources []string
 	srcIdx  map[string]uint16
+	feeds   []string
+	feedIdx map[string]uint32
 	cats    []string
 	catIdx  map[string]uint8
 }
@@ -37,6 +39,7 @@ type Index struct {
 type rec struct {
 	h1, h2 uint64
 	id     [16]byte
+	feed   uint32 // with id, the key
 	next   uint32 // next record on the same value (index+1)
 	// from and until are Unix seconds (until 0: no end).
 	from, until uint32
@@ -57,11 +60,13 @@ var tlps = []TLP{TLPClear, TLPGreen, TLPAmber, TLPAmberStrict, TLPRed}
 // NewIndex returns an empty index.
 func NewIndex() *Index {
 	return &Index{s1: maphash.MakeSeed(), s2: maphash.MakeSeed(), slots: make([]uint32, 1024), idSlots: make([]uint32, 1024),
-		srcIdx: map[string]uint16{}, catIdx: map[string]uint8{}}
+		srcIdx: map[string]uint16{}, feedIdx: map[string]uint32{}, catIdx: map[string]uint8{}}
 }
 
 // Match is an indicator that matched, as the index keeps it.
 type Match struct {
+	// Feed and ID are the indicator's key.
+	Feed       string    `json:"feed"`
 	ID         string    `json:"id"`
 	Source     string    `json:"source"`
 	Category   string    `json:"category"`
@@ -111,16 +116,24 @@ func unix32(t time.Time) uint32 {
 	return uint32(t.Unix())
 }
 
-// Put adds or replaces the indicator with in's id. in must be valid.
+// Put adds or replaces the indicator with in's key (feed, id); another
+// feed's indicator with the same id is another indicator. in must be
+// valid.
 func (x *Index) Put(in *Indicator) {
 	id, ok := parseUUID(in.ID)
-	if !ok {
+	if !ok || in.Feed == "" {
 		return
 	}
 	h1, h2 := x.hashes(in.Chain, in.Kind, in.Value)
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	r := rec{h1: h1, h2: h2, id: id, from: unix32(in.ValidFrom), until: unix32(in.ValidUntil),
+	feed, known := x.feedIdx[in.Feed]
+	if !known {
+		feed = uint32(len(x.feeds))
+		x.feeds = append(x.feeds, in.Feed)
+		x.feedIdx[in.Feed] = feed
+	}
+	r := rec{h1: h1, h2: h2, id: id, feed: feed, from: unix32(in.ValidFrom), until: unix32(in.ValidUntil),
 		source: x.intern(in.Source), cat: x.category(in.Category), conf: uint8(min(max(in.Confidence, 0), 100))}
 	for i, t := range tlps {
 		if t == in.TLP {
@@ -130,7 +143,7 @@ func (x *Index) Put(in *Indicator) {
 	if in.Revoked {
 		r.flags |= flagRevoked
 	}
-	if n := x.byID(id); n != 0 {
+	if n := x.byKey(feed, id); n != 0 {
 		old := &x.recs[n-1]
 		if old.h1 == h1 && old.h2 == h2 {
 			r.next = old.next
@@ -144,15 +157,19 @@ func (x *Index) Put(in *Indicator) {
 	x.add(r)
 }
 
-// Delete removes the indicator with id (a tombstone in the topic).
-func (x *Index) Delete(id string) {
-	u, ok := parseUUID(id)
+// Delete removes the indicator with key k (a tombstone in the topic).
+func (x *Index) Delete(k Key) {
+	u, ok := parseUUID(k.ID)
 	if !ok {
 		return
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if n := x.byID(u); n != 0 {
+	feed, known := x.feedIdx[k.Feed]
+	if !known {
+		return
+	}
+	if n := x.byKey(feed, u); n != 0 {
 		x.recs[n-1].flags |= flagDeleted
 		x.live--
 	}
@@ -182,25 +199,27 @@ func (x *Index) category(s string) uint8 {
 	return uint8(len(x.cats) - 1)
 }
 
-func (x *Index) byID(id [16]byte) uint32 {
+func (x *Index) byKey(feed uint32, id [16]byte) uint32 {
 	mask := uint64(len(x.idSlots) - 1)
-	for i := idHash(id) & mask; ; i = (i + 1) & mask {
+	for i := keyHash(feed, id) & mask; ; i = (i + 1) & mask {
 		n := x.idSlots[i]
 		if n == 0 {
 			return 0
 		}
-		if r := &x.recs[n-1]; r.id == id && r.flags&flagDeleted == 0 {
+		if r := &x.recs[n-1]; r.id == id && r.feed == feed && r.flags&flagDeleted == 0 {
 			return n
 		}
 	}
 }
 
-func idHash(id [16]byte) uint64 {
-	var v uint64
-	for _, b := range id[:8] {
-		v = v<<8 | uint64(b)
+func keyHash(feed uint32, id [16]byte) uint64 {
+	// Feeds choose their ids: every byte counts, so ids sharing a prefix
+	// do not pile up on one slot.
+	var v, w uint64
+	for i := range 8 {
+		v, w = v<<8|uint64(id[i]), w<<8|uint64(id[8+i])
 	}
-	return v * 0x9e3779b97f4a7c15
+	return (v ^ w*0xbf58476d1ce4e5b9 ^ uint64(feed)<<32) * 0x9e3779b97f4a7c15
 }
 
 func (x *Index) add(r rec) {
@@ -229,7 +248,7 @@ func (x *Index) link(n uint32) {
 		}
 	}
 	mask = uint64(len(x.idSlots) - 1)
-	for i := idHash(r.id) & mask; ; i = (i + 1) & mask {
+	for i := keyHash(r.feed, r.id) & mask; ; i = (i + 1) & mask {
 		if x.idSlots[i] == 0 {
 			x.idSlots[i] = n
 			break
@@ -269,7 +288,7 @@ func (x *Index) Lookup(dst []Match, c chain.Chain, kind Kind, value string, now 
 			if r.flags != 0 || t < int64(r.from) || (r.until != 0 && t >= int64(r.until)) {
 				continue
 			}
-			m := Match{ID: formatUUID(r.id), Source: x.sources[r.source], Category: x.cats[r.cat], Confidence: int(r.conf),
+			m := Match{Feed: x.feeds[r.feed], ID: formatUUID(r.id), Source: x.sources[r.source], Category: x.cats[r.cat], Confidence: int(r.conf),
 				TLP: tlps[r.tlp], ValidFrom: time.Unix(int64(r.from), 0).UTC()}
 			if r.until != 0 {
 				m.ValidUntil = time.Unix(int64(r.until), 0).UTC()

@@ -13,7 +13,7 @@ import (
 func ethAddr(i int) string { return fmt.Sprintf("0x%040x", i) }
 
 func ind(source, value, category string) *Indicator {
-	in := &Indicator{Kind: KindAddress, Chain: chain.ETH, Network: "mainnet", Value: value, Source: source, Category: category,
+	in := &Indicator{Kind: KindAddress, Chain: chain.ETH, Network: "mainnet", Value: value, Source: source, Feed: "feed:" + source, Category: category,
 		Confidence: 80, TLP: TLPGreen, ValidFrom: time.Unix(1_600_000_000, 0)}
 	if err := in.Validate(); err != nil {
 		panic(err)
@@ -61,7 +61,7 @@ func TestIndex(t *testing.T) {
 	require.Len(t, x.Lookup(nil, chain.ETH, KindAddress, b, now.Add(-time.Hour)), 2, "the expired one was valid then")
 	require.Len(t, x.Lookup(nil, chain.ETH, KindAddress, b, now), 1)
 	require.Empty(t, x.Lookup(nil, chain.ETH, KindAddress, a, now))
-	x.Delete(moved.ID)
+	x.Delete(KeyOf(moved))
 	require.Empty(t, x.Lookup(nil, chain.ETH, KindAddress, b, now), "deleted")
 	require.Equal(t, 3, x.Len()) // partner-x on a (revoked), ofac on b (expired), future
 
@@ -79,7 +79,7 @@ func TestIndex(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	in := Indicator{Chain: chain.ETH, Value: "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", Source: "ofac", TLP: "TLP:WHITE"}
+	in := Indicator{Chain: chain.ETH, Value: "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", Source: "ofac", Feed: "ofac:eth", TLP: "TLP:WHITE"}
 	require.NoError(t, in.Validate())
 	require.Equal(t, "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", in.Value)
 	require.Equal(t, TLPClear, in.TLP)
@@ -90,20 +90,22 @@ func TestValidate(t *testing.T) {
 		in  Indicator
 		err string
 	}{
-		{Indicator{Chain: chain.ETH, Value: "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD", Source: "s"}, "checksum"},
-		{Indicator{Chain: chain.BTC, Network: "mainnet", Value: "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx", Source: "s"}, "mainnet"},
-		{Indicator{Chain: chain.ETH, Value: "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", Source: ""}, "source"},
-		{Indicator{Chain: chain.ETH, Value: "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", Source: "s", Confidence: 101}, "confidence"},
-		{Indicator{Chain: chain.ETH, Value: "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", Source: "s", TLP: "purple"}, "TLP"},
-		{Indicator{Chain: chain.ETH, Value: "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", Source: "s", ID: "indicator--x"}, "id"},
-		{Indicator{Chain: chain.ETH, Kind: KindTransaction, Value: "0x12", Source: "s"}, "transaction hash"},
-		{Indicator{Chain: chain.BTC, Kind: KindContract, Network: "mainnet", Value: "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", Source: "s"}, "contracts"},
-		{Indicator{Chain: chain.ETH, Value: "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", Source: "s",
+		{Indicator{Chain: chain.ETH, Value: "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD", Source: "s", Feed: "f"}, "checksum"},
+		{Indicator{Chain: chain.BTC, Network: "mainnet", Value: "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx", Source: "s", Feed: "f"}, "mainnet"},
+		{Indicator{Chain: chain.ETH, Value: "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", Source: "", Feed: "f"}, "source"},
+		{Indicator{Chain: chain.ETH, Value: "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", Source: "s", Feed: "f", Confidence: 101}, "confidence"},
+		{Indicator{Chain: chain.ETH, Value: "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", Source: "s"}, "feed"},
+		{Indicator{Chain: chain.ETH, Value: "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", Source: "s", Feed: "ofac/x"}, "feed"},
+		{Indicator{Chain: chain.ETH, Value: "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", Source: "s", Feed: "f", TLP: "purple"}, "TLP"},
+		{Indicator{Chain: chain.ETH, Value: "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", Source: "s", Feed: "f", ID: "indicator--x"}, "id"},
+		{Indicator{Chain: chain.ETH, Kind: KindTransaction, Value: "0x12", Source: "s", Feed: "f"}, "transaction hash"},
+		{Indicator{Chain: chain.BTC, Kind: KindContract, Network: "mainnet", Value: "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", Source: "s", Feed: "f"}, "contracts"},
+		{Indicator{Chain: chain.ETH, Value: "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", Source: "s", Feed: "f",
 			ValidFrom: time.Unix(10, 0), ValidUntil: time.Unix(5, 0)}, "valid_until"},
 	} {
 		require.ErrorContains(t, tc.in.Validate(), tc.err)
 	}
-	tx := Indicator{Chain: chain.BTC, Kind: KindTransaction, Value: "0X" + fmt.Sprintf("%064X", 7), Source: "s"}
+	tx := Indicator{Chain: chain.BTC, Kind: KindTransaction, Value: "0X" + fmt.Sprintf("%064X", 7), Source: "s", Feed: "f"}
 	require.NoError(t, tx.Validate())
 	require.Equal(t, fmt.Sprintf("%064x", 7), tx.Value)
 }

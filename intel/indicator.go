@@ -84,9 +84,11 @@ type Ref struct {
 	ExternalID string `json:"external_id,omitempty"`
 }
 
-// Indicator is one source's statement about one value.
+// Indicator is one feed's statement about one value. Its identity is
+// (Feed, ID) (Key): the id is the feed's own, unique only inside it.
 type Indicator struct {
-	// ID is the STIX id ("indicator--<uuid>"); importers of feeds without
+	// ID is the feed's id for it ("indicator--<uuid>": the STIX id, the
+	// MISP attribute uuid, a CSV id column); importers of feeds without
 	// ids derive it from source, chain and value (ID), so re-importing
 	// gives the same id.
 	ID      string      `json:"id"`
@@ -96,8 +98,10 @@ type Indicator struct {
 	// Value is normalized: Ethereum lowercase hex, Bitcoin in its
 	// network's encoding (bech32 lowercase), transaction hashes lowercase
 	// hex without 0x for Bitcoin and with it for Ethereum.
-	Value      string `json:"value"`
-	Category   string `json:"category"`
+	Value    string `json:"value"`
+	Category string `json:"category"`
+	// Source is the publisher the operator configured for the feed at
+	// import (--source), never a field of the file.
 	Source     string `json:"source"`
 	Confidence int    `json:"confidence"`
 	TLP        TLP    `json:"tlp"`
@@ -108,9 +112,15 @@ type Indicator struct {
 	Revoked    bool      `json:"revoked,omitempty"`
 	Created    time.Time `json:"created"`
 	Modified   time.Time `json:"modified"`
-	// Feed and FeedVersion say which import last wrote the indicator.
-	Feed        string `json:"feed,omitempty"`
+	// Feed is the name of the feed that imported the indicator (its
+	// namespace, part of its key); FeedVersion the version of the file
+	// that last wrote it.
+	Feed        string `json:"feed"`
 	FeedVersion string `json:"feed_version,omitempty"`
+	// Creator is who the file says created the indicator (a STIX
+	// created_by_ref identity's name, a MISP event's Orgc, a CSV source
+	// column): informational only, it names no feed and grants nothing.
+	Creator     string `json:"creator,omitempty"`
 	Description string `json:"description,omitempty"`
 	Refs        []Ref  `json:"external_references,omitempty"`
 }
@@ -230,10 +240,16 @@ func (in *Indicator) Validate() error {
 	if !validSource(in.Source) {
 		return fmt.Errorf("%w: source %q: 1-64 letters, digits, spaces and ._:/@-", ErrInvalid, in.Source)
 	}
+	if !ValidFeedName(in.Feed) {
+		return fmt.Errorf("%w: feed %q: 1-128 letters, digits and ._:@+-_", ErrInvalid, in.Feed)
+	}
+	if in.Creator != "" && !validSource(in.Creator) {
+		return fmt.Errorf("%w: creator %q: 1-64 letters, digits, spaces and ._:/@-", ErrInvalid, in.Creator)
+	}
 	if in.ID == "" {
 		in.ID = ID(in.Source, in.Chain, in.Kind, in.Value)
 	}
-	if !strings.HasPrefix(in.ID, "indicator--") || !isUUID(in.ID[len("indicator--"):]) {
+	if !validID(in.ID) {
 		return fmt.Errorf("%w: id %q: want indicator--<uuid>", ErrInvalid, in.ID)
 	}
 	in.Category = strings.ToLower(strings.TrimSpace(in.Category))

@@ -18,6 +18,7 @@ import (
 // Topic is the indicator topic of a Kafka cluster.
 type Topic struct {
 	bad  atomic.Int64
+	ref  refusals
 	cfg  kafka.Config
 	name string
 }
@@ -34,8 +35,8 @@ func OpenTopic(cfg kafka.Config) (*Topic, error) {
 // Close releases the topic (its clients live only as long as each call).
 func (t *Topic) Close() {}
 
-// Bad counts the records Read skipped because they are not valid
-// indicators keyed by their id.
+// Bad counts the records Read and Consume refused: not valid indicators
+// keyed by their feed and id (Refused says why).
 func (t *Topic) Bad() int64 { return t.bad.Load() }
 
 // Name is the topic's name.
@@ -63,7 +64,7 @@ func (t *Topic) Publish(ctx context.Context, transactionalID string, inds []Indi
 		if err != nil {
 			return fmt.Errorf("intel: encode %s: %w", inds[i].ID, err)
 		}
-		recs[i] = kafka.Record{Key: []byte(inds[i].ID), Value: v}
+		recs[i] = kafka.Record{Key: []byte(KeyOf(&inds[i]).String()), Value: v}
 	}
 	// An import of millions of indicators is one transaction: it may take
 	// minutes to write.
@@ -78,33 +79,25 @@ func (t *Topic) Publish(ctx context.Context, transactionalID string, inds []Indi
 	return nil
 }
 
-// decode is the indicator of a record (nil for a tombstone); false when
-// the record is not a valid indicator keyed by its id (counted in Bad).
-func (t *Topic) decode(r *kafka.Record) (*Indicator, bool) {
-	if r.Value == nil {
-		return nil, true
-	}
-	var in Indicator
-	if err := json.Unmarshal(r.Value, &in); err != nil || in.ID != string(r.Key) || in.Validate() != nil {
-		// Not a record cordon writes: skipped and counted, never fatal
-		// to the rest of the topic.
-		t.bad.Add(1)
-		return nil, false
-	}
-	return &in, true
-}
-
 // Read reads the topic's committed records from the start: fn gets each
-// indicator, or a tombstone (nil with its id). With follow it keeps
-// reading after catching up (caught is called then); without, it
-// returns once caught up.
-func (t *Topic) Read(ctx context.Context, follow bool, fn func(id string, in *Indicator) error, caught func()) error {
-	err := kafka.ReadLog(ctx, t.cfg, t.name, kafka.LogOptions{Follow: follow, Caught: caught, ClientID: "intel"}, func(r *kafka.Record) error {
-		in, ok := t.decode(r)
+// indicator with its key, or a tombstone (nil with its key). Records not
+// keyed by their own feed and id are refused (counted, logged), never
+// passed on. With follow it keeps reading after catching up (caught is
+// called then); without, it returns once caught up.
+func (t *Topic) Read(ctx context.Context, follow bool, fn func(k Key, in *Indicator) error, caught func()) error {
+	legacyBefore := t.ref.counts[0].Load()
+	onCaught := func() {
+		t.legacySummary(t.ref.counts[0].Load() - legacyBefore)
+		if caught != nil {
+			caught()
+		}
+	}
+	err := kafka.ReadLog(ctx, t.cfg, t.name, kafka.LogOptions{Follow: follow, Caught: onCaught, ClientID: "intel"}, func(r *kafka.Record) error {
+		k, in, ok := t.decode(r)
 		if !ok {
 			return nil
 		}
-		return fn(string(r.Key), in)
+		return fn(k, in)
 	})
 	if err != nil {
 		return fmt.Errorf("intel: %w", err)
@@ -113,7 +106,7 @@ func (t *Topic) Read(ctx context.Context, follow bool, fn func(id string, in *In
 }
 
 // Consume reads the topic's committed records as member of group, in
-// batches: fn gets each batch of valid indicators (tombstones and invalid
+// batches: fn gets each batch of valid indicators (tombstones and refused
 // records are left out), and the batch's offsets are committed only once
 // fn returned nil; fn is called again with the same batch until it does
 // (or ctx ends). For copies of the topic elsewhere (the ClickHouse
@@ -122,7 +115,7 @@ func (t *Topic) Consume(ctx context.Context, group string, fn func([]Indicator) 
 	err := kafka.ConsumeGroup(ctx, t.cfg, t.name, group, func(recs []*kafka.Record) error {
 		batch := make([]Indicator, 0, len(recs))
 		for _, r := range recs {
-			if in, ok := t.decode(r); ok && in != nil {
+			if _, in, ok := t.decode(r); ok && in != nil {
 				batch = append(batch, *in)
 			}
 		}

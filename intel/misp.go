@@ -102,7 +102,7 @@ const MaxMISPEvents = 100_000
 // other coins are listed as not matched. The event's tlp: tag, or its
 // distribution, gives the TLP; its tags naming a category the category;
 // its threat level the confidence; the organisation that created it the
-// source. Attributes not marked for detection (to_ids false) and deleted
+// informational creator (the source is the given one). Attributes not marked for detection (to_ids false) and deleted
 // ones are left out.
 func ParseMISP(fsys fs.FS, name, source string, now time.Time) (*Feed, error) {
 	raw, err := fs.ReadFile(fsys, "manifest.json")
@@ -121,7 +121,10 @@ func ParseMISP(fsys fs.FS, name, source string, now time.Time) (*Feed, error) {
 		uuids = append(uuids, u)
 	}
 	sort.Strings(uuids)
-	col := newCollector(name, source, now)
+	col, err := newCollector(name, source, now)
+	if err != nil {
+		return nil, err
+	}
 	var all []byte
 	for _, u := range uuids {
 		if !isUUID(strings.ToLower(u)) {
@@ -175,10 +178,7 @@ func (c *collector) mispEvent(ev *mispEvent) {
 	if !ok {
 		conf = 50
 	}
-	src := sanitizeSource(ev.Orgc.Name)
-	if src == "" {
-		src = c.feed.Source
-	}
+	creator := sanitizeSource(ev.Orgc.Name) // informational: the source is the feed's
 	var from time.Time
 	if ev.Timestamp > 0 {
 		from = time.Unix(int64(ev.Timestamp), 0).UTC()
@@ -226,7 +226,7 @@ func (c *collector) mispEvent(ev *mispEvent) {
 		if u := strings.ToLower(a.UUID); isUUID(u) {
 			id = "indicator--" + u
 		}
-		in := Indicator{ID: id, Kind: KindAddress, Chain: ch, Network: "mainnet", Value: a.Value, Category: category, Source: src,
+		in := Indicator{ID: id, Kind: KindAddress, Chain: ch, Network: "mainnet", Value: a.Value, Category: category, Creator: creator,
 			Confidence: conf, TLP: tlp, ValidFrom: from, Description: ev.Info,
 			Refs: []Ref{{SourceName: "misp", ExternalID: ev.UUID}}}
 		if in.Description == "" {

@@ -22,7 +22,9 @@ func TestParseMISP(t *testing.T) {
 	require.Len(t, f.Indicators, 4, "to_ids false, deleted, xmr, other coins and non-address attributes are left out")
 	hop := by["bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"]
 	require.Equal(t, "indicator--1b2c3d4e-5f60-4718-8293-a4b5c6d7e8f9", hop.ID, "the attribute's UUID")
-	require.Equal(t, "CERT-Exchange", hop.Source)
+	require.Equal(t, "fallback", hop.Source, "the source is the importer's, never the file's")
+	require.Equal(t, "CERT-Exchange", hop.Creator, "the creating organisation, informational")
+	require.Equal(t, "misp:partners", hop.Feed)
 	require.Equal(t, TLPAmber, hop.TLP, "the event's tlp: tag")
 	require.Equal(t, CategoryHack, hop.Category, "from the event's tags")
 	require.Equal(t, 90, hop.Confidence, "threat level high")

@@ -38,7 +38,10 @@ func ParseOFACList(content []byte, name, currency string, now time.Time) (*Feed,
 	if !ok {
 		return nil, fmt.Errorf("OFAC list of %q: cordon matches XBT, ETH, USDT and USDC addresses (Bitcoin and Ethereum); this list is not imported", currency)
 	}
-	col := newCollector(name, "ofac", now)
+	col, err := newCollector(name, "ofac", now)
+	if err != nil {
+		return nil, err
+	}
 	sc := bufio.NewScanner(bytes.NewReader(content))
 	sc.Buffer(nil, 1<<20)
 	line := 0

@@ -100,7 +100,10 @@ func ParseOFACXML(content []byte, name string, now time.Time) (*Feed, error) {
 	if root != "Sanctions" && root != "sdnList" {
 		return nil, fmt.Errorf("OFAC XML: root element %q: want Sanctions (SDN advanced) or sdnList (sdn.xml)", root)
 	}
-	col := newCollector(name, "ofac", now)
+	col, err := newCollector(name, "ofac", now)
+	if err != nil {
+		return nil, err
+	}
 	for _, f := range feats {
 		cur := f.currency
 		if cur == "" {

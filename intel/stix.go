@@ -73,7 +73,10 @@ type stixObject struct {
 // wallets of other chains, are listed in Skipped by object id; malformed
 // objects, patterns and addresses are errors by object id.
 func ParseSTIX(content []byte, name, source string, now time.Time) (*Feed, error) {
-	col := newCollector(name, source, now)
+	col, err := newCollector(name, source, now)
+	if err != nil {
+		return nil, err
+	}
 	objs, err := decodeBundle(content, col)
 	if err != nil {
 		return nil, err
@@ -173,13 +176,11 @@ func (c *collector) stixIndicator(o *stixObject, value string, single bool, tlps
 		c.feed.Skipped = append(c.feed.Skipped, fmt.Sprintf("%s: %q is not a Bitcoin or Ethereum address; not matched", where, value))
 		return
 	}
-	in := Indicator{Kind: KindAddress, Chain: ch, Network: "mainnet", Value: value, Source: names[o.CreatedByRef],
+	// The producer's identity is informational: the feed's source is the
+	// importer's, and its id names only this feed's indicator (Key).
+	in := Indicator{Kind: KindAddress, Chain: ch, Network: "mainnet", Value: value, Creator: sanitizeSource(names[o.CreatedByRef]),
 		Confidence: 50, TLP: TLPAmber, ValidFrom: o.ValidFrom, ValidUntil: o.ValidUntil, Revoked: o.Revoked,
 		Created: o.Created, Modified: o.Modified, Description: o.Description, Refs: o.ExternalRefs}
-	in.Source = sanitizeSource(in.Source)
-	if in.Source == "" {
-		in.Source = c.feed.Source
-	}
 	if len(in.Description) > 4096 {
 		in.Description = in.Description[:4093] + "..."
 	}
@@ -222,7 +223,7 @@ func (c *collector) stixIndicator(o *stixObject, value string, single bool, tlps
 	if single && o.Type == "indicator" {
 		in.ID = o.ID
 	} else {
-		in.ID = ID(in.Source+"|"+o.ID, ch, KindAddress, norm)
+		in.ID = ID(c.feed.Source+"|"+o.ID, ch, KindAddress, norm)
 	}
 	c.add(where, in)
 }

@@ -124,7 +124,9 @@ func TestParseSTIX(t *testing.T) {
 	require.Len(t, f.Indicators, 5)
 	thief := byValue["0x47666fab8bd0ac7003bce3f5c3585383f09486e2"]
 	require.Equal(t, "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f", thief.ID, "a single-value indicator keeps its STIX id")
-	require.Equal(t, "Crypto ISAC -member- tier 1-", thief.Source, "the producer's identity, made a valid source name")
+	require.Equal(t, "fallback-source", thief.Source, "the source is the importer's, never the file's")
+	require.Equal(t, "Crypto ISAC -member- tier 1-", thief.Creator, "the producer's identity, informational, made a valid name")
+	require.Equal(t, "stix:isac", thief.Feed)
 	require.Equal(t, CategoryHack, thief.Category)
 	require.Equal(t, 90, thief.Confidence)
 	require.Equal(t, TLPAmber, thief.TLP)

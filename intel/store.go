@@ -23,9 +23,9 @@ func NewStore(t *Topic) *Store { return &Store{Index: NewIndex(), topic: t} }
 // Run reads the topic from the start and keeps following it until ctx
 // ends.
 func (s *Store) Run(ctx context.Context) error {
-	return s.topic.Read(ctx, true, func(id string, in *Indicator) error {
+	return s.topic.Read(ctx, true, func(k Key, in *Indicator) error {
 		if in == nil {
-			s.Index.Delete(id)
+			s.Index.Delete(k)
 		} else {
 			s.Index.Put(in)
 		}
@@ -50,13 +50,15 @@ type Verdict struct {
 }
 
 // Hits returns the indicators active now that addr matches (none when it
-// is clean or not a valid address of the chain): the screening that
-// crediting and the withdrawal gate hold money on.
+// is clean or not a valid address of the chain), each named by its key
+// (feed/id): the screening that crediting and the withdrawal gate hold
+// money on.
 func (x *Index) Hits(c chain.Chain, network, addr string) []chain.Hit {
 	matches := Screen(x, c, network, addr, time.Now()).Matches
 	out := make([]chain.Hit, 0, len(matches))
 	for _, m := range matches {
-		out = append(out, chain.Hit{Address: addr, Indicator: m.ID, Category: m.Category, Source: m.Source, Confidence: m.Confidence})
+		out = append(out, chain.Hit{Address: addr, Indicator: Key{Feed: m.Feed, ID: m.ID}.String(), Category: m.Category, Source: m.Source,
+			Confidence: m.Confidence})
 	}
 	return out
 }

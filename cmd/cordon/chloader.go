@@ -81,6 +81,9 @@ func (l *chLoader) run(ctx context.Context) error {
 		return fmt.Errorf("clickhouse loader: %w", err)
 	}
 	defer it.Close()
+	if err := it.Instrument(l.log.With("component", "intel"), nil); err != nil {
+		return fmt.Errorf("clickhouse loader: %w", err)
+	}
 	v, _ := store.ServerVersion(ctx)
 	l.log.Info("clickhouse loader running", "database", store.Database(), "server_version", v, "group", c.GroupID)
 	l.up.Store(true)
@@ -99,7 +102,9 @@ func (l *chLoader) run(ctx context.Context) error {
 	})
 	g.Go(func() error {
 		return retry.Forever(gctx, restartPolicy, l.log, "indicators: copying the intel topic into clickhouse stopped",
-			func(ctx context.Context) error { return copyIndicators(ctx, it, store, c.GroupID+"-intel", l.log) })
+			func(ctx context.Context) error {
+				return copyIndicators(ctx, it, store, c.GroupID+indicatorCopyGroup, l.log)
+			})
 	})
 	g.Go(func() error {
 		defer stop()
@@ -111,6 +116,13 @@ func (l *chLoader) run(ctx context.Context) error {
 	})
 	return g.Wait()
 }
+
+// indicatorCopyGroup suffixes the loader's group id for the copy of the
+// indicator topic. It changed when indicators were keyed by feed
+// (ClickHouse migration 6): a loader of the earlier version skipped the
+// feed/id records as invalid and committed past them, so the copy reads
+// the topic again from the start.
+const indicatorCopyGroup = "-intel-by-feed"
 
 // copyIndicators copies the indicator topic into ClickHouse until ctx
 // ends or the copy fails.
@@ -131,7 +143,10 @@ func indicatorRows(batch []intel.Indicator) []clickhouse.IndicatorRow {
 	out := make([]clickhouse.IndicatorRow, len(batch))
 	for i, in := range batch {
 		refs, _ := json.Marshal(in.Refs)
-		out[i] = clickhouse.IndicatorRow{ID: in.ID, Kind: string(in.Kind), Chain: string(in.Chain), Network: in.Network, Value: in.Value,
+		// The row's id is the indicator's key (feed/id): ids are per
+		// feed, and the table keeps the newest row of each (chain,
+		// value, id).
+		out[i] = clickhouse.IndicatorRow{ID: intel.KeyOf(&in).String(), Kind: string(in.Kind), Chain: string(in.Chain), Network: in.Network, Value: in.Value,
 			Category: in.Category, Source: in.Source, Confidence: in.Confidence, TLP: string(in.TLP), ValidFrom: in.ValidFrom,
 			ValidUntil: in.ValidUntil, Revoked: in.Revoked, Created: in.Created, Modified: in.Modified, Feed: in.Feed,
 			FeedVersion: in.FeedVersion, Description: in.Description, Refs: refs}

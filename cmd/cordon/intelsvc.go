@@ -47,9 +47,12 @@ type indicatorStore struct {
 	log   *slog.Logger
 }
 
-func newIndicatorStore(kc kafka.Config, ready <-chan struct{}, log *slog.Logger) (*indicatorStore, error) {
+func newIndicatorStore(kc kafka.Config, ready <-chan struct{}, reg prometheus.Registerer, log *slog.Logger) (*indicatorStore, error) {
 	t, err := intel.OpenTopic(kc)
 	if err != nil {
+		return nil, err
+	}
+	if err := t.Instrument(log, reg); err != nil {
 		return nil, err
 	}
 	return &indicatorStore{topic: t, store: intel.NewStore(t), ready: ready, log: log}, nil

@@ -209,7 +209,7 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 	if !cfg.Runs(config.RoleCredit) && !cfg.Runs(config.RoleAPI) {
 		return s, nil // a watcher or loader reads no indicators and no registry
 	}
-	if s.indicators, err = newIndicatorStore(kc, p.kafkaReady, ilog); err != nil {
+	if s.indicators, err = newIndicatorStore(kc, p.kafkaReady, reg, ilog); err != nil {
 		p.close()
 		return nil, err
 	}

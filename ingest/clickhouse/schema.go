@@ -155,6 +155,16 @@ var Schema = []Migration{{
 			name String, checkpoint DateTime, updated DateTime
 		) ENGINE = ReplacingMergeTree(updated) ORDER BY name`,
 	},
+}, {
+	Version: 6,
+	Name:    "indicators keyed by feed",
+	Stmts: []string{
+		// An indicator's id is now its key on cordon.intel, feed/id (ids
+		// are per feed). Rows copied before have bare ids: cordon no
+		// longer matches those records, so neither does ClickHouse; the
+		// copy reads the topic again under a new consumer group.
+		`ALTER TABLE indicators DELETE WHERE position(id, '/') = 0`,
+	},
 }}
 
 const (
