@@ -35,6 +35,11 @@ type PolicyConfig struct {
 	// Finalized (Ethereum) also waits for the node's finalized block to
 	// reach the deposit's block.
 	Finalized bool `yaml:"finalized"`
+	// Quorum is how many of the chain's endpoints must report the
+	// deposit's block at its height before it is credited; 0 is the
+	// chain's quorum (its quorum key, by default a majority when it has
+	// three or more endpoints).
+	Quorum int `yaml:"quorum"`
 }
 
 // TierConfig raises the confirmations of deposits of at least Min.
@@ -74,6 +79,9 @@ func (c Config) Validate(p *config.Problems, base string) {
 			bad(key, "a second policy for %s %s", pol.Chain, pol.Asset)
 		}
 		seen[pol.Chain+"/"+pol.Asset] = true
+		if pol.Quorum < 0 || pol.Quorum > 64 {
+			bad(key+".quorum", "%d: want 0 (the chain's quorum) to 64", pol.Quorum)
+		}
 		if pol.Confirmations < 1 || pol.Confirmations > 10_000 {
 			bad(key+".confirmations", "%d: want 1 to 10000", pol.Confirmations)
 		}

@@ -61,6 +61,10 @@ type Policy struct {
 	// deposit's block (Ethereum's "finalized" tag, carried by the
 	// watcher's block events).
 	Finalized bool
+	// Quorum is how many of the chain's endpoints must report the
+	// deposit's block at its height before it is credited (0: the
+	// chain's own quorum, a majority of three or more endpoints).
+	Quorum int
 }
 
 // Required is the confirmations an amount needs.
@@ -169,6 +173,11 @@ type Engine struct {
 	Retain uint64
 	// pruned are the deposits forgotten since TakePruned.
 	pruned []string
+	// Confirm, when set, asks the chain's nodes about a deposit that
+	// reached its depth (see Judge): Confirmed credits it, Unconfirmed
+	// leaves it waiting for the next block, Disputed holds it with the
+	// verdict's reason.
+	Confirm func(c Candidate, p Policy) Verdict
 }
 
 // NewEngine returns an engine with the given policies.
@@ -312,6 +321,17 @@ func (e *Engine) ripen(stream string) []DepositEvent {
 	out := make([]DepositEvent, 0, len(ids))
 	for _, id := range ids {
 		d := e.deposits[id]
+		if e.Confirm != nil {
+			switch v := e.Confirm(d.c, e.policy(d.c.Chain, d.c.Asset)); v.Outcome {
+			case Unconfirmed:
+				continue
+			case Disputed:
+				d.c.Holds = append(slices.Clone(d.c.Holds), v.Reason(d.c.Height, d.c.BlockHash))
+				e.set(id, d, StatusHeld)
+				out = append(out, e.event(d, stream))
+				continue
+			}
+		}
 		d.credits++
 		e.set(id, d, StatusCredited)
 		out = append(out, e.event(d, stream))

@@ -15,6 +15,8 @@ type Metrics struct {
 	commit    prometheus.Histogram
 	rounds    prometheus.Counter
 	restore   prometheus.Gauge
+	confirms  *prometheus.CounterVec
+	ask       prometheus.Histogram
 }
 
 // NewMetrics registers the crediting metrics with reg.
@@ -32,9 +34,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Rounds committed (each one Kafka transaction: deposit events, alerts and the checkpoint)."}),
 		restore: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cordon_credit_restore_seconds",
 			Help: "Time the last start took to rebuild the engine from the deposits topic."}),
+		confirms: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cordon_credit_confirmations_total",
+			Help: "Deposits at confirmation depth checked with the chain's endpoints, by outcome (confirmed, unconfirmed: waits, disputed: held)."},
+			[]string{"outcome"}),
+		ask: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cordon_credit_quorum_seconds",
+			Help: "Time to ask every endpoint of a chain which block is at a deposit's height.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.deposits, m.decisions, m.commit, m.rounds, m.restore)
+		reg.MustRegister(m.events, m.deposits, m.decisions, m.commit, m.rounds, m.restore, m.confirms, m.ask)
 	}
 	return m
 }
@@ -69,5 +76,17 @@ func (m *Metrics) setCounts(c map[string]int) {
 	for _, st := range []string{StatusPending, StatusCredited, StatusHeld, StatusReleased, StatusRejected, StatusDropped, StatusReverted,
 		StatusDust, StatusUnknown} {
 		m.deposits.WithLabelValues(st).Set(float64(c[st]))
+	}
+}
+
+func (m *Metrics) confirmation(outcome int) {
+	if m != nil {
+		m.confirms.WithLabelValues([]string{"confirmed", "unconfirmed", "disputed"}[outcome]).Inc()
+	}
+}
+
+func (m *Metrics) asked(took time.Duration) {
+	if m != nil {
+		m.ask.Observe(took.Seconds())
 	}
 }

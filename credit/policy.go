@@ -16,7 +16,7 @@ func Policies(c Config) (func(chain.Chain, string) Policy, Tokens, error) {
 	byKey := map[string]Policy{}
 	all := append(DefaultPolicies(), c.Policies...) // configured ones override
 	for _, p := range all {
-		pol := Policy{Confirmations: p.Confirmations, Finalized: p.Finalized}
+		pol := Policy{Confirmations: p.Confirmations, Finalized: p.Finalized, Quorum: p.Quorum}
 		var err error
 		if pol.Dust, err = amount(p.Dust); err != nil {
 			return nil, nil, fmt.Errorf("credit policy %s/%s: dust: %w", p.Chain, p.Asset, err)

@@ -10,6 +10,8 @@ import (
 	"maps"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +48,10 @@ type ServiceConfig struct {
 	// Operators are the names of the operators who may decide (the
 	// config's api.operators); a decision naming anyone else is refused.
 	Operators []string
+	// Nodes, when set, confirms each deposit with the chain's endpoints
+	// before it is credited (quorum.go); without it the block stream
+	// alone decides.
+	Nodes Nodes
 	// Committed, when set, sees each round's events once Kafka has
 	// committed them; Restored how many records a restore read, and how
 	// long it took.
@@ -91,7 +97,14 @@ type Service struct {
 	// pruned are deposits the engine forgot, to remove from the state.
 	pruned []string
 	// applied is cp.Applied as a set.
-	applied      map[string]bool
+	applied map[string]bool
+	// ctx is the running round's (the engine's Confirm asks the nodes
+	// within it); asked caches the nodes' answers of the round by height;
+	// disputes are the deposits the nodes disputed (written as alerts).
+	ctx          context.Context
+	asked        map[string]askedNodes
+	disputes     []dispute
+	nodesWarned  time.Time
 	behind       bool // a stream waits for ClickHouse
 	behindWarned time.Time
 	lastCommit   time.Time
@@ -110,6 +123,59 @@ func (s *Service) Counts() map[string]int {
 type refusal struct {
 	d   Decision
 	err string
+}
+
+type askedNodes struct {
+	reports []NodeReport
+	quorum  int
+}
+
+type dispute struct {
+	c Candidate
+	v Verdict
+}
+
+// confirm is the engine's Confirm: the chain's endpoints are asked which
+// block is at the deposit's height (once per height a round).
+func (s *Service) confirm(c Candidate, p Policy) Verdict {
+	key := chain.StreamKey(c.Chain, c.Network) + "/" + strconv.FormatUint(c.Height, 10)
+	a, ok := s.asked[key]
+	if !ok {
+		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+		start := time.Now()
+		reports, q, err := s.cfg.Nodes.HashesAt(ctx, c.Chain, c.Network, c.Height)
+		cancel()
+		s.cfg.Metrics.asked(time.Since(start))
+		if err != nil {
+			if time.Since(s.nodesWarned) > time.Minute {
+				s.nodesWarned = time.Now()
+				s.cfg.Log.Error("credit: cannot ask the chain's nodes: deposits at confirmation depth wait", "chain", c.Chain, "network", c.Network,
+					"height", c.Height, "err", err)
+			}
+			s.cfg.Metrics.confirmation(Unconfirmed)
+			return Verdict{Outcome: Unconfirmed}
+		}
+		a = askedNodes{reports, q}
+		s.asked[key] = a
+	}
+	q := a.quorum
+	if p.Quorum > 0 {
+		q = p.Quorum
+	}
+	v := Judge(a.reports, c.BlockHash, q)
+	s.cfg.Metrics.confirmation(v.Outcome)
+	switch {
+	case v.Outcome == Disputed:
+		s.cfg.Log.Error("credit: the chain's nodes dispute a deposit's block: held", "deposit", c.ID, "reason", v.Reason(c.Height, c.BlockHash))
+		s.disputes = append(s.disputes, dispute{c, v})
+	case v.Outcome == Unconfirmed:
+		s.cfg.Log.Warn("credit: too few of the chain's nodes confirm a deposit's block yet: it waits", "deposit", c.ID,
+			"reason", v.Reason(c.Height, c.BlockHash))
+	case len(v.Dissent) > 0:
+		s.cfg.Log.Warn("credit: confirmed by a quorum, but an endpoint reports another block", "deposit", c.ID,
+			"reason", v.Reason(c.Height, c.BlockHash))
+	}
+	return v
 }
 
 // NewService returns a service; Run it.
@@ -210,6 +276,10 @@ func (s *Service) run(ctx context.Context) error {
 func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
 	s.e = NewEngine(s.cfg.Policy)
 	s.e.Retain = s.cfg.Retain
+	if s.cfg.Nodes != nil {
+		s.e.Confirm = s.confirm
+	}
+	s.disputes = nil
 	s.cp = checkpoint{Offsets: map[string]int64{}, Next: map[string]uint64{}, Tips: map[string]uint64{}, Finalized: map[string]uint64{}}
 	s.asm, s.decisions = kafka.NewAssembler(s.cfg.Kafka.Topics, func(hash string) bool { return s.applied[hash] }), nil
 	s.recent, s.pruned, s.refused = map[string]*recentOutputs{}, nil, nil
@@ -344,6 +414,7 @@ func (s *Service) take(r *kafka.Record) {
 
 // apply runs the queued events that can run, in seq order per stream.
 func (s *Service) apply(ctx context.Context) ([]DepositEvent, error) {
+	s.ctx, s.asked = ctx, map[string]askedNodes{}
 	var out []DepositEvent
 	s.behind = false
 	for _, d := range s.decisions {
@@ -499,6 +570,20 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, events []Depo
 		av, _ := json.Marshal(&a)
 		recs = append(recs, kafka.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
 	}
+	for _, dp := range s.disputes {
+		c, v := dp.c, dp.v
+		var eps []string
+		for _, r := range v.Dissent {
+			eps = append(eps, r.Endpoint+"="+r.Hash)
+		}
+		a := chain.Alert{V: chain.SchemaVersion, ID: "deposit_disputed/" + c.ID + "/" + c.BlockHash, Type: "deposit_disputed", Severity: "critical",
+			Chain: c.Chain, Network: c.Network, Time: time.Now().UTC(),
+			Message: "the chain's nodes do not confirm a deposit's block: it is held (a lying endpoint, a forged block record, or a reorg deeper than the policy)",
+			Details: map[string]string{"deposit": c.ID, "account": c.Account, "amount": c.Amount.String(), "block_hash": c.BlockHash,
+				"height": strconv.FormatUint(c.Height, 10), "dissenting": strings.Join(eps, ","), "reason": v.Reason(c.Height, c.BlockHash)}}
+		av, _ := json.Marshal(&a)
+		recs = append(recs, kafka.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
+	}
 	// Forgotten deposits leave the state (compaction drops them).
 	s.pruned = append(s.pruned, s.e.TakePruned()...)
 	for _, id := range s.pruned {
@@ -509,7 +594,7 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, events []Depo
 	if err := out.Commit(ctx, recs); err != nil {
 		return fmt.Errorf("credit: commit the round: %w", err)
 	}
-	s.refused, s.pruned = nil, nil
+	s.refused, s.pruned, s.disputes = nil, nil, nil
 	s.cfg.Metrics.committed(events, time.Since(start))
 	if s.cfg.Committed != nil {
 		s.cfg.Committed(events)

@@ -85,12 +85,12 @@ func TestScreenAPI(t *testing.T) {
 // shown in full.
 func TestScreenWithholdsRestricted(t *testing.T) {
 	st := &Store{Index: NewIndex()}
-	amber := Indicator{Kind: KindAddress, Chain: chain.ETH, Value: ethAddr(7), Category: CategoryHack, Source: "partner-x", Confidence: 90,
-		TLP: TLPAmber, ValidFrom: time.Unix(1_600_000_000, 0), Description: "wallet of the X heist, shared under TLP:AMBER"}
+	amber := Indicator{Kind: KindAddress, Chain: chain.ETH, Value: ethAddr(7), Category: CategoryHack, Source: "partner-x", Feed: "partner-x",
+		Confidence: 90, TLP: TLPAmber, ValidFrom: time.Unix(1_600_000_000, 0), Description: "wallet of the X heist, shared under TLP:AMBER"}
 	red := amber
-	red.Source, red.TLP, red.Category = "partner-y", TLPRed, CategoryScam
+	red.Source, red.Feed, red.TLP, red.Category = "partner-y", "partner-y", TLPRed, CategoryScam
 	green := amber
-	green.Source, green.TLP, green.Category, green.Confidence = "community", TLPGreen, CategoryScam, 40
+	green.Source, green.Feed, green.TLP, green.Category, green.Confidence = "community", "community", TLPGreen, CategoryScam, 40
 	for _, in := range []*Indicator{&amber, &red, &green} {
 		require.NoError(t, in.Validate())
 		st.Index.Put(in)

@@ -1,0 +1,92 @@
+package credit
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/cordonhq/cordon/internal/chain"
+)
+
+// Before a deposit is credited, the chain's own nodes are asked which
+// block is at its height: the block stream says what one watcher was
+// told by whichever endpoint answered it (or what someone who could
+// write to Kafka wrote), and a credit must not rest on one source. At
+// least a quorum of the chain's configured endpoints must report the
+// deposit's block hash.
+
+// NodeReport is one endpoint's answer to which block is at a height.
+type NodeReport struct {
+	Endpoint string
+	Hash     string
+	Err      error
+}
+
+// Nodes asks a chain network's configured endpoints which block is at a
+// height: every endpoint's report, in configuration order, and the
+// quorum its configuration asks for. cmd wires it to the watchers'
+// sources.
+type Nodes interface {
+	HashesAt(ctx context.Context, c chain.Chain, network string, height uint64) (reports []NodeReport, quorum int, err error)
+}
+
+// Outcomes of asking the nodes.
+const (
+	// Confirmed: at least a quorum reports the deposit's block.
+	Confirmed = iota
+	// Unconfirmed: not enough answers yet either way; the deposit waits.
+	Unconfirmed
+	// Disputed: so many endpoints report another block that a quorum
+	// for the deposit's block is out of reach; the deposit is held.
+	Disputed
+)
+
+// Verdict is what the nodes said about a deposit's block.
+type Verdict struct {
+	Outcome       int
+	Agree, Quorum int
+	// Dissent are the endpoints reporting another block, Silent those
+	// that did not answer.
+	Dissent, Silent []NodeReport
+}
+
+// Judge weighs the reports on hash against quorum q.
+func Judge(reports []NodeReport, hash string, q int) Verdict {
+	v := Verdict{Quorum: max(q, 1)}
+	for _, r := range reports {
+		switch {
+		case r.Err != nil || r.Hash == "":
+			v.Silent = append(v.Silent, r)
+		case strings.EqualFold(r.Hash, hash):
+			v.Agree++
+		default:
+			v.Dissent = append(v.Dissent, r)
+		}
+	}
+	switch {
+	case v.Agree >= v.Quorum:
+		v.Outcome = Confirmed
+	case len(reports)-len(v.Dissent) < v.Quorum:
+		v.Outcome = Disputed
+	default:
+		v.Outcome = Unconfirmed
+	}
+	return v
+}
+
+// Reason is the verdict in words, naming the endpoints.
+func (v Verdict) Reason(height uint64, hash string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "the nodes do not confirm block %s at height %d: %d of the %d needed report it", hash, height, v.Agree, v.Quorum)
+	for _, r := range v.Dissent {
+		fmt.Fprintf(&b, "; %s reports %s", r.Endpoint, r.Hash)
+	}
+	for _, r := range v.Silent {
+		if r.Err != nil {
+			fmt.Fprintf(&b, "; %s did not answer (%v)", r.Endpoint, r.Err)
+		} else {
+			fmt.Fprintf(&b, "; %s has no block there", r.Endpoint)
+		}
+	}
+	return b.String()
+}
