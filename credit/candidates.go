@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/registry"
@@ -121,8 +122,17 @@ type Tokens map[chain.Chain]map[string]bool
 // registered deposit address accepting their asset. ERC-721 transfers and
 // tokens not in tokens are candidates of unknown assets (recorded, never
 // credited).
+//
+// Each is screened on every address that paid it: the transfer's sender,
+// and the transaction's sender and recipient (a sanctioned account
+// calling a router or a token contract that pays the deposit address is
+// no less the payer).
 func ETHCandidates(b *chain.Block, reg *registry.Index, tokens Tokens, screen Screener) []Candidate {
 	var out []Candidate
+	txs := make(map[string]*chain.Transaction, len(b.Transactions))
+	for i := range b.Transactions {
+		txs[b.Transactions[i].Hash] = &b.Transactions[i]
+	}
 	for i := range b.Transfers {
 		t := &b.Transfers[i]
 		e, ok := reg.Lookup(t.Chain, t.Network, t.To)
@@ -141,7 +151,20 @@ func ETHCandidates(b *chain.Block, reg *registry.Index, tokens Tokens, screen Sc
 			Index: index, Address: t.To, Account: e.Account, Asset: t.Asset, Amount: amt, BlockHash: t.BlockHash, Height: t.BlockHeight,
 			Senders:    []string{t.From},
 			KnownAsset: t.Asset == chain.AssetNative || (t.Standard == chain.StandardERC20 && tokens[t.Chain][t.Asset])}
-		c.screen(screen, t.From)
+		payers := []string{t.From}
+		if tx := txs[t.TxHash]; tx != nil {
+			for _, a := range []string{tx.From, tx.To} {
+				if a != "" && !slices.ContainsFunc(payers, func(p string) bool { return strings.EqualFold(p, a) }) && !strings.EqualFold(a, t.To) {
+					payers = append(payers, a)
+				}
+			}
+			if tx.From != "" && !strings.EqualFold(tx.From, t.From) {
+				c.Senders = append(c.Senders, tx.From)
+			}
+		}
+		for _, a := range payers {
+			c.screen(screen, a)
+		}
 		out = append(out, c)
 	}
 	return out

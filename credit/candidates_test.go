@@ -62,6 +62,32 @@ func TestETHCandidates(t *testing.T) {
 	require.True(t, got[1].KnownAsset)
 	require.False(t, got[2].KnownAsset, "a token the exchange does not credit")
 	require.Equal(t, "u2", got[3].Account)
+
+	// A sanctioned account calls a router that pays the deposit address
+	// in USDT: the log's sender is the router, the transaction's the
+	// thief. Screened on both; the router itself listed is caught too.
+	router, mixer := "0x00000000000000000000000000000000000000c1", "0x00000000000000000000000000000000000000c2"
+	mx := intel.Indicator{Chain: chain.ETH, Value: mixer, Source: "ofac", Feed: "ofac:eth", Category: intel.CategorySanctions, Confidence: 100, ValidFrom: time.Unix(0, 0)}
+	require.NoError(t, mx.Validate())
+	x.Put(&mx)
+	viaRouter := tr(router, dep, usdt, chain.StandardERC20, li(8), 70)
+	viaRouter.TxHash = "0xr"
+	viaMixer := tr(mixer, dep, usdt, chain.StandardERC20, li(9), 70)
+	viaMixer.TxHash = "0xm"
+	clean := tr(router, dep, usdt, chain.StandardERC20, li(10), 70)
+	clean.TxHash = "0xc"
+	b = &chain.Block{
+		Transactions: []chain.Transaction{{Hash: "0xr", From: thief, To: router}, {Hash: "0xm", From: "0x02", To: mixer}, {Hash: "0xc", From: "0x02", To: router}},
+		Transfers:    []chain.Transfer{viaRouter, viaMixer, clean},
+	}
+	got = credit.ETHCandidates(b, reg, credit.Tokens{chain.ETH: {usdt: true}}, screener(x))
+	require.Len(t, got, 3)
+	require.Len(t, got[0].Hits, 1, "the transaction's sender is listed")
+	require.Equal(t, thief, got[0].Hits[0].Address)
+	require.Equal(t, []string{router, thief}, got[0].Senders)
+	require.Len(t, got[1].Hits, 1, "the contract the transaction called is listed")
+	require.Equal(t, mixer, got[1].Hits[0].Address)
+	require.Empty(t, got[2].Hits)
 }
 
 // TestBTCCandidates: on a real btcd chain loaded into ClickHouse, the

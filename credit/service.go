@@ -203,7 +203,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 func (s *Service) run(ctx context.Context) error {
 	tp := s.cfg.Kafka.Topics
-	inputs := []string{tp.Blocks, tp.Transfers, tp.Outputs, tp.Spends, tp.Decisions}
+	inputs := []string{tp.Blocks, tp.Transactions, tp.Transfers, tp.Outputs, tp.Spends, tp.Decisions}
 	if err := kafka.Ensure(ctx, s.cfg.Kafka, append([]string{tp.Deposits, tp.CreditState, tp.Alerts}, inputs...)...); err != nil {
 		return fmt.Errorf("credit: %w", err)
 	}
@@ -282,6 +282,7 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
 	s.disputes = nil
 	s.cp = checkpoint{Offsets: map[string]int64{}, Next: map[string]uint64{}, Tips: map[string]uint64{}, Finalized: map[string]uint64{}}
 	s.asm, s.decisions = kafka.NewAssembler(s.cfg.Kafka.Topics, func(hash string) bool { return s.applied[hash] }), nil
+	s.asm.Transactions = true // token deposits are screened on the transaction's sender and recipient too
 	s.recent, s.pruned, s.refused = map[string]*recentOutputs{}, nil, nil
 	fence, err := out.Fence(ctx, s.cfg.Kafka.Topics.CreditState, markerKey, typeHeader(markerKey))
 	if err != nil {

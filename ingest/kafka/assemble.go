@@ -29,6 +29,9 @@ type Assembler struct {
 	pos map[string]int64
 	// skip tells which blocks' parts to drop (already applied).
 	skip func(hash string) bool
+	// Transactions makes a block complete only once its transactions
+	// are in too (for consumers that read the transactions topic).
+	Transactions bool
 }
 
 type queuedEvent struct {
@@ -131,12 +134,12 @@ func (a *Assembler) Add(r *Record, applied func(stream string) (next uint64, ok 
 
 // complete tells whether a block's parts are all in (for the kinds the
 // assembler reads: transactions are counted only when their topic is).
-func (c *blockContents) complete(ev *chain.BlockEvent) bool {
+func (c *blockContents) complete(ev *chain.BlockEvent, withTx bool) bool {
 	if c == nil {
-		return ev.TransferCount == 0 && ev.OutputCount == 0 && ev.SpendCount == 0
+		return ev.TransferCount == 0 && ev.OutputCount == 0 && ev.SpendCount == 0 && (!withTx || ev.TxCount == 0)
 	}
 	return c.counts[KindTransfer] == ev.TransferCount && c.counts[KindOutput] == ev.OutputCount &&
-		c.counts[KindSpend] == ev.SpendCount
+		c.counts[KindSpend] == ev.SpendCount && (!withTx || c.counts[KindTransaction] == ev.TxCount)
 }
 
 // Streams are the streams with queued events, sorted.
@@ -175,7 +178,7 @@ func (a *Assembler) Ready(stream string, seq uint64) (chain.BlockEvent, *chain.B
 		return ev, nil, true
 	}
 	c := a.contents[ev.Hash]
-	if !c.complete(&ev) {
+	if !c.complete(&ev, a.Transactions) {
 		return chain.BlockEvent{}, nil, false
 	}
 	var blk chain.Block
