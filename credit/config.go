@@ -21,6 +21,17 @@ type Config struct {
 	// by the crediting engine's memory (they stay on cordon.deposits).
 	// Keep it far above every chain's max_reorg_depth.
 	RetainBlocks uint64 `yaml:"retain_blocks"`
+	// TwoOperators names the held deposits whose release takes two
+	// distinct operators (besides each policy's two_operators_above).
+	TwoOperators TwoOperators `yaml:"two_operators"`
+}
+
+// TwoOperators: a release needs a second operator when a screening hit
+// is of one of Categories (default: sanctions), or has a confidence of at
+// least MinConfidence (0: no such rule).
+type TwoOperators struct {
+	Categories    []string `yaml:"categories"`
+	MinConfidence int      `yaml:"min_confidence"`
 }
 
 // PolicyConfig is the confirmation policy of one chain and asset. Amounts
@@ -40,6 +51,9 @@ type PolicyConfig struct {
 	// chain's quorum (its quorum key, by default a majority when it has
 	// three or more endpoints).
 	Quorum int `yaml:"quorum"`
+	// TwoOperatorsAbove: releasing a held deposit of at least this amount
+	// (base units) takes two distinct operators.
+	TwoOperatorsAbove string `yaml:"two_operators_above"`
 }
 
 // TierConfig raises the confirmations of deposits of at least Min.
@@ -85,7 +99,7 @@ func (c Config) Validate(p *config.Problems, base string) {
 		if pol.Confirmations < 1 || pol.Confirmations > 10_000 {
 			bad(key+".confirmations", "%d: want 1 to 10000", pol.Confirmations)
 		}
-		for _, f := range []struct{ k, v string }{{"dust", pol.Dust}, {"review", pol.Review}} {
+		for _, f := range []struct{ k, v string }{{"dust", pol.Dust}, {"review", pol.Review}, {"two_operators_above", pol.TwoOperatorsAbove}} {
 			if f.v != "" && !decimalRe.MatchString(f.v) {
 				bad(key+"."+f.k, "%q: want a decimal integer in base units", f.v)
 			}
@@ -98,6 +112,14 @@ func (c Config) Validate(p *config.Problems, base string) {
 			if t.Confirmations <= pol.Confirmations {
 				bad(tk+".confirmations", "%d: a tier must ask more than the policy's %d", t.Confirmations, pol.Confirmations)
 			}
+		}
+	}
+	if m := c.TwoOperators.MinConfidence; m < 0 || m > 100 {
+		bad(base+".two_operators.min_confidence", "%d: want 0 (off) to 100", m)
+	}
+	for i, cat := range c.TwoOperators.Categories {
+		if cat == "" {
+			bad(fmt.Sprintf("%s.two_operators.categories[%d]", base, i), "empty: want an indicator category (sanctions, hack, ...)")
 		}
 	}
 	for ch, toks := range c.Tokens {

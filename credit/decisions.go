@@ -25,6 +25,10 @@ type DecisionRequest struct {
 	Deposit string `json:"deposit"`
 	Action  string `json:"action"`
 	Reason  string `json:"reason"`
+	// Content, when given, is the content digest of the deposit as the
+	// operator saw it (GET /v1/deposits): the decision is refused (409)
+	// if the deposit has changed since.
+	Content string `json:"content,omitempty"`
 }
 
 // DecisionResponse acknowledges a decision written to the decisions
@@ -104,7 +108,9 @@ const DecisionsEndpoint = "/v1/decisions"
 // scope is operators' only) releases or rejects a held deposit.
 // The decision names the operator and is acknowledged (202) once it is in
 // the decisions topic. Other tokens get 403 (counted, logged, alerted).
-func NewDecisionsHandler(auth *apiauth.Auth, maxBody int64, publish func(context.Context, Decision) error,
+// The decision is bound to the deposit's content as view holds it (a
+// held deposit): crediting applies it to that content only.
+func NewDecisionsHandler(auth *apiauth.Auth, maxBody int64, view *View, publish func(context.Context, Decision) error,
 	now func() time.Time) http.Handler {
 	if now == nil {
 		now = time.Now
@@ -130,6 +136,24 @@ func NewDecisionsHandler(auth *apiauth.Auth, maxBody int64, publish func(context
 			apiauth.Fail(w, http.StatusBadRequest, "%v", err)
 			return
 		}
+		if !view.Ready() {
+			apiauth.Fail(w, http.StatusServiceUnavailable, "the deposits view is still reading cordon.deposits: retry")
+			return
+		}
+		ev, ok := view.Get(d.Deposit)
+		switch {
+		case !ok:
+			apiauth.Fail(w, http.StatusConflict, "deposit %s is not open (settled or unknown): nothing to decide", d.Deposit)
+			return
+		case ev.Status != StatusHeld:
+			apiauth.Fail(w, http.StatusConflict, "deposit %s is %s, not held: nothing to decide", d.Deposit, ev.Status)
+			return
+		case req.Content != "" && req.Content != ev.Content:
+			apiauth.Fail(w, http.StatusConflict, "deposit %s changed since you saw it (content %s, now %s): look again, then decide", d.Deposit,
+				trunc(req.Content), ev.Content)
+			return
+		}
+		d.Content = ev.Content
 		if err := publish(r.Context(), d); err != nil {
 			apiauth.Fail(w, http.StatusServiceUnavailable, "writing the decision failed; it was not recorded, retry with the same id: %v", err)
 			return

@@ -27,7 +27,10 @@ func TestDecisionsAPI(t *testing.T) {
 	auth, err := apiauth.New([]apiauth.Token{{Name: "exchange", Token: config.SecretValue(client), Scopes: []string{"screen", "register", "deposits:read"}}},
 		ops, apiauth.Options{})
 	require.NoError(t, err)
-	h := NewDecisionsHandler(auth, 4096, func(_ context.Context, d Decision) error {
+	dep := "eth/mainnet/0x" + strings.Repeat("ab", 32) + "/native"
+	btcDep := "btc/mainnet/" + strings.Repeat("cd", 32) + "/3"
+	view := heldView(dep, btcDep)
+	h := NewDecisionsHandler(auth, 4096, view, func(_ context.Context, d Decision) error {
 		if fail {
 			return errors.New("broker down")
 		}
@@ -35,12 +38,12 @@ func TestDecisionsAPI(t *testing.T) {
 		return nil
 	}, func() time.Time { return time.Date(2026, 11, 22, 5, 0, 0, 0, time.UTC) })
 	do := func(auth, body string) (int, string) { return testkit.PostJSON(h, "/v1/decisions", auth, body) }
-	dep := "eth/mainnet/0x" + strings.Repeat("ab", 32) + "/native"
 	code, body := do(bob, `{"id":"req-1","deposit":"`+dep+`","action":"release","reason":"partner confirmed a false positive"}`)
 	require.Equal(t, http.StatusAccepted, code, body)
 	require.Len(t, published, 1)
 	require.Equal(t, Decision{V: 1, ID: "req-1", Deposit: dep, Action: ActionRelease, Operator: "bob",
-		Reason: "partner confirmed a false positive", Time: "2026-11-22T05:00:00Z"}, published[0], "the operator is the token's holder")
+		Reason: "partner confirmed a false positive", Time: "2026-11-22T05:00:00Z", Content: view.open[dep].Content}, published[0],
+		"the operator is the token's holder; the decision names the content it was made on")
 	code, body = do(ann, `{"deposit":"btc/mainnet/`+strings.Repeat("cd", 32)+`/3","action":"reject","reason":"stolen funds"}`)
 	require.Equal(t, http.StatusAccepted, code, body)
 	require.Len(t, published[1].ID, 32, "an id is made up when none is given")
@@ -72,4 +75,47 @@ func TestDecisionsAPI(t *testing.T) {
 	code, body = do(ann, `{"id":"req-9","deposit":"`+dep+`","action":"reject","reason":"x"}`)
 	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.Contains(t, body, "not recorded, retry with the same id")
+}
+
+// heldView is a deposits view holding the deposits ids, held.
+func heldView(ids ...string) *View {
+	v := &View{open: map[string]DepositEvent{}}
+	for _, id := range ids {
+		ev := DepositEvent{ID: id, Status: StatusHeld, Amount: "100", Reasons: []string{"listed sender"}}
+		ev.Content = ContentOf(&ev)
+		v.open[id] = ev
+	}
+	v.ready.Store(true)
+	return v
+}
+
+// TestDecisionsBoundToContent: a decision names the content of the
+// deposit it was made on; one on a deposit that is not held, or that
+// changed since the operator looked (content given and different), is
+// refused with 409 and not written.
+func TestDecisionsBoundToContent(t *testing.T) {
+	ops := []apiauth.Operator{{Name: "ann", Token: config.SecretValue("ann-token-0123456789")}}
+	auth, err := apiauth.New(nil, ops, apiauth.Options{})
+	require.NoError(t, err)
+	dep := "eth/mainnet/0x" + strings.Repeat("ab", 32) + "/native"
+	other := "eth/mainnet/0x" + strings.Repeat("ef", 32) + "/native"
+	view := heldView(dep, other)
+	ev := view.open[other]
+	ev.Status = StatusPending
+	view.open[other] = ev
+	var published []Decision
+	h := NewDecisionsHandler(auth, 4096, view, func(_ context.Context, d Decision) error { published = append(published, d); return nil }, nil)
+	do := func(body string) (int, string) { return testkit.PostJSON(h, "/v1/decisions", "ann-token-0123456789", body) }
+	code, body := do(`{"deposit":"` + dep + `","action":"release","reason":"ok","content":"0123"}`)
+	require.Equal(t, http.StatusConflict, code, body)
+	require.Contains(t, body, "changed since you saw it")
+	code, body = do(`{"deposit":"` + other + `","action":"release","reason":"ok"}`)
+	require.Equal(t, http.StatusConflict, code, body)
+	require.Contains(t, body, "is pending, not held")
+	code, body = do(`{"deposit":"eth/mainnet/0x` + strings.Repeat("11", 32) + `/native","action":"release","reason":"ok"}`)
+	require.Equal(t, http.StatusConflict, code, body)
+	require.Empty(t, published)
+	code, body = do(`{"deposit":"` + dep + `","action":"release","reason":"ok","content":"` + view.open[dep].Content + `"}`)
+	require.Equal(t, http.StatusAccepted, code, body)
+	require.Equal(t, view.open[dep].Content, published[0].Content)
 }

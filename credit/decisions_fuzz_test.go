@@ -32,7 +32,7 @@ func FuzzDecisionsAPI(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	h := NewDecisionsHandler(auth, 4096, func(_ context.Context, d Decision) error {
+	h := NewDecisionsHandler(auth, 4096, heldView(dep), func(_ context.Context, d Decision) error {
 		got = append(got, d)
 		return nil
 	}, time.Now)

@@ -1,10 +1,14 @@
 package credit
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/cordonhq/cordon/internal/chain"
 )
@@ -40,6 +44,9 @@ type Decision struct {
 	Operator string `json:"operator"`
 	Reason   string `json:"reason"`
 	Time     string `json:"time"`
+	// Content is the deposit's content digest (DepositEvent.Content) the
+	// operator decided on: a decision applies only to that content.
+	Content string `json:"content"`
 }
 
 // Tier raises the confirmations of amounts at or above Min.
@@ -65,6 +72,25 @@ type Policy struct {
 	// deposit's block at its height before it is credited (0: the
 	// chain's own quorum, a majority of three or more endpoints).
 	Quorum int
+	// A release needs two distinct operators when the amount is at least
+	// DualAbove, a screening hit is of one of DualCategories, or a hit's
+	// confidence is at least DualConfidence (0: no such rule).
+	DualAbove      *big.Int
+	DualCategories []string
+	DualConfidence int
+}
+
+// dual tells whether releasing c takes two operators under p.
+func (p Policy) dual(c *Candidate) bool {
+	if p.DualAbove != nil && c.Amount.Cmp(p.DualAbove) >= 0 {
+		return true
+	}
+	for _, h := range c.Hits {
+		if slices.Contains(p.DualCategories, h.Category) || (p.DualConfidence > 0 && h.Confidence >= p.DualConfidence) {
+			return true
+		}
+	}
+	return false
 }
 
 // Required is the confirmations an amount needs.
@@ -130,8 +156,35 @@ type DepositEvent struct {
 	// more than it has applied (see docs/credit.md).
 	Credits int `json:"credits"`
 	// Decision is the operator's decision on the deposit, once there is
-	// one.
-	Decision *Decision `json:"decision,omitempty"`
+	// one; Approvals the first operator's release of a deposit whose
+	// release takes two (the second is the Decision).
+	Decision  *Decision  `json:"decision,omitempty"`
+	Approvals []Decision `json:"approvals,omitempty"`
+	// Senders are the addresses that paid the deposit (Bitcoin: of the
+	// outputs its transaction spends; Ethereum: the transfer's and the
+	// transaction's senders).
+	Senders []string `json:"senders,omitempty"`
+	// Content is the digest of what the deposit is (ContentOf): an
+	// operator's decision names it, and applies to nothing else.
+	Content string `json:"content"`
+}
+
+// ContentOf is the digest of a deposit's content: what it pays (chain,
+// transaction, index, address, account, asset, amount), who paid it and
+// why it is held (senders, reasons, screening hits) — everything an
+// operator's decision rests on, and nothing that changes when the same
+// deposit is mined again unchanged in another block.
+func ContentOf(ev *DepositEvent) string {
+	c := struct {
+		ID, Chain, Network, Tx, Index, Address, Account, Asset, Amount string
+		Senders, Reasons                                               []string
+		Hits                                                           []Hit
+	}{ev.ID, string(ev.Chain), ev.Network, ev.TxHash, ev.Index, ev.Address, ev.Account, ev.Asset, ev.Amount,
+		slices.Sorted(slices.Values(ev.Senders)), slices.Sorted(slices.Values(ev.Reasons)), slices.Clone(ev.Indicators)}
+	slices.SortFunc(c.Hits, func(a, b Hit) int { return strings.Compare(a.Indicator+"\x00"+a.Address, b.Indicator+"\x00"+b.Address) })
+	b, _ := json.Marshal(&c)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
 
 type deposit struct {
@@ -141,6 +194,8 @@ type deposit struct {
 	final    bool // wait for finality too
 	credits  int
 	decision *Decision
+	// approvals are first releases waiting for a second operator.
+	approvals []Decision
 }
 
 func (d *deposit) released() bool { return d.decision != nil && d.decision.Action == ActionRelease }
@@ -217,7 +272,8 @@ func (e *Engine) event(d *deposit, stream string) DepositEvent {
 	ev := DepositEvent{V: chain.SchemaVersion, ID: c.ID, Status: d.status, Chain: c.Chain, Network: c.Network, TxHash: c.TxHash,
 		Index: c.Index, Address: c.Address, Account: c.Account, Asset: c.Asset, Amount: c.Amount.String(), BlockHash: c.BlockHash,
 		BlockNumber: c.Height, Confirmations: conf, Required: d.required, Reasons: slices.Clone(c.Holds), Indicators: c.Hits, Credits: d.credits,
-		Decision: d.decision}
+		Decision: d.decision, Approvals: slices.Clone(d.approvals), Senders: slices.Clone(c.Senders)}
+	ev.Content = ContentOf(&ev)
 	if d.final {
 		f := e.finalized[stream] >= c.Height && conf > 0
 		ev.Finalized = &f
@@ -251,6 +307,19 @@ func (e *Engine) Added(ev chain.BlockEvent, cands []Candidate) []DepositEvent {
 		d.c, d.required, d.final = c, p.Required(c.Amount), p.Finalized
 		if p.Review != nil && c.Amount.Cmp(p.Review) >= 0 {
 			d.c.Holds = append(slices.Clone(c.Holds), "amount at or above the review threshold")
+		}
+		if d.decision != nil || len(d.approvals) > 0 {
+			// The deposit mined again: a decision stands only on the
+			// content it was made on.
+			ev := e.event(d, stream)
+			if d.decision != nil && d.decision.Content != ev.Content && d.decision.Action == ActionRelease {
+				d.c.Holds = append(slices.Clone(d.c.Holds), fmt.Sprintf(
+					"mined again with other content (amount, asset, senders or screening hits): the release by %s was cancelled", d.decision.Operator))
+				d.decision = nil
+			}
+			if len(d.approvals) > 0 && d.approvals[0].Content != ev.Content {
+				d.approvals = nil
+			}
 		}
 		var status string
 		switch {
@@ -387,21 +456,50 @@ func (e *Engine) Decide(dec Decision) ([]DepositEvent, error) {
 	if d.decision != nil && d.decision.ID == dec.ID {
 		return nil, nil // this decision, read again
 	}
+	for _, a := range d.approvals {
+		if a.ID == dec.ID {
+			return nil, nil // this first approval, read again
+		}
+	}
 	if d.status != StatusHeld {
 		return nil, fmt.Errorf("deposit %s is %s, not held", dec.Deposit, d.status)
 	}
 	stream := chain.StreamKey(d.c.Chain, d.c.Network)
-	d.decision = &dec
+	if cur := e.event(d, stream); dec.Content != cur.Content {
+		return nil, fmt.Errorf("decision %s was made on other content of deposit %s (%q, now %q): it changed since (mined again, screened again, or disputed by the nodes); decide again",
+			dec.ID, dec.Deposit, trunc(dec.Content), cur.Content)
+	}
 	switch dec.Action {
 	case ActionReject:
+		d.decision, d.approvals = &dec, nil
 		e.set(dec.Deposit, d, StatusRejected)
 		return []DepositEvent{e.event(d, stream)}, nil
 	case ActionRelease:
+		if e.policy(d.c.Chain, d.c.Asset).dual(&d.c) {
+			switch {
+			case len(d.approvals) == 0:
+				// The first of two: recorded, the deposit stays held.
+				d.approvals = []Decision{dec}
+				return []DepositEvent{e.event(d, stream)}, nil
+			case d.approvals[0].Operator == dec.Operator:
+				return nil, fmt.Errorf("deposit %s needs a second operator's release: %s released it already", dec.Deposit, dec.Operator)
+			}
+		}
+		d.decision = &dec
 		e.set(dec.Deposit, d, StatusReleased)
 		return append([]DepositEvent{e.event(d, stream)}, e.ripen(stream)...), nil
 	}
-	d.decision = nil
 	return nil, fmt.Errorf("decision %s: unknown action %q", dec.ID, dec.Action)
+}
+
+// content is deposit id's content digest as the engine holds it ("" for
+// an unknown deposit).
+func (e *Engine) content(id string) string {
+	d := e.deposits[id]
+	if d == nil {
+		return ""
+	}
+	return e.event(d, chain.StreamKey(d.c.Chain, d.c.Network)).Content
 }
 
 // Restore rebuilds the engine's deposits from the events it emitted (the
@@ -419,8 +517,8 @@ func (e *Engine) Restore(events []DepositEvent, tips, finalized map[string]uint6
 		}
 		d.c = Candidate{ID: ev.ID, Chain: ev.Chain, Network: ev.Network, TxHash: ev.TxHash, Index: ev.Index, Address: ev.Address,
 			Account: ev.Account, Asset: ev.Asset, Amount: amt, BlockHash: ev.BlockHash, Height: ev.BlockNumber, Holds: ev.Reasons, Hits: ev.Indicators,
-			KnownAsset: true}
-		d.required, d.credits, d.decision = ev.Required, ev.Credits, ev.Decision
+			Senders: ev.Senders, KnownAsset: true}
+		d.required, d.credits, d.decision, d.approvals = ev.Required, ev.Credits, ev.Decision, ev.Approvals
 		d.final = ev.Finalized != nil
 		e.set(ev.ID, d, ev.Status)
 		if ev.Status != StatusDropped && ev.Status != StatusReverted {

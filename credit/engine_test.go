@@ -237,21 +237,21 @@ func TestEngineLifecycle(t *testing.T) {
 	}
 	require.Equal(t, []string{"big:credited"}, statuses(e.Added(blk(6), nil)), "the amount tier needs 6")
 
-	out, err := e.Decide(decide("d1", "thief", ActionRelease))
+	out, err := e.Decide(decide(e, "d1", "thief", ActionRelease))
 	require.NoError(t, err)
 	require.Equal(t, []string{"thief:released", "thief:credited"}, statuses(out), "released and already deep enough")
 	require.Equal(t, "alice", out[1].Decision.Operator, "the decision travels with the deposit's events")
-	out, err = e.Decide(decide("d1", "thief", ActionRelease))
+	out, err = e.Decide(decide(e, "d1", "thief", ActionRelease))
 	require.NoError(t, err)
 	require.Empty(t, out, "the same decision read again changes nothing")
-	out, err = e.Decide(decide("d2", "whale", ActionReject))
+	out, err = e.Decide(decide(e, "d2", "whale", ActionReject))
 	require.NoError(t, err)
 	require.Equal(t, []string{"whale:rejected"}, statuses(out))
-	_, err = e.Decide(decide("d3", "small", ActionRelease))
+	_, err = e.Decide(decide(e, "d3", "small", ActionRelease))
 	require.ErrorContains(t, err, "is credited, not held")
-	_, err = e.Decide(decide("d4", "nobody", ActionRelease))
+	_, err = e.Decide(decide(e, "d4", "nobody", ActionRelease))
 	require.ErrorContains(t, err, "unknown")
-	_, err = e.Decide(decide("d5", "whale", "approve"))
+	_, err = e.Decide(decide(e, "d5", "whale", "approve"))
 	require.ErrorContains(t, err, "rejected, not held")
 
 	// A reorg removing block 1: credited deposits revert, the others drop.
@@ -280,8 +280,9 @@ func TestEngineLifecycle(t *testing.T) {
 	require.Equal(t, []string{"thief:released"}, statuses(ev))
 }
 
-func decide(id, deposit, action string) Decision {
-	return Decision{ID: id, Deposit: deposit, Action: action, Operator: "alice", Reason: "checked with the partner"}
+// decide is alice's decision on the deposit as e holds it now.
+func decide(e *Engine, id, deposit, action string) Decision {
+	return Decision{ID: id, Deposit: deposit, Action: action, Operator: "alice", Reason: "checked with the partner", Content: e.content(deposit)}
 }
 
 // TestEngineReleaseBeforeDepth: a held deposit released before it is deep
@@ -297,7 +298,7 @@ func TestEngineReleaseBeforeDepth(t *testing.T) {
 	require.Equal(t, StatusHeld, ev[0].Status)
 	require.Equal(t, []string{"amount at or above the review threshold"}, ev[0].Reasons)
 	require.Equal(t, uint64(6), ev[0].Required, "the tier applies to held deposits too")
-	out, err := e.Decide(decide("r", "x", ActionRelease))
+	out, err := e.Decide(decide(e, "r", "x", ActionRelease))
 	require.NoError(t, err)
 	require.Len(t, out, 1)
 	require.Equal(t, StatusReleased, out[0].Status)

@@ -175,8 +175,11 @@ func TestForgedRecordsChangeNothing(t *testing.T) {
 	require.Equal(t, []string{credit.StatusHeld}, statuses(), "nothing forged changed the deposit")
 
 	// The operator's own release goes through.
+	mu.Lock()
+	content := events[0].Content
+	mu.Unlock()
 	require.NoError(t, credit.PublishDecision(ctx, prod, credit.Decision{V: 1, ID: "real-1", Deposit: id, Action: credit.ActionRelease,
-		Operator: "ann", Reason: "partner withdrew the report", Time: time.Now().UTC().Format(time.RFC3339)}))
+		Operator: "ann", Reason: "partner withdrew the report", Time: time.Now().UTC().Format(time.RFC3339), Content: content}))
 	require.Eventually(t, func() bool { return len(statuses()) == 3 }, time.Minute, 50*time.Millisecond)
 	require.Equal(t, []string{credit.StatusHeld, credit.StatusReleased, credit.StatusCredited}, statuses())
 	mu.Lock()

@@ -157,8 +157,10 @@ func TestLifecycleDevnet(t *testing.T) {
 
 	// Operators decide, through the decisions topic.
 	for _, d := range []credit.Decision{
-		{ID: "d-1", Deposit: id(flagged, "native"), Action: credit.ActionRelease, Operator: "ann", Reason: "partner-x withdrew the report"},
-		{ID: "d-2", Deposit: id(whale, "native"), Action: credit.ActionReject, Operator: "bob", Reason: "source of funds not shown"},
+		{ID: "d-1", Deposit: id(flagged, "native"), Action: credit.ActionRelease, Operator: "ann", Reason: "partner-x withdrew the report",
+			Content: held.Content},
+		{ID: "d-2", Deposit: id(whale, "native"), Action: credit.ActionReject, Operator: "bob", Reason: "source of funds not shown",
+			Content: last(by, id(whale, "native")).Content},
 		{ID: "d-3", Deposit: id(small, "native"), Action: credit.ActionRelease, Operator: "eve", Reason: "not held"},
 	} {
 		require.NoError(t, credit.PublishDecision(ctx, prod, d))

@@ -16,8 +16,12 @@ func Policies(c Config) (func(chain.Chain, string) Policy, Tokens, error) {
 	byKey := map[string]Policy{}
 	all := append(DefaultPolicies(), c.Policies...) // configured ones override
 	for _, p := range all {
-		pol := Policy{Confirmations: p.Confirmations, Finalized: p.Finalized, Quorum: p.Quorum}
+		pol := Policy{Confirmations: p.Confirmations, Finalized: p.Finalized, Quorum: p.Quorum,
+			DualCategories: c.TwoOperators.Categories, DualConfidence: c.TwoOperators.MinConfidence}
 		var err error
+		if pol.DualAbove, err = amount(p.TwoOperatorsAbove); err != nil {
+			return nil, nil, fmt.Errorf("credit policy %s/%s: two_operators_above: %w", p.Chain, p.Asset, err)
+		}
 		if pol.Dust, err = amount(p.Dust); err != nil {
 			return nil, nil, fmt.Errorf("credit policy %s/%s: dust: %w", p.Chain, p.Asset, err)
 		}

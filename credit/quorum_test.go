@@ -63,11 +63,11 @@ func TestEngineConfirm(t *testing.T) {
 	require.Len(t, ev, 1)
 	require.Equal(t, StatusHeld, ev[0].Status)
 	require.Contains(t, ev[0].Reasons[0], "liar reports forged")
-	out, err := e.Decide(decide("r", "x", ActionRelease))
+	out, err := e.Decide(decide(e, "r", "x", ActionRelease))
 	require.NoError(t, err)
 	require.Equal(t, []string{StatusReleased, StatusHeld}, []string{out[0].Status, out[1].Status}, "released, still disputed: held again")
 	verdict = Confirmed
-	out, err = e.Decide(decide("r2", "x", ActionRelease))
+	out, err = e.Decide(decide(e, "r2", "x", ActionRelease))
 	require.NoError(t, err)
 	require.Equal(t, []string{StatusReleased, StatusCredited}, []string{out[0].Status, out[1].Status})
 }

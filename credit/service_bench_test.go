@@ -33,10 +33,13 @@ func benchBlock(h uint64, seq uint64, n int, to func(i int) string) chain.Update
 	b := &chain.Block{Header: chain.Header{Chain: chain.ETH, Network: "mainnet", Height: h, Hash: fmt.Sprintf("0x%064x", h),
 		ParentHash: fmt.Sprintf("0x%064x", h-1), Time: int64(h)}}
 	b.Transfers = make([]chain.Transfer, n)
+	b.Transactions = make([]chain.Transaction, n)
 	for i := range b.Transfers {
 		b.Transfers[i] = chain.Transfer{V: 1, Chain: chain.ETH, Network: "mainnet", Asset: chain.AssetNative, Standard: chain.StandardNative,
 			TxHash: fmt.Sprintf("0x%056x%08x", h, i), TxIndex: uint32(i), From: "0x00000000000000000000000000000000000000ff", To: to(i),
 			Amount: chain.AmountFromUint64(1_000_000_000 + uint64(i)), BlockHash: b.Hash, BlockHeight: h, BlockTime: int64(h)}
+		b.Transactions[i] = chain.Transaction{V: 1, Chain: chain.ETH, Network: "mainnet", Hash: b.Transfers[i].TxHash, Index: uint32(i),
+			From: b.Transfers[i].From, To: b.Transfers[i].To, Value: b.Transfers[i].Amount}
 	}
 	return chain.Update{Event: chain.BlockEvent{V: 1, Type: chain.BlockAdded, Seq: seq, Header: b.Header, TxCount: n, TransferCount: n}, Block: b}
 }

@@ -27,7 +27,7 @@ import (
 func TestIndicatorCopyKeepsEveryFeed(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	kc := kafka.Config{Brokers: kafkatest.Brokers(t), CreateTopics: true}
+	kc := kafka.Config{Auth: kafkatest.Keys(), Brokers: kafkatest.Brokers(t), CreateTopics: true}
 	tp, err := intel.OpenTopic(kc)
 	require.NoError(t, err)
 	require.NoError(t, tp.Ensure(ctx))

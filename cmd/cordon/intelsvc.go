@@ -199,7 +199,7 @@ func newAPIServer(a config.API, prod *kafka.Producer, indicators *intel.Store, a
 	mux.Handle(registry.Endpoint, registry.NewAddressesHandler(registry.AddressesAPI{Auth: auth, Registry: addresses, Alert: prod,
 		MaxBody: a.MaxBodyBytes, MaxBatch: a.MaxBatch, Log: log,
 		Publish: func(ctx context.Context, entries []registry.Entry) error { return registry.Publish(ctx, prod, entries) }}))
-	mux.Handle(credit.DecisionsEndpoint, credit.NewDecisionsHandler(auth, a.MaxBodyBytes,
+	mux.Handle(credit.DecisionsEndpoint, credit.NewDecisionsHandler(auth, a.MaxBodyBytes, deposits,
 		func(ctx context.Context, d credit.Decision) error { return credit.PublishDecision(ctx, prod, d) }, nil))
 	mux.Handle(credit.DepositsEndpoint, credit.NewDepositsHandler(auth, a.MaxBatch, deposits))
 	s := &apiServer{certFile: a.CertFile, keyFile: a.KeyFile,
