@@ -188,7 +188,7 @@ func Defaults() Config {
 		Log:    Log{Level: "info", Format: "text"},
 		API:    API{APIConfig: intel.APIConfig{MaxBodyBytes: 1 << 20, MaxBatch: 1000}},
 		Intel:  Intel{RetroHunt: retrohunt.Config{Window: 90 * 24 * time.Hour, Interval: time.Minute}},
-		Credit: credit.Config{RetainBlocks: 10_000, TwoOperators: credit.TwoOperators{Categories: []string{"sanctions"}}},
+		Credit: credit.Config{RetainBlocks: 10_000, TokenDust: "10000", TwoOperators: credit.TwoOperators{Categories: []string{"sanctions"}}},
 		HTTP:   HTTP{Listen: "127.0.0.1:9464"},
 		Kafka: kafka.Config{ClientID: "cordon", CreateTopics: true, ReplicationFactor: 3, BatchSize: 1000,
 			Linger: 100 * time.Microsecond, MaxAttempts: 10, WriteTimeout: 30 * time.Second, Compression: "lz4", PartBytes: 256 << 10,

@@ -16,6 +16,12 @@ type Config struct {
 	// Tokens are the token contracts credited, per chain; transfers of
 	// other tokens are recorded as unknown_token.
 	Tokens map[string][]string `yaml:"tokens"`
+	// TokenDust is the dust threshold (token base units) of a credited
+	// token that has no policy of its own: the chain's default policy is
+	// in the chain's coin, so its dust would mean nothing for a token.
+	// Default 10000 (0.01 of a 6-decimal token such as USDT); give
+	// 18-decimal tokens their own policy.
+	TokenDust string `yaml:"token_dust"`
 	// RetainBlocks: settled deposits (credited, rejected, dust, unknown
 	// token) whose block is this many blocks below the tip are forgotten
 	// by the crediting engine's memory (they stay on cordon.deposits).
@@ -113,6 +119,9 @@ func (c Config) Validate(p *config.Problems, base string) {
 				bad(tk+".confirmations", "%d: a tier must ask more than the policy's %d", t.Confirmations, pol.Confirmations)
 			}
 		}
+	}
+	if c.TokenDust != "" && !decimalRe.MatchString(c.TokenDust) {
+		bad(base+".token_dust", "%q: want a decimal integer in token base units", c.TokenDust)
 	}
 	if m := c.TwoOperators.MinConfidence; m < 0 || m > 100 {
 		bad(base+".two_operators.min_confidence", "%d: want 0 (off) to 100", m)

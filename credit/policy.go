@@ -46,11 +46,21 @@ func Policies(c Config) (func(chain.Chain, string) Policy, Tokens, error) {
 			tokens[chain.Chain(ch)][strings.ToLower(t)] = true
 		}
 	}
+	tokenDust, err := amount(c.TokenDust)
+	if err != nil {
+		return nil, nil, fmt.Errorf("credit token_dust: %w", err)
+	}
 	return func(c chain.Chain, asset string) Policy {
 		if p, ok := byKey[string(c)+"/"+strings.ToLower(asset)]; ok {
 			return p
 		}
-		return byKey[string(c)+"/*"]
+		p := byKey[string(c)+"/*"]
+		if asset != chain.AssetNative && tokenDust != nil {
+			// A token without its own policy: the chain's dust is in its
+			// coin, which says nothing about the token's units.
+			p.Dust = tokenDust
+		}
+		return p
 	}, tokens, nil
 }
 

@@ -30,6 +30,10 @@ func TestPolicies(t *testing.T) {
 	require.Equal(t, uint64(30), pol(chain.ETH, "0xdac17f958d2ee523a2206206994597c13d831ec7").Confirmations, "per token")
 	require.Equal(t, uint64(3), pol(chain.BTC, "native").Confirmations, "the default")
 	require.True(t, tokens[chain.ETH]["0xdac17f958d2ee523a2206206994597c13d831ec7"])
+	other := pol(chain.ETH, "0x6b175474e89094c44da98b954eedeac495271d0f")
+	require.Equal(t, uint64(20), other.Confirmations, "a token without its own policy takes the chain's")
+	require.Equal(t, "10000", other.Dust.String(), "but the default token dust, not the chain's dust in wei")
+	require.Equal(t, []string{"sanctions"}, eth.DualCategories, "sanctions releases take two operators by default")
 
 	for _, tc := range []struct{ yaml, want string }{
 		{"credit: {policies: [{chain: sol, asset: '*', confirmations: 1}]}", `credit.policies[0].chain: "sol"`},
@@ -39,6 +43,10 @@ func TestPolicies(t *testing.T) {
 		{"credit: {policies: [{chain: eth, asset: '*', confirmations: 5}, {chain: eth, asset: '*', confirmations: 6}]}", "a second policy"},
 		{"credit: {tokens: {eth: [usdt]}}", "credit.tokens.eth[0]"},
 		{"credit: {tokens: {btc: ['0x00']}}", "only eth has tokens"},
+		{"credit: {token_dust: '-1'}", "credit.token_dust"},
+		{"credit: {policies: [{chain: eth, asset: '*', confirmations: 5, quorum: -1}]}", "credit.policies[0].quorum"},
+		{"credit: {policies: [{chain: eth, asset: '*', confirmations: 5, two_operators_above: 'x'}]}", "credit.policies[0].two_operators_above"},
+		{"credit: {two_operators: {min_confidence: 101}}", "credit.two_operators.min_confidence"},
 	} {
 		_, err := config.Parse([]byte(base+tc.yaml), nil)
 		require.ErrorContains(t, err, tc.want, tc.yaml)
