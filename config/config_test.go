@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/cordonhq/cordon/internal/recordauth"
 )
 
 const minimal = `
@@ -114,8 +116,20 @@ func TestExampleConfigIsValid(t *testing.T) {
 	t.Setenv("CORDON_OPERATOR_ANN", "ann-token-of-32-characters-01234")
 	raw, err := os.ReadFile("../cordon.example.yaml")
 	require.NoError(t, err)
-	cfg, err := Parse(raw, nil)
+	var env []string
+	for _, r := range []string{"API", "CREDIT", "INTEL"} {
+		priv, pub, err := recordauth.GenerateKey()
+		require.NoError(t, err)
+		t.Setenv("CORDON_RECORD_KEY_"+r, priv)
+		env = append(env, "CORDON_RECORD_AUTH_TRUST_"+r+"="+pub)
+	}
+	_, err = Parse(raw, nil)
+	require.ErrorContains(t, err, "record_auth.trust.api[0]", "the placeholders fail until real keys are put in")
+	cfg, err := Parse(raw, env)
 	require.NoError(t, err)
+	require.True(t, cfg.Kafka.Auth.Trusts(recordauth.Intel))
+	_, canSign := cfg.Kafka.Auth.Signer(recordauth.Credit)
+	require.True(t, canSign)
 	require.Len(t, cfg.Chains.BTC, 1)
 	require.Equal(t, "pw", cfg.Chains.BTC[0].Endpoints[0].Password.Value())
 	require.Equal(t, []string{"clickhouse-1:9000"}, cfg.ClickHouse.Addrs)
