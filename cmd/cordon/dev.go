@@ -179,6 +179,7 @@ func cmdDev(ctx context.Context, args []string) error {
 			"alerts": cfg.Kafka.Topics.Alerts, "intel": cfg.Kafka.Topics.Intel, "addresses": cfg.Kafka.Topics.Addresses,
 			"deposits": cfg.Kafka.Topics.Deposits, "decisions": cfg.Kafka.Topics.Decisions},
 		API: &apiEndpoint{URL: "http://" + sys.api.addr(), Token: devTokens["screening"], Tokens: devTokens, Operator: devOperator, OperatorToken: opToken}}
+	ep.RecordKeys = map[string]string{"api": cfg.RecordAuth.Trust.API[0], "credit": cfg.RecordAuth.Trust.Credit[0], "intel": cfg.RecordAuth.Trust.Intel[0]}
 	if chSrv != nil {
 		ep.ClickHouse = chSrv.Addr()
 	}

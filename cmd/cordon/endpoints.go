@@ -34,7 +34,11 @@ type endpoints struct {
 	API *apiEndpoint `json:"api,omitempty"`
 	// Topics are the Kafka topic names.
 	Topics map[string]string `json:"topics"`
-	PID    int               `json:"pid"`
+	// RecordKeys are the public record keys by role (the ledger verifies
+	// deposits with record_keys.credit); the private keys are the
+	// record-key-* files beside this one.
+	RecordKeys map[string]string `json:"record_keys"`
+	PID        int               `json:"pid"`
 }
 
 func writeEndpoints(dir string, e endpoints) error {
