@@ -183,7 +183,9 @@ func (p *Pool[C]) Endpoints() []*Endpoint[C] { return p.eps }
 
 // healthyLocked reports whether an endpoint passed its last health check
 // (ep.mu held).
-func (ep *Endpoint[C]) healthyLocked() bool { return ep.checked && ep.wrongChain == nil && ep.lastErr == nil }
+func (ep *Endpoint[C]) healthyLocked() bool {
+	return ep.checked && ep.wrongChain == nil && ep.lastErr == nil
+}
 
 // AgreedHead is the highest height that at least Quorum healthy endpoints
 // report having (the Quorum-th highest head of their last health checks
