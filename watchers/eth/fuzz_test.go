@@ -68,7 +68,7 @@ func FuzzNormalize(f *testing.F) {
 		if err != nil {
 			return
 		}
-		_ = verifyHeaderHash(b)
+		_ = verifyHeaderHash(&b.rpcBlockHeader)
 		rs, err := decodeReceipts(receiptsJSON)
 		if err != nil {
 			return

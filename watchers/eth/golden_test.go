@@ -88,7 +88,7 @@ func TestMainnetGolden(t *testing.T) {
 	for _, f := range mainnetFixtures {
 		t.Run(f.name, func(t *testing.T) {
 			m := loadMainnet(t, f.name)
-			require.NoError(t, verifyHeaderHash(m.block), "the fixture is a real mainnet header")
+			require.NoError(t, verifyHeaderHash(&m.block.rpcBlockHeader), "the fixture is a real mainnet header")
 			b, err := normalize("mainnet", m.block, m.receipts, nil)
 			require.NoError(t, err)
 
@@ -286,6 +286,6 @@ func TestTxRootMainnet(t *testing.T) {
 	require.NoError(t, err)
 	b, err := decodeBlock(raw)
 	require.NoError(t, err)
-	require.NoError(t, verifyHeaderHash(b), "the header is untouched")
+	require.NoError(t, verifyHeaderHash(&b.rpcBlockHeader), "the header is untouched")
 	require.ErrorContains(t, verifyTxRoot(b), "transaction 1 hashes to")
 }
