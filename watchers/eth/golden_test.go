@@ -89,6 +89,10 @@ func TestMainnetGolden(t *testing.T) {
 		t.Run(f.name, func(t *testing.T) {
 			m := loadMainnet(t, f.name)
 			require.NoError(t, verifyHeaderHash(&m.block.rpcBlockHeader), "the fixture is a real mainnet header")
+			// The fixture's receipts are synthesized (testdata/README.md):
+			// against the real header they are refused, as a liar's are.
+			require.Error(t, verifyReceiptsRoot(m.block, m.receipts, byzantiumBlock(1)))
+			require.NoError(t, checkStatus(18_000_000, byzantiumBlock(1), m.receipts))
 			b, err := normalize("mainnet", m.block, m.receipts, nil)
 			require.NoError(t, err)
 
