@@ -203,7 +203,7 @@ func (p *Pool[C]) Agree(ctx context.Context, q Question[C]) (*Agreement[C], erro
 		switch {
 		case len(v) < p.cfg.Quorum || len(v) < most:
 		case len(v) > most:
-			best, most = []string{h}, len(v)
+			best, most = append(best[:0], h), len(v)
 		default:
 			best = append(best, h)
 		}
@@ -300,7 +300,7 @@ func heaviest(hashes []string, works map[string]*big.Int) []string {
 		}
 		switch {
 		case bw == nil || w.Cmp(bw) > 0:
-			best, bw = []string{h}, w
+			best, bw = append(best[:0], h), w
 		case w.Cmp(bw) == 0:
 			best = append(best, h)
 		}
