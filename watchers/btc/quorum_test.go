@@ -176,6 +176,20 @@ func TestLyingEndpointOutvoted(t *testing.T) {
 		}
 	}
 	require.True(t, named, "no critical alert names the liar: %+v", alerts.all())
+
+	// What the crediting service asks at confirmation depth.
+	q, n := src.Quorum()
+	require.Equal(t, [2]int{2, 3}, [2]int{q, n})
+	reps := src.HashesAt(context.Background(), uint64(fork+1))
+	require.Len(t, reps, 3)
+	require.Equal(t, "liar", reps[0].Endpoint)
+	require.True(t, fake[reps[0].Hash], "the liar reports its own block")
+	want, err := a.GetBlockHash(fork + 1)
+	require.NoError(t, err)
+	for _, r := range reps[1:] {
+		require.NoError(t, r.Err)
+		require.Equal(t, want.String(), r.Hash, r.Endpoint)
+	}
 }
 
 func waitUntil(cond func() bool, timeout time.Duration) bool {

@@ -232,6 +232,24 @@ func TestLyingEndpointOutvoted(t *testing.T) {
 		}
 	}
 	require.True(t, named, "no critical alert names the liar: %+v", alerts.all())
+
+	// What the crediting service asks at confirmation depth.
+	q, n := src.Quorum()
+	require.Equal(t, [2]int{2, 3}, [2]int{q, n})
+	reps := src.HashesAt(context.Background(), fork+1)
+	require.Len(t, reps, 3)
+	honestHash := st.Chain[fork+1].Hash
+	require.Equal(t, "liar", reps[0].Endpoint)
+	require.NoError(t, reps[0].Err)
+	require.True(t, fake[reps[0].Hash], "the liar reports its own block")
+	for _, r := range reps[1:] {
+		require.NoError(t, r.Err)
+		require.Equal(t, honestHash, r.Hash, r.Endpoint)
+	}
+	far := src.HashesAt(context.Background(), liarHead+1000)
+	for _, r := range far {
+		require.ErrorIs(t, r.Err, follow.ErrNotFound, r.Endpoint)
+	}
 }
 
 func serve(t testing.TB, h http.Handler) string {
