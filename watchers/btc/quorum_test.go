@@ -1,6 +1,7 @@
 package btc_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -201,4 +202,41 @@ func waitUntil(cond func() bool, timeout time.Duration) bool {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return true
+}
+
+// TestWeakBlockRefused: an endpoint serves, under a hash of its own, a
+// real block whose header claims a far higher difficulty than its parent
+// and whose hash does not meet it (a block no one mined). Its merkle root
+// is intact, so only the proof-of-work check refuses it, naming the
+// endpoint, the height and why.
+func TestWeakBlockRefused(t *testing.T) {
+	h := newHarness(t, "simnet", 52)
+	tip, err := h.node.Client().GetBlockCount()
+	require.NoError(t, err)
+	hash, err := h.node.Client().GetBlockHash(tip)
+	require.NoError(t, err)
+	blk, err := h.node.Client().GetBlock(hash)
+	require.NoError(t, err)
+	blk.Header.Bits = 0x1d00ffff // mainnet's difficulty, on simnet
+	var buf bytes.Buffer
+	require.NoError(t, blk.Serialize(&buf))
+	fakeHash := blk.Header.BlockHash()
+	liar := &rpcProxy{target: h.node.URL, mangle: func(method string, reply []byte) []byte {
+		switch method {
+		case "getblockhash":
+			return []byte(fmt.Sprintf(`{"result":%q,"error":null,"id":1}`, fakeHash.String()))
+		case "getblock":
+			return []byte(fmt.Sprintf(`{"result":"%x","error":null,"id":1}`, buf.Bytes()))
+		}
+		return reply
+	}}
+	src, err := btc.NewSource(btc.Config{Network: "simnet", Endpoints: []btc.EndpointConfig{{Name: "liar",
+		URL: config.SecretValue(startProxy(t, liar)), User: h.node.User(), Password: config.SecretValue(h.node.Password())}}}, nil, nil)
+	require.NoError(t, err)
+	defer src.Close()
+	_, err = src.BlockAt(context.Background(), uint64(tip))
+	require.ErrorIs(t, err, btc.ErrBadWork)
+	require.ErrorContains(t, err, "endpoint liar")
+	require.ErrorContains(t, err, fmt.Sprintf("block %d", tip))
+	require.ErrorContains(t, err, "is above the target")
 }

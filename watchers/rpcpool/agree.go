@@ -77,7 +77,7 @@ func (p *Pool[C]) Reports(ctx context.Context, method string, hashOf func(ctx co
 		ep.mu.Unlock()
 		out[i].Endpoint = ep.Name
 		if wrong != nil {
-			out[i].Err = &EndpointError{Endpoint: ep.Name, Method: method, Err: errors.New(ep.Redact(wrong))}
+			out[i].Err = &EndpointError{Endpoint: ep.Name, Method: method, Err: redact(ep, wrong)}
 			continue
 		}
 		idx[ep] = i
@@ -131,7 +131,7 @@ func (p *Pool[C]) ask(ctx context.Context, method string, eps []*Endpoint[C], fn
 			cancel()
 			p.metrics.observe(p.cfg.Label, ep.Name, method, err, time.Since(start))
 			if err != nil {
-				out[i].Err = &EndpointError{Endpoint: ep.Name, Method: method, Err: wrapRedacted(ep, err)}
+				out[i].Err = &EndpointError{Endpoint: ep.Name, Method: method, Err: redact(ep, err)}
 				return
 			}
 			out[i].Hash = h
@@ -139,19 +139,6 @@ func (p *Pool[C]) ask(ctx context.Context, method string, eps []*Endpoint[C], fn
 	}
 	wg.Wait()
 	return out
-}
-
-// wrapRedacted is err with the endpoint's URL removed, still matching
-// follow.ErrNotFound when err did.
-func wrapRedacted[C any](ep *Endpoint[C], err error) error {
-	msg := errors.New(ep.Redact(err))
-	if errors.Is(err, follow.ErrNotFound) {
-		return fmt.Errorf("%w (%w)", follow.ErrNotFound, msg)
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%w (%w)", context.DeadlineExceeded, msg)
-	}
-	return msg
 }
 
 // Agree decides which block is canonical at q.Height: it asks every usable

@@ -104,6 +104,20 @@ func (e *Endpoint[C]) NoteHead(h uint64) {
 	e.mu.Unlock()
 }
 
+// redactedError is an error whose message has the endpoint's URL removed;
+// errors.Is and errors.As still see the error it redacts.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+func redact[C any](ep *Endpoint[C], err error) error {
+	return &redactedError{msg: ep.Redact(err), err: err}
+}
+
 // Redact removes secret (a URL that may hold an API key) from an error
 // message.
 func Redact(err error, secret string) string {
@@ -298,7 +312,7 @@ func (p *Pool[C]) do(ctx context.Context, method string, cands []*Endpoint[C], f
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		errs = append(errs, &EndpointError{Endpoint: ep.Name, Method: method, Err: errors.New(ep.Redact(err))})
+		errs = append(errs, &EndpointError{Endpoint: ep.Name, Method: method, Err: redact(ep, err)})
 		if errors.Is(err, follow.ErrNotFound) {
 			notFound++
 			continue
