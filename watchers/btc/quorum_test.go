@@ -64,29 +64,23 @@ func (s *outputSink) Publish(ctx context.Context, us []chain.Update) error {
 	return s.MemorySink.Publish(ctx, us)
 }
 
-// TestLyingEndpointOutvoted is the attack of a hostile node operator: one
-// of three endpoints is a btcd of its own that mined a fabricated branch
-// — longer than the honest chain, with valid proof of work at simnet's
-// difficulty, its coinbases paying a deposit address — and claims a head
-// 100 blocks above everyone's. The two honest endpoints are one node
-// behind two names. Nothing of the fabricated branch may be published,
-// the honest chain must keep flowing, and an alert must name the liar.
-func TestLyingEndpointOutvoted(t *testing.T) {
-	h := newHarness(t, "simnet", 51)
+// liarSetup starts the honest node (harness) and the liar's: a btcd that
+// syncs the honest chain, is cut off at fork and mines a longer branch of
+// six blocks (fake) paying the deposit address, while the honest node
+// adds two. liarEP is the liar's endpoint: a proxy claiming head + 100.
+func liarSetup(t *testing.T, seed uint64) (h *harness, a *rpcclient.Client, fork int64, fake map[string]bool, liarEP btc.EndpointConfig) {
+	h = newHarness(t, "simnet", seed)
 	deposit, err := btcnode.MiningAddress("simnet", "liar-deposit")
 	require.NoError(t, err)
 	liar := btctest.Node(t, "simnet", deposit)
 	a, b := h.node.Client(), liar.Client()
-
-	// The liar's node syncs the honest chain, then is cut off and mines
-	// its own, longer branch while the honest node adds two blocks.
 	require.NoError(t, b.AddNode(h.node.P2PAddr(), rpcclient.ANOneTry))
 	waitFor(t, func() bool {
 		ha, _ := a.GetBestBlockHash()
 		hb, _ := b.GetBestBlockHash()
 		return ha != nil && hb != nil && *ha == *hb
 	}, "the liar's node to sync")
-	fork, err := a.GetBlockCount()
+	fork, err = a.GetBlockCount()
 	require.NoError(t, err)
 	require.NoError(t, b.Node(btcjson.NDisconnect, h.node.P2PAddr(), nil))
 	waitFor(t, func() bool {
@@ -98,15 +92,11 @@ func TestLyingEndpointOutvoted(t *testing.T) {
 	}
 	fakeHashes, err := b.Generate(6)
 	require.NoError(t, err)
-	fake := map[string]bool{}
+	fake = map[string]bool{}
 	for _, fh := range fakeHashes {
 		fake[fh.String()] = true
 	}
-
-	creds := func(name, url string) btc.EndpointConfig {
-		return btc.EndpointConfig{Name: name, URL: config.SecretValue(url), User: h.node.User(), Password: config.SecretValue(h.node.Password())}
-	}
-	liarProxy := &rpcProxy{target: liar.URL, mangle: func(method string, reply []byte) []byte {
+	proxy := &rpcProxy{target: liar.URL, mangle: func(method string, reply []byte) []byte {
 		if method != "getblockcount" {
 			return reply
 		}
@@ -120,11 +110,24 @@ func TestLyingEndpointOutvoted(t *testing.T) {
 		}
 		return []byte(fmt.Sprintf(`{"result":%d,"error":null,"id":%s}`, env.Result+100, env.ID))
 	}}
+	liarEP = btc.EndpointConfig{Name: "liar", URL: config.SecretValue(startProxy(t, proxy)), User: liar.User(), Password: config.SecretValue(liar.Password())}
+	return h, a, fork, fake, liarEP
+}
+
+// TestLyingEndpointOutvoted is the attack of a hostile node operator: one
+// of three endpoints is a btcd of its own that mined a fabricated branch
+// — longer than the honest chain, with valid proof of work at simnet's
+// difficulty, its coinbases paying a deposit address — and claims a head
+// 100 blocks above everyone's. The two honest endpoints are one node
+// behind two names. Nothing of the fabricated branch may be published,
+// the honest chain must keep flowing, and an alert must name the liar.
+func TestLyingEndpointOutvoted(t *testing.T) {
+	h, a, fork, fake, liarEP := liarSetup(t, 51)
+	creds := func(name, url string) btc.EndpointConfig {
+		return btc.EndpointConfig{Name: name, URL: config.SecretValue(url), User: h.node.User(), Password: config.SecretValue(h.node.Password())}
+	}
 	src, err := btc.NewSource(btc.Config{Network: "simnet", Clients: 4, RequestTimeout: 5 * time.Second, HealthInterval: 200 * time.Millisecond,
-		Endpoints: []btc.EndpointConfig{
-			{Name: "liar", URL: config.SecretValue(startProxy(t, liarProxy)), User: liar.User(), Password: config.SecretValue(liar.Password())},
-			creds("honest-a", h.node.URL), creds("honest-b", h.node.URL+"/"),
-		}}, nil, nil)
+		Endpoints: []btc.EndpointConfig{liarEP, creds("honest-a", h.node.URL), creds("honest-b", h.node.URL+"/")}}, nil, nil)
 	require.NoError(t, err)
 	defer src.Close()
 	alerts := &memAlerter{}
@@ -155,6 +158,8 @@ func TestLyingEndpointOutvoted(t *testing.T) {
 	for _, ev := range evs {
 		require.False(t, fake[ev.Hash], "block %d %s of the fabricated branch was published", ev.Height, ev.Hash)
 	}
+	deposit, err := btcnode.MiningAddress("simnet", "liar-deposit")
+	require.NoError(t, err)
 	require.Zero(t, sink.addrs[deposit], "outputs of the fabricated branch paying %s were published", deposit)
 	require.True(t, synced, "the honest tip was not published (status %+v)", f.Status())
 	require.True(t, flowing, "new honest blocks were not published while the liar was there (status %+v)", f.Status())
@@ -239,4 +244,58 @@ func TestWeakBlockRefused(t *testing.T) {
 	require.ErrorContains(t, err, "endpoint liar")
 	require.ErrorContains(t, err, fmt.Sprintf("block %d", tip))
 	require.ErrorContains(t, err, "is above the target")
+}
+
+// TestNoQuorumWaits: two endpoints, the honest node and the liar, and a
+// quorum of two. Above the fork point they never agree: the chain waits
+// there — nothing of either branch above it is published, nothing is
+// removed — and an alert names both endpoints with the hash each reports.
+func TestNoQuorumWaits(t *testing.T) {
+	h, a, fork, fake, liarEP := liarSetup(t, 53)
+	src, err := btc.NewSource(btc.Config{Network: "simnet", Clients: 4, RequestTimeout: 5 * time.Second, Quorum: 2,
+		Endpoints: []btc.EndpointConfig{liarEP, {Name: "honest", URL: config.SecretValue(h.node.URL), User: h.node.User(),
+			Password: config.SecretValue(h.node.Password())}}}, nil, nil)
+	require.NoError(t, err)
+	defer src.Close()
+	alerts := &memAlerter{}
+	src.Pool().SetAlerter(alerts)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sink := followtest.NewMemorySink()
+	f := follow.New(follow.Config{Chain: chain.BTC, Network: "simnet", StartHeight: fmt.Sprint(fork - 3), Parallel: 2,
+		PollInterval: 50 * time.Millisecond}, src, sink, nil, nil, nil, nil)
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	forkHash, err := a.GetBlockHash(fork)
+	require.NoError(t, err)
+	require.True(t, waitUntil(func() bool { return f.Status().Hash == forkHash.String() }, 60*time.Second),
+		"the agreed chain up to the fork point was not published: %+v", f.Status())
+	var notAgreed chain.Alert
+	require.True(t, waitUntil(func() bool {
+		for _, al := range alerts.all() {
+			if al.Type == "rpc_not_agreed" {
+				notAgreed = al
+				return true
+			}
+		}
+		return false
+	}, 60*time.Second), "no rpc_not_agreed alert: %+v", alerts.all())
+	cancel()
+	<-done
+
+	require.Equal(t, "critical", notAgreed.Severity)
+	require.Equal(t, fmt.Sprint(fork+1), notAgreed.Details["height"])
+	honest, err := a.GetBlockHash(fork + 1)
+	require.NoError(t, err)
+	require.Equal(t, honest.String(), notAgreed.Details["endpoint.honest"])
+	require.True(t, fake[notAgreed.Details["endpoint.liar"]], "the alert names the liar's hash: %+v", notAgreed.Details)
+	require.Contains(t, notAgreed.Message, "liar")
+	require.Equal(t, forkHash.String(), f.Status().Hash, "the chain moved past a height no quorum agrees on")
+	require.Zero(t, f.Status().Removed)
+	evs, err := sink.Events(context.Background(), chain.BTC, "simnet")
+	require.NoError(t, err)
+	for _, ev := range evs {
+		require.LessOrEqual(t, ev.Height, uint64(fork))
+		require.Equal(t, chain.BlockAdded, ev.Type)
+	}
 }
