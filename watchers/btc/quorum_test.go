@@ -273,7 +273,7 @@ func TestNoQuorumWaits(t *testing.T) {
 	var notAgreed chain.Alert
 	require.True(t, waitUntil(func() bool {
 		for _, al := range alerts.all() {
-			if al.Type == "rpc_not_agreed" {
+			if al.Type == "rpc_not_agreed" && al.Details["height"] == fmt.Sprint(fork+1) {
 				notAgreed = al
 				return true
 			}
