@@ -454,14 +454,15 @@ func (p *Pool[C]) AgreedHeight(ctx context.Context, method string, fn func(ctx c
 	var got []uint64
 	var errs []error
 	for i, r := range reports {
-		if r.Err != nil {
+		switch {
+		case r.Err == nil:
+			got = append(got, heights[i])
+		case errors.Is(r.Err, follow.ErrNotFound):
+			errs = append(errs, errors.New(r.Err.Error())) // a failure here, not a missing block
+		default:
 			errs = append(errs, r.Err)
-			if !errors.Is(r.Err, follow.ErrNotFound) {
-				p.penalize(eps[i], method, r.Err)
-			}
-			continue
+			p.penalize(eps[i], method, r.Err)
 		}
-		got = append(got, heights[i])
 	}
 	h, ok := kthHighest(got, p.cfg.Quorum)
 	if !ok {

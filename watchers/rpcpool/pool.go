@@ -312,11 +312,14 @@ func (p *Pool[C]) do(ctx context.Context, method string, cands []*Endpoint[C], f
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		errs = append(errs, &EndpointError{Endpoint: ep.Name, Method: method, Err: redact(ep, err)})
 		if errors.Is(err, follow.ErrNotFound) {
+			// Kept out of the error's chain: one endpoint's "not found"
+			// beside another's failure is a failure, not a missing block.
+			errs = append(errs, &EndpointError{Endpoint: ep.Name, Method: method, Err: errors.New(ep.Redact(err))})
 			notFound++
 			continue
 		}
+		errs = append(errs, &EndpointError{Endpoint: ep.Name, Method: method, Err: redact(ep, err)})
 		p.penalize(ep, method, err)
 	}
 	if notFound == len(cands) {

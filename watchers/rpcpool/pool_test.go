@@ -283,3 +283,17 @@ func TestAgreedHeight(t *testing.T) {
 	})
 	require.ErrorContains(t, err, "1 of 3 endpoints answered, quorum is 2")
 }
+
+// TestDoNotFoundBesideFailure: one endpoint without the block and another
+// failing is a failure, never a missing block (the follower would take a
+// missing block at its tip for a shorter chain).
+func TestDoNotFoundBesideFailure(t *testing.T) {
+	nodes := map[string]*fakeNode{"lagging": {head: 10, notFound: true}, "down": {head: 10, failCalls: true}}
+	p, _ := newPool(t, nodes, []string{"lagging", "down"})
+	_, err := call(p)
+	require.Error(t, err)
+	require.NotErrorIs(t, err, follow.ErrNotFound)
+	nodes["down"].failCalls, nodes["down"].notFound = false, true
+	_, err = call(p)
+	require.ErrorIs(t, err, follow.ErrNotFound, "every endpoint without the block is a missing block")
+}
