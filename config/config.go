@@ -436,6 +436,7 @@ func (c *Config) Validate() error {
 			}
 			names[name] = true
 		}
+		validateQuorum(b.Quorum, len(b.Endpoints), bad, p)
 		validateFollow(b.Follow, b.RequestTimeout, b.HealthInterval, bad, p)
 	}
 	networks := map[string]bool{}
@@ -477,9 +478,22 @@ func (c *Config) Validate() error {
 		if header, txRoot := e.Verifies(); txRoot && !header {
 			bad(p+".verify_tx_root", "needs verify_header_hash: without it the root is not bound to the block hash")
 		}
+		if header, _ := e.Verifies(); e.VerifiesReceipts() && !header {
+			bad(p+".verify_receipts_root", "needs verify_header_hash: without it the root is not bound to the block hash")
+		}
+		validateQuorum(e.Quorum, len(e.Endpoints), bad, p)
 		validateFollow(e.Follow, e.Pool.RequestTimeout, e.Pool.HealthInterval, bad, p)
 	}
 	return problems.Err()
+}
+
+// validateQuorum checks a chain network's quorum key: 0 (the default, a
+// majority of three or more endpoints) or between 1 and the number of
+// endpoints.
+func validateQuorum(q, endpoints int, bad func(key, format string, args ...any), p string) {
+	if q < 0 || q > endpoints {
+		bad(p+".quorum", "%d: want between 1 and the %d configured endpoints (0 or unset: a majority of three or more, else 1)", q, endpoints)
+	}
 }
 
 // validateFollow checks the follower keys, and the endpoint pool's

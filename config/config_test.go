@@ -56,6 +56,9 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"duplicate topic", strings.Replace(minimal, "kafka:\n", "kafka:\n  topics: {transfers: cordon.blocks}\n", 1), "kafka.topics.transfers"},
 		{"missing env secret", strings.Replace(minimal, "kafka:\n", "kafka:\n  sasl: {mechanism: plain, username: u, password: \"env:CORDON_TEST_NOPE\"}\n", 1), "kafka.sasl.password: environment variable CORDON_TEST_NOPE is not set"},
 		{"bad duration", minimal + "      poll_interval: fast\n", "line 11: cannot unmarshal !!str `fast` into time.Duration"},
+		{"quorum above the endpoints", minimal + "      quorum: 2\n", "chains.eth[0].quorum: 2: want between 1 and the 1 configured endpoints"},
+		{"negative quorum", minimal + "      quorum: -1\n", "chains.eth[0].quorum"},
+		{"receipts root without header hash", minimal + "      verify_header_hash: false\n      verify_tx_root: false\n      verify_receipts_root: true\n", "chains.eth[0].verify_receipts_root: needs verify_header_hash"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

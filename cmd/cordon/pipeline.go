@@ -68,6 +68,7 @@ func newPipeline(ctx context.Context, cfg config.Config, reg prometheus.Register
 			p.close()
 			return nil, fmt.Errorf("chains.eth %s: %w", e.Config.Network, err)
 		}
+		src.Pool().SetAlerter(prod) // endpoints disagreeing on a block
 		p.watchers = append(p.watchers, &watcher{name: chain.StreamKey(chain.ETH, e.Config.Network), chain: chain.ETH,
 			health: src.Pool().Run, close: src.Close,
 			follower: follow.New(e.Follow, src, prod, src.Wake(ctx), prod, fm, log.With("component", "watcher"))})
@@ -79,6 +80,7 @@ func newPipeline(ctx context.Context, cfg config.Config, reg prometheus.Register
 			p.close()
 			return nil, fmt.Errorf("chains.btc %s: %w", b.Config.Network, err)
 		}
+		src.Pool().SetAlerter(prod) // endpoints disagreeing on a block
 		p.watchers = append(p.watchers, &watcher{name: chain.StreamKey(chain.BTC, b.Config.Network), chain: chain.BTC,
 			health: src.Pool().Run, close: src.Close,
 			follower: follow.New(b.Follow, src, prod, nil, prod, fm, log.With("component", "watcher"))})

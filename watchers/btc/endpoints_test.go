@@ -120,7 +120,9 @@ func TestFailoverPastBadEndpoints(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	rm := rpcpool.NewMetrics(reg)
-	src, err := btc.NewSource(btc.Config{Network: "simnet", Clients: 4, RequestTimeout: 700 * time.Millisecond, Penalty: 50 * time.Millisecond,
+	// One endpoint trusted (quorum 1): this is about each reply's own
+	// checks; TestLyingEndpointOutvoted is about outvoting a liar.
+	src, err := btc.NewSource(btc.Config{Network: "simnet", Clients: 4, RequestTimeout: 700 * time.Millisecond, Penalty: 50 * time.Millisecond, Quorum: 1,
 		Endpoints: []btc.EndpointConfig{
 			{Name: "other-network", URL: config.SecretValue(other.URL), User: other.User(), Password: config.SecretValue(other.Password())},
 			creds("down", down), creds("liar", startProxy(t, liar)), creds("tamperer", startProxy(t, tamperer)),

@@ -3,10 +3,15 @@ package btc
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
+	"sync"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +37,10 @@ type Config struct {
 	HealthInterval time.Duration `yaml:"health_interval"`
 	MaxLag         uint64        `yaml:"max_lag"`
 	Penalty        time.Duration `yaml:"-"`
+	// Quorum is the number of endpoints that must report the same block
+	// hash at a height (and a head at least as high) before the block is
+	// believed; 0 is a majority with three endpoints or more, else 1.
+	Quorum int `yaml:"quorum"`
 }
 
 // Pool is the endpoint pool of a Bitcoin network.
@@ -43,9 +52,11 @@ type endpoint = rpcpool.Endpoint[*conn]
 // implements follow.Source.
 type Source struct {
 	net     Network
+	params  *chaincfg.Params
 	pool    *Pool
 	log     *slog.Logger
 	metrics *Metrics
+	headers headerCache // headers whose proof of work was checked
 }
 
 // NewSource creates the endpoint clients of cfg. It does not contact the
@@ -76,9 +87,9 @@ func NewSource(cfg Config, metrics *Metrics, log *slog.Logger) (*Source, error) 
 		}
 		eps = append(eps, rpcpool.NewEndpoint(name, ec.URL.Value(), c))
 	}
-	s := &Source{net: net, log: log, metrics: metrics}
+	s := &Source{net: net, params: net.Params(), log: log, metrics: metrics, headers: headerCache{m: map[chainhash.Hash]wire.BlockHeader{}}}
 	pc := rpcpool.Config{Label: "btc/" + net.Name, RequestTimeout: cfg.RequestTimeout, HealthInterval: cfg.HealthInterval,
-		MaxLag: cfg.MaxLag, Penalty: cfg.Penalty}
+		MaxLag: cfg.MaxLag, Penalty: cfg.Penalty, Quorum: cfg.Quorum, Chain: chain.BTC, Network: net.Name}
 	s.pool, err = rpcpool.New(pc, eps, s.check, metrics.rpc, log)
 	if err != nil {
 		return nil, fmt.Errorf("btc source: %w", err)
@@ -120,21 +131,83 @@ func (s *Source) check(ctx context.Context, ep *endpoint) (uint64, error) {
 	return decodeUint("getblockcount", raw)
 }
 
-// Head returns the best block height of the best endpoint.
+// Quorum returns the configured (or default) quorum and the number of
+// configured endpoints.
+func (s *Source) Quorum() (q, n int) { return s.pool.Quorum() }
+
+// trusted reports whether one endpoint is believed alone (a quorum of 1).
+func (s *Source) trusted() bool {
+	q, _ := s.pool.Quorum()
+	return q == 1
+}
+
+// HashesAt asks every configured endpoint (not only the usable ones;
+// wrong-chain ones report an error) for its canonical block hash at
+// height (getblockhash), in parallel, each bounded by the request timeout;
+// the order is the configuration order. Hashes are lowercase hex in the
+// conventional byte order, as the block events carry them.
+func (s *Source) HashesAt(ctx context.Context, height uint64) []rpcpool.Report {
+	return s.pool.Reports(ctx, "getblockhash", s.hashOf(height))
+}
+
+func (s *Source) hashOf(height uint64) func(ctx context.Context, ep *endpoint) (string, error) {
+	return func(ctx context.Context, ep *endpoint) (string, error) {
+		h, err := s.hashAt(ctx, ep, height)
+		if err != nil {
+			return "", err
+		}
+		return HashHex(&h), nil
+	}
+}
+
+// agree asks the endpoints which block is at height.
+func (s *Source) agree(ctx context.Context, height uint64) (*rpcpool.Agreement[*conn], chainhash.Hash, error) {
+	ag, err := s.pool.Agree(ctx, rpcpool.Question[*conn]{Method: "getblockhash", Height: height, HashOf: s.hashOf(height), Work: s.chainwork})
+	if err != nil {
+		return nil, chainhash.Hash{}, err
+	}
+	h, err := chainhash.NewHashFromStr(ag.Hash)
+	if err != nil {
+		return nil, chainhash.Hash{}, fmt.Errorf("agreed hash %q: %w", ag.Hash, err)
+	}
+	return ag, *h, nil
+}
+
+// chainwork is the accumulated work of the chain ending at hash as ep
+// reports it (getblockheader's chainwork: bitcoind has it, btcd does not).
+func (s *Source) chainwork(ctx context.Context, ep *endpoint, hash string) (*big.Int, error) {
+	raw, err := ep.Conn.call(ctx, "getblockheader", hash, true)
+	if err != nil {
+		return nil, err
+	}
+	var r struct {
+		Chainwork string `json:"chainwork"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil || r.Chainwork == "" {
+		return nil, errors.New("getblockheader: no chainwork")
+	}
+	w, ok := new(big.Int).SetString(r.Chainwork, 16)
+	if !ok {
+		return nil, fmt.Errorf("getblockheader: chainwork %.80q is not hex", r.Chainwork)
+	}
+	return w, nil
+}
+
+// Head returns the agreed head: the highest block height at least a
+// quorum of endpoints report (with a quorum of 1, the best endpoint's).
 func (s *Source) Head(ctx context.Context) (uint64, error) {
-	var head uint64
-	err := s.pool.Do(ctx, "getblockcount", func(ctx context.Context, ep *endpoint) error {
+	return s.pool.AgreedHeight(ctx, "getblockcount", func(ctx context.Context, ep *endpoint) (uint64, error) {
 		raw, err := ep.Conn.call(ctx, "getblockcount")
 		if err != nil {
-			return err
+			return 0, err
 		}
-		if head, err = decodeUint("getblockcount", raw); err != nil {
-			return err
+		head, err := decodeUint("getblockcount", raw)
+		if err != nil {
+			return 0, err
 		}
 		ep.NoteHead(head)
-		return nil
+		return head, nil
 	})
-	return head, err
 }
 
 func (s *Source) hashAt(ctx context.Context, ep *endpoint, height uint64) (chainhash.Hash, error) {
@@ -154,26 +227,135 @@ func (s *Source) hashAt(ctx context.Context, ep *endpoint, height uint64) (chain
 }
 
 // HeaderAt returns the canonical header at height: getblockhash, then the
-// raw 80-byte header, which must hash to it.
+// raw 80-byte header, which must hash to it and carry valid proof of work.
+// With a quorum above 1 the hash is the one a quorum of endpoints report.
 func (s *Source) HeaderAt(ctx context.Context, height uint64) (chain.Header, error) {
 	var out chain.Header
-	err := s.pool.Do(ctx, "getblockheader", func(ctx context.Context, ep *endpoint) error {
-		hash, err := s.hashAt(ctx, ep, height)
-		if err != nil {
+	if s.trusted() {
+		err := s.pool.Do(ctx, "getblockheader", func(ctx context.Context, ep *endpoint) error {
+			hash, err := s.hashAt(ctx, ep, height)
+			if err != nil {
+				return err
+			}
+			out, err = s.header(ctx, ep, height, hash)
 			return err
-		}
-		raw, err := ep.Conn.call(ctx, "getblockheader", hash.String(), false)
-		if err != nil {
-			return err
-		}
-		b, err := decodeHexString("getblockheader", raw, 2*wire.MaxBlockHeaderPayload)
-		if err != nil {
-			return err
-		}
-		out, err = DecodeHeader(&s.net, height, b, &hash)
+		})
+		return out, err
+	}
+	ag, hash, err := s.agree(ctx, height)
+	if err != nil {
+		return out, err
+	}
+	err = s.pool.DoOn(ctx, "getblockheader", ag.Agreeing, func(ctx context.Context, ep *endpoint) error {
+		out, err = s.header(ctx, ep, height, hash)
 		return err
 	})
 	return out, err
+}
+
+// header fetches the header hash from ep and checks it: it hashes to hash
+// and its proof of work holds.
+func (s *Source) header(ctx context.Context, ep *endpoint, height uint64, hash chainhash.Hash) (chain.Header, error) {
+	hdr, err := s.rawHeader(ctx, ep, hash)
+	if err != nil {
+		return chain.Header{}, err
+	}
+	if err := s.checkWork(ctx, ep, height, hdr, &hash); err != nil {
+		return chain.Header{}, err
+	}
+	return chain.Header{Chain: chain.BTC, Network: s.net.Name, Height: height, Hash: HashHex(&hash),
+		ParentHash: HashHex(&hdr.PrevBlock), Time: hdr.Timestamp.Unix()}, nil
+}
+
+// rawHeader fetches the 80-byte header of hash (getblockheader) and checks
+// that it hashes to hash.
+func (s *Source) rawHeader(ctx context.Context, ep *endpoint, hash chainhash.Hash) (*wire.BlockHeader, error) {
+	raw, err := ep.Conn.call(ctx, "getblockheader", hash.String(), false)
+	if err != nil {
+		return nil, err
+	}
+	b, err := decodeHexString("getblockheader", raw, 2*wire.MaxBlockHeaderPayload)
+	if err != nil {
+		return nil, err
+	}
+	return decodeWireHeader(b, &hash)
+}
+
+func decodeWireHeader(raw []byte, want *chainhash.Hash) (*wire.BlockHeader, error) {
+	if len(raw) < wire.MaxBlockHeaderPayload {
+		return nil, badBlock("header of %d bytes, want %d", len(raw), wire.MaxBlockHeaderPayload)
+	}
+	if got := chainhash.DoubleHashH(raw[:wire.MaxBlockHeaderPayload]); got != *want {
+		return nil, badBlock("header hashes to %s, asked for block %s", got, want)
+	}
+	var h wire.BlockHeader
+	if err := h.Deserialize(bytes.NewReader(raw[:wire.MaxBlockHeaderPayload])); err != nil {
+		return nil, badBlock("header: %v", err)
+	}
+	return &h, nil
+}
+
+// checkWork checks the proof of work of the header hash at height (see
+// CheckWork) against its parent: from the headers already checked, or
+// fetched from ep. A failure is counted against ep, which the pool then
+// penalizes.
+func (s *Source) checkWork(ctx context.Context, ep *endpoint, height uint64, hdr *wire.BlockHeader, hash *chainhash.Hash) error {
+	var parent *wire.BlockHeader
+	if height > 0 {
+		p, ok := s.headers.get(hdr.PrevBlock)
+		if !ok {
+			ph, err := s.rawHeader(ctx, ep, hdr.PrevBlock)
+			if err != nil {
+				return fmt.Errorf("block %d: parent header for the proof-of-work check: %w", height, err)
+			}
+			if err := CheckWork(s.params, height-1, ph, &hdr.PrevBlock, nil); err != nil {
+				s.metrics.rejected.WithLabelValues(s.pool.Config().Label, ep.Name).Inc()
+				return fmt.Errorf("block %d's parent %s: %w", height-1, hdr.PrevBlock, err)
+			}
+			p = *ph
+		}
+		parent = &p
+	}
+	if err := CheckWork(s.params, height, hdr, hash, parent); err != nil {
+		s.metrics.rejected.WithLabelValues(s.pool.Config().Label, ep.Name).Inc()
+		s.log.Error("endpoint served a header without valid proof of work; refused", "endpoint", ep.Name, "height", height,
+			"block_hash", hash.String(), "err", err)
+		return fmt.Errorf("block %d (%s): %w", height, hash, err)
+	}
+	s.headers.put(*hash, *hdr)
+	return nil
+}
+
+// headerCache keeps the newest headers whose proof of work was checked, so
+// that following the chain block by block needs no extra call for the
+// parent's bits.
+type headerCache struct {
+	mu    sync.Mutex
+	m     map[chainhash.Hash]wire.BlockHeader
+	order []chainhash.Hash
+}
+
+const headerCacheSize = 4096
+
+func (c *headerCache) get(h chainhash.Hash) (wire.BlockHeader, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[h]
+	return v, ok
+}
+
+func (c *headerCache) put(h chainhash.Hash, hdr wire.BlockHeader) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[h]; ok {
+		return
+	}
+	if len(c.order) >= headerCacheSize {
+		delete(c.m, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.m[h] = hdr
+	c.order = append(c.order, h)
 }
 
 // DecodeHeader decodes a raw 80-byte block header that must hash to want.
@@ -193,24 +375,54 @@ func DecodeHeader(net *Network, height uint64, raw []byte, want *chainhash.Hash)
 }
 
 // BlockAt fetches the raw block at height from one endpoint (getblockhash,
-// then getblock with verbosity 0), checks it and normalizes it.
+// then getblock with verbosity 0), checks it (proof of work included) and
+// normalizes it. With a quorum above 1 the block is the one whose hash a
+// quorum of endpoints report at height, fetched from one of them.
 func (s *Source) BlockAt(ctx context.Context, height uint64) (*chain.Block, error) {
 	var out *chain.Block
-	err := s.pool.Do(ctx, "block", func(ctx context.Context, ep *endpoint) error {
-		raw, hash, err := s.rawBlock(ctx, ep, height)
+	if s.trusted() {
+		err := s.pool.Do(ctx, "block", func(ctx context.Context, ep *endpoint) error {
+			raw, hash, err := s.rawBlock(ctx, ep, height)
+			if err != nil {
+				return err
+			}
+			out, err = s.normalize(ctx, ep, height, raw, hash)
+			return err
+		})
+		return out, err
+	}
+	ag, hash, err := s.agree(ctx, height)
+	if err != nil {
+		return nil, err
+	}
+	err = s.pool.DoOn(ctx, "block", ag.Agreeing, func(ctx context.Context, ep *endpoint) error {
+		raw, err := s.rawBlockOf(ctx, ep, height, hash)
 		if err != nil {
 			return err
 		}
-		start := time.Now()
-		out, err = Normalize(&s.net, height, raw, &hash)
-		s.metrics.normalize.Observe(time.Since(start).Seconds())
-		if err != nil {
-			s.metrics.rejected.WithLabelValues(s.pool.Config().Label, ep.Name).Inc()
-			return fmt.Errorf("block %d: %w", height, err)
-		}
-		return nil
+		out, err = s.normalize(ctx, ep, height, raw, hash)
+		return err
 	})
 	return out, err
+}
+
+func (s *Source) normalize(ctx context.Context, ep *endpoint, height uint64, raw []byte, hash chainhash.Hash) (*chain.Block, error) {
+	hdr, err := decodeWireHeader(raw, &hash)
+	if err != nil {
+		s.metrics.rejected.WithLabelValues(s.pool.Config().Label, ep.Name).Inc()
+		return nil, fmt.Errorf("block %d: %w", height, err)
+	}
+	if err := s.checkWork(ctx, ep, height, hdr, &hash); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	out, err := Normalize(&s.net, height, raw, &hash)
+	s.metrics.normalize.Observe(time.Since(start).Seconds())
+	if err != nil {
+		s.metrics.rejected.WithLabelValues(s.pool.Config().Label, ep.Name).Inc()
+		return nil, fmt.Errorf("block %d: %w", height, err)
+	}
+	return out, nil
 }
 
 // RawBlockAt fetches the raw bytes of the block at height without decoding
@@ -230,12 +442,16 @@ func (s *Source) rawBlock(ctx context.Context, ep *endpoint, height uint64) ([]b
 	if err != nil {
 		return nil, hash, err
 	}
+	raw, err := s.rawBlockOf(ctx, ep, height, hash)
+	return raw, hash, err
+}
+
+func (s *Source) rawBlockOf(ctx context.Context, ep *endpoint, height uint64, hash chainhash.Hash) ([]byte, error) {
 	reply, err := ep.Conn.call(ctx, "getblock", hash.String(), 0)
 	if err != nil {
-		return nil, hash, err
+		return nil, err
 	}
-	raw, err := decodeHexString(fmt.Sprintf("getblock(%d)", height), reply, MaxReplyHexBytes)
-	return raw, hash, err
+	return decodeHexString(fmt.Sprintf("getblock(%d)", height), reply, MaxReplyHexBytes)
 }
 
 // Metrics are the Bitcoin watcher's own metrics, next to the shared

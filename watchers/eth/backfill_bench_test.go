@@ -234,8 +234,14 @@ func runBackfill(b *testing.B, in *infra, network string, parallel int) backfill
 	if err := prod.EnsureTopics(ctx); err != nil {
 		b.Fatal(err)
 	}
-	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID,
-		Endpoints: []eth.EndpointConfig{{Name: "dev", URL: config.SecretValue(in.rpcURL)}}}, nil, nil)
+	eps := []eth.EndpointConfig{{Name: "dev", URL: config.SecretValue(in.rpcURL)}}
+	if os.Getenv("CORDON_BENCH_QUORUM") != "" {
+		// Three endpoints (the node behind three names), the default
+		// quorum of two: every block is agreed before it is fetched.
+		eps = append(eps, eth.EndpointConfig{Name: "dev-b", URL: config.SecretValue(in.rpcURL)},
+			eth.EndpointConfig{Name: "dev-c", URL: config.SecretValue(in.rpcURL)})
+	}
+	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID, Endpoints: eps}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

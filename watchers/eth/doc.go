@@ -7,5 +7,9 @@
 // Replies are decoded by this package, not trusted: a block for another
 // height, a header whose hash does not match, receipts of another block or
 // malformed JSON is an error naming the endpoint, and the call moves to the
-// next healthy endpoint of the Pool.
+// next healthy endpoint of the Pool. Transactions and receipts are checked
+// against the header's roots, and a receipt after Byzantium must have a
+// status. With a quorum above 1 (the default with three endpoints or more)
+// the block at a height is the one whose hash a quorum of endpoints report
+// (HashesAt gives each endpoint's answer).
 package eth

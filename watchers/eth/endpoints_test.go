@@ -138,7 +138,9 @@ func TestFailoverPastBadEndpoints(t *testing.T) {
 	}}
 	reg := prometheus.NewRegistry()
 	pm := rpcpool.NewMetrics(reg)
-	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID,
+	// One endpoint trusted (quorum 1): this is about each reply's own
+	// checks; TestLyingEndpointOutvoted is about outvoting a liar.
+	src, err := eth.NewSource(ctx, eth.Config{Network: network, ChainID: devnet.ChainID, Quorum: 1,
 		Pool: eth.PoolConfig{RequestTimeout: 300 * time.Millisecond, Penalty: 50 * time.Millisecond},
 		Endpoints: []eth.EndpointConfig{
 			{Name: "liar", URL: config.SecretValue(startProxy(t, liar))},

@@ -68,11 +68,14 @@ func FuzzNormalize(f *testing.F) {
 		if err != nil {
 			return
 		}
-		_ = verifyHeaderHash(b)
+		_ = verifyHeaderHash(&b.rpcBlockHeader)
 		rs, err := decodeReceipts(receiptsJSON)
 		if err != nil {
 			return
 		}
+		_ = checkStatus(0, 0, rs)
+		_ = verifyReceiptsRoot(b, rs, 0)
+		_ = verifyReceiptsRoot(b, rs, 1<<62)
 		nb, err := normalize("fuzz", b, rs, &NormalizeStats{})
 		if err != nil {
 			return

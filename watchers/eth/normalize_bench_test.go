@@ -31,7 +31,7 @@ func BenchmarkDecodeNormalizeMainnet(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := verifyHeaderHash(blk); err != nil {
+		if err := verifyHeaderHash(&blk.rpcBlockHeader); err != nil {
 			b.Fatal(err)
 		}
 		rs, err := decodeReceipts(rawReceipts)

@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/watchers/rpcpool"
 )
@@ -39,7 +40,7 @@ type PoolConfig struct {
 	// HealthInterval is the period of eth_chainId / eth_blockNumber checks.
 	HealthInterval time.Duration `yaml:"health_interval"`
 	// MaxLag marks an endpoint unhealthy when its head is this many blocks
-	// behind the best endpoint.
+	// behind the agreed head.
 	MaxLag uint64 `yaml:"max_lag"`
 	// Penalty is how long a failed endpoint is avoided.
 	Penalty time.Duration `yaml:"-"`
@@ -61,8 +62,9 @@ type conn struct {
 	noBlockRcp bool // eth_getBlockReceipts is unsupported
 }
 
-func newPool(ctx context.Context, label string, cfg PoolConfig, ecs []EndpointConfig, metrics *rpcpool.Metrics, log *slog.Logger) (*Pool, error) {
-	pc := rpcpool.Config{Label: label, RequestTimeout: cfg.RequestTimeout, HealthInterval: cfg.HealthInterval, MaxLag: cfg.MaxLag, Penalty: cfg.Penalty}
+func newPool(ctx context.Context, network string, quorum int, cfg PoolConfig, ecs []EndpointConfig, metrics *rpcpool.Metrics, log *slog.Logger) (*Pool, error) {
+	pc := rpcpool.Config{Label: "eth/" + network, RequestTimeout: cfg.RequestTimeout, HealthInterval: cfg.HealthInterval,
+		MaxLag: cfg.MaxLag, Penalty: cfg.Penalty, Quorum: quorum, Chain: chain.ETH, Network: network}
 	timeout := pc.RequestTimeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second

@@ -14,6 +14,13 @@ import (
 // its field name instead of failing somewhere inside encoding/json.
 
 type rpcBlock struct {
+	rpcBlockHeader
+	Transactions []rpcTx `json:"transactions"`
+}
+
+// rpcBlockHeader is a block's header fields: eth_getBlockByNumber(n,
+// false) without its transaction hashes.
+type rpcBlockHeader struct {
 	Number        string  `json:"number"`
 	Hash          string  `json:"hash"`
 	ParentHash    string  `json:"parentHash"`
@@ -22,7 +29,6 @@ type rpcBlock struct {
 	GasUsed       string  `json:"gasUsed"`
 	GasLimit      string  `json:"gasLimit"`
 	BaseFeePerGas *string `json:"baseFeePerGas"`
-	Transactions  []rpcTx `json:"transactions"`
 	rpcHeaderExtra
 }
 
@@ -73,6 +79,13 @@ type rpcReceipt struct {
 	BlobGasPrice      *string  `json:"blobGasPrice"`
 	ContractAddress   *string  `json:"contractAddress"`
 	Logs              []rpcLog `json:"logs"`
+	// The consensus fields the receipts root covers, with Status and
+	// Logs: the transaction type, the post-state root of receipts before
+	// Byzantium, the cumulative gas and the bloom.
+	Type              *string `json:"type"`
+	Root              *string `json:"root"`
+	CumulativeGasUsed string  `json:"cumulativeGasUsed"`
+	LogsBloom         string  `json:"logsBloom"`
 }
 
 type rpcLog struct {
@@ -81,15 +94,6 @@ type rpcLog struct {
 	Data     string   `json:"data"`
 	LogIndex string   `json:"logIndex"`
 	Removed  bool     `json:"removed"`
-}
-
-// rpcHeader is eth_getBlockByNumber without transactions, as far as the
-// follower needs it.
-type rpcHeader struct {
-	Number     string `json:"number"`
-	Hash       string `json:"hash"`
-	ParentHash string `json:"parentHash"`
-	Timestamp  string `json:"timestamp"`
 }
 
 var jsonNull = []byte("null")

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/big"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/watchers/follow"
+	"github.com/cordonhq/cordon/watchers/rpcpool"
 )
 
 // Config configures a Source. A chains.eth entry of the config file
@@ -36,6 +38,15 @@ type Config struct {
 	// transaction contents are refused; nil is VerifyHeaderHash. It needs
 	// VerifyHeaderHash to bind the root to the block hash.
 	VerifyTxRoot *bool `yaml:"verify_tx_root"`
+	// VerifyReceiptsRoot rebuilds the receipts (status, cumulative gas,
+	// bloom, logs, type) and checks the header's receiptsRoot, so altered
+	// logs or statuses are refused; nil is VerifyHeaderHash. It needs
+	// VerifyHeaderHash, like VerifyTxRoot.
+	VerifyReceiptsRoot *bool `yaml:"verify_receipts_root"`
+	// Quorum is the number of endpoints that must report the same block
+	// hash at a height (and a head at least as high) before the block is
+	// believed; 0 is a majority with three endpoints or more, else 1.
+	Quorum int `yaml:"quorum"`
 	// ReceiptBatch is the number of eth_getTransactionReceipt calls per
 	// JSON-RPC batch when a node lacks eth_getBlockReceipts.
 	ReceiptBatch int `yaml:"-"`
@@ -52,12 +63,24 @@ func (c Config) Verifies() (headerHash, txRoot bool) {
 	return headerHash, txRoot
 }
 
+// VerifiesReceipts reports whether a Source of c checks receipts against
+// the header's receiptsRoot.
+func (c Config) VerifiesReceipts() bool {
+	if c.VerifyReceiptsRoot != nil {
+		return *c.VerifyReceiptsRoot
+	}
+	header, _ := c.Verifies()
+	return header
+}
+
 // Source reads normalized blocks from a pool of Ethereum endpoints. It
 // implements follow.Source.
 type Source struct {
 	cfg Config
 	// verifyHeader and verifyTxRoot are cfg.Verifies().
 	verifyHeader, verifyTxRoot bool
+	verifyReceipts             bool
+	byzantium                  uint64
 	pool                       *Pool
 	log                        *slog.Logger
 	metrics                    *Metrics
@@ -79,13 +102,37 @@ func NewSource(ctx context.Context, cfg Config, metrics *Metrics, log *slog.Logg
 	if metrics == nil {
 		metrics = NewMetrics(nil, nil)
 	}
-	p, err := newPool(ctx, "eth/"+cfg.Network, cfg.Pool, cfg.Endpoints, metrics.rpc, log)
+	p, err := newPool(ctx, cfg.Network, cfg.Quorum, cfg.Pool, cfg.Endpoints, metrics.rpc, log)
 	if err != nil {
 		return nil, fmt.Errorf("eth source: %w", err)
 	}
-	s := &Source{cfg: cfg, pool: p, log: log, metrics: metrics}
+	s := &Source{cfg: cfg, pool: p, log: log, metrics: metrics, byzantium: byzantiumBlock(cfg.ChainID)}
 	s.verifyHeader, s.verifyTxRoot = cfg.Verifies()
+	s.verifyReceipts = cfg.VerifiesReceipts()
 	return s, nil
+}
+
+// Quorum returns the configured (or default) quorum and the number of
+// configured endpoints.
+func (s *Source) Quorum() (q, n int) { return s.pool.Quorum() }
+
+// HashesAt asks every configured endpoint (not only the usable ones;
+// wrong-chain ones report an error) for its canonical block hash at
+// height, in parallel, each bounded by the request timeout; the order is
+// the configuration order. Hashes are lowercase 0x-prefixed hex, as the
+// block events carry them.
+func (s *Source) HashesAt(ctx context.Context, height uint64) []rpcpool.Report {
+	return s.pool.Reports(ctx, "eth_getBlockByNumber", func(ctx context.Context, ep *endpoint) (string, error) {
+		h, err := s.headerAt(ctx, ep, height)
+		return h.Hash, err
+	})
+}
+
+// trusted reports whether one endpoint is believed alone (a quorum of 1):
+// calls then go to the best endpoint, with no cross-checks.
+func (s *Source) trusted() bool {
+	q, _ := s.pool.Quorum()
+	return q == 1
 }
 
 // Pool returns the endpoint pool, whose Run does the health checks.
@@ -94,86 +141,114 @@ func (s *Source) Pool() *Pool { return s.pool }
 // Close closes the endpoint clients.
 func (s *Source) Close() { closePool(s.pool) }
 
-// Head returns the best block height of the best endpoint.
+// Head returns the agreed head: the highest block height at least a
+// quorum of endpoints report (with a quorum of 1, the best endpoint's).
 func (s *Source) Head(ctx context.Context) (uint64, error) {
-	var head uint64
-	err := s.pool.Do(ctx, "eth_blockNumber", func(ctx context.Context, ep *endpoint) error {
+	return s.pool.AgreedHeight(ctx, "eth_blockNumber", func(ctx context.Context, ep *endpoint) (uint64, error) {
 		var num string
 		if err := ep.Conn.callTyped(ctx, &num, "eth_blockNumber"); err != nil {
-			return err
+			return 0, err
 		}
 		h, err := parseQuantity("eth_blockNumber", num)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		head = h
 		ep.NoteHead(h)
-		return nil
+		return h, nil
 	})
-	return head, err
 }
 
 // Finalized returns the height of the node's finalized block (0 while it
-// has none: a node before the merge, or a fresh devnet).
+// has none: a node before the merge, or a fresh devnet). With a quorum
+// above 1 it is the highest finalized height a quorum of endpoints report.
 func (s *Source) Finalized(ctx context.Context) (uint64, error) {
-	var out uint64
-	err := s.pool.Do(ctx, "eth_getBlockByNumber", func(ctx context.Context, ep *endpoint) error {
+	out, err := s.pool.AgreedHeight(ctx, "eth_getBlockByNumber", func(ctx context.Context, ep *endpoint) (uint64, error) {
 		raw, err := ep.Conn.call(ctx, "eth_getBlockByNumber", "finalized", false)
 		var re rpc.Error
 		if errors.As(err, &re) {
 			// The node answered but knows no finalized block (before the
 			// merge; "finalized block not found"): not the endpoint's fault.
-			return fmt.Errorf("%w: %w", follow.ErrNotFound, err)
+			// One trusted endpoint moves on to the next; in a quorum it
+			// reports none.
+			if !s.trusted() {
+				return 0, nil
+			}
+			return 0, fmt.Errorf("%w: %w", follow.ErrNotFound, err)
 		}
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if isNull(raw) {
-			out = 0
-			return nil
+			return 0, nil
 		}
 		h, err := decodeHeader(s.cfg.Network, raw)
 		if err != nil {
-			return fmt.Errorf("finalized block: %w", err)
+			return 0, fmt.Errorf("finalized block: %w", err)
 		}
-		out = h.Height
-		return nil
+		return h.Height, nil
 	})
-	if errors.Is(err, follow.ErrNotFound) {
+	if errors.Is(err, follow.ErrNotFound) && s.trusted() {
 		return 0, nil
 	}
 	return out, err
 }
 
-// HeaderAt returns the canonical header at height.
+// HeaderAt returns the canonical header at height. With a quorum above 1
+// it is the header whose hash a quorum of endpoints report there.
 func (s *Source) HeaderAt(ctx context.Context, height uint64) (chain.Header, error) {
 	var out chain.Header
-	err := s.pool.Do(ctx, "eth_getBlockByNumber", func(ctx context.Context, ep *endpoint) error {
-		raw, err := ep.Conn.call(ctx, "eth_getBlockByNumber", hexutil.EncodeUint64(height), false)
-		if err != nil {
+	if s.trusted() {
+		err := s.pool.Do(ctx, "eth_getBlockByNumber", func(ctx context.Context, ep *endpoint) error {
+			h, err := s.headerAt(ctx, ep, height)
+			out = h
 			return err
-		}
-		if isNull(raw) {
-			return follow.ErrNotFound
-		}
-		h, err := decodeHeader(s.cfg.Network, raw)
-		if err != nil {
-			return err
-		}
-		if h.Height != height {
-			return fmt.Errorf("reply is for block %d, asked for %d", h.Height, height)
-		}
-		out = h
-		return nil
-	})
-	return out, err
+		})
+		return out, err
+	}
+	var mu sync.Mutex
+	headers := map[*endpoint]chain.Header{}
+	ag, err := s.pool.Agree(ctx, rpcpool.Question[*conn]{Method: "eth_getBlockByNumber", Height: height,
+		HashOf: func(ctx context.Context, ep *endpoint) (string, error) {
+			h, err := s.headerAt(ctx, ep, height)
+			if err == nil {
+				mu.Lock()
+				headers[ep] = h
+				mu.Unlock()
+			}
+			return h.Hash, err
+		}})
+	if err != nil {
+		return out, err
+	}
+	return headers[ag.Agreeing[0]], nil
 }
 
-func decodeHeader(network string, raw []byte) (chain.Header, error) {
-	var r rpcHeader
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return chain.Header{}, fmt.Errorf("decode header: %w", err)
+// headerAt asks one endpoint for its canonical header at height, checking
+// that the header fields hash to the hash it claims (verify_header_hash).
+func (s *Source) headerAt(ctx context.Context, ep *endpoint, height uint64) (chain.Header, error) {
+	var r *rpcBlockHeader
+	if err := ep.Conn.callTyped(ctx, &r, "eth_getBlockByNumber", hexutil.EncodeUint64(height), false); err != nil {
+		return chain.Header{}, err
 	}
+	if r == nil {
+		return chain.Header{}, follow.ErrNotFound
+	}
+	h, err := r.header(s.cfg.Network)
+	if err != nil {
+		return h, err
+	}
+	if h.Height != height {
+		return h, fmt.Errorf("reply is for block %d, asked for %d", h.Height, height)
+	}
+	if s.verifyHeader {
+		if err := verifyHeaderHash(r); err != nil {
+			return h, fmt.Errorf("block %d: %w", height, err)
+		}
+	}
+	return h, nil
+}
+
+func (r *rpcBlockHeader) header(network string) (chain.Header, error) {
 	h := chain.Header{Chain: chain.ETH, Network: network}
 	var err error
 	if h.Height, err = parseQuantity("number", r.Number); err != nil {
@@ -190,22 +265,54 @@ func decodeHeader(network string, raw []byte) (chain.Header, error) {
 	return h, err
 }
 
+func decodeHeader(network string, raw []byte) (chain.Header, error) {
+	var r rpcBlockHeader
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return chain.Header{}, fmt.Errorf("decode header: %w", err)
+	}
+	return r.header(network)
+}
+
 // BlockAt fetches the block at height with its receipts from one endpoint
-// and normalizes it.
+// and normalizes it. With a quorum above 1 the block is the one whose hash
+// a quorum of endpoints report at height, fetched by that hash from one of
+// them and checked to be that block.
 func (s *Source) BlockAt(ctx context.Context, height uint64) (*chain.Block, error) {
 	var out *chain.Block
-	err := s.pool.Do(ctx, "block", func(ctx context.Context, ep *endpoint) error {
-		b, err := s.fetch(ctx, ep, height)
+	if s.trusted() {
+		err := s.pool.Do(ctx, "block", func(ctx context.Context, ep *endpoint) error {
+			b, err := s.fetch(ctx, ep, height, "")
+			out = b
+			return err
+		})
+		return out, err
+	}
+	ag, err := s.pool.Agree(ctx, rpcpool.Question[*conn]{Method: "eth_getBlockByNumber", Height: height,
+		HashOf: func(ctx context.Context, ep *endpoint) (string, error) {
+			h, err := s.headerAt(ctx, ep, height)
+			return h.Hash, err
+		}})
+	if err != nil {
+		return nil, err
+	}
+	err = s.pool.DoOn(ctx, "block", ag.Agreeing, func(ctx context.Context, ep *endpoint) error {
+		b, err := s.fetch(ctx, ep, height, ag.Hash)
 		out = b
 		return err
 	})
 	return out, err
 }
 
-func (s *Source) fetch(ctx context.Context, ep *endpoint, height uint64) (*chain.Block, error) {
+// fetch reads the block at height (by hash when hash is not empty) and its
+// receipts from ep, checks them and normalizes them.
+func (s *Source) fetch(ctx context.Context, ep *endpoint, height uint64, hash string) (*chain.Block, error) {
 	var blk *rpcBlock // decoded straight from the reply: no intermediate copy
-	if err := ep.Conn.callTyped(ctx, &blk, "eth_getBlockByNumber", hexutil.EncodeUint64(height), true); err != nil {
-		return nil, fmt.Errorf("eth_getBlockByNumber: %w", err)
+	if hash == "" {
+		if err := ep.Conn.callTyped(ctx, &blk, "eth_getBlockByNumber", hexutil.EncodeUint64(height), true); err != nil {
+			return nil, fmt.Errorf("eth_getBlockByNumber: %w", err)
+		}
+	} else if err := ep.Conn.callTyped(ctx, &blk, "eth_getBlockByHash", hash, true); err != nil {
+		return nil, fmt.Errorf("eth_getBlockByHash: %w", err)
 	}
 	if blk == nil {
 		return nil, follow.ErrNotFound
@@ -215,8 +322,11 @@ func (s *Source) fetch(ctx context.Context, ep *endpoint, height uint64) (*chain
 	} else if n != height {
 		return nil, fmt.Errorf("reply is for block %d, asked for %d", n, height)
 	}
+	if hash != "" && !strings.EqualFold(blk.Hash, hash) {
+		return nil, fmt.Errorf("block %d: reply is block %s, asked for the agreed %s", height, trunc(blk.Hash), hash)
+	}
 	if s.verifyHeader {
-		if err := verifyHeaderHash(blk); err != nil {
+		if err := verifyHeaderHash(&blk.rpcBlockHeader); err != nil {
 			return nil, fmt.Errorf("block %d: %w", height, err)
 		}
 	}
@@ -229,6 +339,14 @@ func (s *Source) fetch(ctx context.Context, ep *endpoint, height uint64) (*chain
 	if err != nil {
 		return nil, fmt.Errorf("block %d: %w", height, err)
 	}
+	if err := checkStatus(height, s.byzantium, receipts); err != nil {
+		return nil, fmt.Errorf("block %d: %w", height, err)
+	}
+	if s.verifyReceipts {
+		if err := verifyReceiptsRoot(blk, receipts, s.byzantium); err != nil {
+			return nil, fmt.Errorf("block %d: %w", height, err)
+		}
+	}
 	var st NormalizeStats
 	b, err := normalize(s.cfg.Network, blk, receipts, &st)
 	if st.NonStandardTransferLogs > 0 {
@@ -239,7 +357,7 @@ func (s *Source) fetch(ctx context.Context, ep *endpoint, height uint64) (*chain
 
 // verifyHeaderHash rebuilds the header from the reply's fields and checks
 // that it hashes to the hash the reply claims.
-func verifyHeaderHash(b *rpcBlock) error {
+func verifyHeaderHash(b *rpcBlockHeader) error {
 	h, err := headerOf(b)
 	if err != nil {
 		return fmt.Errorf("header for hash check: %w", err)
@@ -250,7 +368,7 @@ func verifyHeaderHash(b *rpcBlock) error {
 	return nil
 }
 
-func headerOf(b *rpcBlock) (*types.Header, error) {
+func headerOf(b *rpcBlockHeader) (*types.Header, error) {
 	var err error
 	h := &types.Header{}
 	hash := func(field, s string, dst *common.Hash) {

@@ -20,6 +20,13 @@ var ErrReorgTooDeep = errors.New("reorg deeper than the configured maximum")
 // block at the requested height.
 var ErrNotFound = errors.New("block not found")
 
+// ErrNotAgreed is returned by a Source whose endpoints do not agree on the
+// block at a height: no block hash is reported by the quorum. It wraps
+// ErrNotFound, so a fetch waits and retries; the Follower never takes it
+// for a missing block (a shorter chain) when it checks its tip or searches
+// a fork point, and never removes a published block because of it.
+var ErrNotAgreed = fmt.Errorf("%w: no block hash reached the endpoint quorum", ErrNotFound)
+
 // ReorgError carries the details of a reorganization the Follower refused
 // to follow.
 type ReorgError struct {
@@ -344,7 +351,7 @@ func (f *Follower) checkTip(ctx context.Context) error {
 		return nil
 	}
 	h, err := f.src.HeaderAt(ctx, t.Height)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrNotFound) && !errors.Is(err, ErrNotAgreed) {
 		// The node's chain became shorter than ours: a reorg to a shorter
 		// branch. Treat the missing height like a mismatch.
 		return f.reorg(ctx, t.Height)
@@ -520,7 +527,7 @@ func (f *Follower) reorg(ctx context.Context, height uint64) error {
 			continue // above the mismatching block: removed regardless
 		}
 		h, err := f.src.HeaderAt(ctx, w.Height)
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		if err != nil && (!errors.Is(err, ErrNotFound) || errors.Is(err, ErrNotAgreed)) {
 			return fmt.Errorf("search fork point at height %d: %w", w.Height, err)
 		}
 		if err == nil && h.Hash == w.Hash {

@@ -338,3 +338,70 @@ func TestStartHeight(t *testing.T) {
 	f := New(Config{Chain: chain.ETH, Network: "mem", StartHeight: "-1"}, newMemChain(1), &memSink{}, nil, nil, nil, nil)
 	require.ErrorContains(t, f.Run(context.Background()), `follow: start height "-1"`)
 }
+
+// disagreeing is a memChain whose endpoints stop agreeing on the blocks
+// from a height on: HeaderAt and BlockAt there return ErrNotAgreed.
+type disagreeing struct {
+	*memChain
+	mu    sync.Mutex
+	from  uint64 // 0: every height agreed
+	asked int    // HeaderAt calls at a disagreed height
+}
+
+func (d *disagreeing) split(from uint64) {
+	d.mu.Lock()
+	d.from = from
+	d.mu.Unlock()
+}
+
+func (d *disagreeing) disagreed(h uint64) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.from > 0 && h >= d.from {
+		d.asked++
+		return true
+	}
+	return false
+}
+
+func (d *disagreeing) HeaderAt(ctx context.Context, h uint64) (chain.Header, error) {
+	if d.disagreed(h) {
+		return chain.Header{}, fmt.Errorf("height %d: %w", h, ErrNotAgreed)
+	}
+	return d.memChain.HeaderAt(ctx, h)
+}
+
+func (d *disagreeing) BlockAt(ctx context.Context, h uint64) (*chain.Block, error) {
+	if d.disagreed(h) {
+		return nil, fmt.Errorf("height %d: %w", h, ErrNotAgreed)
+	}
+	return d.memChain.BlockAt(ctx, h)
+}
+
+// TestNotAgreedWaits: heights the endpoints do not agree on are never
+// taken for a shorter chain — no published block is removed — and the
+// follower goes on once they agree again.
+func TestNotAgreedWaits(t *testing.T) {
+	d := &disagreeing{memChain: newMemChain(3)}
+	d.extend(20)
+	sink := &memSink{}
+	f := New(Config{Chain: chain.ETH, Network: "mem", MaxReorgDepth: 8, PollInterval: time.Millisecond}, d, sink, nil, nil, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	waitFor(t, func() bool { return f.Status().Height == 20 })
+	d.split(15)
+	waitFor(t, func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.asked >= 3
+	})
+	require.Zero(t, f.Status().Removed, "a height not agreed was taken for a shorter chain")
+	d.split(0)
+	d.extend(2)
+	waitFor(t, func() bool { return f.Status().Height == 22 })
+	cancel()
+	<-done
+	require.Equal(t, d.canonical(), sink.apply(t))
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/watchers/follow"
 )
 
@@ -28,10 +29,17 @@ type Config struct {
 	// HealthInterval is the period of health checks.
 	HealthInterval time.Duration
 	// MaxLag marks an endpoint unhealthy when its head is this many blocks
-	// behind the best endpoint.
+	// behind the agreed head.
 	MaxLag uint64
 	// Penalty is how long a failed endpoint is avoided.
 	Penalty time.Duration
+	// Quorum is the number of endpoints that must report the same block
+	// (or a head at least as high) for the pool to believe it; 0 is
+	// Quorum(number of endpoints).
+	Quorum int
+	// Chain and Network name the pool's stream in the alerts it raises.
+	Chain   chain.Chain
+	Network string
 }
 
 func (c *Config) fill() {
@@ -96,6 +104,20 @@ func (e *Endpoint[C]) NoteHead(h uint64) {
 	e.mu.Unlock()
 }
 
+// redactedError is an error whose message has the endpoint's URL removed;
+// errors.Is and errors.As still see the error it redacts.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+func redact[C any](ep *Endpoint[C], err error) error {
+	return &redactedError{msg: ep.Redact(err), err: err}
+}
+
 // Redact removes secret (a URL that may hold an API key) from an error
 // message.
 func Redact(err error, secret string) string {
@@ -112,6 +134,15 @@ func Redact(err error, secret string) string {
 // ErrWrongChain excludes the endpoint until a later check passes.
 type Check[C any] func(ctx context.Context, ep *Endpoint[C]) (head uint64, err error)
 
+// Quorum returns the default quorum for n endpoints: n/2+1 when n >= 3,
+// else 1.
+func Quorum(n int) int {
+	if n >= 3 {
+		return n/2 + 1
+	}
+	return 1
+}
+
 // Pool spreads calls over endpoints.
 type Pool[C any] struct {
 	cfg     Config
@@ -119,6 +150,7 @@ type Pool[C any] struct {
 	check   Check[C]
 	log     *slog.Logger
 	metrics *Metrics
+	alerts  alerts
 }
 
 // New returns a pool over eps.
@@ -126,6 +158,12 @@ func New[C any](cfg Config, eps []*Endpoint[C], check Check[C], metrics *Metrics
 	cfg.fill()
 	if len(eps) == 0 {
 		return nil, errors.New("no endpoints configured")
+	}
+	if cfg.Quorum == 0 {
+		cfg.Quorum = Quorum(len(eps))
+	}
+	if cfg.Quorum < 1 || cfg.Quorum > len(eps) {
+		return nil, fmt.Errorf("quorum %d: want between 1 and the %d configured endpoints", cfg.Quorum, len(eps))
 	}
 	seen := map[string]bool{}
 	for _, ep := range eps {
@@ -140,7 +178,15 @@ func New[C any](cfg Config, eps []*Endpoint[C], check Check[C], metrics *Metrics
 	if metrics == nil {
 		metrics = NewMetrics(nil)
 	}
-	return &Pool[C]{cfg: cfg, eps: eps, check: check, log: log, metrics: metrics}, nil
+	switch {
+	case cfg.Quorum == 1:
+		log.Warn("a single endpoint is trusted (quorum 1): one lying or compromised endpoint can serve a fabricated chain; "+
+			"configure at least three independent endpoints and a majority quorum", "endpoints", len(eps), "quorum", cfg.Quorum)
+	case len(eps) < 3:
+		log.Warn("fewer than three endpoints: one that fails stops the chain, and none can be outvoted; "+
+			"configure at least three independent endpoints", "endpoints", len(eps), "quorum", cfg.Quorum)
+	}
+	return &Pool[C]{cfg: cfg, eps: eps, check: check, log: log, metrics: metrics, alerts: alerts{sent: map[string]time.Time{}}}, nil
 }
 
 // Config returns the pool's configuration with defaults filled in.
@@ -149,9 +195,44 @@ func (p *Pool[C]) Config() Config { return p.cfg }
 // Endpoints returns the endpoints in configuration order.
 func (p *Pool[C]) Endpoints() []*Endpoint[C] { return p.eps }
 
-// candidates orders endpoints for a call: usable ones by head (highest
-// first) then latency; penalized ones last, as a final resort.
+// healthyLocked reports whether an endpoint passed its last health check
+// (ep.mu held).
+func (ep *Endpoint[C]) healthyLocked() bool {
+	return ep.checked && ep.wrongChain == nil && ep.lastErr == nil
+}
+
+// AgreedHead is the highest height that at least Quorum healthy endpoints
+// report having (the Quorum-th highest head of their last health checks
+// and calls); ok is false when fewer than Quorum endpoints are healthy.
+func (p *Pool[C]) AgreedHead() (head uint64, ok bool) {
+	heads := make([]uint64, 0, len(p.eps))
+	for _, ep := range p.eps {
+		ep.mu.Lock()
+		if ep.healthyLocked() {
+			heads = append(heads, ep.head)
+		}
+		ep.mu.Unlock()
+	}
+	return kthHighest(heads, p.cfg.Quorum)
+}
+
+// kthHighest returns the k-th highest of vs (k >= 1); ok is false when vs
+// has fewer than k values.
+func kthHighest(vs []uint64, k int) (uint64, bool) {
+	if len(vs) < k || k < 1 {
+		return 0, false
+	}
+	sort.Slice(vs, func(i, j int) bool { return vs[i] > vs[j] })
+	return vs[k-1], true
+}
+
+// candidates orders endpoints for a call: usable ones first, those at or
+// above the agreed head by latency, then those below it by head; penalized
+// ones last, as a final resort. A head claimed above the agreed head earns
+// nothing: with a quorum of two or more, no single endpoint can put itself
+// first by claiming a higher head.
 func (p *Pool[C]) candidates() []*Endpoint[C] {
+	agreed, _ := p.AgreedHead()
 	now := time.Now()
 	type cand struct {
 		ep        *Endpoint[C]
@@ -163,7 +244,7 @@ func (p *Pool[C]) candidates() []*Endpoint[C] {
 	for _, ep := range p.eps {
 		ep.mu.Lock()
 		if ep.wrongChain == nil {
-			cs = append(cs, cand{ep: ep, penalized: now.Before(ep.penalUntil), head: ep.head, latency: ep.latency})
+			cs = append(cs, cand{ep: ep, penalized: now.Before(ep.penalUntil), head: min(ep.head, agreed), latency: ep.latency})
 		}
 		ep.mu.Unlock()
 	}
@@ -189,13 +270,32 @@ func (p *Pool[C]) candidates() []*Endpoint[C] {
 // an error wrapping follow.ErrNotFound. An ended ctx returns its error
 // before any endpoint is called.
 func (p *Pool[C]) Do(ctx context.Context, method string, fn func(ctx context.Context, ep *Endpoint[C]) error) error {
+	return p.do(ctx, method, p.candidates(), fn)
+}
+
+// DoOn is Do restricted to eps (in the pool's order of preference): the
+// endpoints that reported an agreed block, for fetching its body.
+func (p *Pool[C]) DoOn(ctx context.Context, method string, eps []*Endpoint[C], fn func(ctx context.Context, ep *Endpoint[C]) error) error {
+	in := make(map[*Endpoint[C]]bool, len(eps))
+	for _, ep := range eps {
+		in[ep] = true
+	}
+	var cands []*Endpoint[C]
+	for _, ep := range p.candidates() {
+		if in[ep] {
+			cands = append(cands, ep)
+		}
+	}
+	return p.do(ctx, method, cands, fn)
+}
+
+func (p *Pool[C]) do(ctx context.Context, method string, cands []*Endpoint[C], fn func(ctx context.Context, ep *Endpoint[C]) error) error {
 	if err := ctx.Err(); err != nil {
 		// The clients race a ready reply against ctx and may let either
 		// win; an ended context must not send a request at all.
 		return err
 	}
 	var errs []error
-	cands := p.candidates()
 	if len(cands) == 0 {
 		return fmt.Errorf("%s: no usable endpoint (all serve the wrong chain)", method)
 	}
@@ -212,11 +312,14 @@ func (p *Pool[C]) Do(ctx context.Context, method string, fn func(ctx context.Con
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		errs = append(errs, &EndpointError{Endpoint: ep.Name, Method: method, Err: errors.New(ep.Redact(err))})
 		if errors.Is(err, follow.ErrNotFound) {
+			// Kept out of the error's chain: one endpoint's "not found"
+			// beside another's failure is a failure, not a missing block.
+			errs = append(errs, &EndpointError{Endpoint: ep.Name, Method: method, Err: errors.New(ep.Redact(err))})
 			notFound++
 			continue
 		}
+		errs = append(errs, &EndpointError{Endpoint: ep.Name, Method: method, Err: redact(ep, err)})
 		p.penalize(ep, method, err)
 	}
 	if notFound == len(cands) {
@@ -249,7 +352,7 @@ func (p *Pool[C]) Run(ctx context.Context) error {
 }
 
 // CheckHealth checks every endpoint once: chain identity, head, and lag
-// behind the best endpoint.
+// behind the agreed head.
 func (p *Pool[C]) CheckHealth(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, ep := range p.eps {
@@ -260,21 +363,17 @@ func (p *Pool[C]) CheckHealth(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
-	var best uint64
-	for _, ep := range p.eps {
-		ep.mu.Lock()
-		if ep.wrongChain == nil && ep.lastErr == nil {
-			best = max(best, ep.head)
-		}
-		ep.mu.Unlock()
+	agreed, ok := p.AgreedHead()
+	if ok {
+		p.metrics.agreedHead.WithLabelValues(p.cfg.Label).Set(float64(agreed))
 	}
 	for _, ep := range p.eps {
 		ep.mu.Lock()
 		healthy := ep.wrongChain == nil && ep.lastErr == nil
-		if healthy && best > ep.head && best-ep.head > p.cfg.MaxLag {
+		if healthy && ok && agreed > ep.head && agreed-ep.head > p.cfg.MaxLag {
 			healthy = false
 			ep.penalUntil = time.Now().Add(p.cfg.HealthInterval)
-			p.log.Warn("endpoint lagging; avoided until it catches up", "endpoint", ep.Name, "head", ep.head, "best_head", best)
+			p.log.Warn("endpoint lagging; avoided until it catches up", "endpoint", ep.Name, "head", ep.head, "agreed_head", agreed)
 		}
 		head := ep.head
 		ep.mu.Unlock()
@@ -328,6 +427,10 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	healthy  *prometheus.GaugeVec
 	head     *prometheus.GaugeVec
+
+	agreedHead    *prometheus.GaugeVec
+	disagreements *prometheus.CounterVec
+	notAgreed     *prometheus.CounterVec
 }
 
 // NewMetrics registers the endpoint metrics with reg (nil: unregistered).
@@ -342,9 +445,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "1 when the endpoint passed its last health check and is not lagging."}, []string{"chain", "endpoint"}),
 		head: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cordon_rpc_endpoint_head_height",
 			Help: "Head height the endpoint reported at its last health check."}, []string{"chain", "endpoint"}),
+		agreedHead: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cordon_rpc_agreed_head_height",
+			Help: "The highest height at least a quorum of healthy endpoints report having."}, []string{"chain"}),
+		disagreements: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cordon_rpc_disagreements_total",
+			Help: "Block hashes an endpoint reported that differ from another endpoint's at the same height, by the dissenting endpoint."},
+			[]string{"chain", "endpoint"}),
+		notAgreed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cordon_rpc_not_agreed_total",
+			Help: "Heights asked whose block hash no quorum of endpoints reported (the height waits)."}, []string{"chain"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.healthy, m.head)
+		reg.MustRegister(m.requests, m.duration, m.healthy, m.head, m.agreedHead, m.disagreements, m.notAgreed)
 	}
 	return m
 }
@@ -364,3 +474,6 @@ func (m *Metrics) observe(label, ep, method string, err error, d time.Duration) 
 // Requests exposes the request counter (chain, endpoint, method, outcome),
 // for tests and status displays.
 func (m *Metrics) Requests() *prometheus.CounterVec { return m.requests }
+
+// Disagreements exposes cordon_rpc_disagreements_total (chain, endpoint).
+func (m *Metrics) Disagreements() *prometheus.CounterVec { return m.disagreements }

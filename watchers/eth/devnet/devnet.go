@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math/big"
 	"sync"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core"
@@ -193,4 +194,45 @@ func (d *Devnet) Rollback() { d.beacon.Rollback() }
 // PendingNonce returns the next nonce of an account, pool included.
 func (d *Devnet) PendingNonce(ctx context.Context, a common.Address) (uint64, error) {
 	return d.client.PendingNonceAt(ctx, a)
+}
+
+// Blocks returns the canonical blocks from..to (inclusive).
+func (d *Devnet) Blocks(from, to uint64) ([]*types.Block, error) {
+	bc := d.eth.BlockChain()
+	out := make([]*types.Block, 0, to-from+1)
+	for n := from; n <= to; n++ {
+		b := bc.GetBlockByNumber(n)
+		if b == nil {
+			return nil, fmt.Errorf("no canonical block at %d", n)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// Import inserts blocks of another devnet started with the same Seed (so
+// the same genesis) and makes the newest of them the head; the next
+// Commit builds on it. Two devnets that share a prefix this way and then
+// commit on their own are two nodes on two branches of one chain, each
+// block genuine (a lying endpoint's fabricated branch, in tests).
+func (d *Devnet) Import(blocks []*types.Block) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(blocks) == 0 {
+		return nil
+	}
+	if _, err := d.eth.BlockChain().InsertChain(blocks); err != nil {
+		return fmt.Errorf("devnet import: %w", err)
+	}
+	head := d.eth.BlockChain().GetBlockByHash(blocks[len(blocks)-1].Hash())
+	if head == nil {
+		return errors.New("devnet import: imported head not found")
+	}
+	if _, err := d.eth.BlockChain().SetCanonical(head); err != nil {
+		return fmt.Errorf("devnet import: %w", err)
+	}
+	// The imported blocks may carry timestamps ahead of the clock (blocks
+	// committed faster than one a second): seal one empty block after
+	// them, so the beacon's next timestamps follow the new head.
+	return d.beacon.AdjustTime(time.Second)
 }
