@@ -276,6 +276,27 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.Credit.Validate(&problems, "credit")
+	for i, pol := range c.Credit.Policies {
+		if pol.Quorum == 0 {
+			continue
+		}
+		var counts []int
+		switch pol.Chain {
+		case "eth":
+			for _, e := range c.Chains.ETH {
+				counts = append(counts, len(e.Endpoints))
+			}
+		case "btc":
+			for _, b := range c.Chains.BTC {
+				counts = append(counts, len(b.Endpoints))
+			}
+		}
+		for _, n := range counts {
+			if pol.Quorum > n {
+				bad(fmt.Sprintf("credit.policies[%d].quorum", i), "%d: more than the %d endpoints of a %s network: no deposit could be credited", pol.Quorum, n, pol.Chain)
+			}
+		}
+	}
 	c.Kafka.Auth = c.RecordAuth.Keyring(&problems, "record_auth")
 	for _, f := range follows(*c) {
 		if uint64(f.depth)*4 > c.Credit.RetainBlocks {

@@ -108,6 +108,8 @@ type crediting struct {
 	indicators *intel.Store
 	registry   *registry.Store
 	metrics    *credit.Metrics
+	// nodes confirm each deposit's block with its chain's endpoints.
+	nodes credit.Nodes
 	// svc is the running service (nil while standing by).
 	svc   atomic.Pointer[credit.Service]
 	ready <-chan struct{}
@@ -149,7 +151,7 @@ func (c *crediting) Run(ctx context.Context) error {
 		Log: c.log}, func(ctx context.Context) error {
 		svc, err := credit.NewService(credit.ServiceConfig{Kafka: kc, Policy: policy, Tokens: tokens,
 			Registry: c.registry.Index, Screen: c.indicators.Index.Hits, Resolver: resolver, Log: c.log, Metrics: c.metrics,
-			Retain: c.cfg.Credit.RetainBlocks, Operators: operatorNames(c.cfg.API.Operators)})
+			Retain: c.cfg.Credit.RetainBlocks, Operators: operatorNames(c.cfg.API.Operators), Nodes: c.nodes})
 		if err != nil {
 			return err
 		}

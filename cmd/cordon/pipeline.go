@@ -40,11 +40,14 @@ type pipeline struct {
 }
 
 type watcher struct {
-	name     string
-	chain    chain.Chain
-	health   func(context.Context) error // the endpoint pool's health checks
-	close    func()
+	name   string
+	chain  chain.Chain
+	health func(context.Context) error // the endpoint pool's health checks
+	close  func()
+	// follower is nil on an instance that does not run the watcher role:
+	// the source is there for crediting's confirmations (nodes).
 	follower *follow.Follower
+	nodes    hashSource
 }
 
 func newPipeline(ctx context.Context, cfg config.Config, reg prometheus.Registerer, log *slog.Logger) (*pipeline, error) {
@@ -59,7 +62,9 @@ func newPipeline(ctx context.Context, cfg config.Config, reg prometheus.Register
 	fm := follow.NewMetrics(reg)
 	rm := rpcpool.NewMetrics(reg)
 	em := eth.NewMetrics(reg, rm)
-	if !cfg.Runs(config.RoleWatcher) {
+	// The sources serve the watchers and crediting's confirmations.
+	watch := cfg.Runs(config.RoleWatcher)
+	if !watch && !cfg.Runs(config.RoleCredit) {
 		return p, nil
 	}
 	for _, e := range cfg.Chains.ETH {
@@ -69,9 +74,11 @@ func newPipeline(ctx context.Context, cfg config.Config, reg prometheus.Register
 			return nil, fmt.Errorf("chains.eth %s: %w", e.Config.Network, err)
 		}
 		src.Pool().SetAlerter(prod) // endpoints disagreeing on a block
-		p.watchers = append(p.watchers, &watcher{name: chain.StreamKey(chain.ETH, e.Config.Network), chain: chain.ETH,
-			health: src.Pool().Run, close: src.Close,
-			follower: follow.New(e.Follow, src, prod, src.Wake(ctx), prod, fm, log.With("component", "watcher"))})
+		w := &watcher{name: chain.StreamKey(chain.ETH, e.Config.Network), chain: chain.ETH, health: src.Pool().Run, close: src.Close, nodes: src}
+		if watch {
+			w.follower = follow.New(e.Follow, src, prod, src.Wake(ctx), prod, fm, log.With("component", "watcher"))
+		}
+		p.watchers = append(p.watchers, w)
 	}
 	bm := btc.NewMetrics(reg, rm)
 	for _, b := range cfg.Chains.BTC {
@@ -81,9 +88,11 @@ func newPipeline(ctx context.Context, cfg config.Config, reg prometheus.Register
 			return nil, fmt.Errorf("chains.btc %s: %w", b.Config.Network, err)
 		}
 		src.Pool().SetAlerter(prod) // endpoints disagreeing on a block
-		p.watchers = append(p.watchers, &watcher{name: chain.StreamKey(chain.BTC, b.Config.Network), chain: chain.BTC,
-			health: src.Pool().Run, close: src.Close,
-			follower: follow.New(b.Follow, src, prod, nil, prod, fm, log.With("component", "watcher"))})
+		w := &watcher{name: chain.StreamKey(chain.BTC, b.Config.Network), chain: chain.BTC, health: src.Pool().Run, close: src.Close, nodes: src}
+		if watch {
+			w.follower = follow.New(b.Follow, src, prod, nil, prod, fm, log.With("component", "watcher"))
+		}
+		p.watchers = append(p.watchers, w)
 	}
 	return p, nil
 }
@@ -109,6 +118,9 @@ func (p *pipeline) addChecks(checks *obs.Checks) {
 		checks.Add("clickhouse", p.loader.ready)
 	}
 	for _, w := range p.watchers {
+		if w.follower == nil {
+			continue
+		}
 		checks.Add(w.name, func() error {
 			st := w.follower.Status()
 			if !st.Loaded {
@@ -146,6 +158,9 @@ func (p *pipeline) start(ctx context.Context, g *errgroup.Group) {
 	}
 	for _, w := range p.watchers {
 		g.Go(func() error { return w.health(ctx) })
+		if w.follower == nil {
+			continue
+		}
 		g.Go(func() error {
 			select {
 			case <-ctx.Done():
@@ -221,7 +236,7 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 	checks.Add("addresses", s.addresses.check)
 	if cfg.Runs(config.RoleCredit) {
 		s.credit = &crediting{cfg: cfg, indicators: s.indicators.store, registry: s.addresses.store, metrics: credit.NewMetrics(reg),
-			ready: p.kafkaReady, log: log.With("component", "credit")}
+			nodes: p.nodes(), ready: p.kafkaReady, log: log.With("component", "credit")}
 		s.components = append(s.components, s.credit)
 	}
 	if cfg.API.Listen != "" && cfg.Runs(config.RoleAPI) {
@@ -249,4 +264,37 @@ func (s *system) close() {
 	if s.indicators != nil {
 		s.indicators.close()
 	}
+}
+
+// hashSource is a chain source as crediting's confirmations use it.
+type hashSource interface {
+	HashesAt(ctx context.Context, height uint64) []rpcpool.Report
+	Quorum() (q, n int)
+}
+
+// nodes are the chains' sources, by stream, as credit.Nodes: crediting
+// asks every endpoint of a deposit's chain for its block at its height.
+type nodes map[string]hashSource
+
+func (n nodes) HashesAt(ctx context.Context, c chain.Chain, network string, height uint64) ([]credit.NodeReport, int, error) {
+	src, ok := n[chain.StreamKey(c, network)]
+	if !ok {
+		return nil, 0, fmt.Errorf("no endpoints are configured for %s/%s (chains.%s): its deposits cannot be confirmed", c, network, c)
+	}
+	q, _ := src.Quorum()
+	reps := src.HashesAt(ctx, height)
+	out := make([]credit.NodeReport, len(reps))
+	for i, r := range reps {
+		out[i] = credit.NodeReport{Endpoint: r.Endpoint, Hash: r.Hash, Err: r.Err}
+	}
+	return out, q, nil
+}
+
+// nodes are the pipeline's sources for crediting.
+func (p *pipeline) nodes() nodes {
+	n := nodes{}
+	for _, w := range p.watchers {
+		n[w.name] = w.nodes
+	}
+	return n
 }
