@@ -69,14 +69,18 @@ func (ca *testCA) issue(t *testing.T, dir string) (certFile, keyFile string) {
 	return certFile, keyFile
 }
 
-// usersXML is docs/analysts.md's users.xml: the loader's writer user, a
-// read-only analysts' user, both limited to the cordon database, and the
-// default user kept for the test's own setup.
+// usersXML is docs/analysts.md's users.xml, its networks narrowed to
+// loopback: the loader's writer user and a read-only analysts' user, both
+// limited to the cordon database, and the default user.
 const usersXML = `<?xml version="1.0"?>
 <yandex>
     <profiles>
         <default><max_memory_usage>10000000000</max_memory_usage></default>
-        <analyst><readonly>1</readonly></analyst>
+        <analyst>
+            <readonly>1</readonly>
+            <max_memory_usage>4000000000</max_memory_usage>
+            <max_execution_time>300</max_execution_time>
+        </analyst>
     </profiles>
     <users>
         <default>
