@@ -392,6 +392,16 @@ func (c *Config) Validate() error {
 		bad("kafka.sasl.mechanism", "%q: want plain, scram-sha-256 or scram-sha-512", k.SASL.Mechanism)
 	}
 	chc := c.ClickHouse
+	if (chc.TLS.CertFile == "") != (chc.TLS.KeyFile == "") {
+		bad("clickhouse.tls.cert_file", "cert_file and key_file must be set together")
+	}
+	for key, f := range map[string]string{"ca_file": chc.TLS.CAFile, "cert_file": chc.TLS.CertFile, "key_file": chc.TLS.KeyFile} {
+		if f != "" {
+			if _, err := os.Stat(f); err != nil {
+				bad("clickhouse.tls."+key, "%v", err)
+			}
+		}
+	}
 	for i, a := range chc.Addrs {
 		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
 			bad(fmt.Sprintf("clickhouse.addrs[%d]", i), "%q: want host:port of the native protocol (9000 by default)", a)

@@ -135,7 +135,13 @@ func TestExampleConfigIsValid(t *testing.T) {
 	require.True(t, canSign)
 	require.Len(t, cfg.Chains.BTC, 1)
 	require.Equal(t, "pw", cfg.Chains.BTC[0].Endpoints[0].Password.Value())
-	require.Equal(t, []string{"clickhouse-1:9000"}, cfg.ClickHouse.Addrs)
+	require.Equal(t, []string{"clickhouse-1:9440"}, cfg.ClickHouse.Addrs)
+	require.True(t, cfg.ClickHouse.TLS.Enabled)
+	// The example's node endpoints are plain http and ws on a LAN; its
+	// Kafka and ClickHouse use TLS, its listeners loopback.
+	for _, w := range cfg.Warnings() {
+		require.True(t, strings.HasPrefix(w.Key, "chains."), "%s", w)
+	}
 	require.Equal(t, "[redacted]", cfg.ClickHouse.Password.String())
 	require.Equal(t, "a-token-of-32-characters-0123456", cfg.API.Tokens[0].Token.Value())
 	require.Equal(t, []string{"deposits:read"}, cfg.API.Tokens[2].Scopes)

@@ -2,6 +2,7 @@ package credit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 	"slices"
@@ -43,7 +44,9 @@ type Outpoint struct {
 
 // SenderResolver finds the addresses of spent outputs (Bitcoin's senders
 // are the addresses of the outputs a transaction spends, which the block
-// itself does not say). Outputs it cannot resolve are left out.
+// itself does not say). Outputs it cannot resolve are left out; outputs
+// whose copies disagree are left out and reported in a *ConflictError
+// returned with the rest.
 type SenderResolver interface {
 	Resolve(ctx context.Context, c chain.Chain, network string, ops []Outpoint) (map[Outpoint]string, error)
 }
@@ -106,13 +109,14 @@ func (c chained) Resolve(ctx context.Context, ch chain.Chain, network string, op
 		return out, nil
 	}
 	found, err := c.next.Resolve(ctx, ch, network, rest)
-	if err != nil {
+	var conflict *ConflictError
+	if err != nil && !errors.As(err, &conflict) {
 		return nil, err
 	}
 	for op, a := range found {
 		out[op] = a
 	}
-	return out, nil
+	return out, err
 }
 
 // Tokens says which token contracts the exchange credits, by chain.
@@ -174,7 +178,8 @@ func ETHCandidates(b *chain.Block, reg *registry.Index, tokens Tokens, screen Sc
 // deposit address. Their senders are the addresses of the outputs their
 // transaction spends, found in the block itself or through resolve; a
 // deposit whose senders cannot all be found is held ("sender unknown"):
-// it cannot be screened.
+// it cannot be screened; one spending an output whose copies disagree
+// (a *ConflictError from resolve) is held with the conflict as reason.
 func BTCCandidates(ctx context.Context, b *chain.Block, reg *registry.Index, resolve SenderResolver, screen Screener) ([]Candidate, error) {
 	var out []Candidate
 	paid := map[string]bool{}
@@ -223,9 +228,10 @@ func BTCCandidates(ctx context.Context, b *chain.Block, reg *registry.Index, res
 			missing = append(missing, op)
 		}
 	}
+	var conflict *ConflictError
 	if len(missing) > 0 && resolve != nil {
 		found, err := resolve.Resolve(ctx, b.Chain, b.Network, missing)
-		if err != nil {
+		if err != nil && !errors.As(err, &conflict) {
 			return nil, fmt.Errorf("credit: resolve the senders of block %d: %w", b.Height, err)
 		}
 		for op, a := range found {
@@ -237,6 +243,10 @@ func BTCCandidates(ctx context.Context, b *chain.Block, reg *registry.Index, res
 		unknown := false
 		for _, op := range inputs[c.TxHash] {
 			a, ok := owners[op]
+			if !ok && conflict.has(op) {
+				c.Holds = append(c.Holds, conflict.Reason(op))
+				continue
+			}
 			if !ok {
 				unknown = true
 				continue

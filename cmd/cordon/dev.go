@@ -165,6 +165,7 @@ func cmdDev(ctx context.Context, args []string) error {
 	if err := cfg.Fill(); err != nil {
 		return fmt.Errorf("dev config: %w", err)
 	}
+	logWarnings(log, &cfg)
 
 	sys, err := newSystem(ctx, cfg, log)
 	if err != nil {

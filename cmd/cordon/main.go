@@ -27,6 +27,7 @@ Usage:
   cordon deposits list|release|reject   held deposits, and operators' decisions on them
   cordon topics  [--script|--acls]      the Kafka topics cordon uses (--script: deploy/kafka/topics.sh, --acls: deploy/kafka/acls.sh)
   cordon keys    generate [--role R]    Ed25519 keys that sign the records carrying authority (docs/security.md)
+  cordon config  check --config FILE [--strict]   validate a configuration and list its insecure settings
   cordon version
 
 Run "cordon COMMAND -h" for a command's flags.
@@ -77,6 +78,8 @@ func dispatch(ctx context.Context, args []string) error {
 		return cmdTopics(args[1:])
 	case "keys":
 		return cmdKeys(args[1:])
+	case "config":
+		return cmdConfig(args[1:], os.Stdout)
 	case "version", "--version":
 		fmt.Println("cordon", version)
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"log/slog"
 	"os"
 
 	"golang.org/x/sync/errgroup"
@@ -29,6 +30,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	logWarnings(log, &cfg)
 	sys, err := newSystem(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -38,4 +40,11 @@ func cmdRun(ctx context.Context, args []string) error {
 	g, gctx := errgroup.WithContext(ctx)
 	sys.start(gctx, g)
 	return g.Wait()
+}
+
+// logWarnings logs the settings that weaken security (config.Warnings).
+func logWarnings(log *slog.Logger, cfg *config.Config) {
+	for _, w := range cfg.Warnings() {
+		log.Warn("insecure setting", "key", w.Key, "problem", w.Message)
+	}
 }

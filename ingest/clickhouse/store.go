@@ -2,8 +2,11 @@ package clickhouse
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -25,8 +28,59 @@ type Config struct {
 	Username string `yaml:"username"`
 	// Password is a secret reference in the config file; code that builds
 	// a Config uses config.SecretValue.
-	Password    config.Secret `yaml:"password"`
+	Password config.Secret `yaml:"password"`
+	// TLS encrypts the connections (the server's tcp_port_secure, 9440
+	// by default) and verifies the server's certificate.
+	TLS         TLSConfig     `yaml:"tls"`
 	DialTimeout time.Duration `yaml:"-"`
+}
+
+// TLSConfig enables TLS to the servers; its keys are those of the kafka
+// section's tls.
+type TLSConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// CAFile verifies the servers' certificates (system roots when empty).
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the client certificate for mutual TLS.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName is the name the certificates are checked against
+	// (default: each address's host).
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify disables certificate verification (tests only;
+	// cordon warns at start).
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// Build returns the TLS configuration, nil when TLS is off. Its errors
+// name the key (clickhouse.tls.…).
+func (t TLSConfig) Build() (*tls.Config, error) {
+	if !t.Enabled {
+		return nil, nil //nolint:nilnil // no TLS
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in, warned about at start
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("clickhouse.tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("clickhouse.tls.ca_file %s: no PEM certificate found", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return nil, errors.New("clickhouse.tls.cert_file: cert_file and key_file must be set together")
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("clickhouse.tls.cert_file/key_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
 }
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -56,31 +110,45 @@ type Store struct {
 	conn driver.Conn
 }
 
-func dial(cfg Config, database string) (driver.Conn, error) {
+func dial(cfg Config, tc *tls.Config, database string) (driver.Conn, error) {
 	return ch.Open(&ch.Options{
 		Addr:        cfg.Addrs,
 		Auth:        ch.Auth{Database: database, Username: cfg.Username, Password: cfg.Password.Value()},
 		DialTimeout: cfg.DialTimeout,
 		Protocol:    ch.Native,
+		TLS:         tc,
 	})
 }
 
 // Open connects, creates the database when it is missing and returns the
-// store. It does not migrate; call Migrate.
+// store. It does not migrate; call Migrate. A read-only user (a
+// readonly = 1 profile) can open an existing database.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	boot, err := dial(cfg, "default")
+	tc, err := cfg.TLS.Build()
+	if err != nil {
+		return nil, err
+	}
+	// Every user may read the system database, also one whose
+	// allow_databases names only cordon's.
+	boot, err := dial(cfg, tc, "system")
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: connect %v: %w", cfg.Addrs, err)
 	}
-	err = boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+cfg.Database)
+	var exists uint64
+	err = boot.QueryRow(ctx, "SELECT count() FROM system.databases WHERE name = ?", cfg.Database).Scan(&exists)
+	if err == nil && exists == 0 {
+		if err = boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+cfg.Database); err != nil {
+			err = fmt.Errorf("create database %s: %w", cfg.Database, err)
+		}
+	}
 	_ = boot.Close()
 	if err != nil {
-		return nil, fmt.Errorf("clickhouse: create database %s: %w", cfg.Database, err)
+		return nil, fmt.Errorf("clickhouse: %v: %w", cfg.Addrs, err)
 	}
-	conn, err := dial(cfg, cfg.Database)
+	conn, err := dial(cfg, tc, cfg.Database)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: connect %v: %w", cfg.Addrs, err)
 	}

@@ -77,9 +77,34 @@ type Server struct {
 	srv *http.Server
 }
 
+// Limits bound what one client of the server may hold: a request must
+// arrive within ReadHeaderTimeout (headers) and ReadTimeout (all of it),
+// its answer be taken within WriteTimeout, and a keep-alive connection is
+// closed after IdleTimeout without a request. Scrapers and probes send
+// small requests; slow or idle clients only hold sockets.
+type Limits struct {
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
+}
+
+// DefaultLimits are the server's limits unless Listen is given others.
+var DefaultLimits = Limits{ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+	WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
+
 // Listen binds addr (host:port; port 0 picks one) and prepares the
-// handlers.
+// handlers, with DefaultLimits.
 func Listen(addr string, reg *prometheus.Registry, checks *Checks, log *slog.Logger) (*Server, error) {
+	return ListenLimits(addr, DefaultLimits, reg, checks, log)
+}
+
+// ListenLimits is Listen with other limits.
+func ListenLimits(addr string, lim Limits, reg *prometheus.Registry, checks *Checks, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
@@ -107,7 +132,8 @@ func Listen(addr string, reg *prometheus.Registry, checks *Checks, log *slog.Log
 		http.Error(w, b.String(), http.StatusServiceUnavailable)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: lim.ReadHeaderTimeout, ReadTimeout: lim.ReadTimeout,
+		WriteTimeout: lim.WriteTimeout, IdleTimeout: lim.IdleTimeout, MaxHeaderBytes: lim.MaxHeaderBytes,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return &Server{ln: ln, srv: srv}, nil
 }

@@ -30,6 +30,14 @@ type Config struct {
 	// TCPPort (native protocol) and HTTPPort on 127.0.0.1; 0 picks free ports.
 	TCPPort  int
 	HTTPPort int
+	// CertFile and KeyFile (PEM), when set, open the TLS native port
+	// (TLSPort, 0 picks a free one) with that certificate.
+	CertFile string
+	KeyFile  string
+	TLSPort  int
+	// UsersFile replaces the package's users.xml (users, profiles and
+	// quotas).
+	UsersFile string
 }
 
 // Server is a running clickhouse-server.
@@ -92,6 +100,33 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		"--logger.level=warning",
 		// A development server: small caches.
 		"--mark_cache_size=268435456", "--uncompressed_cache_size=268435456"}
+	if cfg.CertFile != "" {
+		// The HTTPS port shares the certificate; it gets a free port too,
+		// so that servers started side by side do not collide on it.
+		httpsPort := 0
+		if err := proc.FreePorts(&cfg.TLSPort, &httpsPort); err != nil {
+			return nil, fmt.Errorf("chserver: %w", err)
+		}
+		cert, err := filepath.Abs(cfg.CertFile)
+		if err != nil {
+			return nil, err
+		}
+		key, err := filepath.Abs(cfg.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "--tcp_port_secure="+strconv.Itoa(cfg.TLSPort), "--https_port="+strconv.Itoa(httpsPort),
+			"--openSSL.server.certificateFile="+cert, "--openSSL.server.privateKeyFile="+key,
+			// No Diffie-Hellman parameters file: (EC)DHE key exchange needs none.
+			"--openSSL.server.dhParamsFile=")
+	}
+	if cfg.UsersFile != "" {
+		users, err := filepath.Abs(cfg.UsersFile)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "--users_config="+users)
+	}
 	out, err := os.OpenFile(filepath.Join(dir, "logs", "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("chserver: %w", err)
@@ -126,6 +161,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 
 // Addr is the native protocol address (host:port).
 func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.cfg.TCPPort) }
+
+// TLSAddr is the TLS native protocol address (host:port), empty without
+// Config.CertFile.
+func (s *Server) TLSAddr() string {
+	if s.cfg.CertFile == "" {
+		return ""
+	}
+	return "127.0.0.1:" + strconv.Itoa(s.cfg.TLSPort)
+}
 
 // HTTPAddr is the HTTP interface address.
 func (s *Server) HTTPAddr() string { return "127.0.0.1:" + strconv.Itoa(s.cfg.HTTPPort) }
