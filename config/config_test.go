@@ -113,17 +113,17 @@ func TestExampleConfigIsValid(t *testing.T) {
 	t.Setenv("ALCHEMY_URL", "https://eth-mainnet.example/v2/key")
 	t.Setenv("BITCOIND_RPC_PASSWORD", "pw")
 	t.Setenv("CLICKHOUSE_PASSWORD", "pw")
-	t.Setenv("CORDON_API_TOKEN", "a-token-of-32-characters-0123456")
-	t.Setenv("CORDON_REGISTER_TOKEN", "register-token-of-32-characters0")
-	t.Setenv("CORDON_LEDGER_TOKEN", "ledger-token-of-32-characters-01")
-	t.Setenv("CORDON_OPERATOR_ANN", "ann-token-of-32-characters-01234")
+	t.Setenv("SECRET_API_TOKEN", "a-token-of-32-characters-0123456")
+	t.Setenv("SECRET_REGISTER_TOKEN", "register-token-of-32-characters0")
+	t.Setenv("SECRET_LEDGER_TOKEN", "ledger-token-of-32-characters-01")
+	t.Setenv("SECRET_OPERATOR_ANN", "ann-token-of-32-characters-01234")
 	raw, err := os.ReadFile("../cordon.example.yaml")
 	require.NoError(t, err)
 	var env []string
 	for _, r := range []string{"API", "CREDIT", "INTEL"} {
 		priv, pub, err := recordauth.GenerateKey()
 		require.NoError(t, err)
-		t.Setenv("CORDON_RECORD_KEY_"+r, priv)
+		t.Setenv("SECRET_RECORD_KEY_"+r, priv)
 		env = append(env, "CORDON_RECORD_AUTH_TRUST_"+r+"="+pub)
 	}
 	_, err = Parse(raw, nil)

@@ -32,7 +32,7 @@ type Config struct {
 	TwoOperators TwoOperators `yaml:"two_operators"`
 }
 
-// TwoOperators: a release needs a second operator when a screening hit
+// TwoOperators says when a release needs a second operator: a screening hit
 // is of one of Categories (default: sanctions), or has a confidence of at
 // least MinConfidence (0: no such rule).
 type TwoOperators struct {

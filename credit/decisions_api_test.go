@@ -105,7 +105,9 @@ func TestDecisionsBoundToContent(t *testing.T) {
 	view.open[other] = ev
 	var published []Decision
 	h := NewDecisionsHandler(auth, 4096, view, func(_ context.Context, d Decision) error { published = append(published, d); return nil }, nil)
-	do := func(body string) (int, string) { return testkit.PostJSON(h, "/v1/decisions", "ann-token-0123456789", body) }
+	do := func(body string) (int, string) {
+		return testkit.PostJSON(h, "/v1/decisions", "ann-token-0123456789", body)
+	}
 	code, body := do(`{"deposit":"` + dep + `","action":"release","reason":"ok","content":"0123"}`)
 	require.Equal(t, http.StatusConflict, code, body)
 	require.Contains(t, body, "changed since you saw it")

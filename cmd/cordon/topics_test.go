@@ -13,9 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/ingest/kafka"
-	"github.com/cordonhq/cordon/internal/recordauth"
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/recordauth"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 )
 

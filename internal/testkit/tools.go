@@ -1,10 +1,12 @@
 package testkit
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Tool returns the path of an outside tool (kcat, clickhouse-client):
@@ -35,7 +37,9 @@ func Kcat(tb testing.TB, brokers []string, topic, key, value string, tombstone b
 	for _, h := range headers {
 		args = append(args, "-H", h)
 	}
-	cmd := exec.Command(Tool(tb, "kcat"), args...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, Tool(tb, "kcat"), args...) //nolint:gosec // a test helper running kcat with the test's own arguments
 	cmd.Stdin = strings.NewReader(key + "\t" + value + "\n")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("kcat -P %s: %v: %s", topic, err, out)
