@@ -156,7 +156,14 @@ func ETHCandidates(b *chain.Block, reg *registry.Index, tokens Tokens, screen Sc
 			Senders:    []string{t.From},
 			KnownAsset: t.Asset == chain.AssetNative || (t.Standard == chain.StandardERC20 && tokens[t.Chain][t.Asset])}
 		payers := []string{t.From}
-		if tx := txs[t.TxHash]; tx != nil {
+		tx := txs[t.TxHash]
+		if tx == nil {
+			// Without its transaction the deposit's payer cannot be
+			// screened whole: held, as a Bitcoin deposit whose spent
+			// outputs are unknown.
+			c.Holds = append(c.Holds, "transaction "+t.TxHash+" is not in the block's records: its sender cannot be screened")
+		}
+		if tx != nil {
 			for _, a := range []string{tx.From, tx.To} {
 				if a != "" && !slices.ContainsFunc(payers, func(p string) bool { return strings.EqualFold(p, a) }) && !strings.EqualFold(a, t.To) {
 					payers = append(payers, a)

@@ -40,7 +40,7 @@ func TestETHCandidates(t *testing.T) {
 		return chain.Transfer{Chain: chain.ETH, Network: "mainnet", Asset: asset, Standard: std, TxHash: "0xt", LogIndex: log, From: from, To: to,
 			Amount: chain.AmountFromUint64(amt), BlockHash: "0xb", BlockHeight: 7}
 	}
-	b := &chain.Block{Transfers: []chain.Transfer{
+	b := &chain.Block{Transactions: []chain.Transaction{{Hash: "0xt", From: "0x01", To: dep}}, Transfers: []chain.Transfer{
 		tr("0x01", dep, chain.AssetNative, chain.StandardNative, nil, 100),
 		tr(thief, dep, usdt, chain.StandardERC20, li(3), 50),
 		tr("0x01", dep, junk, chain.StandardERC20, li(4), 9),
@@ -88,6 +88,13 @@ func TestETHCandidates(t *testing.T) {
 	require.Len(t, got[1].Hits, 1, "the contract the transaction called is listed")
 	require.Equal(t, mixer, got[1].Hits[0].Address)
 	require.Empty(t, got[2].Hits)
+	require.Empty(t, got[2].Holds)
+
+	// A transfer whose transaction is missing from the block: its payer
+	// cannot be screened whole, so it is held.
+	b.Transactions = b.Transactions[:2]
+	got = credit.ETHCandidates(b, reg, credit.Tokens{chain.ETH: {usdt: true}}, screener(x))
+	require.Contains(t, got[2].Holds[0], "is not in the block's records")
 }
 
 // TestBTCCandidates: on a real btcd chain loaded into ClickHouse, the

@@ -476,6 +476,9 @@ func (e *Engine) Decide(dec Decision) ([]DepositEvent, error) {
 		return []DepositEvent{e.event(d, stream)}, nil
 	case ActionRelease:
 		if e.policy(d.c.Chain, d.c.Asset).dual(&d.c) {
+			if len(d.approvals) > 0 && d.approvals[0].Content != dec.Content {
+				d.approvals = nil // the first release was of other content
+			}
 			switch {
 			case len(d.approvals) == 0:
 				// The first of two: recorded, the deposit stays held.

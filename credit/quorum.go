@@ -3,6 +3,7 @@ package credit
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/cordonhq/cordon/internal/chain"
@@ -26,8 +27,18 @@ type NodeReport struct {
 // height: every endpoint's report, in configuration order, and the
 // quorum its configuration asks for. cmd wires it to the watchers'
 // sources.
+//
+// BlockAt is the chain's canonical block at a height as its endpoints
+// agree on it, checked against its hash (the watchers' own fetch): a
+// confirmed block is read once more to see that it holds the deposit,
+// paying what the block record on Kafka says.
 type Nodes interface {
 	HashesAt(ctx context.Context, c chain.Chain, network string, height uint64) (reports []NodeReport, quorum int, err error)
+	BlockAt(ctx context.Context, c chain.Chain, network string, height uint64) (*chain.Block, error)
+	// Tip is the head the endpoints agree on, and their finalized height
+	// (0 where the chain has none): a deposit's depth is counted on the
+	// nodes' chain, not on what the block stream claims its tip is.
+	Tip(ctx context.Context, c chain.Chain, network string) (head, finalized uint64, err error)
 }
 
 // Outcomes of asking the nodes.
@@ -48,6 +59,9 @@ type Verdict struct {
 	// Dissent are the endpoints reporting another block, Silent those
 	// that did not answer.
 	Dissent, Silent []NodeReport
+	// Note, when set, is why a block the endpoints agree on does not
+	// confirm the deposit.
+	Note string
 }
 
 // Judge weighs the reports on hash against quorum q.
@@ -64,7 +78,7 @@ func Judge(reports []NodeReport, hash string, q int) Verdict {
 		}
 	}
 	switch {
-	case v.Agree >= v.Quorum:
+	case v.Agree >= v.Quorum && v.Agree > len(v.Dissent):
 		v.Outcome = Confirmed
 	case len(reports)-len(v.Dissent) < v.Quorum:
 		v.Outcome = Disputed
@@ -76,6 +90,9 @@ func Judge(reports []NodeReport, hash string, q int) Verdict {
 
 // Reason is the verdict in words, naming the endpoints.
 func (v Verdict) Reason(height uint64, hash string) string {
+	if v.Note != "" {
+		return v.Note
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "the nodes do not confirm block %s at height %d: %d of the %d needed report it", hash, height, v.Agree, v.Quorum)
 	for _, r := range v.Dissent {
@@ -89,4 +106,33 @@ func (v Verdict) Reason(height uint64, hash string) string {
 		}
 	}
 	return b.String()
+}
+
+// paid tells whether the nodes' block b holds c: the same transfer
+// (Ethereum: transaction, log index or native, recipient, asset, amount)
+// or output (Bitcoin: transaction, vout, address, amount).
+func paid(b *chain.Block, c *Candidate) bool {
+	amount := c.Amount.String()
+	switch c.Chain {
+	case chain.ETH:
+		for i := range b.Transfers {
+			t := &b.Transfers[i]
+			idx := "native"
+			if t.LogIndex != nil {
+				idx = strconv.FormatUint(uint64(*t.LogIndex), 10)
+			}
+			if strings.EqualFold(t.TxHash, c.TxHash) && idx == c.Index && strings.EqualFold(t.To, c.Address) &&
+				strings.EqualFold(t.Asset, c.Asset) && t.Amount.String() == amount {
+				return true
+			}
+		}
+	case chain.BTC:
+		for i := range b.Outputs {
+			o := &b.Outputs[i]
+			if o.TxHash == c.TxHash && VoutIndex(o.Vout) == c.Index && o.Address != nil && *o.Address == c.Address && o.Amount.String() == amount {
+				return true
+			}
+		}
+	}
+	return false
 }

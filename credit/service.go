@@ -103,6 +103,8 @@ type Service struct {
 	// disputes are the deposits the nodes disputed (written as alerts).
 	ctx          context.Context
 	asked        map[string]askedNodes
+	blocks       map[string]*chain.Block
+	tips         map[string][2]uint64 // the nodes' head and finalized height by stream, asked once a round
 	disputes     []dispute
 	nodesWarned  time.Time
 	behind       bool // a stream waits for ClickHouse
@@ -130,6 +132,45 @@ type askedNodes struct {
 	quorum  int
 }
 
+// nodesDown notes that the chain's nodes could not be asked about c.
+func (s *Service) nodesDown(c Candidate, err error) {
+	if time.Since(s.nodesWarned) > time.Minute {
+		s.nodesWarned = time.Now()
+		s.cfg.Log.Error("credit: cannot ask the chain's nodes: deposits at confirmation depth wait", "chain", c.Chain, "network", c.Network,
+			"height", c.Height, "err", err)
+	}
+	s.cfg.Metrics.confirmation(Unconfirmed)
+}
+
+// holds reads the block the endpoints confirmed (once per height a
+// round) and checks that it pays the deposit as its record says: a block
+// record whose hash is real but whose transfers or outputs were forged
+// confirms nothing.
+func (s *Service) holds(c Candidate, v Verdict, key string) Verdict {
+	b, ok := s.blocks[key]
+	if !ok {
+		ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
+		var err error
+		b, err = s.cfg.Nodes.BlockAt(ctx, c.Chain, c.Network, c.Height)
+		cancel()
+		if err != nil {
+			s.cfg.Log.Warn("credit: cannot read a confirmed deposit's block from the nodes: it waits", "deposit", c.ID, "height", c.Height, "err", err)
+			return Verdict{Outcome: Unconfirmed, Agree: v.Agree, Quorum: v.Quorum}
+		}
+		s.blocks[key] = b
+	}
+	switch {
+	case !strings.EqualFold(b.Hash, c.BlockHash):
+		// The chain moved between the two questions: ask again next block.
+		return Verdict{Outcome: Unconfirmed, Agree: v.Agree, Quorum: v.Quorum}
+	case !paid(b, &c):
+		v.Outcome = Disputed
+		v.Note = fmt.Sprintf("the nodes' block %s at height %d does not pay %s %s %s in %s (index %s): the deposit's block record was forged",
+			c.BlockHash, c.Height, c.Address, c.Amount, c.Asset, c.TxHash, c.Index)
+	}
+	return v
+}
+
 type dispute struct {
 	c Candidate
 	v Verdict
@@ -138,7 +179,25 @@ type dispute struct {
 // confirm is the engine's Confirm: the chain's endpoints are asked which
 // block is at the deposit's height (once per height a round).
 func (s *Service) confirm(c Candidate, p Policy) Verdict {
-	key := chain.StreamKey(c.Chain, c.Network) + "/" + strconv.FormatUint(c.Height, 10)
+	stream := chain.StreamKey(c.Chain, c.Network)
+	tip, ok := s.tips[stream]
+	if !ok {
+		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+		head, final, err := s.cfg.Nodes.Tip(ctx, c.Chain, c.Network)
+		cancel()
+		if err != nil {
+			s.nodesDown(c, err)
+			return Verdict{Outcome: Unconfirmed}
+		}
+		tip = [2]uint64{head, final}
+		s.tips[stream] = tip
+	}
+	if need := c.Height + p.Required(c.Amount) - 1; tip[0] < need || (p.Finalized && tip[1] < c.Height) {
+		// Deep enough on the block stream, not yet on the nodes' chain.
+		s.cfg.Metrics.confirmation(Unconfirmed)
+		return Verdict{Outcome: Unconfirmed}
+	}
+	key := stream + "/" + strconv.FormatUint(c.Height, 10)
 	a, ok := s.asked[key]
 	if !ok {
 		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
@@ -147,12 +206,7 @@ func (s *Service) confirm(c Candidate, p Policy) Verdict {
 		cancel()
 		s.cfg.Metrics.asked(time.Since(start))
 		if err != nil {
-			if time.Since(s.nodesWarned) > time.Minute {
-				s.nodesWarned = time.Now()
-				s.cfg.Log.Error("credit: cannot ask the chain's nodes: deposits at confirmation depth wait", "chain", c.Chain, "network", c.Network,
-					"height", c.Height, "err", err)
-			}
-			s.cfg.Metrics.confirmation(Unconfirmed)
+			s.nodesDown(c, err)
 			return Verdict{Outcome: Unconfirmed}
 		}
 		a = askedNodes{reports, q}
@@ -163,6 +217,9 @@ func (s *Service) confirm(c Candidate, p Policy) Verdict {
 		q = p.Quorum
 	}
 	v := Judge(a.reports, c.BlockHash, q)
+	if v.Outcome == Confirmed {
+		v = s.holds(c, v, key)
+	}
 	s.cfg.Metrics.confirmation(v.Outcome)
 	switch {
 	case v.Outcome == Disputed:
@@ -182,7 +239,7 @@ func (s *Service) confirm(c Candidate, p Policy) Verdict {
 func NewService(cfg ServiceConfig) (*Service, error) {
 	cfg.Kafka.Topics.Fill()
 	if cfg.TransactionalID == "" {
-		cfg.TransactionalID = "cordon-credit"
+		cfg.TransactionalID = kafka.TxCredit
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -415,7 +472,7 @@ func (s *Service) take(r *kafka.Record) {
 
 // apply runs the queued events that can run, in seq order per stream.
 func (s *Service) apply(ctx context.Context) ([]DepositEvent, error) {
-	s.ctx, s.asked = ctx, map[string]askedNodes{}
+	s.ctx, s.asked, s.blocks, s.tips = ctx, map[string]askedNodes{}, map[string]*chain.Block{}, map[string][2]uint64{}
 	var out []DepositEvent
 	s.behind = false
 	for _, d := range s.decisions {

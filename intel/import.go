@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
 )
 
@@ -169,7 +170,7 @@ func Import(ctx context.Context, t *Topic, feed *Feed, opts ImportOptions) (*Imp
 				feed.Name, res.SharedIDs, err)
 		}
 	}
-	if err := t.Publish(ctx, "cordon-intel-import", out); err != nil {
+	if err := t.Publish(ctx, kafka.TxIntelImport, out); err != nil {
 		return nil, err
 	}
 	return res, nil

@@ -122,7 +122,7 @@ func (l *chLoader) run(ctx context.Context) error {
 // (ClickHouse migration 6): a loader of the earlier version skipped the
 // feed/id records as invalid and committed past them, so the copy reads
 // the topic again from the start.
-const indicatorCopyGroup = "-intel-by-feed"
+const indicatorCopyGroup = kafka.GroupIndicatorCopySuffix
 
 // copyIndicators copies the indicator topic into ClickHouse until ctx
 // ends or the copy fails.

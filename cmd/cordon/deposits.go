@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -128,9 +129,17 @@ func cmdDepositsDecide(ctx context.Context, action string, args []string) error 
 			token = ep.API.OperatorToken
 		}
 	}
-	body, _ := json.Marshal(credit.DecisionRequest{ID: *id, Deposit: dep, Action: action, Reason: *reason})
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	// The decision names the content the operator is shown here: if the
+	// deposit changes before it is written, the API refuses it (409).
+	ev, err := fetchDeposit(rctx, *api, token, dep)
+	if err != nil {
+		return fmt.Errorf("deposits %s: %w", action, err)
+	}
+	fmt.Printf("deciding on %s (%s): account %s, %s %s to %s in block %d; reasons: %s; content %s\n", ev.ID, ev.Status, ev.Account,
+		ev.Amount, ev.Asset, ev.Address, ev.BlockNumber, strings.Join(ev.Reasons, "; "), ev.Content)
+	body, _ := json.Marshal(credit.DecisionRequest{ID: *id, Deposit: dep, Action: action, Reason: *reason, Content: ev.Content})
 	// #nosec G704 -- the operator names the API to call (--api or the dev endpoints.json)
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, strings.TrimRight(*api, "/")+"/v1/decisions", strings.NewReader(string(body)))
 	if err != nil {
@@ -154,4 +163,28 @@ func cmdDepositsDecide(ctx context.Context, action string, args []string) error 
 	fmt.Printf("decision %s recorded: %s %s by %s; its outcome is the deposit's next event (or a deposit_decision_refused alert)\n",
 		r.Decision.ID, r.Decision.Action, r.Decision.Deposit, r.Decision.Operator)
 	return nil
+}
+
+// fetchDeposit reads one open deposit from the API (GET /v1/deposits?id=).
+func fetchDeposit(ctx context.Context, api, token, id string) (credit.DepositEvent, error) {
+	// #nosec G704 -- the operator names the API to call (--api or the dev endpoints.json)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(api, "/")+"/v1/deposits?id="+url.QueryEscape(id), nil)
+	if err != nil {
+		return credit.DepositEvent{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req) // #nosec G704 -- see above
+	if err != nil {
+		return credit.DepositEvent{}, err
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return credit.DepositEvent{}, fmt.Errorf("reading deposit %s: the API answered %s: %s", id, resp.Status, strings.TrimSpace(string(out)))
+	}
+	var r credit.DepositsResponse
+	if err := json.Unmarshal(out, &r); err != nil || len(r.Deposits) != 1 {
+		return credit.DepositEvent{}, fmt.Errorf("reading deposit %s: unreadable answer", id)
+	}
+	return r.Deposits[0], nil
 }

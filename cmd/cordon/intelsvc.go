@@ -147,7 +147,7 @@ func (c *crediting) Run(ctx context.Context) error {
 	kc := c.cfg.Kafka
 	// One instance of the cluster credits: the leader of a Kafka consumer
 	// group; the others stand by and take over when it goes.
-	err = kafka.Lead(ctx, kafka.LeaderConfig{Kafka: kc, Group: "cordon-credit-leader", Topic: kc.Topics.CreditLeader(),
+	err = kafka.Lead(ctx, kafka.LeaderConfig{Kafka: kc, Group: kafka.GroupCreditLeader, Topic: kc.Topics.CreditLeader(),
 		Log: c.log}, func(ctx context.Context) error {
 		svc, err := credit.NewService(credit.ServiceConfig{Kafka: kc, Policy: policy, Tokens: tokens,
 			Registry: c.registry.Index, Screen: c.indicators.Index.Hits, Resolver: resolver, Log: c.log, Metrics: c.metrics,

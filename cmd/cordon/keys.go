@@ -205,6 +205,9 @@ func (r *refusals) report(rf kafka.Refusal) {
 		defer cancel()
 		if err := p.Alert(ctx, a); err != nil {
 			r.log.Warn("could not write the record_refused alert", "err", err)
+			r.mu.Lock()
+			delete(r.last, rf.Topic) // the next refusal tries again
+			r.mu.Unlock()
 		}
 	}()
 }

@@ -270,6 +270,8 @@ func (s *system) close() {
 type hashSource interface {
 	HashesAt(ctx context.Context, height uint64) []rpcpool.Report
 	Quorum() (q, n int)
+	BlockAt(ctx context.Context, height uint64) (*chain.Block, error)
+	Head(ctx context.Context) (uint64, error)
 }
 
 // nodes are the chains' sources, by stream, as credit.Nodes: crediting
@@ -288,6 +290,30 @@ func (n nodes) HashesAt(ctx context.Context, c chain.Chain, network string, heig
 		out[i] = credit.NodeReport{Endpoint: r.Endpoint, Hash: r.Hash, Err: r.Err}
 	}
 	return out, q, nil
+}
+
+func (n nodes) BlockAt(ctx context.Context, c chain.Chain, network string, height uint64) (*chain.Block, error) {
+	src, ok := n[chain.StreamKey(c, network)]
+	if !ok {
+		return nil, fmt.Errorf("no endpoints are configured for %s/%s (chains.%s)", c, network, c)
+	}
+	return src.BlockAt(ctx, height)
+}
+
+func (n nodes) Tip(ctx context.Context, c chain.Chain, network string) (head, finalized uint64, err error) {
+	src, ok := n[chain.StreamKey(c, network)]
+	if !ok {
+		return 0, 0, fmt.Errorf("no endpoints are configured for %s/%s (chains.%s)", c, network, c)
+	}
+	if head, err = src.Head(ctx); err != nil {
+		return 0, 0, err
+	}
+	if f, ok := src.(follow.Finalizer); ok {
+		// A node without the finalized tag (or an error asking it) holds
+		// back only the deposits whose policy waits for finality.
+		finalized, _ = f.Finalized(ctx)
+	}
+	return head, finalized, nil
 }
 
 // nodes are the pipeline's sources for crediting.

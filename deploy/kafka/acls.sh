@@ -70,7 +70,7 @@ allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.d
 # Consumer groups: the ClickHouse loader and its copy of the indicators,
 # crediting's leader election, the ledger.
 allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP"
-allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP-intel"
+allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP-intel-by-feed"
 allow "$PRINCIPAL_CREDIT" --operation Read --group cordon-credit-leader
 allow "$PRINCIPAL_LEDGER" --operation Read --group "$LEDGER_GROUP"
 

@@ -53,6 +53,20 @@ const (
 	PrincipalLedger  = "ledger"
 )
 
+// The consumer groups and transactional ids cordon uses (acls.sh grants
+// them; the components take their names from here).
+const (
+	// GroupCreditLeader is crediting's leader election.
+	GroupCreditLeader = "cordon-credit-leader"
+	// GroupIndicatorCopySuffix follows the loader's group (clickhouse.group_id)
+	// in the group of its copy of the indicators.
+	GroupIndicatorCopySuffix = "-intel-by-feed"
+	// TxCredit and TxIntelImport are the transactional ids of crediting
+	// and of the intel importer.
+	TxCredit      = "cordon-credit"
+	TxIntelImport = "cordon-intel-import"
+)
+
 // Principals are every principal, in the order acls.sh lists them.
 var Principals = []string{PrincipalWatcher, PrincipalLoader, PrincipalCredit, PrincipalAPI, PrincipalIntel, PrincipalLedger}
 
@@ -296,14 +310,14 @@ allow() { # principal operation... --resource-type name
 # Consumer groups: the ClickHouse loader and its copy of the indicators,
 # crediting's leader election, the ledger.
 allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP"
-allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP-intel"
-allow "$PRINCIPAL_CREDIT" --operation Read --group cordon-credit-leader
+allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP` + GroupIndicatorCopySuffix + `"
+allow "$PRINCIPAL_CREDIT" --operation Read --group ` + GroupCreditLeader + `
 allow "$PRINCIPAL_LEDGER" --operation Read --group "$LEDGER_GROUP"
 
 # Transactional writers: crediting and the intel importer (franz-go's
 # producers are idempotent, which brokers before 3.0 grant on the cluster).
-allow "$PRINCIPAL_CREDIT" --operation Write --operation Describe --transactional-id cordon-credit
-allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --transactional-id cordon-intel-import
+allow "$PRINCIPAL_CREDIT" --operation Write --operation Describe --transactional-id ` + TxCredit + `
+allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --transactional-id ` + TxIntelImport + `
 allow "$PRINCIPAL_CREDIT" --operation IdempotentWrite --cluster
 allow "$PRINCIPAL_INTEL" --operation IdempotentWrite --cluster
 `)
