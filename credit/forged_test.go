@@ -115,10 +115,14 @@ func TestForgedRecordsChangeNothing(t *testing.T) {
 	require.Eventually(t, func() bool { return len(statuses()) > 0 }, time.Minute, 50*time.Millisecond)
 	require.Equal(t, []string{credit.StatusHeld}, statuses())
 
-	// The forgeries.
+	// The forgeries, each naming the held deposit's true content (so that
+	// only the signature, or the operator, stops them).
+	mu.Lock()
+	content := events[0].Content
+	mu.Unlock()
 	release := func(op, decision string) string {
 		v, _ := json.Marshal(credit.Decision{V: 1, ID: decision, Deposit: id, Action: credit.ActionRelease, Operator: op, Reason: "looks fine",
-			Time: time.Now().UTC().Format(time.RFC3339)})
+			Time: time.Now().UTC().Format(time.RFC3339), Content: content})
 		return string(v)
 	}
 	testkit.Kcat(t, brokers, kc.Topics.Decisions, id, release("ann", "forged-1"), false, "cordon-type=decision")
@@ -128,9 +132,9 @@ func TestForgedRecordsChangeNothing(t *testing.T) {
 	require.NoError(t, err)
 	defer sp.Close()
 	require.NoError(t, credit.PublishDecision(ctx, sp, credit.Decision{V: 1, ID: "forged-2", Deposit: id, Action: credit.ActionRelease,
-		Operator: "ann", Reason: "looks fine", Time: time.Now().UTC().Format(time.RFC3339)}))
+		Operator: "ann", Reason: "looks fine", Time: time.Now().UTC().Format(time.RFC3339), Content: content}))
 	require.NoError(t, credit.PublishDecision(ctx, prod, credit.Decision{V: 1, ID: "forged-3", Deposit: id, Action: credit.ActionRelease,
-		Operator: "mallory", Reason: "looks fine", Time: time.Now().UTC().Format(time.RFC3339)}))
+		Operator: "mallory", Reason: "looks fine", Time: time.Now().UTC().Format(time.RFC3339), Content: content}))
 	credited := credit.DepositEvent{V: 1, ID: id, Status: credit.StatusCredited, Chain: chain.ETH, Network: "t", TxHash: "0x" + fmt.Sprintf("%064x", 1),
 		Index: chain.AssetNative, Address: dep, Account: "u1", Asset: chain.AssetNative, Amount: "500", BlockHash: "0xb1", BlockNumber: 1,
 		Confirmations: 7, Required: 3, Credits: 1}
@@ -175,9 +179,6 @@ func TestForgedRecordsChangeNothing(t *testing.T) {
 	require.Equal(t, []string{credit.StatusHeld}, statuses(), "nothing forged changed the deposit")
 
 	// The operator's own release goes through.
-	mu.Lock()
-	content := events[0].Content
-	mu.Unlock()
 	require.NoError(t, credit.PublishDecision(ctx, prod, credit.Decision{V: 1, ID: "real-1", Deposit: id, Action: credit.ActionRelease,
 		Operator: "ann", Reason: "partner withdrew the report", Time: time.Now().UTC().Format(time.RFC3339), Content: content}))
 	require.Eventually(t, func() bool { return len(statuses()) == 3 }, time.Minute, 50*time.Millisecond)

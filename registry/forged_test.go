@@ -11,6 +11,7 @@ import (
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/recordauth"
 	"github.com/cordonhq/cordon/internal/testkit"
 	"github.com/cordonhq/cordon/registry"
 )
@@ -55,4 +56,55 @@ func TestForgedEntryChangesNothing(t *testing.T) {
 	defer mu.Unlock()
 	require.Len(t, refused, 1)
 	require.Equal(t, "eth/mainnet/"+a, string(refused[0].Key))
+}
+
+// TestReplayedEntryChangesNothing: an address moved from alice to bob (by
+// an operator, through the API); someone who can write to the topic but
+// holds no key copies alice's genuine, signed record back onto it. The
+// registry keeps bob and reports the replay.
+func TestReplayedEntryChangesNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	brokers := kafkatest.Brokers(t)
+	var mu sync.Mutex
+	var refused []kafka.Refusal
+	kc := kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, CreateTopics: true, Partitions: 1, Refused: func(r kafka.Refusal) {
+		mu.Lock()
+		refused = append(refused, r)
+		mu.Unlock()
+	}}
+	prod, err := kafka.New(kc, nil, nil)
+	require.NoError(t, err)
+	defer prod.Close()
+	require.NoError(t, prod.EnsureTopics(ctx))
+	const a, b = "0x00000000000000000000000000000000000000a1", "0x00000000000000000000000000000000000000b2"
+	entry := func(account string) registry.Entry {
+		return registry.Entry{Chain: chain.ETH, Network: "mainnet", Address: a, Account: account, Asset: "*", Kind: registry.KindDeposit}
+	}
+	require.NoError(t, registry.Publish(ctx, prod, []registry.Entry{entry("alice")}))
+	require.NoError(t, registry.Publish(ctx, prod, []registry.Entry{entry("bob")}))
+	var first kafka.Record
+	require.NoError(t, prod.ReadRange(ctx, prod.Topics().Addresses, 0, 0, 1, func(r kafka.Record) error { first = r; return nil }))
+	var headers []string
+	for _, h := range first.Headers {
+		headers = append(headers, h.Key+"="+string(h.Value))
+	}
+	testkit.Kcat(t, brokers, prod.Topics().Addresses, string(first.Key), string(first.Value), false, headers...)
+	require.NoError(t, registry.Publish(ctx, prod, []registry.Entry{{Chain: chain.ETH, Network: "mainnet", Address: b, Account: "carol", Asset: "*", Kind: registry.KindDeposit}}))
+
+	st := registry.NewStore(prod)
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- st.Run(sctx) }()
+	defer func() { stop(); require.NoError(t, <-done) }()
+	require.Eventually(t, st.Ready, time.Minute, 20*time.Millisecond)
+	_, ok := st.Index.Lookup(chain.ETH, "mainnet", b)
+	require.True(t, ok, "the entry after the replay was read")
+	e, ok := st.Index.Lookup(chain.ETH, "mainnet", a)
+	require.True(t, ok)
+	require.Equal(t, "bob", e.Account, "a replayed record moved the deposit address back")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, refused, 1)
+	require.ErrorIs(t, refused[0].Err, recordauth.ErrReplayed)
 }

@@ -168,7 +168,8 @@ func reason(err error) string {
 		err  error
 		name string
 	}{{recordauth.ErrUnsigned, "unsigned"}, {recordauth.ErrMalformed, "malformed"}, {recordauth.ErrWrongRole, "wrong_role"},
-		{recordauth.ErrUnknown, "untrusted_key"}, {recordauth.ErrBad, "bad_signature"}, {recordauth.ErrNoTrust, "no_trusted_key"}} {
+		{recordauth.ErrUnknown, "untrusted_key"}, {recordauth.ErrBad, "bad_signature"}, {recordauth.ErrNoTrust, "no_trusted_key"},
+		{recordauth.ErrReplayed, "replayed"}} {
 		if errors.Is(err, e.err) {
 			return e.name
 		}

@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -182,23 +183,31 @@ func header(r *kgo.Record, key string) []byte {
 	return nil
 }
 
-// Verify checks a deposit record's signature (docs/security.md: the
-// cordon-sig header, "v1 credit <key id> <base64 Ed25519 signature>",
-// over "cordon-record/v1" 0 "credit" 0 kind 0 len(key) key len(value)
-// value, lengths 4-byte big-endian) against crediting's public keys.
-// Anyone who can write to the topic can write a record; only crediting
-// can sign one.
+// Verify checks a deposit record's signature (docs/security/kafka.md: the
+// cordon-sig header, "v1 credit <key id> <at> <base64 Ed25519
+// signature>", over "cordon-record/v1" 0 "credit" 0 len(kind) kind at
+// len(key) key len(value) value; lengths 4-byte and at 8-byte big-endian)
+// against crediting's public keys. Anyone who can write to the topic can
+// write a record; only crediting can sign one. (A copy of an older
+// genuine record is harmless here: the credits count orders them.)
 func Verify(r *kgo.Record, keys []ed25519.PublicKey) error {
 	f := strings.Fields(string(header(r, "cordon-sig")))
-	if len(f) != 4 || f[0] != "v1" || f[1] != "credit" {
+	if len(f) != 5 || f[0] != "v1" || f[1] != "credit" {
 		return errors.New("not signed by crediting")
 	}
-	sig, err := base64.StdEncoding.DecodeString(f[3])
+	at, err := strconv.ParseInt(f[3], 10, 64)
 	if err != nil {
 		return errors.New("malformed signature")
 	}
+	sig, err := base64.StdEncoding.DecodeString(f[4])
+	if err != nil {
+		return errors.New("malformed signature")
+	}
+	kind := header(r, "cordon-type")
 	msg := []byte("cordon-record/v1\x00credit\x00")
-	msg = append(append(msg, header(r, "cordon-type")...), 0)
+	msg = binary.BigEndian.AppendUint32(msg, uint32(len(kind)))
+	msg = append(msg, kind...)
+	msg = binary.BigEndian.AppendUint64(msg, uint64(at))
 	msg = binary.BigEndian.AppendUint32(msg, uint32(len(r.Key)))
 	msg = append(msg, r.Key...)
 	msg = binary.BigEndian.AppendUint32(msg, uint32(len(r.Value)))

@@ -3,6 +3,7 @@ package kafka
 import (
 	"bytes"
 	"fmt"
+	"hash/fnv"
 
 	kafkago "github.com/segmentio/kafka-go"
 
@@ -101,15 +102,36 @@ func (c *Config) signGo(m *kafkago.Message) error {
 	return nil
 }
 
+// replays remembers, for the compacted signed topics, the newest signing
+// time read for each key (by a 64-bit hash of topic and key): a genuine
+// record older than one already read is a copy written again (a replay)
+// and is refused. A reader keeps one for as long as it reads in order.
+type replays struct{ last map[uint64]int64 }
+
+func newReplays() *replays { return &replays{last: map[uint64]int64{}} }
+
 // admit verifies a record read from topic: true when its topic is not
-// signed or its signature verifies; otherwise the refusal is reported and
+// signed or its signature verifies (and, with g, it is not older than a
+// record of its key already read); otherwise the refusal is reported and
 // the record must be skipped.
-func (c *Config) admit(topic string, r *Record) bool {
+func (c *Config) admit(topic string, r *Record, g *replays) bool {
 	role := c.Topics.Signer(topic)
 	if role == "" {
 		return true
 	}
-	err := c.Auth.Verify(role, kindOf(r.Headers), r.Key, r.Value, sigOf(r.Headers))
+	at, err := c.Auth.Verify(role, kindOf(r.Headers), r.Key, r.Value, sigOf(r.Headers))
+	if err == nil && g != nil {
+		h := fnv.New64a()
+		_, _ = h.Write([]byte(topic))
+		_, _ = h.Write([]byte{0})
+		_, _ = h.Write(r.Key)
+		k := h.Sum64()
+		if at < g.last[k] {
+			err = recordauth.ErrReplayed
+		} else {
+			g.last[k] = at
+		}
+	}
 	if err == nil {
 		return true
 	}

@@ -93,7 +93,7 @@ func (c *Consumer) take(out []Message, m kafkago.Message) []Message {
 		for _, h := range m.Headers {
 			r.Headers = append(r.Headers, Header{Key: h.Key, Value: h.Value})
 		}
-		if !c.cfg.admit(m.Topic, r) {
+		if !c.cfg.admit(m.Topic, r, nil) {
 			return out
 		}
 	}

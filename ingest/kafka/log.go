@@ -68,6 +68,7 @@ func ReadLog(ctx context.Context, cfg Config, topic string, o LogOptions, fn fun
 		return err
 	}
 	defer cl.Close()
+	seen := newReplays()
 	for {
 		if len(behind) == 0 {
 			if o.Caught != nil {
@@ -100,7 +101,7 @@ func ReadLog(ctx context.Context, cfg Config, topic string, o LogOptions, fn fun
 			if kr.Attrs.IsControl() {
 				return
 			}
-			if rec := fromFranz(kr); cfg.admit(topic, rec) {
+			if rec := fromFranz(kr); cfg.admit(topic, rec, seen) {
 				ferr = fn(rec)
 			}
 		})
@@ -137,7 +138,7 @@ func ConsumeGroup(ctx context.Context, cfg Config, topic, group string, fn func(
 		}
 		batch := make([]*Record, 0, len(krs))
 		for _, kr := range krs {
-			if rec := fromFranz(kr); cfg.admit(topic, rec) {
+			if rec := fromFranz(kr); cfg.admit(topic, rec, nil) {
 				batch = append(batch, rec)
 			}
 		}

@@ -249,6 +249,7 @@ func (p *Producer) PublishKeyed(ctx context.Context, topic, typ string, recs []K
 func (p *Producer) Follow(ctx context.Context, topic string, interval time.Duration, fn func(Record) error, caught func()) error {
 	next := map[int]int64{}
 	first := true
+	seen := newReplays()
 	for {
 		parts, err := p.partitions(ctx, topic)
 		if err != nil {
@@ -264,7 +265,7 @@ func (p *Producer) Follow(ctx context.Context, topic string, interval time.Durat
 				from = start // compaction or retention removed the older records
 			}
 			if from < end {
-				if err := p.ReadRange(ctx, topic, part, from, end, fn); err != nil {
+				if err := p.readRange(ctx, topic, part, from, end, seen, fn); err != nil {
 					return err
 				}
 			}

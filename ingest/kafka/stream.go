@@ -71,6 +71,12 @@ func (p *Producer) Offsets(ctx context.Context, topic string, partition int) (fi
 
 // ReadRange calls fn for each record of topic/partition in [from, to).
 func (p *Producer) ReadRange(ctx context.Context, topic string, partition int, from, to int64, fn func(Record) error) error {
+	return p.readRange(ctx, topic, partition, from, to, nil, fn)
+}
+
+// readRange is ReadRange refusing, with seen, replayed records of the
+// signed compacted topics.
+func (p *Producer) readRange(ctx context.Context, topic string, partition int, from, to int64, seen *replays, fn func(Record) error) error {
 	off := from
 	for off < to {
 		resp, err := p.client.Fetch(ctx, &kafkago.FetchRequest{Topic: topic, Partition: partition, Offset: off,
@@ -112,7 +118,7 @@ func (p *Producer) ReadRange(ctx context.Context, topic string, partition int, f
 			}
 			off = r.Offset + 1
 			progressed = true
-			if !p.cfg.admit(topic, &rec) {
+			if !p.cfg.admit(topic, &rec, seen) {
 				continue
 			}
 			if err := fn(rec); err != nil {

@@ -127,6 +127,7 @@ func ReadToFence(ctx context.Context, cfg Config, topic string, f Fence, fn func
 	}
 	defer rd.Close()
 	done := map[int32]bool{}
+	seen := newReplays()
 	for len(done) < f.Partitions {
 		fetches := rd.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -140,7 +141,7 @@ func ReadToFence(ctx context.Context, cfg Config, topic string, f Fence, fn func
 				return
 			}
 			rec := fromFranz(r)
-			if !cfg.admit(topic, rec) {
+			if !cfg.admit(topic, rec, seen) {
 				return
 			}
 			if string(r.Key) == f.Key && string(r.Value) == f.Nonce {
@@ -225,7 +226,7 @@ func (r *Reader) Poll(ctx context.Context, wait time.Duration) ([]*Record, error
 	}
 	out := make([]*Record, 0, fetches.NumRecords())
 	fetches.EachRecord(func(kr *kgo.Record) {
-		if rec := fromFranz(kr); r.cfg.admit(kr.Topic, rec) {
+		if rec := fromFranz(kr); r.cfg.admit(kr.Topic, rec, nil) {
 			out = append(out, rec)
 		}
 	})

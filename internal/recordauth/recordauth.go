@@ -7,16 +7,19 @@
 //
 // The signed bytes are
 //
-//	"cordon-record/v1" 0x00 role 0x00 kind 0x00 len(key) key len(value) value
+//	"cordon-record/v1" 0x00 role 0x00 len(kind) kind at len(key) key len(value) value
 //
 // with each len a 4-byte big-endian length, kind the record's cordon-type
-// header (empty when it has none) and value empty for a tombstone. The
-// signature travels in the cordon-sig header as
+// header (empty when it has none), at the signing time in Unix
+// nanoseconds as 8 bytes big-endian (strictly increasing per signer: a
+// reader refuses a record of a key older than one it has read, a replay)
+// and value empty for a tombstone. The signature travels in the
+// cordon-sig header as
 //
-//	v1 <role> <key id> <base64 signature>
+//	v1 <role> <key id> <at> <base64 signature>
 //
 // where the key id is the first 8 bytes of SHA-256 of the public key, in
-// hex. Outside readers (the exchange's ledger) verify deposit events the
+// hex, and at is decimal. Outside readers (the exchange's ledger) verify deposit events the
 // same way with crediting's public key.
 package recordauth
 
@@ -29,7 +32,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/cordonhq/cordon/internal/config"
 )
@@ -63,17 +69,21 @@ var (
 	ErrUnknown   = errors.New("record is signed by a key that is not trusted")
 	ErrBad       = errors.New("signature does not verify")
 	ErrNoTrust   = errors.New("no key is trusted for the role")
+	// ErrReplayed: a genuine record of a key older than one already read
+	// (a copy of an earlier record written again).
+	ErrReplayed = errors.New("record is older than one already read for its key: a replay")
 )
 
 // Message returns the bytes a record's signature covers.
-func Message(role Role, kind string, key, value []byte) []byte {
-	b := make([]byte, 0, len(domain)+len(role)+len(kind)+len(key)+len(value)+11)
+func Message(role Role, kind string, at int64, key, value []byte) []byte {
+	b := make([]byte, 0, len(domain)+len(role)+len(kind)+len(key)+len(value)+26)
 	b = append(b, domain...)
 	b = append(b, 0)
 	b = append(b, role...)
 	b = append(b, 0)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(kind)))
 	b = append(b, kind...)
-	b = append(b, 0)
+	b = binary.BigEndian.AppendUint64(b, uint64(at))
 	b = binary.BigEndian.AppendUint32(b, uint32(len(key)))
 	b = append(b, key...)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(value)))
@@ -91,6 +101,7 @@ type Signer struct {
 	role Role
 	key  ed25519.PrivateKey
 	id   string
+	last atomic.Int64 // the last signing time given
 }
 
 // NewSigner returns role's signer for a private key given as the base64
@@ -114,14 +125,31 @@ func (s *Signer) Public() string {
 
 // Sign returns the cordon-sig header value of a record.
 func (s *Signer) Sign(kind string, key, value []byte) []byte {
-	sig := ed25519.Sign(s.key, Message(s.role, kind, key, value))
-	out := make([]byte, 0, 4+len(s.role)+len(s.id)+base64.StdEncoding.EncodedLen(len(sig)))
+	at := s.now()
+	sig := ed25519.Sign(s.key, Message(s.role, kind, at, key, value))
+	out := make([]byte, 0, 24+len(s.role)+len(s.id)+base64.StdEncoding.EncodedLen(len(sig)))
 	out = append(out, "v1 "...)
 	out = append(out, s.role...)
 	out = append(out, ' ')
 	out = append(out, s.id...)
 	out = append(out, ' ')
+	out = strconv.AppendInt(out, at, 10)
+	out = append(out, ' ')
 	return base64.StdEncoding.AppendEncode(out, sig)
+}
+
+// now is the signing time: the clock, but always after the last one
+// given, so one signer's records of a key are strictly ordered.
+func (s *Signer) now() int64 {
+	for {
+		last, t := s.last.Load(), time.Now().UnixNano()
+		if t <= last {
+			t = last + 1
+		}
+		if s.last.CompareAndSwap(last, t) {
+			return t
+		}
+	}
 }
 
 // GenerateKey returns a new private key (the base64 seed NewSigner takes)
@@ -183,33 +211,38 @@ func (k *Keyring) Signer(role Role) (*Signer, bool) {
 func (k *Keyring) Trusts(role Role) bool { return k != nil && len(k.trust[role]) > 0 }
 
 // Verify checks a record's cordon-sig header value sig: signed by a
-// trusted key of role over kind, key and value. The error says why not.
-func (k *Keyring) Verify(role Role, kind string, key, value, sig []byte) error {
+// trusted key of role over kind, key and value. It returns the signing
+// time; the error says why not.
+func (k *Keyring) Verify(role Role, kind string, key, value, sig []byte) (at int64, err error) {
 	if k == nil || len(k.trust[role]) == 0 {
-		return fmt.Errorf("%w: %s", ErrNoTrust, role)
+		return 0, fmt.Errorf("%w: %s", ErrNoTrust, role)
 	}
 	if sig == nil {
-		return ErrUnsigned
+		return 0, ErrUnsigned
 	}
 	f := strings.Fields(string(sig))
-	if len(f) != 4 || f[0] != "v1" {
-		return ErrMalformed
+	if len(f) != 5 || f[0] != "v1" {
+		return 0, ErrMalformed
 	}
 	if Role(f[1]) != role {
-		return fmt.Errorf("%w: %q, want %q", ErrWrongRole, trunc(f[1]), role)
+		return 0, fmt.Errorf("%w: %q, want %q", ErrWrongRole, trunc(f[1]), role)
 	}
 	pub, ok := k.trust[role][f[2]]
 	if !ok {
-		return fmt.Errorf("%w: %s key %q", ErrUnknown, role, trunc(f[2]))
+		return 0, fmt.Errorf("%w: %s key %q", ErrUnknown, role, trunc(f[2]))
 	}
-	raw, err := base64.StdEncoding.DecodeString(f[3])
+	at, err = strconv.ParseInt(f[3], 10, 64)
+	if err != nil || at <= 0 {
+		return 0, ErrMalformed
+	}
+	raw, err := base64.StdEncoding.DecodeString(f[4])
 	if err != nil || len(raw) != ed25519.SignatureSize {
-		return ErrMalformed
+		return 0, ErrMalformed
 	}
-	if !ed25519.Verify(pub, Message(role, kind, key, value), raw) {
-		return ErrBad
+	if !ed25519.Verify(pub, Message(role, kind, at, key, value), raw) {
+		return 0, ErrBad
 	}
-	return nil
+	return at, nil
 }
 
 // Generate returns a keyring holding new keys for roles (every role when
