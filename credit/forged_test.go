@@ -13,6 +13,7 @@ import (
 	"github.com/cordonhq/cordon/credit"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
+	"github.com/cordonhq/cordon/integration/pipetest"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/recordauth"
 	"github.com/cordonhq/cordon/internal/testkit"
@@ -81,8 +82,7 @@ func TestForgedRecordsChangeNothing(t *testing.T) {
 			b.Transfers = []chain.Transfer{{V: 1, Chain: chain.ETH, Network: "t", Asset: chain.AssetNative, Standard: chain.StandardNative,
 				TxHash: "0x" + fmt.Sprintf("%064x", 1), From: thief, To: dep, Amount: chain.AmountFromUint64(500), BlockHash: b.Hash, BlockHeight: 1}}
 		}
-		updates = append(updates, chain.Update{Event: chain.BlockEvent{V: 1, Type: chain.BlockAdded, Seq: uint64(h + 1), Header: b.Header,
-			TransferCount: len(b.Transfers)}, Block: b})
+		updates = append(updates, pipetest.Added(uint64(h+1), b))
 	}
 	require.NoError(t, prod.Publish(ctx, updates))
 	id := credit.DepositID(chain.ETH, "t", "0x"+fmt.Sprintf("%064x", 1), chain.AssetNative)

@@ -48,7 +48,7 @@ func creditedBlocks(t *testing.T, detour bool) map[string]bool {
 	}
 	add := func(b *chain.Block) {
 		seq++
-		ups = append(ups, chain.Update{Event: chain.BlockEvent{V: 1, Type: chain.BlockAdded, Seq: seq, Header: b.Header, TransferCount: len(b.Transfers)}, Block: b})
+		ups = append(ups, pipetest.Added(seq, b))
 	}
 	remove := func(b *chain.Block) {
 		seq++

@@ -17,6 +17,7 @@ import (
 	"github.com/cordonhq/cordon/credit"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
+	"github.com/cordonhq/cordon/integration/pipetest"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/registry"
 )
@@ -57,13 +58,9 @@ func (g *chainGen) add() {
 			TxHash: fmt.Sprintf("0x%064x", g.txn), From: g.sender(), To: g.addrs[g.rng.IntN(len(g.addrs))],
 			Amount: chain.AmountFromUint64([]uint64{5, 50, 500, 2000}[g.rng.IntN(4)]), BlockHash: b.Hash, BlockHeight: h})
 	}
-	for _, t := range b.Transfers {
-		b.Transactions = append(b.Transactions, chain.Transaction{V: 1, Chain: chain.ETH, Network: "t", Hash: t.TxHash, From: t.From, To: t.To, Value: t.Amount})
-	}
 	g.canon = append(g.canon, b)
 	g.seq++
-	g.update = append(g.update, chain.Update{Event: chain.BlockEvent{V: 1, Type: chain.BlockAdded, Seq: g.seq, Header: b.Header,
-		TxCount: len(b.Transactions), TransferCount: len(b.Transfers)}, Block: b})
+	g.update = append(g.update, pipetest.Added(g.seq, b))
 }
 
 // sender is mostly a clean address, one time in twelve a flagged one.

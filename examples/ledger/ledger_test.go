@@ -89,7 +89,7 @@ func TestLedgerEndToEnd(t *testing.T) {
 		}
 		seq++
 		canon = append(canon[:h], b)
-		return chain.Update{Event: chain.BlockEvent{V: 1, Type: chain.BlockAdded, Seq: seq, Header: b.Header, TransferCount: len(b.Transfers)}, Block: b}
+		return pipetest.Added(seq, b)
 	}
 	var ups []chain.Update
 	for h := range 20 {

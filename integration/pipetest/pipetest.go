@@ -154,3 +154,23 @@ func Producer(tb testing.TB) ([]string, *kafka.Producer) {
 	require.NoError(tb, prod.EnsureTopics(ctx))
 	return brokers, prod
 }
+
+// Added is the block_added update of b with sequence number seq, as a
+// watcher publishes it: the event counts b's records. Transfers whose
+// transaction b lacks get one (sender and recipient of the transfer),
+// as every block a watcher reads has them.
+func Added(seq uint64, b *chain.Block) chain.Update {
+	have := map[string]bool{}
+	for _, tx := range b.Transactions {
+		have[tx.Hash] = true
+	}
+	for _, t := range b.Transfers {
+		if !have[t.TxHash] {
+			have[t.TxHash] = true
+			b.Transactions = append(b.Transactions, chain.Transaction{V: chain.SchemaVersion, Chain: t.Chain, Network: t.Network, Hash: t.TxHash,
+				From: t.From, To: t.To, Value: t.Amount})
+		}
+	}
+	return chain.Update{Event: chain.BlockEvent{V: chain.SchemaVersion, Type: chain.BlockAdded, Seq: seq, Header: b.Header, TxCount: len(b.Transactions),
+		TransferCount: len(b.Transfers), OutputCount: len(b.Outputs), SpendCount: len(b.Spends)}, Block: b}
+}
