@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/url"
 	"strings"
+
+	"github.com/cordonhq/cordon/internal/recordauth"
 )
 
 // Warning is a setting that works but leaves a path open to an attacker
@@ -64,6 +66,32 @@ func (c *Config) Warnings() []Warning {
 	for i, b := range c.Chains.BTC {
 		for j, ep := range b.Endpoints {
 			plainEndpoint(warn, fmt.Sprintf("chains.btc[%d].endpoints[%d].url", i, j), ep.URL.Value())
+		}
+	}
+	// Amount rules of a chain's default policy are in its coin's units:
+	// a credited token without a policy of its own gets none that mean
+	// anything (dust is credit.token_dust; tiers, review and
+	// two_operators_above would be compared in the wrong units).
+	own := map[string]bool{}
+	def := map[string]bool{}
+	for _, p := range c.Credit.Policies {
+		own[p.Chain+"/"+strings.ToLower(p.Asset)] = true
+		if p.Asset == "*" && (len(p.Tiers) > 0 || p.Review != "" || p.TwoOperatorsAbove != "") {
+			def[p.Chain] = true
+		}
+	}
+	for ch, toks := range c.Credit.Tokens {
+		for i, t := range toks {
+			if def[ch] && !own[ch+"/"+strings.ToLower(t)] {
+				warn(fmt.Sprintf("credit.tokens.%s[%d]", ch, i), "%s has no policy of its own: the %s/* policy's tiers, review and two_operators_above are in the chain's coin, not in this token's units — give it a policy", t, ch)
+			}
+		}
+	}
+	// Keys of roles the instance does not run are keys a compromise of
+	// this instance would hand over.
+	for _, r := range []struct{ role, key string }{{RoleAPI, "api"}, {RoleCredit, "credit"}} {
+		if c.RecordAuth.HasKey(recordauth.Role(r.key)) && !c.Runs(r.role) {
+			warn("record_auth.keys."+r.key, "held by an instance that does not run the %s role: keep each private key only where its role runs", r.role)
 		}
 	}
 	return out

@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cordonhq/cordon/credit"
 	iconfig "github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/watchers/btc"
 	"github.com/cordonhq/cordon/watchers/eth"
@@ -53,6 +54,19 @@ func TestWarnings(t *testing.T) {
 		{"clickhouse in plain text", func(c *Config) { c.ClickHouse.Addrs = []string{"10.1.2.3:9000"} },
 			[]string{"clickhouse.tls.enabled"}, "10.1.2.3:9000"},
 		{"clickhouse over tls", func(c *Config) { c.ClickHouse.Addrs, c.ClickHouse.TLS.Enabled = []string{"10.1.2.3:9440"}, true }, nil, ""},
+		{"a token under the chain's amount rules", func(c *Config) {
+			c.Credit.Policies = []credit.PolicyConfig{{Chain: "eth", Asset: "*", Confirmations: 12, Review: "1000"}}
+			c.Credit.Tokens = map[string][]string{"eth": {"0xdAC17F958D2ee523a2206206994597C13D831ec7"}}
+		}, []string{"credit.tokens.eth[0]"}, "has no policy of its own"},
+		{"a token with its own policy", func(c *Config) {
+			c.Credit.Policies = []credit.PolicyConfig{{Chain: "eth", Asset: "*", Confirmations: 12, Review: "1000"},
+				{Chain: "eth", Asset: "0xdac17f958d2ee523a2206206994597c13d831ec7", Confirmations: 12}}
+			c.Credit.Tokens = map[string][]string{"eth": {"0xdAC17F958D2ee523a2206206994597C13D831ec7"}}
+		}, nil, ""},
+		{"crediting's key on a watcher", func(c *Config) {
+			c.Roles = []string{RoleWatcher}
+			c.RecordAuth.Keys.Credit = iconfig.SecretValue("x")
+		}, []string{"record_auth.keys.credit"}, "does not run the credit role"},
 		{"clickhouse on loopback", func(c *Config) { c.ClickHouse.Addrs = []string{"[::1]:9000"} }, nil, ""},
 		{"clickhouse skips verification", func(c *Config) {
 			c.ClickHouse.Addrs = []string{"ch:9440"}

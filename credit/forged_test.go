@@ -188,3 +188,76 @@ func TestForgedRecordsChangeNothing(t *testing.T) {
 	mu.Unlock()
 	require.Equal(t, "real-1", last.Decision.ID)
 }
+
+// downNodes are a chain's endpoints that never answer.
+type downNodes struct{}
+
+func (downNodes) HashesAt(context.Context, chain.Chain, string, uint64) ([]credit.NodeReport, int, error) {
+	return nil, 0, fmt.Errorf("connection refused")
+}
+func (downNodes) BlockAt(context.Context, chain.Chain, string, uint64) (*chain.Block, error) {
+	return nil, fmt.Errorf("connection refused")
+}
+func (downNodes) Tip(context.Context, chain.Chain, string) (uint64, uint64, error) {
+	return 0, 0, fmt.Errorf("connection refused")
+}
+
+// TestUnconfirmedDepositAlerts: while the chain's endpoints cannot be
+// asked, a deposit deep enough on the block stream is never credited; it
+// waits, and once it has waited too long a deposit_unconfirmed alert
+// says so.
+func TestUnconfirmedDepositAlerts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	brokers := kafkatest.Brokers(t)
+	kc := kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true, Partitions: 1}
+	prod, err := kafka.New(kc, nil, nil)
+	require.NoError(t, err)
+	defer prod.Close()
+	require.NoError(t, prod.EnsureTopics(ctx))
+	const dep = "0x00000000000000000000000000000000000000d1"
+	reg := registry.NewIndex()
+	reg.Put(&registry.Entry{Chain: chain.ETH, Network: "t", Address: dep, Account: "u1", Asset: "*", Kind: registry.KindDeposit})
+	var updates []chain.Update
+	for h := range 12 {
+		b := &chain.Block{Header: chain.Header{Chain: chain.ETH, Network: "t", Height: uint64(h), Hash: fmt.Sprintf("0xb%d", h), Time: int64(h)}}
+		if h == 1 {
+			b.Transfers = []chain.Transfer{{V: 1, Chain: chain.ETH, Network: "t", Asset: chain.AssetNative, Standard: chain.StandardNative,
+				TxHash: fmt.Sprintf("0x%064x", 1), From: "0x01", To: dep, Amount: chain.AmountFromUint64(500), BlockHash: b.Hash, BlockHeight: 1}}
+		}
+		updates = append(updates, pipetest.Added(uint64(h+1), b))
+	}
+	var mu sync.Mutex
+	var statuses []string
+	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kc, Policy: policy, Registry: reg, Tokens: credit.Tokens{}, Nodes: downNodes{},
+		UnconfirmedAlert: 300 * time.Millisecond, Committed: func(evs []credit.DepositEvent) {
+			mu.Lock()
+			for _, ev := range evs {
+				statuses = append(statuses, ev.Status)
+			}
+			mu.Unlock()
+		}})
+	require.NoError(t, err)
+	stop := runService(ctx, svc)
+	defer func() { require.NoError(t, stop()) }()
+	// Blocks arrive one by one, as on a live chain: the deposit is asked
+	// about with each.
+	for _, u := range updates {
+		require.NoError(t, prod.Publish(ctx, []chain.Update{u}))
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.Eventually(t, func() bool {
+		found := false
+		require.NoError(t, kafka.ReadLog(ctx, kc, kc.Topics.Alerts, kafka.LogOptions{ClientID: "test"}, func(r *kafka.Record) error {
+			var a chain.Alert
+			if json.Unmarshal(r.Value, &a) == nil && a.Type == "deposit_unconfirmed" && a.Details["account"] == "u1" {
+				found = true
+			}
+			return nil
+		}))
+		return found
+	}, time.Minute, 100*time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []string{credit.StatusPending}, statuses, "never credited while the nodes cannot confirm it")
+}

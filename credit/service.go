@@ -50,8 +50,11 @@ type ServiceConfig struct {
 	Operators []string
 	// Nodes, when set, confirms each deposit with the chain's endpoints
 	// before it is credited (quorum.go); without it the block stream
-	// alone decides.
-	Nodes Nodes
+	// alone decides. A deposit waiting for them longer than
+	// UnconfirmedAlert (default 10 minutes) raises a deposit_unconfirmed
+	// alert.
+	Nodes            Nodes
+	UnconfirmedAlert time.Duration
 	// Committed, when set, sees each round's events once Kafka has
 	// committed them; Restored how many records a restore read, and how
 	// long it took.
@@ -106,6 +109,8 @@ type Service struct {
 	blocks       map[string]*chain.Block
 	tips         map[string][2]uint64 // the nodes' head and finalized height by stream, asked once a round
 	disputes     []dispute
+	unconfirmed  map[string]stall // deposits waiting for the nodes, since when
+	stalled      []dispute        // those waiting too long (written as alerts)
 	nodesWarned  time.Time
 	behind       bool // a stream waits for ClickHouse
 	behindWarned time.Time
@@ -176,9 +181,34 @@ type dispute struct {
 	v Verdict
 }
 
-// confirm is the engine's Confirm: the chain's endpoints are asked which
-// block is at the deposit's height (once per height a round).
+// confirm is the engine's Confirm (see verdict); a deposit that stays
+// unconfirmed for UnconfirmedAlertAfter raises an alert, once.
 func (s *Service) confirm(c Candidate, p Policy) Verdict {
+	v := s.verdict(c, p)
+	if v.Outcome != Unconfirmed {
+		delete(s.unconfirmed, c.ID)
+		return v
+	}
+	w, ok := s.unconfirmed[c.ID]
+	switch {
+	case !ok:
+		s.unconfirmed[c.ID] = stall{since: time.Now()}
+	case !w.alerted && time.Since(w.since) > s.cfg.UnconfirmedAlert:
+		s.unconfirmed[c.ID] = stall{since: w.since, alerted: true}
+		s.stalled = append(s.stalled, dispute{c, v})
+	}
+	return v
+}
+
+type stall struct {
+	since   time.Time
+	alerted bool
+}
+
+// verdict asks the chain's endpoints which block is at the deposit's
+// height (once per height a round), after checking it is deep enough on
+// their chain.
+func (s *Service) verdict(c Candidate, p Policy) Verdict {
 	stream := chain.StreamKey(c.Chain, c.Network)
 	tip, ok := s.tips[stream]
 	if !ok {
@@ -243,6 +273,9 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.UnconfirmedAlert <= 0 {
+		cfg.UnconfirmedAlert = 10 * time.Minute
 	}
 	return &Service{cfg: cfg}, nil
 }
@@ -316,7 +349,7 @@ func (s *Service) run(ctx context.Context) error {
 			return err
 		}
 		s.gc()
-		if len(events) == 0 && len(s.refused) == 0 && (!s.moved() || time.Since(s.lastCommit) < time.Second) {
+		if len(events) == 0 && len(s.refused) == 0 && len(s.stalled) == 0 && (!s.moved() || time.Since(s.lastCommit) < time.Second) {
 			continue
 		}
 		if err := s.commit(ctx, out, events); err != nil {
@@ -336,7 +369,7 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
 	if s.cfg.Nodes != nil {
 		s.e.Confirm = s.confirm
 	}
-	s.disputes = nil
+	s.disputes, s.stalled, s.unconfirmed = nil, nil, map[string]stall{}
 	s.cp = checkpoint{Offsets: map[string]int64{}, Next: map[string]uint64{}, Tips: map[string]uint64{}, Finalized: map[string]uint64{}}
 	s.asm, s.decisions = kafka.NewAssembler(s.cfg.Kafka.Topics, func(hash string) bool { return s.applied[hash] }), nil
 	s.asm.Transactions = true // token deposits are screened on the transaction's sender and recipient too
@@ -642,6 +675,16 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, events []Depo
 		av, _ := json.Marshal(&a)
 		recs = append(recs, kafka.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
 	}
+	for _, st := range s.stalled {
+		c := st.c
+		a := chain.Alert{V: chain.SchemaVersion, ID: "deposit_unconfirmed/" + c.ID + "/" + c.BlockHash, Type: "deposit_unconfirmed", Severity: "warning",
+			Chain: c.Chain, Network: c.Network, Time: time.Now().UTC(),
+			Message: fmt.Sprintf("a deposit deep enough on the block stream has waited over %s for the chain's endpoints to confirm its block: they are down, behind, or the stream is ahead of the chain", s.cfg.UnconfirmedAlert),
+			Details: map[string]string{"deposit": c.ID, "account": c.Account, "amount": c.Amount.String(), "block_hash": c.BlockHash,
+				"height": strconv.FormatUint(c.Height, 10)}}
+		av, _ := json.Marshal(&a)
+		recs = append(recs, kafka.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
+	}
 	// Forgotten deposits leave the state (compaction drops them).
 	s.pruned = append(s.pruned, s.e.TakePruned()...)
 	for _, id := range s.pruned {
@@ -652,7 +695,7 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, events []Depo
 	if err := out.Commit(ctx, recs); err != nil {
 		return fmt.Errorf("credit: commit the round: %w", err)
 	}
-	s.refused, s.pruned, s.disputes = nil, nil, nil
+	s.refused, s.pruned, s.disputes, s.stalled = nil, nil, nil, nil
 	s.cfg.Metrics.committed(events, time.Since(start))
 	if s.cfg.Committed != nil {
 		s.cfg.Committed(events)
