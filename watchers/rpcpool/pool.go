@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -127,7 +128,55 @@ func Redact(err error, secret string) string {
 	if secret == "" {
 		return err.Error()
 	}
-	return strings.ReplaceAll(err.Error(), secret, "<url>")
+	msg := err.Error()
+	for _, s := range secretParts(secret) {
+		msg = strings.ReplaceAll(msg, s, "<redacted>")
+	}
+	return strings.ReplaceAll(msg, "<redacted>", "<url>")
+}
+
+// secretParts are the forms in which a URL's secrets may appear in an
+// error: the URL itself, without its scheme, escaped, and each part that
+// can carry a key (userinfo, every path segment of 8 characters or more,
+// the query and its values, the fragment), longest first so that a
+// shorter part never splits a longer one.
+func secretParts(raw string) []string {
+	parts := []string{raw, url.QueryEscape(raw), url.PathEscape(raw)}
+	if u, err := url.Parse(raw); err == nil {
+		if u.User != nil {
+			parts = append(parts, u.User.String(), u.User.Username())
+			if pw, ok := u.User.Password(); ok {
+				parts = append(parts, pw)
+			}
+		}
+		rest := strings.TrimPrefix(raw, u.Scheme+"://")
+		parts = append(parts, rest, u.RawQuery, u.Fragment)
+		if len(u.Path) > 1 { // the host alone is no secret
+			parts = append(parts, u.Host+u.EscapedPath(), u.EscapedPath(), u.Path)
+		}
+		for _, seg := range strings.Split(u.Path, "/") {
+			if len(seg) >= 8 {
+				parts = append(parts, seg, url.PathEscape(seg))
+			}
+		}
+		for _, vs := range u.Query() {
+			for _, v := range vs {
+				if len(v) >= 4 {
+					parts = append(parts, v, url.QueryEscape(v))
+				}
+			}
+		}
+	}
+	out := parts[:0]
+	seen := map[string]bool{}
+	for _, p := range parts {
+		if len(p) >= 4 && p != "/" && !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
 }
 
 // Check asks one endpoint for its head height. An error wrapping

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -296,4 +297,25 @@ func TestDoNotFoundBesideFailure(t *testing.T) {
 	nodes["down"].failCalls, nodes["down"].notFound = false, true
 	_, err = call(p)
 	require.ErrorIs(t, err, follow.ErrNotFound, "every endpoint without the block is a missing block")
+}
+
+// TestRedactCannotMiss: a key in an endpoint's URL is removed from an
+// error however the error quotes it — the whole URL, its path alone, the
+// key escaped, a query value, a password.
+func TestRedactCannotMiss(t *testing.T) {
+	const key = "Zk3q9xT2mW8pL4vB"
+	for _, c := range []struct{ url, msg string }{
+		{"https://eth-mainnet.example/v2/" + key, `Post "https://eth-mainnet.example/v2/` + key + `": dial tcp: timeout`},
+		{"https://eth-mainnet.example/v2/" + key, `404 Not Found: /v2/` + key},
+		{"https://eth-mainnet.example/v2/" + key, `websocket: bad handshake for eth-mainnet.example/v2/` + key},
+		{"https://eth-mainnet.example/rpc?apikey=" + key, `GET /rpc?apikey=` + key + ` failed`},
+		{"https://eth-mainnet.example/rpc?apikey=" + key, `the key ` + key + ` is over its quota`},
+		{"http://cordon:" + key + "@10.0.0.7:8332", `401 for user cordon with password ` + key},
+		{"https://eth-mainnet.example/v2/" + key + "%2F", `escaped: ` + url.QueryEscape("https://eth-mainnet.example/v2/"+key+"%2F")},
+	} {
+		got := rpcpool.Redact(errors.New(c.msg), c.url)
+		require.NotContains(t, got, key, "%s in %q", c.url, c.msg)
+	}
+	require.Equal(t, "dial tcp 10.0.0.7:8332: refused", rpcpool.Redact(errors.New("dial tcp 10.0.0.7:8332: refused"), "http://cordon:"+key+"@10.0.0.7:8332"),
+		"what is not secret stays")
 }
