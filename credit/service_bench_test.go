@@ -52,7 +52,54 @@ func benchPolicy(chain.Chain, string) credit.Policy { return credit.Policy{Confi
 // event (kfake, in process; a producer like the watcher's). Each block
 // pays one registered address; policy 3 confirmations.
 // CORDON_BENCH_BLOCKS sets the number of blocks (default 400).
+// "stream" credits on the block stream alone; "nodes" also confirms each
+// deposit with three endpoints (quorum 2) answering in process from the
+// published chain — the cost of the check itself, without the network
+// (cmd/cordon's BenchmarkConfirmDevnet measures the endpoints' side).
 func BenchmarkCreditLatency(b *testing.B) {
+	b.Run("stream", func(b *testing.B) { creditLatency(b, false) })
+	b.Run("nodes", func(b *testing.B) { creditLatency(b, true) })
+}
+
+// memNodes are three endpoints that agree on the blocks published.
+type memNodes struct {
+	mu     sync.Mutex
+	blocks map[uint64]*chain.Block
+	tip    uint64
+}
+
+func (m *memNodes) add(b *chain.Block) {
+	m.mu.Lock()
+	m.blocks[b.Height], m.tip = b, max(m.tip, b.Height)
+	m.mu.Unlock()
+}
+
+func (m *memNodes) HashesAt(_ context.Context, _ chain.Chain, _ string, h uint64) ([]credit.NodeReport, int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b := m.blocks[h]
+	if b == nil {
+		return nil, 2, fmt.Errorf("no block %d", h)
+	}
+	return []credit.NodeReport{{Endpoint: "a", Hash: b.Hash}, {Endpoint: "b", Hash: b.Hash}, {Endpoint: "c", Hash: b.Hash}}, 2, nil
+}
+
+func (m *memNodes) BlockAt(_ context.Context, _ chain.Chain, _ string, h uint64) (*chain.Block, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if b := m.blocks[h]; b != nil {
+		return b, nil
+	}
+	return nil, fmt.Errorf("no block %d", h)
+}
+
+func (m *memNodes) Tip(context.Context, chain.Chain, string) (uint64, uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.tip, 0, nil
+}
+
+func creditLatency(b *testing.B, withNodes bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	blocks := envInt("CORDON_BENCH_BLOCKS", 400)
@@ -68,8 +115,13 @@ func BenchmarkCreditLatency(b *testing.B) {
 	var mu sync.Mutex
 	acked := map[string]time.Time{}
 	arrived := make(chan struct{}, 1)
+	mem := &memNodes{blocks: map[uint64]*chain.Block{}}
+	var nodes credit.Nodes
+	if withNodes {
+		nodes = mem
+	}
 	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true}, Policy: benchPolicy,
-		Registry: reg, Committed: func(evs []credit.DepositEvent) {
+		Registry: reg, Nodes: nodes, Committed: func(evs []credit.DepositEvent) {
 			now := time.Now()
 			mu.Lock()
 			for _, ev := range evs {
@@ -91,6 +143,7 @@ func BenchmarkCreditLatency(b *testing.B) {
 	b.ResetTimer()
 	for h := uint64(1); h <= uint64(blocks); h++ {
 		u := benchBlock(h, h, 1, func(int) string { return fmt.Sprintf("0x%040x", h%1000) })
+		mem.add(u.Block)
 		start := time.Now()
 		require.NoError(b, prod.Publish(ctx, []chain.Update{u}))
 		if h < 3 {

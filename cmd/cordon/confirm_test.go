@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -165,4 +166,54 @@ func TestCreditConfirmsWithTheNodes(t *testing.T) {
 		return nil
 	}))
 	require.True(t, found, "a deposit_disputed alert")
+}
+
+// BenchmarkConfirmDevnet is what crediting asks the endpoints for each
+// deposit height it confirms (cached for the round): the agreed tip, every
+// endpoint's hash at the height, and the agreed block read back — against
+// three endpoints of the devnet (quorum 2), over real JSON-RPC on
+// loopback. Its time adds to a deposit's crediting latency once per
+// height (BenchmarkCreditLatency in credit/ measures the rest).
+func BenchmarkConfirmDevnet(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	dev, err := devnet.Start(devnet.Config{})
+	require.NoError(b, err)
+	defer dev.Close()
+	tr, err := devnet.NewTraffic(ctx, dev, devnet.TrafficConfig{Seed: 4}, nil)
+	require.NoError(b, err)
+	for range 20 {
+		require.NoError(b, tr.Step(ctx, 20))
+	}
+	src, err := eth.NewSource(ctx, eth.Config{Network: "devnet", ChainID: devnet.ChainID, Quorum: 2,
+		Endpoints: []eth.EndpointConfig{{Name: "http-1", URL: iconfig.SecretValue(dev.HTTPURL())}, {Name: "ws", URL: iconfig.SecretValue(dev.WSURL())},
+			{Name: "http-2", URL: iconfig.SecretValue(dev.HTTPURL())}}}, nil, nil)
+	require.NoError(b, err)
+	defer src.Close()
+	hctx, hstop := context.WithCancel(ctx)
+	defer hstop()
+	go func() { _ = src.Pool().Run(hctx) }()
+	n := nodes{"eth/devnet": src}
+	head, err := src.Head(ctx)
+	require.NoError(b, err)
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		h := head - uint64(i%10)
+		start := time.Now()
+		_, _, err := n.Tip(ctx, chain.ETH, "devnet")
+		require.NoError(b, err)
+		reps, _, err := n.HashesAt(ctx, chain.ETH, "devnet", h)
+		require.NoError(b, err)
+		require.Len(b, reps, 3)
+		_, err = n.BlockAt(ctx, chain.ETH, "devnet", h)
+		require.NoError(b, err)
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	q := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))] }
+	b.Logf("%d confirmations of a height (tip, 3 hashes, the block read back; blocks of ~20 transactions): p50 %s, p99 %s", len(lat), q(0.5), q(0.99))
+	b.ReportMetric(float64(q(0.5).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(q(0.99).Microseconds())/1000, "p99-ms")
 }
