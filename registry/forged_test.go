@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -23,18 +24,7 @@ import (
 func TestForgedEntryChangesNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	brokers := kafkatest.Brokers(t)
-	var mu sync.Mutex
-	var refused []kafka.Refusal
-	kc := kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, CreateTopics: true, Partitions: 1, Refused: func(r kafka.Refusal) {
-		mu.Lock()
-		refused = append(refused, r)
-		mu.Unlock()
-	}}
-	prod, err := kafka.New(kc, nil, nil)
-	require.NoError(t, err)
-	defer prod.Close()
-	require.NoError(t, prod.EnsureTopics(ctx))
+	brokers, prod, refusals := refusingProducer(t, ctx)
 	const a, b = "0x00000000000000000000000000000000000000a1", "0x00000000000000000000000000000000000000b2"
 	require.NoError(t, registry.Publish(ctx, prod, []registry.Entry{{Chain: chain.ETH, Network: "mainnet", Address: a, Account: "alice", Asset: "*", Kind: registry.KindDeposit}}))
 	testkit.Kcat(t, brokers, prod.Topics().Addresses, "eth/mainnet/"+a,
@@ -52,8 +42,7 @@ func TestForgedEntryChangesNothing(t *testing.T) {
 	e, ok := st.Index.Lookup(chain.ETH, "mainnet", a)
 	require.True(t, ok)
 	require.Equal(t, "alice", e.Account, "a forged record redirected the deposit address")
-	mu.Lock()
-	defer mu.Unlock()
+	refused := refusals()
 	require.Len(t, refused, 1)
 	require.Equal(t, "eth/mainnet/"+a, string(refused[0].Key))
 }
@@ -65,18 +54,7 @@ func TestForgedEntryChangesNothing(t *testing.T) {
 func TestReplayedEntryChangesNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	brokers := kafkatest.Brokers(t)
-	var mu sync.Mutex
-	var refused []kafka.Refusal
-	kc := kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, CreateTopics: true, Partitions: 1, Refused: func(r kafka.Refusal) {
-		mu.Lock()
-		refused = append(refused, r)
-		mu.Unlock()
-	}}
-	prod, err := kafka.New(kc, nil, nil)
-	require.NoError(t, err)
-	defer prod.Close()
-	require.NoError(t, prod.EnsureTopics(ctx))
+	brokers, prod, refusals := refusingProducer(t, ctx)
 	const a, b = "0x00000000000000000000000000000000000000a1", "0x00000000000000000000000000000000000000b2"
 	entry := func(account string) registry.Entry {
 		return registry.Entry{Chain: chain.ETH, Network: "mainnet", Address: a, Account: account, Asset: "*", Kind: registry.KindDeposit}
@@ -103,8 +81,29 @@ func TestReplayedEntryChangesNothing(t *testing.T) {
 	e, ok := st.Index.Lookup(chain.ETH, "mainnet", a)
 	require.True(t, ok)
 	require.Equal(t, "bob", e.Account, "a replayed record moved the deposit address back")
-	mu.Lock()
-	defer mu.Unlock()
+	refused := refusals()
 	require.Len(t, refused, 1)
 	require.ErrorIs(t, refused[0].Err, recordauth.ErrReplayed)
+}
+
+// refusingProducer starts a broker and a producer holding every role's
+// key, whose readers report the records they refuse to refusals.
+func refusingProducer(t *testing.T, ctx context.Context) (brokers []string, prod *kafka.Producer, refusals func() []kafka.Refusal) {
+	brokers = kafkatest.Brokers(t)
+	var mu sync.Mutex
+	var refused []kafka.Refusal
+	kc := kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, CreateTopics: true, Partitions: 1, Refused: func(r kafka.Refusal) {
+		mu.Lock()
+		refused = append(refused, r)
+		mu.Unlock()
+	}}
+	prod, err := kafka.New(kc, nil, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = prod.Close() })
+	require.NoError(t, prod.EnsureTopics(ctx))
+	return brokers, prod, func() []kafka.Refusal {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(refused)
+	}
 }

@@ -3,10 +3,8 @@ package clickhouse
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -35,53 +33,9 @@ type Config struct {
 	DialTimeout time.Duration `yaml:"-"`
 }
 
-// TLSConfig enables TLS to the servers; its keys are those of the kafka
-// section's tls.
-type TLSConfig struct {
-	Enabled bool `yaml:"enabled"`
-	// CAFile verifies the servers' certificates (system roots when empty).
-	CAFile string `yaml:"ca_file"`
-	// CertFile and KeyFile are the client certificate for mutual TLS.
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
-	// ServerName is the name the certificates are checked against
-	// (default: each address's host).
-	ServerName string `yaml:"server_name"`
-	// InsecureSkipVerify disables certificate verification (tests only;
-	// cordon warns at start).
-	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
-}
-
-// Build returns the TLS configuration, nil when TLS is off. Its errors
-// name the key (clickhouse.tls.…).
-func (t TLSConfig) Build() (*tls.Config, error) {
-	if !t.Enabled {
-		return nil, nil //nolint:nilnil // no TLS
-	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in, warned about at start
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("clickhouse.tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("clickhouse.tls.ca_file %s: no PEM certificate found", t.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if (t.CertFile == "") != (t.KeyFile == "") {
-		return nil, errors.New("clickhouse.tls.cert_file: cert_file and key_file must be set together")
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("clickhouse.tls.cert_file/key_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
-}
+// TLSConfig enables TLS to the servers (the keys of the kafka section's
+// tls).
+type TLSConfig = config.TLS
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
@@ -127,7 +81,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	tc, err := cfg.TLS.Build()
+	tc, err := cfg.TLS.Client("clickhouse.tls")
 	if err != nil {
 		return nil, err
 	}

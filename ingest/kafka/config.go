@@ -1,11 +1,7 @@
 package kafka
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -67,17 +63,7 @@ func (t *Topics) Fill() {
 }
 
 // TLSConfig enables TLS to the brokers.
-type TLSConfig struct {
-	Enabled bool `yaml:"enabled"`
-	// CAFile verifies the brokers' certificates (system roots when empty).
-	CAFile string `yaml:"ca_file"`
-	// CertFile and KeyFile are the client certificate for mutual TLS.
-	CertFile   string `yaml:"cert_file"`
-	KeyFile    string `yaml:"key_file"`
-	ServerName string `yaml:"server_name"`
-	// InsecureSkipVerify disables certificate verification (tests only).
-	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
-}
+type TLSConfig = config.TLS
 
 // SASLConfig enables SASL authentication.
 type SASLConfig struct {
@@ -164,54 +150,17 @@ func (c *Config) compression() (kafkago.Compression, error) {
 
 func (c *Config) transport() (*kafkago.Transport, error) {
 	t := &kafkago.Transport{ClientID: c.ClientID, DialTimeout: 10 * time.Second, MetadataTTL: 10 * time.Second}
-	if c.TLS.Enabled {
-		tc, err := c.TLS.build()
-		if err != nil {
-			return nil, fmt.Errorf("kafka.tls: %w", err)
-		}
-		t.TLS = tc
+	tc, err := c.TLS.Client("kafka.tls")
+	if err != nil {
+		return nil, err
 	}
+	t.TLS = tc
 	mech, err := c.SASL.build()
 	if err != nil {
 		return nil, fmt.Errorf("kafka.sasl: %w", err)
 	}
 	t.SASL = mech
 	return t, nil
-}
-
-// Build returns the TLS configuration (nil when TLS is off), for clients
-// other than kafka-go.
-func (t TLSConfig) Build() (*tls.Config, error) {
-	if !t.Enabled {
-		return nil, nil //nolint:nilnil // no TLS
-	}
-	return t.build()
-}
-
-func (t TLSConfig) build() (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in for tests
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s: no PEM certificate found", t.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if (t.CertFile == "") != (t.KeyFile == "") {
-		return nil, errors.New("cert_file and key_file must be set together")
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("cert_file/key_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }
 
 func (s SASLConfig) build() (sasl.Mechanism, error) {

@@ -20,7 +20,7 @@ func franzOpts(cfg Config, suffix string) ([]kgo.Opt, error) {
 		id = "cordon"
 	}
 	opts := []kgo.Opt{kgo.SeedBrokers(cfg.Brokers...), kgo.ClientID(id + suffix)}
-	tlsCfg, err := cfg.TLS.Build()
+	tlsCfg, err := cfg.TLS.Client("kafka.tls")
 	if err != nil {
 		return nil, fmt.Errorf("kafka tls: %w", err)
 	}
