@@ -23,7 +23,8 @@ import (
 	"github.com/cordonhq/cordon/registry"
 )
 
-// TestServiceBitcoin credits Bitcoin deposits on a real btcd chain
+// TestServiceBitcoin credits Bitcoin deposits on a real btcd chain,
+// confirmed with the node (its outputs read back from it),
 // (regtest: wallet payments spending earlier payments, a reorg of 1 and
 // one of 5 blocks — deeper than the policy) through the whole path: btcd →
 // watcher → Kafka → crediting service, senders resolved from the
@@ -54,7 +55,9 @@ func TestServiceBitcoin(t *testing.T) {
 	}
 	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kafka.Config{Auth: kafkatest.Keys(), Brokers: pipe.Brokers, Topics: kafka.DefaultTopics(), CreateTopics: true},
 		Policy: func(chain.Chain, string) credit.Policy { return credit.Policy{Confirmations: 3} }, Registry: reg,
-		Resolver: credit.ClickHouseResolver{Store: pipe.Store}, Screen: x.Hits})
+		Resolver: credit.ClickHouseResolver{Store: pipe.Store}, Screen: x.Hits,
+		// Every deposit is confirmed with the node, as cordon run does it.
+		Nodes: credit.Sources{"btc/regtest": pipe.Source.(credit.Source)}})
 	require.NoError(t, err)
 	stop := runService(ctx, svc)
 	defer func() { require.NoError(t, stop()) }()

@@ -17,11 +17,7 @@ import (
 // deposit's block hash.
 
 // NodeReport is one endpoint's answer to which block is at a height.
-type NodeReport struct {
-	Endpoint string
-	Hash     string
-	Err      error
-}
+type NodeReport = chain.NodeReport
 
 // Nodes asks a chain network's configured endpoints which block is at a
 // height: every endpoint's report, in configuration order, and the
@@ -135,4 +131,66 @@ func paid(b *chain.Block, c *Candidate) bool {
 		}
 	}
 	return false
+}
+
+// Source is a chain network's endpoints as the watchers' sources give
+// them (eth.Source, btc.Source).
+type Source interface {
+	HashesAt(ctx context.Context, height uint64) []NodeReport
+	Quorum() (q, n int)
+	BlockAt(ctx context.Context, height uint64) (*chain.Block, error)
+	Head(ctx context.Context) (uint64, error)
+}
+
+// Finalizer is a Source whose chain names a finalized block.
+type Finalizer interface {
+	Finalized(ctx context.Context) (uint64, error)
+}
+
+// Sources are Nodes over each chain network's Source, by stream
+// ("eth/mainnet").
+type Sources map[string]Source
+
+func (n Sources) source(c chain.Chain, network string) (Source, error) {
+	src, ok := n[chain.StreamKey(c, network)]
+	if !ok {
+		return nil, fmt.Errorf("no endpoints are configured for %s/%s (chains.%s): its deposits cannot be confirmed", c, network, c)
+	}
+	return src, nil
+}
+
+// HashesAt asks every endpoint of the network.
+func (n Sources) HashesAt(ctx context.Context, c chain.Chain, network string, height uint64) ([]NodeReport, int, error) {
+	src, err := n.source(c, network)
+	if err != nil {
+		return nil, 0, err
+	}
+	q, _ := src.Quorum()
+	return src.HashesAt(ctx, height), q, nil
+}
+
+// BlockAt is the network's agreed block at height.
+func (n Sources) BlockAt(ctx context.Context, c chain.Chain, network string, height uint64) (*chain.Block, error) {
+	src, err := n.source(c, network)
+	if err != nil {
+		return nil, err
+	}
+	return src.BlockAt(ctx, height)
+}
+
+// Tip is the network's agreed head and finalized height. A node without
+// the finalized tag (or an error asking it) holds back only the deposits
+// whose policy waits for finality.
+func (n Sources) Tip(ctx context.Context, c chain.Chain, network string) (head, finalized uint64, err error) {
+	src, err := n.source(c, network)
+	if err != nil {
+		return 0, 0, err
+	}
+	if head, err = src.Head(ctx); err != nil {
+		return 0, 0, err
+	}
+	if f, ok := src.(Finalizer); ok {
+		finalized, _ = f.Finalized(ctx)
+	}
+	return head, finalized, nil
 }

@@ -127,7 +127,7 @@ func TestCreditConfirmsWithTheNodes(t *testing.T) {
 	last2 := map[string]credit.DepositEvent{}
 	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kc, Registry: reg, Tokens: credit.Tokens{},
 		Policy: func(chain.Chain, string) credit.Policy { return credit.Policy{Confirmations: 2} },
-		Nodes:  nodes{"eth/devnet": src},
+		Nodes:  credit.Sources{"eth/devnet": src},
 		Committed: func(evs []credit.DepositEvent) {
 			mu.Lock()
 			for _, ev := range evs {
@@ -193,7 +193,7 @@ func BenchmarkConfirmDevnet(b *testing.B) {
 	hctx, hstop := context.WithCancel(ctx)
 	defer hstop()
 	go func() { _ = src.Pool().Run(hctx) }()
-	n := nodes{"eth/devnet": src}
+	n := credit.Sources{"eth/devnet": src}
 	head, err := src.Head(ctx)
 	require.NoError(b, err)
 	lat := make([]time.Duration, 0, b.N)

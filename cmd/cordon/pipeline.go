@@ -47,7 +47,7 @@ type watcher struct {
 	// follower is nil on an instance that does not run the watcher role:
 	// the source is there for crediting's confirmations (nodes).
 	follower *follow.Follower
-	nodes    hashSource
+	nodes    credit.Source
 }
 
 func newPipeline(ctx context.Context, cfg config.Config, reg prometheus.Registerer, log *slog.Logger) (*pipeline, error) {
@@ -266,59 +266,9 @@ func (s *system) close() {
 	}
 }
 
-// hashSource is a chain source as crediting's confirmations use it.
-type hashSource interface {
-	HashesAt(ctx context.Context, height uint64) []rpcpool.Report
-	Quorum() (q, n int)
-	BlockAt(ctx context.Context, height uint64) (*chain.Block, error)
-	Head(ctx context.Context) (uint64, error)
-}
-
-// nodes are the chains' sources, by stream, as credit.Nodes: crediting
-// asks every endpoint of a deposit's chain for its block at its height.
-type nodes map[string]hashSource
-
-func (n nodes) HashesAt(ctx context.Context, c chain.Chain, network string, height uint64) ([]credit.NodeReport, int, error) {
-	src, ok := n[chain.StreamKey(c, network)]
-	if !ok {
-		return nil, 0, fmt.Errorf("no endpoints are configured for %s/%s (chains.%s): its deposits cannot be confirmed", c, network, c)
-	}
-	q, _ := src.Quorum()
-	reps := src.HashesAt(ctx, height)
-	out := make([]credit.NodeReport, len(reps))
-	for i, r := range reps {
-		out[i] = credit.NodeReport{Endpoint: r.Endpoint, Hash: r.Hash, Err: r.Err}
-	}
-	return out, q, nil
-}
-
-func (n nodes) BlockAt(ctx context.Context, c chain.Chain, network string, height uint64) (*chain.Block, error) {
-	src, ok := n[chain.StreamKey(c, network)]
-	if !ok {
-		return nil, fmt.Errorf("no endpoints are configured for %s/%s (chains.%s)", c, network, c)
-	}
-	return src.BlockAt(ctx, height)
-}
-
-func (n nodes) Tip(ctx context.Context, c chain.Chain, network string) (head, finalized uint64, err error) {
-	src, ok := n[chain.StreamKey(c, network)]
-	if !ok {
-		return 0, 0, fmt.Errorf("no endpoints are configured for %s/%s (chains.%s)", c, network, c)
-	}
-	if head, err = src.Head(ctx); err != nil {
-		return 0, 0, err
-	}
-	if f, ok := src.(follow.Finalizer); ok {
-		// A node without the finalized tag (or an error asking it) holds
-		// back only the deposits whose policy waits for finality.
-		finalized, _ = f.Finalized(ctx)
-	}
-	return head, finalized, nil
-}
-
-// nodes are the pipeline's sources for crediting.
-func (p *pipeline) nodes() nodes {
-	n := nodes{}
+// nodes are the pipeline's sources for crediting's confirmations.
+func (p *pipeline) nodes() credit.Sources {
+	n := credit.Sources{}
 	for _, w := range p.watchers {
 		n[w.name] = w.nodes
 	}

@@ -29,6 +29,8 @@ type Pipe struct {
 	Store    *clickhouse.Store
 	Producer *kafka.Producer
 	Follower *follow.Follower
+	// Source is the node the follower reads.
+	Source follow.Source
 	// Brokers are the Kafka brokers' addresses.
 	Brokers []string
 	// ClickHouse is the server's native address.
@@ -70,7 +72,7 @@ func start(t testing.TB, ctx context.Context, c chain.Chain, network string, src
 	lctx, stopL := context.WithCancel(ctx)
 	t.Cleanup(stopL)
 	go func() { _ = loader.Run(lctx) }()
-	return &Pipe{Chain: c, Network: network, Store: store, Producer: prod, Follower: f, ClickHouse: srv.Addr(), Brokers: brokers}
+	return &Pipe{Chain: c, Network: network, Store: store, Producer: prod, Follower: f, Source: src, ClickHouse: srv.Addr(), Brokers: brokers}
 }
 
 // WaitLoaded waits until the block with hash tip is canonical in

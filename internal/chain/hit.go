@@ -11,3 +11,11 @@ type Hit struct {
 	Source     string `json:"source"`
 	Confidence int    `json:"confidence"`
 }
+
+// NodeReport is one chain endpoint's answer to which block is at a
+// height: the watchers' sources give it, crediting weighs it.
+type NodeReport struct {
+	Endpoint string
+	Hash     string
+	Err      error
+}

@@ -16,11 +16,7 @@ import (
 )
 
 // Report is one endpoint's answer to "which block is at this height".
-type Report struct {
-	Endpoint string
-	Hash     string
-	Err      error
-}
+type Report = chain.NodeReport
 
 // Alerter receives the alerts a pool raises when its endpoints disagree
 // (kafka.Producer writes them to cordon.alerts).
