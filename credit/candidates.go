@@ -252,6 +252,7 @@ func BTCCandidates(ctx context.Context, b *chain.Block, reg *registry.Index, res
 			a, ok := owners[op]
 			if !ok && conflict.has(op) {
 				c.Holds = append(c.Holds, conflict.Reason(op))
+				c.Conflicts = append(c.Conflicts, conflict.Reason(op))
 				continue
 			}
 			if !ok {

@@ -126,6 +126,9 @@ type Candidate struct {
 	Holds      []string
 	Hits       []Hit
 	KnownAsset bool
+	// Conflicts are the spent outputs whose copies in ClickHouse disagree
+	// (also hold reasons): each raises an alert.
+	Conflicts []string
 }
 
 // DepositEvent is one record of cordon.deposits, keyed by ID.

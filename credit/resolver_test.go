@@ -86,6 +86,7 @@ func TestClickHouseResolverConflict(t *testing.T) {
 	require.NotContains(t, conflicted.Senders, real, "no copy of the output wins")
 	require.Len(t, conflicted.Holds, 1, "the deposit spending the conflicting output is held: %v", conflicted.Holds)
 	require.Contains(t, conflicted.Holds[0], "conflicting rows for output p1:0 in ClickHouse")
+	require.Equal(t, conflicted.Holds, conflicted.Conflicts, "the conflict is also reported for its alert")
 	require.Contains(t, conflicted.Holds[0], real)
 	require.Contains(t, conflicted.Holds[0], forged)
 

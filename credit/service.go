@@ -111,6 +111,7 @@ type Service struct {
 	disputes     []dispute
 	unconfirmed  map[string]stall // deposits waiting for the nodes, since when
 	stalled      []dispute        // those waiting too long (written as alerts)
+	conflicts    []Candidate      // deposits held for conflicting ClickHouse rows (written as alerts)
 	nodesWarned  time.Time
 	behind       bool // a stream waits for ClickHouse
 	behindWarned time.Time
@@ -369,7 +370,7 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
 	if s.cfg.Nodes != nil {
 		s.e.Confirm = s.confirm
 	}
-	s.disputes, s.stalled, s.unconfirmed = nil, nil, map[string]stall{}
+	s.disputes, s.stalled, s.conflicts, s.unconfirmed = nil, nil, nil, map[string]stall{}
 	s.cp = checkpoint{Offsets: map[string]int64{}, Next: map[string]uint64{}, Tips: map[string]uint64{}, Finalized: map[string]uint64{}}
 	s.asm, s.decisions = kafka.NewAssembler(s.cfg.Kafka.Topics, func(hash string) bool { return s.applied[hash] }), nil
 	s.asm.Transactions = true // token deposits are screened on the transaction's sender and recipient too
@@ -615,7 +616,14 @@ func (s *Service) candidates(ctx context.Context, b *chain.Block, seq uint64) ([
 		}
 	}
 	rec.add(b) // a deposit may spend an output of its own block
-	return BTCCandidates(ctx, b, s.cfg.Registry, chained{rec, s.cfg.Resolver}, s.cfg.Screen)
+	cands, err := BTCCandidates(ctx, b, s.cfg.Registry, chained{rec, s.cfg.Resolver}, s.cfg.Screen)
+	for _, c := range cands {
+		if len(c.Conflicts) > 0 {
+			s.cfg.Log.Error("credit: ClickHouse holds conflicting copies of an output a deposit spends: held", "deposit", c.ID, "conflicts", c.Conflicts)
+			s.conflicts = append(s.conflicts, c)
+		}
+	}
+	return cands, err
 }
 
 // moved tells whether the read positions passed the checkpoint.
@@ -675,6 +683,14 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, events []Depo
 		av, _ := json.Marshal(&a)
 		recs = append(recs, kafka.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
 	}
+	for _, c := range s.conflicts {
+		a := chain.Alert{V: chain.SchemaVersion, ID: "clickhouse_conflict/" + c.ID + "/" + c.BlockHash, Type: "clickhouse_conflict", Severity: "critical",
+			Chain: c.Chain, Network: c.Network, Time: time.Now().UTC(),
+			Message: "ClickHouse holds copies of an output a deposit spends that disagree (a tampered or corrupted store): the deposit is held; run cordon reconcile",
+			Details: map[string]string{"deposit": c.ID, "account": c.Account, "block_hash": c.BlockHash, "conflicts": strings.Join(c.Conflicts, "; ")}}
+		av, _ := json.Marshal(&a)
+		recs = append(recs, kafka.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
+	}
 	for _, st := range s.stalled {
 		c := st.c
 		a := chain.Alert{V: chain.SchemaVersion, ID: "deposit_unconfirmed/" + c.ID + "/" + c.BlockHash, Type: "deposit_unconfirmed", Severity: "warning",
@@ -695,7 +711,7 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, events []Depo
 	if err := out.Commit(ctx, recs); err != nil {
 		return fmt.Errorf("credit: commit the round: %w", err)
 	}
-	s.refused, s.pruned, s.disputes, s.stalled = nil, nil, nil, nil
+	s.refused, s.pruned, s.disputes, s.stalled, s.conflicts = nil, nil, nil, nil, nil
 	s.cfg.Metrics.committed(events, time.Since(start))
 	if s.cfg.Committed != nil {
 		s.cfg.Committed(events)
