@@ -164,8 +164,11 @@ func TestServiceBitcoin(t *testing.T) {
 	}
 	require.Positive(t, reasons["unknown"], "spends of outputs before the watched range")
 	require.Positive(t, reasons["listed"], "spends of the listed address's outputs")
-	reverted := 0
+	reverted, disputed := 0, 0
 	for _, ev := range committed(t, ctx, pipe.Brokers) {
+		if ev.Status == credit.StatusHeld && len(ev.Reasons) > 0 && strings.Contains(ev.Reasons[len(ev.Reasons)-1], "the nodes do not confirm block") {
+			disputed++ // the node had left the block before the stream did
+		}
 		if ev.Status != credit.StatusReverted {
 			continue
 		}
@@ -176,6 +179,9 @@ func TestServiceBitcoin(t *testing.T) {
 			require.Negative(t, bv.Confirmations, "a reverted deposit's block is off the chain")
 		}
 	}
-	require.Positive(t, reverted, "the 5-block reorg took credits back")
+	// The 5-block reorg, deeper than the policy, took credits back — or,
+	// when the node had already left the old branch as those deposits
+	// reached their depth, the nodes' check held them before any credit.
+	require.Positive(t, reverted+disputed, "the 5-block reorg took credits back, or the nodes stopped them")
 	t.Logf("tip %d: %d credited, %d held (%v), %d reverted", tip, len(got), len(wantHeld), reasons, reverted)
 }

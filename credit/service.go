@@ -173,8 +173,78 @@ func (s *Service) holds(c Candidate, v Verdict, key string) Verdict {
 		v.Outcome = Disputed
 		v.Note = fmt.Sprintf("the nodes' block %s at height %d does not pay %s %s %s in %s (index %s): the deposit's block record was forged",
 			c.BlockHash, c.Height, c.Address, c.Amount, c.Asset, c.TxHash, c.Index)
+		return v
+	}
+	// Who paid, and what screening says of them, from the nodes' block:
+	// a record that pays as the chain does but names other senders (or
+	// leaves a Bitcoin transaction's inputs out) was forged to dodge
+	// screening.
+	mine, err := s.rederive(b, c)
+	if err != nil {
+		s.cfg.Log.Warn("credit: cannot screen a confirmed deposit on the nodes' block: it waits", "deposit", c.ID, "err", err)
+		return Verdict{Outcome: Unconfirmed, Agree: v.Agree, Quorum: v.Quorum}
+	}
+	if why := differs(&c, mine); why != "" {
+		v.Outcome = Disputed
+		v.Note = fmt.Sprintf("the nodes' block %s at height %d pays %s as the record says, but %s: the deposit's block record was forged",
+			c.BlockHash, c.Height, c.ID, why)
 	}
 	return v
+}
+
+// rederive is the deposit's candidate as the nodes' block gives it (nil
+// when the block does not give one).
+func (s *Service) rederive(b *chain.Block, c Candidate) (*Candidate, error) {
+	var cands []Candidate
+	if c.Chain == chain.BTC {
+		var err error
+		rec := s.recent[chain.StreamKey(c.Chain, c.Network)]
+		if rec == nil {
+			rec = newRecentOutputs(recentBlocks)
+		}
+		if cands, err = BTCCandidates(s.ctx, b, s.cfg.Registry, chained{rec, s.cfg.Resolver}, s.cfg.Screen); err != nil {
+			return nil, err
+		}
+	} else {
+		cands = ETHCandidates(b, s.cfg.Registry, s.cfg.Tokens, s.cfg.Screen)
+	}
+	for i := range cands {
+		if cands[i].ID == c.ID {
+			return &cands[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// differs says how the stream's candidate c and the nodes' differ in
+// who paid it and why it is held ("" when they do not).
+func differs(c, nodes *Candidate) string {
+	if nodes == nil {
+		return "the nodes' block gives no such deposit"
+	}
+	norm := func(xs []string) []string {
+		out := make([]string, len(xs))
+		for i, x := range xs {
+			out[i] = strings.ToLower(x)
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	switch {
+	case !slices.Equal(norm(c.Senders), norm(nodes.Senders)):
+		return fmt.Sprintf("its senders are %v on the chain, %v in the record", nodes.Senders, c.Senders)
+	}
+	hits := func(hs []Hit) []string {
+		out := make([]string, len(hs))
+		for i, h := range hs {
+			out[i] = h.Indicator + " " + h.Address
+		}
+		return norm(out)
+	}
+	if !slices.Equal(hits(c.Hits), hits(nodes.Hits)) {
+		return fmt.Sprintf("screened on the chain's senders it matches %v, the record's %v", hits(nodes.Hits), hits(c.Hits))
+	}
+	return ""
 }
 
 type dispute struct {

@@ -28,9 +28,10 @@ import (
 // had. Crediting runs as `cordon run` wires it, asking the devnet's
 // endpoints (quorum 2 of 2) through the watchers' sources. A real deposit
 // is credited; a made-up transfer added to a real block, a block under a
-// hash the chain does not have, and a fake tip claiming depth the chain
-// does not have credit nothing: the first two are held with a
-// deposit_disputed alert naming what the nodes say, the last waits.
+// hash the chain does not have, a sanctioned payer rewritten as a clean
+// one in a real block, and a fake tip claiming depth the chain does not
+// have credit nothing: the first three are held with a deposit_disputed
+// alert naming what the nodes say, the last waits.
 func TestCreditConfirmsWithTheNodes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -43,6 +44,11 @@ func TestCreditConfirmsWithTheNodes(t *testing.T) {
 	lower := func(i int) string { return strings.ToLower(acct[i].Hex()) }
 	real, forgedIn, forgedHash, fakeTip := lower(11), lower(12), lower(13), lower(14)
 	txh, err := tr.Pay(ctx, 0, acct[11], big.NewInt(5e17))
+	require.NoError(t, err)
+	// A payment from a sanctioned account (account 2), which the forger
+	// rewrites as paid by a clean one.
+	dodged := lower(15)
+	txd, err := tr.Pay(ctx, 2, acct[15], big.NewInt(3e17))
 	require.NoError(t, err)
 	dev.Commit()
 	for range 5 {
@@ -88,6 +94,16 @@ func TestCreditConfirmsWithTheNodes(t *testing.T) {
 		if h == 2 {
 			fake(b, forgedIn, 1) // a real block with a transfer it does not hold
 		}
+		for i := range b.Transfers {
+			if b.Transfers[i].TxHash == strings.ToLower(txd.Hex()) {
+				b.Transfers[i].From = lower(1) // the sanctioned payer rewritten as a clean one
+			}
+		}
+		for i := range b.Transactions {
+			if b.Transactions[i].Hash == strings.ToLower(txd.Hex()) {
+				b.Transactions[i].From = lower(1)
+			}
+		}
 		add(b)
 	}
 	require.NotZero(t, paidAt)
@@ -120,12 +136,19 @@ func TestCreditConfirmsWithTheNodes(t *testing.T) {
 	require.NoError(t, prod.Publish(ctx, ups))
 
 	reg := registry.NewIndex()
-	for i, a := range []string{real, forgedIn, forgedHash, fakeTip} {
+	for i, a := range []string{real, forgedIn, forgedHash, fakeTip, dodged} {
 		reg.Put(&registry.Entry{Chain: chain.ETH, Network: "devnet", Address: a, Account: fmt.Sprint("u", i), Asset: "*", Kind: registry.KindDeposit})
 	}
 	var mu sync.Mutex
 	last2 := map[string]credit.DepositEvent{}
-	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kc, Registry: reg, Tokens: credit.Tokens{},
+	sanctioned := lower(2)
+	screen := func(_ chain.Chain, _ string, a string) []credit.Hit {
+		if strings.EqualFold(a, sanctioned) {
+			return []credit.Hit{{Address: a, Indicator: "ofac:eth/indicator--1", Category: "sanctions", Source: "ofac", Confidence: 100}}
+		}
+		return nil
+	}
+	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kc, Registry: reg, Tokens: credit.Tokens{}, Screen: screen,
 		Policy: func(chain.Chain, string) credit.Policy { return credit.Policy{Confirmations: 2} },
 		Nodes:  credit.Sources{"eth/devnet": src},
 		Committed: func(evs []credit.DepositEvent) {
@@ -149,11 +172,12 @@ func TestCreditConfirmsWithTheNodes(t *testing.T) {
 	}
 	require.Eventually(t, func() bool {
 		return status(real).Status == credit.StatusCredited && status(forgedIn).Status == credit.StatusHeld &&
-			status(forgedHash).Status == credit.StatusHeld
+			status(forgedHash).Status == credit.StatusHeld && status(dodged).Status == credit.StatusHeld
 	}, 2*time.Minute, 100*time.Millisecond, "real %+v, forged %+v, forged hash %+v", status(real), status(forgedIn), status(forgedHash))
 	require.Contains(t, strings.Join(status(forgedIn).Reasons, ";"), "does not pay", "a forged transfer in a real block")
 	require.Contains(t, strings.Join(status(forgedHash).Reasons, ";"), "the nodes do not confirm block", "a block the chain does not have")
 	require.Contains(t, strings.Join(status(forgedHash).Reasons, ";"), "http reports "+below.Hash, "the reason names what each endpoint reports")
+	require.Contains(t, strings.Join(status(dodged).Reasons, ";"), "its senders are", "a sanctioned payer rewritten in a real block")
 	require.Equal(t, credit.StatusPending, status(fakeTip).Status, "a block above the nodes' head is not deep, whatever the stream claims")
 
 	// The disputed deposit raised an alert.
