@@ -27,6 +27,7 @@ import (
 	"github.com/cordonhq/cordon/watchers/btc"
 	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/follow"
+	"github.com/cordonhq/cordon/watchers/rpcpool"
 )
 
 // Config is the whole configuration of `cordon run`.
@@ -280,20 +281,28 @@ func (c *Config) Validate() error {
 		if pol.Quorum == 0 {
 			continue
 		}
-		var counts []int
+		type net struct{ n, q int }
+		var nets []net
 		switch pol.Chain {
 		case "eth":
 			for _, e := range c.Chains.ETH {
-				counts = append(counts, len(e.Endpoints))
+				nets = append(nets, net{len(e.Endpoints), e.Quorum})
 			}
 		case "btc":
 			for _, b := range c.Chains.BTC {
-				counts = append(counts, len(b.Endpoints))
+				nets = append(nets, net{len(b.Endpoints), b.Quorum})
 			}
 		}
-		for _, n := range counts {
-			if pol.Quorum > n {
-				bad(fmt.Sprintf("credit.policies[%d].quorum", i), "%d: more than the %d endpoints of a %s network: no deposit could be credited", pol.Quorum, n, pol.Chain)
+		for _, nt := range nets {
+			q := nt.q
+			if q == 0 {
+				q = rpcpool.Quorum(nt.n)
+			}
+			switch {
+			case pol.Quorum > nt.n:
+				bad(fmt.Sprintf("credit.policies[%d].quorum", i), "%d: more than the %d endpoints of a %s network: no deposit could be credited", pol.Quorum, nt.n, pol.Chain)
+			case pol.Quorum > q:
+				bad(fmt.Sprintf("credit.policies[%d].quorum", i), "%d: above the %s network's quorum %d, which the depth and the block read back rest on: raise the chain's quorum key instead", pol.Quorum, pol.Chain, q)
 			}
 		}
 	}

@@ -60,23 +60,39 @@ type LoadTracker interface {
 // recentOutputs remembers the addresses of the outputs of a stream's
 // newest blocks, so the senders of a deposit spending them are known
 // without waiting for ClickHouse to load them.
+//
+// A block record naming another address for an outpoint already known
+// (a forged block: a transaction's hash commits to its outputs) does not
+// overwrite it: the outpoint is left to the next resolver, ClickHouse,
+// which holds both copies and reports the conflict.
 type recentOutputs struct {
-	limit  int
-	addr   map[Outpoint]string
-	blocks [][]Outpoint // oldest first
+	limit    int
+	addr     map[Outpoint]string
+	conflict map[Outpoint]bool
+	blocks   [][]Outpoint // oldest first
 }
 
 func newRecentOutputs(limit int) *recentOutputs {
-	return &recentOutputs{limit: limit, addr: map[Outpoint]string{}}
+	return &recentOutputs{limit: limit, addr: map[Outpoint]string{}, conflict: map[Outpoint]bool{}}
 }
 
 func (r *recentOutputs) add(b *chain.Block) {
 	ops := make([]Outpoint, 0, len(b.Outputs))
 	for i := range b.Outputs {
 		o := &b.Outputs[i]
+		op := Outpoint{o.TxHash, o.Vout}
+		addr := ""
 		if o.Address != nil {
-			op := Outpoint{o.TxHash, o.Vout}
-			r.addr[op] = *o.Address
+			addr = *o.Address
+		}
+		if have, ok := r.addr[op]; (ok && have != addr) || r.conflict[op] {
+			delete(r.addr, op)
+			r.conflict[op] = true
+			ops = append(ops, op)
+			continue
+		}
+		if o.Address != nil {
+			r.addr[op] = addr
 			ops = append(ops, op)
 		}
 	}
@@ -84,6 +100,7 @@ func (r *recentOutputs) add(b *chain.Block) {
 	for len(r.blocks) > r.limit {
 		for _, op := range r.blocks[0] {
 			delete(r.addr, op)
+			delete(r.conflict, op)
 		}
 		r.blocks = r.blocks[1:]
 	}

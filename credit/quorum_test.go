@@ -1,6 +1,7 @@
 package credit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/big"
@@ -70,4 +71,27 @@ func TestEngineConfirm(t *testing.T) {
 	out, err = e.Decide(decide(e, "r2", "x", ActionRelease))
 	require.NoError(t, err)
 	require.Equal(t, []string{StatusReleased, StatusCredited}, []string{out[0].Status, out[1].Status})
+}
+
+// TestRecentOutputsNotOverwritten: a block record naming another address
+// for an outpoint already known does not become its owner: the outpoint
+// is left to the next resolver (ClickHouse, which holds both copies).
+func TestRecentOutputsNotOverwritten(t *testing.T) {
+	real, forged := "bcrt1qreal", "bcrt1qforged"
+	out := func(addr string) *chain.Block {
+		return &chain.Block{Outputs: []chain.Output{{TxHash: "t1", Vout: 0, Address: &addr}}}
+	}
+	r := newRecentOutputs(10)
+	r.add(out(real))
+	r.add(out(real)) // the same block again (a reorg back to it): no conflict
+	got, err := chained{recent: r}.Resolve(context.Background(), chain.BTC, "regtest", []Outpoint{{"t1", 0}})
+	require.NoError(t, err)
+	require.Equal(t, real, got[Outpoint{"t1", 0}])
+	r.add(out(forged))
+	got, err = chained{recent: r}.Resolve(context.Background(), chain.BTC, "regtest", []Outpoint{{"t1", 0}})
+	require.NoError(t, err)
+	require.NotContains(t, got, Outpoint{"t1", 0}, "neither copy is taken")
+	r.add(out(real))
+	_, known := r.addr[Outpoint{"t1", 0}]
+	require.False(t, known, "once in conflict, it stays so while remembered")
 }

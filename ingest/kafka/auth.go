@@ -120,6 +120,11 @@ func (c *Config) admit(topic string, r *Record, g *replays) bool {
 		return true
 	}
 	at, err := c.Auth.Verify(role, kindOf(r.Headers), r.Key, r.Value, sigOf(r.Headers))
+	if err == nil {
+		if s, ok := c.Auth.Signer(role); ok {
+			s.Observe(at) // what this process signs next comes after what it read
+		}
+	}
 	if err == nil && g != nil {
 		h := fnv.New64a()
 		_, _ = h.Write([]byte(topic))

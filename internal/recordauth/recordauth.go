@@ -138,6 +138,19 @@ func (s *Signer) Sign(kind string, key, value []byte) []byte {
 	return base64.StdEncoding.AppendEncode(out, sig)
 }
 
+// Observe tells the signer a signing time read from its role's records:
+// its next records are signed later than it, so another instance of the
+// role with a clock ahead (a crediting failover, several API instances)
+// never makes this one's records look like replays.
+func (s *Signer) Observe(at int64) {
+	for {
+		last := s.last.Load()
+		if at <= last || s.last.CompareAndSwap(last, at) {
+			return
+		}
+	}
+}
+
 // now is the signing time: the clock, but always after the last one
 // given, so one signer's records of a key are strictly ordered.
 func (s *Signer) now() int64 {

@@ -3,6 +3,7 @@ package recordauth
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -63,4 +64,16 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("accepted %q over %q, which the key never signed", sig, value)
 		}
 	})
+}
+
+// TestObserve: a signer that read a later signing time of its role (an
+// instance whose clock is ahead) signs after it.
+func TestObserve(t *testing.T) {
+	k := Generate(Credit)
+	s, _ := k.Signer(Credit)
+	ahead := time.Now().Add(time.Hour).UnixNano()
+	s.Observe(ahead)
+	at, err := k.Verify(Credit, "deposit", nil, nil, s.Sign("deposit", nil, nil))
+	require.NoError(t, err)
+	require.Greater(t, at, ahead)
 }
