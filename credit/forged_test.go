@@ -261,3 +261,65 @@ func TestUnconfirmedDepositAlerts(t *testing.T) {
 	defer mu.Unlock()
 	require.Equal(t, []string{credit.StatusPending}, statuses, "never credited while the nodes cannot confirm it")
 }
+
+// TestOutOfOrderBlockSkipped: a block record that does not follow the
+// stream's tip — here an old real block written again under a new
+// sequence number, which would credit its deposit anew once forgotten —
+// is skipped with a block_out_of_order alert, and the stream goes on.
+func TestOutOfOrderBlockSkipped(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	brokers := kafkatest.Brokers(t)
+	kc := kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true, Partitions: 1}
+	prod, err := kafka.New(kc, nil, nil)
+	require.NoError(t, err)
+	defer prod.Close()
+	require.NoError(t, prod.EnsureTopics(ctx))
+	const dep = "0x00000000000000000000000000000000000000d1"
+	reg := registry.NewIndex()
+	reg.Put(&registry.Entry{Chain: chain.ETH, Network: "t", Address: dep, Account: "u1", Asset: "*", Kind: registry.KindDeposit})
+	blk := func(h int, pay bool) *chain.Block {
+		b := &chain.Block{Header: chain.Header{Chain: chain.ETH, Network: "t", Height: uint64(h), Hash: fmt.Sprintf("0xb%d", h), Time: int64(h)}}
+		if pay {
+			b.Transfers = []chain.Transfer{{V: 1, Chain: chain.ETH, Network: "t", Asset: chain.AssetNative, Standard: chain.StandardNative,
+				TxHash: fmt.Sprintf("0x%064x", h), From: "0x01", To: dep, Amount: chain.AmountFromUint64(500), BlockHash: b.Hash, BlockHeight: uint64(h)}}
+		}
+		return b
+	}
+	var ups []chain.Update
+	for h := range 6 {
+		ups = append(ups, pipetest.Added(uint64(h+1), blk(h, h == 1)))
+	}
+	ups = append(ups, pipetest.Added(7, blk(1, true)), pipetest.Added(8, blk(6, true)))
+	require.NoError(t, prod.Publish(ctx, ups))
+	var mu sync.Mutex
+	byID := map[string][]string{}
+	svc, err := credit.NewService(credit.ServiceConfig{Kafka: kc, Policy: policy, Registry: reg, Tokens: credit.Tokens{},
+		Committed: func(evs []credit.DepositEvent) {
+			mu.Lock()
+			for _, ev := range evs {
+				byID[ev.TxHash] = append(byID[ev.TxHash], ev.Status)
+			}
+			mu.Unlock()
+		}})
+	require.NoError(t, err)
+	stop := runService(ctx, svc)
+	defer func() { require.NoError(t, stop()) }()
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(byID[fmt.Sprintf("0x%064x", 6)]) > 0
+	}, time.Minute, 50*time.Millisecond, "the stream goes on after the skipped record")
+	mu.Lock()
+	require.Equal(t, []string{credit.StatusPending, credit.StatusCredited}, byID[fmt.Sprintf("0x%064x", 1)], "block 1's deposit once, not again")
+	mu.Unlock()
+	found := false
+	require.NoError(t, kafka.ReadLog(ctx, kc, kc.Topics.Alerts, kafka.LogOptions{ClientID: "test"}, func(r *kafka.Record) error {
+		var a chain.Alert
+		if json.Unmarshal(r.Value, &a) == nil && a.Type == "block_out_of_order" && a.Details["seq"] == "7" {
+			found = true
+		}
+		return nil
+	}))
+	require.True(t, found, "a block_out_of_order alert")
+}

@@ -109,9 +109,10 @@ type Service struct {
 	blocks       map[string]*chain.Block
 	tips         map[string][2]uint64 // the nodes' head and finalized height by stream, asked once a round
 	disputes     []dispute
-	unconfirmed  map[string]stall // deposits waiting for the nodes, since when
-	stalled      []dispute        // those waiting too long (written as alerts)
-	conflicts    []Candidate      // deposits held for conflicting ClickHouse rows (written as alerts)
+	unconfirmed  map[string]stall   // deposits waiting for the nodes, since when
+	stalled      []dispute          // those waiting too long (written as alerts)
+	conflicts    []Candidate        // deposits held for conflicting ClickHouse rows (written as alerts)
+	outOfOrder   []chain.BlockEvent // block records skipped for not following the tip (written as alerts)
 	nodesWarned  time.Time
 	behind       bool // a stream waits for ClickHouse
 	behindWarned time.Time
@@ -420,7 +421,7 @@ func (s *Service) run(ctx context.Context) error {
 			return err
 		}
 		s.gc()
-		if len(events) == 0 && len(s.refused) == 0 && len(s.stalled) == 0 && (!s.moved() || time.Since(s.lastCommit) < time.Second) {
+		if len(events) == 0 && len(s.refused) == 0 && len(s.stalled) == 0 && len(s.outOfOrder) == 0 && (!s.moved() || time.Since(s.lastCommit) < time.Second) {
 			continue
 		}
 		if err := s.commit(ctx, out, events); err != nil {
@@ -440,7 +441,7 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
 	if s.cfg.Nodes != nil {
 		s.e.Confirm = s.confirm
 	}
-	s.disputes, s.stalled, s.conflicts, s.unconfirmed = nil, nil, nil, map[string]stall{}
+	s.disputes, s.stalled, s.conflicts, s.outOfOrder, s.unconfirmed = nil, nil, nil, nil, map[string]stall{}
 	s.cp = checkpoint{Offsets: map[string]int64{}, Next: map[string]uint64{}, Tips: map[string]uint64{}, Finalized: map[string]uint64{}}
 	s.asm, s.decisions = kafka.NewAssembler(s.cfg.Kafka.Topics, func(hash string) bool { return s.applied[hash] }), nil
 	s.asm.Transactions = true // token deposits are screened on the transaction's sender and recipient too
@@ -609,6 +610,22 @@ func (s *Service) apply(ctx context.Context) ([]DepositEvent, error) {
 			}
 		}
 		for {
+			if ev, ok := s.asm.Peek(st, next); ok && ev.Type == chain.BlockAdded {
+				if tip, known := s.cp.Tips[st]; known && ev.Height != tip+1 {
+					// Not the successor of the stream's tip: the watcher
+					// removes blocks down to the fork before it adds any, so
+					// this is a forged or replayed block record (an old real
+					// block again would credit its forgotten deposits anew,
+					// or, its parts dropped as applied, stall the stream).
+					s.cfg.Log.Error("credit: a block record that does not follow the stream's tip: skipped", "stream", st, "seq", ev.Seq,
+						"height", ev.Height, "tip", tip, "hash", ev.Hash)
+					s.outOfOrder = append(s.outOfOrder, ev)
+					s.asm.Done(st, next)
+					next++
+					s.cp.Next[st] = next
+					continue
+				}
+			}
 			ev, blk, ok := s.asm.Ready(st, next)
 			if !ok {
 				break
@@ -753,6 +770,14 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, events []Depo
 		av, _ := json.Marshal(&a)
 		recs = append(recs, kafka.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
 	}
+	for _, ev := range s.outOfOrder {
+		a := chain.Alert{V: chain.SchemaVersion, ID: fmt.Sprintf("block_out_of_order/%s/%d/%s", ev.Stream(), ev.Seq, ev.Hash), Type: "block_out_of_order",
+			Severity: "critical", Chain: ev.Chain, Network: ev.Network, Time: time.Now().UTC(),
+			Message: "a block record on the stream does not follow its tip (a forged or replayed record: the watcher never adds a block out of order); crediting skipped it",
+			Details: map[string]string{"seq": strconv.FormatUint(ev.Seq, 10), "height": strconv.FormatUint(ev.Height, 10), "block_hash": ev.Hash}}
+		av, _ := json.Marshal(&a)
+		recs = append(recs, kafka.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
+	}
 	for _, c := range s.conflicts {
 		a := chain.Alert{V: chain.SchemaVersion, ID: "clickhouse_conflict/" + c.ID + "/" + c.BlockHash, Type: "clickhouse_conflict", Severity: "critical",
 			Chain: c.Chain, Network: c.Network, Time: time.Now().UTC(),
@@ -781,7 +806,7 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, events []Depo
 	if err := out.Commit(ctx, recs); err != nil {
 		return fmt.Errorf("credit: commit the round: %w", err)
 	}
-	s.refused, s.pruned, s.disputes, s.stalled, s.conflicts = nil, nil, nil, nil, nil
+	s.refused, s.pruned, s.disputes, s.stalled, s.conflicts, s.outOfOrder = nil, nil, nil, nil, nil, nil
 	s.cfg.Metrics.committed(events, time.Since(start))
 	if s.cfg.Committed != nil {
 		s.cfg.Committed(events)

@@ -20,8 +20,10 @@ import (
 
 const depositsUsage = `usage:
   cordon deposits list [--status held] [--account A] [--format table|json] [--config F | --brokers B]
-  cordon deposits release|reject DEPOSIT_ID --reason "why" [--id DECISION_ID] [--api URL]
-      (the operator's token comes from $CORDON_OPERATOR_TOKEN, or endpoints.json in cordon dev)`
+  cordon deposits release|reject DEPOSIT_ID --content C --reason "why" [--id DECISION_ID] [--api URL]
+      (C is the deposit's content as deposits list shows it: the decision applies to what you saw,
+      and is refused if the deposit changed since; the operator's token comes from
+      $CORDON_OPERATOR_TOKEN, or endpoints.json in cordon dev)`
 
 // cmdDeposits lists deposits and lets an operator decide on held ones.
 func cmdDeposits(ctx context.Context, args []string) error {
@@ -79,10 +81,10 @@ func cmdDepositsList(ctx context.Context, args []string, stdout io.Writer) error
 		return nil
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "STATUS\tDEPOSIT\tACCOUNT\tASSET\tAMOUNT\tCONF\tREASONS")
+	fmt.Fprintln(w, "STATUS\tDEPOSIT\tACCOUNT\tASSET\tAMOUNT\tCONF\tCONTENT\tREASONS")
 	for _, ev := range evs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", ev.Status, ev.ID, ev.Account, ev.Asset, ev.Amount, ev.Confirmations, ev.Required,
-			strings.Join(ev.Reasons, "; "))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", ev.Status, ev.ID, ev.Account, ev.Asset, ev.Amount, ev.Confirmations, ev.Required,
+			ev.Content, strings.Join(ev.Reasons, "; "))
 	}
 	return w.Flush()
 }
@@ -90,6 +92,7 @@ func cmdDepositsList(ctx context.Context, args []string, stdout io.Writer) error
 func cmdDepositsDecide(ctx context.Context, action string, args []string) error {
 	fs := flag.NewFlagSet("deposits "+action, flag.ContinueOnError)
 	reason := fs.String("reason", "", "why (required; kept with the deposit)")
+	content := fs.String("content", "", "the deposit's content as deposits list showed it (required: the decision applies to what you saw)")
 	id := fs.String("id", "", "decision id (a retry with the same id is the same decision; made up when empty)")
 	api := fs.String("api", "", "the API's URL (default: the dev system's)")
 	dataDir := fs.String("data-dir", envOr("CORDON_DATA_DIR", defaultDataDir), "dev data directory whose endpoints.json is used otherwise")
@@ -112,6 +115,9 @@ func cmdDepositsDecide(ctx context.Context, action string, args []string) error 
 	}
 	if strings.TrimSpace(*reason) == "" {
 		return fmt.Errorf("deposits %s: --reason is required", action)
+	}
+	if *content == "" {
+		return fmt.Errorf("deposits %s: --content is required: look at the deposit first (cordon deposits list --status held shows its CONTENT); the decision applies only to that content", action)
 	}
 	token := os.Getenv("CORDON_OPERATOR_TOKEN")
 	if *api == "" || token == "" {
@@ -137,9 +143,13 @@ func cmdDepositsDecide(ctx context.Context, action string, args []string) error 
 	if err != nil {
 		return fmt.Errorf("deposits %s: %w", action, err)
 	}
-	fmt.Printf("deciding on %s (%s): account %s, %s %s to %s in block %d; reasons: %s; content %s\n", ev.ID, ev.Status, ev.Account,
-		ev.Amount, ev.Asset, ev.Address, ev.BlockNumber, strings.Join(ev.Reasons, "; "), ev.Content)
-	body, _ := json.Marshal(credit.DecisionRequest{ID: *id, Deposit: dep, Action: action, Reason: *reason, Content: ev.Content})
+	if ev.Content != *content {
+		return fmt.Errorf("deposits %s: %s changed since you saw it (content %s, now %s): look again (reasons now: %s)", action, dep, *content,
+			ev.Content, strings.Join(ev.Reasons, "; "))
+	}
+	fmt.Printf("deciding on %s (%s): account %s, %s %s to %s in block %d; reasons: %s\n", ev.ID, ev.Status, ev.Account,
+		ev.Amount, ev.Asset, ev.Address, ev.BlockNumber, strings.Join(ev.Reasons, "; "))
+	body, _ := json.Marshal(credit.DecisionRequest{ID: *id, Deposit: dep, Action: action, Reason: *reason, Content: *content})
 	// #nosec G704 -- the operator names the API to call (--api or the dev endpoints.json)
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, strings.TrimRight(*api, "/")+"/v1/decisions", strings.NewReader(string(body)))
 	if err != nil {

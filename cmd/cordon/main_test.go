@@ -21,6 +21,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cordonhq/cordon/credit"
 	"github.com/cordonhq/cordon/ingest/export"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
@@ -173,6 +174,7 @@ func checkDevDeposits(t testing.TB, ctx context.Context, dir string, ep endpoint
 		Status   string   `json:"status"`
 		Reasons  []string `json:"reasons"`
 		Credits  int      `json:"credits"`
+		Content  string   `json:"content"`
 		Decision *struct {
 			Operator string `json:"operator"`
 		} `json:"decision"`
@@ -234,6 +236,20 @@ func checkDevDeposits(t testing.TB, ctx context.Context, dir string, ep endpoint
 		require.True(t, time.Now().Before(deadline2), "GET /v1/deposits: %d %s", resp.StatusCode, b)
 		time.Sleep(500 * time.Millisecond)
 	}
+	// heldContent is the held deposit's content as the API shows it now.
+	heldContent := func() string {
+		req, err := http.NewRequest(http.MethodGet, ep.API.URL+"/v1/deposits?id="+url.QueryEscape(heldID), nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+ep.API.OperatorToken)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var r credit.DepositsResponse
+		if json.NewDecoder(resp.Body).Decode(&r) != nil || len(r.Deposits) != 1 {
+			return ""
+		}
+		return r.Deposits[0].Content
+	}
 
 	// An operator releases it through the API; the integration tokens may not.
 	decide := func(token string) (int, string) {
@@ -253,7 +269,19 @@ func checkDevDeposits(t testing.TB, ctx context.Context, dir string, ep endpoint
 	require.Contains(t, body, `"missing_scope":"decide"`)
 	// The operator's CLI shows the deposit and binds the decision to its
 	// content.
-	require.NoError(t, cmdDeposits(ctx, []string{"release", heldID, "--reason", "dev e2e: checked", "--data-dir", dir}))
+	require.ErrorContains(t, cmdDeposits(ctx, []string{"release", heldID, "--reason", "dev e2e: checked", "--data-dir", dir}), "--content is required")
+	require.Error(t, cmdDeposits(ctx, []string{"release", heldID, "--content", "0123", "--reason", "dev e2e: checked", "--data-dir", dir}),
+		"a decision on content the operator did not see")
+	// The dev chain reorganizes now and then: a deposit dropped or mined
+	// again at that moment is looked at again.
+	for attempt := 0; ; attempt++ {
+		err := cmdDeposits(ctx, []string{"release", heldID, "--content", heldContent(), "--reason", "dev e2e: checked", "--data-dir", dir})
+		if err == nil {
+			break
+		}
+		require.Less(t, attempt, 10, "release: %v", err)
+		time.Sleep(time.Second)
+	}
 	for {
 		released := false
 		for _, ev := range read() {
@@ -273,17 +301,18 @@ func checkDevDeposits(t testing.TB, ctx context.Context, dir string, ep endpoint
 	// decides on one of them (the operator token from endpoints.json).
 	var buf bytes.Buffer
 	require.NoError(t, cmdDepositsList(ctx, []string{"--data-dir", dir, "--status", "held", "--format", "json"}, &buf))
-	var other string
+	var other, otherContent string
 	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
 		var ev event
 		require.NoError(t, json.Unmarshal([]byte(l), &ev), l)
 		require.Equal(t, "held", ev.Status)
 		if ev.ID != heldID {
-			other = ev.ID
+			other, otherContent = ev.ID, ev.Content
 		}
 	}
 	require.NotEmpty(t, other, "another held deposit: %s", buf.String())
-	require.NoError(t, cmdDeposits(ctx, []string{"reject", other, "--reason", "dev e2e: stolen funds", "--data-dir", dir}))
+	require.NotEmpty(t, otherContent, "deposits list shows the content a decision names")
+	require.NoError(t, cmdDeposits(ctx, []string{"reject", other, "--content", otherContent, "--reason", "dev e2e: stolen funds", "--data-dir", dir}))
 	require.ErrorContains(t, cmdDeposits(ctx, []string{"reject", other, "--data-dir", dir}), "--reason is required")
 	for {
 		for _, ev := range read() {

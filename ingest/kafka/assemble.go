@@ -166,6 +166,13 @@ func (a *Assembler) First(stream string) (uint64, bool) {
 	return first, true
 }
 
+// Peek returns event seq of stream once it is queued, whether or not its
+// block's parts are all in.
+func (a *Assembler) Peek(stream string, seq uint64) (chain.BlockEvent, bool) {
+	item, ok := a.queue[stream][seq]
+	return item.ev, ok
+}
+
 // Ready returns event seq of stream and, for an added block, the block
 // with its contents, once the event and all its parts are in.
 func (a *Assembler) Ready(stream string, seq uint64) (chain.BlockEvent, *chain.Block, bool) {
