@@ -257,8 +257,12 @@ type dispute struct {
 // unconfirmed for UnconfirmedAlertAfter raises an alert, once.
 func (s *Service) confirm(c Candidate, p Policy) Verdict {
 	v := s.verdict(c, p)
+	stream := chain.StreamKey(c.Chain, c.Network)
 	if v.Outcome != Unconfirmed {
 		delete(s.unconfirmed, c.ID)
+		if v.Outcome == Confirmed {
+			delete(s.stalledStreams, stream) // the nodes answer again
+		}
 		return v
 	}
 	w, ok := s.unconfirmed[c.ID]
@@ -267,7 +271,12 @@ func (s *Service) confirm(c Candidate, p Policy) Verdict {
 		s.unconfirmed[c.ID] = stall{since: time.Now()}
 	case !w.alerted && time.Since(w.since) > s.cfg.UnconfirmedAlert:
 		s.unconfirmed[c.ID] = stall{since: w.since, alerted: true}
-		s.stalled = append(s.stalled, dispute{c, v})
+		if !s.stalledStreams[stream] {
+			// One alert a stream until its nodes confirm again, not one
+			// a deposit when they are down.
+			s.stalledStreams[stream] = true
+			s.stalled = append(s.stalled, dispute{c, v})
+		}
 	}
 	return v
 }
@@ -441,7 +450,7 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
 	if s.cfg.Nodes != nil {
 		s.e.Confirm = s.confirm
 	}
-	s.disputes, s.stalled, s.conflicts, s.outOfOrder, s.unconfirmed = nil, nil, nil, nil, map[string]stall{}
+	s.disputes, s.stalled, s.conflicts, s.outOfOrder, s.unconfirmed, s.stalledStreams = nil, nil, nil, nil, map[string]stall{}, map[string]bool{}
 	s.cp = checkpoint{Offsets: map[string]int64{}, Next: map[string]uint64{}, Tips: map[string]uint64{}, Finalized: map[string]uint64{}}
 	s.asm, s.decisions = kafka.NewAssembler(s.cfg.Kafka.Topics, func(hash string) bool { return s.applied[hash] }), nil
 	s.asm.Transactions = true // token deposits are screened on the transaction's sender and recipient too
