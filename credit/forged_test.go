@@ -209,15 +209,7 @@ func (downNodes) Tip(context.Context, chain.Chain, string) (uint64, uint64, erro
 func TestUnconfirmedDepositAlerts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	brokers := kafkatest.Brokers(t)
-	kc := kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true, Partitions: 1}
-	prod, err := kafka.New(kc, nil, nil)
-	require.NoError(t, err)
-	defer prod.Close()
-	require.NoError(t, prod.EnsureTopics(ctx))
-	const dep = "0x00000000000000000000000000000000000000d1"
-	reg := registry.NewIndex()
-	reg.Put(&registry.Entry{Chain: chain.ETH, Network: "t", Address: dep, Account: "u1", Asset: "*", Kind: registry.KindDeposit})
+	kc, prod, reg := oneDepositAddress(t, ctx)
 	var updates []chain.Update
 	for h := range 12 {
 		b := &chain.Block{Header: chain.Header{Chain: chain.ETH, Network: "t", Height: uint64(h), Hash: fmt.Sprintf("0xb%d", h), Time: int64(h)}}
@@ -269,15 +261,7 @@ func TestUnconfirmedDepositAlerts(t *testing.T) {
 func TestOutOfOrderBlockSkipped(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	brokers := kafkatest.Brokers(t)
-	kc := kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, Topics: kafka.DefaultTopics(), CreateTopics: true, Partitions: 1}
-	prod, err := kafka.New(kc, nil, nil)
-	require.NoError(t, err)
-	defer prod.Close()
-	require.NoError(t, prod.EnsureTopics(ctx))
-	const dep = "0x00000000000000000000000000000000000000d1"
-	reg := registry.NewIndex()
-	reg.Put(&registry.Entry{Chain: chain.ETH, Network: "t", Address: dep, Account: "u1", Asset: "*", Kind: registry.KindDeposit})
+	kc, prod, reg := oneDepositAddress(t, ctx)
 	blk := func(h int, pay bool) *chain.Block {
 		b := &chain.Block{Header: chain.Header{Chain: chain.ETH, Network: "t", Height: uint64(h), Hash: fmt.Sprintf("0xb%d", h), Time: int64(h)}}
 		if pay {
@@ -322,4 +306,20 @@ func TestOutOfOrderBlockSkipped(t *testing.T) {
 		return nil
 	}))
 	require.True(t, found, "a block_out_of_order alert")
+}
+
+// dep is the deposit address of oneDepositAddress.
+const dep = "0x00000000000000000000000000000000000000d1"
+
+// oneDepositAddress starts a broker and a producer holding every role's
+// key, and a registry with one deposit address (dep, account u1).
+func oneDepositAddress(t *testing.T, ctx context.Context) (kafka.Config, *kafka.Producer, *registry.Index) {
+	kc := kafka.Config{Auth: kafkatest.Keys(), Brokers: kafkatest.Brokers(t), Topics: kafka.DefaultTopics(), CreateTopics: true, Partitions: 1}
+	prod, err := kafka.New(kc, nil, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = prod.Close() })
+	require.NoError(t, prod.EnsureTopics(ctx))
+	reg := registry.NewIndex()
+	reg.Put(&registry.Entry{Chain: chain.ETH, Network: "t", Address: dep, Account: "u1", Asset: "*", Kind: registry.KindDeposit})
+	return kc, prod, reg
 }

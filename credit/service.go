@@ -104,19 +104,22 @@ type Service struct {
 	// ctx is the running round's (the engine's Confirm asks the nodes
 	// within it); asked caches the nodes' answers of the round by height;
 	// disputes are the deposits the nodes disputed (written as alerts).
-	ctx          context.Context
-	asked        map[string]askedNodes
-	blocks       map[string]*chain.Block
-	tips         map[string][2]uint64 // the nodes' head and finalized height by stream, asked once a round
-	disputes     []dispute
-	unconfirmed  map[string]stall   // deposits waiting for the nodes, since when
-	stalled      []dispute          // those waiting too long (written as alerts)
-	conflicts    []Candidate        // deposits held for conflicting ClickHouse rows (written as alerts)
-	outOfOrder   []chain.BlockEvent // block records skipped for not following the tip (written as alerts)
-	nodesWarned  time.Time
-	behind       bool // a stream waits for ClickHouse
-	behindWarned time.Time
-	lastCommit   time.Time
+	ctx         context.Context
+	asked       map[string]askedNodes
+	blocks      map[string]*chain.Block
+	tips        map[string][2]uint64 // the nodes' head and finalized height by stream, asked once a round
+	disputes    []dispute
+	unconfirmed map[string]stall // deposits waiting for the nodes, since when
+	// stalledStreams are the streams a deposit_unconfirmed alert was
+	// raised for, until their nodes confirm a deposit again.
+	stalledStreams map[string]bool
+	stalled        []dispute          // those waiting too long (written as alerts)
+	conflicts      []Candidate        // deposits held for conflicting ClickHouse rows (written as alerts)
+	outOfOrder     []chain.BlockEvent // block records skipped for not following the tip (written as alerts)
+	nodesWarned    time.Time
+	behind         bool // a stream waits for ClickHouse
+	behindWarned   time.Time
+	lastCommit     time.Time
 
 	mu     sync.Mutex
 	counts map[string]int // deposits by status, as of the last commit
