@@ -314,6 +314,7 @@ func checkDevDeposits(t testing.TB, ctx context.Context, dir string, ep endpoint
 	require.NotEmpty(t, otherContent, "deposits list shows the content a decision names")
 	require.NoError(t, cmdDeposits(ctx, []string{"reject", other, "--content", otherContent, "--reason", "dev e2e: stolen funds", "--data-dir", dir}))
 	require.ErrorContains(t, cmdDeposits(ctx, []string{"reject", other, "--data-dir", dir}), "--reason is required")
+	rejectDeadline := time.Now().Add(2 * time.Minute)
 	for {
 		for _, ev := range read() {
 			if ev.ID == other && ev.Status == "rejected" {
@@ -321,7 +322,18 @@ func checkDevDeposits(t testing.TB, ctx context.Context, dir string, ep endpoint
 				return
 			}
 		}
-		require.True(t, time.Now().Before(deadline.Add(60*time.Second)), "the rejected deposit %s has no rejected event", other)
+		if time.Now().After(rejectDeadline) {
+			// Why not: the alerts about it (a refused decision says why).
+			var about []string
+			_ = kafka.ReadLog(ctx, kafka.Config{Brokers: strings.Split(ep.Kafka, ",")}, ep.Topics["alerts"], kafka.LogOptions{ClientID: "e2e"},
+				func(r *kafka.Record) error {
+					if strings.Contains(string(r.Value), other) {
+						about = append(about, string(r.Value))
+					}
+					return nil
+				})
+			t.Fatalf("the rejected deposit %s has no rejected event; alerts about it: %v", other, about)
+		}
 		time.Sleep(time.Second)
 	}
 }
