@@ -93,29 +93,26 @@ type Service struct {
 	// recent are the outputs of the newest Bitcoin blocks applied, by
 	// stream (senders resolved without ClickHouse).
 	recent map[string]*recentOutputs
-	// decisions read and not yet applied, in order; refused the ones
-	// refused in this round (written as alerts).
+	// decisions read and not yet applied, in order.
 	decisions []Decision
-	refused   []refusal
+	// alerts are the round's alerts, written in its transaction.
+	alerts []chain.Alert
 	// pruned are deposits the engine forgot, to remove from the state.
 	pruned []string
 	// applied is cp.Applied as a set.
 	applied map[string]bool
 	// ctx is the running round's (the engine's Confirm asks the nodes
-	// within it); asked caches the nodes' answers of the round by height;
-	// disputes are the deposits the nodes disputed (written as alerts).
+	// within it); asked, blocks and tips cache the nodes' answers of the
+	// round.
 	ctx         context.Context
 	asked       map[string]askedNodes
 	blocks      map[string]*chain.Block
-	tips        map[string][2]uint64 // the nodes' head and finalized height by stream, asked once a round
-	disputes    []dispute
-	unconfirmed map[string]stall // deposits waiting for the nodes, since when
+	derived     map[string][]Candidate // the deposits of blocks, derived from the nodes'
+	tips        map[string][2]uint64   // the nodes' head and finalized height by stream, asked once a round
+	unconfirmed map[string]stall       // deposits waiting for the nodes, since when
 	// stalledStreams are the streams a deposit_unconfirmed alert was
 	// raised for, until their nodes confirm a deposit again.
 	stalledStreams map[string]bool
-	stalled        []dispute          // those waiting too long (written as alerts)
-	conflicts      []Candidate        // deposits held for conflicting ClickHouse rows (written as alerts)
-	outOfOrder     []chain.BlockEvent // block records skipped for not following the tip (written as alerts)
 	nodesWarned    time.Time
 	behind         bool // a stream waits for ClickHouse
 	behindWarned   time.Time
@@ -130,11 +127,6 @@ func (s *Service) Counts() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return maps.Clone(s.counts)
-}
-
-type refusal struct {
-	d   Decision
-	err string
 }
 
 type askedNodes struct {
@@ -183,7 +175,7 @@ func (s *Service) holds(c Candidate, v Verdict, key string) Verdict {
 	// a record that pays as the chain does but names other senders (or
 	// leaves a Bitcoin transaction's inputs out) was forged to dodge
 	// screening.
-	mine, err := s.rederive(b, c)
+	mine, err := s.rederive(key, b, c)
 	if err != nil {
 		s.cfg.Log.Warn("credit: cannot screen a confirmed deposit on the nodes' block: it waits", "deposit", c.ID, "err", err)
 		return Verdict{Outcome: Unconfirmed, Agree: v.Agree, Quorum: v.Quorum}
@@ -197,20 +189,24 @@ func (s *Service) holds(c Candidate, v Verdict, key string) Verdict {
 }
 
 // rederive is the deposit's candidate as the nodes' block gives it (nil
-// when the block does not give one).
-func (s *Service) rederive(b *chain.Block, c Candidate) (*Candidate, error) {
-	var cands []Candidate
-	if c.Chain == chain.BTC {
+// when the block does not give one); the block's candidates are derived
+// once a round (key: stream and height).
+func (s *Service) rederive(key string, b *chain.Block, c Candidate) (*Candidate, error) {
+	cands, ok := s.derived[key]
+	if !ok {
 		var err error
-		rec := s.recent[chain.StreamKey(c.Chain, c.Network)]
-		if rec == nil {
-			rec = newRecentOutputs(recentBlocks)
+		if c.Chain == chain.BTC {
+			rec := s.recent[chain.StreamKey(c.Chain, c.Network)]
+			if rec == nil {
+				rec = newRecentOutputs(recentBlocks)
+			}
+			if cands, err = BTCCandidates(s.ctx, b, s.cfg.Registry, chained{rec, s.cfg.Resolver}, s.cfg.Screen); err != nil {
+				return nil, err
+			}
+		} else {
+			cands = ETHCandidates(b, s.cfg.Registry, s.cfg.Tokens, s.cfg.Screen)
 		}
-		if cands, err = BTCCandidates(s.ctx, b, s.cfg.Registry, chained{rec, s.cfg.Resolver}, s.cfg.Screen); err != nil {
-			return nil, err
-		}
-	} else {
-		cands = ETHCandidates(b, s.cfg.Registry, s.cfg.Tokens, s.cfg.Screen)
+		s.derived[key] = cands
 	}
 	for i := range cands {
 		if cands[i].ID == c.ID {
@@ -251,11 +247,6 @@ func differs(c, nodes *Candidate) string {
 	return ""
 }
 
-type dispute struct {
-	c Candidate
-	v Verdict
-}
-
 // confirm is the engine's Confirm (see verdict); a deposit that stays
 // unconfirmed for UnconfirmedAlertAfter raises an alert, once.
 func (s *Service) confirm(c Candidate, p Policy) Verdict {
@@ -278,7 +269,11 @@ func (s *Service) confirm(c Candidate, p Policy) Verdict {
 			// One alert a stream until its nodes confirm again, not one
 			// a deposit when they are down.
 			s.stalledStreams[stream] = true
-			s.stalled = append(s.stalled, dispute{c, v})
+			s.alerts = append(s.alerts, chain.Alert{V: chain.SchemaVersion, ID: "deposit_unconfirmed/" + c.ID + "/" + c.BlockHash,
+				Type: "deposit_unconfirmed", Severity: "warning", Chain: c.Chain, Network: c.Network, Time: time.Now().UTC(),
+				Message: fmt.Sprintf("a deposit deep enough on the block stream has waited over %s for the chain's endpoints to confirm its block: they are down, behind, or the stream is ahead of the chain", s.cfg.UnconfirmedAlert),
+				Details: map[string]string{"deposit": c.ID, "account": c.Account, "amount": c.Amount.String(), "block_hash": c.BlockHash,
+					"height": strconv.FormatUint(c.Height, 10)}})
 		}
 	}
 	return v
@@ -338,7 +333,15 @@ func (s *Service) verdict(c Candidate, p Policy) Verdict {
 	switch {
 	case v.Outcome == Disputed:
 		s.cfg.Log.Error("credit: the chain's nodes dispute a deposit's block: held", "deposit", c.ID, "reason", v.Reason(c.Height, c.BlockHash))
-		s.disputes = append(s.disputes, dispute{c, v})
+		var eps []string
+		for _, r := range v.Dissent {
+			eps = append(eps, r.Endpoint+"="+r.Hash)
+		}
+		s.alerts = append(s.alerts, chain.Alert{V: chain.SchemaVersion, ID: "deposit_disputed/" + c.ID + "/" + c.BlockHash, Type: "deposit_disputed",
+			Severity: "critical", Chain: c.Chain, Network: c.Network, Time: time.Now().UTC(),
+			Message: "the chain's nodes do not confirm a deposit's block: it is held (a lying endpoint, a forged block record, or a reorg deeper than the policy)",
+			Details: map[string]string{"deposit": c.ID, "account": c.Account, "amount": c.Amount.String(), "block_hash": c.BlockHash,
+				"height": strconv.FormatUint(c.Height, 10), "dissenting": strings.Join(eps, ","), "reason": v.Reason(c.Height, c.BlockHash)}})
 	case v.Outcome == Unconfirmed:
 		s.cfg.Log.Warn("credit: too few of the chain's nodes confirm a deposit's block yet: it waits", "deposit", c.ID,
 			"reason", v.Reason(c.Height, c.BlockHash))
@@ -433,7 +436,7 @@ func (s *Service) run(ctx context.Context) error {
 			return err
 		}
 		s.gc()
-		if len(events) == 0 && len(s.refused) == 0 && len(s.stalled) == 0 && len(s.outOfOrder) == 0 && (!s.moved() || time.Since(s.lastCommit) < time.Second) {
+		if len(events) == 0 && len(s.alerts) == 0 && (!s.moved() || time.Since(s.lastCommit) < time.Second) {
 			continue
 		}
 		if err := s.commit(ctx, out, events); err != nil {
@@ -453,11 +456,11 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
 	if s.cfg.Nodes != nil {
 		s.e.Confirm = s.confirm
 	}
-	s.disputes, s.stalled, s.conflicts, s.outOfOrder, s.unconfirmed, s.stalledStreams = nil, nil, nil, nil, map[string]stall{}, map[string]bool{}
+	s.alerts, s.unconfirmed, s.stalledStreams = nil, map[string]stall{}, map[string]bool{}
 	s.cp = checkpoint{Offsets: map[string]int64{}, Next: map[string]uint64{}, Tips: map[string]uint64{}, Finalized: map[string]uint64{}}
 	s.asm, s.decisions = kafka.NewAssembler(s.cfg.Kafka.Topics, func(hash string) bool { return s.applied[hash] }), nil
 	s.asm.Transactions = true // token deposits are screened on the transaction's sender and recipient too
-	s.recent, s.pruned, s.refused = map[string]*recentOutputs{}, nil, nil
+	s.recent, s.pruned = map[string]*recentOutputs{}, nil
 	fence, err := out.Fence(ctx, s.cfg.Kafka.Topics.CreditState, markerKey, typeHeader(markerKey))
 	if err != nil {
 		return fmt.Errorf("credit: %w", err)
@@ -589,7 +592,7 @@ func (s *Service) take(r *kafka.Record) {
 
 // apply runs the queued events that can run, in seq order per stream.
 func (s *Service) apply(ctx context.Context) ([]DepositEvent, error) {
-	s.ctx, s.asked, s.blocks, s.tips = ctx, map[string]askedNodes{}, map[string]*chain.Block{}, map[string][2]uint64{}
+	s.ctx, s.asked, s.blocks, s.derived, s.tips = ctx, map[string]askedNodes{}, map[string]*chain.Block{}, map[string][]Candidate{}, map[string][2]uint64{}
 	var out []DepositEvent
 	s.behind = false
 	for _, d := range s.decisions {
@@ -605,7 +608,9 @@ func (s *Service) apply(ctx context.Context) ([]DepositEvent, error) {
 			// as an alert in the same round, so operators see it.
 			s.cfg.Log.Warn("credit: decision refused", "decision", d.ID, "deposit", d.Deposit, "operator", d.Operator, "err", err)
 			s.cfg.Metrics.decision("refused")
-			s.refused = append(s.refused, refusal{d, err.Error()})
+			s.alerts = append(s.alerts, chain.Alert{V: chain.SchemaVersion, ID: "deposit_decision_refused/" + d.ID, Type: "deposit_decision_refused",
+				Severity: "warning", Time: time.Now().UTC(), Message: "an operator's decision on a deposit was refused: " + err.Error(),
+				Details: map[string]string{"deposit": d.Deposit, "decision": d.ID, "action": d.Action, "operator": d.Operator}})
 			continue
 		}
 		if len(evs) > 0 {
@@ -631,7 +636,10 @@ func (s *Service) apply(ctx context.Context) ([]DepositEvent, error) {
 					// or, its parts dropped as applied, stall the stream).
 					s.cfg.Log.Error("credit: a block record that does not follow the stream's tip: skipped", "stream", st, "seq", ev.Seq,
 						"height", ev.Height, "tip", tip, "hash", ev.Hash)
-					s.outOfOrder = append(s.outOfOrder, ev)
+					s.alerts = append(s.alerts, chain.Alert{V: chain.SchemaVersion, ID: fmt.Sprintf("block_out_of_order/%s/%d/%s", ev.Stream(), ev.Seq, ev.Hash),
+						Type: "block_out_of_order", Severity: "critical", Chain: ev.Chain, Network: ev.Network, Time: time.Now().UTC(),
+						Message: "a block record on the stream does not follow its tip (a forged or replayed record: the watcher never adds a block out of order); crediting skipped it",
+						Details: map[string]string{"seq": strconv.FormatUint(ev.Seq, 10), "height": strconv.FormatUint(ev.Height, 10), "block_hash": ev.Hash}})
 					s.asm.Done(st, next)
 					next++
 					s.cp.Next[st] = next
@@ -719,7 +727,10 @@ func (s *Service) candidates(ctx context.Context, b *chain.Block, seq uint64) ([
 	for _, c := range cands {
 		if len(c.Conflicts) > 0 {
 			s.cfg.Log.Error("credit: ClickHouse holds conflicting copies of an output a deposit spends: held", "deposit", c.ID, "conflicts", c.Conflicts)
-			s.conflicts = append(s.conflicts, c)
+			s.alerts = append(s.alerts, chain.Alert{V: chain.SchemaVersion, ID: "clickhouse_conflict/" + c.ID + "/" + c.BlockHash, Type: "clickhouse_conflict",
+				Severity: "critical", Chain: c.Chain, Network: c.Network, Time: time.Now().UTC(),
+				Message: "ClickHouse holds copies of an output a deposit spends that disagree (a tampered or corrupted store): the deposit is held; run cordon reconcile",
+				Details: map[string]string{"deposit": c.ID, "account": c.Account, "block_hash": c.BlockHash, "conflicts": strings.Join(c.Conflicts, "; ")}})
 		}
 	}
 	return cands, err
@@ -761,52 +772,9 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, events []Depo
 			recs = append(recs, kafka.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
 		}
 	}
-	for _, rf := range s.refused {
-		a := chain.Alert{V: chain.SchemaVersion, ID: "deposit_decision_refused/" + rf.d.ID, Type: "deposit_decision_refused", Severity: "warning",
-			Time: time.Now().UTC(), Message: "an operator's decision on a deposit was refused: " + rf.err,
-			Details: map[string]string{"deposit": rf.d.Deposit, "decision": rf.d.ID, "action": rf.d.Action, "operator": rf.d.Operator}}
-		av, _ := json.Marshal(&a)
-		recs = append(recs, kafka.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
-	}
-	for _, dp := range s.disputes {
-		c, v := dp.c, dp.v
-		var eps []string
-		for _, r := range v.Dissent {
-			eps = append(eps, r.Endpoint+"="+r.Hash)
-		}
-		a := chain.Alert{V: chain.SchemaVersion, ID: "deposit_disputed/" + c.ID + "/" + c.BlockHash, Type: "deposit_disputed", Severity: "critical",
-			Chain: c.Chain, Network: c.Network, Time: time.Now().UTC(),
-			Message: "the chain's nodes do not confirm a deposit's block: it is held (a lying endpoint, a forged block record, or a reorg deeper than the policy)",
-			Details: map[string]string{"deposit": c.ID, "account": c.Account, "amount": c.Amount.String(), "block_hash": c.BlockHash,
-				"height": strconv.FormatUint(c.Height, 10), "dissenting": strings.Join(eps, ","), "reason": v.Reason(c.Height, c.BlockHash)}}
-		av, _ := json.Marshal(&a)
-		recs = append(recs, kafka.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
-	}
-	for _, ev := range s.outOfOrder {
-		a := chain.Alert{V: chain.SchemaVersion, ID: fmt.Sprintf("block_out_of_order/%s/%d/%s", ev.Stream(), ev.Seq, ev.Hash), Type: "block_out_of_order",
-			Severity: "critical", Chain: ev.Chain, Network: ev.Network, Time: time.Now().UTC(),
-			Message: "a block record on the stream does not follow its tip (a forged or replayed record: the watcher never adds a block out of order); crediting skipped it",
-			Details: map[string]string{"seq": strconv.FormatUint(ev.Seq, 10), "height": strconv.FormatUint(ev.Height, 10), "block_hash": ev.Hash}}
-		av, _ := json.Marshal(&a)
-		recs = append(recs, kafka.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
-	}
-	for _, c := range s.conflicts {
-		a := chain.Alert{V: chain.SchemaVersion, ID: "clickhouse_conflict/" + c.ID + "/" + c.BlockHash, Type: "clickhouse_conflict", Severity: "critical",
-			Chain: c.Chain, Network: c.Network, Time: time.Now().UTC(),
-			Message: "ClickHouse holds copies of an output a deposit spends that disagree (a tampered or corrupted store): the deposit is held; run cordon reconcile",
-			Details: map[string]string{"deposit": c.ID, "account": c.Account, "block_hash": c.BlockHash, "conflicts": strings.Join(c.Conflicts, "; ")}}
-		av, _ := json.Marshal(&a)
-		recs = append(recs, kafka.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
-	}
-	for _, st := range s.stalled {
-		c := st.c
-		a := chain.Alert{V: chain.SchemaVersion, ID: "deposit_unconfirmed/" + c.ID + "/" + c.BlockHash, Type: "deposit_unconfirmed", Severity: "warning",
-			Chain: c.Chain, Network: c.Network, Time: time.Now().UTC(),
-			Message: fmt.Sprintf("a deposit deep enough on the block stream has waited over %s for the chain's endpoints to confirm its block: they are down, behind, or the stream is ahead of the chain", s.cfg.UnconfirmedAlert),
-			Details: map[string]string{"deposit": c.ID, "account": c.Account, "amount": c.Amount.String(), "block_hash": c.BlockHash,
-				"height": strconv.FormatUint(c.Height, 10)}}
-		av, _ := json.Marshal(&a)
-		recs = append(recs, kafka.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(a.ID), Value: av})
+	for i := range s.alerts {
+		av, _ := json.Marshal(&s.alerts[i])
+		recs = append(recs, kafka.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(s.alerts[i].ID), Value: av})
 	}
 	// Forgotten deposits leave the state (compaction drops them).
 	s.pruned = append(s.pruned, s.e.TakePruned()...)
@@ -818,7 +786,7 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, events []Depo
 	if err := out.Commit(ctx, recs); err != nil {
 		return fmt.Errorf("credit: commit the round: %w", err)
 	}
-	s.refused, s.pruned, s.disputes, s.stalled, s.conflicts, s.outOfOrder = nil, nil, nil, nil, nil, nil
+	s.alerts, s.pruned = nil, nil
 	s.cfg.Metrics.committed(events, time.Since(start))
 	if s.cfg.Committed != nil {
 		s.cfg.Committed(events)

@@ -31,12 +31,7 @@ func TestForgedEntryChangesNothing(t *testing.T) {
 		`{"chain":"eth","network":"mainnet","address":"`+a+`","account":"mallory","asset":"*","kind":"deposit"}`, false, "cordon-type=address")
 	require.NoError(t, registry.Publish(ctx, prod, []registry.Entry{{Chain: chain.ETH, Network: "mainnet", Address: b, Account: "bob", Asset: "*", Kind: registry.KindDeposit}}))
 
-	st := registry.NewStore(prod)
-	sctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- st.Run(sctx) }()
-	defer func() { stop(); require.NoError(t, <-done) }()
-	require.Eventually(t, st.Ready, time.Minute, 20*time.Millisecond)
+	st := loadedStore(t, ctx, prod)
 	_, ok := st.Index.Lookup(chain.ETH, "mainnet", b)
 	require.True(t, ok, "the entry after the forged one was read")
 	e, ok := st.Index.Lookup(chain.ETH, "mainnet", a)
@@ -70,12 +65,7 @@ func TestReplayedEntryChangesNothing(t *testing.T) {
 	testkit.Kcat(t, brokers, prod.Topics().Addresses, string(first.Key), string(first.Value), false, headers...)
 	require.NoError(t, registry.Publish(ctx, prod, []registry.Entry{{Chain: chain.ETH, Network: "mainnet", Address: b, Account: "carol", Asset: "*", Kind: registry.KindDeposit}}))
 
-	st := registry.NewStore(prod)
-	sctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- st.Run(sctx) }()
-	defer func() { stop(); require.NoError(t, <-done) }()
-	require.Eventually(t, st.Ready, time.Minute, 20*time.Millisecond)
+	st := loadedStore(t, ctx, prod)
 	_, ok := st.Index.Lookup(chain.ETH, "mainnet", b)
 	require.True(t, ok, "the entry after the replay was read")
 	e, ok := st.Index.Lookup(chain.ETH, "mainnet", a)
@@ -106,4 +96,16 @@ func refusingProducer(t *testing.T, ctx context.Context) (brokers []string, prod
 		defer mu.Unlock()
 		return slices.Clone(refused)
 	}
+}
+
+// loadedStore runs a registry store of prod's topic for the test and
+// returns it once it has read what the topic holds.
+func loadedStore(t *testing.T, ctx context.Context, prod *kafka.Producer) *registry.Store {
+	st := registry.NewStore(prod)
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- st.Run(sctx) }()
+	t.Cleanup(func() { stop(); require.NoError(t, <-done) })
+	require.Eventually(t, st.Ready, time.Minute, 20*time.Millisecond)
+	return st
 }
