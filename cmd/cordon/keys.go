@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,7 +41,7 @@ func cmdKeys(args []string) error {
 		return errors.New("keys: want the generate subcommand")
 	}
 	fs := flag.NewFlagSet("keys generate", flag.ContinueOnError)
-	role := fs.String("role", "all", "the role to generate a key for: api, credit, intel or all")
+	role := fs.String("role", "all", "the role to generate a key for: api, credit, intel, gate or all")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -48,7 +49,7 @@ func cmdKeys(args []string) error {
 	if *role != "all" {
 		r := recordauth.Role(*role)
 		if !knownRole(r) {
-			return fmt.Errorf("keys generate: --role %q: want api, credit, intel or all", *role)
+			return fmt.Errorf("keys generate: --role %q: want api, credit, intel, gate or all", *role)
 		}
 		roles = []recordauth.Role{r}
 	}
@@ -83,11 +84,15 @@ func knownRole(r recordauth.Role) bool {
 	return false
 }
 
-// requireAuth checks that kc trusts a key of every role and can sign as
-// each of sign, naming the missing config keys.
+// requireAuth checks that kc trusts a key of every role whose records
+// every instance reads (api, credit, intel) and of each of sign, and can
+// sign as each of sign, naming the missing config keys.
 func requireAuth(kc kafka.Config, what string, sign ...recordauth.Role) error {
 	var missing []string
 	for _, r := range recordauth.Roles {
+		if r == recordauth.Gate && !slices.Contains(sign, r) {
+			continue // only the gate reads the gate's records
+		}
 		if !kc.Auth.Trusts(r) {
 			missing = append(missing, "record_auth.trust."+string(r))
 		}

@@ -22,6 +22,7 @@ PRINCIPAL_LOADER="${PRINCIPAL_LOADER:-User:cordon-loader}"
 PRINCIPAL_CREDIT="${PRINCIPAL_CREDIT:-User:cordon-credit}"
 PRINCIPAL_API="${PRINCIPAL_API:-User:cordon-api}"
 PRINCIPAL_INTEL="${PRINCIPAL_INTEL:-User:cordon-intel}"
+PRINCIPAL_GATE="${PRINCIPAL_GATE:-User:cordon-gate}"
 PRINCIPAL_LEDGER="${PRINCIPAL_LEDGER:-User:cordon-ledger}"
 CLICKHOUSE_GROUP="${CLICKHOUSE_GROUP:-cordon-clickhouse}"
 LEDGER_GROUP="${LEDGER_GROUP:-cordon-ledger}"
@@ -66,17 +67,26 @@ allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.d
 allow "$PRINCIPAL_CREDIT" --operation Write --operation Describe --topic cordon.credit-state
 allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.credit-state
 allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.deposits-leader
+allow "$PRINCIPAL_GATE" --operation Write --operation Describe --topic cordon.withdrawals
+allow "$PRINCIPAL_GATE" --operation Read --operation Describe --topic cordon.withdrawals
+allow "$PRINCIPAL_LEDGER" --operation Read --operation Describe --topic cordon.withdrawals
+allow "$PRINCIPAL_GATE" --operation Write --operation Describe --topic cordon.gate-state
+allow "$PRINCIPAL_GATE" --operation Read --operation Describe --topic cordon.gate-state
+allow "$PRINCIPAL_GATE" --operation Read --operation Describe --topic cordon.withdrawals-leader
 
 # Consumer groups: the ClickHouse loader and its copy of the indicators,
 # crediting's leader election, the ledger.
 allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP"
 allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP-intel-by-feed"
 allow "$PRINCIPAL_CREDIT" --operation Read --group cordon-credit-leader
+allow "$PRINCIPAL_GATE" --operation Read --group cordon-gate-leader
 allow "$PRINCIPAL_LEDGER" --operation Read --group "$LEDGER_GROUP"
 
-# Transactional writers: crediting and the intel importer (franz-go's
+# Transactional writers: crediting, the intel importer and the gate (franz-go's
 # producers are idempotent, which brokers before 3.0 grant on the cluster).
 allow "$PRINCIPAL_CREDIT" --operation Write --operation Describe --transactional-id cordon-credit
 allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --transactional-id cordon-intel-import
+allow "$PRINCIPAL_GATE" --operation Write --operation Describe --transactional-id cordon-gate
 allow "$PRINCIPAL_CREDIT" --operation IdempotentWrite --cluster
 allow "$PRINCIPAL_INTEL" --operation IdempotentWrite --cluster
+allow "$PRINCIPAL_GATE" --operation IdempotentWrite --cluster

@@ -28,3 +28,6 @@ create cordon.deposits 6 compact
 create cordon.deposit-decisions 3 delete -1
 create cordon.credit-state 6 compact
 create cordon.deposits-leader 1 delete -1
+create cordon.withdrawals 6 compact
+create cordon.gate-state 6 compact
+create cordon.withdrawals-leader 1 delete -1

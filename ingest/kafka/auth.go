@@ -37,6 +37,8 @@ func (t Topics) Signer(topic string) recordauth.Role {
 		return recordauth.Credit
 	case t.Intel:
 		return recordauth.Intel
+	case t.Withdrawals, t.GateState:
+		return recordauth.Gate
 	}
 	return ""
 }

@@ -35,6 +35,11 @@ type Topics struct {
 	// CreditState is the crediting service's own compacted state (the
 	// kept deposits, the checkpoint; keyed by deposit id or "checkpoint").
 	CreditState string `yaml:"credit_state"`
+	// Withdrawals is the compacted topic of withdrawal events (keyed by
+	// withdrawal id): the exchange's withdrawal service reads it.
+	// GateState is the withdrawal gate's own compacted state.
+	Withdrawals string `yaml:"withdrawals"`
+	GateState   string `yaml:"gate_state"`
 }
 
 // DefaultTopics are the default topic names.
@@ -42,7 +47,7 @@ func DefaultTopics() Topics {
 	return Topics{Blocks: "cordon.blocks", Transactions: "cordon.transactions", Transfers: "cordon.transfers",
 		Outputs: "cordon.outputs", Spends: "cordon.spends", Alerts: "cordon.alerts", Intel: "cordon.intel",
 		Addresses: "cordon.addresses", Deposits: "cordon.deposits", Decisions: "cordon.deposit-decisions",
-		CreditState: "cordon.credit-state"}
+		CreditState: "cordon.credit-state", Withdrawals: "cordon.withdrawals", GateState: "cordon.gate-state"}
 }
 
 // Fill gives every unnamed topic its default name.
@@ -55,6 +60,7 @@ func (t *Topics) Fill() {
 		{&t.Blocks, def.Blocks}, {&t.Transactions, def.Transactions}, {&t.Transfers, def.Transfers}, {&t.Outputs, def.Outputs},
 		{&t.Spends, def.Spends}, {&t.Alerts, def.Alerts}, {&t.Intel, def.Intel}, {&t.Addresses, def.Addresses},
 		{&t.Deposits, def.Deposits}, {&t.Decisions, def.Decisions}, {&t.CreditState, def.CreditState},
+		{&t.Withdrawals, def.Withdrawals}, {&t.GateState, def.GateState},
 	} {
 		if *f.name == "" {
 			*f.name = f.def

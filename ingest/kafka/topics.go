@@ -50,6 +50,7 @@ const (
 	PrincipalCredit  = "credit"
 	PrincipalAPI     = "api"
 	PrincipalIntel   = "intel"
+	PrincipalGate    = "gate"
 	PrincipalLedger  = "ledger"
 )
 
@@ -58,6 +59,8 @@ const (
 const (
 	// GroupCreditLeader is crediting's leader election.
 	GroupCreditLeader = "cordon-credit-leader"
+	// GroupGateLeader is the withdrawal gate's leader election.
+	GroupGateLeader = "cordon-gate-leader"
 	// GroupIndicatorCopySuffix follows the loader's group (clickhouse.group_id)
 	// in the group of its copy of the indicators.
 	GroupIndicatorCopySuffix = "-intel-by-feed"
@@ -65,10 +68,12 @@ const (
 	// and of the intel importer.
 	TxCredit      = "cordon-credit"
 	TxIntelImport = "cordon-intel-import"
+	// TxGate is the withdrawal gate's transactional id.
+	TxGate = "cordon-gate"
 )
 
 // Principals are every principal, in the order acls.sh lists them.
-var Principals = []string{PrincipalWatcher, PrincipalLoader, PrincipalCredit, PrincipalAPI, PrincipalIntel, PrincipalLedger}
+var Principals = []string{PrincipalWatcher, PrincipalLoader, PrincipalCredit, PrincipalAPI, PrincipalIntel, PrincipalGate, PrincipalLedger}
 
 const (
 	day  = int64(24 * time.Hour / time.Millisecond)
@@ -95,6 +100,12 @@ func (t Topics) Specs() []TopicSpec {
 			Doc: "the crediting service's own state: kept deposits, checkpoint, restore markers"},
 		{Name: t.CreditLeader(), Key: "", Partitions: 1, Fixed: true, RetentionMs: -1, Writers: []string{}, Readers: []string{PrincipalCredit},
 			Doc: "no records: the consumer group member holding its one partition credits"},
+		{Name: t.Withdrawals, Key: "withdrawals", Partitions: 6, Compact: true, Transactional: true, Writers: []string{PrincipalGate}, Readers: []string{PrincipalGate, PrincipalLedger},
+			Doc: "withdrawal events (pending_approval, cooling, approved, denied, ...), keyed by withdrawal id: the exchange's withdrawal service reads it"},
+		{Name: t.GateState, Key: "gate_state", Partitions: 6, Compact: true, Transactional: true, Writers: []string{PrincipalGate}, Readers: []string{PrincipalGate},
+			Doc: "the withdrawal gate's own state: withdrawals with their approvals, accounts' history, the breaker, the audit head"},
+		{Name: t.GateLeader(), Key: "", Partitions: 1, Fixed: true, RetentionMs: -1, Writers: []string{}, Readers: []string{PrincipalGate},
+			Doc: "no records: the consumer group member holding its one partition runs the withdrawal gate"},
 	}
 }
 
@@ -103,6 +114,13 @@ func (t Topics) Specs() []TopicSpec {
 func (t Topics) CreditLeader() string {
 	t.Fill()
 	return t.Deposits + "-leader"
+}
+
+// GateLeader is the one-partition topic whose holder runs the withdrawal
+// gate (named after the withdrawals topic).
+func (t Topics) GateLeader() string {
+	t.Fill()
+	return t.Withdrawals + "-leader"
 }
 
 // Spec returns the spec of the topic named name.
@@ -312,14 +330,17 @@ allow() { # principal operation... --resource-type name
 allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP"
 allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP` + GroupIndicatorCopySuffix + `"
 allow "$PRINCIPAL_CREDIT" --operation Read --group ` + GroupCreditLeader + `
+allow "$PRINCIPAL_GATE" --operation Read --group ` + GroupGateLeader + `
 allow "$PRINCIPAL_LEDGER" --operation Read --group "$LEDGER_GROUP"
 
-# Transactional writers: crediting and the intel importer (franz-go's
+# Transactional writers: crediting, the intel importer and the gate (franz-go's
 # producers are idempotent, which brokers before 3.0 grant on the cluster).
 allow "$PRINCIPAL_CREDIT" --operation Write --operation Describe --transactional-id ` + TxCredit + `
 allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --transactional-id ` + TxIntelImport + `
+allow "$PRINCIPAL_GATE" --operation Write --operation Describe --transactional-id ` + TxGate + `
 allow "$PRINCIPAL_CREDIT" --operation IdempotentWrite --cluster
 allow "$PRINCIPAL_INTEL" --operation IdempotentWrite --cluster
+allow "$PRINCIPAL_GATE" --operation IdempotentWrite --cluster
 `)
 	return b.String()
 }

@@ -51,10 +51,13 @@ const (
 	Credit Role = "credit"
 	// Intel (the importer) writes indicators.
 	Intel Role = "intel"
+	// Gate (the withdrawal gate) writes withdrawal events, its state and
+	// the audit log.
+	Gate Role = "gate"
 )
 
 // Roles are the signing roles, in a fixed order.
-var Roles = []Role{API, Credit, Intel}
+var Roles = []Role{API, Credit, Intel, Gate}
 
 // Header is the record header carrying the signature.
 const Header = "cordon-sig"
@@ -310,6 +313,7 @@ type Keys struct {
 	API    config.Secret `yaml:"api"`
 	Credit config.Secret `yaml:"credit"`
 	Intel  config.Secret `yaml:"intel"`
+	Gate   config.Secret `yaml:"gate"`
 }
 
 // Trust are public keys by role (base64).
@@ -317,6 +321,7 @@ type Trust struct {
 	API    []string `yaml:"api"`
 	Credit []string `yaml:"credit"`
 	Intel  []string `yaml:"intel"`
+	Gate   []string `yaml:"gate"`
 }
 
 func (k *Keys) of(r Role) config.Secret {
@@ -325,6 +330,8 @@ func (k *Keys) of(r Role) config.Secret {
 		return k.API
 	case Credit:
 		return k.Credit
+	case Gate:
+		return k.Gate
 	}
 	return k.Intel
 }
@@ -335,6 +342,8 @@ func (t *Trust) of(r Role) []string {
 		return t.API
 	case Credit:
 		return t.Credit
+	case Gate:
+		return t.Gate
 	}
 	return t.Intel
 }
