@@ -115,6 +115,14 @@ func (a *Approval) Verify(approvers *Approvers, in *Intent) (*Approver, error) {
 	if a.Intent != h {
 		return nil, fmt.Errorf("%w: it signs intent %s, and withdrawal %s is intent %s", ErrWrongIntent, a.Intent, in.ID, h)
 	}
+	return VerifySigned(approvers, a)
+}
+
+// VerifySigned checks that a (already checked against what it names) is
+// signed by a known, enabled approver of approvers, and returns them. The
+// breaker's resets and the policy's approvals use it with their own
+// subjects.
+func VerifySigned(approvers *Approvers, a *Approval) (*Approver, error) {
 	ap, ok := approvers.byName[a.Approver]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownApprover, a.Approver)
@@ -122,8 +130,8 @@ func (a *Approval) Verify(approvers *Approvers, in *Intent) (*Approver, error) {
 	if ap.Disabled {
 		return nil, fmt.Errorf("%w: %q", ErrDisabled, a.Approver)
 	}
-	sig, _ := base64.StdEncoding.DecodeString(a.Signature) //nolint:errcheck // Check decoded it
-	if !ed25519.Verify(ap.key, a.SignedBytes(), sig) {
+	sig, err := base64.StdEncoding.DecodeString(a.Signature)
+	if err != nil || !ed25519.Verify(ap.key, a.SignedBytes(), sig) {
 		return nil, fmt.Errorf("%w: %s's key did not sign this approval", ErrBadSignature, a.Approver)
 	}
 	return ap, nil

@@ -23,8 +23,11 @@ type Intent struct {
 	ID string `json:"id"`
 	// Request is the exchange's own id of the withdrawal.
 	Request string `json:"request"`
-	// Requester is the API token that asked for it.
+	// Requester is the API token that asked for it; Initiator the
+	// exchange's own person who started it, when one did (a sweep, a
+	// manual payout): neither may approve it.
 	Requester   string `json:"requester"`
+	Initiator   string `json:"initiator,omitempty"`
 	Account     string `json:"account"`
 	Chain       string `json:"chain"`
 	Network     string `json:"network"`
@@ -61,7 +64,7 @@ type Context struct {
 // fields (every value a string).
 func (in *Intent) Canonical() ([]byte, error) {
 	doc := map[string]string{
-		"v": "cordon-intent/v1", "id": in.ID, "request": in.Request, "requester": in.Requester, "account": in.Account,
+		"v": "cordon-intent/v1", "id": in.ID, "request": in.Request, "requester": in.Requester, "initiator": in.Initiator, "account": in.Account,
 		"chain": in.Chain, "network": in.Network, "asset": in.Asset, "amount": in.Amount, "destination": in.Destination,
 		"rule": in.Rule, "policy": in.Policy, "requested": in.Requested.UTC().Format(time.RFC3339Nano),
 	}

@@ -25,7 +25,7 @@ func TestCanonical(t *testing.T) {
 	b, err := sample().Canonical()
 	require.NoError(t, err)
 	require.Equal(t, `{"account":"acct-7","amount":"1500000000000000000","asset":"native","chain":"eth",`+
-		`"destination":"0x00000000000000000000000000000000000000aa","id":"wd_1","network":"mainnet",`+
+		`"destination":"0x00000000000000000000000000000000000000aa","id":"wd_1","initiator":"","network":"mainnet",`+
 		`"policy":"`+strings.Repeat("ab", 32)+`","request":"ex-1","requested":"2026-12-02T05:00:00.000000123Z",`+
 		`"requester":"withdrawals","rule":"tier1","v":"cordon-intent/v1"}`, string(b))
 	h, err := sample().Hash()
@@ -39,7 +39,7 @@ func TestCanonical(t *testing.T) {
 		"policy": func(i *Intent) { i.Policy = strings.Repeat("cd", 32) }, "network": func(i *Intent) { i.Network = "sepolia" },
 		"chain": func(i *Intent) { i.Chain = "btc" }, "account": func(i *Intent) { i.Account = "acct-8" },
 		"id": func(i *Intent) { i.ID = "wd_2" }, "request": func(i *Intent) { i.Request = "ex-2" },
-		"requester": func(i *Intent) { i.Requester = "other" }, "requested": func(i *Intent) { i.Requested = i.Requested.Add(time.Nanosecond) },
+		"requester": func(i *Intent) { i.Requester = "other" }, "initiator": func(i *Intent) { i.Initiator = "ops" }, "requested": func(i *Intent) { i.Requested = i.Requested.Add(time.Nanosecond) },
 	} {
 		in := sample()
 		change(in)
