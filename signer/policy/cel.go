@@ -506,6 +506,9 @@ func (p *provider) NewValue(name string, fields map[string]ref.Val) ref.Val {
 type estimator struct{}
 
 func (estimator) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
+	if t := n.Type(); t.IsExactType(dollarsType) || t.IsExactType(unitsType) {
+		return &cost.SizeEstimate{Min: 1, Max: 1}
+	}
 	if n.Path() == nil {
 		return nil
 	}

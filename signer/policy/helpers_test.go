@@ -2,6 +2,7 @@ package policy
 
 import (
 	"crypto/ed25519"
+	"encoding/json"
 	"encoding/base64"
 	"math/big"
 	"testing"
@@ -62,3 +63,5 @@ func bigInt(tb testing.TB, s string) *big.Int {
 	require.True(tb, ok, s)
 	return n
 }
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

@@ -6,8 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
 	"io"
+	"maps"
 	"math/big"
 	"slices"
 	"strings"
@@ -156,6 +156,8 @@ func (r *rule) compile(env *cel.Env) error {
 	}
 	native := checked.NativeRep()
 	r.uses = map[string]bool{}
+	idents := map[int64]string{}
+	inner := map[int64]bool{} // the findings has_finding expands to
 	var bad error
 	ast.PostOrderVisit(native.Expr(), ast.NewExprVisitor(func(e ast.Expr) {
 		if bad != nil {
@@ -169,9 +171,10 @@ func (r *rule) compile(env *cel.Env) error {
 		case ast.StructKind:
 			bad = errors.New("conditions read the intent, they do not construct objects")
 		case ast.IdentKind:
-			r.uses[e.AsIdent()] = true
+			idents[e.ID()] = e.AsIdent()
 		case ast.CallKind:
 			if c := e.AsCall(); c.FunctionName() == fnHasFinding && len(c.Args()) == 2 {
+				inner[c.Args()[0].ID()] = true
 				if s, ok := stringLiteral(c.Args()[1]); ok && !slices.Contains(r.codes, s) {
 					r.codes = append(r.codes, s)
 				}
@@ -180,6 +183,11 @@ func (r *rule) compile(env *cel.Env) error {
 	}))
 	if bad != nil {
 		return bad
+	}
+	for id, name := range idents {
+		if !inner[id] {
+			r.uses[name] = true
+		}
 	}
 	est, err := env.EstimateCost(checked, estimator{})
 	if err != nil {

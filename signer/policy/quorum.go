@@ -161,15 +161,21 @@ func (q Quorum) missing(members []string, approvers *intent.Approvers) string {
 	if len(members) > 0 {
 		who = " (" + strings.Join(members, ", ") + ")"
 	}
-	s := fmt.Sprintf("%d of %d%s: needs %d more from %s", len(members), q.N, who, need, strings.Join(q.Groups, " or "))
 	var parts []string
 	for _, g := range slices.Sorted(maps.Keys(short)) {
 		if short[g] > 0 {
 			parts = append(parts, fmt.Sprintf("%d from %s", short[g], g))
 		}
 	}
-	if len(parts) > 0 {
-		s += ", at least " + strings.Join(parts, " and ") + " of them"
+	s := fmt.Sprintf("%d of %d%s: needs ", len(members), q.N, who)
+	switch {
+	case need == deficit && len(parts) == 1:
+		s += strings.Replace(parts[0], " from ", " more from ", 1)
+	default:
+		s += fmt.Sprintf("%d more from %s", need, strings.Join(q.Groups, " or "))
+		if len(parts) > 0 {
+			s += ", of them at least " + strings.Join(parts, " and ")
+		}
 	}
 	return s
 }
