@@ -2,8 +2,8 @@ package policy
 
 import (
 	"crypto/ed25519"
-	"encoding/json"
 	"encoding/base64"
+	"encoding/json"
 	"math/big"
 	"testing"
 	"time"

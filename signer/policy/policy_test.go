@@ -248,8 +248,8 @@ func TestInputsBeyondTheBoundsAreDenied(t *testing.T) {
 	neg := testIntent()
 	neg.Amount = "-5"
 	for name, in := range map[string]Input{
-		"too many findings": {Intent: testIntent(), USD: usd(t, "1"), Findings: many},
-		"too many details":  {Intent: testIntent(), USD: usd(t, "1"), Findings: []intent.Finding{{Code: "x", Details: details}}},
+		"too many findings":     {Intent: testIntent(), USD: usd(t, "1"), Findings: many},
+		"too many details":      {Intent: testIntent(), USD: usd(t, "1"), Findings: []intent.Finding{{Code: "x", Details: details}}},
 		"amount not base units": {Intent: bad, USD: usd(t, "1")},
 		"negative amount":       {Intent: neg, USD: usd(t, "1")},
 	} {
