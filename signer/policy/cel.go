@@ -28,14 +28,14 @@ const (
 	MaxNodes = 500
 	// MaxCost bounds a condition's cost (cel-go's cost units), both its
 	// estimate at load and its actual cost at each evaluation.
-	MaxCost = 20_000
+	MaxCost = 100_000
 	// MaxFindings, MaxWindows and MaxDetails bound the findings, the
 	// velocity windows and a finding's details an input may carry.
 	MaxFindings = 64
 	MaxWindows  = 64
 	MaxDetails  = 32
 	// maxString is the longest string the cost estimate assumes.
-	maxString = 1024
+	maxString = 256
 )
 
 // The CEL types of the policy's values.
@@ -518,7 +518,10 @@ func (estimator) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
 	case types.ListKind:
 		return &cost.SizeEstimate{Min: 0, Max: MaxFindings}
 	case types.MapKind:
-		return &cost.SizeEstimate{Min: 0, Max: max(MaxWindows, MaxDetails)}
+		if n.Path()[0] == "velocity" {
+			return &cost.SizeEstimate{Min: 0, Max: MaxWindows}
+		}
+		return &cost.SizeEstimate{Min: 0, Max: MaxDetails}
 	}
 	return nil
 }

@@ -192,6 +192,8 @@ func TestConditions(t *testing.T) {
 		{`whitelisted`, full, true},
 		{`whitelisted`, Input{Intent: testIntent()}, false},
 		{`[1, 2].exists(x, x == 2)`, full, true},
+		{`intent.destination.matches("^0x[0-9a-f]{40}$")`, full, true},
+		{`findings.exists(f, f.details.exists(k, f.details[k].contains("acc")))`, full, true},
 	}
 	for _, c := range cases {
 		t.Run(c.when, func(t *testing.T) {
