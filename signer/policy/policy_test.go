@@ -458,3 +458,17 @@ func BenchmarkEvaluate(b *testing.B) {
 		}
 	}
 }
+
+func TestCostLimitAtEvaluation(t *testing.T) {
+	// Within the estimate for strings of the assumed size, over the limit
+	// for an account id of two million bytes: denied, not evaluated on.
+	p := rules(t, `intent.account.contains("bbbbbbbbbbbbbbbbbbbb")`, `true || usd > 0`)
+	in := Input{Intent: testIntent(), USD: usd(t, "1")}
+	in.Intent.Account = strings.Repeat("a", 2_000_000)
+	d := p.Evaluate(in)
+	require.Equal(t, Deny, d.Action)
+	require.Equal(t, "r0", d.Rule)
+	require.Contains(t, d.Error, "cost limit")
+	in.Intent.Account = "abbbbbbbbbbbbbbbbbbbbb"
+	require.Equal(t, Allow, p.Evaluate(in).Action)
+}
