@@ -159,6 +159,8 @@ func TestConditions(t *testing.T) {
 		{`usd > dollars("999999.999999999")`, full, true},
 		{`usd >= dollars("1000000.000000001")`, full, false},
 		{`usd < dollars("-1")`, full, false},
+		{`usd > -1 && -1 < usd`, full, true},
+		{`usd + dollars("0.01") > 1000000`, full, true},
 		{`usd_known`, full, true},
 		{`usd_known`, unknown, false},
 		{`usd < 1000000`, unknown, false},
