@@ -130,6 +130,37 @@ func (t Terms) MarshalJSON() ([]byte, error) {
 	}{t.Quorum, t.Window.String(), durString(t.Cooling), t.Expiry.String(), t.RejectVeto})
 }
 
+// UnmarshalJSON reads what MarshalJSON wrote (the gate keeps a decision's
+// terms in its state).
+func (t *Terms) UnmarshalJSON(b []byte) error {
+	var v struct {
+		Quorum
+		Window     string `json:"window"`
+		Cooling    string `json:"cooling"`
+		Expiry     string `json:"expiry"`
+		RejectVeto bool   `json:"reject_veto"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	out := Terms{Quorum: v.Quorum, RejectVeto: v.RejectVeto}
+	for _, d := range []struct {
+		s   string
+		dst *time.Duration
+	}{{v.Window, &out.Window}, {v.Cooling, &out.Cooling}, {v.Expiry, &out.Expiry}} {
+		if d.s == "" {
+			continue
+		}
+		x, err := time.ParseDuration(d.s)
+		if err != nil {
+			return fmt.Errorf("terms: %w", err)
+		}
+		*d.dst = x
+	}
+	*t = out
+	return nil
+}
+
 func durString(d time.Duration) string {
 	if d == 0 {
 		return ""

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"crypto/ed25519"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -173,4 +174,15 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+func TestTermsJSONRoundTrip(t *testing.T) {
+	in := Terms{Quorum: Quorum{N: 4, Groups: []string{"security", "finance"}, MinPerGroup: map[string]int{"finance": 1}},
+		Window: 24 * time.Hour, Cooling: 2 * time.Hour, Expiry: 2 * time.Hour, RejectVeto: true}
+	b, err := json.Marshal(in)
+	require.NoError(t, err)
+	var out Terms
+	require.NoError(t, json.Unmarshal(b, &out))
+	require.Equal(t, in, out)
+	require.Error(t, json.Unmarshal([]byte(`{"window":"soon"}`), &out))
 }

@@ -1,0 +1,488 @@
+package gate
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cordonhq/cordon/signer/intent"
+	"github.com/cordonhq/cordon/signer/policy"
+)
+
+// Refusal is a request the gate refuses: the HTTP status, a
+// machine-readable code and a sentence saying what was wrong.
+type Refusal struct {
+	Status int
+	Code   string
+	Reason string
+}
+
+func (r *Refusal) Error() string { return r.Code + ": " + r.Reason }
+
+func refuse(status int, code, f string, args ...any) *Refusal {
+	return &Refusal{Status: status, Code: code, Reason: fmt.Sprintf(f, args...)}
+}
+
+// Entry is one audit-log entry of a change: its kind (request, findings,
+// decision, approval, rejection, status, breaker), what it is about, who
+// did it, and the event itself.
+type Entry struct {
+	Kind, Subject, Actor string
+	Body                 any
+}
+
+// MaxSkew is how far an approval's signing time may be from the gate's
+// clock when it arrives: an approval is signed just before it is sent.
+const MaxSkew = 5 * time.Minute
+
+// Core is the gate's state and the rules of its transitions, with no
+// I/O: the service feeds it requests, approvals and the clock, and
+// writes what changed. Not safe for concurrent use: one goroutine (the
+// service's loop) owns it.
+type Core struct {
+	Approvers *intent.Approvers
+	Policy    *policy.Policy
+	Prices    *policy.Prices
+	Risk      Risk
+	Assets    Assets
+	Breaker   BreakerConfig
+
+	ws    map[string]*Withdrawal
+	trips []*Trip
+
+	// What changed since the last Take.
+	changed      map[string]*Withdrawal
+	tripsChanged bool
+	entries      []Entry
+}
+
+// NewCore returns an empty core.
+func NewCore() *Core {
+	return &Core{ws: map[string]*Withdrawal{}, changed: map[string]*Withdrawal{}}
+}
+
+// Changes are what a batch of operations changed: the withdrawals, the
+// breaker (when BreakerChanged) and the audit entries, in order.
+type Changes struct {
+	Withdrawals    []*Withdrawal
+	BreakerChanged bool
+	Trips          []*Trip
+	Entries        []Entry
+}
+
+// Take returns and clears what changed.
+func (c *Core) Take() Changes {
+	ch := Changes{BreakerChanged: c.tripsChanged, Trips: slices.Clone(c.trips), Entries: c.entries}
+	for _, w := range c.changed {
+		ch.Withdrawals = append(ch.Withdrawals, w)
+	}
+	slices.SortFunc(ch.Withdrawals, func(a, b *Withdrawal) int { return strings.Compare(a.Intent.ID, b.Intent.ID) })
+	c.changed, c.tripsChanged, c.entries = map[string]*Withdrawal{}, false, nil
+	return ch
+}
+
+func (c *Core) touch(w *Withdrawal, now time.Time) {
+	w.Updated = now.UTC()
+	w.Version++
+	c.changed[w.Intent.ID] = w
+}
+
+func (c *Core) log(kind, subject, actor string, body any) {
+	c.entries = append(c.entries, Entry{Kind: kind, Subject: subject, Actor: actor, Body: body})
+}
+
+// Get returns the withdrawal id (a copy), false when there is none.
+func (c *Core) Get(id string) (Withdrawal, bool) {
+	w, ok := c.ws[id]
+	if !ok {
+		return Withdrawal{}, false
+	}
+	return *w, true
+}
+
+// List returns the withdrawals that keep returns true for (copies),
+// newest first, at most limit (0: all).
+func (c *Core) List(keep func(*Withdrawal) bool, limit int) []Withdrawal {
+	var out []Withdrawal
+	for _, w := range c.ws {
+		if keep(w) {
+			out = append(out, *w)
+		}
+	}
+	slices.SortFunc(out, func(a, b Withdrawal) int {
+		if n := b.Intent.Requested.Compare(a.Intent.Requested); n != 0 {
+			return n
+		}
+		return strings.Compare(a.Intent.ID, b.Intent.ID)
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out
+}
+
+// Counts are the withdrawals by status.
+func (c *Core) Counts() map[string]int {
+	n := map[string]int{}
+	for _, w := range c.ws {
+		n[w.Status]++
+	}
+	return n
+}
+
+// Trips returns the breaker's trips in force.
+func (c *Core) Trips() []Trip {
+	out := make([]Trip, len(c.trips))
+	for i, t := range c.trips {
+		out[i] = *t
+	}
+	return out
+}
+
+// Assessment is what the gate makes of a request before anything is
+// stored: the intent, its value, the risk layer's findings and the
+// policy's decision. A dry run returns it as is.
+type Assessment struct {
+	Intent   intent.Intent    `json:"intent"`
+	USD      string           `json:"usd"`
+	Findings []intent.Finding `json:"findings"`
+	Decision policy.Decision  `json:"decision"`
+	risk     RiskRecord
+}
+
+// Assess evaluates q as requested by requester at now, changing nothing.
+func (c *Core) Assess(ctx context.Context, q *Request, requester string, now time.Time) (Assessment, error) {
+	dec, ok := c.Assets.Decimals(q.Chain, q.Network, q.Asset)
+	if !ok {
+		return Assessment{}, refuse(http.StatusUnprocessableEntity, "unknown_asset", "%s is not a configured asset on %s/%s", q.Asset, q.Chain, q.Network)
+	}
+	amount, _ := new(big.Int).SetString(q.Amount, 10)
+	in := intent.Intent{ID: WithdrawalID(q.ID), Request: q.ID, Requester: requester, Initiator: q.Initiator, Account: q.Account,
+		Chain: q.Chain, Network: q.Network, Asset: q.Asset, Amount: q.Amount, Destination: q.Destination, Requested: now.UTC()}
+	usd, why := c.Prices.Value(q.Chain, q.Network, q.Asset, amount, now)
+	_ = dec
+	rr := RiskRecord{ID: in.ID, Account: in.Account, Chain: in.Chain, Network: in.Network, Asset: in.Asset,
+		Destination: in.Destination, Amount: amount, USD: usd, At: now, Context: q.Context}
+	findings, velocity := c.Risk.Assess(ctx, rr, now)
+	if !usd.Known() {
+		findings = append(findings, intent.Finding{Code: intent.PriceUnknown,
+			Reason: "the dollar value is unknown (" + why + "), so the withdrawal counts as the highest tier"})
+	}
+	d := c.Policy.Evaluate(policy.Input{Intent: in, Context: q.Context, USD: usd, USDReason: why, Findings: findings, Velocity: velocity})
+	in.Rule, in.Policy = d.Rule, d.Policy
+	return Assessment{Intent: in, USD: usd.String(), Findings: findings, Decision: d, risk: rr}, nil
+}
+
+// Request takes a withdrawal request (already decoded and normalized,
+// bodyHash its normal form's hash) from requester at now. A repeated
+// request id with the same body returns the withdrawal it made (created
+// false); with another body it is refused (409).
+func (c *Core) Request(ctx context.Context, q *Request, bodyHash, requester string, now time.Time) (Withdrawal, bool, error) {
+	id := WithdrawalID(q.ID)
+	if w, ok := c.ws[id]; ok {
+		if w.Body == bodyHash {
+			return *w, false, nil
+		}
+		return Withdrawal{}, false, refuse(http.StatusConflict, "id_reused",
+			"request id %q was already used for withdrawal %s with another body: a new withdrawal needs a new id", q.ID, id)
+	}
+	a, err := c.Assess(ctx, q, requester, now)
+	if err != nil {
+		return Withdrawal{}, false, err
+	}
+	h, err := a.Intent.Hash()
+	if err != nil {
+		return Withdrawal{}, false, err
+	}
+	w := &Withdrawal{Intent: a.Intent, Hash: h, Context: q.Context, Body: bodyHash, USD: a.USD, Findings: a.Findings,
+		Decision: a.Decision, Reason: a.Decision.Reason}
+	c.ws[id] = w
+	c.log("request", id, requester, map[string]any{"request": q, "body_hash": bodyHash, "intent": w.Intent, "intent_hash": h})
+	c.log("findings", id, "risk", map[string]any{"findings": a.Findings, "usd": a.USD})
+	c.log("decision", id, "policy", a.Decision)
+	switch a.Decision.Action {
+	case policy.Allow:
+		c.Risk.Add(a.risk)
+		c.release(w, now)
+	case policy.Approve:
+		c.Risk.Add(a.risk)
+		w.Status = StatusPending
+		if a.Decision.Terms.Window > 0 {
+			w.WindowEnds = at(now.Add(a.Decision.Terms.Window))
+		}
+		w.Needs = policy.CheckQuorum(*a.Decision.Terms, c.Approvers, &w.Intent, nil, now).Missing
+		c.touch(w, now)
+	default:
+		w.Status = StatusDenied
+		c.touch(w, now)
+	}
+	c.pauseIfCovered(w, now)
+	return *w, true, nil
+}
+
+// release approves w into signing, or pauses it when the breaker covers
+// it.
+func (c *Core) release(w *Withdrawal, now time.Time) {
+	if c.covering(&w.Intent) != nil {
+		w.Status, w.Reason = StatusPaused, "approved, and held by the circuit breaker: "+c.covering(&w.Intent).Reason
+		if w.PausedSince == nil {
+			w.PausedSince = at(now)
+		}
+	} else {
+		w.Status = StatusApproved
+		if w.Decision.Action == policy.Approve {
+			w.Reason = "approved by " + strings.Join(approvers(w.Approvals), ", ")
+		}
+		if t := w.Decision.Terms; t != nil && t.Expiry > 0 {
+			w.Expires = at(now.Add(t.Expiry))
+		}
+	}
+	c.touch(w, now)
+	c.log("status", w.Intent.ID, "gate", map[string]string{"status": w.Status, "reason": w.Reason})
+}
+
+func approvers(as []intent.Approval) []string {
+	var out []string
+	for _, a := range as {
+		out = append(out, a.Approver)
+	}
+	return out
+}
+
+func (c *Core) covering(in *intent.Intent) *Trip {
+	for _, t := range c.trips {
+		if t.Covers(in) {
+			return t
+		}
+	}
+	return nil
+}
+
+// open tells whether w may still change.
+func open(w *Withdrawal) bool { return !final(w.Status) }
+
+// pauseIfCovered starts holding an open withdrawal the breaker covers.
+func (c *Core) pauseIfCovered(w *Withdrawal, now time.Time) {
+	t := c.covering(&w.Intent)
+	if t == nil || !open(w) || w.PausedSince != nil {
+		return
+	}
+	w.PausedSince = at(now)
+	if w.Status == StatusApproved {
+		w.Status, w.Reason = StatusPaused, "held by the circuit breaker: "+t.Reason
+		c.log("status", w.Intent.ID, "gate", map[string]string{"status": w.Status, "reason": w.Reason, "trip": t.ID})
+	}
+	c.touch(w, now)
+}
+
+// Approve takes one approver's signed approval or rejection of
+// withdrawal id at now.
+func (c *Core) Approve(id string, a intent.Approval, now time.Time) (Withdrawal, error) {
+	w, ok := c.ws[id]
+	if !ok {
+		return Withdrawal{}, refuse(http.StatusNotFound, "not_found", "no withdrawal %s", id)
+	}
+	ap, err := a.Verify(c.Approvers, &w.Intent)
+	if err != nil {
+		code := "bad_approval"
+		switch {
+		case errors.Is(err, intent.ErrWrongIntent):
+			code = "wrong_intent"
+		case errors.Is(err, intent.ErrUnknownApprover):
+			code = "unknown_approver"
+		case errors.Is(err, intent.ErrDisabled):
+			code = "approver_disabled"
+		case errors.Is(err, intent.ErrBadSignature):
+			code = "bad_signature"
+		}
+		return Withdrawal{}, refuse(http.StatusForbidden, code, "%v", err)
+	}
+	t := w.Decision.Terms
+	switch {
+	case w.Decision.Action != policy.Approve || t == nil:
+		return Withdrawal{}, refuse(http.StatusConflict, "no_approval_needed", "withdrawal %s was %s by rule %s: it takes no approvals", id, w.Status, w.Decision.Rule)
+	case final(w.Status):
+		return Withdrawal{}, refuse(http.StatusConflict, "closed", "withdrawal %s is %s: %s", id, w.Status, w.Reason)
+	case w.Status == StatusApproved:
+		return Withdrawal{}, refuse(http.StatusConflict, "released", "withdrawal %s is approved and released to signing; trip the breaker to stop it", id)
+	case a.Decision == intent.Approve && w.Status != StatusPending:
+		return Withdrawal{}, refuse(http.StatusConflict, "quorum_reached", "withdrawal %s already has its quorum (%s); only a rejection can still change it", id, w.Status)
+	case ap.Name == w.Intent.Requester || (w.Intent.Initiator != "" && ap.Name == w.Intent.Initiator):
+		return Withdrawal{}, refuse(http.StatusForbidden, "own_withdrawal", "%s requested withdrawal %s and cannot approve or reject it", ap.Name, id)
+	case slices.ContainsFunc(append(slices.Clone(w.Approvals), w.Rejections...), func(x intent.Approval) bool { return x.Approver == ap.Name }):
+		return Withdrawal{}, refuse(http.StatusConflict, "already_decided", "%s already approved or rejected withdrawal %s", ap.Name, id)
+	case !slices.ContainsFunc(t.Groups, ap.In):
+		return Withdrawal{}, refuse(http.StatusForbidden, "wrong_group", "%s is in %s; rule %s takes approvals of %s", ap.Name,
+			strings.Join(ap.Groups, ", "), w.Decision.Rule, strings.Join(t.Groups, ", "))
+	case a.Signed.Before(now.Add(-MaxSkew)) || a.Signed.After(now.Add(MaxSkew)):
+		return Withdrawal{}, refuse(http.StatusUnprocessableEntity, "signed_time", "signed at %s, more than %s from the gate's clock (%s): sign and send at once",
+			a.Signed.UTC().Format(time.RFC3339), MaxSkew, now.UTC().Format(time.RFC3339))
+	case a.Decision == intent.Approve && w.WindowEnds != nil && now.After(*w.WindowEnds) && w.PausedSince == nil:
+		return Withdrawal{}, refuse(http.StatusConflict, "window_closed", "the approval window of withdrawal %s closed at %s", id, w.WindowEnds.Format(time.RFC3339))
+	}
+	if a.Decision == intent.Reject {
+		w.Rejections = append(w.Rejections, a)
+		c.log("rejection", id, ap.Name, a)
+	} else {
+		w.Approvals = append(w.Approvals, a)
+		c.log("approval", id, ap.Name, a)
+	}
+	c.touch(w, now)
+	tl := policy.CheckQuorum(*t, c.Approvers, &w.Intent, append(slices.Clone(w.Approvals), w.Rejections...), now)
+	switch {
+	case tl.Rejected:
+		w.Status, w.Reason = StatusRejected, fmt.Sprintf("rejected by %s: %s", ap.Name, a.Reason)
+		c.Risk.Remove(id)
+		c.log("status", id, "gate", map[string]string{"status": w.Status, "reason": w.Reason})
+	case tl.Met && w.Status == StatusPending:
+		w.QuorumAt, w.Needs = at(now), ""
+		if t.Cooling > 0 {
+			w.Status, w.CoolingUntil = StatusCooling, at(now.Add(t.Cooling))
+			w.Reason = fmt.Sprintf("quorum reached (%s); cooling until %s", strings.Join(tl.Counted, ", "), w.CoolingUntil.Format(time.RFC3339))
+			c.log("status", id, "gate", map[string]string{"status": w.Status, "reason": w.Reason})
+		} else {
+			c.release(w, now)
+		}
+	case w.Status == StatusPending:
+		w.Needs = tl.Missing
+	}
+	return *w, nil
+}
+
+// Tick moves every open withdrawal on to now: the breaker holds or lets
+// go, cooling ends, windows close, approvals become void.
+func (c *Core) Tick(now time.Time) {
+	for _, w := range c.ws {
+		if !open(w) {
+			continue
+		}
+		if c.covering(&w.Intent) != nil {
+			c.pauseIfCovered(w, now)
+			continue
+		}
+		if w.PausedSince != nil {
+			held := now.Sub(*w.PausedSince)
+			for _, d := range []**time.Time{&w.WindowEnds, &w.CoolingUntil, &w.Expires} {
+				if *d != nil {
+					*d = at((*d).Add(held))
+				}
+			}
+			w.PausedSince = nil
+			c.touch(w, now)
+			if w.Status == StatusPaused {
+				c.release(w, now)
+				continue
+			}
+		}
+		switch {
+		case w.Status == StatusPending && w.WindowEnds != nil && !now.Before(*w.WindowEnds):
+			c.expire(w, now, "the approval window closed without the quorum: needed "+w.Needs)
+		case w.Status == StatusCooling && w.CoolingUntil != nil && !now.Before(*w.CoolingUntil):
+			c.release(w, now)
+		case w.Status == StatusApproved && w.Expires != nil && !now.Before(*w.Expires):
+			c.expire(w, now, "approved, and not signed before its approvals became void at "+w.Expires.Format(time.RFC3339))
+		}
+	}
+}
+
+func (c *Core) expire(w *Withdrawal, now time.Time, reason string) {
+	w.Status, w.Reason = StatusExpired, reason
+	c.Risk.Remove(w.Intent.ID)
+	c.touch(w, now)
+	c.log("status", w.Intent.ID, "gate", map[string]string{"status": w.Status, "reason": w.Reason})
+}
+
+// Trip pulls the breaker for scope at now: every open withdrawal it
+// covers is held at once (none is rejected).
+func (c *Core) Trip(t Trip, now time.Time) (Trip, error) {
+	switch t.Scope {
+	case ScopeAll:
+		t.Chain, t.Network, t.Asset = "", "", ""
+	case ScopeChain:
+		if t.Chain == "" {
+			return Trip{}, refuse(http.StatusBadRequest, "bad_trip", "scope chain needs the chain")
+		}
+		t.Asset = ""
+	case ScopeAsset:
+		if t.Chain == "" || t.Asset == "" {
+			return Trip{}, refuse(http.StatusBadRequest, "bad_trip", "scope asset needs the chain and the asset")
+		}
+	default:
+		return Trip{}, refuse(http.StatusBadRequest, "bad_trip", "scope %q: want all, chain or asset", trunc(t.Scope))
+	}
+	if strings.TrimSpace(t.Reason) == "" || len(t.Reason) > intent.MaxReason {
+		return Trip{}, refuse(http.StatusBadRequest, "bad_trip", "a trip needs a reason of at most %d bytes", intent.MaxReason)
+	}
+	t.At, t.Resets = now.UTC(), nil
+	s := sha256.Sum256([]byte(t.Scope + "\x00" + t.Chain + "\x00" + t.Network + "\x00" + t.Asset + "\x00" + t.By + "\x00" + t.At.Format(time.RFC3339Nano)))
+	t.ID = "br_" + hex.EncodeToString(s[:8])
+	c.trips = append(c.trips, &t)
+	c.tripsChanged = true
+	c.log("breaker", t.ID, t.By, map[string]any{"action": "trip", "trip": t, "pauses": t.describe()})
+	c.Tick(now)
+	return t, nil
+}
+
+// Reset takes one approver's signed approval of resetting trip id; the
+// trip ends when the reset quorum is met.
+func (c *Core) Reset(id string, a intent.Approval, now time.Time) (Trip, bool, error) {
+	i := slices.IndexFunc(c.trips, func(t *Trip) bool { return t.ID == id })
+	if i < 0 {
+		return Trip{}, false, refuse(http.StatusNotFound, "not_found", "no trip %s in force", id)
+	}
+	t := c.trips[i]
+	ap, err := verifyReset(c.Approvers, t, &a)
+	switch {
+	case err != nil:
+		return Trip{}, false, refuse(http.StatusForbidden, "bad_approval", "%v", err)
+	case a.Decision != intent.Approve:
+		return Trip{}, false, refuse(http.StatusUnprocessableEntity, "bad_approval", "a reset is approved, not rejected: leave the trip in force")
+	case !slices.ContainsFunc(c.Breaker.ResetGroups, ap.In):
+		return Trip{}, false, refuse(http.StatusForbidden, "wrong_group", "%s is not in %s, who reset the breaker", ap.Name, strings.Join(c.Breaker.ResetGroups, ", "))
+	case slices.ContainsFunc(t.Resets, func(x intent.Approval) bool { return x.Approver == ap.Name }):
+		return Trip{}, false, refuse(http.StatusConflict, "already_decided", "%s already approved resetting %s", ap.Name, id)
+	case a.Signed.Before(now.Add(-MaxSkew)) || a.Signed.After(now.Add(MaxSkew)):
+		return Trip{}, false, refuse(http.StatusUnprocessableEntity, "signed_time", "signed at %s, more than %s from the gate's clock", a.Signed.UTC().Format(time.RFC3339), MaxSkew)
+	}
+	t.Resets = append(t.Resets, a)
+	c.tripsChanged = true
+	c.log("breaker", id, ap.Name, map[string]any{"action": "reset_approval", "approval": a})
+	met, _ := c.Breaker.resetMet(c.Approvers, t.Resets)
+	if met {
+		c.trips = slices.Delete(c.trips, i, i+1)
+		c.log("breaker", id, "gate", map[string]any{"action": "reset", "by": approvers(t.Resets)})
+		c.Tick(now)
+	}
+	return *t, met, nil
+}
+
+// Restore replaces the state with ws and trips (from cordon.gate-state)
+// and replays the risk layer's counts.
+func (c *Core) Restore(ws []*Withdrawal, trips []*Trip) {
+	c.ws, c.trips = map[string]*Withdrawal{}, trips
+	slices.SortFunc(ws, func(a, b *Withdrawal) int { return a.Intent.Requested.Compare(b.Intent.Requested) })
+	for _, w := range ws {
+		c.ws[w.Intent.ID] = w
+		if w.Status == StatusDenied {
+			continue
+		}
+		amount, _ := new(big.Int).SetString(w.Intent.Amount, 10)
+		usd := intent.USD{}
+		if u, err := intent.ParseUSD(w.USD); err == nil {
+			usd = u
+		}
+		c.Risk.Add(RiskRecord{ID: w.Intent.ID, Account: w.Intent.Account, Chain: w.Intent.Chain, Network: w.Intent.Network,
+			Asset: w.Intent.Asset, Destination: w.Intent.Destination, Amount: amount, USD: usd, At: w.Intent.Requested, Context: w.Context})
+		if w.Status == StatusRejected || w.Status == StatusExpired {
+			c.Risk.Remove(w.Intent.ID)
+		}
+	}
+	c.changed, c.tripsChanged, c.entries = map[string]*Withdrawal{}, false, nil
+}

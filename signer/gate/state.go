@@ -1,0 +1,130 @@
+package gate
+
+import (
+	"context"
+		"math/big"
+	"time"
+
+	"github.com/cordonhq/cordon/signer/intent"
+	"github.com/cordonhq/cordon/signer/policy"
+)
+
+// The statuses of a withdrawal. pending_approval, cooling and paused
+// are open; approved is released to signing; denied, rejected and
+// expired are final.
+const (
+	StatusPending  = "pending_approval"
+	StatusCooling  = "cooling"
+	StatusPaused   = "paused"
+	StatusApproved = "approved"
+	StatusDenied   = "denied"
+	StatusRejected = "rejected"
+	StatusExpired  = "expired"
+)
+
+// Statuses lists every status, in the order of the status line.
+var Statuses = []string{StatusPending, StatusCooling, StatusPaused, StatusApproved, StatusDenied, StatusRejected, StatusExpired}
+
+// final tells whether status s never changes again.
+func final(s string) bool { return s == StatusDenied || s == StatusRejected || s == StatusExpired }
+
+// RiskRecord is a withdrawal as the risk layer counts it.
+type RiskRecord struct {
+	ID, Account, Chain, Network, Asset, Destination string
+	Amount                                          *big.Int
+	USD                                             intent.USD
+	At                                              time.Time
+	Context                                         intent.Context
+}
+
+// Risk is the online risk layer (package risk, wired in cmd).
+type Risk interface {
+	// Assess returns what it finds about q, and the velocity windows'
+	// accumulations including q.
+	// (before q: the policy's velocity windows).
+	Assess(ctx context.Context, q RiskRecord, now time.Time) ([]intent.Finding, map[string]policy.Accumulation)
+	// Add counts a withdrawal from now on; Remove stops counting it.
+	Add(r RiskRecord)
+	Remove(id string)
+}
+
+// Withdrawal is one withdrawal's whole state, as the gate keeps it in
+// cordon.gate-state and shows it in the API.
+type Withdrawal struct {
+	Intent intent.Intent `json:"intent"`
+	// Hash is the intent's hash: what approvers sign.
+	Hash    string         `json:"intent_hash"`
+	Context intent.Context `json:"context"`
+	// Body is the hash of the request's normal form: a repeated request
+	// id with another body is refused.
+	Body       string            `json:"body_hash"`
+	Status     string            `json:"status"`
+	Reason     string            `json:"reason"`
+	USD        string            `json:"usd"`
+	Findings   []intent.Finding  `json:"findings,omitempty"`
+	Decision   policy.Decision   `json:"decision"`
+	Approvals  []intent.Approval `json:"approvals,omitempty"`
+	Rejections []intent.Approval `json:"rejections,omitempty"`
+	// Needs says what the quorum still needs.
+	Needs string `json:"needs,omitempty"`
+	// WindowEnds is when an open withdrawal without its quorum expires;
+	// QuorumAt when the quorum was reached; CoolingUntil when cooling
+	// ends; Expires when an approved withdrawal's approvals become void.
+	WindowEnds   *time.Time `json:"window_ends,omitempty"`
+	QuorumAt     *time.Time `json:"quorum_at,omitempty"`
+	CoolingUntil *time.Time `json:"cooling_until,omitempty"`
+	Expires      *time.Time `json:"expires,omitempty"`
+	// PausedSince is when the breaker began to hold it; its deadlines
+	// move on by the time it was held.
+	PausedSince *time.Time `json:"paused_since,omitempty"`
+	Updated     time.Time  `json:"updated"`
+	// Version counts its changes.
+	Version int `json:"version"`
+}
+
+// Event is a withdrawal's record in cordon.withdrawals: what the
+// exchange's withdrawal service acts on.
+type Event struct {
+	V           int       `json:"v"`
+	ID          string    `json:"id"`
+	Request     string    `json:"request"`
+	Account     string    `json:"account"`
+	Chain       string    `json:"chain"`
+	Network     string    `json:"network"`
+	Asset       string    `json:"asset"`
+	Amount      string    `json:"amount"`
+	Destination string    `json:"destination"`
+	Status      string    `json:"status"`
+	Reason      string    `json:"reason"`
+	Rule        string    `json:"rule"`
+	IntentHash  string    `json:"intent_hash"`
+	USD         string    `json:"usd"`
+	Findings    []string  `json:"findings,omitempty"`
+	Approvals   []string  `json:"approvals,omitempty"`
+	Needs       string    `json:"needs,omitempty"`
+	Cooling     string    `json:"cooling_until,omitempty"`
+	Version     int       `json:"version"`
+	Time        time.Time `json:"time"`
+}
+
+// Event is w's record for cordon.withdrawals.
+func (w *Withdrawal) Event() Event {
+	ev := Event{V: 1, ID: w.Intent.ID, Request: w.Intent.Request, Account: w.Intent.Account, Chain: w.Intent.Chain,
+		Network: w.Intent.Network, Asset: w.Intent.Asset, Amount: w.Intent.Amount, Destination: w.Intent.Destination,
+		Status: w.Status, Reason: w.Reason, Rule: w.Decision.Rule, IntentHash: w.Hash, USD: w.USD, Version: w.Version, Time: w.Updated}
+	for _, f := range w.Findings {
+		ev.Findings = append(ev.Findings, f.Code)
+	}
+	for _, a := range w.Approvals {
+		ev.Approvals = append(ev.Approvals, a.Approver)
+	}
+	if w.Status == StatusPending {
+		ev.Needs = w.Needs
+	}
+	if w.CoolingUntil != nil && w.Status == StatusCooling {
+		ev.Cooling = w.CoolingUntil.UTC().Format(time.RFC3339)
+	}
+	return ev
+}
+
+func at(t time.Time) *time.Time { t = t.UTC(); return &t }
