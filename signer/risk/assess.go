@@ -72,9 +72,6 @@ func (r *Risk) assessLocked(q *Query, now int64) Result {
 	if known {
 		as = st.assets[assetKey{netID, q.Asset}]
 	}
-	if as != nil {
-		as.pruneTo(st.maxNow, st.maxNow-st.longestAsset, nil)
-	}
 
 	sums := map[string]*sum{}
 	res := Result{Accumulations: map[string]Accumulation{}}

@@ -170,7 +170,7 @@ type Result struct {
 }
 
 // Has tells whether a finding of code is among r's.
-func (r *Result) Has(code string) bool {
+func (r Result) Has(code string) bool {
 	for _, f := range r.Findings {
 		if f.Code == code {
 			return true

@@ -149,7 +149,6 @@ type state struct {
 	maxDests int
 	// Distinct windows per scope, in nanoseconds.
 	accountWins, assetWins, globalWins []int64
-	longestAsset                       int64
 
 	nets     []netKey
 	netIDs   map[netKey]netID
@@ -158,6 +157,9 @@ type state struct {
 	byID     map[string]*entry
 	// global is every removable entry (Retain long), with the global
 	// windows' cursors; its front settles into the accounts' history.
+	// The asset series keep their entries as long, so every window is
+	// exact for any now from the newest time seen less Retain plus the
+	// window on.
 	global *series
 	maxNow int64
 }
@@ -176,7 +178,6 @@ func newState(cfg *Config) *state {
 			if !slices.Contains(s.assetWins, w) {
 				s.assetWins = append(s.assetWins, w)
 			}
-			s.longestAsset = max(s.longestAsset, w)
 		case ScopeGlobal:
 			if !slices.Contains(s.globalWins, w) {
 				s.globalWins = append(s.globalWins, w)
@@ -232,13 +233,14 @@ func (s *state) advance(now int64) {
 	}
 	s.maxNow = now
 	s.global.pruneTo(now, now-s.retain, func(e *entry) {
-		if e.removed {
-			return
+		// Every entry is in the global series, so its asset's series is
+		// pruned here too (to the same horizon).
+		e.asset.pruneTo(now, now-s.retain, nil)
+		if !e.removed {
+			delete(s.byID, e.id)
+			e.acct.dropRecent(e)
+			e.acct.settle(e, s.maxDests)
 		}
-		delete(s.byID, e.id)
-		e.acct.dropRecent(e)
-		e.acct.settle(e, s.maxDests)
-		e.asset.pruneTo(now, now-s.longestAsset, nil)
 		e.acct, e.asset = nil, nil
 	})
 }
@@ -265,7 +267,6 @@ func (s *state) add(r *Record) error {
 	s.byID[e.id] = e
 	s.global.insert(e)
 	as.insert(e)
-	as.pruneTo(s.maxNow, s.maxNow-s.longestAsset, nil)
 	i := sort.Search(len(acct.recent), func(i int) bool { return acct.recent[i].t > e.t })
 	acct.recent = slices.Insert(acct.recent, i, e)
 	return nil
