@@ -82,7 +82,7 @@ func (c *cache) lookup(ctx context.Context, ch chain.Chain, network, addr string
 	return list, nil
 }
 
-// Len is how many answers the cache holds.
+// len is how many answers the cache holds.
 func (c *cache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

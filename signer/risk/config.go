@@ -74,8 +74,8 @@ type VelocityRule struct {
 	maxAmount *big.Int
 }
 
-// Lookalike: a destination new to the account looks like one it used
-// when both have the chain's fixed prefix (0x; bc1q, bc1p, tb1q, …; the
+// Lookalike says when a destination new to the account looks like one
+// it used: both have the chain's fixed prefix (0x; bc1q, bc1p, tb1q, …; the
 // base58 version character) and then share their first Leading and last
 // Trailing characters. Zero for both turns the check off.
 type Lookalike struct {
@@ -83,9 +83,9 @@ type Lookalike struct {
 	Trailing int `yaml:"trailing"`
 }
 
-// AboveHistory: the amount is more than Factor times the largest
-// withdrawal of the asset the account made, once it made at least
-// MinCount. Factor is an exact decimal ("3", "2.5"); empty turns the
+// AboveHistory says when an amount is far above the account's own
+// history: more than Factor times the largest withdrawal of the asset
+// it made, once it made at least MinCount. Factor is an exact decimal ("3", "2.5"); empty turns the
 // check off.
 type AboveHistory struct {
 	Factor   string `yaml:"factor"`
