@@ -665,3 +665,37 @@ func TestQueryOf(t *testing.T) {
 	_, err = risk.QueryOf(in, usd("5"), intent.Context{})
 	require.Error(t, err)
 }
+
+// TestConcurrent: adds, removes, snapshots and assessments from several
+// goroutines (run with -race); every add is counted once.
+func TestConcurrent(t *testing.T) {
+	cfg := quiet()
+	cfg.Velocity = []risk.VelocityRule{{Scope: risk.ScopeGlobal, Window: time.Hour}}
+	r := newRisk(t, cfg, risk.Deps{Counterparties: peers{}})
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			errs <- func() error {
+				for i := range 200 {
+					id := fmt.Sprintf("wd_%d_%d", g, i)
+					if err := r.Add(rec(id, fmt.Sprint("acct", g), 1, "1", addr(i%7), t0.Add(time.Duration(i)*time.Millisecond))); err != nil {
+						return err
+					}
+					if i%4 == 0 && !r.Remove(id) {
+						return fmt.Errorf("%s not removed", id)
+					}
+					if _, err := r.Assess(context.Background(), query(fmt.Sprint("acct", g), 1, "1", addr(i)), t0.Add(time.Second)); err != nil {
+						return err
+					}
+					r.Account(fmt.Sprint("acct", g))
+				}
+				return nil
+			}()
+		}()
+	}
+	for range 4 {
+		require.NoError(t, <-errs)
+	}
+	q := query("x", 1, "1", addr(1))
+	require.Equal(t, int64(4*150+1), assess(t, r, q, t0.Add(time.Second)).Accumulations["global_1h"].Count)
+}
