@@ -32,18 +32,24 @@ const (
 	// Decide is POST /v1/decisions (release, reject). Operators only:
 	// a decision names the person who made it.
 	Decide Scope = "decide"
-	// Withdraw and Approve are reserved for the withdrawal gate: accepted
-	// in api.tokens, they grant nothing yet.
+	// Withdraw is POST /v1/withdrawals (and its dry run) and reading
+	// withdrawals: the exchange's withdrawal service.
 	Withdraw Scope = "withdraw"
-	Approve  Scope = "approve"
+	// Approve is posting approvers' signed approvals (of withdrawals and
+	// of breaker resets) and reading withdrawals. The signature, not the
+	// token, is what counts: the token only carries it.
+	Approve Scope = "approve"
+	// Breaker trips the circuit breaker (POST /v1/breaker): operators,
+	// and the detection system's token.
+	Breaker Scope = "breaker"
 )
 
 // TokenScopes are the scopes api.tokens may hold.
-var TokenScopes = []Scope{Screen, ScreenDetails, Register, DepositsRead, Withdraw, Approve}
+var TokenScopes = []Scope{Screen, ScreenDetails, Register, DepositsRead, Withdraw, Approve, Breaker}
 
 // OperatorScopes are what every operator holds: deciding and changing
 // registered addresses (the acts a person answers for) and every read.
-var OperatorScopes = []Scope{Decide, RegisterReassign, Register, DepositsRead, Screen, ScreenDetails}
+var OperatorScopes = []Scope{Decide, RegisterReassign, Register, DepositsRead, Screen, ScreenDetails, Breaker, Approve}
 
 // operatorOnly are the scopes api.tokens may not hold.
 var operatorOnly = []Scope{Decide, RegisterReassign}

@@ -12,8 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/signer/intent"
 	"github.com/cordonhq/cordon/signer/policy"
+	"github.com/cordonhq/cordon/signer/risk"
 )
 
 // Refusal is a request the gate refuses: the HTTP status, a
@@ -61,6 +63,7 @@ type Core struct {
 	changed      map[string]*Withdrawal
 	tripsChanged bool
 	entries      []Entry
+	alerts       []chain.Alert
 }
 
 // NewCore returns an empty core.
@@ -75,16 +78,17 @@ type Changes struct {
 	BreakerChanged bool
 	Trips          []*Trip
 	Entries        []Entry
+	Alerts         []chain.Alert
 }
 
 // Take returns and clears what changed.
 func (c *Core) Take() Changes {
-	ch := Changes{BreakerChanged: c.tripsChanged, Trips: slices.Clone(c.trips), Entries: c.entries}
+	ch := Changes{BreakerChanged: c.tripsChanged, Trips: slices.Clone(c.trips), Entries: c.entries, Alerts: c.alerts}
 	for _, w := range c.changed {
 		ch.Withdrawals = append(ch.Withdrawals, w)
 	}
 	slices.SortFunc(ch.Withdrawals, func(a, b *Withdrawal) int { return strings.Compare(a.Intent.ID, b.Intent.ID) })
-	c.changed, c.tripsChanged, c.entries = map[string]*Withdrawal{}, false, nil
+	c.changed, c.tripsChanged, c.entries, c.alerts = map[string]*Withdrawal{}, false, nil, nil
 	return ch
 }
 
@@ -154,30 +158,34 @@ type Assessment struct {
 	USD      string           `json:"usd"`
 	Findings []intent.Finding `json:"findings"`
 	Decision policy.Decision  `json:"decision"`
-	risk     RiskRecord
+	usd      intent.USD
 }
 
 // Assess evaluates q as requested by requester at now, changing nothing.
 func (c *Core) Assess(ctx context.Context, q *Request, requester string, now time.Time) (Assessment, error) {
-	dec, ok := c.Assets.Decimals(q.Chain, q.Network, q.Asset)
-	if !ok {
+	if _, ok := c.Assets.Decimals(q.Chain, q.Network, q.Asset); !ok {
 		return Assessment{}, refuse(http.StatusUnprocessableEntity, "unknown_asset", "%s is not a configured asset on %s/%s", q.Asset, q.Chain, q.Network)
 	}
 	amount, _ := new(big.Int).SetString(q.Amount, 10)
 	in := intent.Intent{ID: WithdrawalID(q.ID), Request: q.ID, Requester: requester, Initiator: q.Initiator, Account: q.Account,
 		Chain: q.Chain, Network: q.Network, Asset: q.Asset, Amount: q.Amount, Destination: q.Destination, Requested: now.UTC()}
 	usd, why := c.Prices.Value(q.Chain, q.Network, q.Asset, amount, now)
-	_ = dec
-	rr := RiskRecord{ID: in.ID, Account: in.Account, Chain: in.Chain, Network: in.Network, Asset: in.Asset,
-		Destination: in.Destination, Amount: amount, USD: usd, At: now, Context: q.Context}
-	findings, velocity := c.Risk.Assess(ctx, rr, now)
-	if !usd.Known() {
-		findings = append(findings, intent.Finding{Code: intent.PriceUnknown,
-			Reason: "the dollar value is unknown (" + why + "), so the withdrawal counts as the highest tier"})
+	rq, err := risk.QueryOf(&in, usd, q.Context)
+	if err != nil {
+		return Assessment{}, refuse(http.StatusBadRequest, "bad_request", "%v", err)
+	}
+	res, err := c.Risk.Assess(ctx, rq, now)
+	if err != nil {
+		return Assessment{}, refuse(http.StatusServiceUnavailable, "risk_unavailable", "the risk layer could not assess the withdrawal: %v", err)
+	}
+	findings := res.Findings
+	velocity := map[string]policy.Accumulation{}
+	for k, v := range res.Accumulations {
+		velocity[k] = policy.Accumulation{Count: v.Count, USD: v.USD}
 	}
 	d := c.Policy.Evaluate(policy.Input{Intent: in, Context: q.Context, USD: usd, USDReason: why, Findings: findings, Velocity: velocity})
 	in.Rule, in.Policy = d.Rule, d.Policy
-	return Assessment{Intent: in, USD: usd.String(), Findings: findings, Decision: d, risk: rr}, nil
+	return Assessment{Intent: in, USD: usd.String(), Findings: findings, Decision: d, usd: usd}, nil
 }
 
 // Request takes a withdrawal request (already decoded and normalized,
@@ -207,12 +215,19 @@ func (c *Core) Request(ctx context.Context, q *Request, bodyHash, requester stri
 	c.log("request", id, requester, map[string]any{"request": q, "body_hash": bodyHash, "intent": w.Intent, "intent_hash": h})
 	c.log("findings", id, "risk", map[string]any{"findings": a.Findings, "usd": a.USD})
 	c.log("decision", id, "policy", a.Decision)
+	if a.Decision.Action != policy.Deny {
+		rec, err := risk.RecordOf(&w.Intent, a.usd)
+		if err == nil {
+			err = c.Risk.Add(rec)
+		}
+		if err != nil {
+			return Withdrawal{}, false, fmt.Errorf("count withdrawal %s: %w", id, err)
+		}
+	}
 	switch a.Decision.Action {
 	case policy.Allow:
-		c.Risk.Add(a.risk)
 		c.release(w, now)
 	case policy.Approve:
-		c.Risk.Add(a.risk)
 		w.Status = StatusPending
 		if a.Decision.Terms.Window > 0 {
 			w.WindowEnds = at(now.Add(a.Decision.Terms.Window))
@@ -222,6 +237,16 @@ func (c *Core) Request(ctx context.Context, q *Request, bodyHash, requester stri
 	default:
 		w.Status = StatusDenied
 		c.touch(w, now)
+		if flagged(a.Findings) {
+			d := map[string]string{"withdrawal": id, "account": w.Intent.Account, "destination": w.Intent.Destination,
+				"amount": w.Intent.Amount, "asset": w.Intent.Asset, "rule": a.Decision.Rule}
+			for _, f := range a.Findings {
+				if f.Code == intent.FlaggedDestination || f.Code == intent.FlaggedCounterparty {
+					d[f.Code] = f.Details["indicator"]
+				}
+			}
+			c.alert(alert("withdrawal_flagged", "critical", id, "a withdrawal to a flagged address was requested and denied", d, now), w.Intent.Chain, w.Intent.Network)
+		}
 	}
 	c.pauseIfCovered(w, now)
 	return *w, true, nil
@@ -249,7 +274,7 @@ func (c *Core) release(w *Withdrawal, now time.Time) {
 }
 
 func approvers(as []intent.Approval) []string {
-	var out []string
+	out := make([]string, 0, len(as))
 	for _, a := range as {
 		out = append(out, a.Approver)
 	}
@@ -291,6 +316,13 @@ func (c *Core) Approve(id string, a intent.Approval, now time.Time) (Withdrawal,
 	}
 	ap, err := a.Verify(c.Approvers, &w.Intent)
 	if err != nil {
+		if !errors.Is(err, intent.ErrMalformed) {
+			// A signature over something else, or by someone else: the
+			// shape of a tampered front end or a stolen session.
+			c.alert(alert("approval_refused", "critical", id+"/"+a.Approver+"/"+a.Signed.UTC().Format(time.RFC3339Nano),
+				"an approval that does not verify was presented", map[string]string{"withdrawal": id, "approver": a.Approver,
+					"intent": a.Intent, "expected_intent": w.Hash, "error": err.Error()}, now), w.Intent.Chain, w.Intent.Network)
+		}
 		code := "bad_approval"
 		switch {
 		case errors.Is(err, intent.ErrWrongIntent):
@@ -426,6 +458,8 @@ func (c *Core) Trip(t Trip, now time.Time) (Trip, error) {
 	c.trips = append(c.trips, &t)
 	c.tripsChanged = true
 	c.log("breaker", t.ID, t.By, map[string]any{"action": "trip", "trip": t, "pauses": t.describe()})
+	c.alert(alert("breaker_tripped", "critical", t.ID, "the circuit breaker holds "+t.describe()+": "+t.Reason,
+		map[string]string{"trip": t.ID, "scope": t.Scope, "by": t.By, "reason": t.Reason}, now), t.Chain, t.Network)
 	c.Tick(now)
 	return t, nil
 }
@@ -458,6 +492,8 @@ func (c *Core) Reset(id string, a intent.Approval, now time.Time) (Trip, bool, e
 	if met {
 		c.trips = slices.Delete(c.trips, i, i+1)
 		c.log("breaker", id, "gate", map[string]any{"action": "reset", "by": approvers(t.Resets)})
+		c.alert(alert("breaker_reset", "warning", id, "the circuit breaker no longer holds "+t.describe(),
+			map[string]string{"trip": t.ID, "by": strings.Join(approvers(t.Resets), ", ")}, now), t.Chain, t.Network)
 		c.Tick(now)
 	}
 	return *t, met, nil
@@ -473,16 +509,27 @@ func (c *Core) Restore(ws []*Withdrawal, trips []*Trip) {
 		if w.Status == StatusDenied {
 			continue
 		}
-		amount, _ := new(big.Int).SetString(w.Intent.Amount, 10)
 		usd := intent.USD{}
 		if u, err := intent.ParseUSD(w.USD); err == nil {
 			usd = u
 		}
-		c.Risk.Add(RiskRecord{ID: w.Intent.ID, Account: w.Intent.Account, Chain: w.Intent.Chain, Network: w.Intent.Network,
-			Asset: w.Intent.Asset, Destination: w.Intent.Destination, Amount: amount, USD: usd, At: w.Intent.Requested, Context: w.Context})
+		if rec, err := risk.RecordOf(&w.Intent, usd); err == nil {
+			_ = c.Risk.Add(rec) //nolint:errcheck // a withdrawal restored from the gate's own state was counted once already
+		}
 		if w.Status == StatusRejected || w.Status == StatusExpired {
 			c.Risk.Remove(w.Intent.ID)
 		}
 	}
-	c.changed, c.tripsChanged, c.entries = map[string]*Withdrawal{}, false, nil
+	c.changed, c.tripsChanged, c.entries, c.alerts = map[string]*Withdrawal{}, false, nil, nil
+}
+
+func (c *Core) alert(a chain.Alert, ch, network string) {
+	a.Chain, a.Network = chain.Chain(ch), network
+	c.alerts = append(c.alerts, a)
+}
+
+func flagged(fs []intent.Finding) bool {
+	return slices.ContainsFunc(fs, func(f intent.Finding) bool {
+		return f.Code == intent.FlaggedDestination || f.Code == intent.FlaggedCounterparty
+	})
 }

@@ -2,11 +2,11 @@ package gate
 
 import (
 	"context"
-		"math/big"
 	"time"
 
 	"github.com/cordonhq/cordon/signer/intent"
 	"github.com/cordonhq/cordon/signer/policy"
+	"github.com/cordonhq/cordon/signer/risk"
 )
 
 // The statuses of a withdrawal. pending_approval, cooling and paused
@@ -28,24 +28,11 @@ var Statuses = []string{StatusPending, StatusCooling, StatusPaused, StatusApprov
 // final tells whether status s never changes again.
 func final(s string) bool { return s == StatusDenied || s == StatusRejected || s == StatusExpired }
 
-// RiskRecord is a withdrawal as the risk layer counts it.
-type RiskRecord struct {
-	ID, Account, Chain, Network, Asset, Destination string
-	Amount                                          *big.Int
-	USD                                             intent.USD
-	At                                              time.Time
-	Context                                         intent.Context
-}
-
-// Risk is the online risk layer (package risk, wired in cmd).
+// Risk is the online risk layer (*risk.Risk).
 type Risk interface {
-	// Assess returns what it finds about q, and the velocity windows'
-	// accumulations including q.
-	// (before q: the policy's velocity windows).
-	Assess(ctx context.Context, q RiskRecord, now time.Time) ([]intent.Finding, map[string]policy.Accumulation)
-	// Add counts a withdrawal from now on; Remove stops counting it.
-	Add(r RiskRecord)
-	Remove(id string)
+	Assess(ctx context.Context, q risk.Query, now time.Time) (risk.Result, error)
+	Add(r risk.Record) error
+	Remove(id string) bool
 }
 
 // Withdrawal is one withdrawal's whole state, as the gate keeps it in

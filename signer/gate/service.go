@@ -1,0 +1,376 @@
+package gate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/internal/chain"
+)
+
+// Clock is the gate's one source of time; tests move it.
+type Clock interface{ Now() time.Time }
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+// ServiceConfig configures the gate's service.
+type ServiceConfig struct {
+	Kafka kafka.Config
+	// NewCore builds an empty core (policy, prices, a fresh risk layer,
+	// approvers, assets) for each term as leader: its state is then
+	// restored from cordon.gate-state.
+	NewCore func() (*Core, error)
+	// Audit appends the audit log's records (nil: none are written).
+	Audit Auditor
+	Clock Clock
+	Log   *slog.Logger
+	// TransactionalID defaults to kafka.TxGate; Tick (default 1s) is how
+	// often deadlines are checked.
+	TransactionalID string
+	Tick            time.Duration
+	// Committed, when set, is called after each commit with what changed.
+	Committed func(Changes)
+	// Metrics (nil: none).
+	Metrics *Metrics
+}
+
+// Auditor turns a batch's entries into audit-log records for the same
+// transaction, and restores its head from what the gate's state
+// remembers of it.
+type Auditor interface {
+	// Append returns the records of entries (to cordon.audit) and the
+	// new head to keep in the gate's state; nothing is kept until
+	// Commit is called.
+	Append(entries []Entry, now time.Time) ([]kafka.Record, json.RawMessage, error)
+	// Commit keeps the head Append returned; Restore replaces it.
+	Commit(head json.RawMessage)
+	Restore(head json.RawMessage) error
+}
+
+// ErrNotLeader is returned (as 503) by an instance that does not lead.
+var ErrNotLeader = errors.New("this instance is a standby of the withdrawal gate; the leader serves withdrawals")
+
+// Service runs the gate: while this instance leads, one goroutine owns
+// the Core and applies requests, approvals and the clock to it in
+// batches, each batch one Kafka transaction (the changed withdrawals to
+// cordon.withdrawals and cordon.gate-state, the audit records to
+// cordon.audit); a request is answered only once its batch committed.
+type Service struct {
+	cfg ServiceConfig
+	ops chan *op
+	// core is the leader's core while it leads (nil otherwise), for
+	// warm-up reads of the risk layer outside the loop.
+	core   atomic.Pointer[Core]
+	leader atomic.Bool
+
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+type op struct {
+	fn    func(*Core, time.Time) (any, error)
+	reply chan result
+}
+
+type result struct {
+	v   any
+	err error
+}
+
+// NewService returns the service.
+func NewService(cfg ServiceConfig) (*Service, error) {
+	if cfg.NewCore == nil {
+		return nil, errors.New("gate: no core")
+	}
+	cfg.Kafka.Topics.Fill()
+	if cfg.TransactionalID == "" {
+		cfg.TransactionalID = kafka.TxGate
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = wallClock{}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = time.Second
+	}
+	return &Service{cfg: cfg, ops: make(chan *op, 4096)}, nil
+}
+
+// Leader tells whether this instance serves withdrawals now.
+func (s *Service) Leader() bool { return s.leader.Load() }
+
+// Counts are the withdrawals by status as of the last commit.
+func (s *Service) Counts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.counts))
+	for k, v := range s.counts {
+		out[k] = v
+	}
+	return out
+}
+
+// do runs fn on the leader's core, within the next batch, and returns
+// once that batch committed.
+func (s *Service) do(ctx context.Context, fn func(*Core, time.Time) (any, error)) (any, error) {
+	if !s.leader.Load() {
+		return nil, &Refusal{Status: http.StatusServiceUnavailable, Code: "not_leader", Reason: ErrNotLeader.Error()}
+	}
+	o := &op{fn: fn, reply: make(chan result, 1)}
+	select {
+	case s.ops <- o:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case r := <-o.reply:
+		return r.v, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Run leads when the group says so, until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	kc := s.cfg.Kafka
+	return kafka.Lead(ctx, kafka.LeaderConfig{Kafka: kc, Group: kafka.GroupGateLeader, Topic: kc.Topics.GateLeader(), Log: s.cfg.Log}, s.lead)
+}
+
+// Keys of the gate's own records in cordon.gate-state.
+const (
+	markerKey  = "restore-marker"
+	breakerKey = "breaker"
+	auditKey   = "audit-head"
+	wPrefix    = "w/"
+)
+
+type breakerState struct {
+	Trips []*Trip `json:"trips"`
+}
+
+func (s *Service) lead(ctx context.Context) error {
+	tp := s.cfg.Kafka.Topics
+	if err := kafka.Ensure(ctx, s.cfg.Kafka, tp.Withdrawals, tp.GateState, tp.Alerts); err != nil {
+		return fmt.Errorf("gate: %w", err)
+	}
+	out, err := kafka.NewTxWriter(s.cfg.Kafka, s.cfg.TransactionalID, tp.GateState, 0)
+	if err != nil {
+		return fmt.Errorf("gate: %w", err)
+	}
+	defer out.Close()
+	c, err := s.restore(ctx, out)
+	if err != nil {
+		return err
+	}
+	s.core.Store(c)
+	s.leader.Store(true)
+	defer func() {
+		s.leader.Store(false)
+		s.core.Store(nil)
+		s.drain()
+	}()
+	s.cfg.Log.Info("gate: leading", "withdrawals", len(c.ws), "trips", len(c.trips))
+	tick := time.NewTicker(s.cfg.Tick)
+	defer tick.Stop()
+	for {
+		var batch []*op
+		select {
+		case <-ctx.Done():
+			return nil
+		case o := <-s.ops:
+			batch = append(batch, o)
+		more:
+			for len(batch) < 512 {
+				select {
+				case o := <-s.ops:
+					batch = append(batch, o)
+				default:
+					break more
+				}
+			}
+		case <-tick.C:
+		}
+		now := s.cfg.Clock.Now()
+		replies := make([]result, len(batch))
+		for i, o := range batch {
+			replies[i].v, replies[i].err = o.fn(c, now)
+		}
+		c.Tick(now)
+		ch := c.Take()
+		if err := s.commit(ctx, out, ch, now); err != nil {
+			for _, o := range batch {
+				o.reply <- result{err: &Refusal{Status: http.StatusServiceUnavailable, Code: "not_committed", Reason: "the gate could not commit: " + err.Error()}}
+			}
+			return err
+		}
+		for i, o := range batch {
+			o.reply <- replies[i]
+		}
+	}
+}
+
+// drain answers the ops queued when leadership ended.
+func (s *Service) drain() {
+	for {
+		select {
+		case o := <-s.ops:
+			o.reply <- result{err: &Refusal{Status: http.StatusServiceUnavailable, Code: "not_leader", Reason: ErrNotLeader.Error()}}
+		default:
+			return
+		}
+	}
+}
+
+var (
+	withdrawalHeaders = []kafka.Header{{Key: kafka.HeaderType, Value: []byte("withdrawal")},
+		{Key: kafka.HeaderSchema, Value: []byte("cordon.withdrawal.v1")}}
+	stateHeaders = []kafka.Header{{Key: kafka.HeaderType, Value: []byte("gate-state")}}
+)
+
+func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, ch Changes, now time.Time) error {
+	if len(ch.Withdrawals) == 0 && !ch.BreakerChanged && len(ch.Entries) == 0 && len(ch.Alerts) == 0 {
+		return nil
+	}
+	start := time.Now()
+	tp := s.cfg.Kafka.Topics
+	var recs []kafka.Record
+	for _, w := range ch.Withdrawals {
+		sv, err := json.Marshal(w)
+		if err != nil {
+			return err
+		}
+		ev := w.Event()
+		ev.Time = now.UTC()
+		evb, err := json.Marshal(&ev)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, kafka.Record{Key: []byte(wPrefix + w.Intent.ID), Value: sv, Headers: stateHeaders},
+			kafka.Record{Topic: tp.Withdrawals, Key: []byte(w.Intent.ID), Value: evb, Headers: withdrawalHeaders})
+	}
+	if ch.BreakerChanged {
+		b, err := json.Marshal(breakerState{Trips: ch.Trips})
+		if err != nil {
+			return err
+		}
+		recs = append(recs, kafka.Record{Key: []byte(breakerKey), Value: b, Headers: stateHeaders})
+	}
+	for i := range ch.Alerts {
+		b, _ := json.Marshal(&ch.Alerts[i])
+		recs = append(recs, kafka.Record{Topic: tp.Alerts, Key: []byte(ch.Alerts[i].ID), Value: b})
+	}
+	var head json.RawMessage
+	if s.cfg.Audit != nil && len(ch.Entries) > 0 {
+		ar, h, err := s.cfg.Audit.Append(ch.Entries, now)
+		if err != nil {
+			return fmt.Errorf("gate: audit: %w", err)
+		}
+		recs = append(recs, ar...)
+		recs = append(recs, kafka.Record{Key: []byte(auditKey), Value: h, Headers: stateHeaders})
+		head = h
+	}
+	if err := out.Commit(ctx, recs); err != nil {
+		return fmt.Errorf("gate: commit: %w", err)
+	}
+	if head != nil {
+		s.cfg.Audit.Commit(head)
+	}
+	s.cfg.Metrics.committed(ch, time.Since(start))
+	s.publishCounts()
+	if s.cfg.Committed != nil {
+		s.cfg.Committed(ch)
+	}
+	return nil
+}
+
+func (s *Service) publishCounts() {
+	c := s.core.Load()
+	if c == nil {
+		return
+	}
+	n := c.Counts()
+	s.cfg.Metrics.setCounts(n)
+	s.mu.Lock()
+	s.counts = n
+	s.mu.Unlock()
+}
+
+// restore fences (aborting what an earlier leader left open) and reads
+// cordon.gate-state up to the fence into a new core.
+func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) (*Core, error) {
+	c, err := s.cfg.NewCore()
+	if err != nil {
+		return nil, fmt.Errorf("gate: %w", err)
+	}
+	tp := s.cfg.Kafka.Topics
+	fence, err := out.Fence(ctx, tp.GateState, markerKey, []kafka.Header{{Key: kafka.HeaderType, Value: []byte(markerKey)}})
+	if err != nil {
+		return nil, fmt.Errorf("gate: %w", err)
+	}
+	start := time.Now()
+	ws := map[string]*Withdrawal{}
+	var trips []*Trip
+	var head json.RawMessage
+	bad := 0
+	err = kafka.ReadToFence(ctx, s.cfg.Kafka, tp.GateState, fence, func(r *kafka.Record) {
+		k := string(r.Key)
+		switch {
+		case k == markerKey:
+		case k == breakerKey:
+			var b breakerState
+			if json.Unmarshal(r.Value, &b) != nil {
+				bad++
+				return
+			}
+			trips = b.Trips
+		case k == auditKey:
+			head = append(json.RawMessage(nil), r.Value...)
+		case len(k) > len(wPrefix) && k[:len(wPrefix)] == wPrefix:
+			var w Withdrawal
+			if json.Unmarshal(r.Value, &w) != nil || wPrefix+w.Intent.ID != k {
+				bad++
+				return
+			}
+			ws[w.Intent.ID] = &w
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gate: restore: %w", err)
+	}
+	if bad > 0 {
+		// Signed by the gate's own key, yet unreadable: a bug or a
+		// foreign writer holding the key. Refuse to lead on a state
+		// that lost records.
+		return nil, fmt.Errorf("gate: restore: %d records of %s could not be read", bad, tp.GateState)
+	}
+	list := make([]*Withdrawal, 0, len(ws))
+	for _, w := range ws {
+		list = append(list, w)
+	}
+	c.Restore(list, trips)
+	if s.cfg.Audit != nil {
+		if err := s.cfg.Audit.Restore(head); err != nil {
+			return nil, fmt.Errorf("gate: restore the audit head: %w", err)
+		}
+	}
+	s.core.Store(c)
+	s.publishCounts()
+	s.cfg.Log.Info("gate: restored", "topic", tp.GateState, "withdrawals", len(list), "trips", len(trips), "took", time.Since(start))
+	return c, nil
+}
+
+// alert is a gate alert for cordon.alerts.
+func alert(typ, severity, id, message string, details map[string]string, now time.Time) chain.Alert {
+	return chain.Alert{V: chain.SchemaVersion, ID: typ + "/" + id, Type: typ, Severity: severity, Time: now.UTC(), Message: message, Details: details}
+}
