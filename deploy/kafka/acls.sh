@@ -23,6 +23,7 @@ PRINCIPAL_CREDIT="${PRINCIPAL_CREDIT:-User:cordon-credit}"
 PRINCIPAL_API="${PRINCIPAL_API:-User:cordon-api}"
 PRINCIPAL_INTEL="${PRINCIPAL_INTEL:-User:cordon-intel}"
 PRINCIPAL_LEDGER="${PRINCIPAL_LEDGER:-User:cordon-ledger}"
+PRINCIPAL_GATE="${PRINCIPAL_GATE:-User:cordon-gate}"
 CLICKHOUSE_GROUP="${CLICKHOUSE_GROUP:-cordon-clickhouse}"
 LEDGER_GROUP="${LEDGER_GROUP:-cordon-ledger}"
 
@@ -65,6 +66,8 @@ allow "$PRINCIPAL_API" --operation Write --operation Describe --topic cordon.dep
 allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.deposit-decisions
 allow "$PRINCIPAL_CREDIT" --operation Write --operation Describe --topic cordon.credit-state
 allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.credit-state
+allow "$PRINCIPAL_GATE" --operation Write --operation Describe --topic cordon.audit
+allow "$PRINCIPAL_GATE" --operation Read --operation Describe --topic cordon.audit
 allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.deposits-leader
 
 # Consumer groups: the ClickHouse loader and its copy of the indicators,

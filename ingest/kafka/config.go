@@ -35,6 +35,9 @@ type Topics struct {
 	// CreditState is the crediting service's own compacted state (the
 	// kept deposits, the checkpoint; keyed by deposit id or "checkpoint").
 	CreditState string `yaml:"credit_state"`
+	// Audit is the withdrawal gate's hash-chained audit log (one
+	// partition, kept forever, keyed by sequence number).
+	Audit string `yaml:"audit"`
 }
 
 // DefaultTopics are the default topic names.
@@ -42,7 +45,7 @@ func DefaultTopics() Topics {
 	return Topics{Blocks: "cordon.blocks", Transactions: "cordon.transactions", Transfers: "cordon.transfers",
 		Outputs: "cordon.outputs", Spends: "cordon.spends", Alerts: "cordon.alerts", Intel: "cordon.intel",
 		Addresses: "cordon.addresses", Deposits: "cordon.deposits", Decisions: "cordon.deposit-decisions",
-		CreditState: "cordon.credit-state"}
+		CreditState: "cordon.credit-state", Audit: "cordon.audit"}
 }
 
 // Fill gives every unnamed topic its default name.
@@ -54,7 +57,7 @@ func (t *Topics) Fill() {
 	}{
 		{&t.Blocks, def.Blocks}, {&t.Transactions, def.Transactions}, {&t.Transfers, def.Transfers}, {&t.Outputs, def.Outputs},
 		{&t.Spends, def.Spends}, {&t.Alerts, def.Alerts}, {&t.Intel, def.Intel}, {&t.Addresses, def.Addresses},
-		{&t.Deposits, def.Deposits}, {&t.Decisions, def.Decisions}, {&t.CreditState, def.CreditState},
+		{&t.Deposits, def.Deposits}, {&t.Decisions, def.Decisions}, {&t.CreditState, def.CreditState}, {&t.Audit, def.Audit},
 	} {
 		if *f.name == "" {
 			*f.name = f.def
