@@ -39,6 +39,12 @@ type event struct {
 	Details    map[string]string `json:"details,omitempty"`
 }
 
+// eventBody is the body of the i-th event of a test log.
+func eventBody(i int) event {
+	return event{Withdrawal: fmt.Sprintf("wd_%06d", i), Amount: fmt.Sprintf("%d000000000000000000", i+1), Count: int64(i),
+		Details: map[string]string{"note": "ü \"quoted\" <tag> & \u2028 \U0001F600"}}
+}
+
 var kinds = []string{KindRequest, KindFinding, KindDecision, KindApproval, KindRejection, KindBreaker, KindPolicy}
 
 // buildLog makes a log of n event records, checkpointed every `every`
@@ -57,9 +63,7 @@ func buildLog(tb testing.TB, n, every int, key Signer) []Entry {
 	}
 	for i := range n {
 		clk.Advance(time.Second)
-		r, err := c.Append(kinds[i%len(kinds)], fmt.Sprintf("wd_%06d", i), "token-exchange",
-			event{Withdrawal: fmt.Sprintf("wd_%06d", i), Amount: fmt.Sprintf("%d000000000000000000", i+1), Count: int64(i),
-				Details: map[string]string{"note": "ü \"quoted\" <tag> & \u2028 \U0001F600"}})
+		r, err := c.Append(kinds[i%len(kinds)], fmt.Sprintf("wd_%06d", i), "token-exchange", eventBody(i))
 		require.NoError(tb, err)
 		add(r)
 		if c.Due() {
