@@ -110,7 +110,7 @@ type Report struct {
 	LastCheckpoint *CheckpointRef `json:"last_checkpoint,omitempty"`
 	// Unsigned are the records after the last checkpoint: no signature
 	// covers them yet (a warning: the tail could have been cut off or
-	// rewritten unnoticed).
+	// rewritten unnoticed). Only in a report without a problem.
 	Unsigned *Range `json:"unsigned,omitempty"`
 	// Warnings are the findings that are no tampering: the unsigned
 	// tail, a record written twice in a row by a retried write.
@@ -377,7 +377,7 @@ func (v *Verifier) diagnose(end bool) bool {
 			missing = fmt.Sprintf("records %d to %d are", exp, seq-1)
 		}
 		v.fail(Problem{Reason: Removed, Ref: w0.ref(), Other: lastRef, Missing: &Range{From: exp, To: seq - 1},
-			Detail: fmt.Sprintf("%s missing %s: the record after the gap is %d at offset %d", missing, after, seq, w0.e.Offset)})
+			Detail: fmt.Sprintf("%s missing %s: the record after the gap is record %d at offset %d", missing, after, seq, w0.e.Offset)})
 		return true
 	default:
 		v.fail(Problem{Reason: Reordered, Ref: w0.ref(), Other: lastRef,
@@ -421,7 +421,7 @@ func (v *Verifier) Finish() (Report, error) {
 		if rep.LastCheckpoint != nil {
 			from = rep.LastCheckpoint.Seq + 1
 		}
-		if rep.HeadSeq >= from {
+		if rep.HeadSeq >= from && rep.Problem == nil {
 			rep.Unsigned = &Range{From: from, To: rep.HeadSeq}
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf("records %d..%d after the last checkpoint are not yet signed", from, rep.HeadSeq))
 		}
