@@ -3,14 +3,16 @@
 # packages: kcat (a third-party Kafka client the tests read cordon's topics
 # with) and clickhouse-server + clickhouse-client (the tests start private
 # servers of their own; nothing is configured system-wide), and chromium
-# (a test opens `cordon trace --format html` headless). Runs as root
-# (CI) or through sudo.
+# (a test opens `cordon trace --format html` headless), and python3-nacl
+# (a test re-verifies the audit log with Python's hashlib, json and
+# PyNaCl, as an outside auditor would). Runs as root (CI) or through sudo.
 set -euo pipefail
 need=()
 command -v kcat >/dev/null 2>&1 || need+=(kcat)
 { command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/sbin/clickhouse-server ]; } || need+=(clickhouse-server)
 command -v clickhouse-client >/dev/null 2>&1 || need+=(clickhouse-client)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+{ python3 -c 'import nacl.signing' >/dev/null 2>&1 || /usr/bin/python3 -c 'import nacl.signing' >/dev/null 2>&1; } || need+=(python3-nacl)
 [ ${#need[@]} -eq 0 ] && exit 0
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then

@@ -66,6 +66,8 @@ allow "$PRINCIPAL_API" --operation Write --operation Describe --topic cordon.dep
 allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.deposit-decisions
 allow "$PRINCIPAL_CREDIT" --operation Write --operation Describe --topic cordon.credit-state
 allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.credit-state
+allow "$PRINCIPAL_GATE" --operation Write --operation Describe --topic cordon.audit
+allow "$PRINCIPAL_GATE" --operation Read --operation Describe --topic cordon.audit
 allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.deposits-leader
 allow "$PRINCIPAL_GATE" --operation Write --operation Describe --topic cordon.withdrawals
 allow "$PRINCIPAL_GATE" --operation Read --operation Describe --topic cordon.withdrawals

@@ -27,6 +27,7 @@ create cordon.addresses 3 compact
 create cordon.deposits 6 compact
 create cordon.deposit-decisions 3 delete -1
 create cordon.credit-state 6 compact
+create cordon.audit 1 delete -1
 create cordon.deposits-leader 1 delete -1
 create cordon.withdrawals 6 compact
 create cordon.gate-state 6 compact

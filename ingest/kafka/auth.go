@@ -37,7 +37,7 @@ func (t Topics) Signer(topic string) recordauth.Role {
 		return recordauth.Credit
 	case t.Intel:
 		return recordauth.Intel
-	case t.Withdrawals, t.GateState:
+	case t.Withdrawals, t.GateState, t.Audit:
 		return recordauth.Gate
 	}
 	return ""

@@ -78,3 +78,47 @@ func TestReadLogSlowFirstFetch(t *testing.T) {
 	require.Equal(t, 100, caughtAt)
 	require.Less(t, time.Since(start), 5*time.Second)
 }
+
+// TestReadLogUnverified: on a signed topic a forged record (unsigned,
+// written with topic access alone) never reaches a verifying reader; an
+// Unverified reader, which proves records another way, gets every
+// record, the forged one included, and needs no keys.
+func TestReadLogUnverified(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	brokers := kafkatest.Brokers(t)
+	cfg := kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, CreateTopics: true}
+	topic := kafka.DefaultTopics().Intel
+	require.NoError(t, kafka.Ensure(ctx, cfg, topic))
+	w, err := kafka.NewTxWriter(cfg, "test-unverified", topic, 0)
+	require.NoError(t, err)
+	require.NoError(t, w.Commit(ctx, []kafka.Record{{Key: []byte("genuine"), Value: []byte("{}")}}))
+	w.Close()
+	forger, err := kafka.New(kafka.Config{Brokers: brokers}, nil, nil)
+	require.NoError(t, err)
+	require.ErrorContains(t, forger.PublishKeyed(ctx, topic, "", []kafka.KeyValue{{Key: "forged", Value: []byte("{}")}}),
+		"record_auth.keys.intel", "the wrapper never writes a signed topic unsigned")
+	require.NoError(t, forger.Close())
+
+	// The attacker writes with another client: the wrapper's producer
+	// on a config whose topic names make the intel topic an unsigned one.
+	raw, err := kafka.New(kafka.Config{Brokers: brokers, Topics: kafka.Topics{Intel: "elsewhere"}}, nil, nil)
+	require.NoError(t, err)
+	require.NoError(t, raw.PublishKeyed(ctx, topic, "", []kafka.KeyValue{{Key: "forged", Value: []byte("{}")}}))
+	require.NoError(t, raw.Close())
+
+	read := func(c kafka.Config, o kafka.LogOptions) (keys []string, refused []string) {
+		c.Refused = func(r kafka.Refusal) { refused = append(refused, string(r.Key)) }
+		require.NoError(t, kafka.ReadLog(ctx, c, topic, o, func(r *kafka.Record) error {
+			keys = append(keys, string(r.Key))
+			return nil
+		}))
+		return keys, refused
+	}
+	keys, refused := read(cfg, kafka.LogOptions{ClientID: "verifying"})
+	require.Equal(t, []string{"genuine"}, keys)
+	require.Equal(t, []string{"forged"}, refused)
+	keys, refused = read(kafka.Config{Brokers: brokers}, kafka.LogOptions{ClientID: "unverified", Unverified: true})
+	require.Equal(t, []string{"genuine", "forged"}, keys, "every record, without any key")
+	require.Empty(t, refused)
+}

@@ -98,6 +98,8 @@ func (t Topics) Specs() []TopicSpec {
 		{Name: t.Decisions, Key: "decisions", Partitions: 3, RetentionMs: -1, Writers: []string{PrincipalAPI}, Readers: []string{PrincipalCredit}, Doc: "operators' decisions on held deposits (an audit log)"},
 		{Name: t.CreditState, Key: "credit_state", Partitions: 6, Compact: true, Transactional: true, Writers: []string{PrincipalCredit}, Readers: []string{PrincipalCredit},
 			Doc: "the crediting service's own state: kept deposits, checkpoint, restore markers"},
+		{Name: t.Audit, Key: "audit", Partitions: 1, Fixed: true, RetentionMs: -1, Transactional: true, Writers: []string{PrincipalGate}, Readers: []string{PrincipalGate},
+			Doc: "the withdrawal gate's hash-chained audit log, keyed by sequence number: one partition (the chain's order), never compacted or expired (docs/gate/audit.md)"},
 		{Name: t.CreditLeader(), Key: "", Partitions: 1, Fixed: true, RetentionMs: -1, Writers: []string{}, Readers: []string{PrincipalCredit},
 			Doc: "no records: the consumer group member holding its one partition credits"},
 		{Name: t.Withdrawals, Key: "withdrawals", Partitions: 6, Compact: true, Transactional: true, Writers: []string{PrincipalGate}, Readers: []string{PrincipalGate, PrincipalLedger},
