@@ -67,7 +67,7 @@ func TestAuditVerify(t *testing.T) {
 	swapped[mid], swapped[mid+1] = swapped[mid+1], swapped[mid]
 	logs["swapped"] = swapped
 
-	cfg := kafka.Config{Brokers: brokers, CreateTopics: true}
+	cfg := kafka.Config{Brokers: brokers, CreateTopics: true, Auth: kafkatest.Keys()}
 	for name := range logs {
 		cfg.Topics.Audit = "audit-" + name
 		require.NoError(t, kafka.Ensure(ctx, cfg, cfg.Topics.Audit))

@@ -78,7 +78,7 @@ func TestVerifyTopic(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	brokers := kafkatest.Brokers(t)
-	cfg := kafka.Config{Brokers: brokers, CreateTopics: true, Topics: kafka.Topics{Audit: "gate-audit"}}
+	cfg := kafka.Config{Brokers: brokers, CreateTopics: true, Topics: kafka.Topics{Audit: "gate-audit"}, Auth: kafkatest.Keys()}
 	keys := trusted(t, testKey("leader"))
 	writeGate(t, cfg, 305, 50, testKey("leader"))
 	rep, err := VerifyTopic(ctx, cfg, keys)

@@ -21,6 +21,7 @@ import (
 	"github.com/cordonhq/cordon/internal/apiauth"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/config"
+	"github.com/cordonhq/cordon/signer/audit"
 	"github.com/cordonhq/cordon/signer/intent"
 	"github.com/cordonhq/cordon/signer/policy"
 	"github.com/cordonhq/cordon/signer/risk"
@@ -106,13 +107,17 @@ func newFixture(t *testing.T) *fixture {
 	require.NoError(t, err)
 	f := &fixture{t: t, kc: kafka.Config{Brokers: kafkatest.Brokers(t), Auth: kafkatest.Keys(), CreateTopics: true}, approvers: approvers, keys: keys,
 		clock: &testClock{t: time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)}}
+	f.kc.Topics.Fill()
 	f.start()
 	return f
 }
 
 // start runs a gate instance with its own API server.
 func (f *fixture) start() *httptest.Server {
+	chn, err := audit.New(audit.Config{CheckpointEvery: 10}, testAuditKey(), f.clock)
+	require.NoError(f.t, err)
 	svc, err := NewService(ServiceConfig{Kafka: f.kc, Clock: f.clock, Tick: 20 * time.Millisecond,
+		Audit:   &ChainAuditor{Chain: chn, Topic: f.kc.Topics.Audit},
 		NewCore: func() (*Core, error) { return newCore(f.t, f.approvers, f.clock.Now()), nil }})
 	require.NoError(f.t, err)
 	auth, err := apiauth.New([]apiauth.Token{
@@ -473,6 +478,48 @@ func (f *fixture) start2() *httptest.Server {
 	f.t.Cleanup(func() { cancel(); <-done; srv.Close() })
 	f.svc = svc
 	return srv
+}
+
+func testAuditKey() *audit.Key { return audit.KeyOf(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))) }
+
+// Every request, finding, decision, approval, rejection and breaker
+// change is in the audit log, which verifies across a restart of the
+// leader.
+func TestAuditLog(t *testing.T) {
+	f := newFixture(t)
+	id := f.request("au1", eth(10), dst(1))["id"].(string)
+	f.approved(id, "alice")
+	f.stop()
+	f.start()
+	f.approved(id, "bob")
+	rej := f.request("au2", eth(10), dst(2))["id"].(string)
+	code, _ := f.call("POST", "/v1/withdrawals/"+rej+"/approvals", approverToken, f.sign(f.get(rej), "dave", intent.Reject))
+	require.Equal(t, http.StatusOK, code)
+	code, _ = f.call("POST", "/v1/breaker", opToken, map[string]any{"scope": "all", "reason": "drill"})
+	require.Equal(t, http.StatusCreated, code)
+	keys, err := audit.NewKeys(testAuditKey().Public())
+	require.NoError(t, err)
+	f.kc.Topics.Fill()
+	var kinds map[string]int
+	require.Eventually(t, func() bool {
+		kinds = map[string]int{}
+		require.NoError(t, audit.ReadTopic(context.Background(), f.kc, func(e audit.Entry) error {
+			r, err := audit.DecodeRecord(e.Value)
+			require.NoError(t, err)
+			kinds[r.Kind]++
+			return nil
+		}))
+		return kinds["breaker"] == 1
+	}, 10*time.Second, 50*time.Millisecond)
+	require.Equal(t, 2, kinds["request"])
+	require.Equal(t, 2, kinds["findings"])
+	require.Equal(t, 2, kinds["decision"])
+	require.Equal(t, 2, kinds["approval"])
+	require.Equal(t, 1, kinds["rejection"])
+	rep, err := audit.VerifyTopic(context.Background(), f.kc, keys)
+	require.NoError(t, err, rep.Text())
+	require.True(t, rep.OK)
+	require.Positive(t, kinds["checkpoint"], "the leader signs checkpoints")
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

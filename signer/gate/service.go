@@ -13,14 +13,8 @@ import (
 
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/clock"
 )
-
-// Clock is the gate's one source of time; tests move it.
-type Clock interface{ Now() time.Time }
-
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
 
 // ServiceConfig configures the gate's service.
 type ServiceConfig struct {
@@ -31,7 +25,8 @@ type ServiceConfig struct {
 	NewCore func() (*Core, error)
 	// Audit appends the audit log's records (nil: none are written).
 	Audit Auditor
-	Clock Clock
+	// Clock is the gate's one source of time (tests move it).
+	Clock clock.Clock
 	Log   *slog.Logger
 	// TransactionalID defaults to kafka.TxGate; Tick (default 1s) is how
 	// often deadlines are checked.
@@ -51,8 +46,12 @@ type Auditor interface {
 	// new head to keep in the gate's state; nothing is kept until
 	// Commit is called.
 	Append(entries []Entry, now time.Time) ([]kafka.Record, json.RawMessage, error)
-	// Commit keeps the head Append returned; Restore replaces it.
+	// Due tells whether a checkpoint is due (an idle gate still signs).
+	Due() bool
+	// Commit keeps the head Append returned; Abort drops what Append
+	// made since; Restore replaces the head.
 	Commit(head json.RawMessage)
+	Abort()
 	Restore(head json.RawMessage) error
 }
 
@@ -96,7 +95,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 		cfg.TransactionalID = kafka.TxGate
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = wallClock{}
+		cfg.Clock = clock.Real{}
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -161,7 +160,7 @@ type breakerState struct {
 
 func (s *Service) lead(ctx context.Context) error {
 	tp := s.cfg.Kafka.Topics
-	if err := kafka.Ensure(ctx, s.cfg.Kafka, tp.Withdrawals, tp.GateState, tp.Alerts); err != nil {
+	if err := kafka.Ensure(ctx, s.cfg.Kafka, tp.Withdrawals, tp.GateState, tp.Audit, tp.Alerts); err != nil {
 		return fmt.Errorf("gate: %w", err)
 	}
 	out, err := kafka.NewTxWriter(s.cfg.Kafka, s.cfg.TransactionalID, tp.GateState, 0)
@@ -239,7 +238,8 @@ var (
 )
 
 func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, ch Changes, now time.Time) error {
-	if len(ch.Withdrawals) == 0 && !ch.BreakerChanged && len(ch.Entries) == 0 && len(ch.Alerts) == 0 {
+	due := s.cfg.Audit != nil && s.cfg.Audit.Due()
+	if len(ch.Withdrawals) == 0 && !ch.BreakerChanged && len(ch.Entries) == 0 && len(ch.Alerts) == 0 && !due {
 		return nil
 	}
 	start := time.Now()
@@ -271,16 +271,26 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, ch Changes, n
 		recs = append(recs, kafka.Record{Topic: tp.Alerts, Key: []byte(ch.Alerts[i].ID), Value: b})
 	}
 	var head json.RawMessage
-	if s.cfg.Audit != nil && len(ch.Entries) > 0 {
+	if s.cfg.Audit != nil && (len(ch.Entries) > 0 || due) {
 		ar, h, err := s.cfg.Audit.Append(ch.Entries, now)
 		if err != nil {
 			return fmt.Errorf("gate: audit: %w", err)
 		}
-		recs = append(recs, ar...)
-		recs = append(recs, kafka.Record{Key: []byte(auditKey), Value: h, Headers: stateHeaders})
-		head = h
+		if h != nil {
+			recs = append(recs, ar...)
+			recs = append(recs, kafka.Record{Key: []byte(auditKey), Value: h, Headers: stateHeaders})
+			head = h
+		}
+	}
+	if len(recs) == 0 {
+		return nil
 	}
 	if err := out.Commit(ctx, recs); err != nil {
+		if s.cfg.Audit != nil {
+			// The leader stops; the next term restores the head the
+			// state committed, whatever this transaction's outcome.
+			s.cfg.Audit.Abort()
+		}
 		return fmt.Errorf("gate: commit: %w", err)
 	}
 	if head != nil {
