@@ -24,6 +24,7 @@ import (
 	"github.com/cordonhq/cordon/internal/chain"
 	iconfig "github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/internal/recordauth"
+	"github.com/cordonhq/cordon/signer/gate"
 	"github.com/cordonhq/cordon/watchers/btc"
 	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/follow"
@@ -55,6 +56,9 @@ type Config struct {
 	// carrying authority (docs/security.md); Fill puts the keyring in
 	// Kafka.Auth.
 	RecordAuth recordauth.Config `yaml:"record_auth"`
+	// Gate is the withdrawal gate (role gate): approvers, assets,
+	// policy, risk, breaker and audit log (docs/gate/README.md).
+	Gate gate.Config `yaml:"gate"`
 }
 
 // The roles an instance can run.
@@ -63,10 +67,15 @@ const (
 	RoleLoader  = "loader"  // the ClickHouse loader and the retro-hunt (clickhouse.addrs)
 	RoleCredit  = "credit"  // the crediting service
 	RoleAPI     = "api"     // the HTTP API and the deposits view (api.listen)
+	RoleGate    = "gate"    // the withdrawal gate, on the API's listener (gate)
 )
 
-// AllRoles are every role, the default.
+// AllRoles are the default roles: every role but the gate, which runs
+// only where it is named (it needs its approvers configured).
 var AllRoles = []string{RoleWatcher, RoleLoader, RoleCredit, RoleAPI}
+
+// KnownRoles are every role an instance may run.
+var KnownRoles = []string{RoleWatcher, RoleLoader, RoleCredit, RoleAPI, RoleGate}
 
 // Runs tells whether the instance runs role.
 func (c *Config) Runs(role string) bool { return slices.Contains(c.Roles, role) }
@@ -184,6 +193,7 @@ func fillFollow(f *Follow, d Follow) {
 func Defaults() Config {
 	return Config{
 		Roles: slices.Clone(AllRoles),
+		Gate:  gate.DefaultConfig(),
 		ClickHouse: ClickHouse{Config: clickhouse.Config{Database: "cordon", Username: "default"}, GroupID: "cordon-clickhouse",
 			Loader: clickhouse.LoaderConfig{BatchRecords: 5000, Linger: 200 * time.Millisecond}},
 		Log:    Log{Level: "info", Format: "text"},
@@ -269,12 +279,18 @@ func (c *Config) Validate() error {
 		bad("http.listen", "%q: want host:port", c.HTTP.Listen)
 	}
 	if len(c.Roles) == 0 {
-		bad("roles", "empty: name at least one of %s", strings.Join(AllRoles, ", "))
+		bad("roles", "empty: name at least one of %s", strings.Join(KnownRoles, ", "))
 	}
 	for i, r := range c.Roles {
-		if !slices.Contains(AllRoles, r) {
-			bad(fmt.Sprintf("roles[%d]", i), "%q: want one of %s", r, strings.Join(AllRoles, ", "))
+		if !slices.Contains(KnownRoles, r) {
+			bad(fmt.Sprintf("roles[%d]", i), "%q: want one of %s", r, strings.Join(KnownRoles, ", "))
 		}
+	}
+	if c.Runs(RoleGate) {
+		if c.API.Listen == "" || !c.Runs(RoleAPI) {
+			bad("roles", "gate takes withdrawals on the API: run it with the api role and api.listen")
+		}
+		c.Gate.Validate(&problems, "gate")
 	}
 	c.Credit.Validate(&problems, "credit")
 	for i, pol := range c.Credit.Policies {

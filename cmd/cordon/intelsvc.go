@@ -21,6 +21,7 @@ import (
 	"github.com/cordonhq/cordon/internal/apiauth"
 	"github.com/cordonhq/cordon/internal/retry"
 	"github.com/cordonhq/cordon/registry"
+	"github.com/cordonhq/cordon/signer/gate"
 )
 
 // The components below are what each instance runs beside the pipeline:
@@ -191,7 +192,7 @@ type apiServer struct {
 // One apiauth.Auth checks every handler's tokens and scopes; refusals and
 // operators' changes of registered addresses are alerted on cordon.alerts.
 func newAPIServer(a config.API, prod *kafka.Producer, indicators *intel.Store, addresses *registry.Store, deposits *credit.View,
-	reg prometheus.Registerer, log *slog.Logger) (*apiServer, error) {
+	gapi *gate.API, reg prometheus.Registerer, log *slog.Logger) (*apiServer, error) {
 	auth, err := apiauth.New(a.Tokens, a.Operators, apiauth.Options{Registerer: reg, Log: log, Alerter: prod})
 	if err != nil {
 		return nil, err
@@ -204,6 +205,10 @@ func newAPIServer(a config.API, prod *kafka.Producer, indicators *intel.Store, a
 	mux.Handle(credit.DecisionsEndpoint, credit.NewDecisionsHandler(auth, a.MaxBodyBytes, deposits,
 		func(ctx context.Context, d credit.Decision) error { return credit.PublishDecision(ctx, prod, d) }, nil))
 	mux.Handle(credit.DepositsEndpoint, credit.NewDepositsHandler(auth, a.MaxBatch, deposits))
+	if gapi != nil {
+		gapi.Auth = auth
+		gapi.Handle(mux)
+	}
 	s := &apiServer{certFile: a.CertFile, keyFile: a.KeyFile,
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}}

@@ -25,6 +25,11 @@ Usage:
   cordon intel   import --format ofac|csv PATH | check --chain C ADDRESS... | stats
   cordon addresses import FILE          register deposit addresses and wallets (CSV or JSON lines)
   cordon deposits list|release|reject   held deposits, and operators' decisions on them
+  cordon withdrawals list|show|approve|reject   the withdrawal gate's withdrawals; approvals signed with your key
+  cordon breaker trip|list|reset        the circuit breaker (a reset needs a quorum of approvers)
+  cordon approver keygen --name N --out FILE   an approver's Ed25519 key file
+  cordon policy  hash|default|approve|check    the withdrawal policy (docs/gate/policy.md)
+  cordon audit   verify --trust KEY...  verify the gate's audit log (docs/gate/audit.md)
   cordon topics  [--script|--acls]      the Kafka topics cordon uses (--script: deploy/kafka/topics.sh, --acls: deploy/kafka/acls.sh)
   cordon keys    generate [--role R]    Ed25519 keys that sign the records carrying authority (docs/security.md)
   cordon config  check --config FILE [--strict]   validate a configuration and list its insecure settings
@@ -78,6 +83,16 @@ func dispatch(ctx context.Context, args []string) error {
 		return cmdTopics(args[1:])
 	case "keys":
 		return cmdKeys(args[1:])
+	case "withdrawals":
+		return cmdWithdrawals(ctx, args[1:])
+	case "breaker":
+		return cmdBreaker(ctx, args[1:])
+	case "approver":
+		return cmdApprover(args[1:])
+	case "policy":
+		return policyCmd(args[1:])
+	case "audit":
+		return auditCmd(args[1:])
 	case "config":
 		return cmdConfig(args[1:], os.Stdout)
 	case "version", "--version":

@@ -21,6 +21,7 @@ import (
 	"github.com/cordonhq/cordon/internal/recordauth"
 	"github.com/cordonhq/cordon/internal/retry"
 	"github.com/cordonhq/cordon/registry"
+	"github.com/cordonhq/cordon/signer/gate"
 	"github.com/cordonhq/cordon/watchers/btc"
 	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/follow"
@@ -191,6 +192,7 @@ type system struct {
 	addresses  *addressRegistry
 	credit     *crediting
 	api        *apiServer // nil without api.listen
+	gate       *gating    // nil without the gate role
 	// components run beside the pipeline.
 	components []component
 }
@@ -204,6 +206,9 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 	}
 	if cfg.API.Listen != "" && cfg.Runs(config.RoleAPI) {
 		signs = append(signs, recordauth.API)
+	}
+	if cfg.Runs(config.RoleGate) {
+		signs = append(signs, recordauth.Gate)
 	}
 	if err := requireAuth(cfg.Kafka, "cordon run (roles "+strings.Join(cfg.Roles, ", ")+")", signs...); err != nil {
 		return nil, err
@@ -241,7 +246,17 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 	}
 	if cfg.API.Listen != "" && cfg.Runs(config.RoleAPI) {
 		view := &depositsView{view: credit.NewView(kc), ready: p.kafkaReady, log: ilog}
-		if s.api, err = newAPIServer(cfg.API, p.producer, s.indicators.store, s.addresses.store, view.view, reg, log.With("component", "api")); err != nil {
+		var gapi *gate.API
+		if cfg.Runs(config.RoleGate) {
+			var g *gating
+			if g, gapi, err = newGating(cfg, s.indicators.store, s.addresses.store, reg, p.kafkaReady, log.With("component", "gate")); err != nil {
+				s.close()
+				return nil, err
+			}
+			s.gate = g
+			s.components = append(s.components, g)
+		}
+		if s.api, err = newAPIServer(cfg.API, p.producer, s.indicators.store, s.addresses.store, view.view, gapi, reg, log.With("component", "api")); err != nil {
 			s.close()
 			return nil, err
 		}

@@ -480,7 +480,9 @@ func (f *fixture) start2() *httptest.Server {
 	return srv
 }
 
-func testAuditKey() *audit.Key { return audit.KeyOf(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))) }
+func testAuditKey() *audit.Key {
+	return audit.KeyOf(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32)))
+}
 
 // Every request, finding, decision, approval, rejection and breaker
 // change is in the audit log, which verifies across a restart of the

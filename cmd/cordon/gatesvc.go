@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cordonhq/cordon/config"
+	"github.com/cordonhq/cordon/intel"
+	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/clock"
+	iconfig "github.com/cordonhq/cordon/internal/config"
+	"github.com/cordonhq/cordon/registry"
+	"github.com/cordonhq/cordon/signer/audit"
+	"github.com/cordonhq/cordon/signer/gate"
+	"github.com/cordonhq/cordon/signer/policy"
+	"github.com/cordonhq/cordon/signer/risk"
+)
+
+// gating runs the withdrawal gate while this instance leads; its API is
+// mounted on the API server.
+type gating struct {
+	svc        *gate.Service
+	indicators *intel.Store
+	registry   *registry.Store
+	ready      <-chan struct{}
+	log        *slog.Logger
+}
+
+// newGating builds the gate from the config: the approvers, the policy
+// (the shipped default, or a policy file with its approval record), the
+// prices, a risk layer screening with the indicator store and reading
+// the registry, and the audit log signed with the gate's key.
+func newGating(cfg config.Config, indicators *intel.Store, addresses *registry.Store, reg prometheus.Registerer, ready <-chan struct{},
+	log *slog.Logger) (*gating, *gate.API, error) {
+	var p iconfig.Problems
+	approvers := cfg.Gate.Validate(&p, "gate")
+	networks := gateNetworks(cfg)
+	assets := gate.NewAssetList(&p, "gate.assets", networks, cfg.Gate.Assets)
+	if err := p.Err(); err != nil {
+		return nil, nil, err
+	}
+	pol, by, err := policy.Load(cfg.Gate.Policy, approvers)
+	if err != nil {
+		return nil, nil, err
+	}
+	seed := cfg.RecordAuth.Keys.Gate.Value()
+	if seed == "" {
+		return nil, nil, errors.New("the gate signs its audit log with record_auth.keys.gate, which is not set (cordon keys generate --role gate)")
+	}
+	key, err := audit.NewKey(seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	chn, err := audit.New(cfg.Gate.Audit, key, clock.Real{})
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Info("gate: policy loaded", "policy", pol.Hash(), "approved_by", by, "rules", len(pol.Rules()))
+	newCore := func() (*gate.Core, error) {
+		prices, err := policy.NewPrices(cfg.Gate.Policy.Prices, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		r, err := risk.New(cfg.Gate.Risk, risk.Deps{Screener: indicators.Index,
+			Registry: risk.RegistryFunc(func(c chain.Chain, network, addr string) (string, string, bool) {
+				e, ok := addresses.Index.Lookup(c, network, addr)
+				return e.Kind, e.Account, ok
+			})})
+		if err != nil {
+			return nil, err
+		}
+		c := gate.NewCore()
+		c.Approvers, c.Policy, c.Prices, c.Risk, c.Assets, c.Breaker = approvers, pol, prices, r, assets, cfg.Gate.Breaker
+		return c, nil
+	}
+	svc, err := gate.NewService(gate.ServiceConfig{Kafka: cfg.Kafka, NewCore: newCore, Log: log, Metrics: gate.NewMetrics(reg),
+		Audit: &gate.ChainAuditor{Chain: chn, Topic: cfg.Kafka.Topics.Audit}})
+	if err != nil {
+		return nil, nil, err
+	}
+	return &gating{svc: svc, indicators: indicators, registry: addresses, ready: ready, log: log},
+		&gate.API{Service: svc, Assets: assets}, nil
+}
+
+// gateNetworks are the chain networks the instance follows ("eth/mainnet").
+func gateNetworks(cfg config.Config) []string {
+	out := make([]string, 0, len(cfg.Chains.ETH)+len(cfg.Chains.BTC))
+	for _, e := range cfg.Chains.ETH {
+		out = append(out, "eth/"+e.Config.Network)
+	}
+	for _, b := range cfg.Chains.BTC {
+		out = append(out, "btc/"+b.Config.Network)
+	}
+	return out
+}
+
+// Run leads the gate once the registry and the indicator store have
+// caught up: a withdrawal must not be assessed on a partial blocklist.
+func (g *gating) Run(ctx context.Context) error {
+	if !waitReady(ctx, g.ready) {
+		return nil
+	}
+	for !g.indicators.Ready() || !g.registry.Ready() {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return g.svc.Run(ctx)
+}

@@ -1,0 +1,68 @@
+package gate
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/cordonhq/cordon/internal/config"
+	"github.com/cordonhq/cordon/signer/audit"
+	"github.com/cordonhq/cordon/signer/intent"
+	"github.com/cordonhq/cordon/signer/policy"
+	"github.com/cordonhq/cordon/signer/risk"
+)
+
+// Config is the gate section of the config file.
+type Config struct {
+	// Approvers are the people who approve: name, groups, Ed25519 public
+	// key (cordon approver keygen).
+	Approvers []intent.Approver `yaml:"approvers"`
+	// Assets are the tokens withdrawals may move (each followed network's
+	// coin is always accepted).
+	Assets  []Asset       `yaml:"assets"`
+	Policy  policy.Config `yaml:"policy"`
+	Risk    risk.Config   `yaml:"risk"`
+	Breaker BreakerConfig `yaml:"breaker"`
+	Audit   audit.Config  `yaml:"audit"`
+}
+
+// DefaultConfig is the gate's defaults: the risk layer's, and a reset
+// of the breaker by 2 approvers of security.
+func DefaultConfig() Config {
+	return Config{Risk: risk.Defaults(), Breaker: BreakerConfig{ResetQuorum: 2, ResetGroups: []string{"security"}}}
+}
+
+// Validate checks the section (key is "gate"), naming each bad key, and
+// returns the approvers.
+func (c *Config) Validate(p *config.Problems, key string) *intent.Approvers {
+	if len(c.Approvers) == 0 {
+		p.Add(key+".approvers", "empty: the gate needs the approvers who approve withdrawals (cordon approver keygen)")
+		return nil
+	}
+	approvers, err := intent.NewApprovers(key+".approvers", c.Approvers)
+	if err != nil {
+		p.Add(key+".approvers", "%v", err)
+		return nil
+	}
+	c.Policy.Validate(p, key+".policy", approvers)
+	c.Risk.Validate(p, key+".risk")
+	c.Audit.Validate(p, key+".audit")
+	b := c.Breaker
+	eligible := 0
+	for _, a := range approvers.List() {
+		if !a.Disabled && slices.ContainsFunc(b.ResetGroups, a.In) {
+			eligible++
+		}
+	}
+	switch {
+	case b.ResetQuorum < 1:
+		p.Add(key+".breaker.reset_quorum", "%d: a reset needs at least one approver", b.ResetQuorum)
+	case b.ResetQuorum > eligible:
+		p.Add(key+".breaker.reset_quorum", "%d: only %d enabled approvers are in %v: the breaker could never be reset", b.ResetQuorum, eligible, b.ResetGroups)
+	}
+	for i, t := range c.Assets {
+		if t.Symbol == "" {
+			p.Add(fmt.Sprintf("%s.assets[%d].symbol", key, i), "empty: name the token")
+		}
+	}
+	return approvers
+}
