@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cordonhq/cordon/config"
+	"github.com/cordonhq/cordon/signer/gate"
 	"github.com/cordonhq/cordon/ingest/clickhouse/chserver"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
@@ -47,6 +48,8 @@ func cmdDev(ctx context.Context, args []string) error {
 	btcReorgEvery := fs.Int("btc-reorg-every", 20, "make a 1-2 block Bitcoin reorg every N blocks on average (0: never)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	quiet := fs.Bool("quiet", false, "no live status lines")
+	gateCooling := fs.Duration("gate-cooling", 30*time.Second, "the withdrawal gate's cooling period in place of the default policy's 2 hours")
+	withdrawEvery := fs.Duration("withdrawal-every", 3*time.Second, "time between generated withdrawals (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -162,6 +165,9 @@ func cmdDev(ctx context.Context, args []string) error {
 	if cfg.RecordAuth, err = devRecordAuth(*dataDir); err != nil {
 		return fmt.Errorf("dev record keys: %w", err)
 	}
+	if err := devGate(&cfg, *dataDir, *gateCooling, traffic.Token.Hex()); err != nil {
+		return fmt.Errorf("dev gate: %w", err)
+	}
 	if err := cfg.Fill(); err != nil {
 		return fmt.Errorf("dev config: %w", err)
 	}
@@ -178,9 +184,14 @@ func cmdDev(ctx context.Context, args []string) error {
 		Topics: map[string]string{"blocks": cfg.Kafka.Topics.Blocks, "transactions": cfg.Kafka.Topics.Transactions,
 			"transfers": cfg.Kafka.Topics.Transfers, "outputs": cfg.Kafka.Topics.Outputs, "spends": cfg.Kafka.Topics.Spends,
 			"alerts": cfg.Kafka.Topics.Alerts, "intel": cfg.Kafka.Topics.Intel, "addresses": cfg.Kafka.Topics.Addresses,
-			"deposits": cfg.Kafka.Topics.Deposits, "decisions": cfg.Kafka.Topics.Decisions},
+			"deposits": cfg.Kafka.Topics.Deposits, "decisions": cfg.Kafka.Topics.Decisions, "withdrawals": cfg.Kafka.Topics.Withdrawals,
+			"audit": cfg.Kafka.Topics.Audit},
 		API: &apiEndpoint{URL: "http://" + sys.api.addr(), Token: devTokens["screening"], Tokens: devTokens, Operator: devOperator, OperatorToken: opToken}}
-	ep.RecordKeys = map[string]string{"api": cfg.RecordAuth.Trust.API[0], "credit": cfg.RecordAuth.Trust.Credit[0], "intel": cfg.RecordAuth.Trust.Intel[0]}
+	ep.RecordKeys = map[string]string{"api": cfg.RecordAuth.Trust.API[0], "credit": cfg.RecordAuth.Trust.Credit[0], "intel": cfg.RecordAuth.Trust.Intel[0],
+		"gate": cfg.RecordAuth.Trust.Gate[0]}
+	for _, a := range devApprovers {
+		ep.Approvers = append(ep.Approvers, devApprover{Name: a.name, Group: a.group, KeyFile: devApproverKey(*dataDir, a.name)})
+	}
 	if chSrv != nil {
 		ep.ClickHouse = chSrv.Addr()
 	}
@@ -200,9 +211,9 @@ func cmdDev(ctx context.Context, args []string) error {
 		_, port, _ := net.SplitHostPort(chSrv.Addr())
 		chLine = fmt.Sprintf("  clickhouse %s (try: clickhouse-client --port %s -d cordon -q 'SELECT count() FROM canonical_outputs')\n", chSrv.Addr(), port)
 	}
-	fmt.Fprintf(os.Stderr, "\ncordon dev is up — endpoints in %s\n  kafka   %s   (try: kcat -C -b %s -t %s -e)\n  eth rpc %s\n%s%s  http    http://%s/metrics  /healthz  /readyz\n  api     %s/v1/screen (tokens per role in endpoints.json: api.tokens.screening, .registrar, .ledger; try: bin/cordon intel check --chain eth %s)\n          /v1/decisions: release or reject held deposits with the operator token in endpoints.json (docs/credit.md)\n\n",
+	fmt.Fprintf(os.Stderr, "\ncordon dev is up — endpoints in %s\n  kafka   %s   (try: kcat -C -b %s -t %s -e)\n  eth rpc %s\n%s%s  http    http://%s/metrics  /healthz  /readyz\n  api     %s/v1/screen (tokens per role in endpoints.json: api.tokens.screening, .registrar, .ledger; try: bin/cordon intel check --chain eth %s)\n          /v1/decisions: release or reject held deposits with the operator token in endpoints.json (docs/credit.md)\n          /v1/withdrawals: the withdrawal gate (try: bin/cordon withdrawals list; bin/cordon withdrawals approve ID --key %s)\n\n",
 		filepath.Join(*dataDir, "endpoints.json"), ep.Kafka, ep.Kafka, cfg.Kafka.Topics.Blocks, ep.ETHRPC, btcLine, chLine, ep.HTTP,
-		ep.API.URL, devFlagged(dev))
+		ep.API.URL, devFlagged(dev), devApproverKey(*dataDir, "alice"))
 
 	g, gctx := errgroup.WithContext(ctx)
 	sys.start(gctx, g)
@@ -210,6 +221,12 @@ func cmdDev(ctx context.Context, args []string) error {
 	g.Go(func() error { return importDevFeed(gctx, sys, dev, btcTraffic, log) })
 	if btcTraffic != nil {
 		g.Go(func() error { return btcTraffic.run(gctx, *btcInterval, *btcTxs, *btcReorgEvery) })
+	}
+	if *withdrawEvery > 0 {
+		dw := &devWithdrawals{client: gateClient{api: ep.API.URL, token: devTokens["withdrawals"]},
+			approver: gateClient{api: ep.API.URL, token: devTokens["approvals"]}, dir: *dataDir, flagged: devFlagged(dev),
+			every: *withdrawEvery, log: log.With("component", "dev-withdrawals")}
+		g.Go(func() error { return dw.Run(gctx) })
 	}
 	if !*quiet {
 		g.Go(func() error { return showStatus(gctx, os.Stdout, sys, traffic, btcTraffic) })
@@ -249,6 +266,16 @@ func showStatus(ctx context.Context, w io.Writer, sys *system, tr *devnet.Traffi
 			fmt.Fprintf(w, "%s %-14s pending %d  credited %d  held %d  released %d  rejected %d  dropped %d  reverted %d  dust %d\n",
 				time.Now().Format("15:04:05"), "deposits", c["pending"], c["credited"], c["held"], c["released"], c["rejected"], c["dropped"],
 				c["reverted"], c["dust"])
+		}
+		if sys.gate != nil {
+			c := sys.gate.svc.Counts()
+			role := "standby"
+			if sys.gate.svc.Leader() {
+				role = "leading"
+			}
+			fmt.Fprintf(w, "%s %-14s pending %d  cooling %d  approved %d  paused %d  denied %d  rejected %d  expired %d  %s\n",
+				time.Now().Format("15:04:05"), "withdrawals", c[gate.StatusPending], c[gate.StatusCooling], c[gate.StatusApproved],
+				c[gate.StatusPaused], c[gate.StatusDenied], c[gate.StatusRejected], c[gate.StatusExpired], role)
 		}
 		if p.loader != nil {
 			state := "ok"

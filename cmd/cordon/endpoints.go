@@ -38,7 +38,10 @@ type endpoints struct {
 	// deposits with record_keys.credit); the private keys are the
 	// record-key-* files beside this one.
 	RecordKeys map[string]string `json:"record_keys"`
-	PID        int               `json:"pid"`
+	// Approvers are the dev approvers: name, group and key file (sign
+	// with cordon withdrawals approve ID --key FILE).
+	Approvers []devApprover `json:"approvers,omitempty"`
+	PID       int           `json:"pid"`
 }
 
 func writeEndpoints(dir string, e endpoints) error {
@@ -72,6 +75,13 @@ func readEndpoints(dir string) (endpoints, error) {
 	return e, nil
 }
 
+// devApprover is one dev approver in endpoints.json.
+type devApprover struct {
+	Name    string `json:"name"`
+	Group   string `json:"group"`
+	KeyFile string `json:"key_file"`
+}
+
 // btcRPC is what a client needs to call the dev btcd node.
 type btcRPC struct {
 	URL      string `json:"url"`
@@ -88,7 +98,8 @@ type apiEndpoint struct {
 	// scripts read it.
 	Token string `json:"token"`
 	// Tokens are the integrations' tokens by role (devRoles): screening
-	// (screen), registrar (register), ledger (deposits:read).
+	// (screen), registrar (register), ledger (deposits:read), withdrawals
+	// (withdraw), approvals (approve).
 	Tokens map[string]string `json:"tokens"`
 	// Operator and OperatorToken decide on held deposits.
 	Operator      string `json:"operator"`
@@ -108,4 +119,6 @@ var devRoles = []struct {
 	{"screening", "api-token", []string{"screen"}},
 	{"registrar", "register-token", []string{"register"}},
 	{"ledger", "ledger-token", []string{"deposits:read"}},
+	{"withdrawals", "withdraw-token", []string{"withdraw"}},
+	{"approvals", "approve-token", []string{"approve"}},
 }

@@ -139,6 +139,8 @@ func devRecordAuth(dir string) (recordauth.Config, error) {
 			c.Keys.Credit, c.Trust.Credit = iconfig.SecretValue(priv), []string{s.Public()}
 		case recordauth.Intel:
 			c.Keys.Intel, c.Trust.Intel = iconfig.SecretValue(priv), []string{s.Public()}
+		case recordauth.Gate:
+			c.Keys.Gate, c.Trust.Gate = iconfig.SecretValue(priv), []string{s.Public()}
 		}
 	}
 	return c, nil

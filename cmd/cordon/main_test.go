@@ -8,12 +8,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +29,8 @@ import (
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/registry"
+	"github.com/cordonhq/cordon/signer/gate"
+	"github.com/cordonhq/cordon/signer/intent"
 	"github.com/cordonhq/cordon/watchers/btc/btcnode"
 	"github.com/cordonhq/cordon/watchers/btc/btctest"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
@@ -161,7 +165,61 @@ func TestDevEndToEnd(t *testing.T) {
 	checkDevIndicatorsInClickHouse(t, ep)
 	checkDevRetroHunt(t, ctx, dir, ep)
 	checkDevDeposits(t, ctx, dir, ep)
+	checkDevWithdrawals(t, ctx, dir, ep)
 }
+
+// checkDevWithdrawals: the dev traffic's withdrawals pass the gate: some
+// approved by the dev approvers' signatures, one to the flagged account
+// denied, a lookalike rejected; an approver's CLI approves a pending one
+// with their key file; the audit log verifies.
+func checkDevWithdrawals(t testing.TB, ctx context.Context, dir string, ep endpoints) {
+	require.Len(t, ep.Approvers, 5)
+	c := gateClient{api: ep.API.URL, token: ep.API.Tokens["approvals"]}
+	seen := map[string]gate.Withdrawal{}
+	require.Eventually(t, func() bool {
+		var out struct{ Withdrawals []gate.Withdrawal }
+		if err := c.call(ctx, "GET", "/v1/withdrawals?limit=1000", nil, &out); err != nil {
+			return false
+		}
+		for _, w := range out.Withdrawals {
+			key := w.Status
+			if w.Status == gate.StatusDenied {
+				key += "/" + w.Decision.Rule
+			}
+			seen[key] = w
+		}
+		_, approved := seen[gate.StatusApproved]
+		_, flagged := seen[gate.StatusDenied+"/flagged-destination"]
+		_, rejected := seen[gate.StatusRejected]
+		_, pending := seen[gate.StatusPending]
+		return approved && flagged && rejected && pending
+	}, 3*time.Minute, time.Second, "approved, denied (flagged), rejected and pending withdrawals; saw %v", keys(seen))
+	require.Contains(t, seen[gate.StatusRejected].Reason, "address poisoning")
+	ok := seen[gate.StatusApproved]
+	h, err := ok.Intent.Hash()
+	require.NoError(t, err)
+	require.Equal(t, ok.Hash, h)
+	require.GreaterOrEqual(t, len(ok.Approvals), 2, "approved by a quorum")
+
+	// An approver signs with their key file through the CLI.
+	pend := seen[gate.StatusPending]
+	var who string
+	for _, a := range ep.Approvers {
+		if !slices.ContainsFunc(pend.Approvals, func(x intent.Approval) bool { return x.Approver == a.Name }) {
+			who = a.KeyFile
+			break
+		}
+	}
+	err = cmdWithdrawals(ctx, []string{"approve", pend.Intent.ID, "--key", who, "--data-dir", dir})
+	if err != nil {
+		// The dev approvers may have finished it meanwhile.
+		require.Regexp(t, "already|quorum|released|closed", err.Error())
+	}
+	require.NoError(t, cmdWithdrawals(ctx, []string{"show", pend.Intent.ID, "--data-dir", dir}))
+	require.NoError(t, runAuditVerify(ctx, []string{"--data-dir", dir, "--trust", ep.RecordKeys["gate"]}, io.Discard))
+}
+
+func keys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // checkDevDeposits: deposits to the simulated users' addresses are
 // credited on cordon.deposits (read with kcat), and those from the dev
