@@ -16,12 +16,12 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cordonhq/cordon/config"
-	"github.com/cordonhq/cordon/signer/gate"
 	"github.com/cordonhq/cordon/ingest/clickhouse/chserver"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
 	iconfig "github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/internal/obs"
+	"github.com/cordonhq/cordon/signer/gate"
 	"github.com/cordonhq/cordon/watchers/btc"
 	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"

@@ -108,11 +108,11 @@ type devWithdrawals struct {
 	// approvers' signed approvals (the approvals token).
 	client   gateClient
 	approver gateClient
-	dir     string
-	flagged string
-	every   time.Duration
-	log     *slog.Logger
-	n       int
+	dir      string
+	flagged  string
+	every    time.Duration
+	log      *slog.Logger
+	n        int
 }
 
 func (d *devWithdrawals) Run(ctx context.Context) error {
@@ -131,7 +131,9 @@ func (d *devWithdrawals) Run(ctx context.Context) error {
 }
 
 // devUsed is the destination every dev account withdraws to first.
-func devUsed(account int) string { return fmt.Sprintf("0x%04x00000000000000000000000000000000%04x", 0xd0+account, 0xbeef) }
+func devUsed(account int) string {
+	return fmt.Sprintf("0x%04x00000000000000000000000000000000%04x", 0xd0+account, 0xbeef)
+}
 
 func (d *devWithdrawals) request(ctx context.Context, rng *rand.Rand) {
 	d.n++
