@@ -7,8 +7,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/cordonhq/cordon/config"
+	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/internal/retry"
 	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/clock"
@@ -24,6 +27,8 @@ import (
 // mounted on the API server.
 type gating struct {
 	svc        *gate.Service
+	prices     *policy.Prices
+	kc         kafka.Config
 	indicators *intel.Store
 	registry   *registry.Store
 	ready      <-chan struct{}
@@ -60,11 +65,12 @@ func newGating(cfg config.Config, indicators *intel.Store, addresses *registry.S
 		return nil, nil, err
 	}
 	log.Info("gate: policy loaded", "policy", pol.Hash(), "approved_by", by, "rules", len(pol.Rules()))
+	// One price table for every term as leader, fed from cordon.prices.
+	prices, err := policy.NewPrices(cfg.Gate.Policy.Prices, time.Now())
+	if err != nil {
+		return nil, nil, err
+	}
 	newCore := func() (*gate.Core, error) {
-		prices, err := policy.NewPrices(cfg.Gate.Policy.Prices, time.Now())
-		if err != nil {
-			return nil, err
-		}
 		r, err := risk.New(cfg.Gate.Risk, risk.Deps{Screener: indicators.Index,
 			Registry: risk.RegistryFunc(func(c chain.Chain, network, addr string) (string, string, bool) {
 				e, ok := addresses.Index.Lookup(c, network, addr)
@@ -82,7 +88,7 @@ func newGating(cfg config.Config, indicators *intel.Store, addresses *registry.S
 	if err != nil {
 		return nil, nil, err
 	}
-	return &gating{svc: svc, indicators: indicators, registry: addresses, ready: ready, log: log},
+	return &gating{svc: svc, prices: prices, kc: cfg.Kafka, indicators: indicators, registry: addresses, ready: ready, log: log},
 		&gate.API{Service: svc, Assets: assets}, nil
 }
 
@@ -104,12 +110,50 @@ func (g *gating) Run(ctx context.Context) error {
 	if !waitReady(ctx, g.ready) {
 		return nil
 	}
-	for !g.indicators.Ready() || !g.registry.Ready() {
+	caught := make(chan struct{})
+	eg, ectx := errgroup.WithContext(ctx)
+	eg.Go(func() error { return g.followPrices(ectx, caught) })
+	eg.Go(func() error {
 		select {
-		case <-ctx.Done():
+		case <-ectx.Done():
 			return nil
-		case <-time.After(100 * time.Millisecond):
+		case <-caught:
 		}
-	}
-	return g.svc.Run(ctx)
+		for !g.indicators.Ready() || !g.registry.Ready() {
+			select {
+			case <-ectx.Done():
+				return nil
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		return g.svc.Run(ectx)
+	})
+	return eg.Wait()
+}
+
+// followPrices applies cordon.prices to the gate's price table; caught
+// is closed once it read what the topic held. A record that does not
+// parse or moves a price back in time is refused and logged; the price
+// before it stays.
+func (g *gating) followPrices(ctx context.Context, caught chan struct{}) error {
+	once := false
+	return retry.Forever(ctx, restartPolicy, g.log, "gate: reading cordon.prices failed", func(ctx context.Context) error {
+		if err := kafka.Ensure(ctx, g.kc, g.kc.Topics.Prices); err != nil {
+			return err
+		}
+		return kafka.ReadLog(ctx, g.kc, g.kc.Topics.Prices, kafka.LogOptions{Follow: true, ClientID: "gate-prices", Caught: func() {
+			if !once {
+				once = true
+				close(caught)
+			}
+		}}, func(r *kafka.Record) error {
+			if r.Value == nil {
+				return nil
+			}
+			if err := g.prices.Apply(r.Value, time.Now()); err != nil {
+				g.log.Warn("gate: a price was refused", "topic", g.kc.Topics.Prices, "key", string(r.Key), "err", err)
+			}
+			return nil
+		})
+	})
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"github.com/cordonhq/cordon/internal/retry"
 	"github.com/cordonhq/cordon/registry"
 	"github.com/cordonhq/cordon/signer/gate"
+	"github.com/cordonhq/cordon/signer/policy"
 )
 
 // The components below are what each instance runs beside the pipeline:
@@ -205,6 +207,17 @@ func newAPIServer(a config.API, prod *kafka.Producer, indicators *intel.Store, a
 	mux.Handle(credit.DecisionsEndpoint, credit.NewDecisionsHandler(auth, a.MaxBodyBytes, deposits,
 		func(ctx context.Context, d credit.Decision) error { return credit.PublishDecision(ctx, prod, d) }, nil))
 	mux.Handle(credit.DepositsEndpoint, credit.NewDepositsHandler(auth, a.MaxBatch, deposits))
+	mux.Handle(gate.PricesEndpoint, gate.PricesHandler(auth, func(ctx context.Context, ps []policy.PriceUpdate) error {
+		recs := make([]kafka.KeyValue, len(ps))
+		for i := range ps {
+			v, err := json.Marshal(&ps[i])
+			if err != nil {
+				return err
+			}
+			recs[i] = kafka.KeyValue{Key: gate.PriceKey(&ps[i]), Value: v}
+		}
+		return prod.PublishKeyed(ctx, prod.Topics().Prices, "price", recs)
+	}, nil))
 	if gapi != nil {
 		gapi.Auth = auth
 		gapi.Handle(mux)

@@ -74,6 +74,8 @@ allow "$PRINCIPAL_GATE" --operation Read --operation Describe --topic cordon.wit
 allow "$PRINCIPAL_LEDGER" --operation Read --operation Describe --topic cordon.withdrawals
 allow "$PRINCIPAL_GATE" --operation Write --operation Describe --topic cordon.gate-state
 allow "$PRINCIPAL_GATE" --operation Read --operation Describe --topic cordon.gate-state
+allow "$PRINCIPAL_API" --operation Write --operation Describe --topic cordon.prices
+allow "$PRINCIPAL_GATE" --operation Read --operation Describe --topic cordon.prices
 allow "$PRINCIPAL_GATE" --operation Read --operation Describe --topic cordon.withdrawals-leader
 
 # Consumer groups: the ClickHouse loader and its copy of the indicators,

@@ -31,7 +31,7 @@ type Refusal struct {
 func (t Topics) Signer(topic string) recordauth.Role {
 	t.Fill()
 	switch topic {
-	case t.Addresses, t.Decisions:
+	case t.Addresses, t.Decisions, t.Prices:
 		return recordauth.API
 	case t.Deposits, t.CreditState:
 		return recordauth.Credit

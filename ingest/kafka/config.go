@@ -40,6 +40,9 @@ type Topics struct {
 	// GateState is the withdrawal gate's own compacted state.
 	Withdrawals string `yaml:"withdrawals"`
 	GateState   string `yaml:"gate_state"`
+	// Prices is the compacted topic of asset prices in dollars (keyed by
+	// chain/network/asset) the exchange publishes through POST /v1/prices.
+	Prices string `yaml:"prices"`
 	// Audit is the withdrawal gate's hash-chained audit log (one
 	// partition, kept forever, keyed by sequence number).
 	Audit string `yaml:"audit"`
@@ -50,7 +53,8 @@ func DefaultTopics() Topics {
 	return Topics{Blocks: "cordon.blocks", Transactions: "cordon.transactions", Transfers: "cordon.transfers",
 		Outputs: "cordon.outputs", Spends: "cordon.spends", Alerts: "cordon.alerts", Intel: "cordon.intel",
 		Addresses: "cordon.addresses", Deposits: "cordon.deposits", Decisions: "cordon.deposit-decisions",
-		CreditState: "cordon.credit-state", Withdrawals: "cordon.withdrawals", GateState: "cordon.gate-state", Audit: "cordon.audit"}
+		CreditState: "cordon.credit-state", Withdrawals: "cordon.withdrawals", GateState: "cordon.gate-state", Audit: "cordon.audit",
+		Prices: "cordon.prices"}
 }
 
 // Fill gives every unnamed topic its default name.
@@ -64,7 +68,7 @@ func (t *Topics) Fill() {
 		{&t.Spends, def.Spends}, {&t.Alerts, def.Alerts}, {&t.Intel, def.Intel}, {&t.Addresses, def.Addresses},
 		{&t.Deposits, def.Deposits}, {&t.Decisions, def.Decisions}, {&t.CreditState, def.CreditState},
 		{&t.Withdrawals, def.Withdrawals}, {&t.GateState, def.GateState},
-		{&t.Audit, def.Audit},
+		{&t.Audit, def.Audit}, {&t.Prices, def.Prices},
 	} {
 		if *f.name == "" {
 			*f.name = f.def

@@ -106,6 +106,8 @@ func (t Topics) Specs() []TopicSpec {
 			Doc: "withdrawal events (pending_approval, cooling, approved, denied, ...), keyed by withdrawal id: the exchange's withdrawal service reads it"},
 		{Name: t.GateState, Key: "gate_state", Partitions: 6, Compact: true, Transactional: true, Writers: []string{PrincipalGate}, Readers: []string{PrincipalGate},
 			Doc: "the withdrawal gate's own state: withdrawals with their approvals, accounts' history, the breaker, the audit head"},
+		{Name: t.Prices, Key: "prices", Partitions: 1, Compact: true, Writers: []string{PrincipalAPI}, Readers: []string{PrincipalGate},
+			Doc: "asset prices in dollars, keyed by chain/network/asset, published by the exchange through POST /v1/prices: the gate's tiers"},
 		{Name: t.GateLeader(), Key: "", Partitions: 1, Fixed: true, RetentionMs: -1, Writers: []string{}, Readers: []string{PrincipalGate},
 			Doc: "no records: the consumer group member holding its one partition runs the withdrawal gate"},
 	}

@@ -39,13 +39,16 @@ const (
 	// of breaker resets) and reading withdrawals. The signature, not the
 	// token, is what counts: the token only carries it.
 	Approve Scope = "approve"
+	// Prices is POST /v1/prices: the exchange's price feed, which sets
+	// the gate's dollar tiers.
+	Prices Scope = "prices"
 	// Breaker trips the circuit breaker (POST /v1/breaker): operators,
 	// and the detection system's token.
 	Breaker Scope = "breaker"
 )
 
 // TokenScopes are the scopes api.tokens may hold.
-var TokenScopes = []Scope{Screen, ScreenDetails, Register, DepositsRead, Withdraw, Approve, Breaker}
+var TokenScopes = []Scope{Screen, ScreenDetails, Register, DepositsRead, Withdraw, Approve, Breaker, Prices}
 
 // OperatorScopes are what every operator holds: deciding and changing
 // registered addresses (the acts a person answers for) and every read.
