@@ -10,12 +10,13 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cordonhq/cordon/config"
+	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/ingest/kafka"
-	"github.com/cordonhq/cordon/internal/retry"
 	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/clock"
 	iconfig "github.com/cordonhq/cordon/internal/config"
+	"github.com/cordonhq/cordon/internal/retry"
 	"github.com/cordonhq/cordon/registry"
 	"github.com/cordonhq/cordon/signer/audit"
 	"github.com/cordonhq/cordon/signer/gate"
@@ -70,8 +71,20 @@ func newGating(cfg config.Config, indicators *intel.Store, addresses *registry.S
 	if err != nil {
 		return nil, nil, err
 	}
+	// The destination's earlier counterparties come from ClickHouse when
+	// the instance has it (a lookup that fails is counterparties_unknown,
+	// never clean); without ClickHouse the check is off.
+	var cps risk.Counterparties
+	if len(cfg.ClickHouse.Addrs) > 0 {
+		st, err := clickhouse.Open(context.Background(), cfg.ClickHouse.Config)
+		if err != nil {
+			log.Warn("gate: no ClickHouse for the destinations' counterparties", "err", err)
+		} else {
+			cps = risk.NewClickHouse(st)
+		}
+	}
 	newCore := func() (*gate.Core, error) {
-		r, err := risk.New(cfg.Gate.Risk, risk.Deps{Screener: indicators.Index,
+		r, err := risk.New(cfg.Gate.Risk, risk.Deps{Screener: indicators.Index, Counterparties: cps,
 			Registry: risk.RegistryFunc(func(c chain.Chain, network, addr string) (string, string, bool) {
 				e, ok := addresses.Index.Lookup(c, network, addr)
 				return e.Kind, e.Account, ok
