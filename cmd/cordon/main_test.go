@@ -613,8 +613,10 @@ func checkDevBitcoin(t testing.TB, ctx context.Context, dir string, ep endpoints
 	require.NotNil(t, ep.BTCRPC, "endpoints.json has no btc_rpc")
 	require.Equal(t, devBTCNetwork, ep.BTCRPC.Network)
 	require.NotEmpty(t, ep.BTCRPC.Password)
-	// The wallet pays during the first blocks after bootstrap (height 450).
-	deadline := time.Now().Add(60 * time.Second)
+	// The wallet pays during the first blocks after bootstrap (height 450);
+	// on a loaded machine (make test runs packages side by side) that can
+	// take a while.
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		_, metrics := httpGet(t, "http://"+ep.HTTP+"/metrics")
 		if strings.Contains(metrics, `cordon_kafka_messages_total{topic="cordon.spends"}`) {
