@@ -10,6 +10,7 @@ import (
 
 	"github.com/cordonhq/cordon/internal/apiauth"
 	"github.com/cordonhq/cordon/signer/intent"
+	"github.com/cordonhq/cordon/signer/risk"
 )
 
 // The gate's endpoints.
@@ -102,7 +103,9 @@ func (a *API) request(w http.ResponseWriter, r *http.Request) {
 		_, _ = c.Assess(r.Context(), &q, who.Name, time.Now()) //nolint:errcheck // only warms caches; the loop assesses again
 	}
 	v, err := a.Service.do(r.Context(), func(c *Core, now time.Time) (any, error) {
-		wd, created, err := c.Request(r.Context(), &q, h, who.Name, now)
+		// The loop does no I/O: the counterparties are what the warm-up
+		// above found (a miss is counterparties_unknown, at once).
+		wd, created, err := c.Request(risk.CacheOnly(r.Context()), &q, h, who.Name, now)
 		if err != nil {
 			return nil, err
 		}

@@ -80,13 +80,15 @@ type BreakerConfig struct {
 	ResetGroups []string `yaml:"reset_groups"`
 }
 
-// resetMet counts the distinct approvers of the reset groups.
-func (c BreakerConfig) resetMet(approvers *intent.Approvers, resets []intent.Approval) (bool, string) {
+// resetMet counts the distinct approvers of the reset groups whose reset
+// approvals of t verify now: signed by a known, enabled approver (one
+// disabled since no longer counts).
+func (c BreakerConfig) resetMet(approvers *intent.Approvers, t *Trip) (bool, string) {
 	n := 0
 	seen := map[string]bool{}
-	for _, r := range resets {
-		a, ok := approvers.Get(r.Approver)
-		if !ok || seen[a.Name] || !slices.ContainsFunc(c.ResetGroups, a.In) {
+	for i := range t.Resets {
+		a, err := verifyReset(approvers, t, &t.Resets[i])
+		if err != nil || seen[a.Name] || !slices.ContainsFunc(c.ResetGroups, a.In) {
 			continue
 		}
 		seen[a.Name] = true

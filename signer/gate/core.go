@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cordonhq/cordon/internal/address"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/signer/intent"
 	"github.com/cordonhq/cordon/signer/policy"
@@ -255,6 +257,23 @@ func (c *Core) Request(ctx context.Context, q *Request, bodyHash, requester stri
 // release approves w into signing, or pauses it when the breaker covers
 // it.
 func (c *Core) release(w *Withdrawal, now time.Time) {
+	if t := w.Decision.Terms; w.Decision.Action == policy.Approve && t != nil {
+		// The approvals are checked again with the approvers as they are
+		// now: one disabled, removed or given a new key since (a stolen
+		// key) no longer counts.
+		tl := policy.CheckQuorum(*t, c.Approvers, &w.Intent, append(slices.Clone(w.Approvals), w.Rejections...), now)
+		if tl.Rejected || !tl.Met {
+			w.Status, w.QuorumAt, w.CoolingUntil, w.Needs = StatusPending, nil, nil, tl.Missing
+			w.Reason = "the quorum no longer holds: " + tl.Missing
+			if tl.Rejected {
+				w.Status, w.Reason, w.Needs = StatusRejected, "rejected by "+strings.Join(tl.RejectedBy, ", "), ""
+				c.Risk.Remove(w.Intent.ID)
+			}
+			c.touch(w, now)
+			c.log("status", w.Intent.ID, "gate", map[string]string{"status": w.Status, "reason": w.Reason})
+			return
+		}
+	}
 	if c.covering(&w.Intent) != nil {
 		w.Status, w.Reason = StatusPaused, "approved, and held by the circuit breaker: "+c.covering(&w.Intent).Reason
 		if w.PausedSince == nil {
@@ -346,7 +365,7 @@ func (c *Core) Approve(id string, a intent.Approval, now time.Time) (Withdrawal,
 		return Withdrawal{}, refuse(http.StatusConflict, "released", "withdrawal %s is approved and released to signing; trip the breaker to stop it", id)
 	case a.Decision == intent.Approve && w.Status != StatusPending:
 		return Withdrawal{}, refuse(http.StatusConflict, "quorum_reached", "withdrawal %s already has its quorum (%s); only a rejection can still change it", id, w.Status)
-	case ap.Name == w.Intent.Requester || (w.Intent.Initiator != "" && ap.Name == w.Intent.Initiator):
+	case strings.EqualFold(ap.Name, w.Intent.Requester) || (w.Intent.Initiator != "" && strings.EqualFold(ap.Name, w.Intent.Initiator)):
 		return Withdrawal{}, refuse(http.StatusForbidden, "own_withdrawal", "%s requested withdrawal %s and cannot approve or reject it", ap.Name, id)
 	case slices.ContainsFunc(append(slices.Clone(w.Approvals), w.Rejections...), func(x intent.Approval) bool { return x.Approver == ap.Name }):
 		return Withdrawal{}, refuse(http.StatusConflict, "already_decided", "%s already approved or rejected withdrawal %s", ap.Name, id)
@@ -358,6 +377,15 @@ func (c *Core) Approve(id string, a intent.Approval, now time.Time) (Withdrawal,
 			a.Signed.UTC().Format(time.RFC3339), MaxSkew, now.UTC().Format(time.RFC3339))
 	case a.Decision == intent.Approve && w.WindowEnds != nil && now.After(*w.WindowEnds) && w.PausedSince == nil:
 		return Withdrawal{}, refuse(http.StatusConflict, "window_closed", "the approval window of withdrawal %s closed at %s", id, w.WindowEnds.Format(time.RFC3339))
+	}
+	// An approval the quorum would not count is refused, not stored: a
+	// stored one makes its approver "already decided", and a rejection
+	// kept but not counted would be a veto silently lost.
+	for _, ig := range policy.CheckQuorum(*t, c.Approvers, &w.Intent, []intent.Approval{a}, now).Ignored {
+		if ig.Why != "rejected" {
+			return Withdrawal{}, refuse(http.StatusUnprocessableEntity, "not_counted", "the %s of %s would not count: %s; sign again with the gate's time (%s)",
+				a.Decision, ap.Name, ig.Why, now.UTC().Format(time.RFC3339))
+		}
 	}
 	if a.Decision == intent.Reject {
 		w.Rejections = append(w.Rejections, a)
@@ -434,6 +462,7 @@ func (c *Core) expire(w *Withdrawal, now time.Time, reason string) {
 // Trip pulls the breaker for scope at now: every open withdrawal it
 // covers is held at once (none is rejected).
 func (c *Core) Trip(t Trip, now time.Time) (Trip, error) {
+	t.Chain, t.Network, t.Asset = strings.ToLower(strings.TrimSpace(t.Chain)), strings.ToLower(strings.TrimSpace(t.Network)), strings.TrimSpace(t.Asset)
 	switch t.Scope {
 	case ScopeAll:
 		t.Chain, t.Network, t.Asset = "", "", ""
@@ -449,12 +478,40 @@ func (c *Core) Trip(t Trip, now time.Time) (Trip, error) {
 	default:
 		return Trip{}, refuse(http.StatusBadRequest, "bad_trip", "scope %q: want all, chain or asset", trunc(t.Scope))
 	}
+	if t.Scope != ScopeAll {
+		// A trip naming what no withdrawal is would hold nothing: refused.
+		if t.Chain != string(chain.ETH) && t.Chain != string(chain.BTC) {
+			return Trip{}, refuse(http.StatusBadRequest, "bad_trip", "chain %q: want eth or btc", trunc(t.Chain))
+		}
+		if t.Network != "" && !c.Assets.Network(t.Chain, t.Network) {
+			return Trip{}, refuse(http.StatusBadRequest, "bad_trip", "%s/%s: the gate takes no withdrawals on this network", t.Chain, trunc(t.Network))
+		}
+	}
+	if t.Scope == ScopeAsset {
+		if strings.EqualFold(t.Asset, intent.Native) {
+			t.Asset = intent.Native
+		} else {
+			a, err := address.Normalize(chain.ETH, cmp.Or(t.Network, "mainnet"), t.Asset)
+			if t.Chain != string(chain.ETH) || err != nil {
+				return Trip{}, refuse(http.StatusBadRequest, "bad_trip", "asset %q: want native or a token contract", trunc(t.Asset))
+			}
+			t.Asset = strings.ToLower(a)
+		}
+		if _, ok := c.Assets.Decimals(t.Chain, cmp.Or(t.Network, "mainnet"), t.Asset); t.Network != "" && !ok {
+			return Trip{}, refuse(http.StatusBadRequest, "bad_trip", "%s is not a configured asset on %s/%s", t.Asset, t.Chain, t.Network)
+		}
+	}
 	if strings.TrimSpace(t.Reason) == "" || len(t.Reason) > intent.MaxReason {
 		return Trip{}, refuse(http.StatusBadRequest, "bad_trip", "a trip needs a reason of at most %d bytes", intent.MaxReason)
 	}
 	t.At, t.Resets = now.UTC(), nil
 	s := sha256.Sum256([]byte(t.Scope + "\x00" + t.Chain + "\x00" + t.Network + "\x00" + t.Asset + "\x00" + t.By + "\x00" + t.At.Format(time.RFC3339Nano)))
 	t.ID = "br_" + hex.EncodeToString(s[:8])
+	if i := slices.IndexFunc(c.trips, func(x *Trip) bool { return x.ID == t.ID }); i >= 0 {
+		// The same trip pulled twice in one batch: one trip, or the
+		// resets of one would reset the other too.
+		return *c.trips[i], nil
+	}
 	c.trips = append(c.trips, &t)
 	c.tripsChanged = true
 	c.log("breaker", t.ID, t.By, map[string]any{"action": "trip", "trip": t, "pauses": t.describe()})
@@ -488,7 +545,7 @@ func (c *Core) Reset(id string, a intent.Approval, now time.Time) (Trip, bool, e
 	t.Resets = append(t.Resets, a)
 	c.tripsChanged = true
 	c.log("breaker", id, ap.Name, map[string]any{"action": "reset_approval", "approval": a})
-	met, _ := c.Breaker.resetMet(c.Approvers, t.Resets)
+	met, _ := c.Breaker.resetMet(c.Approvers, t)
 	if met {
 		c.trips = slices.Delete(c.trips, i, i+1)
 		c.log("breaker", id, "gate", map[string]any{"action": "reset", "by": approvers(t.Resets)})

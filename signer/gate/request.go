@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/cordonhq/cordon/internal/address"
@@ -79,6 +80,9 @@ func DecodeRequest(r io.Reader, assets Assets) (Request, string, error) {
 	if len(b) > MaxRequestBytes {
 		return Request{}, "", fmt.Errorf("%w: the body is longer than %d bytes", ErrBadRequest, MaxRequestBytes)
 	}
+	if err := exactMembers(b); err != nil {
+		return Request{}, "", fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
 	var q Request
@@ -93,6 +97,41 @@ func DecodeRequest(r io.Reader, assets Assets) (Request, string, error) {
 	}
 	h, err := q.hash()
 	return q, h, err
+}
+
+var (
+	requestMembers = []string{"id", "account", "chain", "network", "asset", "amount", "destination", "initiator", "context"}
+	contextMembers = []string{"client_ip", "device_id", "session_age_seconds", "device_age_seconds", "account_changed_seconds", "risk_score"}
+)
+
+// exactMembers refuses a body that encoding/json would read otherwise than
+// a strict parser: a member twice (the last one wins) or a member's name
+// in another case (encoding/json matches names case-insensitively).
+func exactMembers(b []byte) error {
+	if _, err := jcs.Transform(b); err != nil {
+		return err
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(b, &top); err != nil {
+		return err
+	}
+	for k := range top {
+		if !slices.Contains(requestMembers, k) {
+			return fmt.Errorf("member %q: want one of %s, spelt so", trunc(k), strings.Join(requestMembers, ", "))
+		}
+	}
+	if c, ok := top["context"]; ok && string(c) != "null" {
+		var cm map[string]json.RawMessage
+		if err := json.Unmarshal(c, &cm); err != nil {
+			return fmt.Errorf("context: %w", err)
+		}
+		for k := range cm {
+			if !slices.Contains(contextMembers, k) {
+				return fmt.Errorf("member context.%q: want one of %s, spelt so", trunc(k), strings.Join(contextMembers, ", "))
+			}
+		}
+	}
+	return nil
 }
 
 func bad(field, f string, args ...any) error {

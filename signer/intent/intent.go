@@ -125,4 +125,8 @@ const (
 	// PriceUnknown: no fresh price for the asset, so its dollar value is
 	// unknown (and counts as the highest tier).
 	PriceUnknown = "price_unknown"
+	// CounterpartiesUnknown: the destination's earlier counterparties
+	// could not be read (the lookup failed or timed out), so they were
+	// not screened.
+	CounterpartiesUnknown = "counterparties_unknown"
 )

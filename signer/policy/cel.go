@@ -74,7 +74,7 @@ const (
 var knownCodes = []string{
 	intent.FlaggedDestination, intent.FlaggedCounterparty, intent.Velocity, intent.NewDestination,
 	intent.Lookalike, intent.AboveHistory, intent.AccountChanged, intent.DeviceNew, intent.SessionNew,
-	intent.InternalTransfer, intent.ExchangeRisk, intent.PriceUnknown,
+	intent.InternalTransfer, intent.ExchangeRisk, intent.PriceUnknown, intent.CounterpartiesUnknown,
 }
 
 // literals holds the dollars("…") and units("…") literals of one policy,

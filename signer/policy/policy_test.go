@@ -104,9 +104,15 @@ func TestDefaultPolicyDeniesFlaggedDestinations(t *testing.T) {
 		require.Contains(t, d.Why, "finding flagged_destination: the destination is on the OFAC SDN list")
 		require.NotContains(t, d.Why, "finding new_destination: first withdrawal to this address", "the rule names only the findings it tests")
 	}
-	// A counterparty flag is not a destination flag.
-	d := p.Evaluate(Input{Intent: testIntent(), USD: usd(t, "10"), Findings: []intent.Finding{{Code: intent.FlaggedCounterparty, Reason: "x"}}})
-	require.Equal(t, "below-1m", d.Rule)
+	// A counterparty flag is not a destination flag: it is reviewed as the
+	// top tier, whatever the amount; so is a destination whose
+	// counterparties could not be screened.
+	for _, code := range []string{intent.FlaggedCounterparty, intent.CounterpartiesUnknown} {
+		d := p.Evaluate(Input{Intent: testIntent(), USD: usd(t, "10"), Findings: []intent.Finding{{Code: code, Reason: "x"}}})
+		require.Equal(t, "counterparty-review", d.Rule, code)
+		require.Equal(t, 4, d.Terms.N)
+		require.Equal(t, 2*time.Hour, d.Terms.Cooling)
+	}
 }
 
 // rules builds a policy from conditions, each an allow rule named r0,

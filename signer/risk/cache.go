@@ -37,6 +37,16 @@ func newCache(src Counterparties, cfg CounterpartiesConfig) *cache {
 		ll: list.New(), m: map[string]*list.Element{}}
 }
 
+type cacheOnlyKey struct{}
+
+// CacheOnly marks ctx so that an assessment under it reads the
+// counterparties from the cache only: a miss is an unknown at once,
+// never a lookup. The gate's one loop assesses so, after a warm-up
+// outside it.
+func CacheOnly(ctx context.Context) context.Context {
+	return context.WithValue(ctx, cacheOnlyKey{}, true)
+}
+
 func (c *cache) lookup(ctx context.Context, ch chain.Chain, network, addr string) ([]string, error) {
 	key := string(ch) + "/" + network + "/" + addr
 	now := c.now()
@@ -52,6 +62,9 @@ func (c *cache) lookup(ctx context.Context, ch chain.Chain, network, addr string
 		delete(c.m, key)
 	}
 	c.mu.Unlock()
+	if ctx.Value(cacheOnlyKey{}) != nil {
+		return nil, fmt.Errorf("counterparties of %s: not in the cache (cache only)", addr)
+	}
 
 	qctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

@@ -17,7 +17,7 @@ import (
 // CounterpartiesUnknown is the finding that the destination's earlier
 // counterparties could not be read (the lookup failed or timed out), so
 // they were not screened: the policy fails closed on it.
-const CounterpartiesUnknown = "counterparties_unknown"
+const CounterpartiesUnknown = intent.CounterpartiesUnknown
 
 // Screener returns the active indicators an address matches; none means
 // clean. intel.Index satisfies it (cmd wires it).
