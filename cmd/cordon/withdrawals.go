@@ -254,15 +254,11 @@ func cmdBreaker(ctx context.Context, args []string) error {
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		c, err := client()
+		trips, err := breakerTrips(ctx, client)
 		if err != nil {
 			return err
 		}
-		var out struct{ Trips []gate.Trip }
-		if err := c.call(ctx, "GET", gate.BreakerEndpoint, nil, &out); err != nil {
-			return err
-		}
-		for _, t := range out.Trips {
+		for _, t := range trips {
 			fmt.Printf("%s  %s %s %s %s  by %s at %s: %s (%d reset approvals)\n", t.ID, t.Scope, t.Chain, t.Network, t.Asset, t.By,
 				t.At.Format(time.RFC3339), t.Reason, len(t.Resets))
 		}
@@ -281,14 +277,14 @@ func cmdBreaker(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		var out struct{ Trips []gate.Trip }
-		if err := c.call(ctx, "GET", gate.BreakerEndpoint, nil, &out); err != nil {
+		trips, err := breakerTrips(ctx, client)
+		if err != nil {
 			return err
 		}
 		var trip *gate.Trip
-		for i := range out.Trips {
-			if out.Trips[i].ID == id {
-				trip = &out.Trips[i]
+		for i := range trips {
+			if trips[i].ID == id {
+				trip = &trips[i]
 			}
 		}
 		if trip == nil {
@@ -313,6 +309,17 @@ func cmdBreaker(ctx context.Context, args []string) error {
 		return nil
 	}
 	return fmt.Errorf("breaker %s: unknown\n%s", args[0], withdrawalsUsage)
+}
+
+// breakerTrips are the trips in force (GET /v1/breaker).
+func breakerTrips(ctx context.Context, client func() (gateClient, error)) ([]gate.Trip, error) {
+	c, err := client()
+	if err != nil {
+		return nil, err
+	}
+	var out struct{ Trips []gate.Trip }
+	err = c.call(ctx, "GET", gate.BreakerEndpoint, nil, &out)
+	return out.Trips, err
 }
 
 // cmdApprover is cordon approver keygen.
