@@ -93,7 +93,7 @@ func newGating(cfg config.Config, indicators *intel.Store, addresses *registry.S
 			return nil, err
 		}
 		c := gate.NewCore()
-		c.Approvers, c.Policy, c.Prices, c.Risk, c.Assets, c.Breaker = approvers, pol, prices, r, assets, cfg.Gate.Breaker
+		c.Approvers, c.Policy, c.Prices, c.Risk, c.Assets, c.Breaker, c.Book = approvers, pol, prices, r, assets, cfg.Gate.Breaker, cfg.Gate.AddressBook
 		return c, nil
 	}
 	svc, err := gate.NewService(gate.ServiceConfig{Kafka: cfg.Kafka, NewCore: newCore, Log: log, Metrics: gate.NewMetrics(reg),

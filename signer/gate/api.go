@@ -18,6 +18,7 @@ const (
 	WithdrawalsEndpoint = "/v1/withdrawals"
 	DryRunEndpoint      = "/v1/withdrawals:dry-run"
 	BreakerEndpoint     = "/v1/breaker"
+	BookEndpoint        = "/v1/addressbook"
 )
 
 // API is the gate's HTTP API.
@@ -42,6 +43,60 @@ func (a *API) Handle(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+BreakerEndpoint, a.trip)
 	mux.HandleFunc("GET "+BreakerEndpoint, a.trips)
 	mux.HandleFunc("POST "+BreakerEndpoint+"/{id}/resets", a.reset)
+	mux.HandleFunc("POST "+BookEndpoint, a.propose)
+	mux.HandleFunc("GET "+BookEndpoint, a.book)
+	mux.HandleFunc("POST "+BookEndpoint+"/{id}/approvals", a.approveEntry)
+}
+
+// propose adds an address-book entry (scope withdraw: the exchange adds
+// its customers' destinations; operators too): it counts only after a
+// quorum of approvers and the time lock.
+func (a *API) propose(w http.ResponseWriter, r *http.Request) {
+	if !a.readScope(w, r, BookEndpoint) {
+		return
+	}
+	who, _ := a.Auth.Authenticate(r)
+	var q EntryRequest
+	if apiauth.ReadJSON(w, r, 4096, &q) != 0 {
+		return
+	}
+	v, err := a.Service.do(r.Context(), func(c *Core, now time.Time) (any, error) { return c.Propose(q, who.Name, now) })
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	apiauth.WriteJSON(w, http.StatusCreated, v)
+}
+
+func (a *API) book(w http.ResponseWriter, r *http.Request) {
+	if !a.readScope(w, r, BookEndpoint) {
+		return
+	}
+	account := r.URL.Query().Get("account")
+	v, err := a.Service.do(r.Context(), func(c *Core, _ time.Time) (any, error) { return map[string]any{"entries": c.Entries(account)}, nil })
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	apiauth.WriteJSON(w, http.StatusOK, v)
+}
+
+func (a *API) approveEntry(w http.ResponseWriter, r *http.Request) {
+	if _, code := a.Auth.Require(w, r, BookEndpoint+"/{id}/approvals", apiauth.Approve); code != 0 {
+		return
+	}
+	ap, err := intent.DecodeApproval(http.MaxBytesReader(w, r.Body, intent.MaxApprovalBytes+1))
+	if err != nil {
+		a.fail(w, refuse(http.StatusBadRequest, "bad_approval", "%v", err))
+		return
+	}
+	id := r.PathValue("id")
+	v, err := a.Service.do(r.Context(), func(c *Core, now time.Time) (any, error) { return c.ApproveEntry(id, ap, now) })
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	apiauth.WriteJSON(w, http.StatusOK, v)
 }
 
 // fail answers err: a Refusal with its status and code, anything else 500.

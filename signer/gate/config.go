@@ -3,6 +3,7 @@ package gate
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/signer/audit"
@@ -22,13 +23,18 @@ type Config struct {
 	Policy  policy.Config `yaml:"policy"`
 	Risk    risk.Config   `yaml:"risk"`
 	Breaker BreakerConfig `yaml:"breaker"`
-	Audit   audit.Config  `yaml:"audit"`
+	// AddressBook is who approves whitelisted destinations, and the time
+	// lock before they count.
+	AddressBook AddressBookConfig `yaml:"address_book"`
+	Audit       audit.Config      `yaml:"audit"`
 }
 
-// DefaultConfig is the gate's defaults: the risk layer's, and a reset
-// of the breaker by 2 approvers of security.
+// DefaultConfig is the gate's defaults: the risk layer's, a reset of the
+// breaker by 2 approvers of security, and address-book additions by 2
+// approvers of security, counting 48 hours after.
 func DefaultConfig() Config {
-	return Config{Risk: risk.Defaults(), Breaker: BreakerConfig{ResetQuorum: 2, ResetGroups: []string{"security"}}}
+	return Config{Risk: risk.Defaults(), Breaker: BreakerConfig{ResetQuorum: 2, ResetGroups: []string{"security"}},
+		AddressBook: AddressBookConfig{Quorum: 2, Groups: []string{"security"}, TimeLock: 48 * time.Hour}}
 }
 
 // Validate checks the section (key is "gate"), naming each bad key, and
@@ -59,6 +65,7 @@ func (c *Config) Validate(p *config.Problems, key string) *intent.Approvers {
 	case b.ResetQuorum > eligible:
 		p.Add(key+".breaker.reset_quorum", "%d: only %d enabled approvers are in %v: the breaker could never be reset", b.ResetQuorum, eligible, b.ResetGroups)
 	}
+	c.AddressBook.validate(p, key+".address_book", approvers)
 	for i, t := range c.Assets {
 		if t.Symbol == "" {
 			p.Add(fmt.Sprintf("%s.assets[%d].symbol", key, i), "empty: name the token")

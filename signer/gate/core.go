@@ -57,12 +57,15 @@ type Core struct {
 	Risk      Risk
 	Assets    Assets
 	Breaker   BreakerConfig
+	Book      AddressBookConfig
 
 	ws    map[string]*Withdrawal
 	trips []*Trip
+	book  book
 
 	// What changed since the last Take.
 	changed      map[string]*Withdrawal
+	bookChanged  map[string]bool
 	tripsChanged bool
 	entries      []Entry
 	alerts       []chain.Alert
@@ -70,7 +73,8 @@ type Core struct {
 
 // NewCore returns an empty core.
 func NewCore() *Core {
-	return &Core{ws: map[string]*Withdrawal{}, changed: map[string]*Withdrawal{}}
+	return &Core{ws: map[string]*Withdrawal{}, changed: map[string]*Withdrawal{}, bookChanged: map[string]bool{},
+		book: book{entries: map[string]*BookEntry{}}}
 }
 
 // Changes are what a batch of operations changed: the withdrawals, the
@@ -81,6 +85,8 @@ type Changes struct {
 	Trips          []*Trip
 	Entries        []Entry
 	Alerts         []chain.Alert
+	// Book are the address-book entries that changed.
+	Book []BookEntry
 }
 
 // Take returns and clears what changed.
@@ -90,7 +96,12 @@ func (c *Core) Take() Changes {
 		ch.Withdrawals = append(ch.Withdrawals, w)
 	}
 	slices.SortFunc(ch.Withdrawals, func(a, b *Withdrawal) int { return strings.Compare(a.Intent.ID, b.Intent.ID) })
-	c.changed, c.tripsChanged, c.entries, c.alerts = map[string]*Withdrawal{}, false, nil, nil
+	c.book.mu.RLock()
+	for id := range c.bookChanged {
+		ch.Book = append(ch.Book, *c.book.entries[id])
+	}
+	c.book.mu.RUnlock()
+	c.changed, c.bookChanged, c.tripsChanged, c.entries, c.alerts = map[string]*Withdrawal{}, map[string]bool{}, false, nil, nil
 	return ch
 }
 
@@ -185,7 +196,9 @@ func (c *Core) Assess(ctx context.Context, q *Request, requester string, now tim
 	for k, v := range res.Accumulations {
 		velocity[k] = policy.Accumulation{Count: v.Count, USD: v.USD}
 	}
-	d := c.Policy.Evaluate(policy.Input{Intent: in, Context: q.Context, USD: usd, USDReason: why, Findings: findings, Velocity: velocity})
+	wl := c.book.whitelisted(in.Account, in.Chain, in.Network, in.Destination, now)
+	d := c.Policy.Evaluate(policy.Input{Intent: in, Context: q.Context, USD: usd, USDReason: why, Findings: findings, Velocity: velocity,
+		Whitelisted: wl})
 	in.Rule, in.Policy = d.Rule, d.Policy
 	return Assessment{Intent: in, USD: usd.String(), Findings: findings, Decision: d, usd: usd}, nil
 }
@@ -556,10 +569,16 @@ func (c *Core) Reset(id string, a intent.Approval, now time.Time) (Trip, bool, e
 	return *t, met, nil
 }
 
-// Restore replaces the state with ws and trips (from cordon.gate-state)
-// and replays the risk layer's counts.
-func (c *Core) Restore(ws []*Withdrawal, trips []*Trip) {
+// Restore replaces the state with ws, trips and the address book (from
+// cordon.gate-state) and replays the risk layer's counts.
+func (c *Core) Restore(ws []*Withdrawal, trips []*Trip, entries []*BookEntry) {
 	c.ws, c.trips = map[string]*Withdrawal{}, trips
+	c.book.mu.Lock()
+	c.book.entries = map[string]*BookEntry{}
+	for _, e := range entries {
+		c.book.entries[e.ID] = e
+	}
+	c.book.mu.Unlock()
 	slices.SortFunc(ws, func(a, b *Withdrawal) int { return a.Intent.Requested.Compare(b.Intent.Requested) })
 	for _, w := range ws {
 		c.ws[w.Intent.ID] = w
@@ -577,7 +596,7 @@ func (c *Core) Restore(ws []*Withdrawal, trips []*Trip) {
 			c.Risk.Remove(w.Intent.ID)
 		}
 	}
-	c.changed, c.tripsChanged, c.entries, c.alerts = map[string]*Withdrawal{}, false, nil, nil
+	c.changed, c.bookChanged, c.tripsChanged, c.entries, c.alerts = map[string]*Withdrawal{}, map[string]bool{}, false, nil, nil
 }
 
 func (c *Core) alert(a chain.Alert, ch, network string) {

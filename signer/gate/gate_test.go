@@ -59,6 +59,7 @@ type fixture struct {
 	srv       *httptest.Server
 	svc       *Service
 	stop      func()
+	policySrc []byte
 }
 
 func approverList(t testing.TB) ([]intent.Approver, map[string]ed25519.PrivateKey) {
@@ -77,7 +78,14 @@ func approverList(t testing.TB) ([]intent.Approver, map[string]ed25519.PrivateKe
 }
 
 func newCore(t testing.TB, approvers *intent.Approvers, now time.Time) *Core {
+	return newCoreWith(t, approvers, now, nil)
+}
+
+func newCoreWith(t testing.TB, approvers *intent.Approvers, now time.Time, policySrc []byte) *Core {
 	pol, err := policy.Default(approvers)
+	if policySrc != nil {
+		pol, err = policy.Parse(policySrc, approvers)
+	}
 	require.NoError(t, err)
 	prices, err := policy.NewPrices(policy.PricesConfig{Assets: []policy.AssetPrice{
 		{Chain: "eth", Asset: "native", Decimals: 18, USD: "2000", Static: true}}}, now)
@@ -96,17 +104,22 @@ func newCore(t testing.TB, approvers *intent.Approvers, now time.Time) *Core {
 	c.Approvers, c.Policy, c.Prices, c.Risk = approvers, pol, prices, r
 	c.Assets = NewAssetList(&p, "gate.assets", []string{"eth/mainnet", "btc/mainnet"}, nil)
 	c.Breaker = BreakerConfig{ResetQuorum: 2, ResetGroups: []string{"security"}}
+	c.Book = AddressBookConfig{Quorum: 2, Groups: []string{"security"}, TimeLock: 48 * time.Hour}
 	require.NoError(t, p.Err())
 	return c
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureWith(t, nil) }
+
+// newFixtureWith is a fixture whose gate runs the policy policySrc (nil:
+// the default).
+func newFixtureWith(t *testing.T, policySrc []byte) *fixture {
 	t.Helper()
 	list, keys := approverList(t)
 	approvers, err := intent.NewApprovers("gate.approvers", list)
 	require.NoError(t, err)
 	f := &fixture{t: t, kc: kafka.Config{Brokers: kafkatest.Brokers(t), Auth: kafkatest.Keys(), CreateTopics: true}, approvers: approvers, keys: keys,
-		clock: &testClock{t: time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)}}
+		clock: &testClock{t: time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)}, policySrc: policySrc}
 	f.kc.Topics.Fill()
 	f.start()
 	return f
@@ -118,7 +131,7 @@ func (f *fixture) start() *httptest.Server {
 	require.NoError(f.t, err)
 	svc, err := NewService(ServiceConfig{Kafka: f.kc, Clock: f.clock, Tick: 20 * time.Millisecond,
 		Audit:   &ChainAuditor{Chain: chn, Topic: f.kc.Topics.Audit},
-		NewCore: func() (*Core, error) { return newCore(f.t, f.approvers, f.clock.Now()), nil }})
+		NewCore: func() (*Core, error) { return newCoreWith(f.t, f.approvers, f.clock.Now(), f.policySrc), nil }})
 	require.NoError(f.t, err)
 	auth, err := apiauth.New([]apiauth.Token{
 		{Name: "exchange", Token: config.SecretValue(exchangeToken), Scopes: []string{"withdraw"}},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -152,6 +153,7 @@ const (
 	breakerKey = "breaker"
 	auditKey   = "audit-head"
 	wPrefix    = "w/"
+	bookPrefix = "ab/"
 )
 
 type breakerState struct {
@@ -239,7 +241,7 @@ var (
 
 func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, ch Changes, now time.Time) error {
 	due := s.cfg.Audit != nil && s.cfg.Audit.Due()
-	if len(ch.Withdrawals) == 0 && !ch.BreakerChanged && len(ch.Entries) == 0 && len(ch.Alerts) == 0 && !due {
+	if len(ch.Withdrawals) == 0 && !ch.BreakerChanged && len(ch.Entries) == 0 && len(ch.Alerts) == 0 && len(ch.Book) == 0 && !due {
 		return nil
 	}
 	start := time.Now()
@@ -258,6 +260,13 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, ch Changes, n
 		}
 		recs = append(recs, kafka.Record{Key: []byte(wPrefix + w.Intent.ID), Value: sv, Headers: stateHeaders},
 			kafka.Record{Topic: tp.Withdrawals, Key: []byte(w.Intent.ID), Value: evb, Headers: withdrawalHeaders})
+	}
+	for i := range ch.Book {
+		b, err := json.Marshal(&ch.Book[i])
+		if err != nil {
+			return err
+		}
+		recs = append(recs, kafka.Record{Key: []byte(bookPrefix + ch.Book[i].ID), Value: b, Headers: stateHeaders})
 	}
 	if ch.BreakerChanged {
 		b, err := json.Marshal(breakerState{Trips: ch.Trips})
@@ -331,6 +340,7 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) (*Core, erro
 	start := time.Now()
 	ws := map[string]*Withdrawal{}
 	var trips []*Trip
+	var entries []*BookEntry
 	var head json.RawMessage
 	bad := 0
 	err = kafka.ReadToFence(ctx, s.cfg.Kafka, tp.GateState, fence, func(r *kafka.Record) {
@@ -346,6 +356,13 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) (*Core, erro
 			trips = b.Trips
 		case k == auditKey:
 			head = append(json.RawMessage(nil), r.Value...)
+		case strings.HasPrefix(k, bookPrefix):
+			var e BookEntry
+			if json.Unmarshal(r.Value, &e) != nil || bookPrefix+e.ID != k {
+				bad++
+				return
+			}
+			entries = append(entries, &e)
 		case len(k) > len(wPrefix) && k[:len(wPrefix)] == wPrefix:
 			var w Withdrawal
 			if json.Unmarshal(r.Value, &w) != nil || wPrefix+w.Intent.ID != k {
@@ -368,7 +385,7 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) (*Core, erro
 	for _, w := range ws {
 		list = append(list, w)
 	}
-	c.Restore(list, trips)
+	c.Restore(list, trips, entries)
 	if s.cfg.Audit != nil {
 		if err := s.cfg.Audit.Restore(head); err != nil {
 			return nil, fmt.Errorf("gate: restore the audit head: %w", err)
