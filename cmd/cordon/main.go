@@ -27,6 +27,7 @@ Usage:
   cordon deposits list|release|reject   held deposits, and operators' decisions on them
   cordon withdrawals list|show|approve|reject   the withdrawal gate's withdrawals; approvals signed with your key
   cordon breaker trip|list|reset        the circuit breaker (a reset needs a quorum of approvers)
+  cordon addressbook list|add|approve   whitelisted destinations (a quorum, then a time lock)
   cordon approver keygen --name N --out FILE   an approver's Ed25519 key file
   cordon policy  hash|default|approve|check    the withdrawal policy (docs/gate/policy.md)
   cordon audit   verify --trust KEY...  verify the gate's audit log (docs/gate/audit.md)
@@ -89,6 +90,8 @@ func dispatch(ctx context.Context, args []string) error {
 		return cmdBreaker(ctx, args[1:])
 	case "approver":
 		return cmdApprover(args[1:])
+	case "addressbook":
+		return cmdAddressBook(ctx, args[1:])
 	case "policy":
 		return policyCmd(args[1:])
 	case "audit":

@@ -216,6 +216,19 @@ func checkDevWithdrawals(t testing.TB, ctx context.Context, dir string, ep endpo
 		require.Regexp(t, "already|quorum|released|closed", err.Error())
 	}
 	require.NoError(t, cmdWithdrawals(ctx, []string{"show", pend.Intent.ID, "--data-dir", dir}))
+	// The address book: proposed, then approved by two of security with
+	// their key files through the CLI; it counts after its time lock.
+	require.NoError(t, cmdAddressBook(ctx, []string{"add", "--account", "dev-account-1", "--chain", "eth", "--network", devNetwork,
+		"--address", "0x00000000000000000000000000000000000c01d5", "--label", "cold", "--data-dir", dir}))
+	var book struct{ Entries []gate.BookEntry }
+	require.NoError(t, c.call(ctx, "GET", "/v1/addressbook?account=dev-account-1", nil, &book))
+	require.Len(t, book.Entries, 1)
+	id := book.Entries[0].ID
+	for _, who := range []string{"alice", "bob"} {
+		require.NoError(t, cmdAddressBook(ctx, []string{"approve", id, "--key", devApproverKey(dir, who), "--data-dir", dir}))
+	}
+	require.NoError(t, c.call(ctx, "GET", "/v1/addressbook?account=dev-account-1", nil, &book))
+	require.NotNil(t, book.Entries[0].ActiveAt, "the quorum starts the time lock")
 	require.NoError(t, runAuditVerify(ctx, []string{"--data-dir", dir, "--trust", ep.RecordKeys["gate"]}, io.Discard))
 }
 

@@ -26,6 +26,9 @@ const withdrawalsUsage = `usage:
   cordon breaker trip --scope all|chain|asset [--chain C] [--network N] [--asset A] --reason TEXT
   cordon breaker list
   cordon breaker reset ID --key FILE
+  cordon addressbook list [--account A]
+  cordon addressbook add --account A|'*exchange*' --chain C [--network N] --address ADDR [--label L]
+  cordon addressbook approve ID --key FILE
   cordon approver keygen --name NAME --out FILE
 each takes --api URL and the token in $CORDON_TOKEN (default: the dev system's endpoints.json and its operator token, --data-dir)`
 
@@ -320,6 +323,106 @@ func breakerTrips(ctx context.Context, client func() (gateClient, error)) ([]gat
 	var out struct{ Trips []gate.Trip }
 	err = c.call(ctx, "GET", gate.BreakerEndpoint, nil, &out)
 	return out.Trips, err
+}
+
+// cmdAddressBook is cordon addressbook.
+func cmdAddressBook(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return errors.New(withdrawalsUsage)
+	}
+	fs := flag.NewFlagSet("addressbook "+args[0], flag.ContinueOnError)
+	client := gateFlags(fs)
+	list := func(c gateClient, account string) ([]gate.BookEntry, error) {
+		var out struct{ Entries []gate.BookEntry }
+		err := c.call(ctx, "GET", gate.BookEndpoint+"?account="+url.QueryEscape(account), nil, &out)
+		return out.Entries, err
+	}
+	switch args[0] {
+	case "list":
+		account := fs.String("account", "", "only this account's entries")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		c, err := client()
+		if err != nil {
+			return err
+		}
+		es, err := list(c, *account)
+		if err != nil {
+			return err
+		}
+		for _, e := range es {
+			state := fmt.Sprintf("awaiting approval (%d so far)", len(e.Approvals))
+			if e.ActiveAt != nil {
+				state = "active from " + e.ActiveAt.Format(time.RFC3339)
+			}
+			fmt.Printf("%s  %s  %s/%s %s  %q  by %s: %s\n", e.ID, e.Account, e.Chain, e.Network, e.Destination, e.Label, e.By, state)
+		}
+		return nil
+	case "add":
+		var q gate.EntryRequest
+		fs.StringVar(&q.Account, "account", "", "the account, or *exchange* for the exchange's own wallets")
+		fs.StringVar(&q.Chain, "chain", "", "eth or btc")
+		fs.StringVar(&q.Network, "network", "", "the network (default mainnet)")
+		fs.StringVar(&q.Destination, "address", "", "the destination")
+		fs.StringVar(&q.Label, "label", "", "what it is")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		c, err := client()
+		if err != nil {
+			return err
+		}
+		var e gate.BookEntry
+		if err := c.call(ctx, "POST", gate.BookEndpoint, q, &e); err != nil {
+			return err
+		}
+		fmt.Printf("proposed %s: %s on %s/%s for %s; it counts once approvers approve it and its time lock passed\n", e.ID, e.Destination, e.Chain, e.Network, e.Account)
+		return nil
+	case "approve":
+		key := fs.String("key", "", "the approver's key file")
+		var id string
+		rest := args[1:]
+		if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+			id, rest = rest[0], rest[1:]
+		}
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		c, err := client()
+		if err != nil {
+			return err
+		}
+		es, err := list(c, "")
+		if err != nil {
+			return err
+		}
+		for _, e := range es {
+			if e.ID != id {
+				continue
+			}
+			kf, priv, err := readKeyFile(*key)
+			if err != nil {
+				return err
+			}
+			// The hash is computed here, from the entry shown.
+			fmt.Printf("approving %s: %s on %s/%s for %s (%q), proposed by %s\n", e.ID, e.Destination, e.Chain, e.Network, e.Account, e.Label, e.By)
+			a := intent.Approval{Withdrawal: e.Subject(), Intent: e.Hash(), Approver: kf.Approver, Decision: intent.Approve, Signed: time.Now()}
+			a.Sign(priv)
+			var after gate.BookEntry
+			if err := c.call(ctx, "POST", gate.BookEndpoint+"/"+url.PathEscape(id)+"/approvals", a, &after); err != nil {
+				return err
+			}
+			if after.ActiveAt != nil {
+				fmt.Printf("%s has its quorum: active from %s\n", id, after.ActiveAt.Format(time.RFC3339))
+			} else {
+				fmt.Printf("%s approved %s; more approvals are needed\n", kf.Approver, id)
+			}
+			return nil
+		}
+		return fmt.Errorf("no address-book entry %q", id)
+	}
+	return fmt.Errorf("addressbook %s: unknown\n%s", args[0], withdrawalsUsage)
 }
 
 // cmdApprover is cordon approver keygen.
