@@ -49,7 +49,7 @@ func TestPolicyCommand(t *testing.T) {
 
 	out.Reset()
 	require.NoError(t, runPolicy([]string{"check", "--approvers", approversFile, "--approvals", rec, "--quorum", "2", "--groups", "security", file}, &out, &errOut))
-	require.Contains(t, out.String(), "5 rules")
+	require.Contains(t, out.String(), "6 rules")
 	require.Contains(t, out.String(), "approved by alice, bob")
 
 	err := runPolicy([]string{"check", "--approvers", approversFile, "--approvals", rec, "--quorum", "3", "--groups", "security", file}, &out, &errOut)

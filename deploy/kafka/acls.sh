@@ -48,6 +48,7 @@ allow "$PRINCIPAL_WATCHER" --operation Write --operation Describe --topic cordon
 allow "$PRINCIPAL_LOADER" --operation Write --operation Describe --topic cordon.alerts
 allow "$PRINCIPAL_CREDIT" --operation Write --operation Describe --topic cordon.alerts
 allow "$PRINCIPAL_API" --operation Write --operation Describe --topic cordon.alerts
+allow "$PRINCIPAL_GATE" --operation Write --operation Describe --topic cordon.alerts
 allow "$PRINCIPAL_LOADER" --operation Read --operation Describe --topic cordon.alerts
 allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --topic cordon.intel
 allow "$PRINCIPAL_INTEL" --operation Read --operation Describe --topic cordon.intel
