@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -132,12 +133,10 @@ func benchAPI(b *testing.B, w *world, clients int, dur time.Duration) {
 				if on && measuring.Load() {
 					mine = append(mine, d)
 					accepted.Add(1)
-					st := "other"
-					if bytes.Contains(out, []byte(`"status":"pending"`)) {
-						st = "pending"
-					}
+					var acc gate.Accepted
+					_ = json.Unmarshal(out, &acc)
 					mu.Lock()
-					statuses[st]++
+					statuses[acc.Status+"/"+acc.Rule]++
 					mu.Unlock()
 				}
 			}
