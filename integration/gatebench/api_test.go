@@ -173,6 +173,7 @@ func benchAPI(b *testing.B, w *world, clients int, dur time.Duration) {
 	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(ws)/float64(max(batches, 1)), "withdrawals/batch")
 	b.ReportMetric(float64(commitMean.Microseconds())/1000, "commit-ms")
+	w.logLoad(b)
 	b.Logf("%d clients, %s: %d accepted (%.0f/s), statuses %v; latency p50 %s, p90 %s, p99 %s, max %s; %d batches committed (%.1f/s), %.1f withdrawals and %.1f audit entries per batch, commit (records, signing, Kafka transaction) %s per batch on average",
 		clients, elapsed.Round(time.Millisecond), accepted.Load(), rate, statuses, percentile(lat, 0.5), percentile(lat, 0.9), percentile(lat, 0.99), percentile(lat, 1),
 		batches, float64(batches)/elapsed.Seconds(), float64(ws)/float64(max(batches, 1)), float64(entries)/float64(max(batches, 1)), commitMean)

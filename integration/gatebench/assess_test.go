@@ -70,6 +70,7 @@ func BenchmarkGateAssess(b *testing.B) {
 			b.ReportMetric(w.indexMB, "intel-MiB")
 			b.ReportMetric(w.riskMB, "risk-MiB")
 			if b.N >= 1000 {
+				w.logLoad(b)
 				b.Logf("%d assessments: %v; max %s", b.N, actions, percentile(lat, 1))
 			}
 		})
