@@ -58,6 +58,10 @@ bench:
 	$(GO) test ./intel/ -run '^$$' -bench 'BenchmarkIndex|BenchmarkScreenAPI|BenchmarkImportSTIX' -benchtime 1x -timeout 60m
 	$(GO) test ./registry/ -run '^$$' -bench 'BenchmarkRegistry' -benchtime 1x -timeout 60m
 	$(GO) test ./credit/ -run '^$$' -bench 'BenchmarkCreditLatency|BenchmarkCreditThroughput' -benchtime 1x -timeout 60m
+	$(GO) test ./signer/intent/ -run '^$$' -bench 'ApprovalVerify' -benchmem -cpu 1
+	$(GO) test ./signer/policy/ -run '^$$' -bench 'CheckQuorum' -benchmem -cpu 1
+	$(GO) test ./integration/gatebench/ -run '^$$' -bench 'BenchmarkGateAssess' -benchmem -timeout 60m
+	GOGC=400 $(GO) test ./integration/gatebench/ -run '^$$' -bench 'BenchmarkGateAPI' -benchtime 1x -timeout 60m
 
 ## fuzz: run every fuzz target (found with go test -list) for FUZZTIME (default 20s)
 FUZZTIME ?= 20s
