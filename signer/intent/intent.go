@@ -68,7 +68,7 @@ func (in *Intent) Canonical() ([]byte, error) {
 		"chain": in.Chain, "network": in.Network, "asset": in.Asset, "amount": in.Amount, "destination": in.Destination,
 		"rule": in.Rule, "policy": in.Policy, "requested": in.Requested.UTC().Format(time.RFC3339Nano),
 	}
-	b, err := jcs.Marshal(doc)
+	b, err := jcs.StringMap(doc)
 	if err != nil {
 		return nil, fmt.Errorf("canonical intent %s: %w", in.ID, err)
 	}
