@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +131,14 @@ func TestExampleConfigIsValid(t *testing.T) {
 	require.ErrorContains(t, err, "record_auth.trust.api[0]", "the placeholders fail until real keys are put in")
 	cfg, err := Parse(raw, env)
 	require.NoError(t, err)
+	// The gate section validates too, on an instance that runs the gate.
+	gpriv, gpub, err := recordauth.GenerateKey()
+	require.NoError(t, err)
+	gcfg, err := Parse(raw, append(slices.Clone(env), "CORDON_ROLES=api,gate", "CORDON_RECORD_AUTH_KEYS_GATE="+gpriv,
+		"CORDON_RECORD_AUTH_TRUST_GATE="+gpub))
+	require.NoError(t, err)
+	require.True(t, gcfg.Runs(RoleGate))
+	require.Len(t, gcfg.Gate.Approvers, 5)
 	require.True(t, cfg.Kafka.Auth.Trusts(recordauth.Intel))
 	_, canSign := cfg.Kafka.Auth.Signer(recordauth.Credit)
 	require.True(t, canSign)
