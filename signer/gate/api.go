@@ -39,13 +39,23 @@ func (a *API) Handle(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+DryRunEndpoint, a.dryRun)
 	mux.HandleFunc("GET "+WithdrawalsEndpoint, a.list)
 	mux.HandleFunc("GET "+WithdrawalsEndpoint+"/{id}", a.get)
-	mux.HandleFunc("POST "+WithdrawalsEndpoint+"/{id}/approvals", a.approve)
+	mux.HandleFunc("POST "+WithdrawalsEndpoint+"/{id}/approvals", a.signed(WithdrawalsEndpoint+"/{id}/approvals",
+		func(c *Core, id string, ap intent.Approval, now time.Time) (any, error) {
+			return c.Approve(id, ap, now)
+		}))
 	mux.HandleFunc("POST "+BreakerEndpoint, a.trip)
 	mux.HandleFunc("GET "+BreakerEndpoint, a.trips)
-	mux.HandleFunc("POST "+BreakerEndpoint+"/{id}/resets", a.reset)
+	mux.HandleFunc("POST "+BreakerEndpoint+"/{id}/resets", a.signed(BreakerEndpoint+"/{id}/resets",
+		func(c *Core, id string, ap intent.Approval, now time.Time) (any, error) {
+			t, done, err := c.Reset(id, ap, now)
+			return ResetAnswer{Trip: t, Reset: done}, err
+		}))
 	mux.HandleFunc("POST "+BookEndpoint, a.propose)
 	mux.HandleFunc("GET "+BookEndpoint, a.book)
-	mux.HandleFunc("POST "+BookEndpoint+"/{id}/approvals", a.approveEntry)
+	mux.HandleFunc("POST "+BookEndpoint+"/{id}/approvals", a.signed(BookEndpoint+"/{id}/approvals",
+		func(c *Core, id string, ap intent.Approval, now time.Time) (any, error) {
+			return c.ApproveEntry(id, ap, now)
+		}))
 }
 
 // propose adds an address-book entry (scope withdraw: the exchange adds
@@ -81,22 +91,27 @@ func (a *API) book(w http.ResponseWriter, r *http.Request) {
 	apiauth.WriteJSON(w, http.StatusOK, v)
 }
 
-func (a *API) approveEntry(w http.ResponseWriter, r *http.Request) {
-	if _, code := a.Auth.Require(w, r, BookEndpoint+"/{id}/approvals", apiauth.Approve); code != 0 {
-		return
+// signed is an endpoint taking one approver's signed approval (scope
+// approve: the token carries it, the signature counts) of the thing
+// named by the path's id, applied in the leader's loop.
+func (a *API) signed(endpoint string, apply func(c *Core, id string, ap intent.Approval, now time.Time) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, code := a.Auth.Require(w, r, endpoint, apiauth.Approve); code != 0 {
+			return
+		}
+		ap, err := intent.DecodeApproval(http.MaxBytesReader(w, r.Body, intent.MaxApprovalBytes+1))
+		if err != nil {
+			a.fail(w, refuse(http.StatusBadRequest, "bad_approval", "%v", err))
+			return
+		}
+		id := r.PathValue("id")
+		v, err := a.Service.do(r.Context(), func(c *Core, now time.Time) (any, error) { return apply(c, id, ap, now) })
+		if err != nil {
+			a.fail(w, err)
+			return
+		}
+		apiauth.WriteJSON(w, http.StatusOK, v)
 	}
-	ap, err := intent.DecodeApproval(http.MaxBytesReader(w, r.Body, intent.MaxApprovalBytes+1))
-	if err != nil {
-		a.fail(w, refuse(http.StatusBadRequest, "bad_approval", "%v", err))
-		return
-	}
-	id := r.PathValue("id")
-	v, err := a.Service.do(r.Context(), func(c *Core, now time.Time) (any, error) { return c.ApproveEntry(id, ap, now) })
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	apiauth.WriteJSON(w, http.StatusOK, v)
 }
 
 // fail answers err: a Refusal with its status and code, anything else 500.
@@ -254,24 +269,6 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	apiauth.WriteJSON(w, http.StatusOK, map[string]any{"withdrawals": v})
 }
 
-func (a *API) approve(w http.ResponseWriter, r *http.Request) {
-	if _, code := a.Auth.Require(w, r, WithdrawalsEndpoint+"/{id}/approvals", apiauth.Approve); code != 0 {
-		return
-	}
-	ap, err := intent.DecodeApproval(http.MaxBytesReader(w, r.Body, intent.MaxApprovalBytes+1))
-	if err != nil {
-		a.fail(w, refuse(http.StatusBadRequest, "bad_approval", "%v", err))
-		return
-	}
-	id := r.PathValue("id")
-	v, err := a.Service.do(r.Context(), func(c *Core, now time.Time) (any, error) { return c.Approve(id, ap, now) })
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	apiauth.WriteJSON(w, http.StatusOK, v)
-}
-
 // TripRequest is the body of POST /v1/breaker.
 type TripRequest struct {
 	Scope   string `json:"scope"`
@@ -323,25 +320,4 @@ func (a *API) trips(w http.ResponseWriter, r *http.Request) {
 type ResetAnswer struct {
 	Trip  Trip `json:"trip"`
 	Reset bool `json:"reset"`
-}
-
-func (a *API) reset(w http.ResponseWriter, r *http.Request) {
-	if _, code := a.Auth.Require(w, r, BreakerEndpoint+"/{id}/resets", apiauth.Approve); code != 0 {
-		return
-	}
-	ap, err := intent.DecodeApproval(http.MaxBytesReader(w, r.Body, intent.MaxApprovalBytes+1))
-	if err != nil {
-		a.fail(w, refuse(http.StatusBadRequest, "bad_approval", "%v", err))
-		return
-	}
-	id := r.PathValue("id")
-	v, err := a.Service.do(r.Context(), func(c *Core, now time.Time) (any, error) {
-		t, done, err := c.Reset(id, ap, now)
-		return ResetAnswer{Trip: t, Reset: done}, err
-	})
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	apiauth.WriteJSON(w, http.StatusOK, v)
 }
