@@ -204,7 +204,7 @@ func (r *rule) compile(env *cel.Env) error {
 	return nil
 }
 
-// Accumulation is one velocity window's total before this withdrawal:
+// Accumulation is one velocity window's total including this withdrawal (as the risk layer counts it):
 // how many withdrawals and their dollar value (unknown when any of them
 // had no price), counted over every withdrawal whichever rule matched.
 type Accumulation struct {
