@@ -62,6 +62,13 @@ type Core struct {
 	ws    map[string]*Withdrawal
 	trips []*Trip
 	book  book
+	// open are the withdrawals that may still change (what Tick looks
+	// at), counts the withdrawals by status and status each one's, all
+	// as of the last Take: kept as they change, so neither a tick nor the
+	// counts walk every withdrawal ever held.
+	open   map[string]*Withdrawal
+	counts map[string]int
+	status map[string]string
 
 	// What changed since the last Take.
 	changed      map[string]*Withdrawal
@@ -74,7 +81,7 @@ type Core struct {
 // NewCore returns an empty core.
 func NewCore() *Core {
 	return &Core{ws: map[string]*Withdrawal{}, changed: map[string]*Withdrawal{}, bookChanged: map[string]bool{},
-		book: book{entries: map[string]*BookEntry{}}}
+		book: book{entries: map[string]*BookEntry{}}, open: map[string]*Withdrawal{}, counts: map[string]int{}, status: map[string]string{}}
 }
 
 // Changes are what a batch of operations changed: the withdrawals, the
@@ -94,6 +101,7 @@ func (c *Core) Take() Changes {
 	ch := Changes{BreakerChanged: c.tripsChanged, Trips: slices.Clone(c.trips), Entries: c.entries, Alerts: c.alerts}
 	for _, w := range c.changed {
 		ch.Withdrawals = append(ch.Withdrawals, w)
+		c.track(w)
 	}
 	slices.SortFunc(ch.Withdrawals, func(a, b *Withdrawal) int { return strings.Compare(a.Intent.ID, b.Intent.ID) })
 	c.book.mu.RLock()
@@ -103,6 +111,21 @@ func (c *Core) Take() Changes {
 	c.book.mu.RUnlock()
 	c.changed, c.bookChanged, c.tripsChanged, c.entries, c.alerts = map[string]*Withdrawal{}, map[string]bool{}, false, nil, nil
 	return ch
+}
+
+// track keeps open, counts and status current for w.
+func (c *Core) track(w *Withdrawal) {
+	id := w.Intent.ID
+	if old, ok := c.status[id]; ok {
+		c.counts[old]--
+	}
+	c.counts[w.Status]++
+	c.status[id] = w.Status
+	if final(w.Status) {
+		delete(c.open, id)
+	} else {
+		c.open[id] = w
+	}
 }
 
 func (c *Core) touch(w *Withdrawal, now time.Time) {
@@ -145,11 +168,13 @@ func (c *Core) List(keep func(*Withdrawal) bool, limit int) []Withdrawal {
 	return out
 }
 
-// Counts are the withdrawals by status.
+// Counts are the withdrawals by status, as of the last Take.
 func (c *Core) Counts() map[string]int {
-	n := map[string]int{}
-	for _, w := range c.ws {
-		n[w.Status]++
+	n := make(map[string]int, len(c.counts))
+	for k, v := range c.counts {
+		if v > 0 {
+			n[k] = v
+		}
 	}
 	return n
 }
@@ -432,7 +457,7 @@ func (c *Core) Approve(id string, a intent.Approval, now time.Time) (Withdrawal,
 // Tick moves every open withdrawal on to now: the breaker holds or lets
 // go, cooling ends, windows close, approvals become void.
 func (c *Core) Tick(now time.Time) {
-	for _, w := range c.ws {
+	for _, w := range c.open {
 		if !open(w) {
 			continue
 		}
@@ -573,6 +598,7 @@ func (c *Core) Reset(id string, a intent.Approval, now time.Time) (Trip, bool, e
 // cordon.gate-state) and replays the risk layer's counts.
 func (c *Core) Restore(ws []*Withdrawal, trips []*Trip, entries []*BookEntry) {
 	c.ws, c.trips = map[string]*Withdrawal{}, trips
+	c.open, c.counts, c.status = map[string]*Withdrawal{}, map[string]int{}, map[string]string{}
 	c.book.mu.Lock()
 	c.book.entries = map[string]*BookEntry{}
 	for _, e := range entries {
@@ -582,6 +608,7 @@ func (c *Core) Restore(ws []*Withdrawal, trips []*Trip, entries []*BookEntry) {
 	slices.SortFunc(ws, func(a, b *Withdrawal) int { return a.Intent.Requested.Compare(b.Intent.Requested) })
 	for _, w := range ws {
 		c.ws[w.Intent.ID] = w
+		c.track(w)
 		if w.Status == StatusDenied {
 			continue
 		}

@@ -281,6 +281,12 @@ func TestTiers(t *testing.T) {
 	w4 := f.request("t4", eth(1), flaggedAddr)
 	require.Equal(t, StatusDenied, w4["status"])
 	require.Equal(t, "flagged-destination", w4["rule"])
+	// The counts follow every change (kept as they change, not counted):
+	// the first one expired when the clock passed its 2-hour expiry.
+	require.Equal(t, map[string]int{StatusApproved: 1, StatusCooling: 1, StatusDenied: 1, StatusExpired: 1}, f.svc.Counts())
+	f.stop()
+	f.start()
+	require.Equal(t, map[string]int{StatusApproved: 1, StatusCooling: 1, StatusDenied: 1, StatusExpired: 1}, f.svc.Counts(), "and are rebuilt on restore")
 }
 
 func TestIdempotentIntake(t *testing.T) {
