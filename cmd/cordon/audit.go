@@ -13,18 +13,21 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/cordonhq/cordon/config"
 	"github.com/cordonhq/cordon/signer/audit"
 )
 
 const auditUsage = `cordon audit: the withdrawal gate's audit log (docs/gate/audit.md)
 
   cordon audit verify [--config FILE | --brokers B | --data-dir DIR] [--topic T]
-                      --trust KEY... [--expect SEQ:HASH] [--json]
+                      [--trust KEY...] [--expect SEQ:HASH] [--json]
 
 verify reads the whole log (cordon.audit) and checks its hash chain and
 signed checkpoints; it names the first record altered, removed or
 reordered and exits non-zero. --trust takes the gate leaders' public keys
-(base64, repeatable or comma separated; also $CORDON_AUDIT_TRUST);
+(base64, repeatable or comma separated; also $CORDON_AUDIT_TRUST; by
+default --config's gate.audit.trust or record_auth.trust.gate, or the
+dev system's gate key);
 --expect is a head an earlier verify printed, which the log must still
 hold (so a tail cut off past it is caught).
 `
@@ -81,6 +84,25 @@ func runAuditVerify(ctx context.Context, args []string, stdout io.Writer) error 
 	}
 	if len(trust) == 0 {
 		trust = listFlag{os.Getenv("CORDON_AUDIT_TRUST")}
+	}
+	if len(splitList(trust)) == 0 {
+		// The keys the configuration trusts (gate.audit.trust, else
+		// record_auth.trust.gate), or the dev system's gate key.
+		switch {
+		case *kf.config != "":
+			cfg, err := config.Load(*kf.config, os.Environ())
+			if err != nil {
+				return fmt.Errorf("audit verify: %w", err)
+			}
+			trust = append(listFlag{}, cfg.Gate.Audit.Trust...)
+			if len(trust) == 0 {
+				trust = append(trust, cfg.RecordAuth.Trust.Gate...)
+			}
+		case *kf.brokers == "":
+			if ep, err := readEndpoints(*kf.dataDir); err == nil && ep.RecordKeys["gate"] != "" {
+				trust = listFlag{ep.RecordKeys["gate"]}
+			}
+		}
 	}
 	trust, expect = splitList(trust), splitList(expect)
 	if len(trust) == 0 {
