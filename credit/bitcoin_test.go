@@ -67,6 +67,14 @@ func TestServiceBitcoin(t *testing.T) {
 		case 5:
 			require.NoError(t, wallet.Reorg(1))
 		case 9:
+			// The branch the deep reorg removes must have reached the
+			// stream and crediting first, or there is nothing to take back
+			// (on a loaded machine the watcher could otherwise see the new
+			// branch only).
+			best, err := node.Client().GetBestBlockHash()
+			require.NoError(t, err)
+			pipe.WaitLoaded(t, ctx, best.String())
+			time.Sleep(2 * time.Second)
 			require.NoError(t, wallet.Reorg(5))
 		default:
 			require.NoError(t, wallet.Step(3))
