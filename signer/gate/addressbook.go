@@ -81,13 +81,25 @@ type EntryRequest struct {
 type book struct {
 	mu      sync.RWMutex
 	entries map[string]*BookEntry
+	// byDst are the entries by chain/network/destination: what every
+	// assessment looks up.
+	byDst map[string][]*BookEntry
+}
+
+func dstKey(c, network, dst string) string { return c + "/" + network + "/" + dst }
+
+// put adds e (the caller holds mu).
+func (b *book) put(e *BookEntry) {
+	b.entries[e.ID] = e
+	k := dstKey(e.Chain, e.Network, e.Destination)
+	b.byDst[k] = append(b.byDst[k], e)
 }
 
 func (b *book) whitelisted(account, c, network, dst string, now time.Time) bool {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	for _, e := range b.entries {
-		if (e.Account == account || e.Account == ExchangeAccount) && e.Chain == c && e.Network == network && e.Destination == dst && e.Active(now) {
+	for _, e := range b.byDst[dstKey(c, network, dst)] {
+		if (e.Account == account || e.Account == ExchangeAccount) && e.Active(now) {
 			return true
 		}
 	}
@@ -121,7 +133,7 @@ func (c *Core) Propose(q EntryRequest, by string, now time.Time) (BookEntry, err
 		c.book.mu.Unlock()
 		return *old, nil
 	}
-	c.book.entries[e.ID] = e
+	c.book.put(e)
 	c.book.mu.Unlock()
 	c.bookChanged[e.ID] = true
 	c.log("addressbook", e.ID, by, map[string]any{"action": "propose", "entry": e})
@@ -192,13 +204,7 @@ func (c *Core) Entries(account string) []BookEntry {
 }
 
 func (c AddressBookConfig) validate(p interface{ Add(string, string, ...any) }, key string, approvers *intent.Approvers) {
-	eligible := 0
-	for _, a := range approvers.List() {
-		if !a.Disabled && slices.ContainsFunc(c.Groups, a.In) {
-			eligible++
-		}
-	}
-	switch {
+	switch eligible := enabledIn(approvers, c.Groups); {
 	case c.Quorum < 1:
 		p.Add(key+".quorum", "%d: an addition needs at least one approver", c.Quorum)
 	case c.Quorum > eligible:
@@ -207,4 +213,15 @@ func (c AddressBookConfig) validate(p interface{ Add(string, string, ...any) }, 
 	if c.TimeLock < 0 {
 		p.Add(key+".time_lock", "%s: negative", c.TimeLock)
 	}
+}
+
+// enabledIn counts the enabled approvers of any of groups.
+func enabledIn(approvers *intent.Approvers, groups []string) int {
+	n := 0
+	for _, a := range approvers.List() {
+		if !a.Disabled && slices.ContainsFunc(groups, a.In) {
+			n++
+		}
+	}
+	return n
 }

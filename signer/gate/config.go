@@ -2,7 +2,6 @@ package gate
 
 import (
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/cordonhq/cordon/internal/config"
@@ -53,13 +52,7 @@ func (c *Config) Validate(p *config.Problems, key string) *intent.Approvers {
 	c.Risk.Validate(p, key+".risk")
 	c.Audit.Validate(p, key+".audit")
 	b := c.Breaker
-	eligible := 0
-	for _, a := range approvers.List() {
-		if !a.Disabled && slices.ContainsFunc(b.ResetGroups, a.In) {
-			eligible++
-		}
-	}
-	switch {
+	switch eligible := enabledIn(approvers, b.ResetGroups); {
 	case b.ResetQuorum < 1:
 		p.Add(key+".breaker.reset_quorum", "%d: a reset needs at least one approver", b.ResetQuorum)
 	case b.ResetQuorum > eligible:

@@ -81,7 +81,7 @@ type Core struct {
 // NewCore returns an empty core.
 func NewCore() *Core {
 	return &Core{ws: map[string]*Withdrawal{}, changed: map[string]*Withdrawal{}, bookChanged: map[string]bool{},
-		book: book{entries: map[string]*BookEntry{}}, open: map[string]*Withdrawal{}, counts: map[string]int{}, status: map[string]string{}}
+		book: book{entries: map[string]*BookEntry{}, byDst: map[string][]*BookEntry{}}, open: map[string]*Withdrawal{}, counts: map[string]int{}, status: map[string]string{}}
 }
 
 // Changes are what a batch of operations changed: the withdrawals, the
@@ -600,9 +600,9 @@ func (c *Core) Restore(ws []*Withdrawal, trips []*Trip, entries []*BookEntry) {
 	c.ws, c.trips = map[string]*Withdrawal{}, trips
 	c.open, c.counts, c.status = map[string]*Withdrawal{}, map[string]int{}, map[string]string{}
 	c.book.mu.Lock()
-	c.book.entries = map[string]*BookEntry{}
+	c.book.entries, c.book.byDst = map[string]*BookEntry{}, map[string][]*BookEntry{}
 	for _, e := range entries {
-		c.book.entries[e.ID] = e
+		c.book.put(e)
 	}
 	c.book.mu.Unlock()
 	slices.SortFunc(ws, func(a, b *Withdrawal) int { return a.Intent.Requested.Compare(b.Intent.Requested) })
