@@ -63,12 +63,13 @@ type Context struct {
 // Canonical returns the intent's canonical bytes: RFC 8785 JSON of its
 // fields (every value a string).
 func (in *Intent) Canonical() ([]byte, error) {
-	doc := map[string]string{
-		"v": "cordon-intent/v1", "id": in.ID, "request": in.Request, "requester": in.Requester, "initiator": in.Initiator, "account": in.Account,
-		"chain": in.Chain, "network": in.Network, "asset": in.Asset, "amount": in.Amount, "destination": in.Destination,
-		"rule": in.Rule, "policy": in.Policy, "requested": in.Requested.UTC().Format(time.RFC3339Nano),
-	}
-	b, err := jcs.StringMap(doc)
+	// The members in increasing order of their names (RFC 8785's order).
+	b, err := jcs.Members(
+		"account", in.Account, "amount", in.Amount, "asset", in.Asset, "chain", in.Chain,
+		"destination", in.Destination, "id", in.ID, "initiator", in.Initiator, "network", in.Network,
+		"policy", in.Policy, "request", in.Request, "requested", in.Requested.UTC().Format(time.RFC3339Nano),
+		"requester", in.Requester, "rule", in.Rule, "v", "cordon-intent/v1",
+	)
 	if err != nil {
 		return nil, fmt.Errorf("canonical intent %s: %w", in.ID, err)
 	}
