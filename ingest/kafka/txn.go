@@ -60,18 +60,19 @@ func (w *TxWriter) Close() { w.cl.Close() }
 // Commit writes recs in one transaction and commits it. On any error the
 // transaction is aborted and nothing of it is visible.
 func (w *TxWriter) Commit(ctx context.Context, recs []Record) error {
-	krs := make([]*kgo.Record, len(recs))
+	signed := make([]Record, len(recs))
 	for i := range recs {
-		topic := recs[i].Topic
-		if topic == "" {
-			topic = w.defaultTopic
+		signed[i] = recs[i]
+		if signed[i].Topic == "" {
+			signed[i].Topic = w.defaultTopic
 		}
-		r := recs[i]
-		var err error
-		if r.Headers, err = w.cfg.sign(topic, r.Key, r.Value, r.Headers); err != nil {
-			return err
-		}
-		krs[i] = toFranz(&r)
+	}
+	if err := w.cfg.signBatch(signed, func(r *Record) string { return r.Topic }); err != nil {
+		return err
+	}
+	krs := make([]*kgo.Record, len(signed))
+	for i := range signed {
+		krs[i] = toFranz(&signed[i])
 	}
 	if err := w.cl.BeginTransaction(); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)

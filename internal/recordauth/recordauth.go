@@ -128,7 +128,17 @@ func (s *Signer) Public() string {
 
 // Sign returns the cordon-sig header value of a record.
 func (s *Signer) Sign(kind string, key, value []byte) []byte {
-	at := s.now()
+	return s.SignAt(s.Stamp(), kind, key, value)
+}
+
+// Stamp reserves the signer's next signing time: later than every time
+// it stamped or observed before. A writer signing a batch in parallel
+// stamps its records in order first, so a later record of a key is
+// never signed earlier than the one before it.
+func (s *Signer) Stamp() int64 { return s.now() }
+
+// SignAt is Sign with a signing time Stamp reserved.
+func (s *Signer) SignAt(at int64, kind string, key, value []byte) []byte {
 	sig := ed25519.Sign(s.key, Message(s.role, kind, at, key, value))
 	out := make([]byte, 0, 24+len(s.role)+len(s.id)+base64.StdEncoding.EncodedLen(len(sig)))
 	out = append(out, "v1 "...)

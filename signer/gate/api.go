@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cordonhq/cordon/internal/apiauth"
+	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/signer/intent"
 	"github.com/cordonhq/cordon/signer/risk"
 )
@@ -170,7 +171,7 @@ func (a *API) request(w http.ResponseWriter, r *http.Request) {
 	// here, outside the gate's one loop, so the loop's assessment is a
 	// cache hit.
 	if c := a.Service.core.Load(); c != nil {
-		_, _ = c.Assess(r.Context(), &q, who.Name, time.Now()) //nolint:errcheck // only warms caches; the loop assesses again
+		c.Risk.Warm(r.Context(), chain.Chain(q.Chain), q.Network, q.Destination)
 	}
 	v, err := a.Service.do(r.Context(), func(c *Core, now time.Time) (any, error) {
 		// The loop does no I/O: the counterparties are what the warm-up

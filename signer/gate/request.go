@@ -108,30 +108,53 @@ var (
 // a strict parser: a member twice (the last one wins) or a member's name
 // in another case (encoding/json matches names case-insensitively).
 func exactMembers(b []byte) error {
-	if _, err := jcs.Transform(b); err != nil {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	return members(d, requestMembers, "", true)
+}
+
+// members reads one object from d, refusing a name not in names (exact
+// case) or given twice; the member "context" (when nested) is an object
+// read the same way, other values are skipped whole. A null is no object.
+func members(d *json.Decoder, names []string, where string, nested bool) error {
+	t, err := d.Token()
+	if err != nil {
 		return err
 	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(b, &top); err != nil {
-		return err
+	if t == nil {
+		return nil
 	}
-	for k := range top {
-		if !slices.Contains(requestMembers, k) {
-			return fmt.Errorf("member %q: want one of %s, spelt so", trunc(k), strings.Join(requestMembers, ", "))
-		}
+	if t != json.Delim('{') {
+		return fmt.Errorf("%swant an object", where)
 	}
-	if c, ok := top["context"]; ok && string(c) != "null" {
-		var cm map[string]json.RawMessage
-		if err := json.Unmarshal(c, &cm); err != nil {
-			return fmt.Errorf("context: %w", err)
+	seen := make([]bool, len(names))
+	for d.More() {
+		t, err := d.Token()
+		if err != nil {
+			return err
 		}
-		for k := range cm {
-			if !slices.Contains(contextMembers, k) {
-				return fmt.Errorf("member context.%q: want one of %s, spelt so", trunc(k), strings.Join(contextMembers, ", "))
+		k, _ := t.(string)
+		i := slices.Index(names, k)
+		if i < 0 {
+			return fmt.Errorf("member %s%q: want one of %s, spelt so", where, trunc(k), strings.Join(names, ", "))
+		}
+		if seen[i] {
+			return fmt.Errorf("member %s%q appears twice", where, k)
+		}
+		seen[i] = true
+		if nested && k == "context" {
+			if err := members(d, contextMembers, "context.", false); err != nil {
+				return fmt.Errorf("context: %w", err)
 			}
+			continue
+		}
+		var skip json.RawMessage
+		if err := d.Decode(&skip); err != nil {
+			return err
 		}
 	}
-	return nil
+	_, err = d.Token() // the closing brace
+	return err
 }
 
 func bad(field, f string, args ...any) error {

@@ -33,7 +33,10 @@ type ServiceConfig struct {
 	// often deadlines are checked.
 	TransactionalID string
 	Tick            time.Duration
-	// Committed, when set, is called after each commit with what changed.
+	// Committed, when set, is called after each commit with what changed,
+	// from the committer while the loop applies the next batch: the
+	// withdrawals are the leader's own and may have moved on since; read
+	// their ids and count only.
 	Committed func(Changes)
 	// Metrics (nil: none).
 	Metrics *Metrics
@@ -182,42 +185,124 @@ func (s *Service) lead(ctx context.Context) error {
 		s.drain()
 	}()
 	s.cfg.Log.Info("gate: leading", "withdrawals", len(c.ws), "trips", len(c.trips))
+	// The loop applies each op to the core as it arrives, while the
+	// committer writes the batch before (signing and the Kafka
+	// transaction); whenever the committer is free, everything applied
+	// since is handed to it as the next batch, so batches grow with the
+	// load and a request waits for at most the commit in flight and its
+	// own. Every op, a read included, is answered only once its batch
+	// committed: nobody sees a state that could still be lost.
+	commits := make(chan *batch, 1)
+	done := make(chan struct{}, 1)
+	failed := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.committer(ctx, out, commits, done, failed)
+	}()
+	defer func() {
+		close(commits)
+		wg.Wait()
+	}()
 	tick := time.NewTicker(s.cfg.Tick)
 	defer tick.Stop()
+	// Deadlines are checked every Tick of the gate's clock and whenever
+	// the breaker changed, not on every op: a walk of the open
+	// withdrawals per batch was most of the loop under load.
+	var lastTick time.Time
+	cur, idle := &batch{}, true
+	apply := func(o *op, now time.Time) {
+		v, err := o.fn(c, now)
+		cur.ops, cur.replies = append(cur.ops, o), append(cur.replies, result{v: v, err: err})
+	}
 	for {
-		var batch []*op
+		ticked := false
 		select {
 		case <-ctx.Done():
+			cur.fail(ctx.Err())
 			return nil
+		case err := <-failed:
+			cur.fail(err)
+			return err
+		case <-done:
+			idle = true
 		case o := <-s.ops:
-			batch = append(batch, o)
+			now := s.cfg.Clock.Now()
+			apply(o, now)
 		more:
-			for len(batch) < 512 {
+			for n := 1; n < 512; n++ {
 				select {
 				case o := <-s.ops:
-					batch = append(batch, o)
+					apply(o, now)
 				default:
 					break more
 				}
 			}
 		case <-tick.C:
+			ticked = true
 		}
 		now := s.cfg.Clock.Now()
-		replies := make([]result, len(batch))
-		for i, o := range batch {
-			replies[i].v, replies[i].err = o.fn(c, now)
+		if ticked || c.tripsChanged || now.Sub(lastTick) >= s.cfg.Tick || now.Before(lastTick) {
+			c.Tick(now)
+			lastTick = now
 		}
-		c.Tick(now)
-		ch := c.Take()
-		if err := s.commit(ctx, out, ch, now); err != nil {
-			for _, o := range batch {
-				o.reply <- result{err: &Refusal{Status: http.StatusServiceUnavailable, Code: "not_committed", Reason: "the gate could not commit: " + err.Error()}}
-			}
+		if !idle {
+			continue
+		}
+		if err := s.prepare(c, cur, now); err != nil {
+			cur.fail(err)
 			return err
 		}
-		for i, o := range batch {
-			o.reply <- replies[i]
+		if len(cur.ops) == 0 && len(cur.recs) == 0 {
+			continue
 		}
+		commits <- cur // the committer is idle: this does not wait
+		cur, idle = &batch{}, false
+	}
+}
+
+// batch is what the loop applied while the commit before it ran: the
+// ops, their replies, and the records of what they changed, committed as
+// one transaction.
+type batch struct {
+	ops     []*op
+	replies []result
+	recs    []kafka.Record
+	ch      Changes
+	head    json.RawMessage
+	counts  map[string]int
+	took    time.Duration
+}
+
+// fail answers every op of b with the commit's failure.
+func (b *batch) fail(err error) {
+	for _, o := range b.ops {
+		o.reply <- result{err: &Refusal{Status: http.StatusServiceUnavailable, Code: "not_committed", Reason: "the gate could not commit: " + err.Error()}}
+	}
+}
+
+// committer commits the batches in order and answers their ops. After a
+// failure it commits nothing more: the batches after it fail too (the
+// core holds their changes, so the loop stops and the next term
+// restores what Kafka holds).
+func (s *Service) committer(ctx context.Context, out *kafka.TxWriter, in <-chan *batch, done chan<- struct{}, failed chan<- error) {
+	var broken error
+	for b := range in {
+		if broken != nil {
+			b.fail(broken)
+			continue
+		}
+		if err := s.commit(ctx, out, b); err != nil {
+			broken = err
+			b.fail(err)
+			failed <- err
+			continue
+		}
+		for i, o := range b.ops {
+			o.reply <- b.replies[i]
+		}
+		done <- struct{}{}
 	}
 }
 
@@ -239,14 +324,17 @@ var (
 	stateHeaders = []kafka.Header{{Key: kafka.HeaderType, Value: []byte("gate-state")}}
 )
 
-func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, ch Changes, now time.Time) error {
+// prepare turns what the core changed into b's records, in the loop:
+// the withdrawals are the core's own and change with the next batch.
+func (s *Service) prepare(c *Core, b *batch, now time.Time) error {
+	ch := c.Take()
 	due := s.cfg.Audit != nil && s.cfg.Audit.Due()
 	if len(ch.Withdrawals) == 0 && !ch.BreakerChanged && len(ch.Entries) == 0 && len(ch.Alerts) == 0 && len(ch.Book) == 0 && !due {
 		return nil
 	}
 	start := time.Now()
 	tp := s.cfg.Kafka.Topics
-	var recs []kafka.Record
+	recs := make([]kafka.Record, 0, 2*len(ch.Withdrawals)+len(ch.Entries)+2)
 	for _, w := range ch.Withdrawals {
 		sv, err := json.Marshal(w)
 		if err != nil {
@@ -279,7 +367,6 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, ch Changes, n
 		b, _ := json.Marshal(&ch.Alerts[i])
 		recs = append(recs, kafka.Record{Topic: tp.Alerts, Key: []byte(ch.Alerts[i].ID), Value: b})
 	}
-	var head json.RawMessage
 	if s.cfg.Audit != nil && (len(ch.Entries) > 0 || due) {
 		ar, h, err := s.cfg.Audit.Append(ch.Entries, now)
 		if err != nil {
@@ -288,13 +375,20 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, ch Changes, n
 		if h != nil {
 			recs = append(recs, ar...)
 			recs = append(recs, kafka.Record{Key: []byte(auditKey), Value: h, Headers: stateHeaders})
-			head = h
+			b.head = h
 		}
 	}
-	if len(recs) == 0 {
+	b.recs, b.ch, b.counts, b.took = recs, ch, c.Counts(), time.Since(start)
+	return nil
+}
+
+// commit writes b's records in one transaction, in the committer.
+func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, b *batch) error {
+	if len(b.recs) == 0 {
 		return nil
 	}
-	if err := out.Commit(ctx, recs); err != nil {
+	start := time.Now()
+	if err := out.Commit(ctx, b.recs); err != nil {
 		if s.cfg.Audit != nil {
 			// The leader stops; the next term restores the head the
 			// state committed, whatever this transaction's outcome.
@@ -302,15 +396,22 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, ch Changes, n
 		}
 		return fmt.Errorf("gate: commit: %w", err)
 	}
-	if head != nil {
-		s.cfg.Audit.Commit(head)
+	if b.head != nil {
+		s.cfg.Audit.Commit(b.head)
 	}
-	s.cfg.Metrics.committed(ch, time.Since(start))
-	s.publishCounts()
+	s.cfg.Metrics.committed(b.ch, b.took+time.Since(start))
+	s.setCounts(b.counts)
 	if s.cfg.Committed != nil {
-		s.cfg.Committed(ch)
+		s.cfg.Committed(b.ch)
 	}
 	return nil
+}
+
+func (s *Service) setCounts(n map[string]int) {
+	s.cfg.Metrics.setCounts(n)
+	s.mu.Lock()
+	s.counts = n
+	s.mu.Unlock()
 }
 
 func (s *Service) publishCounts() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/signer/intent"
 	"github.com/cordonhq/cordon/signer/policy"
 	"github.com/cordonhq/cordon/signer/risk"
@@ -33,6 +34,9 @@ type Risk interface {
 	Assess(ctx context.Context, q risk.Query, now time.Time) (risk.Result, error)
 	Add(r risk.Record) error
 	Remove(id string) bool
+	// Warm fills the caches an assessment of a withdrawal to destination
+	// reads (counterparties), outside the gate's loop.
+	Warm(ctx context.Context, c chain.Chain, network, destination string)
 }
 
 // Withdrawal is one withdrawal's whole state, as the gate keeps it in

@@ -45,7 +45,7 @@ func (s *sum) accumulation(scope string) Accumulation {
 }
 
 func fromCursor(c *cursor) *sum {
-	return &sum{count: c.count, unknown: c.unknown > 0, usd: new(big.Rat).Set(&c.usd), amount: new(big.Int).Set(&c.amount)}
+	return &sum{count: c.count, unknown: c.unknown > 0, usd: c.usd.rat(), amount: new(big.Int).Set(&c.amount)}
 }
 
 // withQuery adds the withdrawal being assessed unless it is held.

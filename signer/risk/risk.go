@@ -252,6 +252,17 @@ func flagged(code string, h chain.Hit, reason string) intent.Finding {
 		"address": h.Address, "indicator": h.Indicator, "category": h.Category, "source": h.Source, "confidence": fmt.Sprint(h.Confidence)}}
 }
 
+// Warm looks up the earlier counterparties of destination into the
+// cache, outside any assessment (no lock on the history): the gate warms
+// them before its loop assesses from the cache only. Without a
+// counterparties source it does nothing; a failed lookup is left for the
+// assessment to report.
+func (r *Risk) Warm(ctx context.Context, c chain.Chain, network, destination string) {
+	if r.cps != nil {
+		_, _ = r.cps.lookup(ctx, c, network, destination) //nolint:errcheck // the assessment reports a miss
+	}
+}
+
 func (r *Risk) counterparties(ctx context.Context, q *Query) []intent.Finding {
 	if r.cps == nil {
 		return nil

@@ -258,7 +258,8 @@ func (s *state) add(r *Record) error {
 		return err
 	}
 	acct := s.account(r.Account)
-	e := &entry{id: r.ID, acct: acct, asset: as, dest: r.Destination, t: r.Time.UnixNano(), amount: new(big.Int).Set(r.Amount), usd: r.USD.Rat()}
+	e := &entry{id: r.ID, acct: acct, asset: as, dest: r.Destination, t: r.Time.UnixNano(), amount: new(big.Int).Set(r.Amount)}
+	e.setUSD(r.USD.Rat())
 	s.advance(e.t)
 	if e.t <= s.maxNow-s.retain {
 		acct.settle(e, s.maxDests)

@@ -8,14 +8,65 @@ import (
 // entry is one accepted withdrawal while it is removable: in its
 // account's recent list, in the global series and in its asset's series.
 type entry struct {
-	id      string
-	acct    *account
-	asset   *assetSeries
-	dest    string
-	t       int64    // unix nanoseconds
-	amount  *big.Int // base units, owned
-	usd     *big.Rat // owned; nil: unknown
+	id     string
+	acct   *account
+	asset  *assetSeries
+	dest   string
+	t      int64    // unix nanoseconds
+	amount *big.Int // base units, owned
+	usd    *big.Rat // owned; nil: unknown
+	// scaled is usd in units of 10^-usdDigits dollars when that is exact
+	// (always, for prices and token decimals of up to 40 digits in all),
+	// so the windows' sums add integers instead of normalizing
+	// rationals; nil otherwise.
+	scaled  *big.Int
 	removed bool
+}
+
+// usdDigits is the fixed point of the windows' integer sums.
+const usdDigits = 40
+
+var usdScale = new(big.Int).Exp(big.NewInt(10), big.NewInt(usdDigits), nil)
+
+// setUSD sets e's dollar value (nil: unknown) and its scaled form.
+func (e *entry) setUSD(v *big.Rat) {
+	e.usd, e.scaled = v, nil
+	if v == nil {
+		return
+	}
+	q, r := new(big.Int).QuoRem(usdScale, v.Denom(), new(big.Int))
+	if r.Sign() == 0 {
+		e.scaled = q.Mul(q, v.Num())
+	}
+}
+
+// usdSum is an exact sum of dollar values: the scaled ones as an
+// integer, any others as a rational.
+type usdSum struct {
+	scaled big.Int
+	rest   big.Rat
+}
+
+func (s *usdSum) add(e *entry, sign int) {
+	switch {
+	case e.scaled != nil && sign > 0:
+		s.scaled.Add(&s.scaled, e.scaled)
+	case e.scaled != nil:
+		s.scaled.Sub(&s.scaled, e.scaled)
+	case sign > 0:
+		s.rest.Add(&s.rest, e.usd)
+	default:
+		s.rest.Sub(&s.rest, e.usd)
+	}
+}
+
+// rat returns the sum as a new rational.
+func (s *usdSum) rat() *big.Rat {
+	r := new(big.Rat).SetFrac(&s.scaled, usdScale)
+	if s.rest.Sign() != 0 {
+		r.Add(r, &s.rest)
+	}
+	return r
 }
 
 // series is the entries of one scope in time order (equal times in the
@@ -36,7 +87,7 @@ type cursor struct {
 	lo, hi  int
 	count   int64
 	unknown int64 // entries of unknown dollar value
-	usd     big.Rat
+	usd     usdSum
 	amount  big.Int
 }
 
@@ -55,10 +106,8 @@ func (c *cursor) add(e *entry, sign int) {
 	c.count += int64(sign)
 	if e.usd == nil {
 		c.unknown += int64(sign)
-	} else if sign > 0 {
-		c.usd.Add(&c.usd, e.usd)
 	} else {
-		c.usd.Sub(&c.usd, e.usd)
+		c.usd.add(e, sign)
 	}
 	if sign > 0 {
 		c.amount.Add(&c.amount, e.amount)
