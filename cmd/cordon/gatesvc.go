@@ -94,6 +94,7 @@ func newGating(cfg config.Config, indicators *intel.Store, addresses *registry.S
 		}
 		c := gate.NewCore()
 		c.Approvers, c.Policy, c.Prices, c.Risk, c.Assets, c.Breaker, c.Book = approvers, pol, prices, r, assets, cfg.Gate.Breaker, cfg.Gate.AddressBook
+		c.PolicySource, c.PolicyApprovedBy = policySource(cfg.Gate.Policy), by
 		return c, nil
 	}
 	svc, err := gate.NewService(gate.ServiceConfig{Kafka: cfg.Kafka, NewCore: newCore, Log: log, Metrics: gate.NewMetrics(reg),
@@ -103,6 +104,14 @@ func newGating(cfg config.Config, indicators *intel.Store, addresses *registry.S
 	}
 	return &gating{svc: svc, prices: prices, kc: cfg.Kafka, indicators: indicators, registry: addresses, ready: ready, log: log},
 		&gate.API{Service: svc, Assets: assets}, nil
+}
+
+// policySource names where the gate's policy comes from.
+func policySource(c policy.Config) string {
+	if c.File == "" {
+		return "the shipped default policy"
+	}
+	return c.File
 }
 
 // gateNetworks are the chain networks the instance follows ("eth/mainnet").

@@ -29,6 +29,7 @@ const withdrawalsUsage = `usage:
   cordon addressbook list [--account A]
   cordon addressbook add --account A|'*exchange*' --chain C [--network N] --address ADDR [--label L]
   cordon addressbook approve ID --key FILE
+  cordon addressbook remove ID --reason R
   cordon approver keygen --name NAME --out FILE
 each takes --api URL and the token in $CORDON_TOKEN (default: the dev system's endpoints.json and its operator token, --data-dir)`
 
@@ -353,7 +354,10 @@ func cmdAddressBook(ctx context.Context, args []string) error {
 		}
 		for _, e := range es {
 			state := fmt.Sprintf("awaiting approval (%d so far)", len(e.Approvals))
-			if e.ActiveAt != nil {
+			switch {
+			case e.Removed != nil:
+				state = fmt.Sprintf("removed at %s by %s: %s", e.Removed.Format(time.RFC3339), e.RemovedBy, e.RemovedReason)
+			case e.ActiveAt != nil:
 				state = "active from " + e.ActiveAt.Format(time.RFC3339)
 			}
 			fmt.Printf("%s  %s  %s/%s %s  %q  by %s: %s\n", e.ID, e.Account, e.Chain, e.Network, e.Destination, e.Label, e.By, state)
@@ -421,6 +425,29 @@ func cmdAddressBook(ctx context.Context, args []string) error {
 			return nil
 		}
 		return fmt.Errorf("no address-book entry %q", id)
+	case "remove":
+		reason := fs.String("reason", "", "why the entry is removed (required)")
+		var id string
+		rest := args[1:]
+		if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+			id, rest = rest[0], rest[1:]
+		}
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		if id == "" || strings.TrimSpace(*reason) == "" {
+			return errors.New("addressbook remove: want the entry's id and --reason")
+		}
+		c, err := client()
+		if err != nil {
+			return err
+		}
+		var e gate.BookEntry
+		if err := c.call(ctx, "POST", gate.BookEndpoint+"/"+url.PathEscape(id)+"/removal", gate.RemoveRequest{Reason: *reason}, &e); err != nil {
+			return err
+		}
+		fmt.Printf("removed %s (%s on %s/%s for %s): it no longer counts\n", e.ID, e.Destination, e.Chain, e.Network, e.Account)
+		return nil
 	}
 	return fmt.Errorf("addressbook %s: unknown\n%s", args[0], withdrawalsUsage)
 }

@@ -47,6 +47,12 @@ type BookEntry struct {
 	Approvals []intent.Approval `json:"approvals,omitempty"`
 	QuorumAt  *time.Time        `json:"quorum_at,omitempty"`
 	ActiveAt  *time.Time        `json:"active_at,omitempty"`
+	// Removed is when the entry stopped counting, by whom and why: a
+	// removal takes away trust, so one principal does it, at once; the
+	// entry stays in the book (and the audit log) as it was.
+	Removed       *time.Time `json:"removed,omitempty"`
+	RemovedBy     string     `json:"removed_by,omitempty"`
+	RemovedReason string     `json:"removed_reason,omitempty"`
 }
 
 // Subject is what an approval of the entry names: addressbook/ID.
@@ -65,7 +71,38 @@ func (e *BookEntry) Hash() string {
 }
 
 // Active tells whether the entry counts at now.
-func (e *BookEntry) Active(now time.Time) bool { return e.ActiveAt != nil && !now.Before(*e.ActiveAt) }
+func (e *BookEntry) Active(now time.Time) bool {
+	return e.Removed == nil && e.ActiveAt != nil && !now.Before(*e.ActiveAt)
+}
+
+// RemoveRequest is the body of POST /v1/addressbook/{id}/removal.
+type RemoveRequest struct {
+	Reason string `json:"reason"`
+}
+
+// RemoveEntry takes entry id out of the address book at once: it no
+// longer counts for any withdrawal assessed from now on (a withdrawal
+// already decided keeps its decision). Any principal that may propose
+// entries may remove one, with a reason.
+func (c *Core) RemoveEntry(id string, q RemoveRequest, by string, now time.Time) (BookEntry, error) {
+	reason := strings.TrimSpace(q.Reason)
+	if reason == "" || len(reason) > intent.MaxReason {
+		return BookEntry{}, refuse(http.StatusBadRequest, "bad_entry", "reason: want why the entry is removed, at most %d bytes", intent.MaxReason)
+	}
+	c.book.mu.Lock()
+	defer c.book.mu.Unlock()
+	e, ok := c.book.entries[id]
+	switch {
+	case !ok:
+		return BookEntry{}, refuse(http.StatusNotFound, "not_found", "no address-book entry %s", trunc(id))
+	case e.Removed != nil:
+		return *e, nil
+	}
+	e.Removed, e.RemovedBy, e.RemovedReason = at(now), by, reason
+	c.bookChanged[id] = true
+	c.log("addressbook", id, by, map[string]any{"action": "remove", "reason": reason})
+	return *e, nil
+}
 
 // EntryRequest is the body of POST /v1/addressbook.
 type EntryRequest struct {
@@ -161,6 +198,8 @@ func (c *Core) ApproveEntry(id string, a intent.Approval, now time.Time) (BookEn
 		return BookEntry{}, refuse(http.StatusForbidden, "bad_approval", "%v", err)
 	case a.Decision != intent.Approve:
 		return BookEntry{}, refuse(http.StatusUnprocessableEntity, "bad_approval", "an entry is approved or left alone")
+	case e.Removed != nil:
+		return BookEntry{}, refuse(http.StatusConflict, "removed", "entry %s was removed at %s by %s: %s", id, e.Removed.Format(time.RFC3339), e.RemovedBy, e.RemovedReason)
 	case e.QuorumAt != nil:
 		return BookEntry{}, refuse(http.StatusConflict, "quorum_reached", "entry %s already has its quorum; it is active from %s", id, e.ActiveAt.Format(time.RFC3339))
 	case !slices.ContainsFunc(c.Book.Groups, ap.In):

@@ -78,4 +78,22 @@ func TestAddressBook(t *testing.T) {
 		"amount": eth(1), "destination": dst(1)})
 	require.Equal(t, http.StatusAccepted, code, out)
 	require.Equal(t, "below-1m", out["rule"])
+
+	// A removal needs a reason, takes effect at once, survives a
+	// restart, and a removed entry takes no more approvals.
+	code, out = f.call("POST", "/v1/addressbook/"+e.ID+"/removal", exchangeToken, map[string]any{"reason": " "})
+	require.Equal(t, http.StatusBadRequest, code, out)
+	code, out = f.call("POST", "/v1/addressbook/"+e.ID+"/removal", "no-such-token", map[string]any{"reason": "stolen session"})
+	require.Equal(t, http.StatusUnauthorized, code, out)
+	code, out = f.call("POST", "/v1/addressbook/ab_0000000000000000/removal", exchangeToken, map[string]any{"reason": "x"})
+	require.Equal(t, http.StatusNotFound, code, out)
+	code, out = f.call("POST", "/v1/addressbook/"+e.ID+"/removal", exchangeToken, map[string]any{"reason": "the customer no longer owns it"})
+	require.Equal(t, http.StatusOK, code, out)
+	require.NotNil(t, out["removed"])
+	require.Equal(t, "below-1m", withdraw("wl-7")["rule"], "removed: no longer whitelisted")
+	code, out = post(sign("carol", e.Hash()))
+	require.Equal(t, http.StatusConflict, code, out)
+	f.stop()
+	f.start()
+	require.Equal(t, "below-1m", withdraw("wl-8")["rule"], "the removal survives a restart")
 }

@@ -20,6 +20,7 @@ const (
 	DryRunEndpoint      = "/v1/withdrawals:dry-run"
 	BreakerEndpoint     = "/v1/breaker"
 	BookEndpoint        = "/v1/addressbook"
+	LeaderEndpoint      = "/v1/gate/leader"
 )
 
 // API is the gate's HTTP API.
@@ -57,6 +58,24 @@ func (a *API) Handle(mux *http.ServeMux) {
 		func(c *Core, id string, ap intent.Approval, now time.Time) (any, error) {
 			return c.ApproveEntry(id, ap, now)
 		}))
+	mux.HandleFunc("POST "+BookEndpoint+"/{id}/removal", a.removeEntry)
+	mux.HandleFunc("GET "+LeaderEndpoint, a.leader)
+}
+
+// LeaderAnswer is GET /v1/gate/leader's body.
+type LeaderAnswer struct {
+	Leader bool `json:"leader"`
+}
+
+// leader answers 200 on the instance that leads the gate and 503 on a
+// standby, without a token (it tells only that), so a load balancer's
+// health check routes the gate's requests to the leader.
+func (a *API) leader(w http.ResponseWriter, _ *http.Request) {
+	if a.Service.Leader() {
+		apiauth.WriteJSON(w, http.StatusOK, LeaderAnswer{Leader: true})
+		return
+	}
+	apiauth.WriteJSON(w, http.StatusServiceUnavailable, LeaderAnswer{})
 }
 
 // propose adds an address-book entry (scope withdraw: the exchange adds
@@ -77,6 +96,24 @@ func (a *API) propose(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	apiauth.WriteJSON(w, http.StatusCreated, v)
+}
+
+func (a *API) removeEntry(w http.ResponseWriter, r *http.Request) {
+	if !a.readScope(w, r, BookEndpoint+"/{id}/removal") {
+		return
+	}
+	who, _ := a.Auth.Authenticate(r)
+	var q RemoveRequest
+	if apiauth.ReadJSON(w, r, 4096, &q) != 0 {
+		return
+	}
+	id := r.PathValue("id")
+	v, err := a.Service.do(r.Context(), func(c *Core, now time.Time) (any, error) { return c.RemoveEntry(id, q, who.Name, now) })
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	apiauth.WriteJSON(w, http.StatusOK, v)
 }
 
 func (a *API) book(w http.ResponseWriter, r *http.Request) {

@@ -58,8 +58,17 @@ type Core struct {
 	Assets    Assets
 	Breaker   BreakerConfig
 	Book      AddressBookConfig
+	// PolicySource says where Policy came from (a file, or the shipped
+	// default) and PolicyApprovedBy who approved it (its approval
+	// record's approvers): the audit log's policy record names both.
+	PolicySource     string
+	PolicyApprovedBy []string
 
 	ws    map[string]*Withdrawal
+	// policyAudited is the hash of the last policy the audit log
+	// recorded; policyChanged that this term's policy is to be recorded.
+	policyAudited string
+	policyChanged bool
 	trips []*Trip
 	book  book
 	// open are the withdrawals that may still change (what Tick looks
@@ -94,11 +103,17 @@ type Changes struct {
 	Alerts         []chain.Alert
 	// Book are the address-book entries that changed.
 	Book []BookEntry
+	// Policy is the hash of a policy newly in force (recorded in the
+	// audit log by this batch), "" when it did not change.
+	Policy string
 }
 
 // Take returns and clears what changed.
 func (c *Core) Take() Changes {
 	ch := Changes{BreakerChanged: c.tripsChanged, Trips: slices.Clone(c.trips), Entries: c.entries, Alerts: c.alerts}
+	if c.policyChanged {
+		ch.Policy, c.policyChanged = c.policyAudited, false
+	}
 	for _, w := range c.changed {
 		ch.Withdrawals = append(ch.Withdrawals, w)
 		c.track(w)
@@ -599,6 +614,24 @@ func (c *Core) Reset(id string, a intent.Approval, now time.Time) (Trip, bool, e
 
 // Restore replaces the state with ws, trips and the address book (from
 // cordon.gate-state) and replays the risk layer's counts.
+// PolicyInForce records in the audit log that the core's policy is in
+// force, unless the last policy recorded (audited, from the gate's
+// state) is the same: a policy change is an audit record naming the
+// policy's hash, its rules, its source and its approvers.
+func (c *Core) PolicyInForce(audited string) {
+	c.policyAudited = audited
+	if c.Policy == nil || c.Policy.Hash() == audited {
+		return
+	}
+	rules := make([]string, 0, len(c.Policy.Rules()))
+	for _, r := range c.Policy.Rules() {
+		rules = append(rules, r.Name)
+	}
+	c.log("policy", c.Policy.Hash(), "gate", map[string]any{"action": "in_force", "policy": c.Policy.Hash(), "previous": audited,
+		"source": c.PolicySource, "approved_by": c.PolicyApprovedBy, "rules": rules})
+	c.policyAudited, c.policyChanged = c.Policy.Hash(), true
+}
+
 func (c *Core) Restore(ws []*Withdrawal, trips []*Trip, entries []*BookEntry) {
 	c.ws, c.trips = map[string]*Withdrawal{}, trips
 	c.open, c.counts, c.status = map[string]*Withdrawal{}, map[string]int{}, map[string]string{}

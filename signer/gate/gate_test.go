@@ -469,10 +469,18 @@ func TestTwoInstancesOneLeader(t *testing.T) {
 	code, out := f.call("GET", "/v1/withdrawals/"+id, exchangeToken, nil)
 	require.Equal(t, http.StatusServiceUnavailable, code, out)
 	require.Equal(t, "not_leader", out["code"])
+	code, out = f.call("GET", LeaderEndpoint, "", nil)
+	require.Equal(t, http.StatusServiceUnavailable, code, "a load balancer's health check: the standby")
+	require.Equal(t, false, out["leader"])
 	f.srv = first
+	code, out = f.call("GET", LeaderEndpoint, "", nil)
+	require.Equal(t, http.StatusOK, code, "the leader")
+	require.Equal(t, true, out["leader"])
 	firstStop()
 	f.srv = second
 	require.Eventually(t, f.svc.Leader, 60*time.Second, 20*time.Millisecond, "the standby takes over")
+	code, _ = f.call("GET", LeaderEndpoint, "", nil)
+	require.Equal(t, http.StatusOK, code)
 	w := f.get(id)
 	require.Len(t, w.Approvals, 1)
 	f.approved(id, "bob")
@@ -547,6 +555,7 @@ func TestAuditLog(t *testing.T) {
 	require.Equal(t, 2, kinds["request"])
 	require.Equal(t, 2, bodies["request"], "each request record holds its findings and decision")
 	require.Zero(t, kinds["findings"]+kinds["decision"])
+	require.Equal(t, 1, kinds["policy"], "the policy in force is recorded once, not again by the restart")
 	require.Equal(t, 2, kinds["approval"])
 	require.Equal(t, 1, kinds["rejection"])
 	rep, err := audit.VerifyTopic(context.Background(), f.kc, keys)
@@ -556,3 +565,30 @@ func TestAuditLog(t *testing.T) {
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// A policy comes into force as an audit record naming it, once: a core
+// whose state already recorded the same policy records nothing.
+func TestPolicyInForce(t *testing.T) {
+	as, _ := approverList(t)
+	approvers, err := intent.NewApprovers("", as)
+	require.NoError(t, err)
+	c := newCore(t, approvers, time.Now())
+	c.PolicySource, c.PolicyApprovedBy = "policy.yaml", []string{"alice", "dave"}
+	c.PolicyInForce("")
+	ch := c.Take()
+	require.Equal(t, c.Policy.Hash(), ch.Policy)
+	require.Len(t, ch.Entries, 1)
+	e := ch.Entries[0]
+	require.Equal(t, "policy", e.Kind)
+	require.Equal(t, c.Policy.Hash(), e.Subject)
+	body := e.Body.(map[string]any)
+	require.Equal(t, []string{"alice", "dave"}, body["approved_by"])
+	require.Equal(t, "policy.yaml", body["source"])
+	require.Empty(t, c.Take().Policy, "recorded once")
+
+	c2 := newCore(t, approvers, time.Now())
+	c2.PolicyInForce(c.Policy.Hash())
+	ch = c2.Take()
+	require.Empty(t, ch.Policy)
+	require.Empty(t, ch.Entries)
+}

@@ -155,9 +155,15 @@ const (
 	markerKey  = "restore-marker"
 	breakerKey = "breaker"
 	auditKey   = "audit-head"
+	policyKey  = "policy"
 	wPrefix    = "w/"
 	bookPrefix = "ab/"
 )
+
+// policyState is the last policy the audit log recorded.
+type policyState struct {
+	Hash string `json:"hash"`
+}
 
 type breakerState struct {
 	Trips []*Trip `json:"trips"`
@@ -329,7 +335,7 @@ var (
 func (s *Service) prepare(c *Core, b *batch, now time.Time) error {
 	ch := c.Take()
 	due := s.cfg.Audit != nil && s.cfg.Audit.Due()
-	if len(ch.Withdrawals) == 0 && !ch.BreakerChanged && len(ch.Entries) == 0 && len(ch.Alerts) == 0 && len(ch.Book) == 0 && !due {
+	if len(ch.Withdrawals) == 0 && !ch.BreakerChanged && len(ch.Entries) == 0 && len(ch.Alerts) == 0 && len(ch.Book) == 0 && ch.Policy == "" && !due {
 		return nil
 	}
 	start := time.Now()
@@ -362,6 +368,13 @@ func (s *Service) prepare(c *Core, b *batch, now time.Time) error {
 			return err
 		}
 		recs = append(recs, kafka.Record{Key: []byte(breakerKey), Value: b, Headers: stateHeaders})
+	}
+	if ch.Policy != "" {
+		b, err := json.Marshal(policyState{Hash: ch.Policy})
+		if err != nil {
+			return err
+		}
+		recs = append(recs, kafka.Record{Key: []byte(policyKey), Value: b, Headers: stateHeaders})
 	}
 	for i := range ch.Alerts {
 		b, _ := json.Marshal(&ch.Alerts[i])
@@ -441,8 +454,9 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) (*Core, erro
 	start := time.Now()
 	ws := map[string]*Withdrawal{}
 	var trips []*Trip
-	var entries []*BookEntry
+	entries := map[string]*BookEntry{}
 	var head json.RawMessage
+	var pol policyState
 	bad := 0
 	err = kafka.ReadToFence(ctx, s.cfg.Kafka, tp.GateState, fence, func(r *kafka.Record) {
 		k := string(r.Key)
@@ -457,13 +471,17 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) (*Core, erro
 			trips = b.Trips
 		case k == auditKey:
 			head = append(json.RawMessage(nil), r.Value...)
+		case k == policyKey:
+			if json.Unmarshal(r.Value, &pol) != nil {
+				bad++
+			}
 		case strings.HasPrefix(k, bookPrefix):
 			var e BookEntry
 			if json.Unmarshal(r.Value, &e) != nil || bookPrefix+e.ID != k {
 				bad++
 				return
 			}
-			entries = append(entries, &e)
+			entries[e.ID] = &e // the last version of each entry
 		case len(k) > len(wPrefix) && k[:len(wPrefix)] == wPrefix:
 			var w Withdrawal
 			if json.Unmarshal(r.Value, &w) != nil || wPrefix+w.Intent.ID != k {
@@ -486,7 +504,12 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) (*Core, erro
 	for _, w := range ws {
 		list = append(list, w)
 	}
-	c.Restore(list, trips, entries)
+	book := make([]*BookEntry, 0, len(entries))
+	for _, e := range entries {
+		book = append(book, e)
+	}
+	c.Restore(list, trips, book)
+	c.PolicyInForce(pol.Hash)
 	if s.cfg.Audit != nil {
 		if err := s.cfg.Audit.Restore(head); err != nil {
 			return nil, fmt.Errorf("gate: restore the audit head: %w", err)
