@@ -94,7 +94,7 @@ func newGating(cfg config.Config, indicators *intel.Store, addresses *registry.S
 		}
 		c := gate.NewCore()
 		c.Approvers, c.Policy, c.Prices, c.Risk, c.Assets, c.Breaker, c.Book = approvers, pol, prices, r, assets, cfg.Gate.Breaker, cfg.Gate.AddressBook
-		c.PolicySource, c.PolicyApprovedBy = policySource(cfg.Gate.Policy), by
+		c.PolicySource, c.PolicyApprovedBy, c.RetainFinished = policySource(cfg.Gate.Policy), by, cfg.Gate.RetainFinished
 		return c, nil
 	}
 	svc, err := gate.NewService(gate.ServiceConfig{Kafka: cfg.Kafka, NewCore: newCore, Log: log, Metrics: gate.NewMetrics(reg),

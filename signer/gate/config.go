@@ -26,6 +26,14 @@ type Config struct {
 	// lock before they count.
 	AddressBook AddressBookConfig `yaml:"address_book"`
 	Audit       audit.Config      `yaml:"audit"`
+	// RetainFinished is how long a finished withdrawal (denied, rejected,
+	// expired) stays whole in the gate's state after its last change
+	// (default 720h): then it is archived, only its id, body hash and
+	// status kept (a repeated request id is still recognized), so the
+	// state and a restore do not grow with every withdrawal ever made.
+	// Its events stay on cordon.withdrawals, its history in the audit
+	// log. 0 keeps them whole forever.
+	RetainFinished time.Duration `yaml:"retain_finished"`
 }
 
 // DefaultConfig is the gate's defaults: the risk layer's, a reset of the
@@ -33,7 +41,7 @@ type Config struct {
 // approvers of security, counting 48 hours after.
 func DefaultConfig() Config {
 	return Config{Risk: risk.Defaults(), Breaker: BreakerConfig{ResetQuorum: 2, ResetGroups: []string{"security"}},
-		AddressBook: AddressBookConfig{Quorum: 2, Groups: []string{"security"}, TimeLock: 48 * time.Hour}}
+		AddressBook: AddressBookConfig{Quorum: 2, Groups: []string{"security"}, TimeLock: 48 * time.Hour}, RetainFinished: 720 * time.Hour}
 }
 
 // Validate checks the section (key is "gate"), naming each bad key, and
@@ -59,6 +67,9 @@ func (c *Config) Validate(p *config.Problems, key string) *intent.Approvers {
 		p.Add(key+".breaker.reset_quorum", "%d: only %d enabled approvers are in %v: the breaker could never be reset", b.ResetQuorum, eligible, b.ResetGroups)
 	}
 	c.AddressBook.validate(p, key+".address_book", approvers)
+	if c.RetainFinished != 0 && c.RetainFinished < time.Hour {
+		p.Add(key+".retain_finished", "%s: want at least 1h, or 0 to keep finished withdrawals whole forever", c.RetainFinished)
+	}
 	for i, t := range c.Assets {
 		if t.Symbol == "" {
 			p.Add(fmt.Sprintf("%s.assets[%d].symbol", key, i), "empty: name the token")

@@ -63,12 +63,16 @@ type Core struct {
 	// record's approvers): the audit log's policy record names both.
 	PolicySource     string
 	PolicyApprovedBy []string
+	// RetainFinished is how long a finished withdrawal is kept whole
+	// (0: forever); see Config.RetainFinished.
+	RetainFinished time.Duration
 
 	ws    map[string]*Withdrawal
 	// policyAudited is the hash of the last policy the audit log
 	// recorded; policyChanged that this term's policy is to be recorded.
 	policyAudited string
 	policyChanged bool
+	archivedNow   []Archived
 	trips []*Trip
 	book  book
 	// open are the withdrawals that may still change (what Tick looks
@@ -78,6 +82,11 @@ type Core struct {
 	open   map[string]*Withdrawal
 	counts map[string]int
 	status map[string]string
+	// finished are the final withdrawals in the order they finished
+	// (what archiving looks at, from the front); archived the summaries
+	// of those archived.
+	finished []*Withdrawal
+	archived map[string]Archived
 
 	// What changed since the last Take.
 	changed      map[string]*Withdrawal
@@ -90,7 +99,8 @@ type Core struct {
 // NewCore returns an empty core.
 func NewCore() *Core {
 	return &Core{ws: map[string]*Withdrawal{}, changed: map[string]*Withdrawal{}, bookChanged: map[string]bool{},
-		book: book{entries: map[string]*BookEntry{}, byDst: map[string][]*BookEntry{}}, open: map[string]*Withdrawal{}, counts: map[string]int{}, status: map[string]string{}}
+		book: book{entries: map[string]*BookEntry{}, byDst: map[string][]*BookEntry{}}, open: map[string]*Withdrawal{}, counts: map[string]int{}, status: map[string]string{},
+		archived: map[string]Archived{}}
 }
 
 // Changes are what a batch of operations changed: the withdrawals, the
@@ -106,6 +116,28 @@ type Changes struct {
 	// Policy is the hash of a policy newly in force (recorded in the
 	// audit log by this batch), "" when it did not change.
 	Policy string
+	// Archived are the withdrawals archived: their whole records are
+	// dropped from the gate's state, their summaries kept.
+	Archived []Archived
+}
+
+// Archived is what the gate keeps of a finished withdrawal after
+// RetainFinished: enough to recognize its request id again.
+type Archived struct {
+	ID      string    `json:"id"`
+	Request string    `json:"request"`
+	Body    string    `json:"body_hash"`
+	Status  string    `json:"status"`
+	Reason  string    `json:"reason"`
+	Updated time.Time `json:"updated"`
+	Version int       `json:"version"`
+}
+
+// Withdrawal is the summary as a withdrawal: its id, status and
+// reason, the reason saying it was archived.
+func (a *Archived) Withdrawal() Withdrawal {
+	return Withdrawal{Intent: intent.Intent{ID: a.ID, Request: a.Request}, Body: a.Body, Status: a.Status, Updated: a.Updated, Version: a.Version,
+		Reason: a.Reason + " (archived: the whole withdrawal is in the audit log and on cordon.withdrawals)"}
 }
 
 // Take returns and clears what changed.
@@ -114,6 +146,7 @@ func (c *Core) Take() Changes {
 	if c.policyChanged {
 		ch.Policy, c.policyChanged = c.policyAudited, false
 	}
+	ch.Archived, c.archivedNow = c.archivedNow, nil
 	for _, w := range c.changed {
 		ch.Withdrawals = append(ch.Withdrawals, w)
 		c.track(w)
@@ -135,9 +168,13 @@ func (c *Core) track(w *Withdrawal) {
 		c.counts[old]--
 	}
 	c.counts[w.Status]++
+	was := c.status[id]
 	c.status[id] = w.Status
 	if final(w.Status) {
 		delete(c.open, id)
+		if !final(was) {
+			c.finished = append(c.finished, w)
+		}
 	} else {
 		c.open[id] = w
 	}
@@ -157,9 +194,41 @@ func (c *Core) log(kind, subject, actor string, body any) {
 func (c *Core) Get(id string) (Withdrawal, bool) {
 	w, ok := c.ws[id]
 	if !ok {
+		if a, ok := c.archived[id]; ok {
+			return a.Withdrawal(), true
+		}
 		return Withdrawal{}, false
 	}
 	return *w, true
+}
+
+// archive archives the withdrawals finished RetainFinished before now,
+// from the front of finished.
+func (c *Core) archive(now time.Time) {
+	if c.RetainFinished <= 0 {
+		return
+	}
+	n := 0
+	for ; n < len(c.finished); n++ {
+		w := c.finished[n]
+		if now.Sub(w.Updated) < c.RetainFinished {
+			break
+		}
+		id := w.Intent.ID
+		if c.ws[id] != w || !final(w.Status) {
+			continue
+		}
+		if _, pending := c.changed[id]; pending {
+			break // its last change is not written yet: archive it next time
+		}
+		a := Archived{ID: id, Request: w.Intent.Request, Body: w.Body, Status: w.Status, Reason: w.Reason, Updated: w.Updated, Version: w.Version}
+		delete(c.ws, id)
+		delete(c.status, id)
+		c.counts[w.Status]--
+		c.archived[id] = a
+		c.archivedNow = append(c.archivedNow, a)
+	}
+	c.finished = c.finished[n:]
 }
 
 // List returns the withdrawals that keep returns true for (copies),
@@ -249,6 +318,13 @@ func (c *Core) Assess(ctx context.Context, q *Request, requester string, now tim
 // false); with another body it is refused (409).
 func (c *Core) Request(ctx context.Context, q *Request, bodyHash, requester string, now time.Time) (Withdrawal, bool, error) {
 	id := WithdrawalID(q.ID)
+	if a, ok := c.archived[id]; ok {
+		if a.Body == bodyHash {
+			return a.Withdrawal(), false, nil
+		}
+		return Withdrawal{}, false, refuse(http.StatusConflict, "id_reused",
+			"request id %q was already used for withdrawal %s (archived) with another body: a new withdrawal needs a new id", q.ID, id)
+	}
 	if w, ok := c.ws[id]; ok {
 		if w.Body == bodyHash {
 			return *w, false, nil
@@ -475,6 +551,7 @@ func (c *Core) Approve(id string, a intent.Approval, now time.Time) (Withdrawal,
 // Tick moves every open withdrawal on to now: the breaker holds or lets
 // go, cooling ends, windows close, approvals become void.
 func (c *Core) Tick(now time.Time) {
+	defer c.archive(now)
 	for _, w := range c.open {
 		if !open(w) {
 			continue
@@ -632,8 +709,12 @@ func (c *Core) PolicyInForce(audited string) {
 	c.policyAudited, c.policyChanged = c.Policy.Hash(), true
 }
 
-func (c *Core) Restore(ws []*Withdrawal, trips []*Trip, entries []*BookEntry) {
+func (c *Core) Restore(ws []*Withdrawal, trips []*Trip, entries []*BookEntry, archived []Archived) {
 	c.ws, c.trips = map[string]*Withdrawal{}, trips
+	c.finished, c.archived, c.archivedNow = nil, map[string]Archived{}, nil
+	for _, a := range archived {
+		c.archived[a.ID] = a
+	}
 	c.open, c.counts, c.status = map[string]*Withdrawal{}, map[string]int{}, map[string]string{}
 	c.book.mu.Lock()
 	c.book.entries, c.book.byDst = map[string]*BookEntry{}, map[string][]*BookEntry{}
@@ -643,6 +724,9 @@ func (c *Core) Restore(ws []*Withdrawal, trips []*Trip, entries []*BookEntry) {
 	c.book.mu.Unlock()
 	slices.SortFunc(ws, func(a, b *Withdrawal) int { return a.Intent.Requested.Compare(b.Intent.Requested) })
 	for _, w := range ws {
+		if _, ok := c.archived[w.Intent.ID]; ok {
+			continue
+		}
 		c.ws[w.Intent.ID] = w
 		c.track(w)
 		if w.Status == StatusDenied {
@@ -659,6 +743,8 @@ func (c *Core) Restore(ws []*Withdrawal, trips []*Trip, entries []*BookEntry) {
 			c.Risk.Remove(w.Intent.ID)
 		}
 	}
+	// Archiving takes the finished in the order they finished.
+	slices.SortStableFunc(c.finished, func(a, b *Withdrawal) int { return a.Updated.Compare(b.Updated) })
 	c.changed, c.bookChanged, c.tripsChanged, c.entries, c.alerts = map[string]*Withdrawal{}, map[string]bool{}, false, nil, nil
 }
 

@@ -105,6 +105,7 @@ func newCoreWith(t testing.TB, approvers *intent.Approvers, now time.Time, polic
 	c.Assets = NewAssetList(&p, "gate.assets", []string{"eth/mainnet", "btc/mainnet"}, nil)
 	c.Breaker = BreakerConfig{ResetQuorum: 2, ResetGroups: []string{"security"}}
 	c.Book = AddressBookConfig{Quorum: 2, Groups: []string{"security"}, TimeLock: 48 * time.Hour}
+	c.RetainFinished = DefaultConfig().RetainFinished
 	require.NoError(t, p.Err())
 	return c
 }
@@ -591,4 +592,48 @@ func TestPolicyInForce(t *testing.T) {
 	ch = c2.Take()
 	require.Empty(t, ch.Policy)
 	require.Empty(t, ch.Entries)
+}
+
+// A finished withdrawal is archived RetainFinished after its last
+// change: its whole record leaves the state (a tombstone), its summary
+// stays, so its request id is still the same withdrawal (and another
+// body still 409), across restarts; an open one is never archived.
+func TestArchiveFinished(t *testing.T) {
+	f := newFixture(t)
+	rej := f.request("ar1", eth(10), dst(1))["id"].(string)
+	code, _ := f.call("POST", "/v1/withdrawals/"+rej+"/approvals", approverToken, f.sign(f.get(rej), "dave", intent.Reject))
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, StatusRejected, f.get(rej).Status)
+	f.clock.Add(700 * time.Hour)
+	open := f.request("ar2", eth(10), dst(2))["id"].(string)
+	f.clock.Add(20*time.Hour + time.Minute) // ar1 finished 720h01m ago
+	require.Eventually(t, func() bool { return f.svc.Counts()[StatusRejected] == 0 }, 10*time.Second, 20*time.Millisecond, "archived")
+	w := f.get(rej)
+	require.Equal(t, StatusRejected, w.Status)
+	require.Contains(t, w.Reason, "archived")
+	require.Empty(t, w.Approvals, "only the summary is kept")
+	require.Equal(t, StatusExpired, f.get(open).Status, "the open one expired when its window closed, 20h ago: not archived yet")
+	again := func() (int, map[string]any) {
+		return f.call("POST", "/v1/withdrawals", exchangeToken, map[string]any{"id": "ar1", "account": "acct-ar1", "chain": "eth",
+			"asset": "native", "amount": eth(10), "destination": dst(1)})
+	}
+	code, out := again()
+	require.Equal(t, http.StatusAccepted, code, out)
+	require.Equal(t, rej, out["id"])
+	require.Equal(t, StatusRejected, out["status"])
+	require.Equal(t, true, out["repeated"])
+	code, out = f.call("POST", "/v1/withdrawals", exchangeToken, map[string]any{"id": "ar1", "account": "acct-ar1", "chain": "eth",
+		"asset": "native", "amount": eth(11), "destination": dst(1)})
+	require.Equal(t, http.StatusConflict, code, out)
+
+	f.stop()
+	f.start()
+	w = f.get(rej)
+	require.Equal(t, StatusRejected, w.Status)
+	require.Contains(t, w.Reason, "archived", "archived across a restart")
+	code, out = again()
+	require.Equal(t, http.StatusAccepted, code, out)
+	require.Equal(t, true, out["repeated"])
+	require.Zero(t, f.svc.Counts()[StatusRejected])
+	require.Equal(t, 1, f.svc.Counts()[StatusExpired])
 }

@@ -157,6 +157,7 @@ const (
 	auditKey   = "audit-head"
 	policyKey  = "policy"
 	wPrefix    = "w/"
+	xPrefix    = "x/"
 	bookPrefix = "ab/"
 )
 
@@ -335,7 +336,8 @@ var (
 func (s *Service) prepare(c *Core, b *batch, now time.Time) error {
 	ch := c.Take()
 	due := s.cfg.Audit != nil && s.cfg.Audit.Due()
-	if len(ch.Withdrawals) == 0 && !ch.BreakerChanged && len(ch.Entries) == 0 && len(ch.Alerts) == 0 && len(ch.Book) == 0 && ch.Policy == "" && !due {
+	if len(ch.Withdrawals) == 0 && !ch.BreakerChanged && len(ch.Entries) == 0 && len(ch.Alerts) == 0 && len(ch.Book) == 0 && ch.Policy == "" &&
+		len(ch.Archived) == 0 && !due {
 		return nil
 	}
 	start := time.Now()
@@ -354,6 +356,17 @@ func (s *Service) prepare(c *Core, b *batch, now time.Time) error {
 		}
 		recs = append(recs, kafka.Record{Key: []byte(wPrefix + w.Intent.ID), Value: sv, Headers: stateHeaders},
 			kafka.Record{Topic: tp.Withdrawals, Key: []byte(w.Intent.ID), Value: evb, Headers: withdrawalHeaders})
+	}
+	for i := range ch.Archived {
+		a := &ch.Archived[i]
+		b, err := json.Marshal(a)
+		if err != nil {
+			return err
+		}
+		// The summary first, then the tombstone that lets compaction
+		// drop the whole record.
+		recs = append(recs, kafka.Record{Key: []byte(xPrefix + a.ID), Value: b, Headers: stateHeaders},
+			kafka.Record{Key: []byte(wPrefix + a.ID), Headers: stateHeaders})
 	}
 	for i := range ch.Book {
 		b, err := json.Marshal(&ch.Book[i])
@@ -455,6 +468,7 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) (*Core, erro
 	ws := map[string]*Withdrawal{}
 	var trips []*Trip
 	entries := map[string]*BookEntry{}
+	archived := map[string]Archived{}
 	var head json.RawMessage
 	var pol policyState
 	bad := 0
@@ -482,6 +496,15 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) (*Core, erro
 				return
 			}
 			entries[e.ID] = &e // the last version of each entry
+		case strings.HasPrefix(k, xPrefix):
+			var a Archived
+			if json.Unmarshal(r.Value, &a) != nil || xPrefix+a.ID != k {
+				bad++
+				return
+			}
+			archived[a.ID] = a
+		case len(k) > len(wPrefix) && k[:len(wPrefix)] == wPrefix && len(r.Value) == 0:
+			delete(ws, k[len(wPrefix):]) // archived: its whole record is gone
 		case len(k) > len(wPrefix) && k[:len(wPrefix)] == wPrefix:
 			var w Withdrawal
 			if json.Unmarshal(r.Value, &w) != nil || wPrefix+w.Intent.ID != k {
@@ -508,7 +531,11 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) (*Core, erro
 	for _, e := range entries {
 		book = append(book, e)
 	}
-	c.Restore(list, trips, book)
+	arch := make([]Archived, 0, len(archived))
+	for _, a := range archived {
+		arch = append(arch, a)
+	}
+	c.Restore(list, trips, book, arch)
 	c.PolicyInForce(pol.Hash)
 	if s.cfg.Audit != nil {
 		if err := s.cfg.Audit.Restore(head); err != nil {
