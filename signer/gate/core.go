@@ -67,14 +67,14 @@ type Core struct {
 	// (0: forever); see Config.RetainFinished.
 	RetainFinished time.Duration
 
-	ws    map[string]*Withdrawal
+	ws map[string]*Withdrawal
 	// policyAudited is the hash of the last policy the audit log
 	// recorded; policyChanged that this term's policy is to be recorded.
 	policyAudited string
 	policyChanged bool
 	archivedNow   []Archived
-	trips []*Trip
-	book  book
+	trips         []*Trip
+	book          book
 	// open are the withdrawals that may still change (what Tick looks
 	// at), counts the withdrawals by status and status each one's, all
 	// as of the last Take: kept as they change, so neither a tick nor the
