@@ -323,29 +323,34 @@ func Members(kv ...string) ([]byte, error) {
 	if len(kv)%2 != 0 {
 		return nil, fmt.Errorf("%w: %d names and values: want pairs", ErrNotIJSON, len(kv))
 	}
-	n := 2
-	for i := 0; i < len(kv); i += 2 {
-		k := kv[i]
-		for j := 0; j < len(k); j++ {
-			if k[j] >= utf8.RuneSelf {
-				return nil, fmt.Errorf("%w: member %q: Members takes ASCII names", ErrNotIJSON, k)
+	n, prev := 2, ""
+	for i, s := range kv {
+		n += len(s) + 3
+		if i%2 == 1 {
+			continue
+		}
+		for j := 0; j < len(s); j++ {
+			if s[j] >= utf8.RuneSelf {
+				return nil, fmt.Errorf("%w: member %q: Members takes ASCII names", ErrNotIJSON, s)
 			}
 		}
-		if i > 0 && kv[i-2] >= k {
-			return nil, fmt.Errorf("%w: member %q after %q: want names in increasing order, each once", ErrNotIJSON, k, kv[i-2])
+		if i > 0 && prev >= s {
+			return nil, fmt.Errorf("%w: member %q after %q: want names in increasing order, each once", ErrNotIJSON, s, prev)
 		}
-		n += len(k) + len(kv[i+1]) + 6
+		prev = s
 	}
 	var out bytes.Buffer
 	out.Grow(n)
 	out.WriteByte('{')
-	for i := 0; i < len(kv); i += 2 {
-		if i > 0 {
+	for i, s := range kv {
+		switch {
+		case i%2 == 1:
+			out.WriteByte(':')
+			s = validUTF8(s)
+		case i > 0:
 			out.WriteByte(',')
 		}
-		writeString(&out, kv[i])
-		out.WriteByte(':')
-		writeString(&out, validUTF8(kv[i+1]))
+		writeString(&out, s)
 	}
 	out.WriteByte('}')
 	return out.Bytes(), nil

@@ -689,8 +689,6 @@ func (c *Core) Reset(id string, a intent.Approval, now time.Time) (Trip, bool, e
 	return *t, met, nil
 }
 
-// Restore replaces the state with ws, trips and the address book (from
-// cordon.gate-state) and replays the risk layer's counts.
 // PolicyInForce records in the audit log that the core's policy is in
 // force, unless the last policy recorded (audited, from the gate's
 // state) is the same: a policy change is an audit record naming the
@@ -709,6 +707,9 @@ func (c *Core) PolicyInForce(audited string) {
 	c.policyAudited, c.policyChanged = c.Policy.Hash(), true
 }
 
+// Restore replaces the state with ws, trips, the address book and the
+// archived summaries (from cordon.gate-state) and replays the risk
+// layer's counts.
 func (c *Core) Restore(ws []*Withdrawal, trips []*Trip, entries []*BookEntry, archived []Archived) {
 	c.ws, c.trips = map[string]*Withdrawal{}, trips
 	c.finished, c.archived, c.archivedNow = nil, map[string]Archived{}, nil
