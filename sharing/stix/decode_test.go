@@ -23,7 +23,7 @@ func TestDecodeBundle(t *testing.T) {
 	small.MaxObjects = 1
 	for _, tc := range []struct {
 		name, in, err string
-		lim          Limits
+		lim           Limits
 	}{
 		{"duplicate member", `{"type":"bundle","type":"bundle","id":"bundle--5d0092c5-5f74-4287-9642-33f4c354e56d"}`, "appears twice", DefaultLimits},
 		{"malformed", `{"type":"bundle"`, "malformed", DefaultLimits},
@@ -51,7 +51,7 @@ func TestDecodeBundle(t *testing.T) {
 
 func FuzzDecodeBundle(f *testing.F) {
 	f.Add([]byte(bundle(obj)))
-	f.Add([]byte(bundle(obj, `{"type":"identity","spec_version":"2.1","id":"` + idA + `","created":"2025-01-01T00:00:00Z"}`)))
+	f.Add([]byte(bundle(obj, `{"type":"identity","spec_version":"2.1","id":"`+idA+`","created":"2025-01-01T00:00:00Z"}`)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		out, err := DecodeBundle(b, DefaultLimits)
 		if err != nil {
