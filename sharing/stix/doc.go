@@ -1,9 +1,17 @@
-// Package stix reads and writes the STIX 2.1 objects partner exchanges
-// share: strict decoding of untrusted bundles (DecodeBundle), Ed25519
-// signatures over an object's RFC 8785 form (Sign, Verify), validation
-// of a received object and its conversion to intel indicators (Check,
-// Indicators), the reverse (FromIndicator), revocation, version order
-// (Newer), keyed hashes for privacy mode (HashValue) and sightings.
-// Objects keep their raw bytes so they are re-served byte-identically.
-// The format is described in docs/sharing/stix.md.
+// Package stix reads and signs the STIX 2.1 objects partner exchanges
+// share: strict decoding of untrusted bundles and objects (DecodeBundle,
+// DecodeObject: size, count and depth limits, duplicate members, STIX ids
+// and timestamps, spec version 2.1) and Ed25519 signatures over an
+// object's RFC 8785 form without its x_cordon_signature property (Sign,
+// Verify), the signer's identity bound to the object's created_by_ref.
+// Objects keep their raw bytes so they are re-served byte-identically,
+// and large integers are never parsed.
+//
+// Signature: "x_cordon_signature": {"alg":"ed25519","key":KEYID,
+// "sig":BASE64URL}, KEYID the hex of the first 8 bytes of the SHA-256 of
+// the 32-byte public key (as internal/recordauth names keys).
+//
+// Not built yet (issue 16): the checks of a received object (version
+// order, future dating, values), conversion to and from intel
+// indicators, revocation, privacy-mode hashes and sightings.
 package stix

@@ -153,13 +153,16 @@ func (s *Store) Restore(col string, recs []Record) error {
 		prev = c.log[n-1].DateAdded
 	}
 	batch := make([]Record, 0, len(recs))
+	seen := make(map[string]bool, len(recs))
 	for i, r := range recs {
 		if !r.DateAdded.After(prev) {
 			return fmt.Errorf("restore %q: record %d (%s) added %s, not after %s", col, i, r.ID, r.DateAdded, prev)
 		}
-		if c.byKey[key(r.ID, r.Version)] != nil {
+		k := key(r.ID, r.Version)
+		if c.byKey[k] != nil || seen[k] {
 			return fmt.Errorf("restore %q: record %d (%s) version %s held twice", col, i, r.ID, r.Version)
 		}
+		seen[k] = true
 		prev = r.DateAdded
 		if prev.After(last) {
 			last = prev
