@@ -106,11 +106,7 @@ func cmdWithdrawals(ctx context.Context, args []string) error {
 	}
 	fs := flag.NewFlagSet("withdrawals "+args[0], flag.ContinueOnError)
 	client := gateFlags(fs)
-	var id string
-	rest := args[1:]
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		id, rest = rest[0], rest[1:]
-	}
+	id, rest := splitID(args[1:])
 	switch args[0] {
 	case "list":
 		status := fs.String("status", "", "only withdrawals of this status")
@@ -269,12 +265,8 @@ func cmdBreaker(ctx context.Context, args []string) error {
 		return nil
 	case "reset":
 		key := fs.String("key", "", "the approver's key file")
-		var id string
-		rest := args[1:]
-		if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-			id, rest = rest[0], rest[1:]
-		}
-		if err := fs.Parse(rest); err != nil {
+		id, err := parseWithID(fs, args[1:])
+		if err != nil {
 			return err
 		}
 		c, err := client()
@@ -356,7 +348,7 @@ func cmdAddressBook(ctx context.Context, args []string) error {
 			state := fmt.Sprintf("awaiting approval (%d so far)", len(e.Approvals))
 			switch {
 			case e.Removed != nil:
-				state = fmt.Sprintf("removed at %s by %s: %s", e.Removed.Format(time.RFC3339), e.RemovedBy, e.RemovedReason)
+				state = fmt.Sprintf("removed at %s by %s: %q", e.Removed.Format(time.RFC3339), e.RemovedBy, e.RemovedReason)
 			case e.ActiveAt != nil:
 				state = "active from " + e.ActiveAt.Format(time.RFC3339)
 			}
@@ -385,12 +377,8 @@ func cmdAddressBook(ctx context.Context, args []string) error {
 		return nil
 	case "approve":
 		key := fs.String("key", "", "the approver's key file")
-		var id string
-		rest := args[1:]
-		if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-			id, rest = rest[0], rest[1:]
-		}
-		if err := fs.Parse(rest); err != nil {
+		id, err := parseWithID(fs, args[1:])
+		if err != nil {
 			return err
 		}
 		c, err := client()
@@ -427,12 +415,8 @@ func cmdAddressBook(ctx context.Context, args []string) error {
 		return fmt.Errorf("no address-book entry %q", id)
 	case "remove":
 		reason := fs.String("reason", "", "why the entry is removed (required)")
-		var id string
-		rest := args[1:]
-		if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-			id, rest = rest[0], rest[1:]
-		}
-		if err := fs.Parse(rest); err != nil {
+		id, err := parseWithID(fs, args[1:])
+		if err != nil {
 			return err
 		}
 		if id == "" || strings.TrimSpace(*reason) == "" {
@@ -484,4 +468,19 @@ func cmdApprover(args []string) error {
 	}
 	fmt.Printf("wrote %s; add to gate.approvers:\n  - {name: %s, groups: [GROUP], key: %s}\n", *out, kf.Approver, kf.Public)
 	return nil
+}
+
+// splitID takes a leading ID argument (one not starting with "-") off
+// args: the commands take it before their flags.
+func splitID(args []string) (string, []string) {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return args[0], args[1:]
+	}
+	return "", args
+}
+
+// parseWithID parses fs from args after a leading ID, and returns it.
+func parseWithID(fs *flag.FlagSet, args []string) (string, error) {
+	id, rest := splitID(args)
+	return id, fs.Parse(rest)
 }

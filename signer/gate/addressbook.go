@@ -3,11 +3,14 @@ package gate
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/cordonhq/cordon/internal/address"
 	"github.com/cordonhq/cordon/internal/chain"
@@ -86,8 +89,8 @@ type RemoveRequest struct {
 // entries may remove one, with a reason.
 func (c *Core) RemoveEntry(id string, q RemoveRequest, by string, now time.Time) (BookEntry, error) {
 	reason := strings.TrimSpace(q.Reason)
-	if reason == "" || len(reason) > intent.MaxReason {
-		return BookEntry{}, refuse(http.StatusBadRequest, "bad_entry", "reason: want why the entry is removed, at most %d bytes", intent.MaxReason)
+	if reason == "" || len(reason) > intent.MaxReason || strings.ContainsFunc(reason, unicode.IsControl) || !utf8.ValidString(reason) {
+		return BookEntry{}, refuse(http.StatusBadRequest, "bad_entry", "reason: want why the entry is removed: at most %d bytes of UTF-8 text, no control characters", intent.MaxReason)
 	}
 	c.book.mu.Lock()
 	defer c.book.mu.Unlock()
@@ -101,6 +104,9 @@ func (c *Core) RemoveEntry(id string, q RemoveRequest, by string, now time.Time)
 	e.Removed, e.RemovedBy, e.RemovedReason = at(now), by, reason
 	c.bookChanged[id] = true
 	c.log("addressbook", id, by, map[string]any{"action": "remove", "reason": reason})
+	// One principal can take trust away: the security team hears of it.
+	c.alert(alert("addressbook_removed", "warning", id, fmt.Sprintf("address-book entry %s (%s for %s) was removed by %s: %s", id, e.Destination, e.Account, by, reason),
+		map[string]string{"entry": id, "account": e.Account, "destination": e.Destination, "by": by, "reason": reason}, now), e.Chain, e.Network)
 	return *e, nil
 }
 

@@ -416,3 +416,39 @@ func TestAttackRejectWhileHeld(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	require.Equal(t, StatusRejected, f.get(id2).Status)
 }
+
+// Found by the second session's review: a body with a stray '}' or ']'
+// after the request was taken (json.Decoder.More is false before one).
+func TestRequestTrailingData(t *testing.T) {
+	var p config.Problems
+	assets := NewAssetList(&p, "gate.assets", []string{"eth/mainnet"}, nil)
+	body := `{"id":"t1","account":"a1","chain":"eth","asset":"native","amount":"1","destination":"0x00000000000000000000000000000000000d0001"}`
+	_, _, err := DecodeRequest(strings.NewReader(body), assets)
+	require.NoError(t, err)
+	for _, tail := range []string{"}", "]", "]]]}", "}{", "{}", " 1"} {
+		_, _, err := DecodeRequest(strings.NewReader(body+tail), assets)
+		require.ErrorIs(t, err, ErrBadRequest, "trailing %q", tail)
+	}
+}
+
+// Found by the second session's review: a removal's reason carried
+// terminal escapes to an operator's `cordon addressbook list`.
+func TestRemovalReasonIsText(t *testing.T) {
+	list, _ := approverList(t)
+	approvers, err := intent.NewApprovers("gate.approvers", list)
+	require.NoError(t, err)
+	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	c := newCore(t, approvers, now)
+	e, err := c.Propose(EntryRequest{Account: "a1", Chain: "eth", Destination: "0x00000000000000000000000000000000000d0001"}, "exchange", now)
+	require.NoError(t, err)
+	for _, r := range []string{"x\x1b[2K\ractive from 2026-12-01T00:00:00Z", "a\nb", "\xff\xfe"} {
+		_, err = c.RemoveEntry(e.ID, RemoveRequest{Reason: r}, "exchange", now)
+		require.Error(t, err, "%q", r)
+	}
+	got, err := c.RemoveEntry(e.ID, RemoveRequest{Reason: "the customer closed the account — per ticket 12"}, "exchange", now)
+	require.NoError(t, err)
+	require.NotNil(t, got.Removed)
+	ch := c.Take()
+	require.Len(t, ch.Alerts, 1)
+	require.Equal(t, "addressbook_removed", ch.Alerts[0].Type)
+}

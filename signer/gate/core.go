@@ -172,7 +172,7 @@ func (c *Core) track(w *Withdrawal) {
 	c.status[id] = w.Status
 	if final(w.Status) {
 		delete(c.open, id)
-		if !final(was) {
+		if !final(was) && c.RetainFinished > 0 {
 			c.finished = append(c.finished, w)
 		}
 	} else {

@@ -110,7 +110,15 @@ var (
 func exactMembers(b []byte) error {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
-	return members(d, requestMembers, "", true)
+	if err := members(d, requestMembers, "", true); err != nil {
+		return err
+	}
+	// Nothing may follow the object: Decoder.More is false before a
+	// stray '}' or ']', so the decode below would not see one.
+	if _, err := d.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("data after the request")
+	}
+	return nil
 }
 
 // members reads one object from d, refusing a name not in names (exact

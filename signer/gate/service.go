@@ -35,8 +35,8 @@ type ServiceConfig struct {
 	Tick            time.Duration
 	// Committed, when set, is called after each commit with what changed,
 	// from the committer while the loop applies the next batch: the
-	// withdrawals are the leader's own and may have moved on since; read
-	// their ids and count only.
+	// withdrawals and trips are the leader's own and may have moved on
+	// since; read their ids and count only.
 	Committed func(Changes)
 	// Metrics (nil: none).
 	Metrics *Metrics
