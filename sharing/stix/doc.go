@@ -5,13 +5,17 @@
 // object's RFC 8785 form without its x_cordon_signature property (Sign,
 // Verify), the signer's identity bound to the object's created_by_ref.
 // Objects keep their raw bytes so they are re-served byte-identically,
-// and large integers are never parsed.
+// and large integers are never parsed. Check refuses a received object
+// of a type not accepted, modified before created, or dated in the
+// future; Newer takes only a later version (the same again is a
+// duplicate, an older one a replay, other content under the same
+// modified a conflict).
 //
 // Signature: "x_cordon_signature": {"alg":"ed25519","key":KEYID,
 // "sig":BASE64URL}, KEYID the hex of the first 8 bytes of the SHA-256 of
 // the 32-byte public key (as internal/recordauth names keys).
 //
-// Not built yet (issue 16): the checks of a received object (version
-// order, future dating, values), conversion to and from intel
-// indicators, revocation, privacy-mode hashes and sightings.
+// Not built yet (issue 16): the checks of an object's values, conversion
+// to and from intel indicators, revocation, privacy-mode hashes and
+// sightings.
 package stix
