@@ -9,13 +9,15 @@
 // of a type not accepted, modified before created, or dated in the
 // future; Newer takes only a later version (the same again is a
 // duplicate, an older one a replay, other content under the same
-// modified a conflict).
+// modified a conflict). HashValue is an address's keyed hash for the
+// privacy mode (HMAC-SHA256 with the alliance key over one normal form
+// per chain and network).
 //
 // Signature: "x_cordon_signature": {"alg":"ed25519","key":KEYID,
 // "sig":BASE64URL}, KEYID the hex of the first 8 bytes of the SHA-256 of
 // the 32-byte public key (as internal/recordauth names keys).
 //
 // Not built yet (issue 16): the checks of an object's values, conversion
-// to and from intel indicators, revocation, privacy-mode hashes and
-// sightings.
+// to and from intel indicators, revocation, the STIX form of a hashed
+// indicator and sightings.
 package stix
