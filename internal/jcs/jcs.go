@@ -253,46 +253,6 @@ func surrogates(in []byte) error {
 	return nil
 }
 
-// StringMap returns the canonical bytes of m, the same as Marshal(m),
-// without the round trip through encoding/json: members sorted by the
-// UTF-16 code units of their names, invalid UTF-8 replaced by U+FFFD
-// byte by byte (as encoding/json does), RFC 8785's string escapes.
-// Intents and approvals are objects of strings, signed and checked on
-// every approval; this is their fast path. Like Marshal it refuses two
-// names that are the same once made valid UTF-8.
-func StringMap(m map[string]string) ([]byte, error) {
-	type kv struct {
-		k, v string
-		key  []uint16
-	}
-	ms := make([]kv, 0, len(m))
-	n := 2
-	for k, v := range m {
-		k, v = validUTF8(k), validUTF8(v)
-		ms = append(ms, kv{k: k, v: v, key: utf16.Encode([]rune(k))})
-		n += len(k) + len(v) + 6
-	}
-	slices.SortFunc(ms, func(a, b kv) int { return slices.Compare(a.key, b.key) })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].k == ms[i-1].k {
-			return nil, fmt.Errorf("%w: member %q appears twice", ErrNotIJSON, ms[i].k)
-		}
-	}
-	var out bytes.Buffer
-	out.Grow(n)
-	out.WriteByte('{')
-	for i, m := range ms {
-		if i > 0 {
-			out.WriteByte(',')
-		}
-		writeString(&out, m.k)
-		out.WriteByte(':')
-		writeString(&out, m.v)
-	}
-	out.WriteByte('}')
-	return out.Bytes(), nil
-}
-
 // validUTF8 replaces each byte of s that is not part of valid UTF-8 with
 // U+FFFD, as encoding/json does when it writes a string.
 func validUTF8(s string) string {
@@ -314,8 +274,9 @@ func validUTF8(s string) string {
 
 // Members returns the canonical bytes of the object of string members
 // kv (name, value, name, value…) whose names are ASCII and given in
-// increasing order: the same bytes as StringMap of those members,
-// without building and sorting a map. Intents and approvals have fixed
+// increasing order: the same bytes as Marshal of a map of those members
+// (invalid UTF-8 replaced by U+FFFD byte by byte, as encoding/json
+// does), without encoding/json, a map or a sort. Intents and approvals have fixed
 // member names; this is their fast path. Names out of order, repeated
 // or not ASCII are refused (a programming error in a fixed list, which
 // the tests of its callers catch).

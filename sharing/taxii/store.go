@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -216,15 +217,6 @@ type Page struct {
 	More    bool
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func (f *Filter) matchVersion(c *collection, r *Record) bool {
 	vs := f.Versions
 	if len(vs) == 0 {
@@ -252,10 +244,10 @@ func (f *Filter) matchVersion(c *collection, r *Record) bool {
 }
 
 func (f *Filter) match(c *collection, r *Record) bool {
-	if len(f.Types) > 0 && !contains(f.Types, r.Type) {
+	if len(f.Types) > 0 && !slices.Contains(f.Types, r.Type) {
 		return false
 	}
-	if len(f.SpecVersion) > 0 && !contains(f.SpecVersion, r.SpecVersion) {
+	if len(f.SpecVersion) > 0 && !slices.Contains(f.SpecVersion, r.SpecVersion) {
 		return false
 	}
 	if !f.matchVersion(c, r) {

@@ -135,11 +135,7 @@ func TestAttackIntakeCanonicalization(t *testing.T) {
 // Unknown value: a configured token without a price lands in the
 // highest tier, never the lowest.
 func TestAttackUnknownPriceIsHighestTier(t *testing.T) {
-	list, _ := approverList(t)
-	approvers, err := intent.NewApprovers("gate.approvers", list)
-	require.NoError(t, err)
-	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
-	c := newCore(t, approvers, now)
+	c, now := coreAt(t)
 	usdc := "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"
 	c.Assets = assetsWith(t, usdc)
 	q, h, err := DecodeRequest(strings.NewReader(`{"id":"tok","account":"a","chain":"eth","asset":"0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48","amount":"1","destination":"`+dst(1)+`"}`), c.Assets)
@@ -150,7 +146,7 @@ func TestAttackUnknownPriceIsHighestTier(t *testing.T) {
 	require.Equal(t, "unknown", w.USD)
 	require.Equal(t, "above-5m", w.Decision.Rule, "one base unit of an unpriced token is of unknown value: the highest tier")
 	// A stale price is unknown too.
-	c2 := newCore(t, approvers, now)
+	c2 := newCore(t, c.Approvers, now)
 	c2.Prices = mustPrices(t, now, false)
 	q2, h2, err := DecodeRequest(strings.NewReader(`{"id":"stale","account":"a","chain":"eth","amount":"1","destination":"`+dst(1)+`"}`), c2.Assets)
 	require.NoError(t, err)
@@ -434,11 +430,7 @@ func TestRequestTrailingData(t *testing.T) {
 // Found by the second session's review: a removal's reason carried
 // terminal escapes to an operator's `cordon addressbook list`.
 func TestRemovalReasonIsText(t *testing.T) {
-	list, _ := approverList(t)
-	approvers, err := intent.NewApprovers("gate.approvers", list)
-	require.NoError(t, err)
-	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
-	c := newCore(t, approvers, now)
+	c, now := coreAt(t)
 	e, err := c.Propose(EntryRequest{Account: "a1", Chain: "eth", Destination: "0x00000000000000000000000000000000000d0001"}, "exchange", now)
 	require.NoError(t, err)
 	for _, r := range []string{"x\x1b[2K\ractive from 2026-12-01T00:00:00Z", "a\nb", "\xff\xfe"} {

@@ -159,11 +159,7 @@ func TestAttackDuplicateJSONMembers(t *testing.T) {
 // can name (has_finding refuses the code), so a withdrawal to an address
 // whose counterparty is flagged is decided as if it were clean.
 func TestAttackCounterpartyTimeoutFailsOpen(t *testing.T) {
-	list, _ := approverList(t)
-	approvers, err := intent.NewApprovers("gate.approvers", list)
-	require.NoError(t, err)
-	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
-	c := newCore(t, approvers, now)
+	c, now := coreAt(t)
 	cfg := risk.Defaults()
 	cfg.Counterparties.Timeout = 20 * time.Millisecond
 	r, err := risk.New(cfg, risk.Deps{
@@ -188,7 +184,7 @@ func TestAttackCounterpartyTimeoutFailsOpen(t *testing.T) {
 	require.NotEqual(t, "below-1m", w.Decision.Rule, "unscreened counterparties are unknown, never clean")
 	_, err = policy.New([]policy.Rule{
 		{Name: "cp", When: `has_finding("counterparties_unknown")`, Action: policy.Deny, Reason: "unscreened"},
-		{Name: "end", Action: policy.Deny, Reason: "end"}}, approvers, "h")
+		{Name: "end", Action: policy.Deny, Reason: "end"}}, c.Approvers, "h")
 	require.NoError(t, err, "a policy can name counterparties_unknown")
 }
 

@@ -110,6 +110,16 @@ func newCoreWith(t testing.TB, approvers *intent.Approvers, now time.Time, polic
 	return c
 }
 
+// coreAt is a core over the fixture's approvers at a fixed time, for
+// tests of the core alone.
+func coreAt(t testing.TB) (*Core, time.Time) {
+	list, _ := approverList(t)
+	approvers, err := intent.NewApprovers("gate.approvers", list)
+	require.NoError(t, err)
+	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	return newCore(t, approvers, now), now
+}
+
 func newFixture(t *testing.T) *fixture { return newFixtureWith(t, nil) }
 
 // newFixtureWith is a fixture whose gate runs the policy policySrc (nil:
