@@ -58,13 +58,9 @@ func (t *Topic) Publish(ctx context.Context, transactionalID string, inds []Indi
 	if len(inds) == 0 {
 		return nil
 	}
-	recs := make([]kafka.Record, len(inds))
-	for i := range inds {
-		v, err := json.Marshal(&inds[i])
-		if err != nil {
-			return fmt.Errorf("intel: encode %s: %w", inds[i].ID, err)
-		}
-		recs[i] = kafka.Record{Key: []byte(KeyOf(&inds[i]).String()), Value: v}
+	recs, err := t.Records(inds)
+	if err != nil {
+		return err
 	}
 	// An import of millions of indicators is one transaction: it may take
 	// minutes to write.
@@ -77,6 +73,21 @@ func (t *Topic) Publish(ctx context.Context, transactionalID string, inds []Indi
 		return fmt.Errorf("intel: publish: %w", err)
 	}
 	return nil
+}
+
+// Records are the topic's records of inds, for a writer that commits
+// them in a transaction of its own together with other records (partner
+// sharing commits a partner's indicators with its sync position).
+func (t *Topic) Records(inds []Indicator) ([]kafka.Record, error) {
+	recs := make([]kafka.Record, len(inds))
+	for i := range inds {
+		v, err := json.Marshal(&inds[i])
+		if err != nil {
+			return nil, fmt.Errorf("intel: encode %s: %w", inds[i].ID, err)
+		}
+		recs[i] = kafka.Record{Topic: t.name, Key: []byte(KeyOf(&inds[i]).String()), Value: v}
+	}
+	return recs, nil
 }
 
 // Read reads the topic's committed records from the start: fn gets each

@@ -2,7 +2,9 @@
 # Grants each of cordon's roles its own Kafka principal's rights, and no
 # more: the watchers write only blocks and their parts, the API only
 # registry entries and decisions, crediting only deposits and its state,
-# the intel importer only indicators; the ledger only reads deposits.
+# the intel importer and partner sharing (one principal: both write
+# indicators) only indicators and sharing's state; the ledger only reads
+# deposits.
 # Generated from ingest/kafka/topics.go (Topics.Specs) by
 # `cordon topics --acls > deploy/kafka/acls.sh`;
 # a test keeps the two equal. Edit the specs, not this file.
@@ -77,6 +79,8 @@ allow "$PRINCIPAL_GATE" --operation Write --operation Describe --topic cordon.ga
 allow "$PRINCIPAL_GATE" --operation Read --operation Describe --topic cordon.gate-state
 allow "$PRINCIPAL_API" --operation Write --operation Describe --topic cordon.prices
 allow "$PRINCIPAL_GATE" --operation Read --operation Describe --topic cordon.prices
+allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --topic cordon.sharing
+allow "$PRINCIPAL_INTEL" --operation Read --operation Describe --topic cordon.sharing
 allow "$PRINCIPAL_GATE" --operation Read --operation Describe --topic cordon.withdrawals-leader
 
 # Consumer groups: the ClickHouse loader and its copy of the indicators,
@@ -87,11 +91,12 @@ allow "$PRINCIPAL_CREDIT" --operation Read --group cordon-credit-leader
 allow "$PRINCIPAL_GATE" --operation Read --group cordon-gate-leader
 allow "$PRINCIPAL_LEDGER" --operation Read --group "$LEDGER_GROUP"
 
-# Transactional writers: crediting, the intel importer and the gate (franz-go's
+# Transactional writers: crediting, the intel importer, the gate and partner sharing (franz-go's
 # producers are idempotent, which brokers before 3.0 grant on the cluster).
 allow "$PRINCIPAL_CREDIT" --operation Write --operation Describe --transactional-id cordon-credit
 allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --transactional-id cordon-intel-import
 allow "$PRINCIPAL_GATE" --operation Write --operation Describe --transactional-id cordon-gate
+allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --transactional-id cordon-sharing
 allow "$PRINCIPAL_CREDIT" --operation IdempotentWrite --cluster
 allow "$PRINCIPAL_INTEL" --operation IdempotentWrite --cluster
 allow "$PRINCIPAL_GATE" --operation IdempotentWrite --cluster

@@ -32,4 +32,5 @@ create cordon.deposits-leader 1 delete -1
 create cordon.withdrawals 6 compact
 create cordon.gate-state 6 compact
 create cordon.prices 1 compact
+create cordon.sharing 1 compact
 create cordon.withdrawals-leader 1 delete -1

@@ -38,7 +38,7 @@ func (t Topics) Signer(topic string) recordauth.Role {
 		return recordauth.API
 	case t.Deposits, t.CreditState:
 		return recordauth.Credit
-	case t.Intel:
+	case t.Intel, t.Sharing:
 		return recordauth.Intel
 	case t.Withdrawals, t.GateState, t.Audit:
 		return recordauth.Gate

@@ -46,6 +46,10 @@ type Topics struct {
 	// Audit is the withdrawal gate's hash-chained audit log (one
 	// partition, kept forever, keyed by sequence number).
 	Audit string `yaml:"audit"`
+	// Sharing is partner sharing's own compacted state: the objects of
+	// the TAXII collections served, the versions held of partners'
+	// objects and the sync positions (sharing/alliance).
+	Sharing string `yaml:"sharing"`
 }
 
 // DefaultTopics are the default topic names.
@@ -54,7 +58,7 @@ func DefaultTopics() Topics {
 		Outputs: "cordon.outputs", Spends: "cordon.spends", Alerts: "cordon.alerts", Intel: "cordon.intel",
 		Addresses: "cordon.addresses", Deposits: "cordon.deposits", Decisions: "cordon.deposit-decisions",
 		CreditState: "cordon.credit-state", Withdrawals: "cordon.withdrawals", GateState: "cordon.gate-state", Audit: "cordon.audit",
-		Prices: "cordon.prices"}
+		Prices: "cordon.prices", Sharing: "cordon.sharing"}
 }
 
 // Fill gives every unnamed topic its default name.
@@ -68,7 +72,7 @@ func (t *Topics) Fill() {
 		{&t.Spends, def.Spends}, {&t.Alerts, def.Alerts}, {&t.Intel, def.Intel}, {&t.Addresses, def.Addresses},
 		{&t.Deposits, def.Deposits}, {&t.Decisions, def.Decisions}, {&t.CreditState, def.CreditState},
 		{&t.Withdrawals, def.Withdrawals}, {&t.GateState, def.GateState},
-		{&t.Audit, def.Audit}, {&t.Prices, def.Prices},
+		{&t.Audit, def.Audit}, {&t.Prices, def.Prices}, {&t.Sharing, def.Sharing},
 	} {
 		if *f.name == "" {
 			*f.name = f.def

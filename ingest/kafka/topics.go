@@ -70,6 +70,10 @@ const (
 	TxIntelImport = "cordon-intel-import"
 	// TxGate is the withdrawal gate's transactional id.
 	TxGate = "cordon-gate"
+	// TxSharing is partner sharing's transactional id: one instance
+	// shares for the exchange, and a new one fences the old. Sharing
+	// writes indicators, so it connects as the intel principal.
+	TxSharing = "cordon-sharing"
 )
 
 // Principals are every principal, in the order acls.sh lists them.
@@ -91,7 +95,8 @@ func (t Topics) Specs() []TopicSpec {
 		{Name: t.Outputs, Key: "outputs", Partitions: 12, RetentionMs: 30 * day, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalLoader, PrincipalCredit}, Doc: "parts of a block's Bitcoin outputs"},
 		{Name: t.Spends, Key: "spends", Partitions: 12, RetentionMs: 30 * day, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalLoader, PrincipalCredit}, Doc: "parts of a block's Bitcoin spends"},
 		{Name: t.Alerts, Key: "alerts", Partitions: 3, RetentionMs: year, Writers: []string{PrincipalWatcher, PrincipalLoader, PrincipalCredit, PrincipalAPI, PrincipalGate}, Readers: []string{PrincipalLoader}, Doc: "alerts, keyed by alert id"},
-		{Name: t.Intel, Key: "intel", Partitions: 3, Compact: true, Transactional: true, Writers: []string{PrincipalIntel}, Readers: []string{PrincipalIntel, PrincipalLoader, PrincipalCredit, PrincipalAPI}, Doc: "indicators, keyed by indicator id"},
+		{Name: t.Intel, Key: "intel", Partitions: 3, Compact: true, Transactional: true, Writers: []string{PrincipalIntel},
+			Readers: []string{PrincipalIntel, PrincipalLoader, PrincipalCredit, PrincipalAPI}, Doc: "indicators, keyed by feed/indicator id (imports, and partners' indicators through sharing)"},
 		{Name: t.Addresses, Key: "addresses", Partitions: 3, Compact: true, Writers: []string{PrincipalAPI}, Readers: []string{PrincipalLoader, PrincipalCredit, PrincipalAPI}, Doc: "the address registry, keyed by chain/network/address"},
 		{Name: t.Deposits, Key: "deposits", Partitions: 6, Compact: true, Transactional: true, Writers: []string{PrincipalCredit}, Readers: []string{PrincipalCredit, PrincipalAPI, PrincipalLedger},
 			Doc: "deposit events (credited, held, reverted, ...), keyed by deposit id: the exchange's ledger reads it"},
@@ -108,6 +113,8 @@ func (t Topics) Specs() []TopicSpec {
 			Doc: "the withdrawal gate's own state: withdrawals with their approvals, accounts' history, the breaker, the audit head"},
 		{Name: t.Prices, Key: "prices", Partitions: 1, Compact: true, Writers: []string{PrincipalAPI}, Readers: []string{PrincipalGate},
 			Doc: "asset prices in dollars, keyed by chain/network/asset, published by the exchange through POST /v1/prices: the gate's tiers"},
+		{Name: t.Sharing, Key: "sharing", Partitions: 1, Compact: true, Transactional: true, Writers: []string{PrincipalIntel}, Readers: []string{PrincipalIntel},
+			Doc: "partner sharing's own state: the TAXII collections' objects, the versions held of partners' objects, sync positions (docs/sharing/README.md)"},
 		{Name: t.GateLeader(), Key: "", Partitions: 1, Fixed: true, RetentionMs: -1, Writers: []string{}, Readers: []string{PrincipalGate},
 			Doc: "no records: the consumer group member holding its one partition runs the withdrawal gate"},
 	}
@@ -300,7 +307,9 @@ func ACLScript() string {
 # Grants each of cordon's roles its own Kafka principal's rights, and no
 # more: the watchers write only blocks and their parts, the API only
 # registry entries and decisions, crediting only deposits and its state,
-# the intel importer only indicators; the ledger only reads deposits.
+# the intel importer and partner sharing (one principal: both write
+# indicators) only indicators and sharing's state; the ledger only reads
+# deposits.
 # Generated from ingest/kafka/topics.go (Topics.Specs) by
 # ` + "`cordon topics --acls > deploy/kafka/acls.sh`" + `;
 # a test keeps the two equal. Edit the specs, not this file.
@@ -337,11 +346,12 @@ allow "$PRINCIPAL_CREDIT" --operation Read --group ` + GroupCreditLeader + `
 allow "$PRINCIPAL_GATE" --operation Read --group ` + GroupGateLeader + `
 allow "$PRINCIPAL_LEDGER" --operation Read --group "$LEDGER_GROUP"
 
-# Transactional writers: crediting, the intel importer and the gate (franz-go's
+# Transactional writers: crediting, the intel importer, the gate and partner sharing (franz-go's
 # producers are idempotent, which brokers before 3.0 grant on the cluster).
 allow "$PRINCIPAL_CREDIT" --operation Write --operation Describe --transactional-id ` + TxCredit + `
 allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --transactional-id ` + TxIntelImport + `
 allow "$PRINCIPAL_GATE" --operation Write --operation Describe --transactional-id ` + TxGate + `
+allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --transactional-id ` + TxSharing + `
 allow "$PRINCIPAL_CREDIT" --operation IdempotentWrite --cluster
 allow "$PRINCIPAL_INTEL" --operation IdempotentWrite --cluster
 allow "$PRINCIPAL_GATE" --operation IdempotentWrite --cluster

@@ -79,6 +79,12 @@ func (s *Store) Has(col, id string, v time.Time) bool {
 // makes them visible. Records already held (same id and version) are
 // skipped; added tells which were new.
 func (s *Store) Add(col string, recs []Record) (added []bool, err error) {
+	return s.AddWith(col, recs, s.Append)
+}
+
+// AddWith is Add with persist in place of the Append hook, for a caller
+// that persists a batch together with records of its own.
+func (s *Store) AddWith(col string, recs []Record, persist func(collection string, recs []Record) error) (added []bool, err error) {
 	s.addMu.Lock()
 	defer s.addMu.Unlock()
 	s.mu.RLock()
@@ -109,8 +115,8 @@ func (s *Store) Add(col string, recs []Record) (added []bool, err error) {
 	if len(batch) == 0 {
 		return added, nil
 	}
-	if s.Append != nil {
-		if err := s.Append(col, batch); err != nil {
+	if persist != nil {
+		if err := persist(col, batch); err != nil {
 			return nil, fmt.Errorf("persist %d objects of %q: %w", len(batch), col, err)
 		}
 	}
