@@ -1,0 +1,369 @@
+package alliance
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/intel"
+	"github.com/cordonhq/cordon/internal/clock"
+	"github.com/cordonhq/cordon/sharing/stix"
+	"github.com/cordonhq/cordon/sharing/taxii"
+)
+
+// Self is the exchange this instance shares for: its partner name, its
+// STIX identity (created_by_ref of what it publishes) and its Ed25519
+// signing key.
+type Self struct {
+	Name     string
+	Identity string
+	Key      ed25519.PrivateKey
+}
+
+// Partners is what the service needs of the partner registry.
+type Partners interface {
+	stix.KeyLookup
+	// NameOf names the partner whose STIX identity is identity.
+	NameOf(identity string) (string, bool)
+	// MayRelay tells whether sender may hand us objects signed by
+	// signerIdentity (its own, or a partner's it is named to relay).
+	MayRelay(sender, signerIdentity string) bool
+}
+
+// Collection aliases every instance serves.
+const (
+	// Published is the collection of our own signed indicators, which
+	// partners read (and long-poll).
+	Published = "indicators"
+	// Inbox is the collection partners post to: their urgent listings,
+	// revocations and sightings. It is written, never read.
+	Inbox = "inbox"
+)
+
+// Config configures the service.
+type Config struct {
+	Self     Self
+	Partners Partners
+	Kafka    kafka.Config
+	Intel    *intel.Topic
+	Store    *taxii.Store // holds Published and Inbox
+	Clock    clock.Clock
+	Log      *slog.Logger
+	Metrics  *Metrics
+	// Limits bound the objects a partner sends (stix.DefaultLimits).
+	Limits stix.Limits
+	// Skew is how far in the future a partner's object may be dated
+	// (stix.MaxSkew).
+	Skew time.Duration
+}
+
+// Service is partner sharing's state and intake: it serves our
+// collections from the Store, takes partners' objects (posted to us or
+// pulled from them) after checking each, and writes what it takes to
+// the indicator topic in the same Kafka transaction as its own state,
+// so a restart neither loses nor repeats anything.
+type Service struct {
+	cfg   Config
+	topic string
+	w     *kafka.TxWriter
+
+	mu     sync.Mutex // one intake or publication at a time
+	held   map[string]*held
+	cursor map[string]time.Time
+	stats  *stats
+}
+
+// Open fences any older instance (the transactional id), reads the state
+// back and fills the store.
+func Open(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Limits.MaxBytes == 0 {
+		cfg.Limits = stix.DefaultLimits
+	}
+	if cfg.Skew == 0 {
+		cfg.Skew = stix.MaxSkew
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	switch {
+	case cfg.Self.Name == "" || !stix.ValidID(cfg.Self.Identity) || len(cfg.Self.Key) != ed25519.PrivateKeySize:
+		return nil, errors.New("sharing: self needs a name, an identity--<uuid> and an Ed25519 key")
+	case cfg.Partners == nil || cfg.Intel == nil || cfg.Store == nil:
+		return nil, errors.New("sharing: partners, the indicator topic and the store are required")
+	}
+	cfg.Kafka.Topics.Fill()
+	s := &Service{cfg: cfg, topic: cfg.Kafka.Topics.Sharing, held: map[string]*held{}, cursor: map[string]time.Time{}, stats: newStats()}
+	if err := kafka.Ensure(ctx, cfg.Kafka, s.topic, cfg.Intel.Name()); err != nil {
+		return nil, fmt.Errorf("sharing: %w", err)
+	}
+	w, err := kafka.NewTxWriter(cfg.Kafka, kafka.TxSharing, s.topic, time.Minute)
+	if err != nil {
+		return nil, fmt.Errorf("sharing: %w", err)
+	}
+	// An empty commit makes the writer take its transactional id now,
+	// fencing an older instance before the state is read.
+	if err := w.Commit(ctx, nil); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sharing: fence older instances: %w", err)
+	}
+	s.w = w
+	if err := s.restore(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases the writer.
+func (s *Service) Close() { s.w.Close() }
+
+func (s *Service) restore(ctx context.Context) error {
+	st := &restored{objects: map[string][]taxii.Record{}, held: map[string]*held{}, cursors: map[string]time.Time{}}
+	var bad error
+	err := kafka.ReadLog(ctx, s.cfg.Kafka, s.topic, kafka.LogOptions{ClientID: "sharing-restore"}, func(r *kafka.Record) error {
+		if err := st.apply(r); err != nil && bad == nil {
+			bad = err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sharing: restore: %w", err)
+	}
+	if bad != nil {
+		return fmt.Errorf("sharing: restore %s: %w", s.topic, bad)
+	}
+	for col, recs := range st.objects {
+		sort.SliceStable(recs, func(i, j int) bool { return recs[i].DateAdded.Before(recs[j].DateAdded) })
+		if err := s.cfg.Store.Restore(col, recs); err != nil {
+			return fmt.Errorf("sharing: %w", err)
+		}
+	}
+	s.held, s.cursor = st.held, st.cursors
+	s.cfg.Log.Info("sharing: state restored", "held", len(st.held), "cursors", len(st.cursors), "collections", len(st.objects))
+	return nil
+}
+
+// Cursor is how far the partner's collection was pulled.
+func (s *Service) Cursor(partner, col string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cursor[cursorKey(partner, col)]
+}
+
+// Refusal reasons: the reason label of cordon_sharing_objects_refused_total.
+const (
+	ReasonMalformed = "malformed"
+	ReasonType      = "type"
+	ReasonFuture    = "future"
+	ReasonSignature = "signature"
+	ReasonRelay     = "relay"
+	ReasonOwn       = "own"
+	ReasonOwner     = "owner"
+	ReasonStale     = "stale"
+	ReasonConflict  = "conflict"
+	ReasonValue     = "value"
+	ReasonNotStored = "not_stored"
+)
+
+// Refused is why an object was refused.
+type Refused struct {
+	Reason string
+	Err    error
+}
+
+func (r *Refused) Error() string { return r.Err.Error() }
+func (r *Refused) Unwrap() error { return r.Err }
+
+func refuse(reason string, format string, a ...any) *Refused {
+	return &Refused{Reason: reason, Err: fmt.Errorf(format, a...)}
+}
+
+// Accept is the server's intake: the objects a partner posted to one of
+// our collections.
+func (s *Service) Accept(ctx context.Context, c taxii.Caller, alias string, objs []stix.Object) []taxii.Outcome {
+	return s.intake(ctx, c.Name, objs, nil)
+}
+
+// Ingest takes a page pulled from partner's collection col, whose last
+// object was added at after: the objects taken and the new position
+// commit together.
+func (s *Service) Ingest(ctx context.Context, partner, col string, objs []stix.Object, after time.Time) ([]taxii.Outcome, error) {
+	rec, err := record(s.topic, kindCursor, cursorKey(partner, col), cursor{Partner: partner, Collection: col, After: after})
+	if err != nil {
+		return nil, err
+	}
+	out := s.intake(ctx, partner, objs, &pos{rec: rec, key: cursorKey(partner, col), after: after})
+	for _, o := range out {
+		var r *Refused
+		if errors.As(o.Err, &r) && r.Reason == ReasonNotStored {
+			return out, o.Err
+		}
+	}
+	return out, nil
+}
+
+type pos struct {
+	rec   kafka.Record
+	key   string
+	after time.Time
+}
+
+// intake checks each object, then commits the ones taken (their held
+// versions and indicators) in one transaction, with the pull position
+// when there is one. Nothing is taken if the commit fails.
+func (s *Service) intake(ctx context.Context, from string, objs []stix.Object, p *pos) []taxii.Outcome {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.Clock.Now().UTC()
+	out := make([]taxii.Outcome, len(objs))
+	batch := map[string]*held{}
+	var recs []kafka.Record
+	var inds []intel.Indicator
+	taken := make([]int, 0, len(objs))
+	for i := range objs {
+		o := &objs[i]
+		out[i] = taxii.Outcome{ID: o.ID, Version: o.Modified}
+		h, ins, err := s.check(o, from, now, batch)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		if h == nil {
+			out[i].Duplicate = true
+			continue
+		}
+		batch[h.ID] = h
+		r, err := record(s.topic, kindHeld, "h/"+h.ID, h)
+		if err != nil {
+			out[i].Err = &Refused{Reason: ReasonNotStored, Err: err}
+			delete(batch, h.ID)
+			continue
+		}
+		recs = append(recs, r)
+		inds = append(inds, ins...)
+		taken = append(taken, i)
+	}
+	ir, err := s.cfg.Intel.Records(inds)
+	if err == nil {
+		recs = append(recs, ir...)
+		if p != nil {
+			recs = append(recs, p.rec)
+		}
+		if len(recs) > 0 {
+			err = s.w.Commit(ctx, recs)
+		}
+	}
+	if err != nil {
+		s.cfg.Log.Error("sharing: objects not stored", "from", from, "objects", len(taken), "err", err)
+		for _, i := range taken {
+			out[i].Err = &Refused{Reason: ReasonNotStored, Err: fmt.Errorf("not stored: %w", err)}
+		}
+		s.count(from, out)
+		return out
+	}
+	for id, h := range batch {
+		s.held[id] = h
+	}
+	if p != nil {
+		s.cursor[p.key] = p.after
+	}
+	s.count(from, out)
+	return out
+}
+
+// check decides on one object: a *held to take (with its indicators),
+// nil for a duplicate, or why it is refused.
+func (s *Service) check(o *stix.Object, from string, now time.Time, batch map[string]*held) (*held, []intel.Indicator, error) {
+	if err := stix.Check(o, now, s.cfg.Skew); err != nil {
+		switch {
+		case errors.Is(err, stix.ErrNotAccepted):
+			return nil, nil, &Refused{ReasonType, err}
+		case errors.Is(err, stix.ErrFuture):
+			return nil, nil, &Refused{ReasonFuture, err}
+		}
+		return nil, nil, &Refused{ReasonMalformed, err}
+	}
+	signer, err := stix.Verify(o.Raw, s.cfg.Partners)
+	if err != nil {
+		return nil, nil, &Refused{ReasonSignature, fmt.Errorf("object %s: %w", o.ID, err)}
+	}
+	if signer.Identity == s.cfg.Self.Identity {
+		return nil, nil, refuse(ReasonOwn, "object %s is signed with our own key: we take no copies of our own objects", o.ID)
+	}
+	name, ok := s.cfg.Partners.NameOf(signer.Identity)
+	if !ok {
+		return nil, nil, refuse(ReasonSignature, "object %s: signer %s is no partner", o.ID, signer.Identity)
+	}
+	if !s.cfg.Partners.MayRelay(from, signer.Identity) {
+		return nil, nil, refuse(ReasonRelay, "object %s is signed by %s, whose objects %s may not relay", o.ID, name, from)
+	}
+	hash, err := stix.ContentHash(o.Raw)
+	if err != nil {
+		return nil, nil, &Refused{ReasonMalformed, err}
+	}
+	hx := hex.EncodeToString(hash[:])
+	prev := batch[o.ID]
+	if prev == nil {
+		prev = s.held[o.ID]
+	}
+	if prev != nil {
+		if prev.CreatedBy != o.CreatedByRef {
+			return nil, nil, refuse(ReasonOwner, "object %s belongs to %s: only its creator may change or revoke it", o.ID, prev.CreatedBy)
+		}
+		switch c := o.Modified.Compare(prev.Modified); {
+		case c < 0:
+			return nil, nil, refuse(ReasonStale, "object %s: %s: modified %s, and %s is held", o.ID, stix.ErrStale,
+				stix.FormatTimestamp(o.Modified), stix.FormatTimestamp(prev.Modified))
+		case c == 0 && prev.Hash == hx:
+			return nil, nil, nil
+		case c == 0:
+			return nil, nil, refuse(ReasonConflict, "object %s: %s: modified %s holds other content", o.ID, stix.ErrConflict, stix.FormatTimestamp(o.Modified))
+		}
+	}
+	var ins []intel.Indicator
+	if o.Type == "indicator" {
+		ins, err = stix.ToIndicators(o, "partner:"+name, name, now)
+		if err != nil {
+			return nil, nil, &Refused{ReasonValue, fmt.Errorf("object %s: %w", o.ID, err)}
+		}
+	}
+	if o.Type == "sighting" {
+		s.cfg.Log.Info("sharing: sighting received", "from", from, "signer", name, "object", o.ID)
+	}
+	return &held{ID: o.ID, Modified: o.Modified, CreatedBy: o.CreatedByRef, Hash: hx, From: from, Signer: name, Taken: now}, ins, nil
+}
+
+func (s *Service) count(from string, out []taxii.Outcome) {
+	for _, o := range out {
+		var r *Refused
+		switch {
+		case o.Err == nil && o.Duplicate:
+			s.cfg.Metrics.received(from, "duplicate")
+			s.stats.add(from, 0, 1, 0)
+		case o.Err == nil:
+			s.cfg.Metrics.received(from, "accepted")
+			s.stats.add(from, 1, 0, 0)
+		case errors.As(o.Err, &r):
+			s.cfg.Metrics.refused(from, r.Reason)
+			s.stats.add(from, 0, 0, 1)
+			s.cfg.Log.Warn("sharing: object refused", "from", from, "object", o.ID, "reason", r.Reason, "err", o.Err)
+		default:
+			s.cfg.Metrics.refused(from, ReasonMalformed)
+			s.stats.add(from, 0, 0, 1)
+			s.cfg.Log.Warn("sharing: object refused", "from", from, "object", o.ID, "err", o.Err)
+		}
+	}
+}

@@ -1,0 +1,118 @@
+package alliance
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/sharing/taxii"
+)
+
+// The state on cordon.sharing, one compacted partition, every key
+// written in the service's transactions:
+//
+//	o/<collection>/<object id>/<version>  a record of a collection served (taxii.Record)
+//	h/<object id>                         the version held of a partner's object (held)
+//	c/<partner>/<collection>              how far a partner's collection was pulled (cursor)
+//
+// Record kinds (the cordon-type header) are the key's first letter's
+// name: "object", "held", "cursor".
+
+// held is what the service keeps of the newest version it took of a
+// partner's object: enough to refuse an older version, tell a duplicate
+// from a conflict and an owner from another partner.
+type held struct {
+	ID        string    `json:"id"`
+	Modified  time.Time `json:"modified"`
+	CreatedBy string    `json:"created_by_ref"`
+	// Hash is stix.ContentHash of the version, hex.
+	Hash string `json:"hash"`
+	// From is the partner who sent it, Signer the partner who signed it.
+	From   string    `json:"from"`
+	Signer string    `json:"signer"`
+	Taken  time.Time `json:"taken"`
+}
+
+// cursor is how far a partner's collection was pulled: every object
+// added up to After was taken (or refused, with its reason logged).
+type cursor struct {
+	Partner    string    `json:"partner"`
+	Collection string    `json:"collection"`
+	After      time.Time `json:"after"`
+}
+
+const (
+	kindObject = "object"
+	kindHeld   = "held"
+	kindCursor = "cursor"
+)
+
+func objectKey(col string, r *taxii.Record) string {
+	return "o/" + col + "/" + r.ID + "/" + r.Version.UTC().Format(time.RFC3339Nano)
+}
+
+func cursorKey(partner, col string) string { return "c/" + partner + "/" + col }
+
+func record(topic, kind, key string, v any) (kafka.Record, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return kafka.Record{}, fmt.Errorf("sharing: encode %s: %w", key, err)
+	}
+	return kafka.Record{Topic: topic, Key: []byte(key), Value: b, Headers: []kafka.Header{{Key: kafka.HeaderType, Value: []byte(kind)}}}, nil
+}
+
+// restored is the state read back from the topic.
+type restored struct {
+	objects map[string][]taxii.Record // by collection, in log order
+	held    map[string]*held
+	cursors map[string]time.Time
+}
+
+// apply reads one record of the state topic; a record it cannot read
+// is an error naming it (the topic is written only by this service,
+// and its records are verified as the intel role's).
+func (st *restored) apply(r *kafka.Record) error {
+	k := string(r.Key)
+	switch {
+	case strings.HasPrefix(k, "o/"):
+		parts := strings.SplitN(k, "/", 3)
+		if len(parts) != 3 {
+			return fmt.Errorf("record %q: want o/<collection>/<id>/<version>", k)
+		}
+		var rec taxii.Record
+		if err := json.Unmarshal(r.Value, &rec); err != nil {
+			return fmt.Errorf("record %q: %w", k, err)
+		}
+		if objectKey(parts[1], &rec) != k {
+			return fmt.Errorf("record %q holds %s version %s", k, rec.ID, rec.Version)
+		}
+		st.objects[parts[1]] = append(st.objects[parts[1]], rec)
+	case strings.HasPrefix(k, "h/"):
+		var h held
+		if err := json.Unmarshal(r.Value, &h); err != nil {
+			return fmt.Errorf("record %q: %w", k, err)
+		}
+		if "h/"+h.ID != k {
+			return fmt.Errorf("record %q holds %s", k, h.ID)
+		}
+		if _, err := hex.DecodeString(h.Hash); err != nil || len(h.Hash) != 64 {
+			return fmt.Errorf("record %q: hash %q", k, h.Hash)
+		}
+		st.held[h.ID] = &h
+	case strings.HasPrefix(k, "c/"):
+		var c cursor
+		if err := json.Unmarshal(r.Value, &c); err != nil {
+			return fmt.Errorf("record %q: %w", k, err)
+		}
+		if cursorKey(c.Partner, c.Collection) != k {
+			return fmt.Errorf("record %q holds the cursor of %s/%s", k, c.Partner, c.Collection)
+		}
+		st.cursors[k] = c.After
+	default:
+		return fmt.Errorf("record %q: unknown key", k)
+	}
+	return nil
+}

@@ -1,0 +1,185 @@
+package alliance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cordonhq/cordon/sharing/stix"
+	"github.com/cordonhq/cordon/sharing/taxii"
+)
+
+// Peer is a partner we pull from and post to.
+type Peer struct {
+	Name   string
+	Client *taxii.Client
+	// Pull are the aliases of its collections we pull (Published by
+	// default).
+	Pull []string
+	// Push: it takes our urgent objects posted to its Inbox.
+	Push bool
+	// Entitled tells whether it may receive one of our records (its
+	// read rights and TLP, as for its pulls).
+	Entitled func(rec *taxii.Record) bool
+}
+
+// PullOptions tune a pull.
+type PullOptions struct {
+	// Page is the page size asked for (1000).
+	Page int
+	// Wait is how long the partner's server is asked to hold a request
+	// that finds nothing new (Prefer: wait): a steady pull of an
+	// unchanged collection costs one request per Wait.
+	Wait time.Duration
+}
+
+// Pull follows the peer's collection alias from where the last pull
+// ended, until ctx ends or a request fails (the caller retries). Each
+// page's objects and the new position commit together; objects the
+// partner's page holds that fail their checks are refused, logged and
+// counted, and the position passes them (nothing accepted before is
+// lost, and a bad object cannot stall the sync).
+func (s *Service) Pull(ctx context.Context, p Peer, alias string, o PullOptions) error {
+	if o.Page <= 0 {
+		o.Page = 1000
+	}
+	col := taxii.CollectionID(alias)
+	after := s.Cursor(p.Name, alias)
+	next := ""
+	for ctx.Err() == nil {
+		q := taxii.Query{AddedAfter: after, Next: next, Limit: o.Page}
+		if next == "" {
+			q.Wait = o.Wait
+		}
+		page, err := p.Client.Objects(ctx, col, q)
+		if err != nil {
+			s.cfg.Metrics.pulls.WithLabelValues(p.Name, "failed").Inc()
+			s.stats.update(p.Name, func(e *PartnerStats) { e.LastError = err.Error() })
+			return fmt.Errorf("sharing: pull %s/%s: %w", p.Name, alias, err)
+		}
+		s.cfg.Metrics.pulls.WithLabelValues(p.Name, "ok").Inc()
+		now := s.cfg.Clock.Now()
+		if len(page.Objects) > 0 {
+			if page.DateAddedLast.IsZero() || !page.DateAddedLast.After(after) {
+				return fmt.Errorf("sharing: pull %s/%s: a page of %d objects whose %s (%s) is not after %s", p.Name, alias,
+					len(page.Objects), taxii.HeaderDateAddedLast, page.DateAddedLast, taxii.FormatTime(after))
+			}
+			objs := make([]stix.Object, 0, len(page.Objects))
+			var bad []taxii.Outcome
+			for _, raw := range page.Objects {
+				ob, err := stix.DecodeObject(raw, s.cfg.Limits)
+				if err != nil {
+					bad = append(bad, taxii.Outcome{ID: peekID(raw), Err: &Refused{ReasonMalformed, err}})
+					continue
+				}
+				objs = append(objs, *ob)
+			}
+			s.mu.Lock()
+			s.count(p.Name, bad)
+			s.mu.Unlock()
+			if _, err := s.Ingest(ctx, p.Name, alias, objs, page.DateAddedLast); err != nil {
+				return err
+			}
+			after = page.DateAddedLast
+			s.cfg.Metrics.lag.WithLabelValues(p.Name).Set(now.Sub(page.DateAddedLast).Seconds())
+		}
+		s.cfg.Metrics.lastSync.WithLabelValues(p.Name).Set(float64(now.Unix()))
+		s.stats.update(p.Name, func(e *PartnerStats) {
+			e.LastSync, e.LastError = now, ""
+			if len(page.Objects) > 0 {
+				e.Lag = now.Sub(page.DateAddedLast).Seconds()
+			}
+		})
+		next = ""
+		if page.More {
+			next = page.Next
+		}
+	}
+	return ctx.Err()
+}
+
+func peekID(raw []byte) string {
+	var h struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(raw, &h) != nil || len(h.ID) > 100 {
+		return ""
+	}
+	return h.ID
+}
+
+// Push posts pub to the inbox of every peer that takes posts and may
+// receive them, all at once, each retried a few times; it returns once
+// every post ended. Failures are counted and logged: the peers' pulls
+// get the objects anyway.
+func (s *Service) Push(ctx context.Context, peers []Peer, pub []Published) {
+	var wg sync.WaitGroup
+	for _, p := range peers {
+		if !p.Push || p.Client == nil {
+			continue
+		}
+		objs := make([]json.RawMessage, 0, len(pub))
+		for _, o := range pub {
+			rec := &taxii.Record{ID: o.ID, Type: "indicator", SpecVersion: "2.1", Version: o.Version, Raw: o.Object}
+			if p.Entitled == nil || p.Entitled(rec) {
+				objs = append(objs, o.Object)
+			}
+		}
+		if len(objs) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.post(ctx, p, objs)
+			res := "ok"
+			if err != nil {
+				res = "failed"
+				s.cfg.Log.Warn("sharing: urgent post failed; the partner's pull will take the objects", "partner", p.Name, "objects", len(objs), "err", err)
+			}
+			s.cfg.Metrics.pushes.WithLabelValues(p.Name, res).Inc()
+			s.stats.update(p.Name, func(e *PartnerStats) {
+				if err != nil {
+					e.PushFail++
+					e.LastError = err.Error()
+				} else {
+					e.Pushed += int64(len(objs))
+				}
+			})
+		}()
+	}
+	wg.Wait()
+}
+
+func (s *Service) post(ctx context.Context, p Peer, objs []json.RawMessage) error {
+	var err error
+	for attempt := range 3 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+			}
+		}
+		var st taxii.Status
+		st, err = p.Client.Add(ctx, taxii.CollectionID(Inbox), objs)
+		if err == nil {
+			if st.FailureCount > 0 {
+				msg := ""
+				if len(st.Failures) > 0 {
+					msg = st.Failures[0].ID + ": " + st.Failures[0].Message
+				}
+				return fmt.Errorf("%d of %d objects refused (%s)", st.FailureCount, st.TotalCount, msg)
+			}
+			return nil
+		}
+		var te *taxii.Error
+		if errors.As(err, &te) && te.HTTPStatus != "" && te.HTTPStatus[0] == '4' && te.HTTPStatus != "429" {
+			return err // refused: trying again changes nothing
+		}
+	}
+	return err
+}
