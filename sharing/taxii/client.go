@@ -38,7 +38,8 @@ type ClientConfig struct {
 	AllowHTTP bool
 	// HTTP is the client requests go through; the caller builds it with
 	// its mutual-TLS transport. Nil: a client with dial, TLS-handshake and
-	// idle timeouts that follows no redirects. A Timeout set on it is
+	// idle timeouts. Redirects are never followed (the client uses a copy
+	// of HTTP with its own CheckRedirect). A Timeout set on it is
 	// lengthened by a request's Wait.
 	HTTP *http.Client
 	// Timeout bounds each request, on top of its Wait (0: DefaultTimeout).
@@ -93,6 +94,11 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	if c.http == nil {
 		c.http = defaultHTTPClient()
+	} else {
+		// A copy, so that the caller's client is left as it is.
+		hc := *c.http
+		hc.CheckRedirect = noRedirect
+		c.http = &hc
 	}
 	if c.timeout == 0 {
 		c.timeout = DefaultTimeout
@@ -142,9 +148,13 @@ func defaultHTTPClient() *http.Client {
 		},
 		// No ResponseHeaderTimeout nor Timeout: a long-poll holds the
 		// response; each request's context carries its deadline.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		CheckRedirect: noRedirect,
 	}
 }
+
+// noRedirect makes a redirect the response: an API root does not move,
+// and following one could leave https or the partner.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // Query selects objects or manifest records (TAXII 2.1 section 3.4).
 // Empty fields are left out of the request.
@@ -688,7 +698,9 @@ func (c *Client) All(ctx context.Context, collectionID string, q Query, fn func(
 		if !p.More {
 			return nil
 		}
-		if empty = empty + 1; len(p.Objects) > 0 {
+		if len(p.Objects) == 0 {
+			empty++
+		} else {
 			empty = 0
 		}
 		last := p.DateAddedLast.Truncate(time.Microsecond)
