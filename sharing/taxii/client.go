@@ -630,8 +630,8 @@ func (c *Client) Manifest(ctx context.Context, collectionID string, q Query) (Ma
 	return p, nil
 }
 
-// Add posts objects, each sent byte for byte as given, to the
-// collection, and returns the status resource the server answers 202
+// Add posts objects, each sent byte for byte as given (less whitespace
+// around it) and each required to be a JSON object, to the collection, and returns the status resource the server answers 202
 // with.
 func (c *Client) Add(ctx context.Context, collectionID string, objects []json.RawMessage) (Status, error) {
 	u, err := c.resolve("collections", collectionID, "objects")
