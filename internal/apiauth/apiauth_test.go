@@ -154,7 +154,7 @@ operators:
 	err := p.Err()
 	require.Error(t, err)
 	for _, want := range []string{
-		"api.tokens[0]: a bare token string is no longer accepted (it would hold every scope): write {name: NAME, token: \"env:VAR\", scopes: [screen, screen:details, register, deposits:read, withdraw, approve, breaker, prices]}",
+		"api.tokens[0]: a bare token string is no longer accepted (it would hold every scope): write {name: NAME, token: \"env:VAR\", scopes: [screen, screen:details, register, deposits:read, withdraw, approve, breaker, prices, share]}",
 		`api.tokens[2].name: "exchange" is also api.tokens[1]'s name`,
 		"api.tokens[2].token: used twice",
 		`api.tokens[2].scopes[2]: "nope": want one of screen, screen:details, register, deposits:read, withdraw, approve`,

@@ -45,14 +45,18 @@ const (
 	// Breaker trips the circuit breaker (POST /v1/breaker): operators,
 	// and the detection system's token.
 	Breaker Scope = "breaker"
+	// Share publishes and revokes our listings to partner exchanges and
+	// reads each partner's sync figures (/v1/share/…): operators, and
+	// the incident-response system's token.
+	Share Scope = "share"
 )
 
 // TokenScopes are the scopes api.tokens may hold.
-var TokenScopes = []Scope{Screen, ScreenDetails, Register, DepositsRead, Withdraw, Approve, Breaker, Prices}
+var TokenScopes = []Scope{Screen, ScreenDetails, Register, DepositsRead, Withdraw, Approve, Breaker, Prices, Share}
 
 // OperatorScopes are what every operator holds: deciding and changing
 // registered addresses (the acts a person answers for) and every read.
-var OperatorScopes = []Scope{Decide, RegisterReassign, Register, DepositsRead, Screen, ScreenDetails, Breaker, Approve}
+var OperatorScopes = []Scope{Decide, RegisterReassign, Register, DepositsRead, Screen, ScreenDetails, Breaker, Approve, Share}
 
 // operatorOnly are the scopes api.tokens may not hold.
 var operatorOnly = []Scope{Decide, RegisterReassign}

@@ -47,6 +47,9 @@ type Published struct {
 // MaxListing bounds the values of one listing.
 const MaxListing = 10000
 
+// errListing is wrapped by every refusal of a listing's content.
+var errListing = errors.New("invalid listing")
+
 // OwnFeed is the feed our own publications enter the indicator topic
 // as, so that this instance screens with them too.
 func (s *Service) OwnFeed() string { return "share:" + s.cfg.Self.Name }
@@ -57,7 +60,7 @@ func (s *Service) OwnFeed() string { return "share:" + s.cfg.Self.Name }
 // object (its id is derived from us, the chain and the value).
 func (s *Service) Publish(ctx context.Context, l Listing) ([]Published, error) {
 	if len(l.Values) == 0 || len(l.Values) > MaxListing {
-		return nil, fmt.Errorf("sharing: a listing holds 1 to %d values, not %d", MaxListing, len(l.Values))
+		return nil, fmt.Errorf("sharing: %w: a listing holds 1 to %d values, not %d", errListing, MaxListing, len(l.Values))
 	}
 	if l.TLP == "" {
 		l.TLP = intel.TLPAmber
@@ -75,7 +78,7 @@ func (s *Service) Publish(ctx context.Context, l Listing) ([]Published, error) {
 			Confidence: l.Confidence, TLP: l.TLP, ValidFrom: now, ValidUntil: l.ValidUntil, Created: now, Modified: now,
 			Feed: s.OwnFeed(), Description: l.Description, Refs: l.Refs}
 		if err := in.Validate(); err != nil {
-			return nil, fmt.Errorf("sharing: value %d (%q): %w", i, v, err)
+			return nil, fmt.Errorf("sharing: %w: value %d (%q): %w", errListing, i, v, err)
 		}
 		in.ID = intel.ID(s.cfg.Self.Name, in.Chain, in.Kind, in.Value)
 		if seen[in.ID] {
@@ -143,7 +146,7 @@ func (s *Service) RevokeValues(ctx context.Context, c chain.Chain, network strin
 	for _, v := range values {
 		n, err := intel.NormalizeValue(kind, c, network, v)
 		if err != nil {
-			return nil, fmt.Errorf("sharing: %q: %w", v, err)
+			return nil, fmt.Errorf("sharing: %w: %q: %w", errListing, v, err)
 		}
 		ids = append(ids, intel.ID(s.cfg.Self.Name, c, kind, n))
 	}
