@@ -418,3 +418,38 @@ func TestUrgent(t *testing.T) {
 		require.Equal(t, c.want, Urgent(edit(t, raw, map[string]any{"x_cordon_urgent": c.set})), "%v", c.set)
 	}
 }
+
+// FuzzToIndicators: a partner's object never panics the reader, and
+// what it accepts is one valid indicator on the chain and network the
+// object names, which cordon can write again.
+func FuzzToIndicators(f *testing.F) {
+	in := baseIndicator()
+	raw, err := FromIndicator(&in, publisher, Options{Urgent: true})
+	require.NoError(f, err)
+	f.Add(raw)
+	in.Chain, in.Network, in.Value = chain.BTC, "regtest", btcAddr(f, &chaincfg.RegressionNetParams, true)
+	raw, err = FromIndicator(&in, publisher, Options{})
+	require.NoError(f, err)
+	f.Add(raw)
+	f.Add([]byte(indicator("2026-12-02T12:00:00.000Z", "other producer")))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		o, err := DecodeObject(raw, DefaultLimits)
+		if err != nil {
+			return
+		}
+		ins, err := ToIndicators(o, convFeed, convSrc, now)
+		if err != nil {
+			return
+		}
+		var p cordonProps
+		require.NoError(t, json.Unmarshal(raw, &p))
+		if p.Chain != nil {
+			require.Len(t, ins, 1)
+			require.Equal(t, *p.Chain, string(ins[0].Chain))
+			require.Equal(t, *p.Network, ins[0].Network)
+		}
+		for i := range ins {
+			require.NoError(t, ins[i].Validate())
+		}
+	})
+}
