@@ -17,7 +17,18 @@
 // "sig":BASE64URL}, KEYID the hex of the first 8 bytes of the SHA-256 of
 // the 32-byte public key (as internal/recordauth names keys).
 //
-// Not built yet (issue 16): the checks of an object's values, conversion
-// to and from intel indicators, revocation, the STIX form of a hashed
-// indicator and sightings.
+// FromIndicator writes an intel indicator (address or contract) as
+// cordon's own, unsigned, indicator object: pattern
+// [cryptocurrency-wallet:value = 'VALUE'], the TLP 2.0 marking, the
+// category as its one label, and x_cordon_chain, x_cordon_network,
+// x_cordon_kind (and x_cordon_urgent) so that it reads back off mainnet;
+// times in milliseconds, each version with a later modified.
+// ToIndicators reads it back (those properties win over intel's reading
+// of the address, and must agree with its shape and network), and reads
+// other producers' objects as intel does. Revoke makes the next, revoked,
+// version to sign again; Urgent reads x_cordon_urgent. Sighting writes a
+// sighting of an indicator.
+//
+// Not built yet (issue 16): the checks of an object's values beyond
+// those, and the STIX form of a hashed indicator.
 package stix
