@@ -160,7 +160,7 @@ type own struct {
 
 // ours is the newest version of one of our published indicators.
 func (s *Service) ours(id string) (own, bool) {
-	p, err := s.cfg.Store.Query(Published, taxii.Filter{IDs: []string{id}}, 1)
+	p, err := s.cfg.Store.Query(Collection, taxii.Filter{IDs: []string{id}}, 1)
 	if err != nil || len(p.Records) == 0 {
 		return own{}, false
 	}
@@ -205,7 +205,7 @@ func (s *Service) commitOwn(ctx context.Context, ins []intel.Indicator, form fun
 		out = append(out, Published{ID: o.ID, Value: ins[i].Value, Version: o.Modified, TLP: back[0].TLP, Urgent: stix.Urgent(o),
 			Revoked: back[0].Revoked, Object: signed})
 	}
-	added, err := s.cfg.Store.AddWith(Published, recs, func(col string, batch []taxii.Record) error {
+	added, err := s.cfg.Store.AddWith(Collection, recs, func(col string, batch []taxii.Record) error {
 		krs := make([]kafka.Record, 0, len(batch)+len(own))
 		for i := range batch {
 			r, err := record(s.topic, kindObject, objectKey(col, &batch[i]), &batch[i])

@@ -39,9 +39,9 @@ type Partners interface {
 
 // Collection aliases every instance serves.
 const (
-	// Published is the collection of our own signed indicators, which
+	// Collection is the collection of our own signed indicators, which
 	// partners read (and long-poll).
-	Published = "indicators"
+	Collection = "indicators"
 	// Inbox is the collection partners post to: their urgent listings,
 	// revocations and sightings. It is written, never read.
 	Inbox = "inbox"

@@ -99,7 +99,7 @@ func open(t *testing.T, brokers []string, m member, partners Partners, c clock.C
 	kc := kafka.Config{Auth: kafkatest.Keys(), Brokers: brokers, CreateTopics: true}
 	it, err := intel.OpenTopic(kc)
 	require.NoError(t, err)
-	st := taxii.NewStore(c, Published, Inbox)
+	st := taxii.NewStore(c, Collection, Inbox)
 	svc, err := Open(context.Background(), Config{Self: m.self, Partners: partners, Kafka: kc, Intel: it, Store: st, Clock: c})
 	require.NoError(t, err)
 	t.Cleanup(svc.Close)
@@ -174,10 +174,10 @@ func TestPublishIngestRevokeRestart(t *testing.T) {
 	own := A.indicators(t)
 	require.Contains(t, own, "share:exchange-a/"+pub[0].ID, "A screens with its own listing")
 
-	c.Add(time.Second)
-	objs, last := objects(t, A.store, Published, time.Time{})
+	c.Advance(time.Second)
+	objs, last := objects(t, A.store, Collection, time.Time{})
 	require.Len(t, objs, 1)
-	out, err := B.svc.Ingest(ctx, "exchange-a", Published, objs, last)
+	out, err := B.svc.Ingest(ctx, "exchange-a", Collection, objs, last)
 	require.NoError(t, err)
 	require.NoError(t, out[0].Err)
 	require.False(t, out[0].Duplicate)
@@ -189,20 +189,20 @@ func TestPublishIngestRevokeRestart(t *testing.T) {
 	require.Equal(t, 90, in.Confidence)
 	require.Equal(t, intel.TLPAmber, in.TLP)
 	require.True(t, in.Active(c.Now()))
-	require.Equal(t, last, B.svc.Cursor("exchange-a", Published))
+	require.Equal(t, last, B.svc.Cursor("exchange-a", Collection))
 
-	out, err = B.svc.Ingest(ctx, "exchange-a", Published, objs, last)
+	out, err = B.svc.Ingest(ctx, "exchange-a", Collection, objs, last)
 	require.NoError(t, err)
 	require.True(t, out[0].Duplicate, "the same version again is a duplicate, not an error")
 
-	c.Add(time.Second)
+	c.Advance(time.Second)
 	rev, err := A.svc.RevokeValues(ctx, chain.ETH, "mainnet", "", []string{ethAddr})
 	require.NoError(t, err)
 	require.Len(t, rev, 1)
 	require.True(t, rev[0].Revoked)
-	revs, last2 := objects(t, A.store, Published, last)
+	revs, last2 := objects(t, A.store, Collection, last)
 	require.Len(t, revs, 1)
-	out, err = B.svc.Ingest(ctx, "exchange-a", Published, revs, last2)
+	out, err = B.svc.Ingest(ctx, "exchange-a", Collection, revs, last2)
 	require.NoError(t, err)
 	require.NoError(t, out[0].Err)
 	in = B.indicators(t)["partner:exchange-a/"+pub[0].ID]
@@ -212,8 +212,8 @@ func TestPublishIngestRevokeRestart(t *testing.T) {
 	// B restarts: a new instance fences the old one and reads its state.
 	B.svc.Close()
 	B2 := open(t, kb, b, newRing(a), c)
-	require.Equal(t, last2, B2.svc.Cursor("exchange-a", Published))
-	out, err = B2.svc.Ingest(ctx, "exchange-a", Published, objs, last2)
+	require.Equal(t, last2, B2.svc.Cursor("exchange-a", Collection))
+	out, err = B2.svc.Ingest(ctx, "exchange-a", Collection, objs, last2)
 	require.NoError(t, err)
 	require.Equal(t, ReasonStale, reason(t, out[0].Err), "the listing replayed after its revocation")
 	require.True(t, B2.indicators(t)["partner:exchange-a/"+pub[0].ID].Revoked, "nothing accepted before is lost")
@@ -221,7 +221,7 @@ func TestPublishIngestRevokeRestart(t *testing.T) {
 	// A restarts too: its collection is served again, byte for byte.
 	A.svc.Close()
 	A2 := open(t, ka, a, newRing(b), c)
-	again, _ := objects(t, A2.store, Published, time.Time{})
+	again, _ := objects(t, A2.store, Collection, time.Time{})
 	require.Len(t, again, 2)
 	require.JSONEq(t, string(pub[0].Object), string(again[0].Raw))
 	require.Equal(t, string(rev[0].Object), string(again[1].Raw))
@@ -295,7 +295,7 @@ func TestHostileObjects(t *testing.T) {
 	}
 	// B's object relayed by A needs B's object held first for the owner
 	// case: C takes A's good one first.
-	out, err := C.svc.Ingest(ctx, "exchange-a", Published, []stix.Object{*good}, at)
+	out, err := C.svc.Ingest(ctx, "exchange-a", Collection, []stix.Object{*good}, at)
 	require.NoError(t, err)
 	require.NoError(t, out[0].Err)
 	for _, tc := range cases {
@@ -312,7 +312,7 @@ func TestHostileObjects(t *testing.T) {
 	// An older version after a newer one is stale; other content under
 	// the same modified is a conflict.
 	newer := resign(a, func(mm map[string]any) { mm["modified"] = stix.FormatTimestamp(at.Add(2 * time.Second)) })
-	c.Add(3 * time.Second)
+	c.Advance(3 * time.Second)
 	out = C.svc.Accept(ctx, taxii.Caller{Name: "exchange-a"}, Inbox, []stix.Object{newer, *good,
 		resign(a, func(mm map[string]any) {
 			mm["modified"] = stix.FormatTimestamp(at.Add(2 * time.Second))
