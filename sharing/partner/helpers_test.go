@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/cordonhq/cordon/internal/recordauth"
 )
 
 // ident is a test identity id, unique per n.
@@ -78,3 +80,7 @@ func pinned(t testing.TB, n int, name, cert string) Partner {
 	_, _, k := edKey(t)
 	return Partner{Name: name, Identity: ident(n), SigningKey: k, Cert: cert}
 }
+
+func keyIDOf(pub ed25519.PublicKey) string { return recordauth.KeyID(pub) }
+
+func chainOf(c issued) []*x509.Certificate { return []*x509.Certificate{c.x509} }
