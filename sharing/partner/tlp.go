@@ -1,8 +1,11 @@
 package partner
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/cordonhq/cordon/intel"
 )
@@ -60,21 +63,47 @@ func rank(t intel.TLP) int {
 // markings it references, in object_marking_refs or in any of its
 // granular_markings (a TLP:RED property makes the object RED). Other
 // markings (statements) are ignored. An object with no TLP marking is
-// Unmarked (AMBER). An object that is not JSON, or whose marking
-// references are not strings, is an error.
+// Unmarked (AMBER). Member names match exactly, as STIX has them, and a
+// member given twice counts with every value it was given, so that no
+// reading of a crafted object finds a less restricted marking. An
+// object that is not JSON, or whose marking references are not strings,
+// is an error.
 func TLPOf(raw []byte) (intel.TLP, error) {
-	var o struct {
-		ObjectMarkingRefs []string `json:"object_marking_refs"`
-		GranularMarkings  []struct {
-			MarkingRef string `json:"marking_ref"`
-		} `json:"granular_markings"`
-	}
-	if err := json.Unmarshal(raw, &o); err != nil {
+	var refs []string
+	err := members(raw, func(key string, v json.RawMessage) error {
+		switch key {
+		case "object_marking_refs":
+			var rs []string
+			if err := json.Unmarshal(v, &rs); err != nil {
+				return fmt.Errorf("object_marking_refs: %w", err)
+			}
+			refs = append(refs, rs...)
+		case "granular_markings":
+			var gs []json.RawMessage
+			if err := json.Unmarshal(v, &gs); err != nil {
+				return fmt.Errorf("granular_markings: %w", err)
+			}
+			for _, g := range gs {
+				err := members(g, func(key string, v json.RawMessage) error {
+					if key != "marking_ref" {
+						return nil
+					}
+					var r string
+					if err := json.Unmarshal(v, &r); err != nil {
+						return fmt.Errorf("granular_markings marking_ref: %w", err)
+					}
+					refs = append(refs, r)
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return "", fmt.Errorf("read TLP markings: %w", err)
-	}
-	refs := o.ObjectMarkingRefs
-	for _, g := range o.GranularMarkings {
-		refs = append(refs, g.MarkingRef)
 	}
 	found := false
 	top := intel.TLPClear
@@ -92,4 +121,36 @@ func TLPOf(raw []byte) (intel.TLP, error) {
 		return Unmarked, nil
 	}
 	return top, nil
+}
+
+// members calls fn with each member of the JSON object raw, in order,
+// duplicates included.
+func members(raw []byte, fn func(key string, v json.RawMessage) error) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil {
+		return err
+	} else if tok != json.Delim('{') {
+		return errors.New("not a JSON object")
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := tok.(string) // object keys are strings
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		if err := fn(key, v); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("data after the JSON object")
+	}
+	return nil
 }

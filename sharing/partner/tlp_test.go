@@ -58,6 +58,14 @@ func TestTLPOf(t *testing.T) {
 		{"most restricted wins across versions", object([]string{MarkingV1Amber, MarkingAmberStrict, MarkingGreen}), intel.TLPAmberStrict},
 		{"granular red", object([]string{MarkingGreen}, MarkingRed), intel.TLPRed},
 		{"granular only", object(nil, MarkingGreen), intel.TLPGreen},
+		// Crafted objects: a reader taking the last (or first) of a
+		// duplicate member, or matching names without case, must not
+		// find a less restricted marking than any reader would.
+		{"duplicate member, red first", []byte(`{"object_marking_refs":["` + MarkingRed + `"],"object_marking_refs":["` + MarkingClear + `"]}`), intel.TLPRed},
+		{"duplicate member, red last", []byte(`{"object_marking_refs":["` + MarkingClear + `"],"object_marking_refs":["` + MarkingRed + `"]}`), intel.TLPRed},
+		{"duplicate marking_ref", []byte(`{"granular_markings":[{"marking_ref":"` + MarkingRed + `","marking_ref":"` + MarkingClear + `"}]}`), intel.TLPRed},
+		{"name in other case is not the member", []byte(`{"Object_Marking_Refs":["` + MarkingClear + `"]}`), intel.TLPAmber},
+		{"escaped name is the member", []byte(`{"object_marking_ref\u0073":["` + MarkingClear + `"]}`), intel.TLPClear},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := TLPOf(tc.raw)
@@ -65,7 +73,7 @@ func TestTLPOf(t *testing.T) {
 			require.Equal(t, tc.want, got)
 		})
 	}
-	for _, bad := range []string{`not json`, `{"object_marking_refs":"` + MarkingClear + `"}`, `{"object_marking_refs":[1]}`, `[]`} {
+	for _, bad := range []string{`not json`, `{"a":1} {}`, `{"a":1`, `{"granular_markings":[{"marking_ref":1}]}`, `{"granular_markings":[1]}`, `{"object_marking_refs":"` + MarkingClear + `"}`, `{"object_marking_refs":[1]}`, `[]`} {
 		_, err := TLPOf([]byte(bad))
 		require.Error(t, err, bad)
 	}
@@ -148,4 +156,30 @@ func TestCanReadWrite(t *testing.T) {
 	require.True(t, ok)
 	got.Read[0] = "other"
 	require.True(t, reg.CanRead(a, "intel"))
+}
+
+// FuzzTLPOf: objects from partners are untrusted. TLPOf never panics,
+// gives one of the five TLPs, and never anything less restricted than
+// AMBER unless a CLEAR or GREEN marking id is in the object.
+func FuzzTLPOf(f *testing.F) {
+	f.Add(object([]string{MarkingGreen}))
+	f.Add(object([]string{MarkingClear, MarkingRed}, MarkingAmberStrict))
+	f.Add(object(nil))
+	f.Add([]byte(`{"object_marking_refs":[null]}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, err := TLPOf(raw)
+		if err != nil {
+			return
+		}
+		require.Less(t, rank(got), 5)
+		if rank(got) < rank(intel.TLPAmber) {
+			s := string(raw)
+			require.True(t, strings.Contains(s, MarkingClear[len("marking-definition--"):]) ||
+				strings.Contains(s, MarkingGreen[len("marking-definition--"):]) ||
+				strings.Contains(s, MarkingV1White[len("marking-definition--"):]) ||
+				strings.Contains(s, MarkingV1Green[len("marking-definition--"):]) ||
+				strings.Contains(s, `\u`), // an id written with escapes
+				"%s from %q", got, raw)
+		}
+	})
 }
