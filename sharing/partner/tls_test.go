@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/cordonhq/cordon/internal/clock"
 )
 
 // syncBuffer is a log sink the server's goroutines write to.
@@ -273,4 +275,48 @@ func TestClientCAsHint(t *testing.T) {
 	cfg := reg.ServerTLS(tls.Certificate{})
 	require.NotNil(t, cfg.ClientCAs)
 	require.Equal(t, tls.RequireAnyClientCert, cfg.ClientAuth)
+}
+
+// TestResumedSessionRechecked: a resumed TLS session is checked again,
+// so a pinned certificate that expired since the first handshake is
+// refused, and Identify still sees the certificate on a resumed one.
+func TestResumedSessionRechecked(t *testing.T) {
+	ours, other := devCA(t), devCA(t)
+	alpha := issue(t, other, "alpha")
+	server := issue(t, ours, "cordon")
+	clk := clock.NewManual(time.Now())
+	reg, err := New([]Partner{pinned(t, 1, "alpha", alpha.file)}, Options{Clock: clk})
+	require.NoError(t, err)
+	var resumed atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS.DidResume {
+			resumed.Add(1)
+		}
+		c, err := reg.Identify(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusForbidden)
+			return
+		}
+		_, _ = io.WriteString(w, c.Name)
+	}))
+	srv.TLS = reg.ServerTLS(server.tls)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+
+	cfg := &tls.Config{RootCAs: pool(t, ours), MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{alpha.tls},
+		ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}}
+	for range 2 {
+		code, body, err := get(c, srv.URL)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, code)
+		require.Equal(t, "alpha", body)
+	}
+	require.Equal(t, int32(1), resumed.Load(), "the second connection resumed")
+
+	clk.Set(alpha.x509.NotAfter.Add(time.Minute))
+	_, _, err = get(c, srv.URL)
+	require.ErrorContains(t, err, "tls: bad certificate")
+	require.Equal(t, int32(1), resumed.Load())
 }
