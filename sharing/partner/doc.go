@@ -9,7 +9,11 @@
 // with the partner's subject as CommonName. ServerTLS refuses every other
 // certificate in the TLS handshake, and a connection without one; so a
 // handler only ever sees partners, and Identify re-derives which from
-// the certificate on each request.
+// the certificate on each request. Resumed sessions are checked again.
+// In TLS 1.3 the client finishes its side of the handshake before the
+// server judges its certificate, so a refused client learns of it from
+// the server's alert on its first read ("tls: bad certificate", or
+// "tls: certificate required" when it sent none).
 //
 // TLP on the way out (MayReceive) fails closed: the most restricted TLP
 // marking of an object wins (object-level and granular markings, TLP 1.0

@@ -250,7 +250,7 @@ func (r *Registry) identify(chain []*x509.Certificate) (*entry, error) {
 	return nil, unknown
 }
 
-// Identify names the partner whose client certificate made r. A request
+// Identify names the partner whose client certificate made req. A request
 // without TLS or without a certificate is ErrNoCertificate; a
 // certificate of no partner is an *UnknownCertError. Behind ServerTLS the
 // latter never reaches a handler: the handshake fails first.
