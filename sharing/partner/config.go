@@ -63,6 +63,12 @@ type Partner struct {
 	Relay []string `yaml:"relay"`
 	// Sightings: we send our sightings of its indicators back to it.
 	Sightings bool `yaml:"sightings"`
+	// Pull are the aliases of its collections we pull from URL
+	// (default: indicators, the collection every cordon publishes to).
+	Pull []string `yaml:"pull"`
+	// Push: it takes our urgent listings and revocations posted to its
+	// inbox collection, so they arrive without waiting for its pull.
+	Push bool `yaml:"push"`
 	// Rate (requests per second, default 20) and Burst (default 100)
 	// bound the requests it makes of our server.
 	Rate  float64 `yaml:"rate"`
@@ -144,6 +150,17 @@ func validate(p *config.Problems, base string, ps []Partner, allowHTTP bool) {
 			case u.Scheme == "http" && allowHTTP:
 			default:
 				p.Add(k+".url", "%q: want https://", pt.URL)
+			}
+		}
+		if (len(pt.Pull) > 0 || pt.Push) && pt.URL == "" {
+			p.Add(k+".url", "pull and push need the partner's TAXII API root URL")
+		}
+		if pt.URL != "" && len(pt.Pull) == 0 {
+			ps[i].Pull = []string{"indicators"}
+		}
+		for j, a := range pt.Pull {
+			if a == "" {
+				p.Add(fmt.Sprintf("%s.pull[%d]", k, j), "empty collection alias")
 			}
 		}
 		for j, a := range pt.Read {

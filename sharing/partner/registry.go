@@ -96,7 +96,7 @@ func New(partners []Partner, opts Options) (*Registry, error) {
 	}
 	ps := make([]Partner, len(partners))
 	for i, p := range partners {
-		p.Read, p.Write, p.Relay = slices.Clone(p.Read), slices.Clone(p.Write), slices.Clone(p.Relay)
+		p.Read, p.Write, p.Relay, p.Pull = slices.Clone(p.Read), slices.Clone(p.Write), slices.Clone(p.Relay), slices.Clone(p.Pull)
 		ps[i] = p
 	}
 	var probs config.Problems
@@ -283,6 +283,15 @@ func (r *Registry) ByIdentity(identity string) (Partner, bool) {
 	return e.public(), true
 }
 
+// NameOf names the partner whose STIX identity is identity.
+func (r *Registry) NameOf(identity string) (string, bool) {
+	e, ok := r.byIdentity[identity]
+	if !ok {
+		return "", false
+	}
+	return e.public().Name, true
+}
+
 // Names lists the partners' names, sorted.
 func (r *Registry) Names() []string {
 	ns := make([]string, 0, len(r.byName))
@@ -296,7 +305,7 @@ func (r *Registry) Names() []string {
 // public is a copy of the partner the caller may change.
 func (e *entry) public() Partner {
 	p := e.Partner
-	p.Read, p.Write, p.Relay = slices.Clone(p.Read), slices.Clone(p.Write), slices.Clone(p.Relay)
+	p.Read, p.Write, p.Relay, p.Pull = slices.Clone(p.Read), slices.Clone(p.Write), slices.Clone(p.Relay), slices.Clone(p.Pull)
 	return p
 }
 
