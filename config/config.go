@@ -24,6 +24,7 @@ import (
 	"github.com/cordonhq/cordon/internal/chain"
 	iconfig "github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/internal/recordauth"
+	"github.com/cordonhq/cordon/sharing/alliance"
 	"github.com/cordonhq/cordon/signer/gate"
 	"github.com/cordonhq/cordon/watchers/btc"
 	"github.com/cordonhq/cordon/watchers/eth"
@@ -59,6 +60,9 @@ type Config struct {
 	// Gate is the withdrawal gate (role gate): approvers, assets,
 	// policy, risk, breaker and audit log (docs/gate/README.md).
 	Gate gate.Config `yaml:"gate"`
+	// Sharing is partner sharing (role share): who we are to the
+	// alliance, the TAXII listener, the partners (docs/sharing/README.md).
+	Sharing alliance.Config `yaml:"sharing"`
 }
 
 // The roles an instance can run.
@@ -68,6 +72,7 @@ const (
 	RoleCredit  = "credit"  // the crediting service
 	RoleAPI     = "api"     // the HTTP API and the deposits view (api.listen)
 	RoleGate    = "gate"    // the withdrawal gate, on the API's listener (gate)
+	RoleShare   = "share"   // partner sharing: the TAXII server and the partners' sync (sharing)
 )
 
 // AllRoles are the default roles: every role but the gate, which runs
@@ -75,7 +80,7 @@ const (
 var AllRoles = []string{RoleWatcher, RoleLoader, RoleCredit, RoleAPI}
 
 // KnownRoles are every role an instance may run.
-var KnownRoles = []string{RoleWatcher, RoleLoader, RoleCredit, RoleAPI, RoleGate}
+var KnownRoles = []string{RoleWatcher, RoleLoader, RoleCredit, RoleAPI, RoleGate, RoleShare}
 
 // Runs tells whether the instance runs role.
 func (c *Config) Runs(role string) bool { return slices.Contains(c.Roles, role) }
@@ -291,6 +296,14 @@ func (c *Config) Validate() error {
 			bad("roles", "gate takes withdrawals on the API: run it with the api role and api.listen")
 		}
 		c.Gate.Validate(&problems, "gate")
+	}
+	if c.Runs(RoleShare) {
+		if c.API.Listen == "" || !c.Runs(RoleAPI) {
+			bad("roles", "share takes its operators' listings on the API: run it with the api role and api.listen")
+		}
+		c.Sharing.Validate(&problems, "sharing")
+	} else if c.Sharing.Enabled() {
+		bad("sharing", "set, but the share role is not in roles")
 	}
 	c.Credit.Validate(&problems, "credit")
 	for i, pol := range c.Credit.Policies {

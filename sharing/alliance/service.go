@@ -47,8 +47,8 @@ const (
 	Inbox = "inbox"
 )
 
-// Config configures the service.
-type Config struct {
+// ServiceConfig configures the service.
+type ServiceConfig struct {
 	Self     Self
 	Partners Partners
 	Kafka    kafka.Config
@@ -70,7 +70,7 @@ type Config struct {
 // the indicator topic in the same Kafka transaction as its own state,
 // so a restart neither loses nor repeats anything.
 type Service struct {
-	cfg   Config
+	cfg   ServiceConfig
 	topic string
 	w     *kafka.TxWriter
 
@@ -82,7 +82,7 @@ type Service struct {
 
 // Open fences any older instance (the transactional id), reads the state
 // back and fills the store.
-func Open(ctx context.Context, cfg Config) (*Service, error) {
+func Open(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}

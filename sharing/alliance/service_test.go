@@ -100,7 +100,7 @@ func open(t *testing.T, brokers []string, m member, partners Partners, c clock.C
 	it, err := intel.OpenTopic(kc)
 	require.NoError(t, err)
 	st := taxii.NewStore(c, Collection, Inbox)
-	svc, err := Open(context.Background(), Config{Self: m.self, Partners: partners, Kafka: kc, Intel: it, Store: st, Clock: c})
+	svc, err := Open(context.Background(), ServiceConfig{Self: m.self, Partners: partners, Kafka: kc, Intel: it, Store: st, Clock: c})
 	require.NoError(t, err)
 	t.Cleanup(svc.Close)
 	return &instance{svc: svc, store: st, intel: it, kc: kc}
