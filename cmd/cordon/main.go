@@ -31,6 +31,8 @@ Usage:
   cordon approver keygen --name N --out FILE   an approver's Ed25519 key file
   cordon policy  hash|default|approve|check    the withdrawal policy (docs/gate/policy.md)
   cordon audit   verify --trust KEY...  verify the gate's audit log (docs/gate/audit.md)
+  cordon share   publish --chain C --category K [--urgent] ADDRESS... | revoke | partners | keygen
+                 partner sharing: our listings to the alliance (docs/sharing/README.md)
   cordon topics  [--script|--acls]      the Kafka topics cordon uses (--script: deploy/kafka/topics.sh, --acls: deploy/kafka/acls.sh)
   cordon keys    generate [--role R]    Ed25519 keys that sign the records carrying authority (docs/security.md)
   cordon config  check --config FILE [--strict]   validate a configuration and list its insecure settings
@@ -76,6 +78,8 @@ func dispatch(ctx context.Context, args []string) error {
 		return cmdReconcile(ctx, args[1:])
 	case "intel":
 		return cmdIntel(ctx, args[1:])
+	case "share":
+		return cmdShare(ctx, args[1:])
 	case "addresses":
 		return cmdAddresses(ctx, args[1:])
 	case "deposits":

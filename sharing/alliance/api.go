@@ -20,8 +20,10 @@ const (
 
 // API is partner sharing's part of cordon's API.
 type API struct {
-	Auth    *apiauth.Auth
-	Service *Service
+	Auth *apiauth.Auth
+	// Service is the running service (nil until it has restored its
+	// state: answered 503).
+	Service func() *Service
 	// Peers are the partners posted to (urgent objects and revocations).
 	Peers []Peer
 	// Partners are the names of every configured partner.
@@ -58,13 +60,17 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request) {
 	if apiauth.ReadJSON(w, r, a.MaxBody, &l) != 0 {
 		return
 	}
-	pub, err := a.Service.Publish(r.Context(), l)
+	svc := a.service(w)
+	if svc == nil {
+		return
+	}
+	pub, err := svc.Publish(r.Context(), l)
 	if err != nil {
 		apiauth.Fail(w, status(err), "%v", err)
 		return
 	}
 	if l.Urgent {
-		a.push(pub)
+		a.push(svc, pub)
 	}
 	apiauth.WriteJSON(w, http.StatusOK, ListingAnswer{Published: nonNil(pub)})
 }
@@ -91,31 +97,43 @@ func (a *API) revoke(w http.ResponseWriter, r *http.Request) {
 		apiauth.Fail(w, http.StatusBadRequest, "name the indicators by ids or by chain, network and values (one of the two, at most %d)", MaxListing)
 		return
 	}
+	svc := a.service(w)
+	if svc == nil {
+		return
+	}
 	var pub []Published
 	var err error
 	if len(rv.IDs) > 0 {
-		pub, err = a.Service.Revoke(r.Context(), rv.IDs)
+		pub, err = svc.Revoke(r.Context(), rv.IDs)
 	} else {
-		pub, err = a.Service.RevokeValues(r.Context(), rv.Chain, rv.Network, rv.Kind, rv.Values)
+		pub, err = svc.RevokeValues(r.Context(), rv.Chain, rv.Network, rv.Kind, rv.Values)
 	}
 	if err != nil {
 		apiauth.Fail(w, status(err), "%v", err)
 		return
 	}
-	a.push(pub)
+	a.push(svc, pub)
 	apiauth.WriteJSON(w, http.StatusOK, ListingAnswer{Published: nonNil(pub)})
+}
+
+func (a *API) service(w http.ResponseWriter) *Service {
+	svc := a.Service()
+	if svc == nil {
+		apiauth.Fail(w, http.StatusServiceUnavailable, "partner sharing is starting: its state is not read back yet")
+	}
+	return svc
 }
 
 // push posts to the partners in the background: the publication is
 // committed and answered; the posts only make it arrive sooner.
-func (a *API) push(pub []Published) {
+func (a *API) push(svc *Service, pub []Published) {
 	if len(pub) == 0 {
 		return
 	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), a.PushTimeout)
 		defer cancel()
-		a.Service.Push(ctx, a.Peers, pub)
+		svc.Push(ctx, a.Peers, pub)
 	}()
 }
 
@@ -129,7 +147,11 @@ func (a *API) partners(w http.ResponseWriter, r *http.Request) {
 	if _, code := a.Auth.Require(w, r, PartnersEndpoint, apiauth.Share); code != 0 {
 		return
 	}
-	apiauth.WriteJSON(w, http.StatusOK, PartnersAnswer{Self: a.Service.cfg.Self.Name, Partners: a.Service.Stats(a.Partners)})
+	svc := a.service(w)
+	if svc == nil {
+		return
+	}
+	apiauth.WriteJSON(w, http.StatusOK, PartnersAnswer{Self: svc.cfg.Self.Name, Partners: svc.Stats(a.Partners)})
 }
 
 func status(err error) int {

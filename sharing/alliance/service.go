@@ -76,6 +76,7 @@ type Service struct {
 
 	mu     sync.Mutex // one intake or publication at a time
 	held   map[string]*held
+	seq    uint64 // the last held batch written
 	cursor map[string]time.Time
 	stats  *stats
 }
@@ -151,7 +152,7 @@ func (s *Service) restore(ctx context.Context) error {
 			return fmt.Errorf("sharing: %w", err)
 		}
 	}
-	s.held, s.cursor = st.held, st.cursors
+	s.held, s.cursor, s.seq = st.held, st.cursors, st.seq
 	s.cfg.Log.Info("sharing: state restored", "held", len(st.held), "cursors", len(st.cursors), "collections", len(st.objects))
 	return nil
 }
@@ -246,17 +247,24 @@ func (s *Service) intake(ctx context.Context, from string, objs []stix.Object, p
 			continue
 		}
 		batch[h.ID] = h
-		r, err := record(s.topic, kindHeld, "h/"+h.ID, h)
-		if err != nil {
-			out[i].Err = &Refused{Reason: ReasonNotStored, Err: err}
-			delete(batch, h.ID)
-			continue
-		}
-		recs = append(recs, r)
 		inds = append(inds, ins...)
 		taken = append(taken, i)
 	}
-	ir, err := s.cfg.Intel.Records(inds)
+	var err error
+	if len(batch) > 0 {
+		hb := heldBatch{Seq: s.seq + 1, Held: make([]*held, 0, len(batch))}
+		for _, i := range taken {
+			hb.Held = append(hb.Held, batch[objs[i].ID])
+		}
+		var r kafka.Record
+		if r, err = record(s.topic, kindHeld, heldKey(hb.Seq), hb); err == nil {
+			recs = append(recs, r)
+		}
+	}
+	var ir []kafka.Record
+	if err == nil {
+		ir, err = s.cfg.Intel.Records(inds)
+	}
 	if err == nil {
 		recs = append(recs, ir...)
 		if p != nil {
@@ -276,6 +284,9 @@ func (s *Service) intake(ctx context.Context, from string, objs []stix.Object, p
 	}
 	for id, h := range batch {
 		s.held[id] = h
+	}
+	if len(batch) > 0 {
+		s.seq++
 	}
 	if p != nil {
 		s.cursor[p.key] = p.after

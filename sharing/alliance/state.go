@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/sharing/stix"
 	"github.com/cordonhq/cordon/sharing/taxii"
 )
 
@@ -15,7 +16,7 @@ import (
 // written in the service's transactions:
 //
 //	o/<collection>/<object id>/<version>  a record of a collection served (taxii.Record)
-//	h/<object id>                         the version held of a partner's object (held)
+//	h/<sequence>                          the versions taken of partners' objects in one intake (heldBatch)
 //	c/<partner>/<collection>              how far a partner's collection was pulled (cursor)
 //
 // Record kinds (the cordon-type header) are the key's first letter's
@@ -35,6 +36,18 @@ type held struct {
 	Signer string    `json:"signer"`
 	Taken  time.Time `json:"taken"`
 }
+
+// heldBatch is the versions one intake took: one record per intake, not
+// per object, so that a sync of a million objects signs a thousand
+// state records rather than a million. Keys never repeat (a sequence
+// number), so compaction keeps them all; the newest version of an
+// object wins on restore.
+type heldBatch struct {
+	Seq  uint64  `json:"seq"`
+	Held []*held `json:"held"`
+}
+
+func heldKey(seq uint64) string { return fmt.Sprintf("h/%020d", seq) }
 
 // cursor is how far a partner's collection was pulled: every object
 // added up to After was taken (or refused, with its reason logged).
@@ -69,6 +82,7 @@ type restored struct {
 	objects map[string][]taxii.Record // by collection, in log order
 	held    map[string]*held
 	cursors map[string]time.Time
+	seq     uint64 // the last held batch's
 }
 
 // apply reads one record of the state topic; a record it cannot read
@@ -91,17 +105,22 @@ func (st *restored) apply(r *kafka.Record) error {
 		}
 		st.objects[parts[1]] = append(st.objects[parts[1]], rec)
 	case strings.HasPrefix(k, "h/"):
-		var h held
-		if err := json.Unmarshal(r.Value, &h); err != nil {
+		var b heldBatch
+		if err := json.Unmarshal(r.Value, &b); err != nil {
 			return fmt.Errorf("record %q: %w", k, err)
 		}
-		if "h/"+h.ID != k {
-			return fmt.Errorf("record %q holds %s", k, h.ID)
+		if heldKey(b.Seq) != k {
+			return fmt.Errorf("record %q holds batch %d", k, b.Seq)
 		}
-		if _, err := hex.DecodeString(h.Hash); err != nil || len(h.Hash) != 64 {
-			return fmt.Errorf("record %q: hash %q", k, h.Hash)
+		for _, h := range b.Held {
+			if _, err := hex.DecodeString(h.Hash); err != nil || len(h.Hash) != 64 || !stix.ValidID(h.ID) {
+				return fmt.Errorf("record %q: object %q, hash %q", k, h.ID, h.Hash)
+			}
+			if prev := st.held[h.ID]; prev == nil || h.Modified.After(prev.Modified) {
+				st.held[h.ID] = h
+			}
 		}
-		st.held[h.ID] = &h
+		st.seq = max(st.seq, b.Seq)
 	case strings.HasPrefix(k, "c/"):
 		var c cursor
 		if err := json.Unmarshal(r.Value, &c); err != nil {
