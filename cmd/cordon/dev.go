@@ -50,6 +50,7 @@ func cmdDev(ctx context.Context, args []string) error {
 	quiet := fs.Bool("quiet", false, "no live status lines")
 	gateCooling := fs.Duration("gate-cooling", 30*time.Second, "the withdrawal gate's cooling period in place of the default policy's 2 hours")
 	withdrawEvery := fs.Duration("withdrawal-every", 3*time.Second, "time between generated withdrawals (0: none)")
+	partners := fs.Int("partners", 0, "start N more exchanges (at most 2) on loopback sharing over TAXII with mutual TLS: the simulated theft is published by exchange-b")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -168,6 +169,14 @@ func cmdDev(ctx context.Context, args []string) error {
 	if err := devGate(&cfg, *dataDir, *gateCooling, traffic.Token.Hex()); err != nil {
 		return fmt.Errorf("dev gate: %w", err)
 	}
+	var members []*devMember
+	if *partners > 0 {
+		if members, err = devAlliance(*dataDir, *partners); err != nil {
+			return fmt.Errorf("dev alliance: %w", err)
+		}
+		cfg.Roles = append(cfg.Roles, config.RoleShare)
+		cfg.Sharing = members[0].sharingConfig(members)
+	}
 	if err := cfg.Fill(); err != nil {
 		return fmt.Errorf("dev config: %w", err)
 	}
@@ -195,6 +204,12 @@ func cmdDev(ctx context.Context, args []string) error {
 	if chSrv != nil {
 		ep.ClickHouse = chSrv.Addr()
 	}
+	if len(members) > 0 {
+		ep.Exchange, ep.TAXII = members[0].name, members[0].taxiiURL()
+		for _, m := range members[1:] {
+			ep.Partners = append(ep.Partners, devPartner{Name: m.name, DataDir: m.dir, TAXII: m.taxiiURL()})
+		}
+	}
 	if btcTraffic != nil {
 		ep.BTCRPC = &btcRPC{URL: btcTraffic.node.URL, User: btcTraffic.node.User(), Password: btcTraffic.node.Password(), Network: devBTCNetwork}
 	}
@@ -217,8 +232,28 @@ func cmdDev(ctx context.Context, args []string) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	sys.start(gctx, g)
+	for _, m := range members[min(1, len(members)):] {
+		defer m.close()
+		if err := startPartner(gctx, g, m, members, log); err != nil {
+			return err
+		}
+	}
+	if len(members) > 1 {
+		for i, m := range members[1:] {
+			ep.Partners[i].API = m.apiURL
+		}
+		if err := writeEndpoints(*dataDir, ep); err != nil {
+			return fmt.Errorf("write endpoints.json: %w", err)
+		}
+		a := dev.Accounts()
+		g.Go(func() error {
+			return devTheft(gctx, members[1], sys, devFlagged(dev), strings.ToLower(a[len(a)-4].Hex()), log.With("component", "dev-alliance"))
+		})
+		fmt.Fprintf(os.Stderr, "  alliance %s at %s; partners %s (try: bin/cordon share partners; bin/cordon share publish --data-dir %s --urgent --chain eth --network %s --category hack ADDRESS)\n\n",
+			members[0].name, members[0].taxiiURL(), partnerNames(members[1:]), members[1].dir, devNetwork)
+	}
 	g.Go(func() error { return traffic.Run(gctx) })
-	g.Go(func() error { return importDevFeed(gctx, sys, dev, btcTraffic, log) })
+	g.Go(func() error { return importDevFeed(gctx, sys, dev, btcTraffic, len(members) > 1, log) })
 	if btcTraffic != nil {
 		g.Go(func() error { return btcTraffic.run(gctx, *btcInterval, *btcTxs, *btcReorgEvery) })
 	}

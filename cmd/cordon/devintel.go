@@ -50,7 +50,9 @@ func devFlagged(d *devnet.Devnet) string {
 // importDevFeed imports the dev partner feed once Kafka is up: two devnet
 // accounts as a theft and a mixer, and a Bitcoin address of the dev wallet
 // as ransomware. Re-importing on restart changes nothing.
-func importDevFeed(ctx context.Context, sys *system, d *devnet.Devnet, bt *btcTraffic, log *slog.Logger) error {
+// With an alliance (shared), the theft comes from exchange-b's listing
+// instead (an earlier run's theft in the feed is revoked).
+func importDevFeed(ctx context.Context, sys *system, d *devnet.Devnet, bt *btcTraffic, shared bool, log *slog.Logger) error {
 	select {
 	case <-ctx.Done():
 		return nil
@@ -59,7 +61,9 @@ func importDevFeed(ctx context.Context, sys *system, d *devnet.Devnet, bt *btcTr
 	a := d.Accounts()
 	var csv strings.Builder
 	csv.WriteString("address,chain,network,category,confidence,tlp,description\n")
-	fmt.Fprintf(&csv, "%s,eth,%s,hack,95,amber,dev: simulated exchange theft\n", devFlagged(d), devNetwork)
+	if !shared {
+		fmt.Fprintf(&csv, "%s,eth,%s,hack,95,amber,dev: simulated exchange theft\n", devFlagged(d), devNetwork)
+	}
 	fmt.Fprintf(&csv, "%s,eth,%s,mixer,70,green,dev: simulated mixer\n", strings.ToLower(a[len(a)-3].Hex()), devNetwork)
 	if bt != nil {
 		if addrs := bt.wallet.Addresses(); len(addrs) > 3 {
@@ -95,7 +99,7 @@ func importDevFeed(ctx context.Context, sys *system, d *devnet.Devnet, bt *btcTr
 		if err := sys.indicators.topic.Ensure(ctx); err != nil {
 			return err
 		}
-		res, err := intel.Import(ctx, sys.indicators.topic, feed, intel.ImportOptions{})
+		res, err := intel.Import(ctx, sys.indicators.topic, feed, intel.ImportOptions{AllowShrink: true})
 		if err != nil {
 			return err
 		}

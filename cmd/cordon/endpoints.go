@@ -41,7 +41,22 @@ type endpoints struct {
 	// Approvers are the dev approvers: name, group and key file (sign
 	// with cordon withdrawals approve ID --key FILE).
 	Approvers []devApprover `json:"approvers,omitempty"`
-	PID       int           `json:"pid"`
+	// Exchange is this instance's name in the dev alliance and TAXII its
+	// TAXII API root (mutual TLS); Partners are the other exchanges
+	// (cordon dev --partners N).
+	Exchange string       `json:"exchange,omitempty"`
+	TAXII    string       `json:"taxii,omitempty"`
+	Partners []devPartner `json:"partners,omitempty"`
+	PID      int          `json:"pid"`
+}
+
+// devPartner is another exchange of the dev alliance: cordon share
+// commands take its data directory (--data-dir).
+type devPartner struct {
+	Name    string `json:"name"`
+	DataDir string `json:"data_dir"`
+	API     string `json:"api"`
+	TAXII   string `json:"taxii"`
 }
 
 func writeEndpoints(dir string, e endpoints) error {

@@ -22,6 +22,7 @@ import (
 	"github.com/cordonhq/cordon/internal/apiauth"
 	"github.com/cordonhq/cordon/internal/retry"
 	"github.com/cordonhq/cordon/registry"
+	"github.com/cordonhq/cordon/sharing/alliance"
 	"github.com/cordonhq/cordon/signer/gate"
 	"github.com/cordonhq/cordon/signer/policy"
 )
@@ -194,7 +195,7 @@ type apiServer struct {
 // One apiauth.Auth checks every handler's tokens and scopes; refusals and
 // operators' changes of registered addresses are alerted on cordon.alerts.
 func newAPIServer(a config.API, prod *kafka.Producer, indicators *intel.Store, addresses *registry.Store, deposits *credit.View,
-	gapi *gate.API, reg prometheus.Registerer, log *slog.Logger) (*apiServer, error) {
+	gapi *gate.API, sapi *alliance.API, reg prometheus.Registerer, log *slog.Logger) (*apiServer, error) {
 	auth, err := apiauth.New(a.Tokens, a.Operators, apiauth.Options{Registerer: reg, Log: log, Alerter: prod})
 	if err != nil {
 		return nil, err
@@ -221,6 +222,10 @@ func newAPIServer(a config.API, prod *kafka.Producer, indicators *intel.Store, a
 	if gapi != nil {
 		gapi.Auth = auth
 		gapi.Handle(mux)
+	}
+	if sapi != nil {
+		sapi.Auth = auth
+		sapi.Handle(mux)
 	}
 	s := &apiServer{certFile: a.CertFile, keyFile: a.KeyFile,
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,

@@ -21,6 +21,7 @@ import (
 	"github.com/cordonhq/cordon/internal/recordauth"
 	"github.com/cordonhq/cordon/internal/retry"
 	"github.com/cordonhq/cordon/registry"
+	"github.com/cordonhq/cordon/sharing/alliance"
 	"github.com/cordonhq/cordon/signer/gate"
 	"github.com/cordonhq/cordon/watchers/btc"
 	"github.com/cordonhq/cordon/watchers/eth"
@@ -191,8 +192,9 @@ type system struct {
 	indicators *indicatorStore
 	addresses  *addressRegistry
 	credit     *crediting
-	api        *apiServer // nil without api.listen
-	gate       *gating    // nil without the gate role
+	api        *apiServer  // nil without api.listen
+	gate       *gating     // nil without the gate role
+	sharing    *sharingSvc // nil without the share role
 	// components run beside the pipeline.
 	components []component
 }
@@ -209,6 +211,9 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 	}
 	if cfg.Runs(config.RoleGate) {
 		signs = append(signs, recordauth.Gate)
+	}
+	if cfg.Runs(config.RoleShare) {
+		signs = append(signs, recordauth.Intel)
 	}
 	if err := requireAuth(cfg.Kafka, "cordon run (roles "+strings.Join(cfg.Roles, ", ")+")", signs...); err != nil {
 		return nil, err
@@ -256,7 +261,15 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 			s.gate = g
 			s.components = append(s.components, g)
 		}
-		if s.api, err = newAPIServer(cfg.API, p.producer, s.indicators.store, s.addresses.store, view.view, gapi, reg, log.With("component", "api")); err != nil {
+		var sapi *alliance.API
+		if cfg.Runs(config.RoleShare) {
+			if s.sharing, sapi, err = newSharing(cfg, s.indicators.topic, reg, p.kafkaReady, log.With("component", "sharing")); err != nil {
+				s.close()
+				return nil, err
+			}
+			s.components = append(s.components, s.sharing)
+		}
+		if s.api, err = newAPIServer(cfg.API, p.producer, s.indicators.store, s.addresses.store, view.view, gapi, sapi, reg, log.With("component", "api")); err != nil {
 			s.close()
 			return nil, err
 		}
