@@ -664,9 +664,15 @@ func (s *Server) longPoll(ctx context.Context, pg *pager, wait time.Duration) (P
 		if newest.After(pos) {
 			pos = newest
 		}
+		// Wait returns at once when a record is already newer than pos,
+		// so the deadline is checked here too: a stream of records the
+		// caller may not see cannot hold it past the deadline.
+		if ctx.Err() != nil {
+			return page, next, nil // waited long enough (or the client left): the empty page
+		}
 		if err := s.cfg.Store.Wait(ctx, pg.alias, pos); err != nil {
 			if ctx.Err() != nil {
-				return page, next, nil // waited long enough (or the client left): the empty page
+				return page, next, nil
 			}
 			return page, next, err
 		}

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +31,8 @@ type fakeAccess struct {
 	read  map[string]map[string]bool
 	write map[string]map[string]bool
 	spent map[string]bool
+	// received counts MayReceive calls: a busy loop shows.
+	received atomic.Int64
 }
 
 func (a *fakeAccess) Identify(r *http.Request) (Caller, error) {
@@ -46,6 +49,7 @@ func (a *fakeAccess) Identify(r *http.Request) (Caller, error) {
 func (a *fakeAccess) CanRead(c Caller, alias string) bool  { return a.read[c.Name][alias] }
 func (a *fakeAccess) CanWrite(c Caller, alias string) bool { return a.write[c.Name][alias] }
 func (a *fakeAccess) MayReceive(c Caller, _ string, rec *Record) bool {
+	a.received.Add(1)
 	return c.Name == "alice" || !bytes.Contains(rec.Raw, []byte(`"x_tlp":"red"`))
 }
 
@@ -83,6 +87,7 @@ type env struct {
 	ts    *httptest.Server
 	store *Store
 	clk   *clock.Manual
+	acc   *fakeAccess
 }
 
 var cursorKey = bytes.Repeat([]byte{7}, 32)
@@ -114,7 +119,7 @@ func newEnv(t testing.TB, mod func(*ServerConfig)) *env {
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
-	return &env{t: t, srv: srv, ts: ts, store: st, clk: clk}
+	return &env{t: t, srv: srv, ts: ts, store: st, clk: clk, acc: acc}
 }
 
 // do sends a request as caller with the TAXII Accept (and Content-Type
@@ -906,12 +911,14 @@ func TestLongPoll(t *testing.T) {
 			Raw: []byte(indicator(5, 0, `,"x_tlp":"red"`))}})
 		require.NoError(t, err)
 	})
+	calls := e.acc.received.Load()
 	start = time.Now()
 	_, b = e.get("bob", after, "Prefer", "wait=1")
 	took = time.Since(start)
 	wg.Wait()
 	require.JSONEq(t, `{}`, string(b))
 	require.GreaterOrEqual(t, took, 900*time.Millisecond)
+	require.Less(t, e.acc.received.Load()-calls, int64(10), "woken once by the red record, not spinning on it")
 
 	// Without Prefer there is no wait and no Preference-Applied.
 	start = time.Now()
