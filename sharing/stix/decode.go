@@ -220,3 +220,45 @@ func decodeObject(raw []byte, lim Limits) (*Object, error) {
 	}
 	return o, nil
 }
+
+// DecodeEnvelope decodes the objects of an untrusted TAXII envelope,
+// {"objects":[…]}, as DecodeBundle decodes a bundle's: the whole text
+// I-JSON (duplicate members refused) within lim's size and depth, at
+// most lim.MaxObjects objects, each checked by DecodeObject. "objects"
+// is required (an array, possibly empty); "more" and "next" are ignored;
+// a "type" member is refused (a bundle is not an envelope).
+func DecodeEnvelope(b []byte, lim Limits) ([]Object, error) {
+	if len(b) > lim.MaxBytes {
+		return nil, fmt.Errorf("%w: envelope of %d bytes, limit %d", ErrMalformed, len(b), lim.MaxBytes)
+	}
+	if err := strict(b, lim.MaxDepth); err != nil {
+		return nil, fmt.Errorf("envelope: %w", err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil || m == nil {
+		return nil, fmt.Errorf("envelope: %w: not a JSON object", ErrMalformed)
+	}
+	if _, ok := m["type"]; ok {
+		return nil, fmt.Errorf("envelope: %w: has a type member (a bundle is posted as a bundle)", ErrMalformed)
+	}
+	field, ok := m["objects"]
+	if !ok {
+		return nil, fmt.Errorf("envelope: %w: objects is required", ErrMalformed)
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(field, &raws); err != nil || raws == nil { // null leaves raws nil; [] does not
+		return nil, fmt.Errorf("envelope: %w: objects is not an array", ErrMalformed)
+	}
+	if len(raws) > lim.MaxObjects {
+		return nil, fmt.Errorf("envelope: %w: %d objects, limit %d", ErrMalformed, len(raws), lim.MaxObjects)
+	}
+	out := make([]Object, 0, len(raws))
+	for i, raw := range raws {
+		o, err := decodeObject(raw, lim)
+		if err != nil {
+			return nil, fmt.Errorf("envelope: object %d: %w", i, err)
+		}
+		out = append(out, *o)
+	}
+	return out, nil
+}

@@ -78,3 +78,70 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+func envelope(objs ...string) string { return `{"objects":[` + strings.Join(objs, ",") + `]}` }
+
+func TestDecodeEnvelope(t *testing.T) {
+	objs, err := DecodeEnvelope([]byte(envelope(obj)), DefaultLimits)
+	require.NoError(t, err)
+	require.Len(t, objs, 1)
+	require.Equal(t, obj, string(objs[0].Raw), "raw bytes kept")
+	require.Equal(t, "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f", objs[0].ID)
+
+	objs, err = DecodeEnvelope([]byte(`{"objects":[],"more":false}`), DefaultLimits)
+	require.NoError(t, err)
+	require.Empty(t, objs)
+
+	small := DefaultLimits
+	small.MaxObjects = 1
+	for _, tc := range []struct {
+		name, in, err string
+		lim           Limits
+	}{
+		{"duplicate member", `{"objects":[],"objects":[]}`, "appears twice", DefaultLimits},
+		{"duplicate in object", envelope(strings.Replace(obj, `"x_amount"`, `"type":"indicator","x_amount"`, 1)), "appears twice", DefaultLimits},
+		{"malformed", `{"objects":[`, "malformed", DefaultLimits},
+		{"trailing", envelope(obj) + `}`, "malformed", DefaultLimits},
+		{"array", `[` + obj + `]`, "not a JSON object", DefaultLimits},
+		{"null", `null`, "not a JSON object", DefaultLimits},
+		{"no objects", `{"more":false}`, "objects is required", DefaultLimits},
+		{"objects null", `{"objects":null}`, "not an array", DefaultLimits},
+		{"objects object", `{"objects":{}}`, "not an array", DefaultLimits},
+		{"a bundle", bundle(obj), "has a type member", DefaultLimits},
+		{"too many", envelope(obj, obj), "2 objects, limit 1", small},
+		{"too big", envelope(obj), "envelope of", Limits{MaxBytes: 10, MaxObjects: 1, MaxObjectBytes: 10, MaxDepth: 5}},
+		{"object too big", envelope(obj), "object of", Limits{MaxBytes: 1 << 20, MaxObjects: 1, MaxObjectBytes: 100, MaxDepth: 5}},
+		{"too deep", envelope(`{"a":[[[[[[1]]]]]]}`), "nested 9 deep", Limits{MaxBytes: 1 << 20, MaxObjects: 1, MaxObjectBytes: 100, MaxDepth: 5}},
+		{"null object", envelope(`null`), "want type--uuid", DefaultLimits},
+		{"spec version", envelope(strings.Replace(obj, `"2.1"`, `"2.0"`, 1)), "spec_version", DefaultLimits},
+		{"lone surrogate", envelope(strings.Replace(obj, `"x_amount"`, `"x_\ud800"`, 1)), "surrogate", DefaultLimits},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeEnvelope([]byte(tc.in), tc.lim)
+			require.ErrorIs(t, err, ErrMalformed)
+			require.ErrorContains(t, err, tc.err)
+		})
+	}
+}
+
+func FuzzDecodeEnvelope(f *testing.F) {
+	f.Add([]byte(envelope(obj)))
+	f.Add([]byte(envelope(obj, `{"type":"identity","spec_version":"2.1","id":"`+idA+`","created":"2025-01-01T00:00:00Z"}`)))
+	f.Add([]byte(`{"objects":[],"more":true,"next":"x"}`))
+	f.Add([]byte(bundle(obj)))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		objs, err := DecodeEnvelope(b, DefaultLimits)
+		if err != nil {
+			require.ErrorIs(t, err, ErrMalformed)
+			return
+		}
+		for _, o := range objs {
+			require.True(t, ValidID(o.ID))
+			require.Equal(t, "2.1", o.SpecVersion)
+			// Each object, re-decoded alone, is the same object.
+			again, err := DecodeObject(o.Raw, DefaultLimits)
+			require.NoError(t, err)
+			require.Equal(t, o, *again)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package taxii
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -14,11 +15,17 @@ type Caller struct {
 	Name string
 }
 
+// ErrUnauthenticated, wrapped by an Identify error, tells the server the
+// request carried no credentials (401) rather than unacceptable ones
+// (403).
+var ErrUnauthenticated = errors.New("no client certificate")
+
 // Access decides who may do what on the server: the partner registry
 // (sharing/partner) implements it.
 type Access interface {
 	// Identify names the partner whose verified client certificate made
-	// r; an error is answered 403 with its text.
+	// r; an error is answered 403 with its text, or 401 when it wraps
+	// ErrUnauthenticated (no client certificate at all).
 	Identify(r *http.Request) (Caller, error)
 	// CanRead and CanWrite tell whether c may read or write the
 	// collection named alias.

@@ -298,3 +298,14 @@ func (s *Store) Query(col string, f Filter, limit int) (Page, error) {
 	}
 	return p, nil
 }
+
+// Newest is the date-added time of the newest record of col: zero when
+// col is empty or not held.
+func (s *Store) Newest(col string) time.Time {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if c := s.cols[col]; c != nil && len(c.log) > 0 {
+		return c.log[len(c.log)-1].DateAdded
+	}
+	return time.Time{}
+}

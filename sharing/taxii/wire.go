@@ -75,13 +75,19 @@ type ManifestRecord struct {
 
 // Manifest is a page of manifest records (GET …/manifest/).
 type Manifest struct {
-	More    bool             `json:"more,omitempty"`
+	More bool `json:"more,omitempty"`
+	// Next is cordon's extension: the cursor of the next page, as in an
+	// envelope.
+	Next    string           `json:"next,omitempty"`
 	Objects []ManifestRecord `json:"objects,omitempty"`
 }
 
 // Versions lists an object's versions (GET …/objects/{id}/versions/).
 type Versions struct {
-	More     bool     `json:"more,omitempty"`
+	More bool `json:"more,omitempty"`
+	// Next is cordon's extension: the cursor of the next page, as in an
+	// envelope.
+	Next     string   `json:"next,omitempty"`
 	Versions []string `json:"versions,omitempty"`
 }
 
