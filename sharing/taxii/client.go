@@ -255,7 +255,7 @@ func (e *RateLimited) Unwrap() error { return e.Err }
 const errorBodyPrefix = 200
 
 // request is one call's particulars.
-type request struct {
+type clientRequest struct {
 	method string
 	u      *url.URL
 	body   []byte
@@ -282,7 +282,7 @@ func (c *Client) resolve(segments ...string) (*url.URL, error) {
 
 // do sends r and returns the body of a response with the wanted status
 // and the TAXII media type, read within the size limit.
-func (c *Client) do(ctx context.Context, r request) (http.Header, []byte, error) {
+func (c *Client) do(ctx context.Context, r clientRequest) (http.Header, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout+r.wait)
 	defer cancel()
 	var body io.Reader
@@ -341,7 +341,7 @@ func (c *Client) read(resp *http.Response) ([]byte, error) {
 	return b, nil
 }
 
-func (c *Client) statusError(r request, resp *http.Response, b []byte) error {
+func (c *Client) statusError(r clientRequest, resp *http.Response, b []byte) error {
 	se := &StatusError{Method: r.method, URL: r.u.String(), StatusCode: resp.StatusCode}
 	var te Error
 	if checkMediaType(resp.Header.Get("Content-Type")) == nil && decodeObject(b, &te) == nil && te.Title != "" {
@@ -504,7 +504,7 @@ func dateHeader(h http.Header, name string) (time.Time, error) {
 	return t, nil
 }
 
-func dateHeaders(h http.Header) (first, last time.Time, err error) {
+func readDateHeaders(h http.Header) (first, last time.Time, err error) {
 	if first, err = dateHeader(h, HeaderDateAddedFirst); err != nil {
 		return
 	}
@@ -514,7 +514,7 @@ func dateHeaders(h http.Header) (first, last time.Time, err error) {
 
 // get fetches u and decodes the response into v.
 func (c *Client) get(ctx context.Context, u *url.URL, wait time.Duration, v any) (http.Header, error) {
-	h, b, err := c.do(ctx, request{method: http.MethodGet, u: u, want: http.StatusOK, wait: wait})
+	h, b, err := c.do(ctx, clientRequest{method: http.MethodGet, u: u, want: http.StatusOK, wait: wait})
 	if err != nil {
 		return nil, err
 	}
@@ -562,7 +562,7 @@ func (c *Client) Collections(ctx context.Context) ([]Collection, error) {
 
 // getEnvelope fetches a page of objects.
 func (c *Client) getEnvelope(ctx context.Context, u *url.URL, wait time.Duration) (ObjectsPage, error) {
-	h, b, err := c.do(ctx, request{method: http.MethodGet, u: u, want: http.StatusOK, wait: wait})
+	h, b, err := c.do(ctx, clientRequest{method: http.MethodGet, u: u, want: http.StatusOK, wait: wait})
 	if err != nil {
 		return ObjectsPage{}, err
 	}
@@ -571,7 +571,7 @@ func (c *Client) getEnvelope(ctx context.Context, u *url.URL, wait time.Duration
 		return ObjectsPage{}, fmt.Errorf("GET %s: %w", u, err)
 	}
 	p := ObjectsPage{Envelope: e}
-	if p.DateAddedFirst, p.DateAddedLast, err = dateHeaders(h); err != nil {
+	if p.DateAddedFirst, p.DateAddedLast, err = readDateHeaders(h); err != nil {
 		return ObjectsPage{}, fmt.Errorf("GET %s: %w", u, err)
 	}
 	return p, nil
@@ -624,7 +624,7 @@ func (c *Client) Manifest(ctx context.Context, collectionID string, q Query) (Ma
 	if err != nil {
 		return ManifestPage{}, err
 	}
-	if p.DateAddedFirst, p.DateAddedLast, err = dateHeaders(h); err != nil {
+	if p.DateAddedFirst, p.DateAddedLast, err = readDateHeaders(h); err != nil {
 		return ManifestPage{}, fmt.Errorf("GET %s: %w", u, err)
 	}
 	return p, nil
@@ -642,7 +642,7 @@ func (c *Client) Add(ctx context.Context, collectionID string, objects []json.Ra
 	if err != nil {
 		return Status{}, fmt.Errorf("POST %s: %w", u, err)
 	}
-	_, b, err := c.do(ctx, request{method: http.MethodPost, u: u, body: body, want: http.StatusAccepted})
+	_, b, err := c.do(ctx, clientRequest{method: http.MethodPost, u: u, body: body, want: http.StatusAccepted})
 	if err != nil {
 		return Status{}, err
 	}

@@ -229,10 +229,10 @@ func TestClientQueryParameters(t *testing.T) {
 	require.Empty(t, r.Header.Get("Prefer"))
 }
 
-// pager serves objs two at a time, by next tokens or, when byDate, by
+// fakePager serves objs two at a time, by next tokens or, when byDate, by
 // added_after and the date-added headers only. Object i was added at
 // base+i µs.
-type pager struct {
+type fakePager struct {
 	objs   []string
 	byDate bool
 	base   time.Time
@@ -240,7 +240,7 @@ type pager struct {
 	asked  []string
 }
 
-func (p *pager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (p *fakePager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	p.mu.Lock()
 	p.asked = append(p.asked, r.URL.RawQuery)
@@ -289,7 +289,7 @@ func TestClientAllPages(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := &pager{objs: objs, byDate: tc.byDate, base: base}
+			p := &fakePager{objs: objs, byDate: tc.byDate, base: base}
 			srv := httptest.NewServer(p)
 			defer srv.Close()
 			c := testClient(t, srv)
@@ -308,7 +308,7 @@ func TestClientAllPages(t *testing.T) {
 	}
 
 	// An error of fn stops the paging and is returned.
-	p := &pager{objs: objs, base: base}
+	p := &fakePager{objs: objs, base: base}
 	srv := httptest.NewServer(p)
 	defer srv.Close()
 	stop := errors.New("stop")
