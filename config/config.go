@@ -459,7 +459,9 @@ func (c *Config) Validate() error {
 			bad("clickhouse.linger", "%s: must be between 0 and 1m", l.Linger)
 		}
 	}
-	if len(c.Chains.ETH) == 0 && len(c.Chains.BTC) == 0 {
+	// An instance of the api and share roles alone (a sharing front)
+	// follows no chain.
+	if len(c.Chains.ETH) == 0 && len(c.Chains.BTC) == 0 && (c.Runs(RoleWatcher) || c.Runs(RoleCredit) || c.Runs(RoleGate) || c.Runs(RoleLoader)) {
 		bad("chains", "no chain configured: add at least one entry under chains.eth or chains.btc")
 	}
 	btcNets := map[string]bool{}

@@ -63,6 +63,9 @@ func devAlliance(dataDir string, partners int) ([]*devMember, error) {
 		return nil, err
 	}
 	caDir := filepath.Join(dataDir, "dev-ca")
+	if err := os.MkdirAll(caDir, 0o700); err != nil {
+		return nil, err
+	}
 	ms := make([]*devMember, 0, partners+1)
 	for i, name := range devExchanges[:partners+1] {
 		m := &devMember{name: name, dir: dataDir, greenOnly: name == "exchange-c"}

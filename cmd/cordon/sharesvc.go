@@ -121,7 +121,7 @@ func (s *sharingSvc) Run(ctx context.Context) error {
 		return nil
 	}
 	var svc *alliance.Service
-	err := retry.Forever(ctx, restartPolicy, s.log, "sharing: opening its state failed", func(ctx context.Context) error {
+	err := retry.Do(ctx, restartPolicy, s.log, "sharing: opening its state failed", func(ctx context.Context) error {
 		var err error
 		svc, err = alliance.Open(ctx, alliance.ServiceConfig{Self: s.self, Partners: s.registry, Kafka: s.kc, Intel: s.intel, Store: s.store,
 			Log: s.log, Metrics: s.metrics})

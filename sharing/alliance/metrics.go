@@ -44,9 +44,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) received(partner, result string) { m.receivedC.WithLabelValues(partner, result).Inc() }
-func (m *Metrics) refused(partner, reason string)  { m.refusedC.WithLabelValues(partner, reason).Inc() }
-func (m *Metrics) published(n int)                 { m.publishedC.Add(float64(n)) }
+func (m *Metrics) received(partner, result string) {
+	m.receivedC.WithLabelValues(partner, result).Inc()
+}
+func (m *Metrics) refused(partner, reason string) { m.refusedC.WithLabelValues(partner, reason).Inc() }
+func (m *Metrics) published(n int)                { m.publishedC.Add(float64(n)) }
 
 // PartnerStats is what `cordon share partners` shows of one partner.
 type PartnerStats struct {

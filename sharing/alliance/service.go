@@ -185,7 +185,7 @@ type Refused struct {
 	Err    error
 }
 
-func (r *Refused) Error() string { return r.Err.Error() }
+func (r *Refused) Error() string { return r.Reason + ": " + r.Err.Error() }
 func (r *Refused) Unwrap() error { return r.Err }
 
 func refuse(reason string, format string, a ...any) *Refused {
