@@ -32,7 +32,7 @@ import (
 // starts them: A (exchange-a), B, and C, who is trusted with TLP:GREEN
 // only.
 type alliance3 struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	members []*devMember
 	cancel  map[string]context.CancelFunc
@@ -40,10 +40,13 @@ type alliance3 struct {
 	log     *slog.Logger
 }
 
-func newAlliance3(t *testing.T) *alliance3 {
+func newAlliance3(t testing.TB) *alliance3 { return newAlliance(t, 2, true) }
+
+// newAlliance prepares 1+partners members, started or not.
+func newAlliance(t testing.TB, partners int, start bool) *alliance3 {
 	t.Helper()
 	dir := t.TempDir()
-	ms, err := devAlliance(dir, 2)
+	ms, err := devAlliance(dir, partners)
 	require.NoError(t, err)
 	// The main member gets a data directory of its own too, so all three
 	// start the same way.
@@ -51,12 +54,14 @@ func newAlliance3(t *testing.T) *alliance3 {
 	require.NoError(t, os.MkdirAll(ms[0].dir, 0o700))
 	log, err := obs.NewLogger(io.Discard, "info", "text")
 	require.NoError(t, err)
-	if testing.Verbose() {
-		log, _ = obs.NewLogger(os.Stderr, "warn", "text")
+	if testing.Verbose() && os.Getenv("CORDON_TEST_LOG") != "" {
+		log, _ = obs.NewLogger(os.Stderr, os.Getenv("CORDON_TEST_LOG"), "text")
 	}
 	a := &alliance3{t: t, dir: dir, members: ms, cancel: map[string]context.CancelFunc{}, groups: map[string]*errgroup.Group{}, log: log}
 	for _, m := range ms {
-		a.start(m)
+		if start {
+			a.start(m)
+		}
 	}
 	t.Cleanup(func() {
 		for _, m := range ms {

@@ -32,7 +32,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cordon_sharing_pushes_total",
 			Help: "Urgent posts to partners, by partner and result (ok, failed)."}, []string{"partner", "result"}),
 		pulls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cordon_sharing_pulls_total",
-			Help: "Pages requested from partners' collections, by partner and result (ok, failed)."}, []string{"partner", "result"}),
+			Help: "Pages requested from partners' collections, by partner and result (ok, failed, rate_limited)."}, []string{"partner", "result"}),
 		lastSync: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cordon_sharing_last_sync_timestamp_seconds",
 			Help: "When a pull from the partner last succeeded (Unix seconds)."}, []string{"partner"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cordon_sharing_lag_seconds",

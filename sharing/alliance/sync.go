@@ -55,6 +55,15 @@ func (s *Service) Pull(ctx context.Context, p Peer, alias string, o PullOptions)
 			q.Wait = o.Wait
 		}
 		page, err := p.Client.Objects(ctx, col, q)
+		if d, limited := rateLimited(err); limited {
+			// The partner's budget for us is spent: wait as it says,
+			// without counting a failure.
+			s.cfg.Metrics.pulls.WithLabelValues(p.Name, "rate_limited").Inc()
+			if !sleep(ctx, d) {
+				return ctx.Err()
+			}
+			continue
+		}
 		if err != nil {
 			s.cfg.Metrics.pulls.WithLabelValues(p.Name, "failed").Inc()
 			s.stats.update(p.Name, func(e *PartnerStats) { e.LastError = err.Error() })
@@ -99,6 +108,27 @@ func (s *Service) Pull(ctx context.Context, p Peer, alias string, o PullOptions)
 		}
 	}
 	return ctx.Err()
+}
+
+// rateLimited tells whether err is a 429, and how long to wait (as the
+// partner said, between 50ms and 10s).
+func rateLimited(err error) (time.Duration, bool) {
+	var rl *taxii.RateLimited
+	if !errors.As(err, &rl) {
+		return 0, false
+	}
+	return min(max(rl.RetryAfter, 50*time.Millisecond), 10*time.Second), true
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 func peekID(raw []byte) string {
@@ -156,16 +186,18 @@ func (s *Service) Push(ctx context.Context, peers []Peer, pub []Published) {
 
 func (s *Service) post(ctx context.Context, p Peer, objs []json.RawMessage) error {
 	var err error
+	wait := time.Duration(0)
 	for attempt := range 3 {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
-			}
+		if attempt > 0 && !sleep(ctx, wait) {
+			return ctx.Err()
 		}
+		wait = time.Duration(attempt+1) * 200 * time.Millisecond
 		var st taxii.Status
 		st, err = p.Client.Add(ctx, taxii.CollectionID(Inbox), objs)
+		if d, limited := rateLimited(err); limited {
+			wait = d
+			continue
+		}
 		if err == nil {
 			if st.FailureCount > 0 {
 				msg := ""
