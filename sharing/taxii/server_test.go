@@ -695,9 +695,23 @@ func TestCursorRoundTrip(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, got.Equal(pos), "%s", pos)
 	}
+	// A second spelling of the same bytes (the last character's unused
+	// bits set) is not the cursor minted.
+	minted := mintCursor(cursorKey, b, time.Unix(1, 0))
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, minted[len(minted)-1])
+	respelled := minted[:len(minted)-1] + string(alphabet[last^1])
+	same, err := base64.RawURLEncoding.DecodeString(respelled)
+	require.NoError(t, err)
+	orig, err := base64.RawURLEncoding.DecodeString(minted)
+	require.NoError(t, err)
+	require.Equal(t, orig, same, "the same bytes")
+	_, err = openCursor(cursorKey, b, respelled)
+	require.ErrorIs(t, err, errCursorMalformed)
+
 	// Lists are length-prefixed: moving a value between lists changes the binding.
 	c := mintCursor(cursorKey, binding(nil).list([]string{"a", "b"}).list(nil), time.Unix(1, 0))
-	_, err := openCursor(cursorKey, binding(nil).list([]string{"a"}).list([]string{"b"}), c)
+	_, err = openCursor(cursorKey, binding(nil).list([]string{"a"}).list([]string{"b"}), c)
 	require.ErrorIs(t, err, errCursorBinding)
 }
 
