@@ -15,8 +15,8 @@ type Caller struct {
 	Name string
 }
 
-// ErrUnauthenticated, wrapped by an Identify error, tells the server the
-// request carried no credentials (401) rather than unacceptable ones
+// ErrUnauthenticated is wrapped by an Identify error when the request
+// carried no credentials (answered 401) rather than unacceptable ones
 // (403).
 var ErrUnauthenticated = errors.New("no client certificate")
 

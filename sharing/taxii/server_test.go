@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -695,9 +696,23 @@ func TestCursorRoundTrip(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, got.Equal(pos), "%s", pos)
 	}
+	// A second spelling of the same bytes (the last character's unused
+	// bits set) is not the cursor minted.
+	minted := mintCursor(cursorKey, b, time.Unix(1, 0))
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, minted[len(minted)-1])
+	respelled := minted[:len(minted)-1] + string(alphabet[last^1])
+	same, err := base64.RawURLEncoding.DecodeString(respelled)
+	require.NoError(t, err)
+	orig, err := base64.RawURLEncoding.DecodeString(minted)
+	require.NoError(t, err)
+	require.Equal(t, orig, same, "the same bytes")
+	_, err = openCursor(cursorKey, b, respelled)
+	require.ErrorIs(t, err, errCursorMalformed)
+
 	// Lists are length-prefixed: moving a value between lists changes the binding.
 	c := mintCursor(cursorKey, binding(nil).list([]string{"a", "b"}).list(nil), time.Unix(1, 0))
-	_, err := openCursor(cursorKey, binding(nil).list([]string{"a"}).list([]string{"b"}), c)
+	_, err = openCursor(cursorKey, binding(nil).list([]string{"a"}).list([]string{"b"}), c)
 	require.ErrorIs(t, err, errCursorBinding)
 }
 
@@ -926,4 +941,76 @@ func TestLongPoll(t *testing.T) {
 	require.Less(t, time.Since(start), 500*time.Millisecond)
 	require.JSONEq(t, `{}`, string(b))
 	require.Empty(t, resp.Header.Get("Preference-Applied"))
+}
+
+// shortIntake loses an outcome: an Intake bug the server must not paper
+// over, nor describe to the partner.
+type shortIntake struct{}
+
+func (shortIntake) Accept(context.Context, Caller, string, []stix.Object) []Outcome { return nil }
+
+func TestInternalErrorsLeakNothingAndRefusalsAreLogged(t *testing.T) {
+	var logs syncBuffer
+	e := newEnv(t, func(c *ServerConfig) {
+		c.Intake = shortIntake{}
+		c.Log = slog.New(slog.NewJSONHandler(&logs, nil))
+	})
+	resp, b := e.do("alice", http.MethodPost, intel+"objects/", strings.NewReader(env1(indicator(1, 0, ""))))
+	requireError(t, resp, b, http.StatusInternalServerError, "the server could not answer; the error is logged")
+	require.NotContains(t, string(b), "outcomes", "the cause stays in the log")
+	require.Contains(t, logs.String(), `"err":"intake of \"intel\" gave 0 outcomes for 1 objects"`)
+
+	_, _ = e.get("bob", intel+"objects/?limit=x")
+	var found bool
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &m))
+		if m["status"] == float64(400) {
+			found = true
+			require.Equal(t, "INFO", m["level"])
+			require.Equal(t, "bob", m["caller"])
+			require.Equal(t, "/alliance/collections/"+CollectionID("intel")+"/objects/", m["path"])
+			require.Contains(t, m["reason"], "limit")
+		}
+	}
+	require.True(t, found, "the refusal is logged: %s", logs.String())
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A declared Content-Length over the limit is refused before a byte of
+// the body is read.
+func TestContentLengthRefusedUnread(t *testing.T) {
+	e := newEnv(t, func(c *ServerConfig) { c.MaxContentLength = 1000 })
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.ts.URL+intel+"objects/", pr)
+	require.NoError(t, err)
+	req.ContentLength = 1 << 30
+	req.Header.Set("Accept", MediaType)
+	req.Header.Set("Content-Type", MediaType)
+	req.Header.Set("X-Test-Caller", "alice")
+	resp, err := e.ts.Client().Do(req)
+	require.NoError(t, err, "answered without the body being sent")
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	requireError(t, resp, b, http.StatusRequestEntityTooLarge, "max_content_length")
 }
