@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -25,7 +24,7 @@ import (
 
 // ErrNoCertificate is Identify's error for a request that came over plain
 // HTTP or without a client certificate.
-var ErrNoCertificate = errors.New("plain HTTP / no client certificate")
+var ErrNoCertificate = fmt.Errorf("plain HTTP: %w", taxii.ErrUnauthenticated)
 
 // UnknownCertError is the error for a client certificate that is no
 // partner's: neither pinned nor issued by a partner's CA to that

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/internal/clock"
+	"github.com/cordonhq/cordon/sharing/taxii"
 )
 
 // syncBuffer is a log sink the server's goroutines write to.
@@ -179,7 +180,8 @@ func TestIdentify(t *testing.T) {
 	plain := httptest.NewRequest(http.MethodGet, "http://cordon.test/taxii2/", nil)
 	_, err = reg.Identify(plain)
 	require.ErrorIs(t, err, ErrNoCertificate)
-	require.EqualError(t, err, "plain HTTP / no client certificate")
+	require.EqualError(t, err, "plain HTTP: no client certificate")
+	require.ErrorIs(t, err, taxii.ErrUnauthenticated)
 	_, err = reg.Identify(req())
 	require.ErrorIs(t, err, ErrNoCertificate)
 
