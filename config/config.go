@@ -302,8 +302,6 @@ func (c *Config) Validate() error {
 			bad("roles", "share takes its operators' listings on the API: run it with the api role and api.listen")
 		}
 		c.Sharing.Validate(&problems, "sharing")
-	} else if c.Sharing.Enabled() {
-		bad("sharing", "set, but the share role is not in roles")
 	}
 	c.Credit.Validate(&problems, "credit")
 	for i, pol := range c.Credit.Policies {

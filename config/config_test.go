@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -118,6 +119,7 @@ func TestExampleConfigIsValid(t *testing.T) {
 	t.Setenv("SECRET_REGISTER_TOKEN", "register-token-of-32-characters0")
 	t.Setenv("SECRET_LEDGER_TOKEN", "ledger-token-of-32-characters-01")
 	t.Setenv("SECRET_OPERATOR_ANN", "ann-token-of-32-characters-01234")
+	t.Setenv("SHARING_SIGNING_KEY", base64.StdEncoding.EncodeToString(make([]byte, 32)))
 	raw, err := os.ReadFile("../cordon.example.yaml")
 	require.NoError(t, err)
 	var env []string
@@ -138,6 +140,11 @@ func TestExampleConfigIsValid(t *testing.T) {
 		"CORDON_RECORD_AUTH_TRUST_GATE="+gpub))
 	require.NoError(t, err)
 	require.True(t, gcfg.Runs(RoleGate))
+	// And the sharing section, on an instance that shares.
+	scfg, err := Parse(raw, append(slices.Clone(env), "CORDON_ROLES=api,share"))
+	require.NoError(t, err)
+	require.True(t, scfg.Runs(RoleShare))
+	require.Equal(t, "exchange-b", scfg.Sharing.Partners[0].Name)
 	require.Len(t, gcfg.Gate.Approvers, 5)
 	require.True(t, cfg.Kafka.Auth.Trusts(recordauth.Intel))
 	_, canSign := cfg.Kafka.Auth.Signer(recordauth.Credit)
