@@ -148,7 +148,7 @@ func (m *devMember) sharingConfig(all []*devMember) alliance.Config {
 		}
 		p := partner.Partner{Name: o.name, Identity: o.identity, SigningKey: base64.StdEncoding.EncodeToString(o.pub),
 			CA: filepath.Join(filepath.Dir(m.certFile), "ca.pem"), Subject: o.name, URL: o.taxiiURL(),
-			Read: []string{alliance.Collection}, Write: []string{alliance.Inbox}, Push: true, MaxTLP: "amber", Amber: true,
+			Read: []string{alliance.Collection}, Write: []string{alliance.Inbox}, Push: true, MaxTLP: "amber", Amber: true, Sightings: true,
 			// Loopback partners publishing in bursts (the benchmarks):
 			// budgets above the production default of 20/s.
 			Rate: 500, Burst: 1000}

@@ -96,6 +96,19 @@ func TestDevAlliance(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 
+	// The main instance told exchange-b: a signed sighting in its inbox.
+	bep, err := readEndpoints(ep.Partners[0].DataDir)
+	require.NoError(t, err)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		_, m := httpGet(t, "http://"+bep.HTTP+"/metrics")
+		if strings.Contains(m, `cordon_sharing_sightings_received_total{partner="exchange-a"}`) {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "exchange-b received no sighting")
+		time.Sleep(200 * time.Millisecond)
+	}
+
 	// exchange-c publishes from the command line; the main instance
 	// flags it.
 	listed := "0x00000000000000000000000000000000000c0ffe"

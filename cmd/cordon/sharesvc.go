@@ -6,12 +6,14 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cordonhq/cordon/config"
+	"github.com/cordonhq/cordon/credit"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/internal/clock"
@@ -88,7 +91,7 @@ func newSharing(cfg config.Config, it *intel.Topic, reg prometheus.Registerer, r
 			return nil, nil, fmt.Errorf("sharing.partners %s: %w", name, err)
 		}
 		caller := taxii.Caller{Name: name}
-		s.peers = append(s.peers, alliance.Peer{Name: name, Client: c, Pull: p.Pull, Push: p.Push,
+		s.peers = append(s.peers, alliance.Peer{Name: name, Client: c, Pull: p.Pull, Push: p.Push, Sightings: p.Sightings,
 			Entitled: func(rec *taxii.Record) bool { return r.MayReceive(caller, alliance.Collection, rec) }})
 	}
 	var lc net.ListenConfig
@@ -166,6 +169,12 @@ func (s *sharingSvc) Run(ctx context.Context) error {
 			})
 		}
 	}
+	g.Go(func() error { return svc.RetrySightings(gctx, s.peers, 30*time.Second) })
+	g.Go(func() error {
+		return retry.Forever(gctx, restartPolicy, s.log, "sharing: following cordon.deposits for sightings failed", func(ctx context.Context) error {
+			return s.sightDeposits(ctx, svc)
+		})
+	})
 	s.log.Info("sharing: serving partners", "taxii", "https://"+s.addr()+"/"+s.cfg.APIRoot+"/", "partners", len(s.registry.Names()), "pulling", len(s.peers))
 	err = g.Wait()
 	if ctx.Err() != nil {
@@ -181,4 +190,28 @@ type slogWriter struct{ log *slog.Logger }
 func (w slogWriter) Write(b []byte) (int, error) {
 	w.log.Warn("sharing: taxii server", "msg", string(b))
 	return len(b), nil
+}
+
+// sightDeposits follows cordon.deposits and reports each held deposit
+// that a partner's indicator matched back to that partner (a sighting,
+// once per deposit and indicator, to partners configured for it).
+func (s *sharingSvc) sightDeposits(ctx context.Context, svc *alliance.Service) error {
+	kc := s.kc
+	kc.Topics.Fill()
+	return kafka.ReadLog(ctx, kc, kc.Topics.Deposits, kafka.LogOptions{Follow: true, ClientID: "sharing-sightings"}, func(r *kafka.Record) error {
+		var ev credit.DepositEvent
+		if json.Unmarshal(r.Value, &ev) != nil || ev.Status != credit.StatusHeld {
+			return nil
+		}
+		for _, h := range ev.Indicators {
+			if !strings.HasPrefix(h.Indicator, "partner:") {
+				continue
+			}
+			where := fmt.Sprintf("a deposit to %s from the listed address, held: %s/%s transaction %s", s.self.Name, ev.Chain, ev.Network, ev.TxHash)
+			if err := svc.Sight(ctx, s.peers, h.Indicator, ev.ID, where, time.Now()); err != nil && !errors.Is(err, alliance.ErrNoSighting) {
+				s.log.Warn("sharing: sighting", "deposit", ev.ID, "indicator", h.Indicator, "err", err)
+			}
+		}
+		return nil
+	})
 }

@@ -10,13 +10,15 @@ import (
 
 // Metrics are partner sharing's metrics, per partner.
 type Metrics struct {
-	receivedC  *prometheus.CounterVec
-	refusedC   *prometheus.CounterVec
-	publishedC prometheus.Counter
-	pushes     *prometheus.CounterVec
-	pulls      *prometheus.CounterVec
-	lastSync   *prometheus.GaugeVec
-	lag        *prometheus.GaugeVec
+	receivedC   *prometheus.CounterVec
+	refusedC    *prometheus.CounterVec
+	publishedC  prometheus.Counter
+	pushes      *prometheus.CounterVec
+	pulls       *prometheus.CounterVec
+	lastSync    *prometheus.GaugeVec
+	lag         *prometheus.GaugeVec
+	sightings   *prometheus.CounterVec
+	sightingsIn *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics with reg (nil: unregistered).
@@ -37,9 +39,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "When a pull from the partner last succeeded (Unix seconds)."}, []string{"partner"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cordon_sharing_lag_seconds",
 			Help: "From the partner adding its newest object we took to our taking it."}, []string{"partner"}),
+		sightings: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cordon_sharing_sightings_sent_total",
+			Help: "Sightings of partners' indicators posted back to them, by partner and result (sent, failed: posted again later)."}, []string{"partner", "result"}),
+		sightingsIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cordon_sharing_sightings_received_total",
+			Help: "Partners' sightings of our indicators, by partner."}, []string{"partner"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.receivedC, m.refusedC, m.publishedC, m.pushes, m.pulls, m.lastSync, m.lag)
+		reg.MustRegister(m.receivedC, m.refusedC, m.publishedC, m.pushes, m.pulls, m.lastSync, m.lag, m.sightings, m.sightingsIn)
 	}
 	return m
 }

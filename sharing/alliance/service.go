@@ -79,6 +79,10 @@ type Service struct {
 	seq    uint64 // the last held batch written
 	cursor map[string]time.Time
 	stats  *stats
+	// sightings are the sightings made (true: posted); unsent those to
+	// post again.
+	sightings map[string]bool
+	unsent    map[string]sent
 }
 
 // Open fences any older instance (the transactional id), reads the state
@@ -106,7 +110,8 @@ func Open(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 		return nil, errors.New("sharing: partners, the indicator topic and the store are required")
 	}
 	cfg.Kafka.Topics.Fill()
-	s := &Service{cfg: cfg, topic: cfg.Kafka.Topics.Sharing, held: map[string]*held{}, cursor: map[string]time.Time{}, stats: newStats()}
+	s := &Service{cfg: cfg, topic: cfg.Kafka.Topics.Sharing, held: map[string]*held{}, cursor: map[string]time.Time{}, stats: newStats(),
+		sightings: map[string]bool{}, unsent: map[string]sent{}}
 	if err := kafka.Ensure(ctx, cfg.Kafka, s.topic, cfg.Intel.Name()); err != nil {
 		return nil, fmt.Errorf("sharing: %w", err)
 	}
@@ -132,7 +137,7 @@ func Open(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 func (s *Service) Close() { s.w.Close() }
 
 func (s *Service) restore(ctx context.Context) error {
-	st := &restored{objects: map[string][]taxii.Record{}, held: map[string]*held{}, cursors: map[string]time.Time{}}
+	st := &restored{objects: map[string][]taxii.Record{}, held: map[string]*held{}, cursors: map[string]time.Time{}, sent: map[string]sent{}}
 	var bad error
 	err := kafka.ReadLog(ctx, s.cfg.Kafka, s.topic, kafka.LogOptions{ClientID: "sharing-restore"}, func(r *kafka.Record) error {
 		if err := st.apply(r); err != nil && bad == nil {
@@ -153,6 +158,12 @@ func (s *Service) restore(ctx context.Context) error {
 		}
 	}
 	s.held, s.cursor, s.seq = st.held, st.cursors, st.seq
+	for id, v := range st.sent {
+		s.sightings[id] = v.Sent
+		if !v.Sent {
+			s.unsent[id] = v
+		}
+	}
 	s.cfg.Log.Info("sharing: state restored", "held", len(st.held), "cursors", len(st.cursors), "collections", len(st.objects))
 	return nil
 }
@@ -352,9 +363,17 @@ func (s *Service) check(o *stix.Object, from string, now time.Time, batch map[st
 		}
 	}
 	if o.Type == "sighting" {
-		s.cfg.Log.Info("sharing: sighting received", "from", from, "signer", name, "object", o.ID)
+		if err := s.sightingOfOurs(o); err != nil {
+			return nil, nil, err
+		}
+		s.cfg.Metrics.sightingsIn.WithLabelValues(name).Inc()
+		s.cfg.Log.Warn("sharing: a partner sighted one of our indicators", "from", from, "signer", name, "sighting", o.ID)
 	}
-	return &held{ID: o.ID, Modified: o.Modified, CreatedBy: o.CreatedByRef, Hash: hx, From: from, Signer: name, Taken: now}, ins, nil
+	h := &held{ID: o.ID, Modified: o.Modified, CreatedBy: o.CreatedByRef, Hash: hx, From: from, Signer: name, Taken: now}
+	if len(ins) > 0 {
+		h.TLP = ins[0].TLP
+	}
+	return h, ins, nil
 }
 
 func (s *Service) count(from string, out []taxii.Outcome) {

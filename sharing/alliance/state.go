@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/sharing/stix"
 	"github.com/cordonhq/cordon/sharing/taxii"
 )
@@ -18,6 +19,7 @@ import (
 //	o/<collection>/<object id>/<version>  a record of a collection served (taxii.Record)
 //	h/<sequence>                          the versions taken of partners' objects in one intake (heldBatch)
 //	c/<partner>/<collection>              how far a partner's collection was pulled (cursor)
+//	s/<sighting id>                       a sighting of a partner's indicator, and whether it was posted (sent)
 //
 // Record kinds (the cordon-type header) are the key's first letter's
 // name: "object", "held", "cursor".
@@ -35,6 +37,8 @@ type held struct {
 	From   string    `json:"from"`
 	Signer string    `json:"signer"`
 	Taken  time.Time `json:"taken"`
+	// TLP is an indicator's marking (a sighting of it is marked so).
+	TLP intel.TLP `json:"tlp,omitempty"`
 }
 
 // heldBatch is the versions one intake took: one record per intake, not
@@ -83,6 +87,7 @@ type restored struct {
 	held    map[string]*held
 	cursors map[string]time.Time
 	seq     uint64 // the last held batch's
+	sent    map[string]sent
 }
 
 // apply reads one record of the state topic; a record it cannot read
@@ -130,6 +135,15 @@ func (st *restored) apply(r *kafka.Record) error {
 			return fmt.Errorf("record %q holds the cursor of %s/%s", k, c.Partner, c.Collection)
 		}
 		st.cursors[k] = c.After
+	case strings.HasPrefix(k, "s/"):
+		var v sent
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			return fmt.Errorf("record %q: %w", k, err)
+		}
+		if "s/"+v.ID != k {
+			return fmt.Errorf("record %q holds sighting %s", k, v.ID)
+		}
+		st.sent[v.ID] = v
 	default:
 		return fmt.Errorf("record %q: unknown key", k)
 	}

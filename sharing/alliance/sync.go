@@ -21,6 +21,8 @@ type Peer struct {
 	Pull []string
 	// Push: it takes our urgent objects posted to its Inbox.
 	Push bool
+	// Sightings: we post it our sightings of its indicators.
+	Sightings bool
 	// Entitled tells whether it may receive one of our records (its
 	// read rights and TLP, as for its pulls).
 	Entitled func(rec *taxii.Record) bool

@@ -1,0 +1,179 @@
+package alliance
+
+import (
+	"context"
+	"crypto/sha1" //nolint:gosec // RFC 4122 name-based (v5) UUIDs are defined on SHA-1
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/intel"
+	"github.com/cordonhq/cordon/sharing/stix"
+	"github.com/cordonhq/cordon/sharing/taxii"
+)
+
+// Sightings back: when a partner's indicator matches one of our
+// deposits, we tell the partner ("your thief's address just tried to
+// deposit here") with a signed STIX sighting posted to its inbox, if the
+// partner is configured for it (sightings: true). Each sighting is
+// recorded on cordon.sharing before it is posted and marked sent after,
+// so a restart posts the unsent ones again and never makes a second
+// sighting of the same match (its id derives from the match).
+
+// sent is the record of one sighting (s/<sighting id>).
+type sent struct {
+	ID      string          `json:"id"`
+	Partner string          `json:"partner"`
+	Object  json.RawMessage `json:"object"`
+	Sent    bool            `json:"sent"`
+}
+
+const kindSighting = "sighting"
+
+// ErrNoSighting is returned by Sight for a match it does not report: not
+// a partner's indicator, a partner not configured for sightings, or a
+// TLP:RED indicator.
+var ErrNoSighting = errors.New("no sighting sent")
+
+var sightingNS = [16]byte{0x51, 0x6e, 0x3c, 0x7a, 0x0b, 0x92, 0x4d, 0x18, 0xa3, 0x4f, 0x2e, 0x61, 0x9d, 0x08, 0xc5, 0x77}
+
+func sightingID(self, what, indicator string) string {
+	h := sha1.New() //nolint:gosec // RFC 4122 version 5
+	h.Write(sightingNS[:])
+	h.Write([]byte(self + "\x00" + what + "\x00" + indicator))
+	var u [16]byte
+	copy(u[:], h.Sum(nil))
+	u[6] = u[6]&0x0f | 0x50
+	u[8] = u[8]&0x3f | 0x80
+	x := hex.EncodeToString(u[:])
+	return "sighting--" + x[:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
+}
+
+// Sight reports a match of the partner indicator key (an intel key,
+// partner:<name>/<indicator id>) by what (a deposit's id: one sighting
+// per deposit and indicator), seen at seen, described by where (no
+// customer's data: the chain, the transaction). peers are the partners
+// we post to; only one with Sightings set gets it.
+func (s *Service) Sight(ctx context.Context, peers []Peer, key, what, where string, seen time.Time) error {
+	feed, id, ok := strings.Cut(key, "/")
+	name, isPartner := strings.CutPrefix(feed, "partner:")
+	if !ok || !isPartner {
+		return fmt.Errorf("%w: %s is not a partner's indicator", ErrNoSighting, key)
+	}
+	var peer *Peer
+	for i := range peers {
+		if peers[i].Name == name {
+			peer = &peers[i]
+		}
+	}
+	if peer == nil || !peer.Sightings {
+		return fmt.Errorf("%w: partner %s takes no sightings", ErrNoSighting, name)
+	}
+	s.mu.Lock()
+	h := s.held[id]
+	sid := sightingID(s.cfg.Self.Name, what, id)
+	_, done := s.sightings[sid]
+	s.mu.Unlock()
+	if h == nil || h.Signer != name {
+		return fmt.Errorf("%w: %s holds no indicator %s of %s", ErrNoSighting, s.cfg.Self.Name, id, name)
+	}
+	if done {
+		return nil
+	}
+	tlp := h.TLP
+	if tlp == "" {
+		tlp = intel.TLPAmber
+	}
+	if tlp == intel.TLPRed {
+		return fmt.Errorf("%w: %s is TLP:RED", ErrNoSighting, id)
+	}
+	raw, err := stix.Sighting(id, s.cfg.Self.Identity, seen.UTC().Truncate(time.Millisecond), 1, where, tlp, sid)
+	if err != nil {
+		return fmt.Errorf("sharing: sighting of %s: %w", id, err)
+	}
+	signed, err := stix.Sign(raw, stix.SigningKey{Identity: s.cfg.Self.Identity, Key: s.cfg.Self.Key})
+	if err != nil {
+		return fmt.Errorf("sharing: sighting of %s: %w", id, err)
+	}
+	rec := sent{ID: sid, Partner: name, Object: signed}
+	if err := s.markSighting(ctx, rec); err != nil {
+		return err
+	}
+	return s.postSighting(ctx, *peer, rec)
+}
+
+// markSighting commits a sighting's record.
+func (s *Service) markSighting(ctx context.Context, rec sent) error {
+	r, err := record(s.topic, kindSighting, "s/"+rec.ID, rec)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.w.Commit(ctx, []kafka.Record{r}); err != nil {
+		return fmt.Errorf("sharing: record sighting %s: %w", rec.ID, err)
+	}
+	s.sightings[rec.ID] = rec.Sent
+	if !rec.Sent {
+		s.unsent[rec.ID] = rec
+	} else {
+		delete(s.unsent, rec.ID)
+	}
+	return nil
+}
+
+func (s *Service) postSighting(ctx context.Context, p Peer, rec sent) error {
+	if err := s.post(ctx, p, []json.RawMessage{rec.Object}); err != nil {
+		s.cfg.Metrics.sightings.WithLabelValues(p.Name, "failed").Inc()
+		return fmt.Errorf("sharing: post sighting %s to %s (posted again later): %w", rec.ID, p.Name, err)
+	}
+	s.cfg.Metrics.sightings.WithLabelValues(p.Name, "sent").Inc()
+	rec.Sent = true
+	return s.markSighting(ctx, rec)
+}
+
+// RetrySightings posts the sightings recorded but not yet sent, every
+// interval, until ctx ends.
+func (s *Service) RetrySightings(ctx context.Context, peers []Peer, every time.Duration) error {
+	for sleep(ctx, every) {
+		s.mu.Lock()
+		todo := make([]sent, 0, len(s.unsent))
+		for _, r := range s.unsent {
+			todo = append(todo, r)
+		}
+		s.mu.Unlock()
+		for _, r := range todo {
+			for _, p := range peers {
+				if p.Name == r.Partner && p.Sightings {
+					if err := s.postSighting(ctx, p, r); err != nil {
+						s.cfg.Log.Warn("sharing: sighting not posted", "partner", p.Name, "sighting", r.ID, "err", err)
+					}
+				}
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+// sightingOfOurs checks a partner's sighting: it must be of one of our
+// published indicators.
+func (s *Service) sightingOfOurs(o *stix.Object) error {
+	var v struct {
+		Of string `json:"sighting_of_ref"`
+	}
+	if err := json.Unmarshal(o.Raw, &v); err != nil || !stix.ValidID(v.Of) {
+		return refuse(ReasonValue, "sighting %s: sighting_of_ref is not an id", o.ID)
+	}
+	if p, err := s.cfg.Store.Query(Collection, queryID(v.Of), 1); err != nil || len(p.Records) == 0 {
+		return refuse(ReasonValue, "sighting %s is of %s, which we did not publish", o.ID, v.Of)
+	}
+	return nil
+}
+
+func queryID(id string) taxii.Filter {
+	return taxii.Filter{IDs: []string{id}, Versions: []string{"all"}}
+}
