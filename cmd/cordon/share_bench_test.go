@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,7 +63,10 @@ func BenchmarkAllianceUrgent(b *testing.B) {
 // topic and index), and the requests a steady pull of the unchanged
 // collection then costs in 10 s.
 func BenchmarkAllianceInitialSync(b *testing.B) {
-	const total, per = 1_000_000, alliance.MaxListing
+	total, per := 1_000_000, alliance.MaxListing
+	if n, err := strconv.Atoi(os.Getenv("CORDON_BENCH_SYNC_N")); err == nil && n > 0 {
+		total = n
+	}
 	al := newAlliance(b, 1, false)
 	A, B := al.member("exchange-a"), al.member("exchange-b")
 	al.start(A)
@@ -75,6 +80,9 @@ func BenchmarkAllianceInitialSync(b *testing.B) {
 		}
 		_, err := svc.Publish(ctx, alliance.Listing{Chain: chain.ETH, Network: "devnet", Values: vals, Category: "hack", Confidence: 60, TLP: intel.TLPGreen})
 		require.NoError(b, err)
+		if (i+per)%100_000 == 0 {
+			b.Logf("A published %d in %s", i+per, time.Since(t0).Round(time.Millisecond))
+		}
 	}
 	b.Logf("A published %d in %s", total, time.Since(t0).Round(time.Millisecond))
 	b.ResetTimer()
@@ -82,7 +90,7 @@ func BenchmarkAllianceInitialSync(b *testing.B) {
 	al.start(B)
 	for {
 		st := B.sys.sharing.svc.Load().Stats(nil)
-		if len(st) == 1 && st[0].Received >= total && B.sys.indicators.store.Index.Len() >= total {
+		if len(st) == 1 && st[0].Received >= int64(total) && B.sys.indicators.store.Index.Len() >= total {
 			break
 		}
 		require.Less(b, time.Since(start), 10*time.Minute)
