@@ -192,3 +192,30 @@ func TestAttackPullSpinsOnEmptyMore(t *testing.T) {
 	_ = B.svc.Pull(ctx, Peer{Name: "exchange-a", Client: cl}, Collection, PullOptions{Page: 10, Wait: time.Second})
 	require.Less(t, hits.Load(), int64(20), "an empty page with more=true must not make Pull ask again at once, forever (%d requests in 0.5 s)", hits.Load())
 }
+
+// TestAttackFutureRefusalSkipped: a partner's clock runs 6 minutes
+// ahead (or ours behind): its urgent listing is refused as "future" on
+// the pull, and the pull position passes it for good. Minutes later the
+// object would be acceptable, but nothing ever asks for it again: the
+// listing (and any revocation dated the same way) is lost at this
+// exchange. A refusal that time cures must not move the cursor past the
+// object.
+func TestAttackFutureRefusalSkipped(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	c := clock.NewManual(at)
+	a, b := newMember("exchange-a"), newMember("exchange-b")
+	ca := clock.NewManual(at.Add(6 * time.Minute)) // A's clock is ahead
+	A := open(t, kafkatest.Brokers(t), a, newRing(b), ca)
+	B := open(t, kafkatest.Brokers(t), b, newRing(a), c)
+	_, err := A.svc.Publish(ctx, Listing{Chain: chain.ETH, Network: "mainnet", Values: []string{ethAddr}, Category: "hack", Confidence: 90, TLP: intel.TLPGreen, Urgent: true})
+	require.NoError(t, err)
+	objs, last := objects(t, A.store, Collection, time.Time{})
+	out, err := B.svc.Ingest(ctx, "exchange-a", Collection, objs, last)
+	require.NoError(t, err)
+	require.Equal(t, ReasonFuture, reason(t, out[0].Err))
+	// Ten minutes later, B pulls again from its position.
+	c.Advance(10 * time.Minute)
+	again, _ := objects(t, A.store, Collection, B.svc.Cursor("exchange-a", Collection))
+	require.NotEmpty(t, again, "the object refused only for its date must be pulled again once it is acceptable")
+}
