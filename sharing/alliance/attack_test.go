@@ -219,3 +219,29 @@ func TestAttackFutureRefusalSkipped(t *testing.T) {
 	again, _ := objects(t, A.store, Collection, B.svc.Cursor("exchange-a", Collection))
 	require.NotEmpty(t, again, "the object refused only for its date must be pulled again once it is acceptable")
 }
+
+// TestAttackListingErrorsAre503: listings the operator API refuses for
+// their content are answered 503 ("try again later") instead of 400
+// when FromIndicator, not intel.Validate, is what refuses them: a kind
+// without a STIX form, a network name in capitals, too many external
+// references. A client (the cordon share command, a script) retries a
+// request that can never succeed.
+func TestAttackListingErrorsAre503(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	c := clock.NewManual(at)
+	a := newMember("exchange-a")
+	A := open(t, kafkatest.Brokers(t), a, newRing(newMember("exchange-b")), c)
+	refs := make([]intel.Ref, 40)
+	for i := range refs {
+		refs[i] = intel.Ref{SourceName: "x", URL: "https://example.com/" + strings.Repeat("a", i+1)}
+	}
+	for name, l := range map[string]Listing{
+		"transaction kind": {Chain: chain.ETH, Network: "mainnet", Kind: intel.KindTransaction, Values: []string{"0x" + strings.Repeat("ab", 32)}, Category: "hack", Confidence: 90},
+		"40 references":    {Chain: chain.ETH, Network: "mainnet", Values: []string{ethAddr}, Category: "hack", Confidence: 90, Refs: refs},
+	} {
+		_, err := A.svc.Publish(ctx, l)
+		require.Error(t, err, name)
+		require.Equal(t, http.StatusBadRequest, status(err), "%s: %v", name, err)
+	}
+}
