@@ -245,3 +245,25 @@ func TestAttackListingErrorsAre503(t *testing.T) {
 		require.Equal(t, http.StatusBadRequest, status(err), "%s: %v", name, err)
 	}
 }
+
+// TestAttackRelayedAmberStrict: B may relay A's objects to C. A shares
+// a TLP:AMBER+STRICT listing with B only (AMBER+STRICT: the recipient
+// organisation only). B posts it on to C, and C takes it and applies it:
+// nothing at intake looks at the TLP of a relayed object, so a relay
+// right turns into a way around A's markings, and C holds and acts on
+// intelligence it was never given. A relayed object above TLP:GREEN
+// (or at least AMBER+STRICT and RED) should be refused.
+func TestAttackRelayedAmberStrict(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	c := clock.NewManual(at)
+	a, b, cm := newMember("exchange-a"), newMember("exchange-b"), newMember("exchange-c")
+	ring := newRing(a, b)
+	ring.relay["exchange-b"] = []string{"exchange-a"}
+	C := open(t, kafkatest.Brokers(t), cm, ring, c)
+	strict := signedAs(t, a, intel.ID("exchange-a", chain.ETH, intel.KindAddress, ethAddr), ethAddr, at, func(m map[string]any) {
+		m["object_marking_refs"] = []string{"marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003"}
+	})
+	out := C.svc.Accept(ctx, taxii.Caller{Name: "exchange-b"}, Inbox, []stix.Object{strict})
+	require.Error(t, out[0].Err, "an AMBER+STRICT object of A's relayed by B must not be taken")
+}
