@@ -267,3 +267,36 @@ func TestAttackRelayedAmberStrict(t *testing.T) {
 	out := C.svc.Accept(ctx, taxii.Caller{Name: "exchange-b"}, Inbox, []stix.Object{strict})
 	require.Error(t, out[0].Err, "an AMBER+STRICT object of A's relayed by B must not be taken")
 }
+
+// TestAttackPullCursorJumpsToFuture: a partner's server (a hostile one,
+// or one whose clock jumped) sends a page whose X-TAXII-Date-Added-Last
+// is in the year 2999. Pull takes the header as the new position with
+// no bound: every later pull asks for objects added after 2999, so the
+// partner's real listings (and revocations) are never pulled again,
+// silently, even after its clock is fixed.
+func TestAttackPullCursorJumpsToFuture(t *testing.T) {
+	at := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	c := clock.NewManual(at)
+	a, b := newMember("exchange-a"), newMember("exchange-b")
+	B := open(t, kafkatest.Brokers(t), b, newRing(a), c)
+	o := signedAs(t, a, intel.ID("exchange-a", chain.ETH, intel.KindAddress, ethAddr), ethAddr, at, nil)
+	var hits atomic.Int64
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", taxii.MediaType)
+		if hits.Add(1) == 1 {
+			w.Header().Set(taxii.HeaderDateAddedFirst, "2999-01-01T00:00:00.000000Z")
+			w.Header().Set(taxii.HeaderDateAddedLast, "2999-01-01T00:00:00.000000Z")
+			_, _ = w.Write([]byte(`{"objects":[` + string(o.Raw) + `]}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	defer hs.Close()
+	cl, err := taxii.NewClient(taxii.ClientConfig{APIRoot: hs.URL + "/alliance/", AllowHTTP: true})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_ = B.svc.Pull(ctx, Peer{Name: "exchange-a", Client: cl}, Collection, PullOptions{})
+	require.False(t, B.svc.Cursor("exchange-a", Collection).After(at.Add(stix.MaxSkew)),
+		"the pull position must not be set past now (+skew) by a partner's header: %s", B.svc.Cursor("exchange-a", Collection))
+}
