@@ -285,6 +285,14 @@ func (s *Service) intake(ctx context.Context, from string, objs []stix.Object, p
 			err = s.w.Commit(ctx, recs)
 		}
 	}
+	if len(batch) > 0 {
+		// The sequence moves on even when the commit fails: a commit
+		// whose answer was lost (EndTxn timed out, the poster's context
+		// ended) may still have been applied, and a second batch under
+		// the same key would replace it at compaction, losing the
+		// versions it held (a replay of them would then be taken).
+		s.seq++
+	}
 	if err != nil {
 		s.cfg.Log.Error("sharing: objects not stored", "from", from, "objects", len(taken), "err", err)
 		for _, i := range taken {
@@ -295,9 +303,6 @@ func (s *Service) intake(ctx context.Context, from string, objs []stix.Object, p
 	}
 	for id, h := range batch {
 		s.held[id] = h
-	}
-	if len(batch) > 0 {
-		s.seq++
 	}
 	if p != nil {
 		s.cursor[p.key] = p.after

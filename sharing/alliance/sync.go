@@ -50,12 +50,20 @@ func (s *Service) Pull(ctx context.Context, p Peer, alias string, o PullOptions)
 	}
 	col := taxii.CollectionID(alias)
 	after := s.Cursor(p.Name, alias)
+	// start is the added_after of the query a next cursor continues: a
+	// TAXII server (cordon's) binds its cursor to the query as first
+	// asked, so added_after stays as it was while next is followed.
+	start := after
 	next := ""
 	for ctx.Err() == nil {
-		q := taxii.Query{AddedAfter: after, Next: next, Limit: o.Page}
+		if next == "" {
+			start = after
+		}
+		q := taxii.Query{AddedAfter: start, Next: next, Limit: o.Page}
 		if next == "" {
 			q.Wait = o.Wait
 		}
+		asked := time.Now()
 		page, err := p.Client.Objects(ctx, col, q)
 		if d, limited := rateLimited(err); limited {
 			// The partner's budget for us is spent: wait as it says,
@@ -105,12 +113,27 @@ func (s *Service) Pull(ctx context.Context, p Peer, alias string, o PullOptions)
 			}
 		})
 		next = ""
-		if page.More {
+		// An empty page that claims more is followed no further (the
+		// next request waits as a fresh one): a partner's server cannot
+		// make the pull a busy loop.
+		if page.More && len(page.Objects) > 0 {
 			next = page.Next
+		}
+		// A server that answers an empty page at once (one that ignores
+		// Prefer: wait, or a hostile one) is asked again no sooner than
+		// minEmptyPoll after the last request.
+		if len(page.Objects) == 0 {
+			if d := minEmptyPoll - time.Since(asked); d > 0 && !sleep(ctx, d) {
+				return ctx.Err()
+			}
 		}
 	}
 	return ctx.Err()
 }
+
+// minEmptyPoll is the least time between two requests of a pull that
+// found nothing.
+const minEmptyPoll = time.Second
 
 // rateLimited tells whether err is a 429, and how long to wait (as the
 // partner said, between 50ms and 10s).
