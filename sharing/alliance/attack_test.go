@@ -64,7 +64,10 @@ func TestAttackIDSquat(t *testing.T) {
 	squatID := intel.ID("exchange-a", chain.ETH, intel.KindAddress, ethAddr)
 	squat := signedAs(t, b, squatID, "0x0000000000000000000000000000000000000002", at, func(m map[string]any) { m["revoked"] = true })
 	out := C.svc.Accept(ctx, taxii.Caller{Name: "exchange-b"}, Inbox, []stix.Object{squat})
-	require.NoError(t, out[0].Err, "B's squat is taken (it is a valid object of B's)")
+	require.Equal(t, ReasonOwner, reason(t, out[0].Err), "a revocation of an object B never sent")
+	squat = signedAs(t, b, squatID, "0x0000000000000000000000000000000000000002", at, nil)
+	out = C.svc.Accept(ctx, taxii.Caller{Name: "exchange-b"}, Inbox, []stix.Object{squat})
+	require.NoError(t, out[0].Err, "B's object under A's future id is B's own object, in B's feed")
 
 	c.Advance(time.Second)
 	pub, err := A.svc.Publish(ctx, Listing{Chain: chain.ETH, Network: "mainnet", Values: []string{ethAddr}, Category: "hack", Confidence: 90, Urgent: true})

@@ -186,7 +186,7 @@ func (s *Service) commitOwn(ctx context.Context, ins []intel.Indicator, form fun
 	for i := range ins {
 		raw, err := form(&ins[i])
 		if err != nil {
-			return nil, fmt.Errorf("sharing: %s: %w", ins[i].Value, err)
+			return nil, fmt.Errorf("sharing: %w: %s: %w", errListing, ins[i].Value, err)
 		}
 		signed, err := stix.Sign(raw, key)
 		if err != nil {

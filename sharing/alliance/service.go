@@ -4,16 +4,19 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/internal/clock"
+	"github.com/cordonhq/cordon/sharing/partner"
 	"github.com/cordonhq/cordon/sharing/stix"
 	"github.com/cordonhq/cordon/sharing/taxii"
 )
@@ -30,8 +33,10 @@ type Self struct {
 // Partners is what the service needs of the partner registry.
 type Partners interface {
 	stix.KeyLookup
-	// NameOf names the partner whose STIX identity is identity.
+	// NameOf names the partner whose STIX identity is identity, and
+	// IdentityOf is the identity of the partner named name.
 	NameOf(identity string) (string, bool)
+	IdentityOf(name string) (string, bool)
 	// MayRelay tells whether sender may hand us objects signed by
 	// signerIdentity (its own, or a partner's it is named to relay).
 	MayRelay(sender, signerIdentity string) bool
@@ -175,6 +180,10 @@ func (s *Service) Cursor(partner, col string) time.Time {
 	return s.cursor[cursorKey(partner, col)]
 }
 
+// MaxFutureHold is how far ahead of our clock a pulled object may be
+// dated for the pull to wait for it rather than pass it.
+const MaxFutureHold = time.Hour
+
 // Refusal reasons: the reason label of cordon_sharing_objects_refused_total.
 const (
 	ReasonMalformed = "malformed"
@@ -213,6 +222,17 @@ func (s *Service) Accept(ctx context.Context, c taxii.Caller, alias string, objs
 // object was added at after: the objects taken and the new position
 // commit together.
 func (s *Service) Ingest(ctx context.Context, partner, col string, objs []stix.Object, after time.Time) ([]taxii.Outcome, error) {
+	// An object refused only because it is dated ahead of our clock (the
+	// partner's clock runs fast) becomes acceptable later: the position
+	// stays before it, so the next pull brings it again. Beyond
+	// MaxFutureHold it is refused and passed like any other.
+	now := s.cfg.Clock.Now()
+	for i := range objs {
+		if err := stix.Check(&objs[i], now, s.cfg.Skew); errors.Is(err, stix.ErrFuture) && objs[i].Modified.Before(now.Add(MaxFutureHold)) {
+			after = s.Cursor(partner, col)
+			break
+		}
+	}
 	rec, err := record(s.topic, kindCursor, cursorKey(partner, col), cursor{Partner: partner, Collection: col, After: after})
 	if err != nil {
 		return nil, err
@@ -235,37 +255,46 @@ type pos struct {
 
 // intake checks each object, then commits the ones taken (their held
 // versions and indicators) in one transaction, with the pull position
-// when there is one. Nothing is taken if the commit fails.
+// when there is one. Nothing is taken if the commit fails. The checks
+// that need no state (signatures, values) run before the lock, so one
+// partner's large bundle does not hold up another's urgent listing for
+// long.
 func (s *Service) intake(ctx context.Context, from string, objs []stix.Object, p *pos) []taxii.Outcome {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	now := s.cfg.Clock.Now().UTC()
 	out := make([]taxii.Outcome, len(objs))
+	cands := make([]*candidate, len(objs))
+	for i := range objs {
+		out[i] = taxii.Outcome{ID: objs[i].ID, Version: objs[i].Modified}
+		cands[i], out[i].Err = s.verify(&objs[i], from, now)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	batch := map[string]*held{}
 	var recs []kafka.Record
 	var inds []intel.Indicator
 	taken := make([]int, 0, len(objs))
-	for i := range objs {
-		o := &objs[i]
-		out[i] = taxii.Outcome{ID: o.ID, Version: o.Modified}
-		h, ins, err := s.check(o, from, now, batch)
+	for i, c := range cands {
+		if out[i].Err != nil {
+			continue
+		}
+		dup, err := s.order(c, batch)
 		if err != nil {
 			out[i].Err = err
 			continue
 		}
-		if h == nil {
+		if dup {
 			out[i].Duplicate = true
 			continue
 		}
-		batch[h.ID] = h
-		inds = append(inds, ins...)
+		batch[c.h.key()] = c.h
+		inds = append(inds, c.ins...)
 		taken = append(taken, i)
 	}
 	var err error
 	if len(batch) > 0 {
 		hb := heldBatch{Seq: s.seq + 1, Held: make([]*held, 0, len(batch))}
-		for _, i := range taken {
-			hb.Held = append(hb.Held, batch[objs[i].ID])
+		for _, h := range batch {
+			hb.Held = append(hb.Held, h)
 		}
 		var r kafka.Record
 		if r, err = record(s.topic, kindHeld, heldKey(hb.Seq), hb); err == nil {
@@ -301,8 +330,8 @@ func (s *Service) intake(ctx context.Context, from string, objs []stix.Object, p
 		s.count(from, out)
 		return out
 	}
-	for id, h := range batch {
-		s.held[id] = h
+	for k, h := range batch {
+		s.held[k] = h
 	}
 	if p != nil {
 		s.cursor[p.key] = p.after
@@ -311,74 +340,112 @@ func (s *Service) intake(ctx context.Context, from string, objs []stix.Object, p
 	return out
 }
 
-// check decides on one object: a *held to take (with its indicators),
-// nil for a duplicate, or why it is refused.
-func (s *Service) check(o *stix.Object, from string, now time.Time, batch map[string]*held) (*held, []intel.Indicator, error) {
+// candidate is an object that passed the checks needing no state.
+type candidate struct {
+	o       *stix.Object
+	h       *held
+	ins     []intel.Indicator
+	revoked bool
+}
+
+// key is a held version's key: the creator and the id. An id is its
+// creator's: another partner's object under the same id is another
+// object, so nobody can claim, block or probe the ids of another's
+// listings (which anyone can compute).
+func (h *held) key() string { return h.CreatedBy + "|" + h.ID }
+
+// verify runs the checks of one object that need no state: dates and
+// type, signature, identity and relay rights, TLP of relayed objects,
+// values.
+func (s *Service) verify(o *stix.Object, from string, now time.Time) (*candidate, error) {
 	if err := stix.Check(o, now, s.cfg.Skew); err != nil {
 		switch {
 		case errors.Is(err, stix.ErrNotAccepted):
-			return nil, nil, &Refused{ReasonType, err}
+			return nil, &Refused{ReasonType, err}
 		case errors.Is(err, stix.ErrFuture):
-			return nil, nil, &Refused{ReasonFuture, err}
+			return nil, &Refused{ReasonFuture, err}
 		}
-		return nil, nil, &Refused{ReasonMalformed, err}
+		return nil, &Refused{ReasonMalformed, err}
 	}
 	signer, err := stix.Verify(o.Raw, s.cfg.Partners)
 	if err != nil {
-		return nil, nil, &Refused{ReasonSignature, fmt.Errorf("object %s: %w", o.ID, err)}
+		return nil, &Refused{ReasonSignature, fmt.Errorf("object %s: %w", o.ID, err)}
 	}
 	if signer.Identity == s.cfg.Self.Identity {
-		return nil, nil, refuse(ReasonOwn, "object %s is signed with our own key: we take no copies of our own objects", o.ID)
+		return nil, refuse(ReasonOwn, "object %s is signed with our own key: we take no copies of our own objects", o.ID)
 	}
 	name, ok := s.cfg.Partners.NameOf(signer.Identity)
 	if !ok {
-		return nil, nil, refuse(ReasonSignature, "object %s: signer %s is no partner", o.ID, signer.Identity)
+		return nil, refuse(ReasonSignature, "object %s: signer %s is no partner", o.ID, signer.Identity)
 	}
 	if !s.cfg.Partners.MayRelay(from, signer.Identity) {
-		return nil, nil, refuse(ReasonRelay, "object %s is signed by %s, whose objects %s may not relay", o.ID, name, from)
+		return nil, refuse(ReasonRelay, "object %s is signed by %s, whose objects %s may not relay", o.ID, name, from)
+	}
+	if name != from {
+		// A relay passes on only what its signer shared widely:
+		// AMBER and above went to named recipients.
+		if t, err := partner.TLPOf(o.Raw); err != nil || (t != intel.TLPClear && t != intel.TLPGreen) {
+			return nil, refuse(ReasonRelay, "object %s of %s relayed by %s is marked TLP:%s: only TLP:CLEAR and GREEN objects are relayed",
+				o.ID, name, from, strings.ToUpper(string(t)))
+		}
 	}
 	hash, err := stix.ContentHash(o.Raw)
 	if err != nil {
-		return nil, nil, &Refused{ReasonMalformed, err}
-	}
-	hx := hex.EncodeToString(hash[:])
-	prev := batch[o.ID]
-	if prev == nil {
-		prev = s.held[o.ID]
-	}
-	if prev != nil {
-		if prev.CreatedBy != o.CreatedByRef {
-			return nil, nil, refuse(ReasonOwner, "object %s belongs to %s: only its creator may change or revoke it", o.ID, prev.CreatedBy)
-		}
-		switch c := o.Modified.Compare(prev.Modified); {
-		case c < 0:
-			return nil, nil, refuse(ReasonStale, "object %s: %s: modified %s, and %s is held", o.ID, stix.ErrStale,
-				stix.FormatTimestamp(o.Modified), stix.FormatTimestamp(prev.Modified))
-		case c == 0 && prev.Hash == hx:
-			return nil, nil, nil
-		case c == 0:
-			return nil, nil, refuse(ReasonConflict, "object %s: %s: modified %s holds other content", o.ID, stix.ErrConflict, stix.FormatTimestamp(o.Modified))
-		}
+		return nil, &Refused{ReasonMalformed, err}
 	}
 	var ins []intel.Indicator
-	if o.Type == "indicator" {
+	switch o.Type {
+	case "indicator":
 		ins, err = stix.ToIndicators(o, "partner:"+name, name, now)
 		if err != nil {
-			return nil, nil, &Refused{ReasonValue, fmt.Errorf("object %s: %w", o.ID, err)}
+			return nil, &Refused{ReasonValue, fmt.Errorf("object %s: %w", o.ID, err)}
 		}
-	}
-	if o.Type == "sighting" {
+	case "sighting":
 		if err := s.sightingOfOurs(o); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		s.cfg.Metrics.sightingsIn.WithLabelValues(name).Inc()
-		s.cfg.Log.Warn("sharing: a partner sighted one of our indicators", "from", from, "signer", name, "sighting", o.ID)
 	}
-	h := &held{ID: o.ID, Modified: o.Modified, CreatedBy: o.CreatedByRef, Hash: hx, From: from, Signer: name, Taken: now}
+	var rv struct {
+		Revoked bool `json:"revoked"`
+	}
+	_ = json.Unmarshal(o.Raw, &rv)
+	h := &held{ID: o.ID, Modified: o.Modified, CreatedBy: o.CreatedByRef, Hash: hex.EncodeToString(hash[:]), From: from, Signer: name, Taken: now}
 	if len(ins) > 0 {
 		h.TLP = ins[0].TLP
 	}
-	return h, ins, nil
+	return &candidate{o: o, h: h, ins: ins, revoked: rv.Revoked}, nil
+}
+
+// order decides a verified object against the version held of it (or
+// taken earlier in the batch): true for a duplicate, or why it is
+// refused (an older version, other content under the same version, a
+// revocation of an object its creator never sent us).
+func (s *Service) order(c *candidate, batch map[string]*held) (bool, error) {
+	o, k := c.o, c.h.key()
+	prev := batch[k]
+	if prev == nil {
+		prev = s.held[k]
+	}
+	if prev == nil {
+		if c.revoked {
+			return false, refuse(ReasonOwner, "object %s is a revocation, and %s never sent us the object: only its creator revokes it", o.ID, c.h.Signer)
+		}
+		if o.Type == "sighting" {
+			s.cfg.Metrics.sightingsIn.WithLabelValues(c.h.Signer).Inc()
+			s.cfg.Log.Warn("sharing: a partner sighted one of our indicators", "from", c.h.From, "signer", c.h.Signer, "sighting", o.ID)
+		}
+		return false, nil
+	}
+	switch cmp := o.Modified.Compare(prev.Modified); {
+	case cmp < 0:
+		return false, refuse(ReasonStale, "object %s: %s: modified %s, and %s is held", o.ID, stix.ErrStale,
+			stix.FormatTimestamp(o.Modified), stix.FormatTimestamp(prev.Modified))
+	case cmp == 0 && prev.Hash == c.h.Hash:
+		return true, nil
+	case cmp == 0:
+		return false, refuse(ReasonConflict, "object %s: %s: modified %s holds other content", o.ID, stix.ErrConflict, stix.FormatTimestamp(o.Modified))
+	}
+	return false, nil
 }
 
 func (s *Service) count(from string, out []taxii.Outcome) {

@@ -75,6 +75,11 @@ func (r *ring) NameOf(identity string) (string, bool) {
 	return "", false
 }
 
+func (r *ring) IdentityOf(name string) (string, bool) {
+	m, ok := r.members[name]
+	return m.self.Identity, ok
+}
+
 func (r *ring) MayRelay(sender, identity string) bool {
 	if m, ok := r.members[sender]; ok && m.self.Identity == identity {
 		return true

@@ -73,8 +73,9 @@ func (s *Service) Sight(ctx context.Context, peers []Peer, key, what, where stri
 	if peer == nil || !peer.Sightings {
 		return fmt.Errorf("%w: partner %s takes no sightings", ErrNoSighting, name)
 	}
+	ident, _ := s.cfg.Partners.IdentityOf(name)
 	s.mu.Lock()
-	h := s.held[id]
+	h := s.held[ident+"|"+id]
 	sid := sightingID(s.cfg.Self.Name, what, id)
 	_, done := s.sightings[sid]
 	s.mu.Unlock()

@@ -121,8 +121,8 @@ func (st *restored) apply(r *kafka.Record) error {
 			if _, err := hex.DecodeString(h.Hash); err != nil || len(h.Hash) != 64 || !stix.ValidID(h.ID) {
 				return fmt.Errorf("record %q: object %q, hash %q", k, h.ID, h.Hash)
 			}
-			if prev := st.held[h.ID]; prev == nil || h.Modified.After(prev.Modified) {
-				st.held[h.ID] = h
+			if prev := st.held[h.key()]; prev == nil || h.Modified.After(prev.Modified) {
+				st.held[h.key()] = h
 			}
 		}
 		st.seq = max(st.seq, b.Seq)

@@ -82,6 +82,10 @@ func (s *Service) Pull(ctx context.Context, p Peer, alias string, o PullOptions)
 		s.cfg.Metrics.pulls.WithLabelValues(p.Name, "ok").Inc()
 		now := s.cfg.Clock.Now()
 		if len(page.Objects) > 0 {
+			if page.DateAddedLast.After(now.Add(s.cfg.Skew)) {
+				return fmt.Errorf("sharing: pull %s/%s: %s %s is ahead of our clock (%s)", p.Name, alias, taxii.HeaderDateAddedLast,
+					taxii.FormatTime(page.DateAddedLast), taxii.FormatTime(now))
+			}
 			if page.DateAddedLast.IsZero() || !page.DateAddedLast.After(after) {
 				return fmt.Errorf("sharing: pull %s/%s: a page of %d objects whose %s (%s) is not after %s", p.Name, alias,
 					len(page.Objects), taxii.HeaderDateAddedLast, page.DateAddedLast, taxii.FormatTime(after))
@@ -101,6 +105,15 @@ func (s *Service) Pull(ctx context.Context, p Peer, alias string, o PullOptions)
 			s.mu.Unlock()
 			if _, err := s.Ingest(ctx, p.Name, alias, objs, page.DateAddedLast); err != nil {
 				return err
+			}
+			if held := s.Cursor(p.Name, alias); held.Before(page.DateAddedLast) {
+				// A page held back for an object dated ahead of our
+				// clock: ask again from where we were, a little later.
+				after, next = held, ""
+				if !sleep(ctx, futureRetry) {
+					return ctx.Err()
+				}
+				continue
 			}
 			after = page.DateAddedLast
 			s.cfg.Metrics.lag.WithLabelValues(p.Name).Set(now.Sub(page.DateAddedLast).Seconds())
@@ -130,6 +143,10 @@ func (s *Service) Pull(ctx context.Context, p Peer, alias string, o PullOptions)
 	}
 	return ctx.Err()
 }
+
+// futureRetry is how long a pull held back for a future-dated object
+// waits before asking again.
+const futureRetry = 5 * time.Second
 
 // minEmptyPoll is the least time between two requests of a pull that
 // found nothing.

@@ -291,6 +291,15 @@ func (r *Registry) NameOf(identity string) (string, bool) {
 	return e.public().Name, true
 }
 
+// IdentityOf is the STIX identity of the partner named name.
+func (r *Registry) IdentityOf(name string) (string, bool) {
+	e, ok := r.byName[name]
+	if !ok {
+		return "", false
+	}
+	return e.Identity, true
+}
+
 // Names lists the partners' names, sorted.
 func (r *Registry) Names() []string {
 	ns := make([]string, 0, len(r.byName))
