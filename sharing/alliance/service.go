@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -265,8 +266,20 @@ func (s *Service) intake(ctx context.Context, from string, objs []stix.Object, p
 	cands := make([]*candidate, len(objs))
 	for i := range objs {
 		out[i] = taxii.Outcome{ID: objs[i].ID, Version: objs[i].Modified}
-		cands[i], out[i].Err = s.verify(&objs[i], from, now)
 	}
+	// The signatures are checked on every core.
+	var wg sync.WaitGroup
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(objs)/64))
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(objs); i += workers {
+				cands[i], out[i].Err = s.verify(&objs[i], from, now)
+			}
+		}()
+	}
+	wg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	batch := map[string]*held{}
@@ -367,7 +380,7 @@ func (s *Service) verify(o *stix.Object, from string, now time.Time) (*candidate
 		}
 		return nil, &Refused{ReasonMalformed, err}
 	}
-	signer, err := stix.Verify(o.Raw, s.cfg.Partners)
+	signer, hash, err := stix.VerifyHash(o.Raw, s.cfg.Partners)
 	if err != nil {
 		return nil, &Refused{ReasonSignature, fmt.Errorf("object %s: %w", o.ID, err)}
 	}
@@ -388,10 +401,6 @@ func (s *Service) verify(o *stix.Object, from string, now time.Time) (*candidate
 			return nil, refuse(ReasonRelay, "object %s of %s relayed by %s is marked TLP:%s: only TLP:CLEAR and GREEN objects are relayed",
 				o.ID, name, from, strings.ToUpper(string(t)))
 		}
-	}
-	hash, err := stix.ContentHash(o.Raw)
-	if err != nil {
-		return nil, &Refused{ReasonMalformed, err}
 	}
 	var ins []intel.Indicator
 	switch o.Type {

@@ -55,6 +55,28 @@ func (s *Service) Pull(ctx context.Context, p Peer, alias string, o PullOptions)
 	// asked, so added_after stays as it was while next is followed.
 	start := after
 	next := ""
+	// While a page is taken, the next one (when the server said there is
+	// more) is already asked for: the transfer overlaps the checks.
+	type fetched struct {
+		page taxii.ObjectsPage
+		err  error
+		at   time.Time
+	}
+	var ahead chan fetched
+	fetch := func(q taxii.Query) chan fetched {
+		ch := make(chan fetched, 1)
+		go func() {
+			at := time.Now()
+			pg, err := p.Client.Objects(ctx, col, q)
+			ch <- fetched{pg, err, at}
+		}()
+		return ch
+	}
+	defer func() {
+		if ahead != nil {
+			<-ahead
+		}
+	}()
 	for ctx.Err() == nil {
 		if next == "" {
 			start = after
@@ -63,8 +85,18 @@ func (s *Service) Pull(ctx context.Context, p Peer, alias string, o PullOptions)
 		if next == "" {
 			q.Wait = o.Wait
 		}
-		asked := time.Now()
-		page, err := p.Client.Objects(ctx, col, q)
+		if ahead == nil || next == "" {
+			if ahead != nil {
+				<-ahead // asked for a page no longer wanted
+			}
+			ahead = fetch(q)
+		}
+		f := <-ahead
+		ahead = nil
+		page, err, asked := f.page, f.err, f.at
+		if err == nil && page.More && len(page.Objects) > 0 && page.Next != "" {
+			ahead = fetch(taxii.Query{AddedAfter: start, Next: page.Next, Limit: o.Page})
+		}
 		if d, limited := rateLimited(err); limited {
 			// The partner's budget for us is spent: wait as it says,
 			// without counting a failure.

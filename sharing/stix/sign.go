@@ -2,6 +2,7 @@ package stix
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -98,10 +99,22 @@ func Sign(raw []byte, k SigningKey) ([]byte, error) {
 // Verify checks raw's signature with keys and that the key signs for
 // the object's created_by_ref.
 func Verify(raw []byte, keys KeyLookup) (Signer, error) {
+	s, _, err := VerifyHash(raw, keys)
+	return s, err
+}
+
+// VerifyHash is Verify, also returning the object's ContentHash (the
+// bytes signed are the bytes hashed: one canonicalization for both).
+func VerifyHash(raw []byte, keys KeyLookup) (Signer, [32]byte, error) {
 	m, sb, msg, err := message(raw)
 	if err != nil {
-		return Signer{}, err
+		return Signer{}, [32]byte{}, err
 	}
+	s, err := verify(m, sb, msg, keys)
+	return s, sha256.Sum256(msg), err
+}
+
+func verify(m map[string]json.RawMessage, sb json.RawMessage, msg []byte, keys KeyLookup) (Signer, error) {
 	if sb == nil {
 		return Signer{}, ErrUnsigned
 	}
