@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cordonhq/cordon/internal/chain"
@@ -34,7 +35,15 @@ type Index struct {
 	feedIdx map[string]uint32
 	cats    []string
 	catIdx  map[string]uint8
+	// privacy is the alliance key: with it, screening also matches an
+	// address's keyed hash against hashed indicators (KindAddressHash).
+	privacy atomic.Pointer[[]byte]
 }
+
+// SetPrivacyKey gives the index the alliance key of partner sharing's
+// privacy mode (address.PrivacyHash): Screen then matches hashed
+// indicators too.
+func (x *Index) SetPrivacyKey(key []byte) { x.privacy.Store(&key) }
 
 type rec struct {
 	h1, h2 uint64

@@ -21,6 +21,10 @@ const (
 	KindAddress     Kind = "address"
 	KindTransaction Kind = "transaction"
 	KindContract    Kind = "contract"
+	// KindAddressHash is an address's keyed hash (address.PrivacyHash,
+	// 64 lowercase hex digits): partner sharing's privacy mode, matched
+	// when the index holds the alliance key.
+	KindAddressHash Kind = "address-hash"
 )
 
 // Categories an indicator may have. Others are accepted as given
@@ -203,6 +207,18 @@ func NormalizeValue(kind Kind, c chain.Chain, network, value string) (string, er
 			return "", fmt.Errorf("%w: contracts are Ethereum addresses", ErrInvalid)
 		}
 		return v, nil
+	case KindAddressHash:
+		v := strings.ToLower(strings.TrimSpace(value))
+		if !btcTxHash.MatchString(v) {
+			return "", fmt.Errorf("%w: %q is not an address hash (64 hex digits)", ErrInvalid, value)
+		}
+		if c != chain.ETH && c != chain.BTC {
+			return "", fmt.Errorf("%w: unknown chain %q", ErrInvalid, c)
+		}
+		if network == "" {
+			return "", fmt.Errorf("%w: an address hash names its network", ErrInvalid)
+		}
+		return v, nil
 	case KindTransaction:
 		v := strings.ToLower(strings.TrimSpace(value))
 		switch c {
@@ -223,7 +239,7 @@ func NormalizeValue(kind Kind, c chain.Chain, network, value string) (string, er
 		}
 		return v, nil
 	}
-	return "", fmt.Errorf("%w: kind %q: want address, transaction or contract", ErrInvalid, kind)
+	return "", fmt.Errorf("%w: kind %q: want address, transaction, contract or address-hash", ErrInvalid, kind)
 }
 
 // Validate checks an indicator and normalizes its value, category and

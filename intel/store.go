@@ -76,6 +76,11 @@ func Screen(x *Index, c chain.Chain, network, addr string, now time.Time) Verdic
 	if c == chain.ETH {
 		v.Matches = x.Lookup(v.Matches, c, KindContract, norm, now)
 	}
+	if k := x.privacy.Load(); k != nil && len(*k) >= address.MinPrivacyKey {
+		if h, err := address.PrivacyHash(*k, c, network, norm); err == nil {
+			v.Matches = x.Lookup(v.Matches, c, KindAddressHash, h, now)
+		}
+	}
 	v.Verdict = "clean"
 	for _, m := range v.Matches {
 		v.Verdict = "flagged"

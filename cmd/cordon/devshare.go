@@ -49,6 +49,7 @@ type devMember struct {
 	cluster            *kafka.Embedded
 	endpoints          endpoints
 	greenOnly          bool
+	allianceKey        string
 	registeredPartners []string
 }
 
@@ -62,13 +63,18 @@ func devAlliance(dataDir string, partners int) ([]*devMember, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The privacy mode's alliance key, the same for every member.
+	allianceKey, err := devToken(dataDir, "alliance-key")
+	if err != nil {
+		return nil, err
+	}
 	caDir := filepath.Join(dataDir, "dev-ca")
 	if err := os.MkdirAll(caDir, 0o700); err != nil {
 		return nil, err
 	}
 	ms := make([]*devMember, 0, partners+1)
 	for i, name := range devExchanges[:partners+1] {
-		m := &devMember{name: name, dir: dataDir, greenOnly: name == "exchange-c"}
+		m := &devMember{name: name, dir: dataDir, greenOnly: name == "exchange-c", allianceKey: allianceKey}
 		if i > 0 {
 			m.dir = filepath.Join(dataDir, "partners", name)
 		}
@@ -140,7 +146,7 @@ func (m *devMember) taxiiURL() string {
 // reading our indicators, posting to our inbox, pulled and pushed to;
 // exchange-c receives TLP:GREEN at most.
 func (m *devMember) sharingConfig(all []*devMember) alliance.Config {
-	c := alliance.Config{Name: m.name, Identity: m.identity, SigningKey: iconfig.SecretValue(m.seed),
+	c := alliance.Config{Name: m.name, Identity: m.identity, SigningKey: iconfig.SecretValue(m.seed), AllianceKey: iconfig.SecretValue(m.allianceKey),
 		Listen: "127.0.0.1:" + strconv.Itoa(m.port), CertFile: m.certFile, KeyFile: m.keyFile, PullWait: 20 * time.Second}
 	for _, o := range all {
 		if o == m {
@@ -148,7 +154,8 @@ func (m *devMember) sharingConfig(all []*devMember) alliance.Config {
 		}
 		p := partner.Partner{Name: o.name, Identity: o.identity, SigningKey: base64.StdEncoding.EncodeToString(o.pub),
 			CA: filepath.Join(filepath.Dir(m.certFile), "ca.pem"), Subject: o.name, URL: o.taxiiURL(),
-			Read: []string{alliance.Collection}, Write: []string{alliance.Inbox}, Push: true, MaxTLP: "amber", Amber: true, Sightings: true,
+			Read: []string{alliance.Collection, alliance.Hashed}, Write: []string{alliance.Inbox}, Pull: []string{alliance.Collection, alliance.Hashed},
+			Push: true, MaxTLP: "amber", Amber: true, Sightings: true,
 			// Loopback partners publishing in bursts (the benchmarks):
 			// budgets above the production default of 20/s.
 			Rate: 500, Burst: 1000}

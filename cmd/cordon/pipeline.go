@@ -240,6 +240,10 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 		p.close()
 		return nil, err
 	}
+	if k := cfg.Sharing.AllianceKeyBytes(); k != nil {
+		// The privacy mode: partners' hashed listings match here too.
+		s.indicators.store.Index.SetPrivacyKey(k)
+	}
 	s.addresses = &addressRegistry{store: registry.NewStore(p.producer), ready: p.kafkaReady, log: ilog}
 	s.components = []component{s.indicators, s.addresses}
 	checks.Add("intel", s.indicators.check)

@@ -38,6 +38,7 @@ func cmdShare(ctx context.Context, args []string) error {
 		fs.StringVar(&l.Description, "description", "", "what happened")
 		validFor := fs.Duration("valid-for", 0, "how long the listing holds (0: until revoked)")
 		fs.BoolVar(&l.Urgent, "urgent", false, "an active theft: post to every entitled partner at once")
+		fs.BoolVar(&l.Private, "private", false, "addresses tied to customers: publish their keyed hashes (the privacy mode, sharing.alliance_key)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
@@ -57,6 +58,7 @@ func cmdShare(ctx context.Context, args []string) error {
 		var rv alliance.Revocation
 		chainName := fs.String("chain", "", "eth or btc, with ADDRESS arguments")
 		fs.StringVar(&rv.Network, "network", "mainnet", "the chain's network")
+		fs.BoolVar(&rv.Private, "private", false, "revoke the private (hashed) listings of the addresses")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}

@@ -177,6 +177,17 @@ func TestAlliance(t *testing.T) {
 	require.Equal(t, "", flaggedBy(C, red), "RED never leaves A")
 	al.waitFlag(A, red, "exchange-a", 5*time.Second) // A screens with its RED listing itself
 
+	// A private listing (the privacy mode): partners match the address
+	// without its ever leaving A.
+	customer := addrN(5)
+	priv := al.publish(A, alliance.Listing{Chain: chain.ETH, Network: "devnet", Values: []string{customer}, Category: "fraud", Confidence: 60,
+		TLP: intel.TLPGreen, Private: true})
+	require.Len(t, priv, 1)
+	require.Equal(t, alliance.Hashed, priv[0].Collection)
+	require.NotContains(t, string(priv[0].Object), strings.TrimPrefix(customer, "0x"))
+	al.waitFlag(B, customer, "exchange-a", 5*time.Second)
+	al.waitFlag(C, customer, "exchange-a", 5*time.Second)
+
 	// C asking A for the AMBER object directly finds nothing; A's inbox
 	// is write-only (403).
 	cc := clientOf(t, C, A)
@@ -212,8 +223,12 @@ func TestAlliance(t *testing.T) {
 	for k, n := range counts {
 		require.Equal(t, 1, n, "%s written %d times to B's indicator topic", k, n)
 	}
-	// theft (listed, revoked), amber, marker and the 50: RED never came.
-	require.Len(t, counts, 2+1+1+50)
+	// theft (listed, revoked), amber, marker, the private one and the
+	// 50: RED never came.
+	require.Len(t, counts, 2+1+1+1+50)
+	for k := range counts {
+		require.NotContains(t, k, strings.TrimPrefix(customer, "0x"))
+	}
 
 	hostile(t, al, A, B, C)
 }

@@ -73,7 +73,7 @@ func newSharing(cfg config.Config, it *intel.Topic, reg prometheus.Registerer, r
 		return nil, nil, fmt.Errorf("sharing.cert_file: %w", err)
 	}
 	s := &sharingSvc{cfg: sc, kc: cfg.Kafka, intel: it, registry: r, cert: cert, metrics: alliance.NewMetrics(reg), ready: ready, log: log,
-		store: taxii.NewStore(clock.Real{}, alliance.Collection, alliance.Inbox),
+		store: taxii.NewStore(clock.Real{}, alliance.Collection, alliance.Inbox, alliance.Hashed),
 		self:  alliance.Self{Name: sc.Name, Identity: sc.Identity, Key: key}}
 	for _, name := range r.Names() {
 		p, _ := r.Partner(name)
@@ -92,7 +92,7 @@ func newSharing(cfg config.Config, it *intel.Topic, reg prometheus.Registerer, r
 		}
 		caller := taxii.Caller{Name: name}
 		s.peers = append(s.peers, alliance.Peer{Name: name, Client: c, Pull: p.Pull, Push: p.Push, Sightings: p.Sightings,
-			Entitled: func(rec *taxii.Record) bool { return r.MayReceive(caller, alliance.Collection, rec) }})
+			Entitled: func(alias string, rec *taxii.Record) bool { return r.MayReceive(caller, alias, rec) }})
 	}
 	var lc net.ListenConfig
 	if s.ln, err = lc.Listen(context.Background(), "tcp", sc.Listen); err != nil {
@@ -127,7 +127,7 @@ func (s *sharingSvc) Run(ctx context.Context) error {
 	err := retry.Do(ctx, restartPolicy, s.log, "sharing: opening its state failed", func(ctx context.Context) error {
 		var err error
 		svc, err = alliance.Open(ctx, alliance.ServiceConfig{Self: s.self, Partners: s.registry, Kafka: s.kc, Intel: s.intel, Store: s.store,
-			Log: s.log, Metrics: s.metrics})
+			Log: s.log, Metrics: s.metrics, AllianceKey: s.cfg.AllianceKeyBytes()})
 		return err
 	})
 	if err != nil || svc == nil {
@@ -140,7 +140,8 @@ func (s *sharingSvc) Run(ctx context.Context) error {
 		APIRoot: s.cfg.APIRoot, Store: s.store, Access: s.registry, Intake: svc, CursorKey: s.cursorKey(), Log: s.log,
 		Collections: []taxii.CollectionInfo{
 			{Alias: alliance.Collection, Title: "indicators of " + s.cfg.Name, Description: "our signed listings: read, and long-poll"},
-			{Alias: alliance.Inbox, Title: "inbox of " + s.cfg.Name, Description: "partners' urgent listings, revocations and sightings: write only"}}})
+			{Alias: alliance.Inbox, Title: "inbox of " + s.cfg.Name, Description: "partners' urgent listings, revocations and sightings: write only"},
+			{Alias: alliance.Hashed, Title: "hashed listings of " + s.cfg.Name, Description: "the privacy mode: keyed hashes of addresses tied to customers"}}})
 	if err != nil {
 		return fmt.Errorf("sharing: %w", err)
 	}

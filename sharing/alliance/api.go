@@ -83,6 +83,8 @@ type Revocation struct {
 	Network string      `json:"network,omitempty"`
 	Kind    intel.Kind  `json:"kind,omitempty"`
 	Values  []string    `json:"values,omitempty"`
+	// Private: the values' hashed listings (the privacy mode).
+	Private bool `json:"private,omitempty"`
 }
 
 func (a *API) revoke(w http.ResponseWriter, r *http.Request) {
@@ -106,7 +108,7 @@ func (a *API) revoke(w http.ResponseWriter, r *http.Request) {
 	if len(rv.IDs) > 0 {
 		pub, err = svc.Revoke(r.Context(), rv.IDs)
 	} else {
-		pub, err = svc.RevokeValues(r.Context(), rv.Chain, rv.Network, rv.Kind, rv.Values)
+		pub, err = svc.RevokeValues(r.Context(), rv.Chain, rv.Network, rv.Kind, rv.Values, rv.Private)
 	}
 	if err != nil {
 		apiauth.Fail(w, status(err), "%v", err)

@@ -45,6 +45,12 @@ type Config struct {
 	PullWait time.Duration `yaml:"pull_wait"`
 	// PullPage is the page size of a pull (default 1000).
 	PullPage int `yaml:"pull_page"`
+	// AllianceKey is the privacy mode's key, shared by the alliance's
+	// members (a secret of at least 32 bytes): private listings are
+	// published as keyed hashes of their addresses to the hashed
+	// collection, and every instance screening with this config matches
+	// partners' hashed listings. Empty: no privacy mode.
+	AllianceKey config.Secret `yaml:"alliance_key"`
 	// Partners are the alliance's members, and who may do what.
 	partner.Config `yaml:",inline"`
 }
@@ -91,6 +97,9 @@ func (c *Config) Validate(p *config.Problems, key string) {
 	if v := c.CursorKey.Value(); v != "" && len(v) < 32 {
 		p.Add(key+".cursor_key", "shorter than 32 bytes")
 	}
+	if v := c.AllianceKey.Value(); v != "" && len(v) < stix.MinAllianceKey {
+		p.Add(key+".alliance_key", "shorter than %d bytes", stix.MinAllianceKey)
+	}
 	if c.PullWait < 0 || c.PullWait > 5*time.Minute {
 		p.Add(key+".pull_wait", "%s: want 0 to 5m", c.PullWait)
 	}
@@ -115,4 +124,12 @@ func (c *Config) Key() (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("want the standard base64 of a 32-byte Ed25519 seed (cordon share keygen)")
 	}
 	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// AllianceKeyBytes is the alliance key (nil when not set).
+func (c *Config) AllianceKeyBytes() []byte {
+	if v := c.AllianceKey.Value(); v != "" {
+		return []byte(v)
+	}
+	return nil
 }

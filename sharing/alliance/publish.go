@@ -30,11 +30,15 @@ type Listing struct {
 	// partner at once instead of waiting for their pull.
 	Urgent bool        `json:"urgent,omitempty"`
 	Refs   []intel.Ref `json:"external_references,omitempty"`
+	// Private listings (addresses tied to customers) are published as
+	// keyed hashes to the hashed collection (the privacy mode).
+	Private bool `json:"private,omitempty"`
 }
 
 // Published is one object published.
 type Published struct {
-	ID       string          `json:"id"`
+	ID         string          `json:"id"`
+	Collection string          `json:"collection"`
 	Value    string          `json:"value"`
 	Version  time.Time       `json:"version"`
 	TLP      intel.TLP       `json:"tlp"`
@@ -68,6 +72,24 @@ func (s *Service) Publish(ctx context.Context, l Listing) ([]Published, error) {
 	if l.Kind == "" {
 		l.Kind = intel.KindAddress
 	}
+	col := Collection
+	if l.Private {
+		if len(s.cfg.AllianceKey) == 0 {
+			return nil, fmt.Errorf("sharing: %w: a private listing needs the alliance key (sharing.alliance_key)", errListing)
+		}
+		if l.Kind != intel.KindAddress {
+			return nil, fmt.Errorf("sharing: %w: private listings are of addresses", errListing)
+		}
+		hashed := make([]string, len(l.Values))
+		for i, v := range l.Values {
+			h, err := stix.HashValue(s.cfg.AllianceKey, l.Chain, l.Network, v)
+			if err != nil {
+				return nil, fmt.Errorf("sharing: %w: value %d (%q): %w", errListing, i, v, err)
+			}
+			hashed[i] = h
+		}
+		l.Values, l.Kind, col = hashed, intel.KindAddressHash, Hashed
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.cfg.Clock.Now().UTC().Truncate(time.Millisecond)
@@ -93,7 +115,7 @@ func (s *Service) Publish(ctx context.Context, l Listing) ([]Published, error) {
 		}
 		ins = append(ins, in)
 	}
-	return s.commitOwn(ctx, ins, func(in *intel.Indicator) ([]byte, error) {
+	return s.commitOwn(ctx, col, ins, func(in *intel.Indicator) ([]byte, error) {
 		return stix.FromIndicator(in, s.cfg.Self.Identity, stix.Options{Urgent: l.Urgent})
 	})
 }
@@ -110,6 +132,7 @@ func (s *Service) Revoke(ctx context.Context, ids []string) ([]Published, error)
 	now := s.cfg.Clock.Now().UTC().Truncate(time.Millisecond)
 	var ins []intel.Indicator
 	raws := map[string][]byte{}
+	cols := map[string][]intel.Indicator{}
 	for _, id := range ids {
 		prev, ok := s.ours(id)
 		if !ok {
@@ -130,15 +153,25 @@ func (s *Service) Revoke(ctx context.Context, ids []string) ([]Published, error)
 		in := prev.Indicator
 		in.Modified, in.Revoked = mod, true
 		ins = append(ins, in)
+		cols[prev.col] = append(cols[prev.col], in)
 	}
-	if len(ins) == 0 {
-		return nil, nil
+	var out []Published
+	for _, col := range []string{Collection, Hashed} {
+		if len(cols[col]) == 0 {
+			continue
+		}
+		pub, err := s.commitOwn(ctx, col, cols[col], func(in *intel.Indicator) ([]byte, error) { return raws[in.ID], nil })
+		if err != nil {
+			return out, err
+		}
+		out = append(out, pub...)
 	}
-	return s.commitOwn(ctx, ins, func(in *intel.Indicator) ([]byte, error) { return raws[in.ID], nil })
+	return out, nil
 }
 
-// RevokeValues revokes our indicators of the given values.
-func (s *Service) RevokeValues(ctx context.Context, c chain.Chain, network string, kind intel.Kind, values []string) ([]Published, error) {
+// RevokeValues revokes our indicators of the given values (private:
+// the hashed listings of them).
+func (s *Service) RevokeValues(ctx context.Context, c chain.Chain, network string, kind intel.Kind, values []string, private bool) ([]Published, error) {
 	if kind == "" {
 		kind = intel.KindAddress
 	}
@@ -148,7 +181,14 @@ func (s *Service) RevokeValues(ctx context.Context, c chain.Chain, network strin
 		if err != nil {
 			return nil, fmt.Errorf("sharing: %w: %q: %w", errListing, v, err)
 		}
-		ids = append(ids, intel.ID(s.cfg.Self.Name, c, kind, n))
+		k := kind
+		if private {
+			if n, err = stix.HashValue(s.cfg.AllianceKey, c, network, n); err != nil {
+				return nil, fmt.Errorf("sharing: %w: %q: %w", errListing, v, err)
+			}
+			k = intel.KindAddressHash
+		}
+		ids = append(ids, intel.ID(s.cfg.Self.Name, c, k, n))
 	}
 	return s.Revoke(ctx, ids)
 }
@@ -156,11 +196,17 @@ func (s *Service) RevokeValues(ctx context.Context, c chain.Chain, network strin
 type own struct {
 	intel.Indicator
 	raw []byte
+	col string
 }
 
 // ours is the newest version of one of our published indicators.
 func (s *Service) ours(id string) (own, bool) {
-	p, err := s.cfg.Store.Query(Collection, taxii.Filter{IDs: []string{id}}, 1)
+	col := Collection
+	p, err := s.cfg.Store.Query(col, taxii.Filter{IDs: []string{id}}, 1)
+	if err == nil && len(p.Records) == 0 {
+		col = Hashed
+		p, err = s.cfg.Store.Query(col, taxii.Filter{IDs: []string{id}}, 1)
+	}
 	if err != nil || len(p.Records) == 0 {
 		return own{}, false
 	}
@@ -173,12 +219,12 @@ func (s *Service) ours(id string) (own, bool) {
 	if err != nil || len(ins) != 1 {
 		return own{}, false
 	}
-	return own{Indicator: ins[0], raw: r.Raw}, true
+	return own{Indicator: ins[0], raw: r.Raw, col: col}, true
 }
 
 // commitOwn signs each indicator's object (made by form), reads it back
 // as partners will, and commits the objects and indicators together.
-func (s *Service) commitOwn(ctx context.Context, ins []intel.Indicator, form func(*intel.Indicator) ([]byte, error)) ([]Published, error) {
+func (s *Service) commitOwn(ctx context.Context, col string, ins []intel.Indicator, form func(*intel.Indicator) ([]byte, error)) ([]Published, error) {
 	key := stix.SigningKey{Identity: s.cfg.Self.Identity, Key: s.cfg.Self.Key}
 	recs := make([]taxii.Record, 0, len(ins))
 	own := make([]intel.Indicator, 0, len(ins))
@@ -202,10 +248,10 @@ func (s *Service) commitOwn(ctx context.Context, ins []intel.Indicator, form fun
 		}
 		own = append(own, back...)
 		recs = append(recs, taxii.Record{ID: o.ID, Type: o.Type, SpecVersion: o.SpecVersion, Version: o.Modified, Raw: signed})
-		out = append(out, Published{ID: o.ID, Value: ins[i].Value, Version: o.Modified, TLP: back[0].TLP, Urgent: stix.Urgent(o),
+		out = append(out, Published{ID: o.ID, Collection: col, Value: ins[i].Value, Version: o.Modified, TLP: back[0].TLP, Urgent: stix.Urgent(o),
 			Revoked: back[0].Revoked, Object: signed})
 	}
-	added, err := s.cfg.Store.AddWith(Collection, recs, func(col string, batch []taxii.Record) error {
+	added, err := s.cfg.Store.AddWith(col, recs, func(col string, batch []taxii.Record) error {
 		krs := make([]kafka.Record, 0, len(batch)+len(own))
 		for i := range batch {
 			r, err := record(s.topic, kindObject, objectKey(col, &batch[i]), &batch[i])

@@ -51,6 +51,11 @@ const (
 	// Inbox is the collection partners post to: their urgent listings,
 	// revocations and sightings. It is written, never read.
 	Inbox = "inbox"
+	// Hashed is the privacy mode's collection: our listings of
+	// addresses tied to customers rather than criminals, each value the
+	// address's keyed hash with the alliance key, so partners holding
+	// the key match an address without learning the list.
+	Hashed = "hashed"
 )
 
 // ServiceConfig configures the service.
@@ -68,6 +73,8 @@ type ServiceConfig struct {
 	// Skew is how far in the future a partner's object may be dated
 	// (stix.MaxSkew).
 	Skew time.Duration
+	// AllianceKey is the privacy mode's key (nil: no private listings).
+	AllianceKey []byte
 }
 
 // Service is partner sharing's state and intake: it serves our

@@ -201,7 +201,7 @@ func TestPublishIngestRevokeRestart(t *testing.T) {
 	require.True(t, out[0].Duplicate, "the same version again is a duplicate, not an error")
 
 	c.Advance(time.Second)
-	rev, err := A.svc.RevokeValues(ctx, chain.ETH, "mainnet", "", []string{ethAddr})
+	rev, err := A.svc.RevokeValues(ctx, chain.ETH, "mainnet", "", []string{ethAddr}, false)
 	require.NoError(t, err)
 	require.Len(t, rev, 1)
 	require.True(t, rev[0].Revoked)

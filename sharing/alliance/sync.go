@@ -23,9 +23,9 @@ type Peer struct {
 	Push bool
 	// Sightings: we post it our sightings of its indicators.
 	Sightings bool
-	// Entitled tells whether it may receive one of our records (its
-	// read rights and TLP, as for its pulls).
-	Entitled func(rec *taxii.Record) bool
+	// Entitled tells whether it may receive one of our records of the
+	// collection alias (its read rights and TLP, as for its pulls).
+	Entitled func(alias string, rec *taxii.Record) bool
 }
 
 // PullOptions tune a pull.
@@ -228,7 +228,7 @@ func (s *Service) Push(ctx context.Context, peers []Peer, pub []Published) {
 		objs := make([]json.RawMessage, 0, len(pub))
 		for _, o := range pub {
 			rec := &taxii.Record{ID: o.ID, Type: "indicator", SpecVersion: "2.1", Version: o.Version, Raw: o.Object}
-			if p.Entitled == nil || p.Entitled(rec) {
+			if p.Entitled != nil && p.Entitled(o.Collection, rec) {
 				objs = append(objs, o.Object)
 			}
 		}

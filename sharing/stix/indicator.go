@@ -90,6 +90,21 @@ var patternRE = regexp.MustCompile(`^\[cryptocurrency-wallet:value = '([0-9A-Za-
 
 func walletPattern(v string) string { return "[cryptocurrency-wallet:value = '" + v + "']" }
 
+// hashPatternRE is the pattern of a hashed indicator (privacy mode): a
+// custom object type, so that no STIX consumer takes the hash for an
+// address.
+var hashPatternRE = regexp.MustCompile(`^\[x-cordon-address-hash:value = '([0-9a-f]{64})'\]$`)
+
+func hashPattern(v string) string { return "[x-cordon-address-hash:value = '" + v + "']" }
+
+// patternOf is the pattern of a value of kind.
+func patternOf(kind intel.Kind, v string) string {
+	if kind == intel.KindAddressHash {
+		return hashPattern(v)
+	}
+	return walletPattern(v)
+}
+
 // networkRE is a network's name: mainnet, devnet, sepolia, regtest…
 var networkRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 
@@ -158,7 +173,7 @@ func fromIndicator(in *intel.Indicator, identity string, opts Options) (*indicat
 	if kind == "" {
 		kind = intel.KindAddress
 	}
-	if kind != intel.KindAddress && kind != intel.KindContract {
+	if kind != intel.KindAddress && kind != intel.KindContract && kind != intel.KindAddressHash {
 		return nil, fmt.Errorf("%w: %s (intel reads wallet values only)", ErrUnsupportedKind, kind)
 	}
 	if in.Chain != chain.ETH && in.Chain != chain.BTC {
@@ -192,7 +207,7 @@ func fromIndicator(in *intel.Indicator, identity string, opts Options) (*indicat
 	o := &indicatorObject{
 		Type: "indicator", SpecVersion: "2.1", ID: in.ID, CreatedByRef: identity,
 		Created: FormatTimestamp(in.Created), Modified: FormatTimestamp(in.Modified),
-		Pattern: walletPattern(v), PatternType: "stix", ValidFrom: FormatTimestamp(in.ValidFrom),
+		Pattern: patternOf(kind, v), PatternType: "stix", ValidFrom: FormatTimestamp(in.ValidFrom),
 		Revoked: in.Revoked, Confidence: in.Confidence, MarkingRefs: []string{marking},
 		Chain: string(in.Chain), Network: in.Network, Kind: string(kind), Urgent: opts.Urgent,
 	}
@@ -292,6 +307,9 @@ func cordonIndicator(o *Object, p *cordonProps, feed, source string, now time.Ti
 	if !networkRE.MatchString(network) {
 		return nil, fmt.Errorf("%w: x_cordon_network %q", ErrMalformed, network)
 	}
+	if kind == intel.KindAddressHash {
+		return hashedIndicator(o, p, c, network, feed, source, now)
+	}
 	if kind != intel.KindAddress && kind != intel.KindContract {
 		return nil, fmt.Errorf("%w: x_cordon_kind %q", ErrUnsupportedKind, kind)
 	}
@@ -333,6 +351,41 @@ func cordonIndicator(o *Object, p *cordonProps, feed, source string, now time.Ti
 	}
 	in := ins[0]
 	in.Kind, in.Chain, in.Network, in.Value = kind, c, network, norm
+	if len(p.Labels) == 1 {
+		in.Category = p.Labels[0]
+	}
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	return &in, nil
+}
+
+// hashedIndicator reads a hashed indicator (privacy mode): intel reads
+// the rest of the object around a stand-in address, and the value is the
+// hash.
+func hashedIndicator(o *Object, p *cordonProps, c chain.Chain, network, feed, source string, now time.Time) (*intel.Indicator, error) {
+	m := hashPatternRE.FindStringSubmatch(p.Pattern)
+	if m == nil {
+		return nil, fmt.Errorf("%w: pattern %q: a hashed indicator's is %s", ErrMalformed, p.Pattern, hashPattern("64 HEX DIGITS"))
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(o.Raw, &all); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	all["pattern"], _ = json.Marshal(walletPattern(standIn[c]))
+	raw, err := json.Marshal(all)
+	if err != nil {
+		return nil, err
+	}
+	ins, _, err := intel.IndicatorsFromSTIX(raw, feed, source, now)
+	if err != nil {
+		return nil, err
+	}
+	if len(ins) != 1 {
+		return nil, fmt.Errorf("%d indicators from one hashed value", len(ins))
+	}
+	in := ins[0]
+	in.Kind, in.Chain, in.Network, in.Value = intel.KindAddressHash, c, network, m[1]
 	if len(p.Labels) == 1 {
 		in.Category = p.Labels[0]
 	}

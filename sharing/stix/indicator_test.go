@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -452,4 +453,46 @@ func FuzzToIndicators(f *testing.F) {
 			require.NoError(t, ins[i].Validate())
 		}
 	})
+}
+
+// TestHashedIndicatorRoundTrip: a hashed indicator (privacy mode) is
+// written with a pattern no STIX consumer takes for an address, and reads
+// back as the same hash on the same chain and network.
+func TestHashedIndicatorRoundTrip(t *testing.T) {
+	at := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	key := bytes.Repeat([]byte{9}, 32)
+	for _, c := range []struct {
+		chain   chain.Chain
+		network string
+		addr    string
+	}{{chain.ETH, "mainnet", "0x098B716B8Aaf21512996dC57EB0615e2383E2f96"}, {chain.BTC, "mainnet", "12QtD5BFwRsdNsAZY76UVE1xyCGNTojH9h"}} {
+		h, err := HashValue(key, c.chain, c.network, c.addr)
+		require.NoError(t, err)
+		in := intel.Indicator{ID: "indicator--11111111-2222-4333-8444-555555555555", Kind: intel.KindAddressHash, Chain: c.chain, Network: c.network,
+			Value: h, Category: "fraud", Confidence: 70, TLP: intel.TLPAmber, ValidFrom: at, Created: at, Modified: at}
+		raw, err := FromIndicator(&in, "identity--11111111-1111-4111-8111-111111111111", Options{})
+		require.NoError(t, err)
+		require.Contains(t, string(raw), `"pattern":"[x-cordon-address-hash:value = '`+h+`']"`)
+		require.NotContains(t, strings.ToLower(string(raw)), strings.ToLower(c.addr[2:]), "the address never appears")
+		o, err := DecodeObject(raw, DefaultLimits)
+		require.NoError(t, err)
+		ins, err := ToIndicators(o, "partner:x", "x", at)
+		require.NoError(t, err)
+		require.Len(t, ins, 1)
+		require.Equal(t, intel.KindAddressHash, ins[0].Kind)
+		require.Equal(t, h, ins[0].Value)
+		require.Equal(t, c.chain, ins[0].Chain)
+		require.Equal(t, "fraud", ins[0].Category)
+		require.Equal(t, intel.TLPAmber, ins[0].TLP)
+		// An index with the alliance key matches the address; without it,
+		// nothing.
+		x := intel.NewIndex()
+		x.Put(&ins[0])
+		require.Equal(t, "clean", intel.Screen(x, c.chain, c.network, c.addr, at).Verdict)
+		x.SetPrivacyKey(key)
+		require.Equal(t, "flagged", intel.Screen(x, c.chain, c.network, c.addr, at).Verdict)
+		if c.chain == chain.ETH {
+			require.Equal(t, "clean", intel.Screen(x, c.chain, "sepolia", c.addr, at).Verdict, "another network hashes otherwise")
+		}
+	}
 }

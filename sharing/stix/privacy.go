@@ -1,40 +1,16 @@
 package stix
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
-	"fmt"
-
 	"github.com/cordonhq/cordon/internal/address"
 	"github.com/cordonhq/cordon/internal/chain"
 )
 
 // MinAllianceKey is the shortest alliance key HashValue takes.
-const MinAllianceKey = 32
+const MinAllianceKey = address.MinPrivacyKey
 
-// HashValue is an address's keyed hash for the privacy mode: partners
-// who hold the alliance key match an address against a collection of
-// such hashes without the collection revealing its addresses. It is the
-// lowercase hex of HMAC-SHA256(key, "cordon-privacy/v1" 0x00 chain 0x00
-// network 0x00 address), the address in its one normal form per chain
-// and network (internal/address: Ethereum lowercase hex, Bitcoin in its
-// network's encoding), so every partner hashes the same address to the
-// same value however it was written, and the same string on another
-// chain or network to another one.
+// HashValue is an address's keyed hash for the privacy mode
+// (address.PrivacyHash): the value of a hashed indicator
+// (intel.KindAddressHash).
 func HashValue(key []byte, c chain.Chain, network, addr string) (string, error) {
-	if len(key) < MinAllianceKey {
-		return "", fmt.Errorf("privacy hash: the alliance key has %d bytes: want at least %d", len(key), MinAllianceKey)
-	}
-	if network == "" {
-		return "", errors.New("privacy hash: no network")
-	}
-	v, err := address.Normalize(c, network, addr)
-	if err != nil {
-		return "", fmt.Errorf("privacy hash: %w", err)
-	}
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte("cordon-privacy/v1\x00" + string(c) + "\x00" + network + "\x00" + v))
-	return hex.EncodeToString(m.Sum(nil)), nil
+	return address.PrivacyHash(key, c, network, addr)
 }
