@@ -336,7 +336,7 @@ func hostile(t *testing.T, al *alliance3, A, B, C *devMember) {
 	stranger, err := tls.X509KeyPair(certPEM, keyPEM)
 	require.NoError(t, err)
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{stranger}, InsecureSkipVerify: true}}} //nolint:gosec // test: the client side does not matter
-	_, err = hc.Get(B.taxiiURL() + "collections/")                                                                                          //nolint:noctx // test
+	_, err = hc.Get(B.taxiiURL() + "collections/")                                                                                                    //nolint:noctx // test
 	require.Error(t, err, "a certificate named exchange-c from an unknown CA")
 	hc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // test
 	_, err = hc.Get(B.taxiiURL() + "collections/")                                                        //nolint:noctx // test

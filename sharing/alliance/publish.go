@@ -39,13 +39,13 @@ type Listing struct {
 type Published struct {
 	ID         string          `json:"id"`
 	Collection string          `json:"collection"`
-	Value    string          `json:"value"`
-	Version  time.Time       `json:"version"`
-	TLP      intel.TLP       `json:"tlp"`
-	Urgent   bool            `json:"urgent,omitempty"`
-	Revoked  bool            `json:"revoked,omitempty"`
-	Object   json.RawMessage `json:"object"`
-	Recorded time.Time       `json:"recorded"`
+	Value      string          `json:"value"`
+	Version    time.Time       `json:"version"`
+	TLP        intel.TLP       `json:"tlp"`
+	Urgent     bool            `json:"urgent,omitempty"`
+	Revoked    bool            `json:"revoked,omitempty"`
+	Object     json.RawMessage `json:"object"`
+	Recorded   time.Time       `json:"recorded"`
 }
 
 // MaxListing bounds the values of one listing.
