@@ -43,7 +43,7 @@ func cmdShare(ctx context.Context, args []string) error {
 			return err
 		}
 		if *chainName == "" || l.Category == "" || fs.NArg() == 0 {
-			return errors.New("usage: cordon share publish --chain eth|btc --category CATEGORY [--urgent] [--tlp amber] ADDRESS...")
+			return errors.New("usage: cordon share publish --chain eth|btc --category CATEGORY [--urgent] [--private] [--tlp amber] ADDRESS, one or more")
 		}
 		t, err := intel.ParseTLP(*tlp)
 		if err != nil {
@@ -63,7 +63,7 @@ func cmdShare(ctx context.Context, args []string) error {
 			return err
 		}
 		if fs.NArg() == 0 {
-			return errors.New("usage: cordon share revoke (--chain eth|btc ADDRESS... | INDICATOR-ID...)")
+			return errors.New("usage: cordon share revoke (--chain eth|btc [--private] ADDRESS | INDICATOR-ID), one or more")
 		}
 		if *chainName != "" {
 			rv.Chain, rv.Values = chain.Chain(*chainName), fs.Args()

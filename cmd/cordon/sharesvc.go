@@ -119,7 +119,7 @@ func (s *sharingSvc) cursorKey() []byte {
 // Run opens the service once Kafka is ready, then serves partners and
 // pulls from them until ctx ends.
 func (s *sharingSvc) Run(ctx context.Context) error {
-	defer s.ln.Close()
+	defer func() { _ = s.ln.Close() }()
 	if !waitReady(ctx, s.ready) {
 		return nil
 	}
@@ -201,8 +201,8 @@ func (s *sharingSvc) sightDeposits(ctx context.Context, svc *alliance.Service) e
 	kc.Topics.Fill()
 	return kafka.ReadLog(ctx, kc, kc.Topics.Deposits, kafka.LogOptions{Follow: true, ClientID: "sharing-sightings"}, func(r *kafka.Record) error {
 		var ev credit.DepositEvent
-		if json.Unmarshal(r.Value, &ev) != nil || ev.Status != credit.StatusHeld {
-			return nil
+		if err := json.Unmarshal(r.Value, &ev); err != nil || ev.Status != credit.StatusHeld {
+			return nil //nolint:nilerr // a record crediting's readers refuse is no sighting
 		}
 		for _, h := range ev.Indicators {
 			if !strings.HasPrefix(h.Indicator, "partner:") {

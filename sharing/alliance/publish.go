@@ -130,7 +130,6 @@ func (s *Service) Revoke(ctx context.Context, ids []string) ([]Published, error)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.cfg.Clock.Now().UTC().Truncate(time.Millisecond)
-	var ins []intel.Indicator
 	raws := map[string][]byte{}
 	cols := map[string][]intel.Indicator{}
 	for _, id := range ids {
@@ -152,7 +151,6 @@ func (s *Service) Revoke(ctx context.Context, ids []string) ([]Published, error)
 		raws[id] = raw
 		in := prev.Indicator
 		in.Modified, in.Revoked = mod, true
-		ins = append(ins, in)
 		cols[prev.col] = append(cols[prev.col], in)
 	}
 	var out []Published

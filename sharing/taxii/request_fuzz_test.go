@@ -27,9 +27,7 @@ func FuzzServerRequest(f *testing.F) {
 	e := newEnv(f, func(c *ServerConfig) { c.MaxWait = 0 })
 	e.post(indicator(1, 0, ""), indicator(2, 0, ""))
 	f.Fuzz(func(t *testing.T, path, query, accept, prefer string) {
-		if strings.Contains(path, "%s") {
-			path = strings.Replace(path, "%s", CollectionID("intel"), 1)
-		}
+		path = strings.Replace(path, "%s", CollectionID("intel"), 1)
 		u := "/alliance/" + path
 		req := httptest.NewRequest(http.MethodGet, "http://x/", nil)
 		req.URL.Path, req.URL.RawQuery = u, query
