@@ -1,8 +1,6 @@
 package intel
 
 import (
-	"crypto/sha1" //nolint:gosec // RFC 4122 name-based (v5) UUIDs are defined on SHA-1
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -11,6 +9,7 @@ import (
 
 	"github.com/cordonhq/cordon/internal/address"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/uuid"
 )
 
 // Kind is what an indicator's value is.
@@ -298,13 +297,5 @@ var idNamespace = [16]byte{0x6b, 0x1f, 0x43, 0x0e, 0x8c, 0x2a, 0x4e, 0x55, 0x9b,
 // name-based (version 5) UUID, so importing a feed twice gives the same
 // ids.
 func ID(source string, c chain.Chain, kind Kind, value string) string {
-	h := sha1.New() //nolint:gosec // RFC 4122 version 5
-	h.Write(idNamespace[:])
-	h.Write([]byte(source + "\x00" + string(c) + "\x00" + string(kind) + "\x00" + value))
-	var u [16]byte
-	copy(u[:], h.Sum(nil))
-	u[6] = u[6]&0x0f | 0x50
-	u[8] = u[8]&0x3f | 0x80
-	x := hex.EncodeToString(u[:])
-	return "indicator--" + x[:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
+	return "indicator--" + uuid.V5(idNamespace, source+"\x00"+string(c)+"\x00"+string(kind)+"\x00"+value)
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -24,6 +23,7 @@ import (
 	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/internal/chain"
 	iconfig "github.com/cordonhq/cordon/internal/config"
+	"github.com/cordonhq/cordon/internal/uuid"
 	"github.com/cordonhq/cordon/sharing/alliance"
 	"github.com/cordonhq/cordon/sharing/partner"
 )
@@ -111,16 +111,14 @@ func devSharingKey(dir string) (seed, identity string, err error) {
 		return "", "", errors.Join(err1, err2)
 	}
 	var s [32]byte
-	var u [16]byte
 	if _, err := rand.Read(s[:]); err != nil {
 		return "", "", err
 	}
-	if _, err := rand.Read(u[:]); err != nil {
+	u, err := uuid.V4()
+	if err != nil {
 		return "", "", err
 	}
-	u[6], u[8] = u[6]&0x0f|0x40, u[8]&0x3f|0x80
-	x := hex.EncodeToString(u[:])
-	identity = "identity--" + x[:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
+	identity = "identity--" + u
 	seed = base64.StdEncoding.EncodeToString(s[:])
 	if err := os.WriteFile(kp, []byte(seed+"\n"), 0o600); err != nil {
 		return "", "", err

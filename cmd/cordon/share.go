@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/internal/uuid"
 	"github.com/cordonhq/cordon/sharing/alliance"
 )
 
@@ -110,13 +110,11 @@ func cmdShare(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		var u [16]byte
-		if _, err := rand.Read(u[:]); err != nil {
+		u, err := uuid.V4()
+		if err != nil {
 			return err
 		}
-		u[6], u[8] = u[6]&0x0f|0x40, u[8]&0x3f|0x80
-		x := hex.EncodeToString(u[:])
-		id := "identity--" + x[:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
+		id := "identity--" + u
 		fmt.Printf("# ours (keep signing_key secret: put it in a file and write file:PATH)\nsharing:\n  name: %s\n  identity: %s\n  signing_key: %s\n",
 			*name, id, base64.StdEncoding.EncodeToString(priv.Seed()))
 		fmt.Printf("# for our partners' sharing.partners\n- name: %s\n  identity: %s\n  signing_key: %s\n", *name, id, base64.StdEncoding.EncodeToString(pub))

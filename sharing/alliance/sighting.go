@@ -2,8 +2,6 @@ package alliance
 
 import (
 	"context"
-	"crypto/sha1" //nolint:gosec // RFC 4122 name-based (v5) UUIDs are defined on SHA-1
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/intel"
+	"github.com/cordonhq/cordon/internal/uuid"
 	"github.com/cordonhq/cordon/sharing/stix"
 	"github.com/cordonhq/cordon/sharing/taxii"
 )
@@ -42,15 +41,7 @@ var ErrNoSighting = errors.New("no sighting sent")
 var sightingNS = [16]byte{0x51, 0x6e, 0x3c, 0x7a, 0x0b, 0x92, 0x4d, 0x18, 0xa3, 0x4f, 0x2e, 0x61, 0x9d, 0x08, 0xc5, 0x77}
 
 func sightingID(self, what, indicator string) string {
-	h := sha1.New() //nolint:gosec // RFC 4122 version 5
-	h.Write(sightingNS[:])
-	h.Write([]byte(self + "\x00" + what + "\x00" + indicator))
-	var u [16]byte
-	copy(u[:], h.Sum(nil))
-	u[6] = u[6]&0x0f | 0x50
-	u[8] = u[8]&0x3f | 0x80
-	x := hex.EncodeToString(u[:])
-	return "sighting--" + x[:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
+	return "sighting--" + uuid.V5(sightingNS, self+"\x00"+what+"\x00"+indicator)
 }
 
 // Sight reports a match of the partner indicator key (an intel key,

@@ -3,8 +3,6 @@ package taxii
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cordonhq/cordon/internal/clock"
+	"github.com/cordonhq/cordon/internal/uuid"
 	"github.com/cordonhq/cordon/sharing/stix"
 )
 
@@ -704,46 +703,18 @@ func (s *Server) manifest(q *request, col CollectionInfo) *fault {
 }
 
 func (s *Server) object(q *request, col CollectionInfo, object string) *fault {
-	p, f := s.parseParams(q)
+	page, next, f := s.objectPage(q, col, object, "object", func(p params) []string { return p.versions })
 	if f != nil {
 		return f
-	}
-	if ok, err := s.visible(q, col, object); err != nil {
-		return s.internal(q, err)
-	} else if !ok {
-		return errNotFound
-	}
-	pg, f := s.pager(q, col, "object", object, p,
-		Filter{IDs: []string{object}, Versions: p.versions, SpecVersion: p.specs})
-	if f != nil {
-		return f
-	}
-	page, next, err := s.run(pg)
-	if err != nil {
-		return s.internal(q, err)
 	}
 	s.writeEnvelope(q, page, next)
 	return nil
 }
 
 func (s *Server) versions(q *request, col CollectionInfo, object string) *fault {
-	p, f := s.parseParams(q)
+	page, next, f := s.objectPage(q, col, object, "versions", func(params) []string { return []string{"all"} })
 	if f != nil {
 		return f
-	}
-	if ok, err := s.visible(q, col, object); err != nil {
-		return s.internal(q, err)
-	} else if !ok {
-		return errNotFound
-	}
-	pg, f := s.pager(q, col, "versions", object, p,
-		Filter{IDs: []string{object}, Versions: []string{"all"}, SpecVersion: p.specs})
-	if f != nil {
-		return f
-	}
-	page, next, err := s.run(pg)
-	if err != nil {
-		return s.internal(q, err)
 	}
 	out := Versions{More: page.More, Next: next}
 	for _, r := range page.Records {
@@ -752,6 +723,30 @@ func (s *Server) versions(q *request, col CollectionInfo, object string) *fault 
 	dateHeaders(q.w, page.Records)
 	s.writeJSON(q, http.StatusOK, &out)
 	return nil
+}
+
+// objectPage is a page of one object's versions the caller may see, for
+// endpoint (object: the versions its match[version] names; versions:
+// all): 404 when the caller sees none of them.
+func (s *Server) objectPage(q *request, col CollectionInfo, object, endpoint string, versions func(params) []string) (Page, string, *fault) {
+	p, f := s.parseParams(q)
+	if f != nil {
+		return Page{}, "", f
+	}
+	if ok, err := s.visible(q, col, object); err != nil {
+		return Page{}, "", s.internal(q, err)
+	} else if !ok {
+		return Page{}, "", errNotFound
+	}
+	pg, f := s.pager(q, col, endpoint, object, p, Filter{IDs: []string{object}, Versions: versions(p), SpecVersion: p.specs})
+	if f != nil {
+		return Page{}, "", f
+	}
+	page, next, err := s.run(pg)
+	if err != nil {
+		return Page{}, "", s.internal(q, err)
+	}
+	return page, next, nil
 }
 
 // FormatVersion writes an object's version as the versions and manifest
@@ -842,12 +837,8 @@ func (s *Server) status(q *request, id string) *fault {
 
 // newStatusID is a random (version 4) UUID.
 func newStatusID() string {
-	var u [16]byte
-	_, _ = rand.Read(u[:]) // never fails (crypto/rand)
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	x := hex.EncodeToString(u[:])
-	return x[:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
+	id, _ := uuid.V4() // never fails (crypto/rand)
+	return id
 }
 
 type statusEntry struct {

@@ -1,11 +1,11 @@
 package taxii
 
 import (
-	"crypto/sha1" //nolint:gosec // RFC 4122 name-based (v5) UUIDs are defined on SHA-1
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/cordonhq/cordon/internal/uuid"
 )
 
 // The TAXII 2.1 resources (OASIS TAXII Version 2.1, section 4 and 5),
@@ -147,14 +147,4 @@ var collectionNS = [16]byte{0x3a, 0x8e, 0x51, 0x0c, 0x44, 0x7b, 0x4f, 0x19, 0x8d
 // CollectionID is the id of the collection named alias: a name-based
 // (version 5) UUID, the same on every instance, so a partner's
 // configuration names collections by alias.
-func CollectionID(alias string) string {
-	h := sha1.New() //nolint:gosec // RFC 4122 version 5
-	h.Write(collectionNS[:])
-	h.Write([]byte(alias))
-	var u [16]byte
-	copy(u[:], h.Sum(nil))
-	u[6] = u[6]&0x0f | 0x50
-	u[8] = u[8]&0x3f | 0x80
-	x := hex.EncodeToString(u[:])
-	return x[:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
-}
+func CollectionID(alias string) string { return uuid.V5(collectionNS, alias) }
