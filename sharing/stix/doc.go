@@ -29,6 +29,8 @@
 // version to sign again; Urgent reads x_cordon_urgent. Sighting writes a
 // sighting of an indicator.
 //
-// Not built yet (issue 16): the checks of an object's values beyond
-// those, and the STIX form of a hashed indicator.
+// A hashed indicator (the privacy mode, intel.KindAddressHash) is
+// written with the pattern [x-cordon-address-hash:value = 'HEX'], which
+// no STIX consumer takes for an address, and reads back as the hash.
+// VerifyHash verifies and hashes an object in one canonicalization.
 package stix

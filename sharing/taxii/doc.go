@@ -79,5 +79,14 @@
 // most 10,000 (the oldest dropped first), and only the partner that
 // posted may read one; others get 404.
 //
-// Not built yet: the client, and metrics.
+// # Client
+//
+// Client is a strict TAXII 2.1 client (NewClient): https only, every
+// answer's status, media type and size checked, objects kept byte for
+// byte, errors as the server's error body (StatusError, RateLimited), All
+// following next (or the date-added header) and refusing a server that
+// makes no progress. Query.Wait asks for the long-poll.
+//
+// The server has no metrics of its own: partner sharing counts per
+// partner (sharing/alliance).
 package taxii
