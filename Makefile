@@ -27,7 +27,7 @@ dev-deps:
 
 ## run: build and start the whole system on embedded defaults (cordon dev)
 run: build btcd dev-deps
-	./$(BIN)/cordon dev $(ARGS)
+	./$(BIN)/cordon dev --partners 2 $(ARGS)
 
 ## test-deps: install what the tests need (kcat, clickhouse-server and clickhouse-client from Debian's packages)
 test-deps:

@@ -312,6 +312,15 @@ func showStatus(ctx context.Context, w io.Writer, sys *system, tr *devnet.Traffi
 				time.Now().Format("15:04:05"), "withdrawals", c[gate.StatusPending], c[gate.StatusCooling], c[gate.StatusApproved],
 				c[gate.StatusPaused], c[gate.StatusDenied], c[gate.StatusRejected], c[gate.StatusExpired], role)
 		}
+		if sys.sharing != nil {
+			if svc := sys.sharing.svc.Load(); svc != nil {
+				var b strings.Builder
+				for _, st := range svc.Stats(sys.sharing.registry.Names()) {
+					fmt.Fprintf(&b, "  %s: received %d refused %d lag %.3fs", st.Partner, st.Received, st.Refused, st.Lag)
+				}
+				fmt.Fprintf(w, "%s %-14s as %s%s\n", time.Now().Format("15:04:05"), "sharing", sys.sharing.self.Name, b.String())
+			}
+		}
 		if p.loader != nil {
 			state := "ok"
 			if err := p.loader.ready(); err != nil {
