@@ -20,7 +20,8 @@ import (
 // TestDevAlliance: cordon dev --partners 2 starts exchange-b and
 // exchange-c beside the main instance; exchange-b's urgent listing of
 // the simulated theft flags it at the main instance, whose crediting
-// holds the deposits it pays; cordon share commands work with each
+// holds the deposits it pays and denies the withdrawal to it, and tells
+// exchange-b of both (sightings); cordon share commands work with each
 // exchange's --data-dir, and a listing exchange-c publishes from the
 // command line flags at the main instance too.
 func TestDevAlliance(t *testing.T) {
@@ -32,7 +33,7 @@ func TestDevAlliance(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- cmdDev(ctx, []string{"--data-dir", dir, "--quiet", "--no-btc", "--no-clickhouse", "--block-interval", "300ms",
-			"--reorg-every", "0", "--log-level", "warn", "--partners", "2", "--withdrawal-every", "0"})
+			"--reorg-every", "0", "--log-level", "warn", "--partners", "2", "--withdrawal-every", "500ms"})
 	}()
 	defer func() {
 		cancel()
@@ -106,6 +107,17 @@ func TestDevAlliance(t *testing.T) {
 			break
 		}
 		require.True(t, time.Now().Before(deadline), "exchange-b received no sighting")
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// And of the withdrawal to the theft, which the gate denied.
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		_, m := httpGet(t, "http://"+ep.HTTP+"/metrics")
+		if strings.Contains(m, `cordon_sharing_sightings_sent_total{of="withdrawal",partner="exchange-b",result="sent"}`) {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "no sighting of a withdrawal sent to exchange-b")
 		time.Sleep(200 * time.Millisecond)
 	}
 

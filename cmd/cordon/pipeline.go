@@ -267,7 +267,7 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 		}
 		var sapi *alliance.API
 		if cfg.Runs(config.RoleShare) {
-			if s.sharing, sapi, err = newSharing(cfg, s.indicators.topic, reg, p.kafkaReady, log.With("component", "sharing")); err != nil {
+			if s.sharing, sapi, err = newSharing(cfg, s.indicators.topic, s.indicators.store.Index, reg, p.kafkaReady, log.With("component", "sharing")); err != nil {
 				s.close()
 				return nil, err
 			}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -24,11 +25,14 @@ import (
 	"github.com/cordonhq/cordon/credit"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/intel"
+	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/clock"
 	"github.com/cordonhq/cordon/internal/retry"
 	"github.com/cordonhq/cordon/sharing/alliance"
 	"github.com/cordonhq/cordon/sharing/partner"
 	"github.com/cordonhq/cordon/sharing/taxii"
+	"github.com/cordonhq/cordon/signer/gate"
+	"github.com/cordonhq/cordon/signer/intent"
 )
 
 // sharingSvc runs partner sharing: the TAXII server on its own
@@ -38,6 +42,7 @@ type sharingSvc struct {
 	cfg      alliance.Config
 	kc       kafka.Config
 	intel    *intel.Topic
+	index    *intel.Index
 	registry *partner.Registry
 	store    *taxii.Store
 	self     alliance.Self
@@ -52,7 +57,7 @@ type sharingSvc struct {
 
 // newSharing reads the partners and our certificate and listens on
 // sharing.listen (so the address is known before Run).
-func newSharing(cfg config.Config, it *intel.Topic, reg prometheus.Registerer, ready <-chan struct{}, log *slog.Logger) (*sharingSvc, *alliance.API, error) {
+func newSharing(cfg config.Config, it *intel.Topic, index *intel.Index, reg prometheus.Registerer, ready <-chan struct{}, log *slog.Logger) (*sharingSvc, *alliance.API, error) {
 	sc := cfg.Sharing
 	if cfg.RecordAuth.Keys.Intel.Value() == "" {
 		return nil, nil, errors.New("sharing writes partners' indicators to the indicator topic, signed with record_auth.keys.intel, which is not set (cordon keys generate --role intel)")
@@ -72,7 +77,7 @@ func newSharing(cfg config.Config, it *intel.Topic, reg prometheus.Registerer, r
 	if err != nil {
 		return nil, nil, fmt.Errorf("sharing.cert_file: %w", err)
 	}
-	s := &sharingSvc{cfg: sc, kc: cfg.Kafka, intel: it, registry: r, cert: cert, metrics: alliance.NewMetrics(reg), ready: ready, log: log,
+	s := &sharingSvc{cfg: sc, kc: cfg.Kafka, intel: it, index: index, registry: r, cert: cert, metrics: alliance.NewMetrics(reg), ready: ready, log: log,
 		store: taxii.NewStore(clock.Real{}, alliance.Collection, alliance.Inbox, alliance.Hashed),
 		self:  alliance.Self{Name: sc.Name, Identity: sc.Identity, Key: key}}
 	for _, name := range r.Names() {
@@ -172,6 +177,11 @@ func (s *sharingSvc) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { return svc.RetrySightings(gctx, s.peers, 30*time.Second) })
 	g.Go(func() error {
+		return retry.Forever(gctx, restartPolicy, s.log, "sharing: following cordon.withdrawals for sightings failed", func(ctx context.Context) error {
+			return s.sightWithdrawals(ctx, svc)
+		})
+	})
+	g.Go(func() error {
 		return retry.Forever(gctx, restartPolicy, s.log, "sharing: following cordon.deposits for sightings failed", func(ctx context.Context) error {
 			return s.sightDeposits(ctx, svc)
 		})
@@ -209,8 +219,32 @@ func (s *sharingSvc) sightDeposits(ctx context.Context, svc *alliance.Service) e
 				continue
 			}
 			where := fmt.Sprintf("a deposit to %s from the listed address, held: %s/%s transaction %s", s.self.Name, ev.Chain, ev.Network, ev.TxHash)
-			if err := svc.Sight(ctx, s.peers, h.Indicator, ev.ID, where, time.Now()); err != nil && !errors.Is(err, alliance.ErrNoSighting) {
+			if err := svc.Sight(ctx, s.peers, h.Indicator, "deposit", ev.ID, where, time.Now()); err != nil && !errors.Is(err, alliance.ErrNoSighting) {
 				s.log.Warn("sharing: sighting", "deposit", ev.ID, "indicator", h.Indicator, "err", err)
+			}
+		}
+		return nil
+	})
+}
+
+// sightWithdrawals follows cordon.withdrawals and reports each
+// withdrawal the gate found flagged by a partner's indicator back to that
+// partner (the destination screened again here names the indicators).
+func (s *sharingSvc) sightWithdrawals(ctx context.Context, svc *alliance.Service) error {
+	kc := s.kc
+	kc.Topics.Fill()
+	return kafka.ReadLog(ctx, kc, kc.Topics.Withdrawals, kafka.LogOptions{Follow: true, ClientID: "sharing-sightings-withdrawals"}, func(r *kafka.Record) error {
+		var ev gate.Event
+		if err := json.Unmarshal(r.Value, &ev); err != nil || !slices.Contains(ev.Findings, intent.FlaggedDestination) {
+			return nil //nolint:nilerr // not a flagged withdrawal
+		}
+		for _, h := range s.index.Hits(chain.Chain(ev.Chain), ev.Network, ev.Destination) {
+			if !strings.HasPrefix(h.Indicator, "partner:") {
+				continue
+			}
+			where := fmt.Sprintf("a withdrawal from %s to the listed address, %s: %s/%s", s.self.Name, ev.Status, ev.Chain, ev.Network)
+			if err := svc.Sight(ctx, s.peers, h.Indicator, "withdrawal", ev.ID, where, time.Now()); err != nil && !errors.Is(err, alliance.ErrNoSighting) {
+				s.log.Warn("sharing: sighting", "withdrawal", ev.ID, "indicator", h.Indicator, "err", err)
 			}
 		}
 		return nil

@@ -64,6 +64,7 @@ allow "$PRINCIPAL_API" --operation Read --operation Describe --topic cordon.addr
 allow "$PRINCIPAL_CREDIT" --operation Write --operation Describe --topic cordon.deposits
 allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.deposits
 allow "$PRINCIPAL_API" --operation Read --operation Describe --topic cordon.deposits
+allow "$PRINCIPAL_INTEL" --operation Read --operation Describe --topic cordon.deposits
 allow "$PRINCIPAL_LEDGER" --operation Read --operation Describe --topic cordon.deposits
 allow "$PRINCIPAL_API" --operation Write --operation Describe --topic cordon.deposit-decisions
 allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.deposit-decisions
@@ -74,6 +75,7 @@ allow "$PRINCIPAL_GATE" --operation Read --operation Describe --topic cordon.aud
 allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.deposits-leader
 allow "$PRINCIPAL_GATE" --operation Write --operation Describe --topic cordon.withdrawals
 allow "$PRINCIPAL_GATE" --operation Read --operation Describe --topic cordon.withdrawals
+allow "$PRINCIPAL_INTEL" --operation Read --operation Describe --topic cordon.withdrawals
 allow "$PRINCIPAL_LEDGER" --operation Read --operation Describe --topic cordon.withdrawals
 allow "$PRINCIPAL_GATE" --operation Write --operation Describe --topic cordon.gate-state
 allow "$PRINCIPAL_GATE" --operation Read --operation Describe --topic cordon.gate-state

@@ -40,7 +40,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cordon_sharing_lag_seconds",
 			Help: "From the partner adding its newest object we took to our taking it."}, []string{"partner"}),
 		sightings: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cordon_sharing_sightings_sent_total",
-			Help: "Sightings of partners' indicators posted back to them, by partner and result (sent, failed: posted again later)."}, []string{"partner", "result"}),
+			Help: "Sightings of partners' indicators posted back to them, by partner, what matched (deposit, withdrawal) and result (sent, failed: posted again later)."},
+			[]string{"partner", "of", "result"}),
 		sightingsIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cordon_sharing_sightings_received_total",
 			Help: "Partners' sightings of our indicators, by partner."}, []string{"partner"}),
 	}

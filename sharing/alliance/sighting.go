@@ -25,10 +25,12 @@ import (
 
 // sent is the record of one sighting (s/<sighting id>).
 type sent struct {
-	ID      string          `json:"id"`
-	Partner string          `json:"partner"`
-	Object  json.RawMessage `json:"object"`
-	Sent    bool            `json:"sent"`
+	ID      string `json:"id"`
+	Partner string `json:"partner"`
+	// Of is what matched: "deposit" or "withdrawal".
+	Of     string          `json:"of,omitempty"`
+	Object json.RawMessage `json:"object"`
+	Sent   bool            `json:"sent"`
 }
 
 const kindSighting = "sighting"
@@ -45,11 +47,12 @@ func sightingID(self, what, indicator string) string {
 }
 
 // Sight reports a match of the partner indicator key (an intel key,
-// partner:<name>/<indicator id>) by what (a deposit's id: one sighting
-// per deposit and indicator), seen at seen, described by where (no
-// customer's data: the chain, the transaction). peers are the partners
-// we post to; only one with Sightings set gets it.
-func (s *Service) Sight(ctx context.Context, peers []Peer, key, what, where string, seen time.Time) error {
+// partner:<name>/<indicator id>) by what (of, "deposit" or "withdrawal",
+// and its id: one sighting per deposit or withdrawal and indicator),
+// seen at seen, described by where (no customer's data: the chain, the
+// transaction). peers are the partners we post to; only one with
+// Sightings set gets it.
+func (s *Service) Sight(ctx context.Context, peers []Peer, key, of, what, where string, seen time.Time) error {
 	feed, id, ok := strings.Cut(key, "/")
 	name, isPartner := strings.CutPrefix(feed, "partner:")
 	if !ok || !isPartner {
@@ -67,7 +70,7 @@ func (s *Service) Sight(ctx context.Context, peers []Peer, key, what, where stri
 	ident, _ := s.cfg.Partners.IdentityOf(name)
 	s.mu.Lock()
 	h := s.held[ident+"|"+id]
-	sid := sightingID(s.cfg.Self.Name, what, id)
+	sid := sightingID(s.cfg.Self.Name, of+" "+what, id)
 	_, done := s.sightings[sid]
 	s.mu.Unlock()
 	if h == nil || h.Signer != name {
@@ -91,7 +94,7 @@ func (s *Service) Sight(ctx context.Context, peers []Peer, key, what, where stri
 	if err != nil {
 		return fmt.Errorf("sharing: sighting of %s: %w", id, err)
 	}
-	rec := sent{ID: sid, Partner: name, Object: signed}
+	rec := sent{ID: sid, Partner: name, Of: of, Object: signed}
 	if err := s.markSighting(ctx, rec); err != nil {
 		return err
 	}
@@ -120,10 +123,10 @@ func (s *Service) markSighting(ctx context.Context, rec sent) error {
 
 func (s *Service) postSighting(ctx context.Context, p Peer, rec sent) error {
 	if err := s.post(ctx, p, []json.RawMessage{rec.Object}); err != nil {
-		s.cfg.Metrics.sightings.WithLabelValues(p.Name, "failed").Inc()
+		s.cfg.Metrics.sightings.WithLabelValues(p.Name, rec.Of, "failed").Inc()
 		return fmt.Errorf("sharing: post sighting %s to %s (posted again later): %w", rec.ID, p.Name, err)
 	}
-	s.cfg.Metrics.sightings.WithLabelValues(p.Name, "sent").Inc()
+	s.cfg.Metrics.sightings.WithLabelValues(p.Name, rec.Of, "sent").Inc()
 	rec.Sent = true
 	return s.markSighting(ctx, rec)
 }
