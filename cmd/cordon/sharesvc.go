@@ -103,7 +103,7 @@ func newSharing(cfg config.Config, it *intel.Topic, index *intel.Index, reg prom
 	if s.ln, err = lc.Listen(context.Background(), "tcp", sc.Listen); err != nil {
 		return nil, nil, fmt.Errorf("sharing.listen %s: %w", sc.Listen, err)
 	}
-	api := &alliance.API{Service: s.svc.Load, Peers: s.peers, Partners: r.Names()}
+	api := &alliance.API{Service: s.svc.Load, Peers: s.peers, Partners: r.Names(), Log: log}
 	return s, api, nil
 }
 

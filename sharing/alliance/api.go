@@ -3,6 +3,7 @@ package alliance
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -32,6 +33,8 @@ type API struct {
 	MaxBody int64
 	// PushTimeout bounds the urgent posts after a publication (10s).
 	PushTimeout time.Duration
+	// Log records who published and revoked what (nil: not logged).
+	Log *slog.Logger
 }
 
 // Handle mounts the endpoints on mux.
@@ -53,7 +56,8 @@ type ListingAnswer struct {
 }
 
 func (a *API) publish(w http.ResponseWriter, r *http.Request) {
-	if _, code := a.Auth.Require(w, r, ListingsEndpoint, apiauth.Share); code != 0 {
+	who, code := a.Auth.Require(w, r, ListingsEndpoint, apiauth.Share)
+	if code != 0 {
 		return
 	}
 	var l Listing
@@ -69,6 +73,7 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request) {
 		apiauth.Fail(w, status(err), "%v", err)
 		return
 	}
+	a.logged("sharing: listing published", who, pub)
 	if l.Urgent {
 		a.push(svc, pub)
 	}
@@ -88,7 +93,8 @@ type Revocation struct {
 }
 
 func (a *API) revoke(w http.ResponseWriter, r *http.Request) {
-	if _, code := a.Auth.Require(w, r, RevocationsEndpoint, apiauth.Share); code != 0 {
+	who, code := a.Auth.Require(w, r, RevocationsEndpoint, apiauth.Share)
+	if code != 0 {
 		return
 	}
 	var rv Revocation
@@ -114,8 +120,21 @@ func (a *API) revoke(w http.ResponseWriter, r *http.Request) {
 		apiauth.Fail(w, status(err), "%v", err)
 		return
 	}
+	a.logged("sharing: listing revoked", who, pub)
 	a.push(svc, pub)
 	apiauth.WriteJSON(w, http.StatusOK, ListingAnswer{Published: nonNil(pub)})
+}
+
+// logged records who published or revoked which objects.
+func (a *API) logged(what string, who apiauth.Principal, pub []Published) {
+	if a.Log == nil || len(pub) == 0 {
+		return
+	}
+	ids := make([]string, len(pub))
+	for i, p := range pub {
+		ids[i] = p.ID
+	}
+	a.Log.Info(what, "by", who.Name, "operator", who.Operator, "objects", len(pub), "tlp", pub[0].TLP, "urgent", pub[0].Urgent, "ids", ids)
 }
 
 func (a *API) service(w http.ResponseWriter) *Service {
