@@ -161,3 +161,76 @@ func TestAttack2PrivacyEnumeration(t *testing.T) {
 	}
 	require.Empty(t, recovered, "a member must not learn the addresses of a private listing (docs: 'match the address without learning the list'), yet hashing the chain's used addresses recovers %s", recovered)
 }
+
+// TestAttack2MultiValueVersionLeavesStaleValues: an indicator of
+// another STIX producer whose pattern names several wallet values is
+// read as one intel indicator per value, each under an id derived from
+// the object's id and the value; one naming a single value is read under
+// the object's id. A partner's new version that drops a value (a false
+// positive removed), or names one value only, writes indicators under
+// other keys: those of the earlier version stay active, forever, and no
+// revocation of the object reaches them. Our customers' deposits from
+// the dropped address stay blocked by a listing its author withdrew.
+func TestAttack2MultiValueVersionLeavesStaleValues(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	c := clock.NewManual(at)
+	a, cm := newMember("exchange-a"), newMember("exchange-c")
+	C := open(t, kafkatest.Brokers(t), cm, newRing(a), c)
+	const other = "0x1111111111111111111111111111111111111111"
+	id := "indicator--6f1e0b1c-0f4a-4e43-9d1a-3f4a2b1c0d9e"
+	plain := func(pattern string, revoked bool) func(map[string]any) {
+		return func(m map[string]any) {
+			delete(m, "x_cordon_chain")
+			delete(m, "x_cordon_network")
+			delete(m, "x_cordon_kind")
+			m["pattern"] = pattern
+			if revoked {
+				m["revoked"] = true
+			}
+		}
+	}
+	both := "[cryptocurrency-wallet:value = '" + ethAddr + "'] OR [cryptocurrency-wallet:value = '" + other + "']"
+	v1 := signedAs(t, a, id, ethAddr, at, plain(both, false))
+	require.NoError(t, C.svc.Accept(ctx, taxii.Caller{Name: "exchange-a"}, Inbox, []stix.Object{v1})[0].Err)
+	// A removes the false positive (other), then revokes the object.
+	v2 := signedAs(t, a, id, ethAddr, at.Add(time.Second), plain("[cryptocurrency-wallet:value = '"+ethAddr+"']", false))
+	require.NoError(t, C.svc.Accept(ctx, taxii.Caller{Name: "exchange-a"}, Inbox, []stix.Object{v2})[0].Err)
+	v3 := signedAs(t, a, id, ethAddr, at.Add(2*time.Second), plain("[cryptocurrency-wallet:value = '"+ethAddr+"']", true))
+	require.NoError(t, C.svc.Accept(ctx, taxii.Caller{Name: "exchange-a"}, Inbox, []stix.Object{v3})[0].Err)
+	c.Advance(3 * time.Second)
+	for k, in := range C.indicators(t) {
+		require.False(t, in.Active(c.Now()), "indicator %s (%s) of object %s stays active after A dropped it and revoked the object", k, in.Value, id)
+	}
+}
+
+// TestAttack2LegacyHeldSightedAsAmber: held versions recorded before
+// sightings existed have no tlp, and Sight takes a missing TLP for AMBER:
+// after the upgrade, a match of a partner's TLP:RED indicator taken
+// before it is reported (marked AMBER) although RED indicators are never
+// to be sighted. The TLP should fail closed (unknown: no sighting), or
+// come from the matched indicator itself.
+func TestAttack2LegacyHeldSightedAsAmber(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	c := clock.NewManual(at)
+	a, cm := newMember("exchange-a"), newMember("exchange-c")
+	C := open(t, kafkatest.Brokers(t), cm, newRing(a), c)
+	id := intel.ID("exchange-a", chain.ETH, intel.KindAddress, ethAddr)
+	red := signedAs(t, a, id, ethAddr, at, func(m map[string]any) { m["object_marking_refs"] = []string{tlpMarkingRed} })
+	require.NoError(t, C.svc.Accept(ctx, taxii.Caller{Name: "exchange-a"}, Inbox, []stix.Object{red})[0].Err)
+	// The same held version as the previous release wrote it and a
+	// restore reads it back: no tlp.
+	C.svc.mu.Lock()
+	h := C.svc.held[a.self.Identity+"|"+id]
+	require.Equal(t, intel.TLPRed, h.TLP)
+	h.TLP = ""
+	C.svc.mu.Unlock()
+	C2 := C
+
+	cl, n := counting(t)
+	err := C2.svc.Sight(ctx, []Peer{{Name: "exchange-a", Client: cl, Sightings: true}}, "partner:exchange-a/"+id, "deposit", "dep-1", "a deposit", at)
+	require.Zero(t, n.Load(), "a sighting of a TLP:RED indicator was posted (err %v)", err)
+}
+
+const tlpMarkingRed = "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1"
