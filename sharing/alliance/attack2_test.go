@@ -234,3 +234,42 @@ func TestAttack2LegacyHeldSightedAsAmber(t *testing.T) {
 }
 
 const tlpMarkingRed = "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1"
+
+// TestAttack2SightingOracle: a received sighting must be of one of our
+// published indicators, looked up among everything we published, whatever
+// the sender may read. Our ids are computable from an address
+// (intel.ID(our name, chain, kind, value)), so a partner posts signed
+// sightings of the ids of guessed addresses: the one accepted names an
+// address we listed, even a TLP:RED (or AMBER+STRICT, or another
+// partner's named) listing it was never entitled to. The ownership
+// oracle of the first review, back through sightings.
+func TestAttack2SightingOracle(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	c := clock.NewManual(at)
+	b, cm := newMember("exchange-b"), newMember("exchange-c")
+	C := open(t, kafkatest.Brokers(t), cm, newRing(b), c)
+	_, err := C.svc.Publish(ctx, Listing{Chain: chain.ETH, Network: "mainnet", Values: []string{ethAddr}, Category: "hack", Confidence: 90, TLP: intel.TLPRed})
+	require.NoError(t, err)
+
+	n := 0
+	probe := func(guess string) string {
+		n++
+		of := intel.ID("exchange-c", chain.ETH, intel.KindAddress, guess)
+		sid := "sighting--" + uuidOf(guess+string(rune('a'+n)))
+		raw, err := stix.Sighting(of, b.self.Identity, at, 1, "probe", intel.TLPAmber, sid)
+		require.NoError(t, err)
+		signed, err := stix.Sign(raw, stix.SigningKey{Identity: b.self.Identity, Key: b.self.Key})
+		require.NoError(t, err)
+		o, err := stix.DecodeObject(signed, stix.DefaultLimits)
+		require.NoError(t, err)
+		out := C.svc.Accept(ctx, taxii.Caller{Name: "exchange-b"}, Inbox, []stix.Object{*o})
+		if out[0].Err == nil {
+			return "accepted"
+		}
+		return reason(t, out[0].Err)
+	}
+	listed := probe(ethAddr)
+	notListed := probe("0x1111111111111111111111111111111111111111")
+	require.Equal(t, listed, notListed, "B, entitled to none of C's RED listings, learns which address C listed: %s vs %s", listed, notListed)
+}
