@@ -273,3 +273,25 @@ func TestAttack2SightingOracle(t *testing.T) {
 	notListed := probe("0x1111111111111111111111111111111111111111")
 	require.Equal(t, listed, notListed, "B, entitled to none of C's RED listings, learns which address C listed: %s vs %s", listed, notListed)
 }
+
+// TestAttack2RefusedSightingNotRetried: a sighting the partner refuses
+// (here: of an indicator signed by B that B's instance does not hold) is
+// not posted again every 30 s forever.
+func TestAttack2RefusedSightingNotRetried(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	c := clock.NewManual(at)
+	b, cm := newMember("exchange-b"), newMember("exchange-c")
+	B := openKey(t, kafkatest.Brokers(t), b, newRing(cm), c)
+	C := open(t, kafkatest.Brokers(t), cm, newRing(b), c)
+	id := intel.ID("exchange-b", chain.ETH, intel.KindAddress, ethAddr)
+	o := signedAs(t, b, id, ethAddr, at, nil) // signed with B's key, never published by B's instance
+	require.NoError(t, C.svc.Accept(ctx, taxii.Caller{Name: "exchange-b"}, Inbox, []stix.Object{o})[0].Err)
+	peers := []Peer{{Name: "exchange-b", Client: serve(t, B, "exchange-c"), Sightings: true}}
+	err := C.svc.Sight(ctx, peers, "partner:exchange-b/"+id, "deposit", "dep-1", "a deposit", at)
+	require.NoError(t, err, "a refusal is final, not an error to retry")
+	C.svc.mu.Lock()
+	unsent := len(C.svc.unsent)
+	C.svc.mu.Unlock()
+	require.Zero(t, unsent, "a sighting the partner refused is posted again every 30 s forever")
+}
