@@ -41,6 +41,9 @@ type Partners interface {
 	// MayRelay tells whether sender may hand us objects signed by
 	// signerIdentity (its own, or a partner's it is named to relay).
 	MayRelay(sender, signerIdentity string) bool
+	// MayReceive tells whether the caller may receive one of our records
+	// of the collection alias (its read rights and the record's TLP).
+	MayReceive(c taxii.Caller, alias string, rec *taxii.Record) bool
 }
 
 // Collection aliases every instance serves.
@@ -417,7 +420,7 @@ func (s *Service) verify(o *stix.Object, from string, now time.Time) (*candidate
 			return nil, &Refused{ReasonValue, fmt.Errorf("object %s: %w", o.ID, err)}
 		}
 	case "sighting":
-		if err := s.sightingOfOurs(o); err != nil {
+		if err := s.sightingOfOurs(o, from, name); err != nil {
 			return nil, err
 		}
 	}
