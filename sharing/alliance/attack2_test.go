@@ -295,3 +295,29 @@ func TestAttack2RefusedSightingNotRetried(t *testing.T) {
 	C.svc.mu.Unlock()
 	require.Zero(t, unsent, "a sighting the partner refused is posted again every 30 s forever")
 }
+
+// TestAttack2SightingOfMatchBeforeListing: the sharing instance reads
+// cordon.withdrawals from its start at every (re)start and screens each
+// flagged withdrawal's destination again with today's index
+// (sharesvc.go sightWithdrawals), and Sight takes no account of when the
+// match happened (it is given time.Now()). A partner with sightings on
+// lists any address today (one it suspects a customer of ours withdrew
+// to); at our next restart every old withdrawal to it that some feed
+// had flagged is reported to the partner: our customers' withdrawal
+// history, for addresses the partner chooses, long after the fact. A
+// match from before we took the indicator must not be sighted.
+func TestAttack2SightingOfMatchBeforeListing(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	c := clock.NewManual(at)
+	p, cm := newMember("exchange-p"), newMember("exchange-c")
+	C := open(t, kafkatest.Brokers(t), cm, newRing(p), c)
+	id := intel.ID("exchange-p", chain.ETH, intel.KindAddress, ethAddr)
+	o := signedAs(t, p, id, ethAddr, at, nil)
+	require.NoError(t, C.svc.Accept(ctx, taxii.Caller{Name: "exchange-p"}, Inbox, []stix.Object{o})[0].Err)
+
+	cl, n := counting(t)
+	withdrawnAt := at.Add(-30 * 24 * time.Hour) // a month before P listed the address
+	_ = C.svc.Sight(ctx, []Peer{{Name: "exchange-p", Client: cl, Sightings: true}}, "partner:exchange-p/"+id, "withdrawal", "wd-old", "a withdrawal", withdrawnAt)
+	require.Zero(t, n.Load(), "a withdrawal made a month before we took P's indicator is reported to P")
+}
