@@ -309,6 +309,12 @@ func (s *Service) intake(ctx context.Context, from string, objs []stix.Object, p
 			out[i].Duplicate = true
 			continue
 		}
+		c.h.First = c.h.Taken
+		if prev := batch[c.h.key()]; prev != nil {
+			c.h.First = prev.since()
+		} else if prev := s.held[c.h.key()]; prev != nil {
+			c.h.First = prev.since()
+		}
 		batch[c.h.key()] = c.h
 		inds = append(inds, c.ins...)
 		taken = append(taken, i)

@@ -49,7 +49,8 @@ func sightingID(self, what, indicator string) string {
 // Sight reports a match of the partner indicator key (an intel key,
 // partner:<name>/<indicator id>) by what (of, "deposit" or "withdrawal",
 // and its id: one sighting per deposit or withdrawal and indicator),
-// seen at seen, described by where (no customer's data: the chain, the
+// seen at seen (when the deposit or withdrawal was made: one from before
+// we took the indicator is not reported), described by where (no customer's data: the chain, the
 // transaction). peers are the partners we post to; only one with
 // Sightings set gets it.
 func (s *Service) Sight(ctx context.Context, peers []Peer, key, of, what, where string, seen time.Time) error {
@@ -81,6 +82,13 @@ func (s *Service) Sight(ctx context.Context, peers []Peer, key, of, what, where 
 	}
 	if done {
 		return nil
+	}
+	if seen.Before(h.since()) {
+		// A match from before we took the indicator (a withdrawal
+		// screened again with today's index): the partner's listing did
+		// not make it, and reporting it would tell the partner of our
+		// customers' past transactions to any address it lists now.
+		return fmt.Errorf("%w: %s %s was made before we took %s", ErrNoSighting, of, what, id)
 	}
 	// A held version without a TLP (recorded before sightings were)
 	// may be of a RED indicator: no sighting.
