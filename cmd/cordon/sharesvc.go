@@ -243,7 +243,14 @@ func (s *sharingSvc) sightWithdrawals(ctx context.Context, svc *alliance.Service
 				continue
 			}
 			where := fmt.Sprintf("a withdrawal from %s to the listed address, %s: %s/%s", s.self.Name, ev.Status, ev.Chain, ev.Network)
-			if err := svc.Sight(ctx, s.peers, h.Indicator, "withdrawal", ev.ID, where, time.Now()); err != nil && !errors.Is(err, alliance.ErrNoSighting) {
+			// The withdrawal's own time: one made before we took the
+			// partner's indicator (screened again here with today's
+			// index) is not reported.
+			seen := ev.Time
+			if seen.IsZero() {
+				seen = time.Now()
+			}
+			if err := svc.Sight(ctx, s.peers, h.Indicator, "withdrawal", ev.ID, where, seen); err != nil && !errors.Is(err, alliance.ErrNoSighting) {
 				s.log.Warn("sharing: sighting", "withdrawal", ev.ID, "indicator", h.Indicator, "err", err)
 			}
 		}

@@ -41,6 +41,9 @@ type Partners interface {
 	// MayRelay tells whether sender may hand us objects signed by
 	// signerIdentity (its own, or a partner's it is named to relay).
 	MayRelay(sender, signerIdentity string) bool
+	// MayReceive tells whether the caller may receive one of our records
+	// of the collection alias (its read rights and the record's TLP).
+	MayReceive(c taxii.Caller, alias string, rec *taxii.Record) bool
 }
 
 // Collection aliases every instance serves.
@@ -306,6 +309,12 @@ func (s *Service) intake(ctx context.Context, from string, objs []stix.Object, p
 			out[i].Duplicate = true
 			continue
 		}
+		c.h.First = c.h.Taken
+		if prev := batch[c.h.key()]; prev != nil {
+			c.h.First = prev.since()
+		} else if prev := s.held[c.h.key()]; prev != nil {
+			c.h.First = prev.since()
+		}
 		batch[c.h.key()] = c.h
 		inds = append(inds, c.ins...)
 		taken = append(taken, i)
@@ -417,7 +426,7 @@ func (s *Service) verify(o *stix.Object, from string, now time.Time) (*candidate
 			return nil, &Refused{ReasonValue, fmt.Errorf("object %s: %w", o.ID, err)}
 		}
 	case "sighting":
-		if err := s.sightingOfOurs(o); err != nil {
+		if err := s.sightingOfOurs(o, from, name); err != nil {
 			return nil, err
 		}
 	}

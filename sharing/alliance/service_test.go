@@ -19,6 +19,7 @@ import (
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/clock"
 	"github.com/cordonhq/cordon/internal/recordauth"
+	"github.com/cordonhq/cordon/sharing/partner"
 	"github.com/cordonhq/cordon/sharing/stix"
 	"github.com/cordonhq/cordon/sharing/taxii"
 )
@@ -90,6 +91,16 @@ func (r *ring) MayRelay(sender, identity string) bool {
 		}
 	}
 	return false
+}
+
+// MayReceive: a member receives our records of any collection but
+// TLP:RED ones.
+func (r *ring) MayReceive(c taxii.Caller, _ string, rec *taxii.Record) bool {
+	if _, ok := r.members[c.Name]; !ok || rec == nil {
+		return false
+	}
+	t, err := partner.TLPOf(rec.Raw)
+	return err == nil && t != intel.TLPRed
 }
 
 type instance struct {

@@ -49,7 +49,8 @@ func sightingID(self, what, indicator string) string {
 // Sight reports a match of the partner indicator key (an intel key,
 // partner:<name>/<indicator id>) by what (of, "deposit" or "withdrawal",
 // and its id: one sighting per deposit or withdrawal and indicator),
-// seen at seen, described by where (no customer's data: the chain, the
+// seen at seen (when the deposit or withdrawal was made: one from before
+// we took the indicator is not reported), described by where (no customer's data: the chain, the
 // transaction). peers are the partners we post to; only one with
 // Sightings set gets it.
 func (s *Service) Sight(ctx context.Context, peers []Peer, key, of, what, where string, seen time.Time) error {
@@ -70,7 +71,10 @@ func (s *Service) Sight(ctx context.Context, peers []Peer, key, of, what, where 
 	ident, _ := s.cfg.Partners.IdentityOf(name)
 	s.mu.Lock()
 	h := s.held[ident+"|"+id]
-	sid := sightingID(s.cfg.Self.Name, of+" "+what, id)
+	// The indicator is named by its creator and id: another partner's
+	// object under the same id is another indicator, with its own
+	// sighting.
+	sid := sightingID(s.cfg.Self.Name, of+" "+what, ident+"|"+id)
 	_, done := s.sightings[sid]
 	s.mu.Unlock()
 	if h == nil || h.Signer != name {
@@ -79,9 +83,18 @@ func (s *Service) Sight(ctx context.Context, peers []Peer, key, of, what, where 
 	if done {
 		return nil
 	}
+	if seen.Before(h.since()) {
+		// A match from before we took the indicator (a withdrawal
+		// screened again with today's index): the partner's listing did
+		// not make it, and reporting it would tell the partner of our
+		// customers' past transactions to any address it lists now.
+		return fmt.Errorf("%w: %s %s was made before we took %s", ErrNoSighting, of, what, id)
+	}
+	// A held version without a TLP (recorded before sightings were)
+	// may be of a RED indicator: no sighting.
 	tlp := h.TLP
 	if tlp == "" {
-		tlp = intel.TLPAmber
+		return fmt.Errorf("%w: %s: its TLP is not recorded", ErrNoSighting, id)
 	}
 	if tlp == intel.TLPRed {
 		return fmt.Errorf("%w: %s is TLP:RED", ErrNoSighting, id)
@@ -123,10 +136,16 @@ func (s *Service) markSighting(ctx context.Context, rec sent) error {
 
 func (s *Service) postSighting(ctx context.Context, p Peer, rec sent) error {
 	if err := s.post(ctx, p, []json.RawMessage{rec.Object}); err != nil {
-		s.cfg.Metrics.sightings.WithLabelValues(p.Name, rec.Of, "failed").Inc()
-		return fmt.Errorf("sharing: post sighting %s to %s (posted again later): %w", rec.ID, p.Name, err)
+		if !errors.Is(err, errPeerRefused) {
+			s.cfg.Metrics.sightings.WithLabelValues(p.Name, rec.Of, "failed").Inc()
+			return fmt.Errorf("sharing: post sighting %s to %s (posted again later): %w", rec.ID, p.Name, err)
+		}
+		// The partner refused it: posting it again changes nothing.
+		s.cfg.Metrics.sightings.WithLabelValues(p.Name, rec.Of, "refused").Inc()
+		s.cfg.Log.Warn("sharing: a partner refused our sighting; not posted again", "partner", p.Name, "sighting", rec.ID, "err", err)
+	} else {
+		s.cfg.Metrics.sightings.WithLabelValues(p.Name, rec.Of, "sent").Inc()
 	}
-	s.cfg.Metrics.sightings.WithLabelValues(p.Name, rec.Of, "sent").Inc()
 	rec.Sent = true
 	return s.markSighting(ctx, rec)
 }
@@ -154,21 +173,28 @@ func (s *Service) RetrySightings(ctx context.Context, peers []Peer, every time.D
 	return ctx.Err()
 }
 
-// sightingOfOurs checks a partner's sighting: it must be of one of our
-// published indicators.
-func (s *Service) sightingOfOurs(o *stix.Object) error {
+// sightingOfOurs checks a partner's sighting, sent by from and signed by
+// signer: it must be of one of our published indicators (plain or
+// hashed) that both may receive. One they may not receive is refused as
+// one we did not publish, so that a sighting tells nobody what we
+// listed beyond what it may read.
+func (s *Service) sightingOfOurs(o *stix.Object, from, signer string) error {
 	var v struct {
 		Of string `json:"sighting_of_ref"`
 	}
 	if err := json.Unmarshal(o.Raw, &v); err != nil || !stix.ValidID(v.Of) {
 		return refuse(ReasonValue, "sighting %s: sighting_of_ref is not an id", o.ID)
 	}
-	if p, err := s.cfg.Store.Query(Collection, queryID(v.Of), 1); err != nil || len(p.Records) == 0 {
-		return refuse(ReasonValue, "sighting %s is of %s, which we did not publish", o.ID, v.Of)
+	for _, col := range []string{Collection, Hashed} {
+		p, err := s.cfg.Store.Query(col, taxii.Filter{IDs: []string{v.Of}}, 1)
+		if err != nil || len(p.Records) == 0 {
+			continue
+		}
+		rec := p.Records[0]
+		if s.cfg.Partners.MayReceive(taxii.Caller{Name: from}, col, rec) && s.cfg.Partners.MayReceive(taxii.Caller{Name: signer}, col, rec) {
+			return nil
+		}
+		break
 	}
-	return nil
-}
-
-func queryID(id string) taxii.Filter {
-	return taxii.Filter{IDs: []string{id}, Versions: []string{"all"}}
+	return refuse(ReasonValue, "sighting %s is of %s, which we did not publish", o.ID, v.Of)
 }

@@ -39,6 +39,18 @@ type held struct {
 	Taken  time.Time `json:"taken"`
 	// TLP is an indicator's marking (a sighting of it is marked so).
 	TLP intel.TLP `json:"tlp,omitempty"`
+	// First is when we took the object's first version: a match from
+	// before is not sighted (zero in records written before it: Taken
+	// stands in).
+	First time.Time `json:"first,omitzero"`
+}
+
+// since is when we first took a version of the object.
+func (h *held) since() time.Time {
+	if h.First.IsZero() {
+		return h.Taken
+	}
+	return h.First
 }
 
 // heldBatch is the versions one intake took: one record per intake, not

@@ -258,6 +258,10 @@ func (s *Service) Push(ctx context.Context, peers []Peer, pub []Published) {
 	wg.Wait()
 }
 
+// errPeerRefused wraps a post the partner refused (a 4xx other than 429,
+// or objects refused in its status): posting it again changes nothing.
+var errPeerRefused = errors.New("refused by the partner")
+
 func (s *Service) post(ctx context.Context, p Peer, objs []json.RawMessage) error {
 	var err error
 	wait := time.Duration(0)
@@ -278,13 +282,13 @@ func (s *Service) post(ctx context.Context, p Peer, objs []json.RawMessage) erro
 				if len(st.Failures) > 0 {
 					msg = st.Failures[0].ID + ": " + st.Failures[0].Message
 				}
-				return fmt.Errorf("%d of %d objects refused (%s)", st.FailureCount, st.TotalCount, msg)
+				return fmt.Errorf("%w: %d of %d objects refused (%s)", errPeerRefused, st.FailureCount, st.TotalCount, msg)
 			}
 			return nil
 		}
 		var te *taxii.Error
 		if errors.As(err, &te) && te.HTTPStatus != "" && te.HTTPStatus[0] == '4' && te.HTTPStatus != "429" {
-			return err // refused: trying again changes nothing
+			return fmt.Errorf("%w: %w", errPeerRefused, err) // trying again changes nothing
 		}
 	}
 	return err
