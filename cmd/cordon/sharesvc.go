@@ -218,7 +218,9 @@ func (s *sharingSvc) sightDeposits(ctx context.Context, svc *alliance.Service) e
 			if !strings.HasPrefix(h.Indicator, "partner:") {
 				continue
 			}
-			where := fmt.Sprintf("a deposit to %s from the listed address, held: %s/%s transaction %s", s.self.Name, ev.Chain, ev.Network, ev.TxHash)
+			// No transaction: it would tie our customer's deposit address
+			// to this exchange.
+			where := fmt.Sprintf("a deposit to %s from the listed address, held: %s/%s", s.self.Name, ev.Chain, ev.Network)
 			if err := svc.Sight(ctx, s.peers, h.Indicator, "deposit", ev.ID, where, time.Now()); err != nil && !errors.Is(err, alliance.ErrNoSighting) {
 				s.log.Warn("sharing: sighting", "deposit", ev.ID, "indicator", h.Indicator, "err", err)
 			}

@@ -310,13 +310,24 @@ func (s *Service) intake(ctx context.Context, from string, objs []stix.Object, p
 			continue
 		}
 		c.h.First = c.h.Taken
-		if prev := batch[c.h.key()]; prev != nil {
+		prev := batch[c.h.key()]
+		if prev == nil {
+			prev = s.held[c.h.key()]
+		}
+		if prev != nil {
 			c.h.First = prev.since()
-		} else if prev := s.held[c.h.key()]; prev != nil {
-			c.h.First = prev.since()
+		}
+		for _, in := range c.ins {
+			c.h.Values = append(c.h.Values, heldValue{ID: in.ID, Kind: in.Kind, Chain: in.Chain, Network: in.Network, Value: in.Value})
 		}
 		batch[c.h.key()] = c.h
 		inds = append(inds, c.ins...)
+		if prev != nil {
+			// A value the new version no longer names (another producer's
+			// pattern of several addresses, one dropped) is revoked: it
+			// would otherwise stay listed under its own key forever.
+			inds = append(inds, dropped(prev, c)...)
+		}
 		taken = append(taken, i)
 	}
 	var err error
@@ -366,6 +377,28 @@ func (s *Service) intake(ctx context.Context, from string, objs []stix.Object, p
 		s.cursor[p.key] = p.after
 	}
 	s.count(from, out)
+	return out
+}
+
+// dropped are revoked copies of the indicators prev produced that c no
+// longer does.
+func dropped(prev *held, c *candidate) []intel.Indicator {
+	if len(c.ins) == 0 {
+		return nil
+	}
+	now := map[string]bool{}
+	for _, in := range c.ins {
+		now[in.ID] = true
+	}
+	var out []intel.Indicator
+	for _, v := range prev.Values {
+		if now[v.ID] {
+			continue
+		}
+		in := c.ins[0]
+		in.ID, in.Kind, in.Chain, in.Network, in.Value, in.Revoked = v.ID, v.Kind, v.Chain, v.Network, v.Value, true
+		out = append(out, in)
+	}
 	return out
 }
 

@@ -99,6 +99,11 @@ func (s *Service) Sight(ctx context.Context, peers []Peer, key, of, what, where 
 	if tlp == intel.TLPRed {
 		return fmt.Errorf("%w: %s is TLP:RED", ErrNoSighting, id)
 	}
+	if tlp == intel.TLPClear || tlp == intel.TLPGreen {
+		// Our sighting is about our own business, whatever the
+		// indicator's marking: for the partner only, not to be relayed.
+		tlp = intel.TLPAmber
+	}
 	raw, err := stix.Sighting(id, s.cfg.Self.Identity, seen.UTC().Truncate(time.Millisecond), 1, where, tlp, sid)
 	if err != nil {
 		return fmt.Errorf("sharing: sighting of %s: %w", id, err)

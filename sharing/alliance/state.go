@@ -9,6 +9,7 @@ import (
 
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/intel"
+	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/sharing/stix"
 	"github.com/cordonhq/cordon/sharing/taxii"
 )
@@ -43,6 +44,9 @@ type held struct {
 	// before is not sighted (zero in records written before it: Taken
 	// stands in).
 	First time.Time `json:"first,omitzero"`
+	// Values are the indicators the version produced (one per value of
+	// its pattern), so that a later version that drops one revokes it.
+	Values []heldValue `json:"values,omitempty"`
 }
 
 // since is when we first took a version of the object.
@@ -51,6 +55,15 @@ func (h *held) since() time.Time {
 		return h.Taken
 	}
 	return h.First
+}
+
+// heldValue is one indicator a held version produced.
+type heldValue struct {
+	ID      string      `json:"id"`
+	Kind    intel.Kind  `json:"kind"`
+	Chain   chain.Chain `json:"chain"`
+	Network string      `json:"network"`
+	Value   string      `json:"value"`
 }
 
 // heldBatch is the versions one intake took: one record per intake, not
