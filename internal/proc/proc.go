@@ -2,6 +2,7 @@ package proc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -81,6 +82,10 @@ func (p *Process) Kill() {
 	<-p.exited
 }
 
+// ErrExited is WaitReady's error for a process that exited before it was
+// ready.
+var ErrExited = errors.New("exited during start-up")
+
 // WaitReady calls ready every 100 ms until it returns true, the process
 // exits, ctx ends or timeout passes.
 func (p *Process) WaitReady(ctx context.Context, timeout time.Duration, ready func() bool) error {
@@ -88,7 +93,10 @@ func (p *Process) WaitReady(ctx context.Context, timeout time.Duration, ready fu
 	for !ready() {
 		select {
 		case <-p.exited:
-			return fmt.Errorf("exited during start-up: %w", p.err)
+			if p.err == nil {
+				return ErrExited
+			}
+			return fmt.Errorf("%w: %w", ErrExited, p.err)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):

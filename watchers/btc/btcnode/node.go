@@ -3,6 +3,7 @@ package btcnode
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -82,8 +83,21 @@ func FindBtcd() (string, error) {
 		"(go install github.com/btcsuite/btcd@%s into bin/)", strings.Join(cands, ", "), BtcdVersion)
 }
 
-// Start starts btcd and waits until its RPC server answers.
+// Start starts btcd and waits until its RPC server answers. With ports
+// it picked itself (0 in cfg), a btcd that exits during start-up is
+// started again on other ports, twice at most: another process may take
+// a free port between the pick and btcd's listen.
 func Start(ctx context.Context, cfg Config) (*Node, error) {
+	picked := cfg.RPCPort == 0 || cfg.P2PPort == 0
+	for attempt := 1; ; attempt++ {
+		n, err := start(ctx, cfg)
+		if err == nil || !picked || attempt == 3 || !errors.Is(err, proc.ErrExited) || ctx.Err() != nil {
+			return n, err
+		}
+	}
+}
+
+func start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Network == "" {
 		cfg.Network = "regtest"
 	}
