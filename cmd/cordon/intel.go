@@ -18,6 +18,7 @@ import (
 	"github.com/cordonhq/cordon/config"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/intel"
+	"github.com/cordonhq/cordon/internal/address"
 	"github.com/cordonhq/cordon/internal/chain"
 	iconfig "github.com/cordonhq/cordon/internal/config"
 )
@@ -262,8 +263,20 @@ func cmdIntelCheck(ctx context.Context, args []string) error {
 	kf := addKafkaFlags(fs)
 	chainName := fs.String("chain", "", "eth or btc")
 	network := fs.String("network", "mainnet", "network of the addresses (btc: mainnet, testnet, signet, regtest, simnet)")
+	keyRef := fs.String("alliance-key", "", "partner sharing's alliance key (env:NAME or file:PATH): match partners' hashed listings too")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var key []byte
+	if *keyRef != "" {
+		sec, err := iconfig.ParseSecret(*keyRef)
+		if err != nil {
+			return fmt.Errorf("intel check: --alliance-key: %w", err)
+		}
+		if len(sec.Value()) < address.MinPrivacyKey {
+			return fmt.Errorf("intel check: --alliance-key: shorter than %d bytes", address.MinPrivacyKey)
+		}
+		key = []byte(sec.Value())
 	}
 	c := chain.Chain(*chainName)
 	if c != chain.ETH && c != chain.BTC {
@@ -280,6 +293,9 @@ func cmdIntelCheck(ctx context.Context, args []string) error {
 	x, err := loadIndex(ctx, t)
 	if err != nil {
 		return fmt.Errorf("intel check: %w", err)
+	}
+	if key != nil {
+		x.SetPrivacyKey(key)
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
