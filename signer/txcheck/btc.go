@@ -239,6 +239,9 @@ func matchIntents(tx *wire.MsgTx, intents []intent.Intent, params *chaincfg.Para
 		}
 		addr, err := btcutil.DecodeAddress(in.Destination, params)
 		if err != nil {
+			if net := addressNet(in.Destination); net != "" {
+				return nil, refuse(CodeChain, "intent %s: destination %q is a %s address, checking %s", in.ID, in.Destination, net, params.Name)
+			}
 			return nil, refuse(CodeDestination, "intent %s: destination %q: %v", in.ID, in.Destination, err)
 		}
 		if !addr.IsForNet(params) {
@@ -276,6 +279,19 @@ func matchIntents(tx *wire.MsgTx, intents []intent.Intent, params *chaincfg.Para
 		return nil, refuse(CodeDestination, "intent %s: no output pays %s (%d sat)", intents[k].ID, intents[k].Destination, w.amount)
 	}
 	return paid, nil
+}
+
+// addressNet is the name of the network whose address addr is, when it
+// is one of the networks cordon knows ("" otherwise): to tell a
+// destination on another network (CodeChain) from one that is no
+// address at all.
+func addressNet(addr string) string {
+	for _, net := range []*chaincfg.Params{&chaincfg.MainNetParams, &chaincfg.TestNet3Params, &chaincfg.RegressionNetParams, &chaincfg.SimNetParams} {
+		if a, err := btcutil.DecodeAddress(addr, net); err == nil && a.IsForNet(net) {
+			return net.Name
+		}
+	}
+	return ""
 }
 
 // checkOutputs returns the sum of all outputs and of the change among
