@@ -123,8 +123,9 @@ func CheckBTC(psbtBytes []byte, intents []intent.Intent, p BTCPolicy) (*BTCTx, e
 		return nil, refuse(CodeFee, "fee %d sat above cap %d sat", fee, p.MaxFee)
 	}
 	vsize := EstimateVSize(pkt)
-	// fee/vsize > MaxFeeRate, without rounding the rate down.
-	if fee > p.MaxFeeRate*vsize {
+	// fee/vsize > MaxFeeRate, exactly: the rate rounded up, and no
+	// product that a large cap could overflow.
+	if (fee+vsize-1)/vsize > p.MaxFeeRate {
 		return nil, refuse(CodeFee, "fee rate %d sat / %d vbyte (%.2f sat/vbyte) above cap %d sat/vbyte",
 			fee, vsize, float64(fee)/float64(vsize), p.MaxFeeRate)
 	}

@@ -326,7 +326,7 @@ func TestCheckBTCRefusesTampered(t *testing.T) {
 		{"no inputs", func(f *btcFixture) {
 			f.pkt.UnsignedTx.TxIn = nil
 			f.pkt.Inputs = nil
-		}, CodeMalformed, ""},
+		}, CodeMalformed, "0 inputs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -361,18 +361,23 @@ func TestCheckBTCRefusesMalformedBytes(t *testing.T) {
 	require.NotEqual(t, valid, stuffed)
 
 	b64 := []byte(base64.StdEncoding.EncodeToString(valid))
-	tests := map[string][]byte{
-		"trailing byte":               append(bytes.Clone(valid), 0x00),
-		"a second psbt after it":      append(bytes.Clone(valid), valid...),
-		"truncated":                   valid[:len(valid)-1],
-		"empty":                       nil,
-		"base64":                      b64,
-		"bytes hidden inside a value": stuffed,
+	tests := []struct {
+		name string
+		b    []byte
+		msg  string
+	}{
+		{"trailing byte", append(bytes.Clone(valid), 0x00), "1 bytes after the psbt"},
+		{"a second psbt after it", append(bytes.Clone(valid), valid...), "bytes after the psbt"},
+		{"truncated", valid[:len(valid)-1], "decode psbt"},
+		{"empty", nil, "decode psbt"},
+		{"base64", b64, "decode psbt"},
+		{"bytes hidden inside a value", stuffed, "not in its canonical serialization"},
 	}
-	for name, b := range tests {
-		t.Run(name, func(t *testing.T) {
-			_, err := CheckBTC(b, f.intents, f.policy)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := CheckBTC(tt.b, f.intents, f.policy)
 			require.Equal(t, CodeMalformed, CodeOf(err), "%v", err)
+			require.Contains(t, err.Error(), tt.msg)
 		})
 	}
 	// And the valid bytes themselves are accepted: the refusals above
