@@ -490,3 +490,22 @@ func FuzzCheckBTC(f *testing.F) {
 		require.LessOrEqual(t, got.Fee, fx.policy.MaxFeeRate*got.VSize)
 	})
 }
+
+// TestCheckBTCCapsAreInclusive: a fee of exactly MaxFee, and a rate
+// within MaxFeeRate, pass; one satoshi more or a rate just above do not.
+func TestCheckBTCCapsAreInclusive(t *testing.T) {
+	f := newBTCFixture(t)
+	f.policy.MaxFee = 10_000
+	f.policy.MaxFeeRate = 42 // 10,000 sat / 243 vbyte is 41.15 sat/vbyte
+	_, err := f.check(t)
+	require.NoError(t, err)
+
+	f.policy.MaxFee = 9_999
+	_, err = f.check(t)
+	require.Equal(t, CodeFee, CodeOf(err), "%v", err)
+
+	f.policy.MaxFee = 10_000
+	f.policy.MaxFeeRate = 41
+	_, err = f.check(t)
+	require.Equal(t, CodeFee, CodeOf(err), "%v", err)
+}
