@@ -76,7 +76,7 @@
 // objects go to Intake.Accept, and the answer is 202 with a complete
 // status resource (duplicates count as successes, failures carry the
 // Intake's reason). Status resources are kept in memory for 24 hours, at
-// most 10,000 (the oldest dropped first), and only the partner that
+// most 1,000 per partner (its oldest dropped first), and only the partner that
 // posted may read one; others get 404.
 //
 // # Client

@@ -70,7 +70,7 @@ const (
 // oldest dropped first).
 const (
 	statusTTL = 24 * time.Hour
-	statusMax = 10000
+	statusMax = 1000 // per partner
 )
 
 func (c *ServerConfig) validate() error {
@@ -847,25 +847,43 @@ type statusEntry struct {
 	st    Status
 }
 
-// statusStore keeps status resources in memory: at most max, none
-// older than ttl, each readable by the partner that posted only.
+// statusStore keeps status resources in memory, each readable by the
+// partner that posted only: at most max per partner (the oldest dropped
+// first), none older than ttl. The bound is per partner, so that one
+// partner's posts never push another's statuses out.
 type statusStore struct {
 	mu    sync.Mutex
 	max   int
 	ttl   time.Duration
 	m     map[string]*statusEntry
-	order []string // oldest first
+	order map[string][]string // by owner, oldest first
 }
 
 func (s *statusStore) put(owner string, now time.Time, st Status) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for len(s.order) > 0 && (len(s.order) >= s.max || now.Sub(s.m[s.order[0]].at) >= s.ttl) {
-		delete(s.m, s.order[0])
-		s.order = s.order[1:]
+	if s.order == nil {
+		s.order = map[string][]string{}
+	}
+	o := s.order[owner]
+	for len(o) > 0 && (len(o) >= s.max || now.Sub(s.m[o[0]].at) >= s.ttl) {
+		delete(s.m, o[0])
+		o = o[1:]
 	}
 	s.m[st.ID] = &statusEntry{owner: owner, at: now, st: st}
-	s.order = append(s.order, st.ID)
+	s.order[owner] = append(o, st.ID)
+	// Another partner's expired statuses go as well, as it posts no more.
+	for other, oo := range s.order {
+		for len(oo) > 0 && now.Sub(s.m[oo[0]].at) >= s.ttl {
+			delete(s.m, oo[0])
+			oo = oo[1:]
+		}
+		if len(oo) == 0 {
+			delete(s.order, other)
+		} else {
+			s.order[other] = oo
+		}
+	}
 }
 
 func (s *statusStore) get(id, owner string, now time.Time) (Status, bool) {

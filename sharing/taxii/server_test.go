@@ -780,6 +780,14 @@ func TestStatusStoreBounded(t *testing.T) {
 		require.Equal(t, i >= 2, ok, "the oldest dropped: %d", i)
 	}
 	require.Len(t, s.m, 3)
+	// Another partner's posts do not push alice's out.
+	for i := 0; i < 5; i++ {
+		s.put("mallory", now, Status{ID: fmt.Sprint("m", i)})
+	}
+	for i := 2; i < 5; i++ {
+		_, ok := s.get(fmt.Sprint(i), "alice", now)
+		require.True(t, ok, "alice's status %d pushed out by mallory's posts", i)
+	}
 	// Expired ones are dropped as new ones come.
 	s.put("alice", now.Add(time.Hour), Status{ID: "new"})
 	require.Len(t, s.m, 1)
