@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,6 +22,7 @@ import (
 	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/internal/chain"
 	iconfig "github.com/cordonhq/cordon/internal/config"
+	"github.com/cordonhq/cordon/internal/proc"
 	"github.com/cordonhq/cordon/internal/uuid"
 	"github.com/cordonhq/cordon/sharing/alliance"
 	"github.com/cordonhq/cordon/sharing/partner"
@@ -39,18 +39,16 @@ var devExchanges = []string{"exchange-a", "exchange-b", "exchange-c"}
 
 // devMember is one exchange of the dev alliance.
 type devMember struct {
-	name, dir          string
-	identity, seed     string
-	pub                ed25519.PublicKey
-	port               int
-	certFile, keyFile  string
-	sys                *system
-	apiURL, opToken    string
-	cluster            *kafka.Embedded
-	endpoints          endpoints
-	greenOnly          bool
-	allianceKey        string
-	registeredPartners []string
+	name, dir         string
+	identity, seed    string
+	pub               ed25519.PublicKey
+	port              int
+	certFile, keyFile string
+	sys               *system
+	apiURL, opToken   string
+	cluster           *kafka.Embedded
+	greenOnly         bool
+	allianceKey       string
 }
 
 // devAlliance prepares the members: the main one in dataDir, the others
@@ -86,7 +84,7 @@ func devAlliance(dataDir string, partners int) ([]*devMember, error) {
 		}
 		seed, _ := base64.StdEncoding.DecodeString(m.seed)
 		m.pub = ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
-		if m.port, err = freePort(); err != nil {
+		if m.port, err = proc.FreePort(); err != nil {
 			return nil, err
 		}
 		if err := ca.WriteFiles(caDir, name); err != nil {
@@ -126,16 +124,6 @@ func devSharingKey(dir string) (seed, identity string, err error) {
 	return seed, identity, os.WriteFile(ip, []byte(identity+"\n"), 0o600)
 }
 
-func freePort() (int, error) {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 func (m *devMember) taxiiURL() string {
 	return "https://127.0.0.1:" + strconv.Itoa(m.port) + "/alliance/"
 }
@@ -161,7 +149,6 @@ func (m *devMember) sharingConfig(all []*devMember) alliance.Config {
 			p.MaxTLP, p.Amber = "green", false
 		}
 		c.Partners = append(c.Partners, p)
-		m.registeredPartners = append(m.registeredPartners, o.name)
 	}
 	return c
 }
@@ -195,11 +182,11 @@ func startPartner(ctx context.Context, g *errgroup.Group, m *devMember, all []*d
 		return fmt.Errorf("%s: %w", m.name, err)
 	}
 	m.apiURL = "http://" + m.sys.api.addr()
-	m.endpoints = endpoints{Kafka: strings.Join(cfg.Kafka.Brokers, ","), HTTP: m.sys.srv.Addr(), PID: os.Getpid(),
+	ep := endpoints{Kafka: strings.Join(cfg.Kafka.Brokers, ","), HTTP: m.sys.srv.Addr(), PID: os.Getpid(),
 		Topics: map[string]string{"intel": cfg.Kafka.Topics.Intel, "sharing": cfg.Kafka.Topics.Sharing},
 		API:    &apiEndpoint{URL: m.apiURL, Tokens: map[string]string{}, Operator: devOperator, OperatorToken: m.opToken},
 		TAXII:  m.taxiiURL(), Exchange: m.name}
-	if err := writeEndpoints(m.dir, m.endpoints); err != nil {
+	if err := writeEndpoints(m.dir, ep); err != nil {
 		return err
 	}
 	m.sys.start(ctx, g)

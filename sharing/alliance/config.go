@@ -57,9 +57,6 @@ type Config struct {
 
 var nameRE = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
 
-// Enabled tells whether the section is set.
-func (c *Config) Enabled() bool { return c.Name != "" || c.Listen != "" || len(c.Partners) > 0 }
-
 // Fill sets the defaults.
 func (c *Config) Fill() {
 	if c.APIRoot == "" {

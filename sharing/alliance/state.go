@@ -32,7 +32,7 @@ type held struct {
 	ID        string    `json:"id"`
 	Modified  time.Time `json:"modified"`
 	CreatedBy string    `json:"created_by_ref"`
-	// Hash is stix.ContentHash of the version, hex.
+	// Hash is the version's content hash (stix.VerifyHash), hex.
 	Hash string `json:"hash"`
 	// From is the partner who sent it, Signer the partner who signed it.
 	From   string    `json:"from"`

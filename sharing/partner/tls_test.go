@@ -1,7 +1,6 @@
 package partner
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,26 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/internal/clock"
+	"github.com/cordonhq/cordon/internal/testkit"
 	"github.com/cordonhq/cordon/sharing/taxii"
 )
-
-// syncBuffer is a log sink the server's goroutines write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // client is an HTTPS client trusting roots, presenting cert (none when
 // nil). force presents it whatever CAs the server names, as an attacker
@@ -94,7 +75,7 @@ func TestServerTLS(t *testing.T) {
 		_, _ = io.WriteString(w, c.Name)
 	}))
 	srv.TLS = reg.ServerTLS(server.tls)
-	var serverLog syncBuffer
+	var serverLog testkit.Buffer
 	srv.Config.ErrorLog = log.New(&serverLog, "", 0)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)

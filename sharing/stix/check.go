@@ -2,7 +2,6 @@ package stix
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -80,16 +79,4 @@ func Newer(held, got *Object) (bool, error) {
 func unsigned(raw []byte) ([]byte, error) {
 	_, _, b, err := message(raw)
 	return b, err
-}
-
-// ContentHash is the SHA-256 of raw's RFC 8785 form without its
-// signature: two objects with the same hash are the same version, however
-// they were signed. A holder keeps the hash to tell a duplicate from a
-// conflict without keeping the object.
-func ContentHash(raw []byte) ([32]byte, error) {
-	b, err := unsigned(raw)
-	if err != nil {
-		return [32]byte{}, err
-	}
-	return sha256.Sum256(b), nil
 }

@@ -103,8 +103,11 @@ func Verify(raw []byte, keys KeyLookup) (Signer, error) {
 	return s, err
 }
 
-// VerifyHash is Verify, also returning the object's ContentHash (the
-// bytes signed are the bytes hashed: one canonicalization for both).
+// VerifyHash is Verify, also returning the SHA-256 of the bytes signed
+// (the object's RFC 8785 form without its signature; one
+// canonicalization for both): two objects with the same hash are the
+// same version, however they were signed, so a holder keeps the hash to
+// tell a duplicate from a conflict without keeping the object.
 func VerifyHash(raw []byte, keys KeyLookup) (Signer, [32]byte, error) {
 	m, sb, msg, err := message(raw)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/internal/clock"
+	"github.com/cordonhq/cordon/internal/testkit"
 	"github.com/cordonhq/cordon/sharing/stix"
 )
 
@@ -958,7 +959,7 @@ type shortIntake struct{}
 func (shortIntake) Accept(context.Context, Caller, string, []stix.Object) []Outcome { return nil }
 
 func TestInternalErrorsLeakNothingAndRefusalsAreLogged(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.Buffer
 	e := newEnv(t, func(c *ServerConfig) {
 		c.Intake = shortIntake{}
 		c.Log = slog.New(slog.NewJSONHandler(&logs, nil))
@@ -982,23 +983,6 @@ func TestInternalErrorsLeakNothingAndRefusalsAreLogged(t *testing.T) {
 		}
 	}
 	require.True(t, found, "the refusal is logged: %s", logs.String())
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // A declared Content-Length over the limit is refused before a byte of
