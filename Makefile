@@ -8,7 +8,7 @@ PKGS       := ./...
 
 BTCD_VERSION := v0.26.2
 
-.PHONY: all build btcd dev-deps run test test-deps soak bench fuzz lint vet clean
+.PHONY: all build btcd dev-deps run test test-deps soak bench fuzz lint vet clean proto
 
 all: build
 
@@ -85,3 +85,16 @@ $(BIN)/golangci-lint:
 
 clean:
 	rm -rf $(BIN) .cordon
+
+## proto: regenerate plugins/sdk/proto's Go code (protoc from Debian's protobuf-compiler; the generators installed into bin/)
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
+proto: $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
+	protoc --plugin=protoc-gen-go=$(BIN)/protoc-gen-go --plugin=protoc-gen-go-grpc=$(BIN)/protoc-gen-go-grpc \
+	  --go_out=. --go_opt=paths=source_relative \
+	  --go-grpc_out=. --go-grpc_opt=paths=source_relative \
+	  plugins/sdk/proto/signer.proto
+$(BIN)/protoc-gen-go:
+	GOBIN=$(CURDIR)/$(BIN) GOFLAGS= $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+$(BIN)/protoc-gen-go-grpc:
+	GOBIN=$(CURDIR)/$(BIN) GOFLAGS= $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
