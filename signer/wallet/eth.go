@@ -1,0 +1,139 @@
+package wallet
+
+import (
+	"bytes"
+	"fmt"
+	"math/big"
+	"strings"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/rlp"
+
+	"github.com/cordonhq/cordon/plugins/sdk"
+	"github.com/cordonhq/cordon/signer/intent"
+)
+
+// erc20Transfer is the selector of transfer(address,uint256).
+var erc20Transfer = []byte{0xa9, 0x05, 0x9c, 0xbb}
+
+// ETHBuild is an unsigned EIP-1559 transaction: Payload is 0x02 ||
+// rlp([chain_id, nonce, max_priority_fee_per_gas, max_fee_per_gas,
+// gas_limit, to, value, data, access_list]) (what txcheck.CheckETH
+// takes) and SigningHash its keccak256 (what the key signs).
+type ETHBuild struct {
+	Payload     []byte
+	SigningHash [32]byte
+	Tx          *types.Transaction
+	From        common.Address
+	signer      types.Signer
+}
+
+// BuildETH builds in's transfer from w (validated) with nonce (from the
+// NonceLedger), at the node's baseFee and tip (wei per gas). The max fee
+// per gas is 2×baseFee + tip, lowered to the wallet's cap when above it
+// as long as it still covers baseFee + tip; a tip above its cap, or a
+// base fee the cap cannot cover, is refused (ErrFeeCap).
+func BuildETH(w ETHWallet, in intent.Intent, nonce uint64, baseFee, tip *big.Int) (*ETHBuild, error) {
+	if in.Chain != "eth" || in.Network != w.Network {
+		return nil, fmt.Errorf("%w: %s is %s/%s, wallet %s eth/%s", ErrIntent, in.ID, in.Chain, in.Network, w.Name, w.Network)
+	}
+	from, err := w.Address()
+	if err != nil {
+		return nil, err
+	}
+	maxFee, err := weiCap(w.MaxFeePerGas)
+	if err != nil {
+		return nil, fmt.Errorf("wallet %s: max_fee_per_gas: %w", w.Name, err)
+	}
+	maxTip, err := weiCap(w.MaxPriorityFeePerGas)
+	if err != nil {
+		return nil, fmt.Errorf("wallet %s: max_priority_fee_per_gas: %w", w.Name, err)
+	}
+	if baseFee == nil || tip == nil || baseFee.Sign() < 0 || tip.Sign() < 0 {
+		return nil, fmt.Errorf("wallet %s: base fee %v and tip %v", w.Name, baseFee, tip)
+	}
+	if tip.Cmp(maxTip) > 0 {
+		return nil, fmt.Errorf("%w: tip %s wei, the cap of wallet %s is %s", ErrFeeCap, tip, w.Name, maxTip)
+	}
+	feeCap := new(big.Int).Add(new(big.Int).Lsh(baseFee, 1), tip)
+	if feeCap.Cmp(maxFee) > 0 {
+		if floor := new(big.Int).Add(baseFee, tip); floor.Cmp(maxFee) > 0 {
+			return nil, fmt.Errorf("%w: base fee %s + tip %s wei, the max fee cap of wallet %s is %s", ErrFeeCap, baseFee, tip, w.Name, maxFee)
+		}
+		feeCap = new(big.Int).Set(maxFee)
+	}
+	amount, ok := new(big.Int).SetString(in.Amount, 10)
+	if !ok || amount.Sign() <= 0 || amount.String() != in.Amount || amount.BitLen() > 256 {
+		return nil, fmt.Errorf("%w: %s: amount %q", ErrIntent, in.ID, in.Amount)
+	}
+	dst, err := hexAddress(in.Destination)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: destination: %v", ErrIntent, in.ID, err)
+	}
+	to, value, gas := dst, amount, w.GasNative
+	var data []byte
+	if in.Asset != intent.Native {
+		token, err := hexAddress(in.Asset)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: asset: %v", ErrIntent, in.ID, err)
+		}
+		data = make([]byte, 0, 68)
+		data = append(data, erc20Transfer...)
+		data = append(data, common.LeftPadBytes(dst.Bytes(), 32)...)
+		data = append(data, common.LeftPadBytes(amount.Bytes(), 32)...)
+		to, value, gas = token, new(big.Int), w.GasToken
+	}
+	chainID := new(big.Int).SetUint64(w.ChainID)
+	tx := types.NewTx(&types.DynamicFeeTx{ChainID: chainID, Nonce: nonce, GasTipCap: new(big.Int).Set(tip), GasFeeCap: feeCap,
+		Gas: gas, To: &to, Value: value, Data: data})
+	fields := []any{chainID, nonce, tip, feeCap, gas, to, value, data, types.AccessList{}}
+	enc, err := rlp.EncodeToBytes(fields)
+	if err != nil {
+		return nil, fmt.Errorf("wallet %s: encode: %w", w.Name, err)
+	}
+	payload := append([]byte{types.DynamicFeeTxType}, enc...)
+	signer := types.LatestSignerForChainID(chainID)
+	h := signer.Hash(tx)
+	if !bytes.Equal(crypto.Keccak256(payload), h[:]) {
+		return nil, fmt.Errorf("wallet %s: the payload's hash is not go-ethereum's signing hash", w.Name)
+	}
+	return &ETHBuild{Payload: payload, SigningHash: h, Tx: tx, From: from, signer: signer}, nil
+}
+
+func hexAddress(s string) (common.Address, error) {
+	if len(s) != 42 || !strings.HasPrefix(s, "0x") || !common.IsHexAddress(s) {
+		return common.Address{}, fmt.Errorf("%q is not an Ethereum address", s)
+	}
+	return common.HexToAddress(s), nil
+}
+
+// FinalizeETH signs the build with sig (low-S, V the recovery id 0 or
+// 1), and checks that the sender go-ethereum recovers is the wallet.
+func (b *ETHBuild) FinalizeETH(sig sdk.Signature) (*types.Transaction, error) {
+	var s btcec.ModNScalar
+	if s.SetBytes(&sig.S) != 0 || s.IsOverHalfOrder() || sig.V > 1 {
+		return nil, fmt.Errorf("%w: not low-S or V %d not 0 or 1", ErrSignature, sig.V)
+	}
+	if !crypto.ValidateSignatureValues(sig.V, new(big.Int).SetBytes(sig.R[:]), new(big.Int).SetBytes(sig.S[:]), true) {
+		return nil, fmt.Errorf("%w: R, S or V out of range", ErrSignature)
+	}
+	raw := make([]byte, 65)
+	copy(raw, sig.R[:])
+	copy(raw[32:], sig.S[:])
+	raw[64] = sig.V
+	signed, err := b.Tx.WithSignature(b.signer, raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSignature, err)
+	}
+	from, err := types.Sender(b.signer, signed)
+	if err != nil {
+		return nil, fmt.Errorf("%w: recover sender: %v", ErrSignature, err)
+	}
+	if from != b.From {
+		return nil, fmt.Errorf("%w: the signature recovers %s, the wallet is %s", ErrSignature, from.Hex(), b.From.Hex())
+	}
+	return signed, nil
+}
