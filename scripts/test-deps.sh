@@ -5,7 +5,9 @@
 # servers of their own; nothing is configured system-wide), and chromium
 # (a test opens `cordon trace --format html` headless), and python3-nacl
 # (a test re-verifies the audit log with Python's hashlib, json and
-# PyNaCl, as an outside auditor would). Runs as root (CI) or through sudo.
+# PyNaCl, as an outside auditor would), and softhsm2 (the PKCS#11 signer
+# plugin's tests create private tokens in temporary directories). Runs as
+# root (CI) or through sudo.
 set -euo pipefail
 need=()
 command -v kcat >/dev/null 2>&1 || need+=(kcat)
@@ -13,6 +15,7 @@ command -v kcat >/dev/null 2>&1 || need+=(kcat)
 command -v clickhouse-client >/dev/null 2>&1 || need+=(clickhouse-client)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 { python3 -c 'import nacl.signing' >/dev/null 2>&1 || /usr/bin/python3 -c 'import nacl.signing' >/dev/null 2>&1; } || need+=(python3-nacl)
+command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
 [ ${#need[@]} -eq 0 ] && exit 0
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
