@@ -47,8 +47,8 @@ func opKey(hash string, vout uint32) string { return hash + ":" + strconv.Format
 
 // undo is what one added block did to the view.
 type undo struct {
-	Hash    string `json:"hash"`
-	Height  uint64 `json:"height"`
+	Hash    string   `json:"hash"`
+	Height  uint64   `json:"height"`
 	Created []string `json:"created"`
 	Spent   []UTXO   `json:"spent"`
 }
