@@ -129,7 +129,7 @@ func intentOutputs(intents []intent.Intent, s *BTCScript) ([]*wire.TxOut, int64,
 		}
 		pk, err := txscript.PayToAddrScript(addr)
 		if err != nil {
-			return nil, 0, fmt.Errorf("%w: %s: destination %q: %v", ErrIntent, in.ID, in.Destination, err)
+			return nil, 0, fmt.Errorf("%w: %s: destination %q: %w", ErrIntent, in.ID, in.Destination, err)
 		}
 		outs = append(outs, wire.NewTxOut(amt, pk))
 		if sum += amt; sum > btcutil.MaxSatoshi {
@@ -412,10 +412,10 @@ func verifyInputs(tx *wire.MsgTx, pkt *psbt.Packet) error {
 		prev := pkt.Inputs[i].WitnessUtxo
 		vm, err := txscript.NewEngine(prev.PkScript, tx, i, txscript.StandardVerifyFlags, nil, hashes, prev.Value, f)
 		if err != nil {
-			return fmt.Errorf("%w: input %d: script engine: %v", ErrSignature, i, err)
+			return fmt.Errorf("%w: input %d: script engine: %w", ErrSignature, i, err)
 		}
 		if err := vm.Execute(); err != nil {
-			return fmt.Errorf("%w: input %d does not verify: %v", ErrSignature, i, err)
+			return fmt.Errorf("%w: input %d does not verify: %w", ErrSignature, i, err)
 		}
 	}
 	return nil

@@ -71,14 +71,14 @@ func BuildETH(w ETHWallet, in intent.Intent, nonce uint64, baseFee, tip *big.Int
 	}
 	dst, err := hexAddress(in.Destination)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: destination: %v", ErrIntent, in.ID, err)
+		return nil, fmt.Errorf("%w: %s: destination: %w", ErrIntent, in.ID, err)
 	}
 	to, value, gas := dst, amount, w.GasNative
 	var data []byte
 	if in.Asset != intent.Native {
 		token, err := hexAddress(in.Asset)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: asset: %v", ErrIntent, in.ID, err)
+			return nil, fmt.Errorf("%w: %s: asset: %w", ErrIntent, in.ID, err)
 		}
 		data = make([]byte, 0, 68)
 		data = append(data, erc20Transfer...)
@@ -126,11 +126,11 @@ func (b *ETHBuild) FinalizeETH(sig sdk.Signature) (*types.Transaction, error) {
 	raw[64] = sig.V
 	signed, err := b.Tx.WithSignature(b.signer, raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSignature, err)
+		return nil, fmt.Errorf("%w: %w", ErrSignature, err)
 	}
 	from, err := types.Sender(b.signer, signed)
 	if err != nil {
-		return nil, fmt.Errorf("%w: recover sender: %v", ErrSignature, err)
+		return nil, fmt.Errorf("%w: recover sender: %w", ErrSignature, err)
 	}
 	if from != b.From {
 		return nil, fmt.Errorf("%w: the signature recovers %s, the wallet is %s", ErrSignature, from.Hex(), b.From.Hex())

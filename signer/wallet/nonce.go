@@ -63,7 +63,7 @@ func NewNonceLedger(network string, addrs ...common.Address) *NonceLedger {
 	return l
 }
 
-// ErrUnknownAddress: an address the ledger does not hold.
+// ErrUnknownAddress is address the ledger does not hold.
 var ErrUnknownAddress = errors.New("wallet: not a sending address of the ledger")
 
 func (l *NonceLedger) account(a common.Address) (*account, error) {

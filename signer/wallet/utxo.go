@@ -53,7 +53,7 @@ type undo struct {
 	Spent   []UTXO   `json:"spent"`
 }
 
-// ErrReorgTooDeep: a removed block the view holds no undo record for.
+// ErrReorgTooDeep is a removed block the view holds no undo record for.
 var ErrReorgTooDeep = errors.New("wallet: reorganization deeper than the view's undo window")
 
 // UTXOView is a wallet's unspent outputs on the canonical chain, fed by
@@ -215,7 +215,7 @@ func (v *UTXOView) spendable(minConf int) []UTXO {
 	})
 }
 
-// ErrReserved: an output is already reserved by another transaction.
+// ErrReserved is returned when an output is already reserved by another transaction.
 var ErrReserved = errors.New("wallet: output already reserved")
 
 // Reserve marks the outputs as spent by the built transaction txid, all

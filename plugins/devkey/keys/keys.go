@@ -53,7 +53,7 @@ func Generate(path string, names []string) error {
 		return fmt.Errorf("keygen: %w", err)
 	}
 	if _, err := out.Write(b); err != nil {
-		out.Close()
+		_ = out.Close()
 		return fmt.Errorf("keygen: %w", err)
 	}
 	return out.Close()

@@ -1,0 +1,185 @@
+package pluginhost_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/cordonhq/cordon/plugins/pkcs11/hsmtest"
+	"github.com/cordonhq/cordon/plugins/sdk"
+	"github.com/cordonhq/cordon/signer/pluginhost"
+)
+
+// devkey builds the devkey plugin and a key file with one key.
+func devkey(t *testing.T) (bin, keys, sum string) {
+	t.Helper()
+	dir := t.TempDir()
+	bin = filepath.Join(dir, "devkey")
+	out, err := exec.Command("go", "build", "-o", bin, "../../plugins/devkey").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build devkey: %v\n%s", err, out)
+	}
+	keys = filepath.Join(dir, "keys.json")
+	if out, err := exec.Command(bin, "keygen", "--keys", keys, "hot").CombinedOutput(); err != nil {
+		t.Fatalf("devkey keygen: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256(b)
+	return bin, keys, hex.EncodeToString(h[:])
+}
+
+func sign(t *testing.T, p *pluginhost.Plugin, network string) (sdk.Signature, [32]byte, error) {
+	t.Helper()
+	var d [32]byte
+	_, _ = rand.Read(d[:])
+	sig, err := p.Sign(context.Background(), sdk.SignRequest{KeyID: "hot", Digest: d,
+		Context: sdk.SignContext{Chain: "eth", Network: network}})
+	return sig, d, err
+}
+
+// checkSig recovers the key with go-ethereum's code, not ours.
+func checkSig(t *testing.T, pub []byte, sig sdk.Signature, d [32]byte) {
+	t.Helper()
+	raw := append(append(sig.R[:], sig.S[:]...), sig.V)
+	got, err := crypto.Ecrecover(d[:], raw)
+	if err != nil {
+		t.Fatalf("go-ethereum cannot recover the signature: %v", err)
+	}
+	k, err := crypto.DecompressPubkey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, crypto.FromECDSAPub(k)) {
+		t.Fatal("the signature recovers another key")
+	}
+}
+
+func TestDevkeyThroughHost(t *testing.T) {
+	bin, keys, sum := devkey(t)
+	p, err := pluginhost.Open(pluginhost.Config{Name: "dev", Path: bin, SHA256: sum,
+		Args: []string{"--keys", keys}, Timeout: 20 * time.Second}, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	d, err := p.Describe(context.Background())
+	if err != nil || len(d.Keys) != 1 || d.Keys[0].ID != "hot" || len(d.Keys[0].PublicKey) != 33 {
+		t.Fatalf("describe: %+v %v", d, err)
+	}
+	pub, err := p.PublicKey(context.Background(), "hot")
+	if err != nil || !bytes.Equal(pub, d.Keys[0].PublicKey) {
+		t.Fatalf("public key %x, %v", pub, err)
+	}
+	for range 20 {
+		sig, dg, err := sign(t, p, "devnet")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSig(t, pub, sig, dg)
+	}
+	if _, _, err := sign(t, p, "mainnet"); !errors.Is(err, sdk.ErrRefused) {
+		t.Fatalf("mainnet signing through the dev key: %v, want ErrRefused", err)
+	}
+	if _, err := p.PublicKey(context.Background(), "nope"); !errors.Is(err, sdk.ErrUnknownKey) {
+		t.Fatalf("unknown key: %v, want ErrUnknownKey", err)
+	}
+
+	// The plugin killed: a call fails or is served by a new process;
+	// never a wrong signature, and signing works again.
+	pid := p.Pid()
+	if pid == 0 {
+		t.Fatal("no plugin pid")
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	failed := false
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		sig, dg, err := sign(t, p, "devnet")
+		if err == nil {
+			checkSig(t, pub, sig, dg)
+			break
+		}
+		failed = true
+		if time.Now().After(deadline) {
+			t.Fatalf("signing never came back after the plugin was killed: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if p.Pid() == pid || p.Pid() == 0 {
+		t.Fatalf("plugin pid %d after the kill of %d", p.Pid(), pid)
+	}
+	t.Logf("after the kill: first call failed=%v, restarted as pid %d", failed, p.Pid())
+}
+
+func TestTamperedBinaryRefused(t *testing.T) {
+	bin, keys, sum := devkey(t)
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 1
+	if err := os.WriteFile(bin, b, 0o700); err != nil { //nolint:gosec // test binary
+		t.Fatal(err)
+	}
+	_, err = pluginhost.Open(pluginhost.Config{Name: "dev", Path: bin, SHA256: sum,
+		Args: []string{"--keys", keys}}, slog.Default())
+	if !errors.Is(err, pluginhost.ErrPinned) {
+		t.Fatalf("a binary changed by one byte: %v, want ErrPinned", err)
+	}
+	if _, err := pluginhost.Open(pluginhost.Config{Name: "dev", Path: bin, SHA256: "abc"}, slog.Default()); err == nil {
+		t.Fatal("a malformed sha256 was accepted")
+	}
+}
+
+func TestPKCS11ThroughHost(t *testing.T) {
+	tok := hsmtest.Start(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "pkcs11")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../plugins/pkcs11").CombinedOutput(); err != nil {
+		t.Fatalf("go build pkcs11: %v\n%s", err, out)
+	}
+	kg := exec.Command(bin, append([]string{"keygen", "-id", "hot"}, tok.Args()...)...) //nolint:gosec // test binary
+	kg.Env = tok.Env
+	if out, err := kg.CombinedOutput(); err != nil {
+		t.Fatalf("pkcs11 keygen: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256(b)
+	p, err := pluginhost.Open(pluginhost.Config{Name: "hsm", Path: bin, SHA256: hex.EncodeToString(h[:]),
+		Args: tok.Args(), Env: tok.Env, Timeout: 20 * time.Second}, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	pub, err := p.PublicKey(context.Background(), "hot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		sig, d, err := sign(t, p, "mainnet")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSig(t, pub, sig, d)
+	}
+}
