@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/cordonhq/cordon/plugins/pkcs11/hsmtest"
 	"github.com/cordonhq/cordon/plugins/sdk"
+	"github.com/cordonhq/cordon/plugins/sdk/sdktest"
 	"github.com/cordonhq/cordon/signer/pluginhost"
 )
 
@@ -85,13 +87,7 @@ func TestDevkeyThroughHost(t *testing.T) {
 	if err != nil || !bytes.Equal(pub, d.Keys[0].PublicKey) {
 		t.Fatalf("public key %x, %v", pub, err)
 	}
-	for range 20 {
-		sig, dg, err := sign(t, p, "devnet")
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkSig(t, pub, sig, dg)
-	}
+	sdktest.Run(t, p, sdktest.Options{Chain: "eth", Network: "devnet"})
 	if _, _, err := sign(t, p, "mainnet"); !errors.Is(err, sdk.ErrRefused) {
 		t.Fatalf("mainnet signing through the dev key: %v, want ErrRefused", err)
 	}
@@ -175,11 +171,53 @@ func TestPKCS11ThroughHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 20 {
-		sig, d, err := sign(t, p, "mainnet")
-		if err != nil {
-			t.Fatal(err)
+	sig, d, err := sign(t, p, "mainnet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSig(t, pub, sig, d)
+	sdktest.Run(t, p, sdktest.Options{Chain: "eth", Network: "mainnet"})
+}
+
+// TestNoOrphanWhenHostKilled: a host killed with SIGKILL, which runs no
+// clean-up of its own, leaves no plugin process behind.
+func TestNoOrphanWhenHostKilled(t *testing.T) {
+	bin, keys, sum := devkey(t)
+	host := filepath.Join(t.TempDir(), "testhost")
+	if out, err := exec.Command("go", "build", "-o", host, "./internal/testhost").CombinedOutput(); err != nil {
+		t.Fatalf("go build testhost: %v\n%s", err, out)
+	}
+	cmd := exec.Command(host, bin, sum, "--keys", keys) //nolint:gosec // test binary
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if _, err := fmt.Fscan(out, &pid); err != nil || pid <= 0 {
+		_ = cmd.Process.Kill()
+		t.Fatalf("reading the plugin's pid: %d, %v", pid, err)
+	}
+	if err := syscall.Kill(pid, 0); err != nil {
+		t.Fatalf("plugin %d not running: %v", pid, err)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// Gone, or a zombie waiting for init to reap it.
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || bytes.Contains(st, []byte(") Z ")) {
+			return
 		}
-		checkSig(t, pub, sig, d)
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("plugin %d still runs after its host was killed", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
