@@ -184,7 +184,7 @@ func TestPKCS11ThroughHost(t *testing.T) {
 func TestNoOrphanWhenHostKilled(t *testing.T) {
 	bin, keys, sum := devkey(t)
 	host := filepath.Join(t.TempDir(), "testhost")
-	if out, err := exec.Command("go", "build", "-o", host, "./internal/testhost").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", host, "./testdata/testhost").CombinedOutput(); err != nil {
 		t.Fatalf("go build testhost: %v\n%s", err, out)
 	}
 	cmd := exec.Command(host, bin, sum, "--keys", keys) //nolint:gosec // test binary
