@@ -62,6 +62,7 @@ bench:
 	$(GO) test ./signer/policy/ -run '^$$' -bench 'CheckQuorum' -benchmem -cpu 1
 	$(GO) test ./integration/gatebench/ -run '^$$' -bench 'BenchmarkGateAssess' -benchmem -timeout 60m
 	GOGC=400 $(GO) test ./integration/gatebench/ -run '^$$' -bench 'BenchmarkGateAPI' -benchtime 1x -timeout 60m
+	$(GO) test ./signer/pluginhost/ -run '^$$' -bench 'BenchmarkPKCS11' -benchtime 3000x
 
 ## fuzz: run every fuzz target (found with go test -list) for FUZZTIME (default 20s)
 FUZZTIME ?= 20s
