@@ -58,7 +58,17 @@ func (o *chainOps) pay(from *ecdsa.PrivateKey, to *ecdsa.PrivateKey, value *big.
 		ChainID: big.NewInt(devnet.ChainID), Nonce: nonce, GasTipCap: big.NewInt(params.GWei), GasFeeCap: big.NewInt(50 * params.GWei),
 		Gas: 21_000, To: &dst, Value: value})
 	require.NoError(o.t, err)
-	require.NoError(o.t, c.SendTransaction(o.ctx, tx))
+	// The pool takes a new head on its own goroutine: just after a block
+	// it may still judge the sender's balance by the state before it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err = c.SendTransaction(o.ctx, tx)
+		if err == nil || !strings.Contains(err.Error(), "insufficient funds") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.NoError(o.t, err)
 	o.sent = append(o.sent, tx.Hash())
 	return tx.Hash()
 }
