@@ -69,7 +69,7 @@ func (b *BTCBuilder) Script() *BTCScript { return b.script }
 // Policy is the txcheck policy the wallet's own caps give (the second
 // layer holds its own copy; this one is for tests and the caller).
 func (b *BTCBuilder) Policy() txcheck.BTCPolicy {
-	return txcheck.BTCPolicy{Params: b.script.Params, Own: b.script.Own, MaxFee: b.wallet.MaxFee, MaxFeeRate: b.wallet.MaxFeeRate}
+	return b.wallet.CheckPolicy(b.script)
 }
 
 // BTCBuild is a built, unsigned transaction: its PSBT (binary BIP 174),
@@ -419,4 +419,24 @@ func verifyInputs(tx *wire.MsgTx, pkt *psbt.Packet) error {
 		}
 	}
 	return nil
+}
+
+// Load makes a build of a PSBT that the second risk layer decoded and
+// checked itself (txcheck.CheckBTC) against this script: the layer
+// signs from its own copy of the wallet, never from the builder's
+// objects. Digests and Finalize then work as on a build of its own.
+func (s *BTCScript) Load(psbtBytes []byte) (*BTCBuild, error) {
+	pkt, err := psbt.NewFromRawBytes(bytes.NewReader(psbtBytes), false)
+	if err != nil {
+		return nil, fmt.Errorf("wallet: decode psbt: %w", err)
+	}
+	if len(pkt.Inputs) != len(pkt.UnsignedTx.TxIn) {
+		return nil, fmt.Errorf("wallet: psbt has %d inputs for %d transaction inputs", len(pkt.Inputs), len(pkt.UnsignedTx.TxIn))
+	}
+	for i := range pkt.Inputs {
+		if pkt.Inputs[i].WitnessUtxo == nil || !s.Own(pkt.Inputs[i].WitnessUtxo.PkScript) {
+			return nil, fmt.Errorf("wallet: input %d does not spend the wallet's script %s", i, s.Address)
+		}
+	}
+	return &BTCBuild{PSBT: psbtBytes, Packet: pkt, TxID: pkt.UnsignedTx.TxHash().String(), script: s}, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/cordonhq/cordon/internal/config"
+	"github.com/cordonhq/cordon/signer/txcheck"
 )
 
 // Bitcoin wallet kinds.
@@ -338,4 +339,26 @@ func (c *Config) OwnAddresses() (map[string]map[string][]string, error) {
 		out["eth"][c.ETH[i].Network] = append(out["eth"][c.ETH[i].Network], lower(a))
 	}
 	return out, nil
+}
+
+// CheckPolicy is the txcheck policy of the wallet's own caps over s, its
+// script (derived by the caller from this same config).
+func (w *BTCWallet) CheckPolicy(s *BTCScript) txcheck.BTCPolicy {
+	return txcheck.BTCPolicy{Params: s.Params, Own: s.Own, MaxFee: w.MaxFee, MaxFeeRate: w.MaxFeeRate}
+}
+
+// CheckPolicy is the txcheck policy of the wallet's own caps: its chain
+// id, the larger of its gas limits and its fee caps. The wallet must
+// have been validated.
+func (w *ETHWallet) CheckPolicy() (txcheck.ETHPolicy, error) {
+	maxFee, err := weiCap(w.MaxFeePerGas)
+	if err != nil {
+		return txcheck.ETHPolicy{}, fmt.Errorf("wallet %s: max_fee_per_gas: %w", w.Name, err)
+	}
+	maxTip, err := weiCap(w.MaxPriorityFeePerGas)
+	if err != nil {
+		return txcheck.ETHPolicy{}, fmt.Errorf("wallet %s: max_priority_fee_per_gas: %w", w.Name, err)
+	}
+	return txcheck.ETHPolicy{Network: w.Network, ChainID: w.ChainID, MaxGas: max(w.GasNative, w.GasToken),
+		MaxFeePerGas: maxFee, MaxPriorityFeePerGas: maxTip}, nil
 }

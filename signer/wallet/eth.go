@@ -14,6 +14,7 @@ import (
 
 	"github.com/cordonhq/cordon/plugins/sdk"
 	"github.com/cordonhq/cordon/signer/intent"
+	"github.com/cordonhq/cordon/signer/txcheck"
 )
 
 // erc20Transfer is the selector of transfer(address,uint256).
@@ -136,4 +137,30 @@ func (b *ETHBuild) FinalizeETH(sig sdk.Signature) (*types.Transaction, error) {
 		return nil, fmt.Errorf("%w: the signature recovers %s, the wallet is %s", ErrSignature, from.Hex(), b.From.Hex())
 	}
 	return signed, nil
+}
+
+// Rebuild makes the build of a transaction that the second risk layer
+// decoded and checked itself (txcheck.CheckETH), from the wallet's own
+// copy: the signing hash go-ethereum computes for it must be the one the
+// check computed from the bytes, or it is refused.
+func (w *ETHWallet) Rebuild(t *txcheck.ETHTx) (*ETHBuild, error) {
+	from, err := w.Address()
+	if err != nil {
+		return nil, err
+	}
+	if t.ChainID != w.ChainID {
+		return nil, fmt.Errorf("wallet %s: chain id %d, the wallet's is %d", w.Name, t.ChainID, w.ChainID)
+	}
+	to, err := hexAddress(t.To)
+	if err != nil {
+		return nil, fmt.Errorf("wallet %s: to: %w", w.Name, err)
+	}
+	chainID := new(big.Int).SetUint64(t.ChainID)
+	tx := types.NewTx(&types.DynamicFeeTx{ChainID: chainID, Nonce: t.Nonce, GasTipCap: new(big.Int).Set(t.MaxPriorityFeePerGas),
+		GasFeeCap: new(big.Int).Set(t.MaxFeePerGas), Gas: t.Gas, To: &to, Value: new(big.Int).Set(t.Value), Data: bytes.Clone(t.Data)})
+	signer := types.LatestSignerForChainID(chainID)
+	if h := signer.Hash(tx); h != t.SigningHash {
+		return nil, fmt.Errorf("wallet %s: go-ethereum's signing hash %x is not the checked payload's %x", w.Name, h, t.SigningHash)
+	}
+	return &ETHBuild{SigningHash: t.SigningHash, Tx: tx, From: from, signer: signer}, nil
 }
