@@ -41,7 +41,7 @@ func cmdKeys(args []string) error {
 		return errors.New("keys: want the generate subcommand")
 	}
 	fs := flag.NewFlagSet("keys generate", flag.ContinueOnError)
-	role := fs.String("role", "all", "the role to generate a key for: api, credit, intel, gate or all")
+	role := fs.String("role", "all", "the role to generate a key for: api, credit, intel, gate, signer or all")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -49,7 +49,7 @@ func cmdKeys(args []string) error {
 	if *role != "all" {
 		r := recordauth.Role(*role)
 		if !knownRole(r) {
-			return fmt.Errorf("keys generate: --role %q: want api, credit, intel, gate or all", *role)
+			return fmt.Errorf("keys generate: --role %q: want api, credit, intel, gate, signer or all", *role)
 		}
 		roles = []recordauth.Role{r}
 	}
@@ -90,8 +90,8 @@ func knownRole(r recordauth.Role) bool {
 func requireAuth(kc kafka.Config, what string, sign ...recordauth.Role) error {
 	var missing []string
 	for _, r := range recordauth.Roles {
-		if r == recordauth.Gate && !slices.Contains(sign, r) {
-			continue // only the gate reads the gate's records
+		if (r == recordauth.Gate || r == recordauth.Vault) && !slices.Contains(sign, r) {
+			continue // only the gate and the signer read their records
 		}
 		if !kc.Auth.Trusts(r) {
 			missing = append(missing, "record_auth.trust."+string(r))
@@ -141,6 +141,8 @@ func devRecordAuth(dir string) (recordauth.Config, error) {
 			c.Keys.Intel, c.Trust.Intel = iconfig.SecretValue(priv), []string{s.Public()}
 		case recordauth.Gate:
 			c.Keys.Gate, c.Trust.Gate = iconfig.SecretValue(priv), []string{s.Public()}
+		case recordauth.Vault:
+			c.Keys.Signer, c.Trust.Signer = iconfig.SecretValue(priv), []string{s.Public()}
 		}
 	}
 	return c, nil

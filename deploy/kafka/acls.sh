@@ -26,6 +26,7 @@ PRINCIPAL_API="${PRINCIPAL_API:-User:cordon-api}"
 PRINCIPAL_INTEL="${PRINCIPAL_INTEL:-User:cordon-intel}"
 PRINCIPAL_GATE="${PRINCIPAL_GATE:-User:cordon-gate}"
 PRINCIPAL_LEDGER="${PRINCIPAL_LEDGER:-User:cordon-ledger}"
+PRINCIPAL_SIGNER="${PRINCIPAL_SIGNER:-User:cordon-signer}"
 CLICKHOUSE_GROUP="${CLICKHOUSE_GROUP:-cordon-clickhouse}"
 LEDGER_GROUP="${LEDGER_GROUP:-cordon-ledger}"
 
@@ -51,6 +52,7 @@ allow "$PRINCIPAL_LOADER" --operation Write --operation Describe --topic cordon.
 allow "$PRINCIPAL_CREDIT" --operation Write --operation Describe --topic cordon.alerts
 allow "$PRINCIPAL_API" --operation Write --operation Describe --topic cordon.alerts
 allow "$PRINCIPAL_GATE" --operation Write --operation Describe --topic cordon.alerts
+allow "$PRINCIPAL_SIGNER" --operation Write --operation Describe --topic cordon.alerts
 allow "$PRINCIPAL_LOADER" --operation Read --operation Describe --topic cordon.alerts
 allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --topic cordon.intel
 allow "$PRINCIPAL_INTEL" --operation Read --operation Describe --topic cordon.intel
@@ -83,6 +85,12 @@ allow "$PRINCIPAL_API" --operation Write --operation Describe --topic cordon.pri
 allow "$PRINCIPAL_GATE" --operation Read --operation Describe --topic cordon.prices
 allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --topic cordon.sharing
 allow "$PRINCIPAL_INTEL" --operation Read --operation Describe --topic cordon.sharing
+allow "$PRINCIPAL_GATE" --operation Write --operation Describe --topic cordon.sign-requests
+allow "$PRINCIPAL_SIGNER" --operation Read --operation Describe --topic cordon.sign-requests
+allow "$PRINCIPAL_SIGNER" --operation Write --operation Describe --topic cordon.signer-state
+allow "$PRINCIPAL_SIGNER" --operation Read --operation Describe --topic cordon.signer-state
+allow "$PRINCIPAL_SIGNER" --operation Write --operation Describe --topic cordon.sign-results
+allow "$PRINCIPAL_GATE" --operation Read --operation Describe --topic cordon.sign-results
 allow "$PRINCIPAL_GATE" --operation Read --operation Describe --topic cordon.withdrawals-leader
 
 # Consumer groups: the ClickHouse loader and its copy of the indicators,
@@ -93,12 +101,14 @@ allow "$PRINCIPAL_CREDIT" --operation Read --group cordon-credit-leader
 allow "$PRINCIPAL_GATE" --operation Read --group cordon-gate-leader
 allow "$PRINCIPAL_LEDGER" --operation Read --group "$LEDGER_GROUP"
 
-# Transactional writers: crediting, the intel importer, the gate and partner sharing (franz-go's
+# Transactional writers: crediting, the intel importer, the gate, partner sharing and the signer (franz-go's
 # producers are idempotent, which brokers before 3.0 grant on the cluster).
 allow "$PRINCIPAL_CREDIT" --operation Write --operation Describe --transactional-id cordon-credit
 allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --transactional-id cordon-intel-import
 allow "$PRINCIPAL_GATE" --operation Write --operation Describe --transactional-id cordon-gate
 allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --transactional-id cordon-sharing
+allow "$PRINCIPAL_SIGNER" --operation Write --operation Describe --transactional-id cordon-signer
 allow "$PRINCIPAL_CREDIT" --operation IdempotentWrite --cluster
 allow "$PRINCIPAL_INTEL" --operation IdempotentWrite --cluster
 allow "$PRINCIPAL_GATE" --operation IdempotentWrite --cluster
+allow "$PRINCIPAL_SIGNER" --operation IdempotentWrite --cluster

@@ -33,4 +33,7 @@ create cordon.withdrawals 6 compact
 create cordon.gate-state 6 compact
 create cordon.prices 1 compact
 create cordon.sharing 1 compact
+create cordon.sign-requests 3 delete 2592000000
+create cordon.signer-state 3 compact
+create cordon.sign-results 3 compact
 create cordon.withdrawals-leader 1 delete -1

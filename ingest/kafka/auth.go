@@ -40,8 +40,10 @@ func (t Topics) Signer(topic string) recordauth.Role {
 		return recordauth.Credit
 	case t.Intel, t.Sharing:
 		return recordauth.Intel
-	case t.Withdrawals, t.GateState, t.Audit:
+	case t.Withdrawals, t.GateState, t.Audit, t.SignRequests:
 		return recordauth.Gate
+	case t.SignerState, t.SignResults:
+		return recordauth.Vault
 	}
 	return ""
 }

@@ -50,6 +50,13 @@ type Topics struct {
 	// the TAXII collections served, the versions held of partners'
 	// objects and the sync positions (sharing/alliance).
 	Sharing string `yaml:"sharing"`
+	// SignRequests are the builder's signing requests (keyed by request
+	// id) for the signer; SignerState is the signer's own compacted
+	// state (its decisions, its breaker, its read positions) and
+	// SignResults its answers (keyed by request id).
+	SignRequests string `yaml:"sign_requests"`
+	SignerState  string `yaml:"signer_state"`
+	SignResults  string `yaml:"sign_results"`
 }
 
 // DefaultTopics are the default topic names.
@@ -58,7 +65,8 @@ func DefaultTopics() Topics {
 		Outputs: "cordon.outputs", Spends: "cordon.spends", Alerts: "cordon.alerts", Intel: "cordon.intel",
 		Addresses: "cordon.addresses", Deposits: "cordon.deposits", Decisions: "cordon.deposit-decisions",
 		CreditState: "cordon.credit-state", Withdrawals: "cordon.withdrawals", GateState: "cordon.gate-state", Audit: "cordon.audit",
-		Prices: "cordon.prices", Sharing: "cordon.sharing"}
+		Prices: "cordon.prices", Sharing: "cordon.sharing",
+		SignRequests: "cordon.sign-requests", SignerState: "cordon.signer-state", SignResults: "cordon.sign-results"}
 }
 
 // Fill gives every unnamed topic its default name.
@@ -73,6 +81,7 @@ func (t *Topics) Fill() {
 		{&t.Deposits, def.Deposits}, {&t.Decisions, def.Decisions}, {&t.CreditState, def.CreditState},
 		{&t.Withdrawals, def.Withdrawals}, {&t.GateState, def.GateState},
 		{&t.Audit, def.Audit}, {&t.Prices, def.Prices}, {&t.Sharing, def.Sharing},
+		{&t.SignRequests, def.SignRequests}, {&t.SignerState, def.SignerState}, {&t.SignResults, def.SignResults},
 	} {
 		if *f.name == "" {
 			*f.name = f.def

@@ -52,6 +52,7 @@ const (
 	PrincipalIntel   = "intel"
 	PrincipalGate    = "gate"
 	PrincipalLedger  = "ledger"
+	PrincipalSigner  = "signer"
 )
 
 // The consumer groups and transactional ids cordon uses (acls.sh grants
@@ -74,10 +75,13 @@ const (
 	// shares for the exchange, and a new one fences the old. Sharing
 	// writes indicators, so it connects as the intel principal.
 	TxSharing = "cordon-sharing"
+	// TxSigner is the signer's transactional id: one signer instance
+	// signs, and a new one fences the old.
+	TxSigner = "cordon-signer"
 )
 
 // Principals are every principal, in the order acls.sh lists them.
-var Principals = []string{PrincipalWatcher, PrincipalLoader, PrincipalCredit, PrincipalAPI, PrincipalIntel, PrincipalGate, PrincipalLedger}
+var Principals = []string{PrincipalWatcher, PrincipalLoader, PrincipalCredit, PrincipalAPI, PrincipalIntel, PrincipalGate, PrincipalLedger, PrincipalSigner}
 
 const (
 	day  = int64(24 * time.Hour / time.Millisecond)
@@ -94,7 +98,7 @@ func (t Topics) Specs() []TopicSpec {
 		{Name: t.Transfers, Key: "transfers", Partitions: 12, RetentionMs: 30 * day, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalLoader, PrincipalCredit}, Doc: "parts of a block's normalized transfers"},
 		{Name: t.Outputs, Key: "outputs", Partitions: 12, RetentionMs: 30 * day, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalLoader, PrincipalCredit}, Doc: "parts of a block's Bitcoin outputs"},
 		{Name: t.Spends, Key: "spends", Partitions: 12, RetentionMs: 30 * day, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalLoader, PrincipalCredit}, Doc: "parts of a block's Bitcoin spends"},
-		{Name: t.Alerts, Key: "alerts", Partitions: 3, RetentionMs: year, Writers: []string{PrincipalWatcher, PrincipalLoader, PrincipalCredit, PrincipalAPI, PrincipalGate}, Readers: []string{PrincipalLoader}, Doc: "alerts, keyed by alert id"},
+		{Name: t.Alerts, Key: "alerts", Partitions: 3, RetentionMs: year, Writers: []string{PrincipalWatcher, PrincipalLoader, PrincipalCredit, PrincipalAPI, PrincipalGate, PrincipalSigner}, Readers: []string{PrincipalLoader}, Doc: "alerts, keyed by alert id"},
 		{Name: t.Intel, Key: "intel", Partitions: 3, Compact: true, Transactional: true, Writers: []string{PrincipalIntel},
 			Readers: []string{PrincipalIntel, PrincipalLoader, PrincipalCredit, PrincipalAPI}, Doc: "indicators, keyed by feed/indicator id (imports, and partners' indicators through sharing)"},
 		{Name: t.Addresses, Key: "addresses", Partitions: 3, Compact: true, Writers: []string{PrincipalAPI}, Readers: []string{PrincipalLoader, PrincipalCredit, PrincipalAPI}, Doc: "the address registry, keyed by chain/network/address"},
@@ -115,6 +119,12 @@ func (t Topics) Specs() []TopicSpec {
 			Doc: "asset prices in dollars, keyed by chain/network/asset, published by the exchange through POST /v1/prices: the gate's tiers"},
 		{Name: t.Sharing, Key: "sharing", Partitions: 1, Compact: true, Transactional: true, Writers: []string{PrincipalIntel}, Readers: []string{PrincipalIntel},
 			Doc: "partner sharing's own state: the TAXII collections' objects, the versions held of partners' objects, sync positions (docs/sharing/README.md)"},
+		{Name: t.SignRequests, Key: "sign_requests", Partitions: 3, RetentionMs: 30 * day, Writers: []string{PrincipalGate}, Readers: []string{PrincipalSigner},
+			Doc: "signing requests: an unsigned transaction with its withdrawals' intents and signed approvals, keyed by request id, from the builder to the signer (docs/signing.md)"},
+		{Name: t.SignerState, Key: "signer_state", Partitions: 3, Compact: true, Transactional: true, Writers: []string{PrincipalSigner}, Readers: []string{PrincipalSigner},
+			Doc: "the signer's own state: every request it decided (signing before any plugin is asked, then signed with the transaction), its breaker's trips, its read positions"},
+		{Name: t.SignResults, Key: "sign_results", Partitions: 3, Compact: true, Transactional: true, Writers: []string{PrincipalSigner}, Readers: []string{PrincipalGate},
+			Doc: "the signer's answers, keyed by request id: the signed transaction, or why it was refused"},
 		{Name: t.GateLeader(), Key: "", Partitions: 1, Fixed: true, RetentionMs: -1, Writers: []string{}, Readers: []string{PrincipalGate},
 			Doc: "no records: the consumer group member holding its one partition runs the withdrawal gate"},
 	}
@@ -346,15 +356,17 @@ allow "$PRINCIPAL_CREDIT" --operation Read --group ` + GroupCreditLeader + `
 allow "$PRINCIPAL_GATE" --operation Read --group ` + GroupGateLeader + `
 allow "$PRINCIPAL_LEDGER" --operation Read --group "$LEDGER_GROUP"
 
-# Transactional writers: crediting, the intel importer, the gate and partner sharing (franz-go's
+# Transactional writers: crediting, the intel importer, the gate, partner sharing and the signer (franz-go's
 # producers are idempotent, which brokers before 3.0 grant on the cluster).
 allow "$PRINCIPAL_CREDIT" --operation Write --operation Describe --transactional-id ` + TxCredit + `
 allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --transactional-id ` + TxIntelImport + `
 allow "$PRINCIPAL_GATE" --operation Write --operation Describe --transactional-id ` + TxGate + `
 allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --transactional-id ` + TxSharing + `
+allow "$PRINCIPAL_SIGNER" --operation Write --operation Describe --transactional-id ` + TxSigner + `
 allow "$PRINCIPAL_CREDIT" --operation IdempotentWrite --cluster
 allow "$PRINCIPAL_INTEL" --operation IdempotentWrite --cluster
 allow "$PRINCIPAL_GATE" --operation IdempotentWrite --cluster
+allow "$PRINCIPAL_SIGNER" --operation IdempotentWrite --cluster
 `)
 	return b.String()
 }

@@ -54,10 +54,13 @@ const (
 	// Gate (the withdrawal gate) writes withdrawal events, its state and
 	// the audit log.
 	Gate Role = "gate"
+	// Vault (the second risk layer: cordon signer, signer/vault) writes
+	// its own state and the signing results.
+	Vault Role = "signer"
 )
 
 // Roles are the signing roles, in a fixed order.
-var Roles = []Role{API, Credit, Intel, Gate}
+var Roles = []Role{API, Credit, Intel, Gate, Vault}
 
 // Header is the record header carrying the signature.
 const Header = "cordon-sig"
@@ -324,6 +327,7 @@ type Keys struct {
 	Credit config.Secret `yaml:"credit"`
 	Intel  config.Secret `yaml:"intel"`
 	Gate   config.Secret `yaml:"gate"`
+	Signer config.Secret `yaml:"signer"`
 }
 
 // Trust are public keys by role (base64).
@@ -332,6 +336,7 @@ type Trust struct {
 	Credit []string `yaml:"credit"`
 	Intel  []string `yaml:"intel"`
 	Gate   []string `yaml:"gate"`
+	Signer []string `yaml:"signer"`
 }
 
 func (k *Keys) of(r Role) config.Secret {
@@ -342,6 +347,8 @@ func (k *Keys) of(r Role) config.Secret {
 		return k.Credit
 	case Gate:
 		return k.Gate
+	case Vault:
+		return k.Signer
 	}
 	return k.Intel
 }
@@ -354,6 +361,8 @@ func (t *Trust) of(r Role) []string {
 		return t.Credit
 	case Gate:
 		return t.Gate
+	case Vault:
+		return t.Signer
 	}
 	return t.Intel
 }

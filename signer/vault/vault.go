@@ -164,6 +164,8 @@ type Decision struct {
 	Entry *Entry
 	New   bool
 	Trip  *Trip
+	// Refusal is set when this request was refused now.
+	Refusal *Refusal
 }
 
 // Admit decides on req at now, before anything is signed. A request id
@@ -192,7 +194,7 @@ func (v *Vault) Admit(req *Request, now time.Time) Decision {
 func (v *Vault) refused(req *Request, now time.Time, r *Refusal) Decision {
 	e := &Entry{Request: *req, TxHash: req.TxHash(), Status: StatusRefused, Code: r.Code, Reason: r.Reason,
 		Admitted: now.UTC(), Updated: now.UTC()}
-	d := Decision{Entry: e, New: true}
+	d := Decision{Entry: e, New: true, Refusal: r}
 	if _, seen := v.entries[req.ID]; seen {
 		// The request id's first entry stays; this answer is not kept.
 		d.New = false
