@@ -6,7 +6,9 @@
 // environment of the host's (go-plugin's SkipHostEnv), speaks gRPC over
 // AutoMTLS, dies with the host (Pdeathsig), and logs into the host's
 // logger. A call to a plugin that died fails; the next call starts it
-// again. A failed signing is never retried by the host.
+// again. Run pings the plugin on an interval, exposes the result
+// (Health, Healthy) and starts a dead plugin again before a call has to.
+// A failed signing is never retried by the host.
 package pluginhost
 
 import (
@@ -22,6 +24,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -61,6 +64,10 @@ type Plugin struct {
 	cl   *plugin.Client
 	rpc  *sdk.Client
 	gone bool
+
+	restarts atomic.Int64 // processes started after one exited
+	hmu      sync.Mutex   // guards health
+	health   Health
 }
 
 // Open verifies and copies the binary and starts the plugin.
@@ -91,6 +98,7 @@ func Open(cfg Config, log *slog.Logger) (*Plugin, error) {
 		p.Close()
 		return nil, err
 	}
+	p.health = Health{Healthy: true, Checked: time.Now()}
 	return p, nil
 }
 
@@ -130,6 +138,7 @@ func (p *Plugin) client() (*sdk.Client, error) {
 	if p.cl != nil {
 		p.log.Warn("plugin exited; starting it again")
 		p.cl.Kill()
+		p.restarts.Add(1)
 	}
 	cmd := exec.Command(p.exe, p.cfg.Args...) //nolint:gosec,noctx // the pinned copy; its life is the plugin client's, not a call's
 	cmd.Env = append([]string(nil), p.cfg.Env...)
@@ -177,6 +186,89 @@ func (p *Plugin) Pid() int {
 func (p *Plugin) Ping(ctx context.Context) error {
 	_, err := p.Describe(ctx)
 	return err
+}
+
+// exited reports whether the plugin's process has exited (and not been
+// started again yet).
+func (p *Plugin) exited() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.gone && p.cl != nil && p.cl.Exited()
+}
+
+// Health is the plugin as its health pings (Run) last saw it.
+type Health struct {
+	Healthy bool
+	// Err is why the last ping failed (nil when Healthy).
+	Err error
+	// Checked is when the last ping ended (Open's start at first).
+	Checked time.Time
+	// Restarts counts the processes started after one exited, by a
+	// ping or by a call.
+	Restarts int64
+}
+
+// errExited is the health error of a plugin whose process exited.
+var errExited = errors.New("pluginhost: the plugin process exited")
+
+// Health is the plugin's health as of the last ping.
+func (p *Plugin) Health() Health {
+	p.hmu.Lock()
+	h := p.health
+	p.hmu.Unlock()
+	h.Restarts = p.restarts.Load()
+	return h
+}
+
+// Healthy reports whether the last ping was answered.
+func (p *Plugin) Healthy() bool { return p.Health().Healthy }
+
+// Run pings the plugin every interval until ctx ends, and returns
+// ctx's error. A ping that finds the process exited marks the plugin
+// unhealthy and the next one starts it again (Ping starts an exited
+// plugin), so the next Sign does not wait for the start; a ping not
+// answered within the interval marks it unhealthy too. Each failure is
+// logged, and the recovery.
+func (p *Plugin) Run(ctx context.Context, every time.Duration) error {
+	if every <= 0 {
+		return fmt.Errorf("pluginhost: plugin %q: health interval %v", p.cfg.Name, every)
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		p.check(ctx, every)
+	}
+}
+
+// check is one health ping.
+func (p *Plugin) check(ctx context.Context, timeout time.Duration) {
+	var err error
+	if p.exited() && p.Healthy() {
+		// Seen dead: unhealthy until the next ping has started it again.
+		err = errExited
+	} else {
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		err = p.Ping(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return // stopping: not the plugin's failure
+		}
+	}
+	p.hmu.Lock()
+	was := p.health.Healthy
+	p.health = Health{Healthy: err == nil, Err: err, Checked: time.Now()}
+	p.hmu.Unlock()
+	switch {
+	case err != nil:
+		p.log.Warn("plugin health ping failed", "err", err)
+	case !was:
+		p.log.Info("plugin healthy again", "pid", p.Pid())
+	}
 }
 
 func (p *Plugin) call(ctx context.Context) (*sdk.Client, context.Context, context.CancelFunc, error) {

@@ -12,11 +12,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/cordonhq/cordon/plugins/pkcs11/hsmtest"
 	"github.com/cordonhq/cordon/plugins/sdk"
@@ -45,30 +45,13 @@ func devkey(t *testing.T) (bin, keys, sum string) {
 	return bin, keys, hex.EncodeToString(h[:])
 }
 
-func sign(t *testing.T, p *pluginhost.Plugin, network string) (sdk.Signature, [32]byte, error) {
+func sign(t *testing.T, p *pluginhost.Plugin, network string) error {
 	t.Helper()
 	var d [32]byte
 	_, _ = rand.Read(d[:])
-	sig, err := p.Sign(context.Background(), sdk.SignRequest{KeyID: "hot", Digest: d,
+	_, err := p.Sign(context.Background(), sdk.SignRequest{KeyID: "hot", Digest: d,
 		Context: sdk.SignContext{Chain: "eth", Network: network}})
-	return sig, d, err
-}
-
-// checkSig recovers the key with go-ethereum's code, not ours.
-func checkSig(t *testing.T, pub []byte, sig sdk.Signature, d [32]byte) {
-	t.Helper()
-	raw := append(append(sig.R[:], sig.S[:]...), sig.V)
-	got, err := crypto.Ecrecover(d[:], raw)
-	if err != nil {
-		t.Fatalf("go-ethereum cannot recover the signature: %v", err)
-	}
-	k, err := crypto.DecompressPubkey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, crypto.FromECDSAPub(k)) {
-		t.Fatal("the signature recovers another key")
-	}
+	return err
 }
 
 func TestDevkeyThroughHost(t *testing.T) {
@@ -88,7 +71,7 @@ func TestDevkeyThroughHost(t *testing.T) {
 		t.Fatalf("public key %x, %v", pub, err)
 	}
 	sdktest.Run(t, p, sdktest.Options{Chain: "eth", Network: "devnet"})
-	if _, _, err := sign(t, p, "mainnet"); !errors.Is(err, sdk.ErrRefused) {
+	if err := sign(t, p, "mainnet"); !errors.Is(err, sdk.ErrRefused) {
 		t.Fatalf("mainnet signing through the dev key: %v, want ErrRefused", err)
 	}
 	if _, err := p.PublicKey(context.Background(), "nope"); !errors.Is(err, sdk.ErrUnknownKey) {
@@ -107,9 +90,8 @@ func TestDevkeyThroughHost(t *testing.T) {
 	failed := false
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		sig, dg, err := sign(t, p, "devnet")
-		if err == nil {
-			checkSig(t, pub, sig, dg)
+		if err := sign(t, p, "devnet"); err == nil {
+			sdktest.Check(t, p, sdk.KeyInfo{ID: "hot", PublicKey: pub}, sdktest.Options{Chain: "eth", Network: "devnet"})
 			break
 		}
 		failed = true
@@ -122,6 +104,101 @@ func TestDevkeyThroughHost(t *testing.T) {
 		t.Fatalf("plugin pid %d after the kill of %d", p.Pid(), pid)
 	}
 	t.Logf("after the kill: first call failed=%v, restarted as pid %d", failed, p.Pid())
+}
+
+// TestHealthPings kills the plugin under a running health loop: the
+// loop marks it unhealthy, starts it again before any call does, and
+// marks it healthy; signing then works without a restart of its own.
+func TestHealthPings(t *testing.T) {
+	bin, keys, sum := devkey(t)
+	var logs syncBuffer
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	p, err := pluginhost.Open(pluginhost.Config{Name: "dev", Path: bin, SHA256: sum,
+		Args: []string{"--keys", keys}, Timeout: 20 * time.Second}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	pub, err := p.PublicKey(context.Background(), "hot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(context.Background(), 0); err == nil {
+		t.Fatal("a zero interval was accepted")
+	}
+	const every = 100 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, every) }()
+	defer func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Run: %v, want context.Canceled", err)
+		}
+	}()
+	waitFor(t, 5*time.Second, "a first ping", func() bool { return !p.Health().Checked.IsZero() && p.Healthy() })
+	start := p.Health().Checked
+	waitFor(t, 5*time.Second, "a later ping", func() bool { return p.Health().Checked.After(start) })
+	if h := p.Health(); !h.Healthy || h.Err != nil || h.Restarts != 0 {
+		t.Fatalf("health of a running plugin: %+v", h)
+	}
+
+	pid := p.Pid()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*every, "the loop to notice the kill", func() bool { return !p.Healthy() })
+	if h := p.Health(); h.Err == nil {
+		t.Fatalf("unhealthy without an error: %+v", h)
+	}
+	waitFor(t, 30*time.Second, "the loop to start the plugin again", func() bool { return p.Healthy() })
+	h := p.Health()
+	if h.Restarts != 1 || h.Err != nil {
+		t.Fatalf("health after the restart: %+v", h)
+	}
+	if np := p.Pid(); np == 0 || np == pid {
+		t.Fatalf("plugin pid %d after the kill of %d", np, pid)
+	}
+	// The call finds the plugin running: no restart of its own.
+	sdktest.Check(t, p, sdk.KeyInfo{ID: "hot", PublicKey: pub}, sdktest.Options{Chain: "eth", Network: "devnet"})
+	if r := p.Health().Restarts; r != 1 {
+		t.Fatalf("%d restarts after the signing, want 1", r)
+	}
+	out := logs.String()
+	for _, want := range []string{`"msg":"plugin health ping failed"`, `"msg":"plugin healthy again"`, `"plugin":"dev"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log has no %s:\n%s", want, out)
+		}
+	}
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestTamperedBinaryRefused(t *testing.T) {
@@ -171,11 +248,7 @@ func TestPKCS11ThroughHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig, d, err := sign(t, p, "mainnet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkSig(t, pub, sig, d)
+	sdktest.Check(t, p, sdk.KeyInfo{ID: "hot", PublicKey: pub}, sdktest.Options{Chain: "eth", Network: "mainnet"})
 	sdktest.Run(t, p, sdktest.Options{Chain: "eth", Network: "mainnet"})
 }
 

@@ -26,6 +26,11 @@ var (
 	// ErrFeeCap: the fee rate asked for is above the wallet's cap, or the
 	// fee a build needs is above its fee cap. Refused, never clamped.
 	ErrFeeCap = errors.New("wallet: fee above the cap")
+	// ErrGasCap: the node's gas estimate of an Ethereum transfer is
+	// above the wallet's gas limit (gas_native, gas_token). Refused: a
+	// transaction that runs out of gas spends its nonce and its fee and
+	// pays nobody.
+	ErrGasCap = errors.New("wallet: gas above the cap")
 	// ErrInsufficientFunds: the spendable outputs do not cover the
 	// intents and the fee.
 	ErrInsufficientFunds = errors.New("wallet: insufficient spendable funds")

@@ -80,8 +80,13 @@ type ETHWallet struct {
 	Network string `yaml:"network"`
 	ChainID uint64 `yaml:"chain_id"`
 	Key     KeyRef `yaml:"key"`
-	// GasNative and GasToken are the gas limits of a native and an
-	// ERC-20 transfer (defaults 21000 and 100000).
+	// GasNative and GasToken are the most gas a native and an ERC-20
+	// transfer may take (defaults 21000 and 100000): the limit BuildETH
+	// gives a transfer the node estimates (the estimate and a quarter,
+	// up to this), and the fixed limit when there is no estimate. A
+	// transfer estimated above it is refused (ErrGasCap): a contract
+	// destination that needs more than 21000, or a chain whose storage
+	// writes cost more.
 	GasNative uint64 `yaml:"gas_native"`
 	GasToken  uint64 `yaml:"gas_token"`
 	// MaxFeePerGas and MaxPriorityFeePerGas cap the fees, in wei

@@ -11,8 +11,10 @@
 // every input and the keys that sign it; Finalize assembles the
 // witnesses and verifies every input with btcd's script engine.
 //
-// Ethereum: BuildETH makes the unsigned EIP-1559 payload that
-// txcheck.CheckETH accepts, with its signing hash; FinalizeETH turns a
+// Ethereum: ETHWallet.Call is the call a withdrawal makes (for the
+// node's gas estimate); BuildETH makes the unsigned EIP-1559 payload that
+// txcheck.CheckETH accepts, with its signing hash, its gas limit the
+// estimate with a margin under the wallet's cap (ErrGasCap above it); FinalizeETH turns a
 // signature into a signed transaction whose sender is the wallet. A
 // NonceLedger assigns nonces per sending address and follows the block
 // stream: a nonce is never given to another transaction unless released.

@@ -32,16 +32,77 @@ type ETHBuild struct {
 	signer      types.Signer
 }
 
-// BuildETH builds in's transfer from w (validated) with nonce (from the
-// NonceLedger), at the node's baseFee and tip (wei per gas). The max fee
-// per gas is 2×baseFee + tip, lowered to the wallet's cap when above it
-// as long as it still covers baseFee + tip; a tip above its cap, or a
-// base fee the cap cannot cover, is refused (ErrFeeCap).
-func BuildETH(w ETHWallet, in intent.Intent, nonce uint64, baseFee, tip *big.Int) (*ETHBuild, error) {
+// ETHCall is the call in's transfer from the wallet makes: what the
+// node's eth_estimateGas is asked about before BuildETH. For the native
+// asset To is the destination and Data empty; for an ERC-20 To is the
+// token contract, Value 0 and Data transfer(destination, amount).
+type ETHCall struct {
+	From, To common.Address
+	Value    *big.Int
+	Data     []byte
+	// Limit is the wallet's gas limit of such a transfer (GasNative or
+	// GasToken): the most BuildETH gives it.
+	Limit uint64
+}
+
+// Call is in's transfer from w (validated), checked against the wallet.
+func (w ETHWallet) Call(in intent.Intent) (*ETHCall, error) {
 	if in.Chain != "eth" || in.Network != w.Network {
 		return nil, fmt.Errorf("%w: %s is %s/%s, wallet %s eth/%s", ErrIntent, in.ID, in.Chain, in.Network, w.Name, w.Network)
 	}
 	from, err := w.Address()
+	if err != nil {
+		return nil, err
+	}
+	amount, ok := new(big.Int).SetString(in.Amount, 10)
+	if !ok || amount.Sign() <= 0 || amount.String() != in.Amount || amount.BitLen() > 256 {
+		return nil, fmt.Errorf("%w: %s: amount %q", ErrIntent, in.ID, in.Amount)
+	}
+	dst, err := hexAddress(in.Destination)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: destination: %w", ErrIntent, in.ID, err)
+	}
+	if in.Asset == intent.Native {
+		return &ETHCall{From: from, To: dst, Value: amount, Limit: w.GasNative}, nil
+	}
+	token, err := hexAddress(in.Asset)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: asset: %w", ErrIntent, in.ID, err)
+	}
+	data := make([]byte, 0, 68)
+	data = append(data, erc20Transfer...)
+	data = append(data, common.LeftPadBytes(dst.Bytes(), 32)...)
+	data = append(data, common.LeftPadBytes(amount.Bytes(), 32)...)
+	return &ETHCall{From: from, To: token, Value: new(big.Int), Data: data, Limit: w.GasToken}, nil
+}
+
+// GasLimit is the gas limit of a call the node estimates at estimate
+// (eth_estimateGas of Call): the estimate and a quarter more, as the
+// cost of a call can move between the estimate and the block (storage
+// another transaction writes first), but never above the wallet's
+// limit; an estimate above the limit is refused (ErrGasCap), and 0 (no
+// estimate) is the wallet's limit.
+func (c *ETHCall) GasLimit(estimate uint64) (uint64, error) {
+	switch {
+	case estimate == 0:
+		return c.Limit, nil
+	case estimate < 21_000:
+		return 0, fmt.Errorf("wallet: a gas estimate of %d: every transaction needs 21000", estimate)
+	case estimate > c.Limit:
+		return 0, fmt.Errorf("%w: the node estimates %d gas, the wallet's limit is %d", ErrGasCap, estimate, c.Limit)
+	}
+	return min(estimate+estimate/4, c.Limit), nil
+}
+
+// BuildETH builds in's transfer from w (validated) with nonce (from the
+// NonceLedger), the node's gas estimate of the transfer (see Call and
+// GasLimit; 0 gives the wallet's fixed limit), at the node's baseFee and
+// tip (wei per gas). The max fee per gas is 2×baseFee + tip, lowered to
+// the wallet's cap when above it as long as it still covers baseFee +
+// tip; a tip above its cap, or a base fee the cap cannot cover, is
+// refused (ErrFeeCap).
+func BuildETH(w ETHWallet, in intent.Intent, nonce, estimate uint64, baseFee, tip *big.Int) (*ETHBuild, error) {
+	call, err := w.Call(in)
 	if err != nil {
 		return nil, err
 	}
@@ -66,27 +127,11 @@ func BuildETH(w ETHWallet, in intent.Intent, nonce uint64, baseFee, tip *big.Int
 		}
 		feeCap = new(big.Int).Set(maxFee)
 	}
-	amount, ok := new(big.Int).SetString(in.Amount, 10)
-	if !ok || amount.Sign() <= 0 || amount.String() != in.Amount || amount.BitLen() > 256 {
-		return nil, fmt.Errorf("%w: %s: amount %q", ErrIntent, in.ID, in.Amount)
-	}
-	dst, err := hexAddress(in.Destination)
+	gas, err := call.GasLimit(estimate)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: destination: %w", ErrIntent, in.ID, err)
+		return nil, fmt.Errorf("wallet %s: %s: %w", w.Name, in.ID, err)
 	}
-	to, value, gas := dst, amount, w.GasNative
-	var data []byte
-	if in.Asset != intent.Native {
-		token, err := hexAddress(in.Asset)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: asset: %w", ErrIntent, in.ID, err)
-		}
-		data = make([]byte, 0, 68)
-		data = append(data, erc20Transfer...)
-		data = append(data, common.LeftPadBytes(dst.Bytes(), 32)...)
-		data = append(data, common.LeftPadBytes(amount.Bytes(), 32)...)
-		to, value, gas = token, new(big.Int), w.GasToken
-	}
+	to, value, data := call.To, call.Value, call.Data
 	chainID := new(big.Int).SetUint64(w.ChainID)
 	tx := types.NewTx(&types.DynamicFeeTx{ChainID: chainID, Nonce: nonce, GasTipCap: new(big.Int).Set(tip), GasFeeCap: feeCap,
 		Gas: gas, To: &to, Value: value, Data: data})
@@ -101,7 +146,7 @@ func BuildETH(w ETHWallet, in intent.Intent, nonce uint64, baseFee, tip *big.Int
 	if !bytes.Equal(crypto.Keccak256(payload), h[:]) {
 		return nil, fmt.Errorf("wallet %s: the payload's hash is not go-ethereum's signing hash", w.Name)
 	}
-	return &ETHBuild{Payload: payload, SigningHash: h, Tx: tx, From: from, signer: signer}, nil
+	return &ETHBuild{Payload: payload, SigningHash: h, Tx: tx, From: call.From, signer: signer}, nil
 }
 
 func hexAddress(s string) (common.Address, error) {
