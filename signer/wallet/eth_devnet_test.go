@@ -244,7 +244,21 @@ func (r *ethRig) send(tx *types.Transaction) {
 // mined requires tx's receipt on the canonical chain with status 1.
 func (r *ethRig) mined(tx *types.Transaction) *types.Receipt {
 	r.t.Helper()
-	rc, err := r.dev.Client().TransactionReceipt(r.ctx, tx.Hash())
+	// The node indexes a block's transactions on its own goroutine: a
+	// receipt may be "not found" for a moment after the block.
+	var rc *types.Receipt
+	var err error
+	// And the pool takes a transaction in on its own goroutine too: one
+	// sent just before a block may only make the next.
+	for i, deadline := 0, time.Now().Add(10*time.Second); ; i++ {
+		if rc, err = r.dev.Client().TransactionReceipt(r.ctx, tx.Hash()); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+		if i%10 == 9 {
+			r.dev.Commit()
+		}
+	}
 	require.NoError(r.t, err, "no receipt of %s", tx.Hash())
 	require.Equal(r.t, types.ReceiptStatusSuccessful, rc.Status)
 	return rc
@@ -287,12 +301,11 @@ func TestETHAgainstDevnet(t *testing.T) {
 	tx1 := r.withdrawal(r.w, in, r.pendingNonce())
 	require.Equal(t, big.NewInt(amount), tx1.Value())
 	r.send(tx1)
-	blk := r.dev.Commit()
+	r.dev.Commit()
 	rc := r.mined(tx1)
-	require.Equal(t, blk, rc.BlockHash)
 	require.Equal(t, big.NewInt(amount), new(big.Int).Sub(r.balance(dst), before), "the destination got exactly the amount")
 	r.synced()
-	r.requireMined(r.ledger(), tx1, blk)
+	r.requireMined(r.ledger(), tx1, rc.BlockHash)
 
 	// An ERC-20 withdrawal of the devnet token.
 	tokenDst := newAddress("token")
@@ -304,14 +317,14 @@ func TestETHAgainstDevnet(t *testing.T) {
 	require.Zero(t, tx2.Value().Sign(), "a token transfer carries no ETH")
 	require.Equal(t, r.tr.Token, *tx2.To())
 	r.send(tx2)
-	blk = r.dev.Commit()
+	r.dev.Commit()
 	rc = r.mined(tx2)
 	require.Len(t, rc.Logs, 1, "one Transfer event")
 	require.Equal(t, big.NewInt(654_321), r.tokenBalance(tokenDst), "the destination got exactly the amount")
 	require.Equal(t, new(big.Int).Sub(hotTokens, big.NewInt(654_321)), r.tokenBalance(r.addr))
 	require.Zero(t, r.balance(tokenDst).Sign(), "and no ETH")
 	r.synced()
-	r.requireMined(r.ledger(), tx2, blk)
+	r.requireMined(r.ledger(), tx2, rc.BlockHash)
 
 	// A cap between baseFee+tip and 2×baseFee+tip lowers the max fee to
 	// the cap, and the chain still takes the transaction.
@@ -348,11 +361,14 @@ func TestETHAgainstDevnet(t *testing.T) {
 	before = r.balance(dst)
 	tx4 := r.withdrawal(r.w, ethIntent("wd_eth_4", intent.Native, dst, 4444), r.pendingNonce())
 	r.send(tx4)
-	orphan := r.dev.Commit()
-	r.mined(tx4)
+	r.dev.Commit()
+	rc4 := r.mined(tx4)
+	orphan := rc4.BlockHash
 	r.synced()
 	r.requireMined(r.ledger(), tx4, orphan)
-	require.NoError(t, r.dev.Reorg(1))
+	head, err := r.dev.Client().BlockNumber(ctx)
+	require.NoError(t, err)
+	require.NoError(t, r.dev.Reorg(int(head-rc4.BlockNumber.Uint64()+1)))
 	// The abandoned block's transaction returns to the pool; drop it.
 	require.Eventually(t, func() bool {
 		_, pending, err := r.dev.Client().TransactionByHash(ctx, tx4.Hash())
@@ -407,13 +423,12 @@ func TestETHAgainstDevnet(t *testing.T) {
 		}
 		r.send(tx)
 	}
-	blk = r.dev.Commit()
-	require.Equal(t, blk, r.mined(tx4).BlockHash)
-	require.Equal(t, blk, r.mined(tx5).BlockHash)
+	r.dev.Commit()
+	rc4, rc5 := r.mined(tx4), r.mined(tx5)
 	require.Equal(t, big.NewInt(4444+5555), new(big.Int).Sub(r.balance(dst), before), "tx4 paid once")
 	r.synced()
-	r.requireMined(r.ledger(), tx4, blk)
-	r.requireMined(r.ledger(), tx5, blk)
+	r.requireMined(r.ledger(), tx4, rc4.BlockHash)
+	r.requireMined(r.ledger(), tx5, rc5.BlockHash)
 	require.Empty(t, r.ledger().Pending(r.addr))
 	next, err := r.dev.Client().NonceAt(ctx, r.addr, nil)
 	require.NoError(t, err)
@@ -426,7 +441,7 @@ func TestETHAgainstDevnet(t *testing.T) {
 	restarted = wallet.NewNonceLedger(ethNetwork, r.addr)
 	require.NoError(t, restarted.Restore(snap))
 	r.sink.ledger.Store(restarted)
-	r.requireMined(restarted, tx5, blk)
+	r.requireMined(restarted, tx5, rc5.BlockHash)
 	n, err := restarted.Assign(r.addr, "wd_eth_5", 0)
 	require.NoError(t, err)
 	require.Equal(t, tx5.Nonce(), n, "a key keeps its nonce across the restart")
@@ -442,11 +457,11 @@ func TestETHAgainstDevnet(t *testing.T) {
 	require.Equal(t, stray, tx7.Nonce())
 	r.send(tx6)
 	r.send(tx7)
-	blk = r.dev.Commit()
-	r.mined(tx6)
-	r.mined(tx7)
+	r.dev.Commit()
+	rc6 := r.mined(tx6)
+	rc7 := r.mined(tx7)
 	r.synced()
-	r.requireMined(restarted, tx6, blk)
-	r.requireMined(restarted, tx7, blk)
+	r.requireMined(restarted, tx6, rc6.BlockHash)
+	r.requireMined(restarted, tx7, rc7.BlockHash)
 	require.Empty(t, restarted.Pending(r.addr))
 }
