@@ -46,11 +46,13 @@ type SignerFile struct {
 
 // BlocklistFile is one file of the signer's blocklist: an OFAC address
 // list (format ofac, with its currency: XBT, ETH, USDT, USDC) or a CSV
-// indicator file (format csv, cordon intel's columns).
+// indicator file (format csv, cordon intel's columns; Chain is the
+// chain of rows that name none).
 type BlocklistFile struct {
 	Format   string `yaml:"format"`
 	Path     string `yaml:"path"`
 	Currency string `yaml:"currency"`
+	Chain    string `yaml:"chain"`
 }
 
 var sha256Re = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -138,6 +140,9 @@ func (c *SignerFile) Fill() error {
 				p.Add(k+".currency", "empty: an OFAC list is of one currency (XBT, ETH, USDT, USDC)")
 			}
 		case "csv":
+			if b.Chain != "" && b.Chain != "btc" && b.Chain != "eth" {
+				p.Add(k+".chain", "%q: want btc or eth", b.Chain)
+			}
 		default:
 			p.Add(k+".format", "%q: want ofac or csv", b.Format)
 		}
