@@ -177,6 +177,32 @@ func Partitions(ctx context.Context, cfg Config, topics ...string) (map[string][
 	return out, nil
 }
 
+// Ends returns each partition's committed end offset (the next offset a
+// read_committed reader would get) of each topic: where a reader that
+// started before it has caught up.
+func Ends(ctx context.Context, cfg Config, topics ...string) (map[string]map[int32]int64, error) {
+	cl, err := newFranz(cfg, "-admin")
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topics...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list offsets of %v: %w", topics, err)
+	}
+	out := map[string]map[int32]int64{}
+	ends.Each(func(l kadm.ListedOffset) {
+		if out[l.Topic] == nil {
+			out[l.Topic] = map[int32]int64{}
+		}
+		out[l.Topic][l.Partition] = l.Offset
+	})
+	return out, nil
+}
+
 func partitionsOf(ctx context.Context, cl *kgo.Client, topic string) ([]int32, error) {
 	md, err := kadm.NewClient(cl).Metadata(ctx, topic)
 	if err != nil {

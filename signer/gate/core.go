@@ -94,6 +94,7 @@ type Core struct {
 	tripsChanged bool
 	entries      []Entry
 	alerts       []chain.Alert
+	outbox       []Outgoing
 }
 
 // NewCore returns an empty core.
@@ -119,6 +120,8 @@ type Changes struct {
 	// Archived are the withdrawals archived: their whole records are
 	// dropped from the gate's state, their summaries kept.
 	Archived []Archived
+	// Outgoing are records to write with the batch (Dispatch).
+	Outgoing []Outgoing
 }
 
 // Archived is what the gate keeps of a finished withdrawal after
@@ -147,6 +150,7 @@ func (c *Core) Take() Changes {
 		ch.Policy, c.policyChanged = c.policyAudited, false
 	}
 	ch.Archived, c.archivedNow = c.archivedNow, nil
+	ch.Outgoing, c.outbox = c.outbox, nil
 	for _, w := range c.changed {
 		ch.Withdrawals = append(ch.Withdrawals, w)
 		c.track(w)
@@ -170,12 +174,15 @@ func (c *Core) track(w *Withdrawal) {
 	c.counts[w.Status]++
 	was := c.status[id]
 	c.status[id] = w.Status
-	if final(w.Status) {
+	if final(w.Status) || handedOn(w.Status) {
 		delete(c.open, id)
+	}
+	switch {
+	case final(w.Status):
 		if !final(was) && c.RetainFinished > 0 {
 			c.finished = append(c.finished, w)
 		}
-	} else {
+	case !handedOn(w.Status):
 		c.open[id] = w
 	}
 }
@@ -442,7 +449,7 @@ func (c *Core) covering(in *intent.Intent) *Trip {
 }
 
 // open tells whether w may still change.
-func open(w *Withdrawal) bool { return !final(w.Status) }
+func open(w *Withdrawal) bool { return !final(w.Status) && !handedOn(w.Status) }
 
 // pauseIfCovered starts holding an open withdrawal the breaker covers.
 func (c *Core) pauseIfCovered(w *Withdrawal, now time.Time) {
@@ -493,7 +500,7 @@ func (c *Core) Approve(id string, a intent.Approval, now time.Time) (Withdrawal,
 		return Withdrawal{}, refuse(http.StatusConflict, "no_approval_needed", "withdrawal %s was %s by rule %s: it takes no approvals", id, w.Status, w.Decision.Rule)
 	case final(w.Status):
 		return Withdrawal{}, refuse(http.StatusConflict, "closed", "withdrawal %s is %s: %s", id, w.Status, w.Reason)
-	case w.Status == StatusApproved:
+	case w.Status == StatusApproved || handedOn(w.Status):
 		return Withdrawal{}, refuse(http.StatusConflict, "released", "withdrawal %s is approved and released to signing; trip the breaker to stop it", id)
 	case a.Decision == intent.Approve && w.Status != StatusPending:
 		return Withdrawal{}, refuse(http.StatusConflict, "quorum_reached", "withdrawal %s already has its quorum (%s); only a rejection can still change it", id, w.Status)
@@ -740,13 +747,14 @@ func (c *Core) Restore(ws []*Withdrawal, trips []*Trip, entries []*BookEntry, ar
 		if rec, err := risk.RecordOf(&w.Intent, usd); err == nil {
 			_ = c.Risk.Add(rec) //nolint:errcheck // a withdrawal restored from the gate's own state was counted once already
 		}
-		if w.Status == StatusRejected || w.Status == StatusExpired {
+		if w.Status == StatusRejected || w.Status == StatusExpired || w.Status == StatusFailed {
 			c.Risk.Remove(w.Intent.ID)
 		}
 	}
 	// Archiving takes the finished in the order they finished.
 	slices.SortStableFunc(c.finished, func(a, b *Withdrawal) int { return a.Updated.Compare(b.Updated) })
 	c.changed, c.bookChanged, c.tripsChanged, c.entries, c.alerts = map[string]*Withdrawal{}, map[string]bool{}, false, nil, nil
+	c.outbox = nil
 }
 
 func (c *Core) alert(a chain.Alert, ch, network string) {

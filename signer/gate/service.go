@@ -172,7 +172,7 @@ type breakerState struct {
 
 func (s *Service) lead(ctx context.Context) error {
 	tp := s.cfg.Kafka.Topics
-	if err := kafka.Ensure(ctx, s.cfg.Kafka, tp.Withdrawals, tp.GateState, tp.Audit, tp.Alerts); err != nil {
+	if err := kafka.Ensure(ctx, s.cfg.Kafka, tp.Withdrawals, tp.GateState, tp.Audit, tp.Alerts, tp.SignRequests); err != nil {
 		return fmt.Errorf("gate: %w", err)
 	}
 	out, err := kafka.NewTxWriter(s.cfg.Kafka, s.cfg.TransactionalID, tp.GateState, 0)
@@ -337,7 +337,7 @@ func (s *Service) prepare(c *Core, b *batch, now time.Time) error {
 	ch := c.Take()
 	due := s.cfg.Audit != nil && s.cfg.Audit.Due()
 	if len(ch.Withdrawals) == 0 && !ch.BreakerChanged && len(ch.Entries) == 0 && len(ch.Alerts) == 0 && len(ch.Book) == 0 && ch.Policy == "" &&
-		len(ch.Archived) == 0 && !due {
+		len(ch.Archived) == 0 && len(ch.Outgoing) == 0 && !due {
 		return nil
 	}
 	start := time.Now()
@@ -388,6 +388,9 @@ func (s *Service) prepare(c *Core, b *batch, now time.Time) error {
 			return err
 		}
 		recs = append(recs, kafka.Record{Key: []byte(policyKey), Value: b, Headers: stateHeaders})
+	}
+	for _, o := range ch.Outgoing {
+		recs = append(recs, kafka.Record{Topic: o.Topic, Key: []byte(o.Key), Value: o.Value, Headers: []kafka.Header{{Key: kafka.HeaderType, Value: []byte(o.Type)}}})
 	}
 	for i := range ch.Alerts {
 		b, _ := json.Marshal(&ch.Alerts[i])

@@ -21,13 +21,32 @@ const (
 	StatusDenied   = "denied"
 	StatusRejected = "rejected"
 	StatusExpired  = "expired"
+	// The signing stage (signing.go): handed to the signer, signed,
+	// broadcast, mined, and confirmed at the chain's depth, or failed
+	// (the signer refused it, or its transaction could not be made).
+	StatusSigning   = "signing"
+	StatusSigned    = "signed"
+	StatusBroadcast = "broadcast"
+	StatusMined     = "mined"
+	StatusConfirmed = "confirmed"
+	StatusFailed    = "failed"
 )
 
 // Statuses lists every status, in the order of the status line.
-var Statuses = []string{StatusPending, StatusCooling, StatusPaused, StatusApproved, StatusDenied, StatusRejected, StatusExpired}
+var Statuses = []string{StatusPending, StatusCooling, StatusPaused, StatusApproved, StatusSigning, StatusSigned, StatusBroadcast,
+	StatusMined, StatusConfirmed, StatusDenied, StatusRejected, StatusExpired, StatusFailed}
 
 // final tells whether status s never changes again.
-func final(s string) bool { return s == StatusDenied || s == StatusRejected || s == StatusExpired }
+func final(s string) bool {
+	return s == StatusDenied || s == StatusRejected || s == StatusExpired || s == StatusConfirmed || s == StatusFailed
+}
+
+// handedOn tells whether a withdrawal of status s left the gate's hands:
+// its transaction is with the signer or on its way to the chain. Neither
+// the clock nor the breaker change it any more.
+func handedOn(s string) bool {
+	return s == StatusSigning || s == StatusSigned || s == StatusBroadcast || s == StatusMined
+}
 
 // Risk is the online risk layer (*risk.Risk).
 type Risk interface {
@@ -68,7 +87,9 @@ type Withdrawal struct {
 	// PausedSince is when the breaker began to hold it; its deadlines
 	// move on by the time it was held.
 	PausedSince *time.Time `json:"paused_since,omitempty"`
-	Updated     time.Time  `json:"updated"`
+	// Tx is its transaction once handed to signing.
+	Tx      *Tx       `json:"tx,omitempty"`
+	Updated time.Time `json:"updated"`
 	// Version counts its changes.
 	Version int `json:"version"`
 }
@@ -94,6 +115,11 @@ type Event struct {
 	Approvals   []string  `json:"approvals,omitempty"`
 	Needs       string    `json:"needs,omitempty"`
 	Cooling     string    `json:"cooling_until,omitempty"`
+	// TxID is its transaction's id once signed (Bitcoin txid, Ethereum
+	// transaction hash), Block and Height where it was mined.
+	TxID    string `json:"txid,omitempty"`
+	Block   string `json:"block,omitempty"`
+	Height  uint64 `json:"height,omitempty"`
 	Version     int       `json:"version"`
 	Time        time.Time `json:"time"`
 }
@@ -111,6 +137,9 @@ func (w *Withdrawal) Event() Event {
 	}
 	if w.Status == StatusPending {
 		ev.Needs = w.Needs
+	}
+	if w.Tx != nil {
+		ev.TxID, ev.Block, ev.Height = w.Tx.TxID, w.Tx.Block, w.Tx.Height
 	}
 	if w.CoolingUntil != nil && w.Status == StatusCooling {
 		ev.Cooling = w.CoolingUntil.UTC().Format(time.RFC3339)
