@@ -163,7 +163,7 @@ func New(o Options) (*Dispatcher, error) {
 
 // Streams are the block streams the dispatcher follows ("chain/network").
 func (d *Dispatcher) Streams() []string {
-	var out []string
+	out := make([]string, 0, len(d.btc)+len(d.eth))
 	for n := range d.btc {
 		out = append(out, chain.StreamKey(chain.BTC, n))
 	}
@@ -248,10 +248,10 @@ func (d *Dispatcher) step(ctx context.Context) error {
 	ws, err := d.o.Gate.InSigning(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil
+			return nil //nolint:nilerr // stopping
 		}
 		d.log.Warn("dispatch: the gate did not list withdrawals", "err", err)
-		return nil
+		return nil //nolint:nilerr // the gate answers again at the next step (a new leader starts a new dispatcher)
 	}
 	var btcBatch = map[string][]gate.Withdrawal{}
 	for _, w := range ws {
@@ -382,7 +382,7 @@ func (d *Dispatcher) reserve() error {
 		}
 		got, err := n.w.ledger.Assign(n.w.addr, n.f.tx.Request, n.nonce)
 		if err != nil || got != n.nonce {
-			return fmt.Errorf("dispatch: nonce %d of request %s could not be held again (got %d): %v", n.nonce, n.f.tx.Request, got, err)
+			return fmt.Errorf("dispatch: nonce %d of request %s could not be held again (got %d): %w", n.nonce, n.f.tx.Request, got, err)
 		}
 		if n.f.tx.TxID != "" {
 			_ = n.w.ledger.SetTxHash(n.w.addr, n.nonce, n.f.tx.TxID) //nolint:errcheck // the entry was just assigned
@@ -621,7 +621,7 @@ func (d *Dispatcher) verify(f *flight, r vault.Result) ([]byte, string, error) {
 		}
 		from, err := types.Sender(signer, &tx)
 		if err != nil || from != ew.addr {
-			return nil, "", fmt.Errorf("sender %s (%v), the wallet is %s", from.Hex(), err, ew.addr.Hex())
+			return nil, "", fmt.Errorf("sender %s, the wallet is %s: %w", from.Hex(), ew.addr.Hex(), errors.Join(err, errors.New("not the wallet")))
 		}
 		return r.Raw, tx.Hash().Hex(), nil
 	}
@@ -668,8 +668,8 @@ func (d *Dispatcher) send(ctx context.Context, f *flight) error {
 // again is why it is sent again ("" the first time). A node that does
 // not take it is not an error: it is tried again.
 func (d *Dispatcher) broadcast(ctx context.Context, f *flight, again string) error {
-	if d.send(ctx, f) != nil {
-		return nil
+	if err := d.send(ctx, f); err != nil {
+		return nil //nolint:nilerr // logged by send; tried again at the next step
 	}
 	reason := "broadcast to the network's nodes"
 	if again != "" {
@@ -694,6 +694,7 @@ func (d *Dispatcher) broadcast(ctx context.Context, f *flight, again string) err
 func (d *Dispatcher) block(ctx context.Context, u chain.Update) error {
 	ev := u.Event
 	stream := chain.StreamKey(ev.Chain, ev.Network)
+	d.log.Debug("dispatch: block", "stream", stream, "type", ev.Type, "height", ev.Height, "hash", ev.Hash)
 	var err error
 	switch {
 	case ev.Chain == chain.BTC && d.btc[ev.Network] != nil:
@@ -735,6 +736,7 @@ func (d *Dispatcher) block(ctx context.Context, u chain.Update) error {
 				return err
 			}
 			d.stats.Rebroadcast++
+			d.log.Warn("dispatch: a mined transaction was reorganized out; broadcast again", "request", id, "txid", f.tx.TxID, "block", ev.Hash)
 			_ = d.send(ctx, f) //nolint:errcheck // logged; sent again at the next step
 		}
 		return nil

@@ -15,13 +15,13 @@ import (
 )
 
 // RunKafka runs d on Kafka until ctx ends: the block stream read from
-// its start (blocks, transactions, outputs, spends, put together by
+// its start (blocks, transactions, transfers, outputs, spends, put together by
 // kafka.Assembler) and the signer's results (cordon.sign-results, read
 // whole and followed).
 func RunKafka(ctx context.Context, kc kafka.Config, d *Dispatcher) error {
 	kc.Topics.Fill()
 	tp := kc.Topics
-	if err := kafka.Ensure(ctx, kc, tp.Blocks, tp.Transactions, tp.Outputs, tp.Spends, tp.SignResults); err != nil {
+	if err := kafka.Ensure(ctx, kc, tp.Blocks, tp.Transactions, tp.Transfers, tp.Outputs, tp.Spends, tp.SignResults); err != nil {
 		return fmt.Errorf("dispatch: %w", err)
 	}
 	blocks := make(chan chain.Update, 256)
@@ -33,7 +33,7 @@ func RunKafka(ctx context.Context, kc kafka.Config, d *Dispatcher) error {
 			var res vault.Result
 			if len(r.Value) == 0 || json.Unmarshal(r.Value, &res) != nil || res.ID != string(r.Key) {
 				d.log.Error("dispatch: an unreadable result", "partition", r.Partition, "offset", r.Offset)
-				return nil
+				return nil //nolint:nilerr // signed by the signer and unreadable: logged, skipped
 			}
 			select {
 			case results <- res:
@@ -42,7 +42,7 @@ func RunKafka(ctx context.Context, kc kafka.Config, d *Dispatcher) error {
 			return nil
 		})
 		if ctx.Err() != nil {
-			return nil
+			return nil //nolint:nilerr // stopping
 		}
 		return fmt.Errorf("dispatch: results: %w", err)
 	})
@@ -61,7 +61,7 @@ func RunKafka(ctx context.Context, kc kafka.Config, d *Dispatcher) error {
 // the topics held when it started.
 func feedBlocks(ctx context.Context, kc kafka.Config, streams []string, out chan<- chain.Update, d *Dispatcher) error {
 	tp := kc.Topics
-	topics := []string{tp.Blocks, tp.Transactions, tp.Outputs, tp.Spends}
+	topics := []string{tp.Blocks, tp.Transactions, tp.Transfers, tp.Outputs, tp.Spends}
 	parts, err := kafka.Partitions(ctx, kc, topics...)
 	if err != nil {
 		return fmt.Errorf("dispatch: %w", err)

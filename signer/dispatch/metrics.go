@@ -13,7 +13,6 @@ type Metrics struct {
 	mismatches  prometheus.Counter
 }
 
-
 // NewMetrics registers the dispatcher's metrics with reg (nil:
 // unregistered).
 func NewMetrics(reg prometheus.Registerer) *Metrics {

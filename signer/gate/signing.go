@@ -22,12 +22,12 @@ type Tx struct {
 	// Unsigned is the hex SHA-256 of the unsigned transaction, Inputs the
 	// wallet's outputs it spends ("txid:vout", Bitcoin) and Nonce its
 	// nonce (Ethereum).
-	Unsigned string   `json:"unsigned_hash"`
+	Unsigned string `json:"unsigned_hash"`
 	// Sighash is an Ethereum transaction's signing hash (hex): what its
 	// signed form must be the signature of.
-	Sighash string `json:"sighash,omitempty"`
-	Inputs   []string `json:"inputs,omitempty"`
-	Nonce    *uint64  `json:"nonce,omitempty"`
+	Sighash string   `json:"sighash,omitempty"`
+	Inputs  []string `json:"inputs,omitempty"`
+	Nonce   *uint64  `json:"nonce,omitempty"`
 	// TxID and Raw are the signed transaction, once the signer returned
 	// it.
 	TxID string `json:"txid,omitempty"`
@@ -114,6 +114,7 @@ func (c *Core) Advance(ids []string, request, status, reason string, update func
 	}
 	for _, id := range ids {
 		w := c.ws[id]
+		prevBlock := w.Tx.Block
 		if update != nil {
 			update(w.Tx)
 		}
@@ -129,17 +130,17 @@ func (c *Core) Advance(ids []string, request, status, reason string, update func
 			c.Risk.Remove(id)
 		}
 		if was == StatusBroadcast && status == StatusBroadcast {
-			c.alert(alert("withdrawal_rebroadcast", "warning", fmt.Sprintf("withdrawal_rebroadcast/%s/%d", id, w.Tx.Broadcasts),
+			c.alert(alert("withdrawal_rebroadcast", "warning", fmt.Sprintf("%s/%d", id, w.Tx.Broadcasts),
 				fmt.Sprintf("withdrawal %s: its transaction %s was broadcast again: %s", id, w.Tx.TxID, reason),
 				map[string]string{"withdrawal": id, "txid": w.Tx.TxID}, now), w.Intent.Chain, w.Intent.Network)
 		}
 		if was == StatusMined && status == StatusBroadcast {
-			c.alert(alert("withdrawal_reorged_out", "warning", "withdrawal_reorged_out/"+id+"/"+w.Tx.Block,
+			c.alert(alert("withdrawal_reorged_out", "warning", id+"/"+prevBlock,
 				fmt.Sprintf("withdrawal %s: the block that mined its transaction %s left the chain; the same transaction is broadcast again", id, w.Tx.TxID),
-				map[string]string{"withdrawal": id, "txid": w.Tx.TxID, "block": w.Tx.Block}, now), w.Intent.Chain, w.Intent.Network)
+				map[string]string{"withdrawal": id, "txid": w.Tx.TxID, "block": prevBlock}, now), w.Intent.Chain, w.Intent.Network)
 		}
 		if status == StatusFailed {
-			c.alert(alert("withdrawal_signing_failed", "critical", "withdrawal_signing_failed/"+id,
+			c.alert(alert("withdrawal_signing_failed", "critical", id,
 				fmt.Sprintf("withdrawal %s was not signed: %s", id, reason), map[string]string{"withdrawal": id, "request": request}, now),
 				w.Intent.Chain, w.Intent.Network)
 		}

@@ -97,31 +97,31 @@ type Withdrawal struct {
 // Event is a withdrawal's record in cordon.withdrawals: what the
 // exchange's withdrawal service acts on.
 type Event struct {
-	V           int       `json:"v"`
-	ID          string    `json:"id"`
-	Request     string    `json:"request"`
-	Account     string    `json:"account"`
-	Chain       string    `json:"chain"`
-	Network     string    `json:"network"`
-	Asset       string    `json:"asset"`
-	Amount      string    `json:"amount"`
-	Destination string    `json:"destination"`
-	Status      string    `json:"status"`
-	Reason      string    `json:"reason"`
-	Rule        string    `json:"rule"`
-	IntentHash  string    `json:"intent_hash"`
-	USD         string    `json:"usd"`
-	Findings    []string  `json:"findings,omitempty"`
-	Approvals   []string  `json:"approvals,omitempty"`
-	Needs       string    `json:"needs,omitempty"`
-	Cooling     string    `json:"cooling_until,omitempty"`
+	V           int      `json:"v"`
+	ID          string   `json:"id"`
+	Request     string   `json:"request"`
+	Account     string   `json:"account"`
+	Chain       string   `json:"chain"`
+	Network     string   `json:"network"`
+	Asset       string   `json:"asset"`
+	Amount      string   `json:"amount"`
+	Destination string   `json:"destination"`
+	Status      string   `json:"status"`
+	Reason      string   `json:"reason"`
+	Rule        string   `json:"rule"`
+	IntentHash  string   `json:"intent_hash"`
+	USD         string   `json:"usd"`
+	Findings    []string `json:"findings,omitempty"`
+	Approvals   []string `json:"approvals,omitempty"`
+	Needs       string   `json:"needs,omitempty"`
+	Cooling     string   `json:"cooling_until,omitempty"`
 	// TxID is its transaction's id once signed (Bitcoin txid, Ethereum
 	// transaction hash), Block and Height where it was mined.
-	TxID    string `json:"txid,omitempty"`
-	Block   string `json:"block,omitempty"`
-	Height  uint64 `json:"height,omitempty"`
-	Version     int       `json:"version"`
-	Time        time.Time `json:"time"`
+	TxID    string    `json:"txid,omitempty"`
+	Block   string    `json:"block,omitempty"`
+	Height  uint64    `json:"height,omitempty"`
+	Version int       `json:"version"`
+	Time    time.Time `json:"time"`
 }
 
 // Event is w's record for cordon.withdrawals.

@@ -40,6 +40,10 @@ type Config struct {
 	Password string
 	// Log receives btcd's standard output and error (nil: a file in Dir).
 	Log *os.File
+	// TxIndex keeps btcd's transaction index (--txindex), so that
+	// getrawtransaction finds any transaction of the chain (what a
+	// wallet's builder fetches its previous transactions with).
+	TxIndex bool
 }
 
 // Node is a running btcd.
@@ -125,6 +129,9 @@ func start(ctx context.Context, cfg Config) (*Node, error) {
 		"--rpcuser=" + cfg.User, "--rpcpass=" + cfg.Password, "--notls", "--rpclisten=127.0.0.1:" + strconv.Itoa(cfg.RPCPort),
 		"--listen=127.0.0.1:" + strconv.Itoa(cfg.P2PPort), "--rpcmaxclients=200", "--rpcmaxconcurrentreqs=200", "--nodnsseed",
 		"--debuglevel=info", "--utxocachemaxsize=32"}
+	if cfg.TxIndex {
+		args = append(args, "--txindex")
+	}
 	if cfg.MiningAddr != "" {
 		args = append(args, "--miningaddr="+cfg.MiningAddr)
 	}

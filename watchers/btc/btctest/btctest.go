@@ -16,6 +16,12 @@ import (
 // it after installing btcd into bin/).
 func Node(tb testing.TB, network, miningAddr string) *btcnode.Node {
 	tb.Helper()
+	return NodeWith(tb, btcnode.Config{Network: network, MiningAddr: miningAddr})
+}
+
+// NodeWith starts btcd with cfg (its Bin and Dir filled in), as Node does.
+func NodeWith(tb testing.TB, cfg btcnode.Config) *btcnode.Node {
+	tb.Helper()
 	bin, err := btcnode.FindBtcd()
 	if err != nil {
 		if os.Getenv("CORDON_TEST_REQUIRE_TOOLS") != "" {
@@ -23,7 +29,8 @@ func Node(tb testing.TB, network, miningAddr string) *btcnode.Node {
 		}
 		tb.Skip(err)
 	}
-	n, err := btcnode.Start(context.Background(), btcnode.Config{Bin: bin, Dir: tb.TempDir(), Network: network, MiningAddr: miningAddr})
+	cfg.Bin, cfg.Dir = bin, tb.TempDir()
+	n, err := btcnode.Start(context.Background(), cfg)
 	require.NoError(tb, err)
 	tb.Cleanup(n.Stop)
 	return n
