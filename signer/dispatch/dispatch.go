@@ -554,7 +554,12 @@ func (d *Dispatcher) result(ctx context.Context, r vault.Result) error {
 			// nothing is broadcast; people look at it.
 			d.log.Error("dispatch: the signed transaction is not the one requested", "request", r.ID, "err", err)
 			d.o.Metrics.mismatch()
-			return d.advance(ctx, f, gate.StatusFailed, "the signer's transaction is not the one requested: "+err.Error(), nil)
+			if err := d.advance(ctx, f, gate.StatusFailed, "the signer's transaction is not the one requested: "+err.Error(), nil); err != nil {
+				return err
+			}
+			d.stats.Failed++
+			d.releaseFlight(f) // what we build next with its nonce or inputs replaces what the signer made
+			return nil
 		}
 		if err := d.advance(ctx, f, gate.StatusSigned, "signed by the signer", func(t *gate.Tx) { t.TxID, t.Raw = txid, raw }); err != nil {
 			return err

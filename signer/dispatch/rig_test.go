@@ -55,6 +55,8 @@ type testGate struct {
 	prod    *kafka.Producer
 	alerts  []chain.Alert
 	history map[string][]string
+	// sent are the outgoing records (with no producer: unit tests).
+	sent []gate.Outgoing
 }
 
 func (g *testGate) take(ctx context.Context) error {
@@ -64,6 +66,10 @@ func (g *testGate) take(ctx context.Context) error {
 		g.history[w.Intent.ID] = append(g.history[w.Intent.ID], w.Status)
 	}
 	for _, o := range ch.Outgoing {
+		g.sent = append(g.sent, o)
+		if g.prod == nil {
+			continue
+		}
 		if err := g.prod.PublishKeyed(ctx, o.Topic, o.Type, []kafka.KeyValue{{Key: o.Key, Value: o.Value}}); err != nil {
 			return err
 		}
