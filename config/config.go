@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/cordonhq/cordon/signer/dispatch"
 	"io"
 	"net"
 	"net/url"
@@ -63,6 +64,11 @@ type Config struct {
 	// Sharing is partner sharing (role share): who we are to the
 	// alliance, the TAXII listener, the partners (docs/sharing/README.md).
 	Sharing alliance.Config `yaml:"sharing"`
+	// Dispatch builds the gate's approved withdrawals into transactions of
+	// the hot wallets, asks the signer (cordon signer) to sign them,
+	// broadcasts and follows them (role gate; off without wallets;
+	// docs/signing.md).
+	Dispatch dispatch.Config `yaml:"dispatch"`
 }
 
 // The roles an instance can run.
@@ -296,6 +302,10 @@ func (c *Config) Validate() error {
 			bad("roles", "gate takes withdrawals on the API: run it with the api role and api.listen")
 		}
 		c.Gate.Validate(&problems, "gate")
+		if len(c.Dispatch.Wallets.BTC)+len(c.Dispatch.Wallets.ETH) > 0 {
+			c.Dispatch.Validate(&problems, "dispatch")
+			c.validateDispatchNodes(bad)
+		}
 	}
 	if c.Runs(RoleShare) {
 		if c.API.Listen == "" || !c.Runs(RoleAPI) {
@@ -559,6 +569,22 @@ func (c *Config) Validate() error {
 // validateQuorum checks a chain network's quorum key: 0 (the default, a
 // majority of three or more endpoints) or between 1 and the number of
 // endpoints.
+// validateDispatchNodes checks that every hot wallet's network is a
+// chain the instance follows: the dispatcher builds and broadcasts
+// through its endpoints.
+func (c *Config) validateDispatchNodes(bad func(key, format string, args ...any)) {
+	for i, w := range c.Dispatch.Wallets.BTC {
+		if !slices.ContainsFunc(c.Chains.BTC, func(b BTC) bool { return b.Config.Network == w.Network }) {
+			bad(fmt.Sprintf("dispatch.wallets.btc[%d].network", i), "%q: no chains.btc entry of that network (its endpoints build and broadcast)", w.Network)
+		}
+	}
+	for i, w := range c.Dispatch.Wallets.ETH {
+		if !slices.ContainsFunc(c.Chains.ETH, func(e ETH) bool { return e.Config.Network == w.Network }) {
+			bad(fmt.Sprintf("dispatch.wallets.eth[%d].network", i), "%q: no chains.eth entry of that network (its endpoints build and broadcast)", w.Network)
+		}
+	}
+}
+
 func validateQuorum(q, endpoints int, bad func(key, format string, args ...any), p string) {
 	if q < 0 || q > endpoints {
 		bad(p+".quorum", "%d: want between 1 and the %d configured endpoints (0 or unset: a majority of three or more, else 1)", q, endpoints)

@@ -30,6 +30,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/btcsuite/btcd/wire"
@@ -82,7 +83,9 @@ type Dispatcher struct {
 	// caught says the block stream was read to its end once (nothing is
 	// built before: the wallets' outputs would be stale).
 	caught bool
-	// stats counts what was done, for the status line.
+	// stats counts what was done, for the status line (read by other
+	// goroutines: under smu).
+	smu   sync.Mutex
 	stats Stats
 }
 
@@ -175,7 +178,17 @@ func (d *Dispatcher) Streams() []string {
 }
 
 // Stats are the counts of this term.
-func (d *Dispatcher) Stats() Stats { return d.stats }
+func (d *Dispatcher) Stats() Stats {
+	d.smu.Lock()
+	defer d.smu.Unlock()
+	return d.stats
+}
+
+func (d *Dispatcher) count(f func(*Stats)) {
+	d.smu.Lock()
+	f(&d.stats)
+	d.smu.Unlock()
+}
 
 // Inputs are the dispatcher's feeds: blocks of its streams in stream
 // order, with a zero Update once the stream was read to its end, and the
@@ -462,7 +475,7 @@ func (d *Dispatcher) dispatchBTC(ctx context.Context, bw *btcWallet, ws []gate.W
 	tx.Batch = ids(ws)
 	d.flights[id] = &flight{ids: ids(ws), chain: "btc", network: bw.w.Network, status: gate.StatusSigning, tx: tx}
 	d.byTx[strings.ToLower(built.TxID)] = id
-	d.stats.Requested++
+	d.count(func(s *Stats) { s.Requested++ })
 	d.o.Metrics.requestedTx("btc", len(ws))
 	d.log.Info("dispatch: signing requested", "request", id, "wallet", bw.w.Name, "withdrawals", ids(ws), "txid", built.TxID,
 		"fee", built.Fee, "inputs", len(built.Inputs))
@@ -513,7 +526,7 @@ func (d *Dispatcher) dispatchETH(ctx context.Context, w gate.Withdrawal) error {
 				{
 					tx.Batch = []string{w.Intent.ID}
 					d.flights[id] = &flight{ids: tx.Batch, chain: "eth", network: ew.w.Network, status: gate.StatusSigning, tx: tx}
-					d.stats.Requested++
+					d.count(func(s *Stats) { s.Requested++ })
 					d.o.Metrics.requestedTx("eth", 1)
 					d.log.Info("dispatch: signing requested", "request", id, "wallet", ew.w.Name, "withdrawal", w.Intent.ID, "nonce", nonce,
 						"gas", built.Tx.Gas(), "max_fee", built.Tx.GasFeeCap())
@@ -557,7 +570,7 @@ func (d *Dispatcher) result(ctx context.Context, r vault.Result) error {
 			if err := d.advance(ctx, f, gate.StatusFailed, "the signer's transaction is not the one requested: "+err.Error(), nil); err != nil {
 				return err
 			}
-			d.stats.Failed++
+			d.count(func(s *Stats) { s.Failed++ })
 			d.releaseFlight(f) // what we build next with its nonce or inputs replaces what the signer made
 			return nil
 		}
@@ -565,14 +578,14 @@ func (d *Dispatcher) result(ctx context.Context, r vault.Result) error {
 			return err
 		}
 		d.byTx[strings.ToLower(txid)] = r.ID
-		d.stats.Signed++
+		d.count(func(s *Stats) { s.Signed++ })
 		return d.broadcast(ctx, f, "")
 	case vault.StatusRefused, vault.StatusFailed:
 		reason := fmt.Sprintf("the signer %s it: %s: %s", r.Status, r.Code, r.Reason)
 		if err := d.advance(ctx, f, gate.StatusFailed, reason, nil); err != nil {
 			return err
 		}
-		d.stats.Failed++
+		d.count(func(s *Stats) { s.Failed++ })
 		d.releaseFlight(f)
 	}
 	return nil
@@ -684,10 +697,10 @@ func (d *Dispatcher) broadcast(ctx context.Context, f *flight, again string) err
 		return err
 	}
 	if again != "" {
-		d.stats.Rebroadcast++
+		d.count(func(s *Stats) { s.Rebroadcast++ })
 		d.log.Warn("dispatch: transaction broadcast again", "request", f.tx.Request, "txid", f.tx.TxID, "why", again)
 	} else {
-		d.stats.Broadcast++
+		d.count(func(s *Stats) { s.Broadcast++ })
 		d.log.Info("dispatch: broadcast", "request", f.tx.Request, "txid", f.tx.TxID, "withdrawals", f.ids)
 	}
 	return nil
@@ -740,7 +753,7 @@ func (d *Dispatcher) block(ctx context.Context, u chain.Update) error {
 				func(t *gate.Tx) { t.Block, t.Height = "", 0 }); err != nil {
 				return err
 			}
-			d.stats.Rebroadcast++
+			d.count(func(s *Stats) { s.Rebroadcast++ })
 			d.log.Warn("dispatch: a mined transaction was reorganized out; broadcast again", "request", id, "txid", f.tx.TxID, "block", ev.Hash)
 			_ = d.send(ctx, f) //nolint:errcheck // logged; sent again at the next step
 		}
@@ -759,7 +772,7 @@ func (d *Dispatcher) block(ctx context.Context, u chain.Update) error {
 			func(t *gate.Tx) { t.Block, t.Height = ev.Hash, ev.Height }); err != nil {
 			return err
 		}
-		d.stats.Mined++
+		d.count(func(s *Stats) { s.Mined++ })
 	}
 	depth := d.o.Config.Confirmations[stream]
 	for _, id := range d.flightIDs() {
@@ -771,7 +784,7 @@ func (d *Dispatcher) block(ctx context.Context, u chain.Update) error {
 			if err := d.advance(ctx, f, gate.StatusConfirmed, fmt.Sprintf("%d confirmations", ev.Height+1-f.tx.Height), nil); err != nil {
 				return err
 			}
-			d.stats.Confirmed++
+			d.count(func(s *Stats) { s.Confirmed++ })
 			delete(d.flights, id)
 			delete(d.byTx, strings.ToLower(f.tx.TxID))
 		}
