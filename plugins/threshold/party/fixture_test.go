@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/signing"
 	"github.com/bnb-chain/tss-lib/v2/tss"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
@@ -135,7 +136,7 @@ type cosignResult struct {
 // testParty changes one party of runSession.
 type testParty struct {
 	opts    cosignOptions
-	session string                         // another session id than the others'
+	session string                        // another session id than the others'
 	wrap    func(sdk.Channel) sdk.Channel // around the party's channel
 }
 
@@ -181,3 +182,13 @@ func TestKeygenTime(t *testing.T) {
 		t.Logf("%s: %d, %d bytes", typ, len(rs), len(rs[0].wire))
 	}
 }
+
+// tss message types the tests tamper with.
+type signingR1M1 = signing.SignRound1Message1
+
+const (
+	typeSignR1M1 = "binance.tsslib.ecdsa.signing.SignRound1Message1"
+	typeSignR2   = "binance.tsslib.ecdsa.signing.SignRound2Message"
+	typeKGR1     = "binance.tsslib.ecdsa.keygen.KGRound1Message"
+	typeKGR2M2   = "binance.tsslib.ecdsa.keygen.KGRound2Message2"
+)

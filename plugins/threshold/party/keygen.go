@@ -199,4 +199,3 @@ func WritePreParams(path string, pp *keygen.LocalPreParams) error {
 	}
 	return writeNew(path, b)
 }
-
