@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,13 +135,24 @@ func TestCosignRefusesAnotherSession(t *testing.T) {
 	f := shares(t)
 	res := runSession(t, []*Share{&f.shares[0], &f.shares[1]}, []string{"p0", "p1"}, randomDigest(t),
 		map[string]testParty{
-			"p0": {opts: cosignOptions{timeout: time.Second}},
+			// p0 reads late, so that its round-1 envelopes reach p1 first.
+			"p0": {opts: cosignOptions{timeout: time.Second}, wrap: func(c sdk.Channel) sdk.Channel { return &slowChannel{Channel: c} }},
 			"p1": {session: newSessionID(t), opts: cosignOptions{timeout: time.Second}},
 		})
-	// p1 refuses p0's first envelope; p0 refuses p1's, or times out when
-	// p1 gave up before sending.
 	require.ErrorIs(t, res["p1"].err, ErrWrongSession)
-	require.Error(t, res["p0"].err)
+	require.ErrorContains(t, res["p1"].err, "envelope of another session")
+	require.Error(t, res["p0"].err, "p0 refuses p1's envelopes, or times out when p1 gave up before sending")
+}
+
+// slowChannel waits before its first Recv.
+type slowChannel struct {
+	sdk.Channel
+	once sync.Once
+}
+
+func (c *slowChannel) Recv(ctx context.Context) (sdk.PartyMessage, error) {
+	c.once.Do(func() { time.Sleep(200 * time.Millisecond) })
+	return c.Channel.Recv(ctx)
 }
 
 // tamperChannel changes the first payload it receives.

@@ -175,14 +175,6 @@ func runSession(tb testing.TB, ss []*Share, parties []string, digest [32]byte, t
 	return out
 }
 
-func TestKeygenTime(t *testing.T) {
-	f := shares(t)
-	t.Logf("keygen took %v", f.dur)
-	for typ, rs := range f.keygen {
-		t.Logf("%s: %d, %d bytes", typ, len(rs), len(rs[0].wire))
-	}
-}
-
 // tss message types the tests tamper with.
 type signingR1M1 = signing.SignRound1Message1
 
