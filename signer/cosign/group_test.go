@@ -2,6 +2,7 @@ package cosign
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -188,4 +189,16 @@ func BenchmarkGroupSign(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func TestGroupSignsConcurrently(t *testing.T) {
+	// Several sessions at once on the same shares: each its own session
+	// id, router and tss-lib party.
+	g := inProcess(t, nil)
+	key := groupKey(t, g)
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() { sdktest.Check(t, g, key, sdktest.Options{Chain: "eth", Network: "sepolia"}) })
+	}
+	wg.Wait()
 }
