@@ -163,14 +163,14 @@ func (g *Group) Check(ctx context.Context) error {
 // pairs are the healthy parties' pairs, in order: by the first id, then
 // the second.
 func (g *Group) pairs() [][Signers]string {
-	var healthy []string
+	healthy := make([]string, 0, len(g.ids))
 	for _, id := range g.ids {
 		if h, ok := g.parties[id].(healthReporter); ok && !h.Healthy() {
 			continue
 		}
 		healthy = append(healthy, id)
 	}
-	var out [][Signers]string
+	out := make([][Signers]string, 0, len(healthy)*(len(healthy)-1)/2)
 	for i := range healthy {
 		for j := i + 1; j < len(healthy); j++ {
 			out = append(out, [Signers]string{healthy[i], healthy[j]})
@@ -327,10 +327,10 @@ func (c *channel) Send(ctx context.Context, m sdk.PartyMessage) error {
 		if !ok || t == c.id {
 			return fmt.Errorf("%w: party %s sent a message to %q, not another party of the session", ErrRoute, c.id, t)
 		}
-		m := m
-		m.To = slices.Clone(m.To)
+		msg := m
+		msg.To = slices.Clone(m.To)
 		select {
-		case in <- m:
+		case in <- msg:
 		case <-ctx.Done():
 			return ctx.Err()
 		}

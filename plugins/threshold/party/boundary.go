@@ -55,6 +55,7 @@ type BoundaryError struct {
 	Reason string
 }
 
+// Error names the check, the message type, the sender and the reason.
 func (e *BoundaryError) Error() string {
 	return fmt.Sprintf("threshold: boundary check %s refused %s from %q: %s", e.Check, e.Type, e.From, e.Reason)
 }

@@ -188,7 +188,7 @@ func TestCosignRefusesMaliciousRangeProof(t *testing.T) {
 	// s1 == s2. It signs its envelope honestly, so only the boundary
 	// check stands between the proof and tss-lib.
 	f := shares(t)
-	hook := func(from string, to []string, broadcast bool, wire []byte) []byte {
+	hook := func(_ string, _ []string, _ bool, wire []byte) []byte {
 		if wireType(wire) != typeSignR1M1 {
 			return wire
 		}

@@ -39,6 +39,7 @@ func (t *transport) send(ctx context.Context, m tss.Message) error {
 	}
 	var to []string
 	if !routing.IsBroadcast {
+		to = make([]string, 0, len(routing.To))
 		for _, p := range routing.To {
 			to = append(to, p.Id)
 		}
@@ -173,7 +174,7 @@ func sessionEnded(ctx context.Context) error {
 
 // tssError is tss-lib's error with its culprits named.
 func tssError(e *tss.Error) error {
-	var culprits []string
+	culprits := make([]string, 0, len(e.Culprits()))
 	for _, c := range e.Culprits() {
 		if c != nil {
 			culprits = append(culprits, c.Id)

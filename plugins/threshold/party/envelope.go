@@ -70,7 +70,7 @@ func (e *Envelope) body() ([]byte, error) {
 	b = append(b, envelopeVersion)
 	b = appendStr(b, e.Session)
 	b = appendStr(b, e.From)
-	b = append(b, byte(len(e.To)))
+	b = append(b, byte(len(e.To))) //nolint:gosec // at most MaxRecipients
 	for _, t := range e.To {
 		b = appendStr(b, t)
 	}
@@ -85,7 +85,7 @@ func (e *Envelope) body() ([]byte, error) {
 }
 
 func appendStr(b []byte, s string) []byte {
-	return append(append(b, byte(len(s))), s...)
+	return append(append(b, byte(len(s))), s...) //nolint:gosec // checkFields bounds every string to 255 bytes or less
 }
 
 // checkFields applies the limits both encoding and decoding enforce.
