@@ -89,7 +89,7 @@ func (s *Share) cosign(ctx context.Context, req sdk.CosignRequest, ch sdk.Channe
 	p := signing.NewLocalParty(m, params, s.Data, out, end, 32)
 	t := &transport{
 		ch:       ch,
-		sess:     newSession(req.Session, s.ID, s.authKey, peers),
+		sess:     newSession(req.Session, signingBinding(req.KeyID, req.Digest, s.Parties, indices), s.ID, s.authKey, peers),
 		boundary: newBoundary(protoSigning, s.ID, paillierN),
 		ids:      byID(pids),
 		hook:     o.hook,
@@ -103,6 +103,16 @@ func (s *Share) cosign(ctx context.Context, req sdk.CosignRequest, ch sdk.Channe
 		return sdk.Signature{}, fmt.Errorf("threshold: party %s, session %s: %w", s.ID, req.Session, err)
 	}
 	return sig, nil
+}
+
+// signingBinding binds a signing session's envelopes to the key, the
+// digest and the parties (in key order).
+func signingBinding(keyID string, digest [32]byte, ids []string, indices []int) [BindingSize]byte {
+	fields := [][]byte{[]byte(keyID), digest[:]}
+	for _, i := range indices {
+		fields = append(fields, []byte(ids[i]))
+	}
+	return bind("cordon/threshold/sign/v1", fields...)
 }
 
 // checkRequest validates req against the share and returns the signing

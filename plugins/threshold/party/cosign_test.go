@@ -203,3 +203,25 @@ func TestCosignRefusesMaliciousRangeProof(t *testing.T) {
 	require.Contains(t, res["p0"].err.Error(), "s1 == s2")
 	require.True(t, errors.Is(res["p0"].err, ErrBoundary))
 }
+
+func TestCosignRefusesAnotherDigest(t *testing.T) {
+	// The router asks p0 and p1 for different digests under one session
+	// id: their envelopes are bound to the digest, so neither accepts the
+	// other's.
+	f := shares(t)
+	sid := newSessionID(t)
+	router := newMemRouter([]string{"p0", "p1"})
+	errs := make(chan error, 2)
+	for i, s := range []*Share{&f.shares[0], &f.shares[1]} {
+		go func() {
+			d := randomDigest(t)
+			_, err := s.CosignTimeout(context.Background(), sdk.CosignRequest{
+				Session: sid, KeyID: s.KeyID, Digest: d, Parties: []string{"p0", "p1"},
+			}, &slowChannel{Channel: router.channel(s.ID)}, time.Duration(i+1)*time.Second)
+			errs <- err
+		}()
+	}
+	first := <-errs
+	require.ErrorIs(t, first, ErrBadSignature)
+	require.Error(t, <-errs)
+}

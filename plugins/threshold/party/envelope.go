@@ -2,6 +2,7 @@ package party
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -34,8 +35,10 @@ var (
 	ErrUnknownSender = errors.New("threshold: envelope from a party not in the session")
 	ErrFromSelf      = errors.New("threshold: envelope from this party itself")
 	ErrReplay        = errors.New("threshold: envelope replayed or out of order")
-	ErrBadSignature  = errors.New("threshold: envelope signature does not verify")
-	ErrNotAddressed  = errors.New("threshold: envelope not addressed to this party")
+	// ErrBadSignature: a forged or altered envelope, or one of a sender
+	// asked for another key, digest or set of parties in this session.
+	ErrBadSignature = errors.New("threshold: envelope signature does not verify (forged, altered, or signed for another key, digest or parties)")
+	ErrNotAddressed = errors.New("threshold: envelope not addressed to this party")
 )
 
 // Envelope is one protocol message between parties.
@@ -117,31 +120,57 @@ func (e *Envelope) checkFields() error {
 	return nil
 }
 
-// signedBytes is what the sender signs: the domain, then the body.
-func signedBytes(body []byte) []byte {
-	return append([]byte(envelopeDomain), body...)
+// BindingSize is the size of a session's binding.
+const BindingSize = sha256.Size
+
+// signedBytes is what the sender signs: the domain, the session's
+// binding (what the session is for, which both sides know and the
+// envelope does not carry), then the body.
+func signedBytes(binding [BindingSize]byte, body []byte) []byte {
+	b := make([]byte, 0, len(envelopeDomain)+BindingSize+len(body))
+	b = append(b, envelopeDomain...)
+	b = append(b, binding[:]...)
+	return append(b, body...)
 }
 
-// Seal signs e with key and returns its encoding.
-func (e *Envelope) Seal(key ed25519.PrivateKey) ([]byte, error) {
+// Seal signs e with key under binding and returns its encoding.
+func (e *Envelope) Seal(key ed25519.PrivateKey, binding [BindingSize]byte) ([]byte, error) {
 	body, err := e.body()
 	if err != nil {
 		return nil, err
 	}
-	copy(e.Sig[:], ed25519.Sign(key, signedBytes(body)))
+	copy(e.Sig[:], ed25519.Sign(key, signedBytes(binding, body)))
 	return append(body, e.Sig[:]...), nil
 }
 
-// Verify checks e's signature with pub.
-func (e *Envelope) Verify(pub ed25519.PublicKey) error {
+// Verify checks e's signature with pub under binding.
+func (e *Envelope) Verify(pub ed25519.PublicKey, binding [BindingSize]byte) error {
 	body, err := e.body()
 	if err != nil {
 		return err
 	}
-	if !ed25519.Verify(pub, signedBytes(body), e.Sig[:]) {
+	if !ed25519.Verify(pub, signedBytes(binding, body), e.Sig[:]) {
 		return ErrBadSignature
 	}
 	return nil
+}
+
+// bind is a session's binding: SHA-256 of a label and the length-prefixed
+// fields (for a signing: the key id, the digest and the parties), so that
+// an envelope from a party that was asked for another key, digest or set
+// of parties under the same session id does not verify.
+func bind(label string, fields ...[]byte) [BindingSize]byte {
+	h := sha256.New()
+	h.Write([]byte(label))
+	for _, f := range fields {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(f))) //nolint:gosec // small fields
+		h.Write(n[:])
+		h.Write(f)
+	}
+	var out [BindingSize]byte
+	copy(out[:], h.Sum(nil))
+	return out
 }
 
 // DecodeEnvelope parses an encoded envelope strictly: every length
@@ -252,23 +281,24 @@ func (r *reader) str(limit int) string {
 // session is one party's view of a session's envelopes: who may send,
 // with which key, and the last seq seen from each.
 type session struct {
-	id    string
-	self  string
-	key   ed25519.PrivateKey
-	peers map[string]ed25519.PublicKey // the other parties of the session
-	last  map[string]uint64
-	seq   uint64 // ours
+	id      string
+	binding [BindingSize]byte
+	self    string
+	key     ed25519.PrivateKey
+	peers   map[string]ed25519.PublicKey // the other parties of the session
+	last    map[string]uint64
+	seq     uint64 // ours
 }
 
-func newSession(id, self string, key ed25519.PrivateKey, peers map[string]ed25519.PublicKey) *session {
-	return &session{id: id, self: self, key: key, peers: peers, last: map[string]uint64{}}
+func newSession(id string, binding [BindingSize]byte, self string, key ed25519.PrivateKey, peers map[string]ed25519.PublicKey) *session {
+	return &session{id: id, binding: binding, self: self, key: key, peers: peers, last: map[string]uint64{}}
 }
 
 // seal wraps one outgoing tss message.
 func (s *session) seal(to []string, broadcast bool, wire []byte) ([]byte, error) {
 	s.seq++
 	e := Envelope{Session: s.id, From: s.self, To: to, Seq: s.seq, Broadcast: broadcast, Wire: wire}
-	return e.Seal(s.key)
+	return e.Seal(s.key, s.binding)
 }
 
 // open decodes and authenticates one incoming envelope, in this order:
@@ -298,7 +328,7 @@ func (s *session) open(b []byte) (*Envelope, error) {
 			return nil, fmt.Errorf("%w: recipient %q is not in the session", ErrMalformed, t)
 		}
 	}
-	if err := e.Verify(pub); err != nil {
+	if err := e.Verify(pub, s.binding); err != nil {
 		return nil, fmt.Errorf("%w: from %q", err, e.From)
 	}
 	if e.Seq <= s.last[e.From] {

@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+var testBinding = bind("test")
+
 type envKeys struct {
 	priv map[string]ed25519.PrivateKey
 	pub  map[string]ed25519.PublicKey
@@ -33,12 +35,12 @@ func (k envKeys) receiver(sid, id string) *session {
 			peers[p] = pub
 		}
 	}
-	return newSession(sid, id, k.priv[id], peers)
+	return newSession(sid, testBinding, id, k.priv[id], peers)
 }
 
 func seal(t testing.TB, e Envelope, key ed25519.PrivateKey) []byte {
 	t.Helper()
-	b, err := e.Seal(key)
+	b, err := e.Seal(key, testBinding)
 	require.NoError(t, err)
 	return b
 }
@@ -58,7 +60,8 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		require.Equal(t, e.Seq, got.Seq)
 		require.Equal(t, e.Broadcast, got.Broadcast)
 		require.Equal(t, e.Wire, got.Wire)
-		require.NoError(t, got.Verify(k.pub["p0"]))
+		require.NoError(t, got.Verify(k.pub["p0"], testBinding))
+		require.ErrorIs(t, got.Verify(k.pub["p0"], bind("other")), ErrBadSignature, "the binding is signed")
 	}
 }
 
@@ -144,7 +147,7 @@ func TestEnvelopeSealRefusesBadFields(t *testing.T) {
 		"too many recipients":      {Session: "s", From: "p0", To: []string{"p1", "p2", "p3"}, Seq: 1, Wire: []byte("m")},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := e.Seal(k.priv["p0"])
+			_, err := e.Seal(k.priv["p0"], testBinding)
 			require.ErrorIs(t, err, ErrMalformed)
 		})
 	}

@@ -12,7 +12,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		{Session: "s", From: "p0", Seq: 1, Broadcast: true, Wire: []byte("m")},
 		{Session: "abcdef0123456789", From: "p1", To: []string{"p0", "p2"}, Seq: 1 << 33, Wire: bytes.Repeat([]byte{7}, 300)},
 	} {
-		b, err := e.Seal(key)
+		b, err := e.Seal(key, bind("fuzz"))
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -35,6 +35,6 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		if !bytes.Equal(append(body, e.Sig[:]...), b) {
 			t.Fatalf("decoding is not canonical")
 		}
-		_ = e.Verify(key.Public().(ed25519.PublicKey))
+		_ = e.Verify(key.Public().(ed25519.PublicKey), bind("fuzz"))
 	})
 }

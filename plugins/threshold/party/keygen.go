@@ -66,6 +66,7 @@ func keygenWith(ctx context.Context, preparams [Parties]*keygen.LocalPreParams, 
 	ctx, cancel := context.WithTimeoutCause(ctx, KeygenTimeout, ErrTimeout)
 	defer cancel()
 	pids := sortedPartyIDs(ids, []int{0, 1, 2})
+	binding := bind("cordon/threshold/keygen/v1", []byte(ids[0]), []byte(ids[1]), []byte(ids[2]))
 	router := newMemRouter(ids)
 	type result struct {
 		i    int
@@ -87,7 +88,7 @@ func keygenWith(ctx context.Context, preparams [Parties]*keygen.LocalPreParams, 
 			p := keygen.NewLocalParty(params, out, end, *preparams[i])
 			t := &transport{
 				ch:       router.channel(ids[i]),
-				sess:     newSession(sessionID, ids[i], auth[i], peers),
+				sess:     newSession(sessionID, binding, ids[i], auth[i], peers),
 				boundary: newBoundary(protoKeygen, ids[i], nil),
 				ids:      byID(pids),
 				hook:     hook,

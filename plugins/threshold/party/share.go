@@ -1,6 +1,7 @@
 package party
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
@@ -94,8 +95,13 @@ func Load(path string) (*Share, error) {
 // Parse decodes and validates a share file's bytes.
 func Parse(b []byte) (*Share, error) {
 	var f shareFile
-	if err := json.Unmarshal(b, &f); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrShare, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: data after the share", ErrShare)
 	}
 	s, err := f.share()
 	if err != nil {

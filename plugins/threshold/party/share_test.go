@@ -77,6 +77,7 @@ func TestLoadRefuses(t *testing.T) {
 		want string
 	}{
 		{"version 2", func(m map[string]any) { m["version"] = 2 }, "version 2, want 1"},
+		{"an unknown field", func(m map[string]any) { m["pin"] = "1234" }, `unknown field "pin"`},
 		{"threshold 2", func(m map[string]any) { m["threshold"] = 2 }, "threshold 2"},
 		{"a short group key", func(m map[string]any) { m["group_public_key"] = "02abcd" }, "group_public_key must be 33 bytes"},
 		{"another group key", func(m map[string]any) {
