@@ -119,3 +119,24 @@ func TestLoadRefuses(t *testing.T) {
 	_, err = Parse([]byte("{"))
 	require.ErrorIs(t, err, ErrShare)
 }
+
+func TestKeygenRefusesMaliciousModulusProof(t *testing.T) {
+	// p1 plays a malicious dealer in a whole ceremony: its modulus proof's
+	// W shares the factor P with its Paillier modulus (upstream's attack
+	// on v2.0.2). Its envelopes are properly signed; the other parties'
+	// boundary refuses the proof and the ceremony fails.
+	f := shares(t)
+	p := f.preparams[1].PaillierSK.P
+	hook := func(from string, _ []string, _ bool, wire []byte) []byte {
+		if from != "p1" || wireType(wire) != typeKGR2M2 {
+			return wire
+		}
+		return tamper(t, wire, func(m *keygen.KGRound2Message2) { m.ModProof[0] = p.Bytes() })
+	}
+	_, err := keygenWith(context.Background(), f.preparams, nil, hook)
+	var be *BoundaryError
+	require.ErrorAs(t, err, &be)
+	require.Equal(t, CheckModProof, be.Check)
+	require.Equal(t, "p1", be.From)
+	require.ErrorContains(t, err, "gcd(W, N) != 1")
+}
