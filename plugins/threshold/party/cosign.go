@@ -41,8 +41,9 @@ type cosignOptions struct {
 // are req.Parties (exactly t+1, this one among them), the messages go
 // through ch, and the result is the group's low-S signature of
 // req.Digest with V the recovery id that recovers the group key. The
-// session ends with an error on any refused message, and after
-// SessionTimeout (DefaultSessionTimeout) or ctx, whichever is first.
+// session ends with an error on any refused message, and when ctx ends
+// or DefaultSessionTimeout passes (CosignTimeout sets its own),
+// whichever is first.
 func (s *Share) Cosign(ctx context.Context, req sdk.CosignRequest, ch sdk.Channel) (sdk.Signature, error) {
 	return s.cosign(ctx, req, ch, cosignOptions{timeout: DefaultSessionTimeout})
 }
