@@ -234,12 +234,39 @@ func (s *Share) validateSaveData() error {
 	if !slices.Equal(pub, s.GroupKey) {
 		return errors.New("group_public_key does not match save_data's ECDSAPub")
 	}
+	// Any t+1 = 2 public shares interpolate to the group key: the three
+	// lie on one line (pairs 0-1 and 0-2 checked).
+	for _, pair := range [][2]int{{0, 1}, {0, 2}} {
+		if err := interpolatesTo(d, pair[0], pair[1]); err != nil {
+			return err
+		}
+	}
 	// Our own Xj must be g^xi: a share whose secret is not its public part
 	// cannot sign.
 	X := d.BigXj[s.Index]
 	gx, gy := btcec.S256().ScalarBaseMult(d.Xi.Bytes())
 	if gx.Cmp(X.X()) != 0 || gy.Cmp(X.Y()) != 0 {
 		return errors.New("save_data: Xi does not match BigXj[party_index]")
+	}
+	return nil
+}
+
+// interpolatesTo checks that Lagrange interpolation at 0 of the public
+// shares BigXj[a] and BigXj[b] gives ECDSAPub.
+func interpolatesTo(d *keygen.LocalPartySaveData, a, b int) error {
+	q := btcec.S256().Params().N
+	ka, kb := d.Ks[a], d.Ks[b]
+	// λa = kb / (kb - ka), λb = ka / (ka - kb), mod q.
+	la := new(big.Int).Mul(kb, new(big.Int).ModInverse(new(big.Int).Mod(new(big.Int).Sub(kb, ka), q), q))
+	lb := new(big.Int).Mul(ka, new(big.Int).ModInverse(new(big.Int).Mod(new(big.Int).Sub(ka, kb), q), q))
+	la.Mod(la, q)
+	lb.Mod(lb, q)
+	curve := btcec.S256()
+	ax, ay := curve.ScalarMult(d.BigXj[a].X(), d.BigXj[a].Y(), la.Bytes())
+	bx, by := curve.ScalarMult(d.BigXj[b].X(), d.BigXj[b].Y(), lb.Bytes())
+	x, y := curve.Add(ax, ay, bx, by)
+	if x.Cmp(d.ECDSAPub.X()) != 0 || y.Cmp(d.ECDSAPub.Y()) != 0 {
+		return fmt.Errorf("save_data: public shares BigXj[%d] and BigXj[%d] do not interpolate to ECDSAPub", a, b)
 	}
 	return nil
 }

@@ -96,6 +96,10 @@ func TestLoadRefuses(t *testing.T) {
 		{"no save data", func(m map[string]any) { delete(m, "save_data") }, "save_data is missing"},
 		{"no secret share", func(m map[string]any) { delete(m["save_data"].(map[string]any), "Xi") }, "no secret share"},
 		{"another secret share", func(m map[string]any) { m["save_data"].(map[string]any)["Xi"] = 12345 }, "Xi does not match BigXj"},
+		{"another public share", func(m map[string]any) {
+			bx := m["save_data"].(map[string]any)["BigXj"].([]any)
+			bx[2] = bx[1]
+		}, "BigXj[0] and BigXj[2] do not interpolate to ECDSAPub"},
 		{"a missing Paillier key", func(m map[string]any) {
 			m["save_data"].(map[string]any)["PaillierPKs"].([]any)[2] = nil
 		}, "PaillierPKs[2] missing"},
