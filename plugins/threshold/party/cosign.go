@@ -109,7 +109,8 @@ func (s *Share) cosign(ctx context.Context, req sdk.CosignRequest, ch sdk.Channe
 // signingBinding binds a signing session's envelopes to the key, the
 // digest and the parties (in key order).
 func signingBinding(keyID string, digest [32]byte, ids []string, indices []int) [BindingSize]byte {
-	fields := [][]byte{[]byte(keyID), digest[:]}
+	fields := make([][]byte, 0, 2+len(indices))
+	fields = append(fields, []byte(keyID), digest[:])
 	for _, i := range indices {
 		fields = append(fields, []byte(ids[i]))
 	}

@@ -189,7 +189,6 @@ func tssError(e *tss.Error) error {
 // memRouter routes the messages of an in-process session (Keygen's):
 // each party's inbox is a queue the router never blocks on.
 type memRouter struct {
-	mu      sync.Mutex
 	inboxes map[string]*inbox
 }
 

@@ -182,9 +182,9 @@ func LoadPreParamsDir(dir string) ([Parties]*keygen.LocalPreParams, error) {
 		}
 		pps[i] = pp
 	}
-	for i := range pps {
-		for j := range i {
-			if pps[i].PaillierSK.N.Cmp(pps[j].PaillierSK.N) == 0 {
+	for i, a := range pps {
+		for j, b := range pps[:i] {
+			if a.PaillierSK.N.Cmp(b.PaillierSK.N) == 0 {
 				return pps, fmt.Errorf("load pre-parameters: sets %d and %d are the same", j, i)
 			}
 		}

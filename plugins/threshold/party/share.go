@@ -191,7 +191,7 @@ func (s *Share) validate() error {
 
 func (s *Share) validateSaveData() error {
 	d := &s.Data
-	if !d.LocalPreParams.ValidateWithProof() {
+	if !d.ValidateWithProof() {
 		return errors.New("save_data: incomplete pre-parameters (Paillier key, NTilde, h1, h2, safe primes)")
 	}
 	if d.Xi == nil || d.Xi.Sign() <= 0 || d.ShareID == nil {
