@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -36,6 +37,10 @@ type SignerFile struct {
 	// Plugins are the signer plugins, each a binary pinned by its
 	// SHA-256; the wallets' keys name them.
 	Plugins []pluginhost.Config `yaml:"plugins"`
+	// Threshold are the threshold keys: each a group of cosigning plugins
+	// (plugins/threshold), two of which sign together. A wallet's key
+	// names a group as its plugin.
+	Threshold []ThresholdGroup `yaml:"threshold"`
 	// HealthInterval is how often each plugin is pinged (default 10s).
 	HealthInterval time.Duration `yaml:"health_interval"`
 	// Blocklist are the files of the signer's own copy of the flagged
@@ -53,6 +58,20 @@ type BlocklistFile struct {
 	Path     string `yaml:"path"`
 	Currency string `yaml:"currency"`
 	Chain    string `yaml:"chain"`
+}
+
+// ThresholdGroup is one threshold key: Name is what wallets' keys name
+// as their plugin, KeyID the key id every party's share has, PublicKey
+// the group's compressed key (hex), Parties each party id's plugin (a
+// plugins entry). SessionTimeout bounds one signing (default 60s);
+// Retry tries the other healthy pair once after a failed session.
+type ThresholdGroup struct {
+	Name           string            `yaml:"name"`
+	KeyID          string            `yaml:"key_id"`
+	PublicKey      string            `yaml:"public_key"`
+	Parties        map[string]string `yaml:"parties"`
+	SessionTimeout time.Duration     `yaml:"session_timeout"`
+	Retry          bool              `yaml:"retry"`
 }
 
 var sha256Re = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -131,6 +150,33 @@ func (c *SignerFile) Fill() error {
 	}
 	if len(c.Plugins) == 0 {
 		p.Add("plugins", "empty: the signer signs through plugins only")
+	}
+	for i, g := range c.Threshold {
+		k := fmt.Sprintf("threshold[%d]", i)
+		switch {
+		case g.Name == "":
+			p.Add(k+".name", "empty: the wallets' keys name the group as their plugin")
+		case names[g.Name]:
+			p.Add(k+".name", "%q is also a plugin's or another group's name", g.Name)
+		}
+		names[g.Name] = true
+		if g.KeyID == "" {
+			p.Add(k+".key_id", "empty: the key id of the parties' shares")
+		}
+		if !regexp.MustCompile(`^0[23][0-9a-fA-F]{64}$`).MatchString(g.PublicKey) {
+			p.Add(k+".public_key", "%q: want the group's 33-byte compressed key in hex", g.PublicKey)
+		}
+		if len(g.Parties) < 2 {
+			p.Add(k+".parties", "%d parties: a 2-of-n key needs at least 2 (2-of-3: 3)", len(g.Parties))
+		}
+		for id, pl := range g.Parties {
+			if !slices.ContainsFunc(c.Plugins, func(x pluginhost.Config) bool { return x.Name == pl }) {
+				p.Add(k+".parties."+id, "%q: not a plugins entry", pl)
+			}
+		}
+		if g.SessionTimeout < 0 {
+			p.Add(k+".session_timeout", "%s: want positive", g.SessionTimeout)
+		}
 	}
 	for i, b := range c.Blocklist {
 		k := fmt.Sprintf("blocklist[%d]", i)

@@ -50,6 +50,7 @@ func cmdDev(ctx context.Context, args []string) error {
 	quiet := fs.Bool("quiet", false, "no live status lines")
 	gateCooling := fs.Duration("gate-cooling", 30*time.Second, "the withdrawal gate's cooling period in place of the default policy's 2 hours")
 	withdrawEvery := fs.Duration("withdrawal-every", 3*time.Second, "time between generated withdrawals (0: none)")
+	noSigner := fs.Bool("no-signer", false, "run without the signing stage (dispatcher, signer and its plugins)")
 	partners := fs.Int("partners", 0, "start N more exchanges (at most 2) on loopback sharing over TAXII with mutual TLS: the simulated theft is published by exchange-b")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -169,6 +170,12 @@ func cmdDev(ctx context.Context, args []string) error {
 	if err := devGate(&cfg, *dataDir, *gateCooling, traffic.Token.Hex()); err != nil {
 		return fmt.Errorf("dev gate: %w", err)
 	}
+	var devSign *devSigning
+	if !*noSigner {
+		if devSign, err = newDevSigning(ctx, *dataDir, &cfg, btcTraffic != nil, log.With("component", "dev-signer")); err != nil {
+			return fmt.Errorf("dev signer: %w", err)
+		}
+	}
 	var members []*devMember
 	if *partners > 0 {
 		if members, err = devAlliance(*dataDir, *partners); err != nil {
@@ -232,6 +239,20 @@ func cmdDev(ctx context.Context, args []string) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	sys.start(gctx, g)
+	var signer *signing
+	if devSign != nil {
+		// The second risk layer, as cordon signer run would: its own copy
+		// of the approvers, policy and wallets, its limits, its plugins.
+		if signer, err = devSign.open(gctx, cfg, log.With("component", "signer")); err != nil {
+			return fmt.Errorf("dev signer: %w", err)
+		}
+		defer signer.close()
+		g.Go(func() error { return signer.run(gctx) })
+		g.Go(func() error {
+			devSign.fund(gctx, traffic, dev, btcTraffic, log.With("component", "dev-signer"))
+			return nil
+		})
+	}
 	for _, m := range members[min(1, len(members)):] {
 		defer m.close()
 		if err := startPartner(gctx, g, m, members, log); err != nil {
@@ -258,13 +279,13 @@ func cmdDev(ctx context.Context, args []string) error {
 		g.Go(func() error { return btcTraffic.run(gctx, *btcInterval, *btcTxs, *btcReorgEvery) })
 	}
 	if *withdrawEvery > 0 {
-		dw := &devWithdrawals{client: gateClient{api: ep.API.URL, token: devTokens["withdrawals"]},
+		dw := &devWithdrawals{client: gateClient{api: ep.API.URL, token: devTokens["withdrawals"]}, btc: btcTraffic,
 			approver: gateClient{api: ep.API.URL, token: devTokens["approvals"]}, dir: *dataDir, flagged: devFlagged(dev),
 			every: *withdrawEvery, log: log.With("component", "dev-withdrawals")}
 		g.Go(func() error { return dw.Run(gctx) })
 	}
 	if !*quiet {
-		g.Go(func() error { return showStatus(gctx, os.Stdout, sys, traffic, btcTraffic) })
+		g.Go(func() error { return showStatus(gctx, os.Stdout, sys, traffic, btcTraffic, devSign) })
 	}
 	err = g.Wait()
 	switch {
@@ -277,7 +298,7 @@ func cmdDev(ctx context.Context, args []string) error {
 }
 
 // showStatus prints one compact line per watcher every two seconds.
-func showStatus(ctx context.Context, w io.Writer, sys *system, tr *devnet.Traffic, bt *btcTraffic) error {
+func showStatus(ctx context.Context, w io.Writer, sys *system, tr *devnet.Traffic, bt *btcTraffic, ds *devSigning) error {
 	p := sys.p
 	const every = 2 * time.Second
 	t := time.NewTicker(every)
@@ -311,6 +332,21 @@ func showStatus(ctx context.Context, w io.Writer, sys *system, tr *devnet.Traffi
 			fmt.Fprintf(w, "%s %-14s pending %d  cooling %d  approved %d  paused %d  denied %d  rejected %d  expired %d  %s\n",
 				time.Now().Format("15:04:05"), "withdrawals", c[gate.StatusPending], c[gate.StatusCooling], c[gate.StatusApproved],
 				c[gate.StatusPaused], c[gate.StatusDenied], c[gate.StatusRejected], c[gate.StatusExpired], role)
+			if sys.dispatch != nil {
+				keys := ""
+				if ds != nil && len(ds.kinds) > 0 {
+					keys = "  btc 2-of-3: " + strings.Join(ds.kinds, " + ")
+				}
+				st := "not leading"
+				if d := sys.dispatch.current(); d != nil {
+					s := d.Stats()
+					st = fmt.Sprintf("this term: requested %d signed %d broadcast %d re-broadcast %d mined %d confirmed %d failed %d",
+						s.Requested, s.Signed, s.Broadcast, s.Rebroadcast, s.Mined, s.Confirmed, s.Failed)
+				}
+				fmt.Fprintf(w, "%s %-14s signing %d  signed %d  broadcast %d  mined %d  confirmed %d  failed %d  (%s)%s\n",
+					time.Now().Format("15:04:05"), "signing", c[gate.StatusSigning], c[gate.StatusSigned], c[gate.StatusBroadcast],
+					c[gate.StatusMined], c[gate.StatusConfirmed], c[gate.StatusFailed], st, keys)
+			}
 		}
 		if sys.sharing != nil {
 			if svc := sys.sharing.svc.Load(); svc != nil {

@@ -39,7 +39,7 @@ func startBTC(ctx context.Context, dir string, log *slog.Logger) (*btcTraffic, e
 	if err != nil {
 		return nil, err
 	}
-	node, err := btcnode.Start(ctx, btcnode.Config{Bin: bin, Dir: dir, Network: devBTCNetwork, MiningAddr: addr})
+	node, err := btcnode.Start(ctx, btcnode.Config{Bin: bin, Dir: dir, Network: devBTCNetwork, MiningAddr: addr, TxIndex: true})
 	if err != nil {
 		return nil, err
 	}

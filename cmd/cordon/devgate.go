@@ -111,8 +111,11 @@ type devWithdrawals struct {
 	dir      string
 	flagged  string
 	every    time.Duration
-	log      *slog.Logger
-	n        int
+	// btc, when running, gets a Bitcoin withdrawal every third request,
+	// to one of its wallet's addresses.
+	btc *btcTraffic
+	log *slog.Logger
+	n   int
 }
 
 func (d *devWithdrawals) Run(ctx context.Context) error {
@@ -154,6 +157,13 @@ func (d *devWithdrawals) request(ctx context.Context, rng *rand.Rand) {
 	}
 	body := gate.Request{ID: fmt.Sprintf("dev-%d-%d", time.Now().Unix(), d.n), Account: fmt.Sprintf("dev-account-%d", account),
 		Chain: "eth", Network: devNetwork, Asset: intent.Native, Amount: amount, Destination: dst}
+	if d.btc != nil && d.n%3 == 1 {
+		if addrs := d.btc.wallet.Addresses(); len(addrs) > 0 {
+			// 0.001 to 0.5 BTC to an address of the dev chain's wallet.
+			body.Chain, body.Network, body.Destination = "btc", devBTCNetwork, addrs[account%len(addrs)]
+			body.Amount = fmt.Sprintf("%d", 100_000*(1+rng.IntN(500)))
+		}
+	}
 	var out gate.Accepted
 	if err := d.client.call(ctx, "POST", gate.WithdrawalsEndpoint, body, &out); err != nil {
 		if ctx.Err() == nil {

@@ -192,9 +192,10 @@ type system struct {
 	indicators *indicatorStore
 	addresses  *addressRegistry
 	credit     *crediting
-	api        *apiServer  // nil without api.listen
-	gate       *gating     // nil without the gate role
-	sharing    *sharingSvc // nil without the share role
+	api        *apiServer   // nil without api.listen
+	gate       *gating      // nil without the gate role
+	sharing    *sharingSvc  // nil without the share role
+	dispatch   *dispatching // nil without the gate role and hot wallets
 	// components run beside the pipeline.
 	components []component
 }
@@ -264,6 +265,10 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 			}
 			s.gate = g
 			s.components = append(s.components, g)
+			if len(cfg.Dispatch.Wallets.BTC)+len(cfg.Dispatch.Wallets.ETH) > 0 {
+				s.dispatch = newDispatching(cfg, g.svc, reg, log.With("component", "dispatch"))
+				s.components = append(s.components, s.dispatch)
+			}
 		}
 		var sapi *alliance.API
 		if cfg.Runs(config.RoleShare) {

@@ -18,6 +18,8 @@ import (
 	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/obs"
+	"github.com/cordonhq/cordon/plugins/sdk"
+	"github.com/cordonhq/cordon/signer/cosign"
 	"github.com/cordonhq/cordon/signer/pluginhost"
 	"github.com/cordonhq/cordon/signer/vault"
 	"github.com/cordonhq/cordon/signer/wallet"
@@ -114,6 +116,18 @@ func openSigner(ctx context.Context, cfg config.SignerFile, log *slog.Logger) (_
 		log.Info("signer: plugin started", "plugin", pc.Name, "name", d.Name, "version", d.Version, "keys", len(d.Keys), "pid", p.Pid())
 		signers[pc.Name], byName[pc.Name] = p, p
 	}
+	keyed := map[string]publicKeyer{}
+	for n, p := range byName {
+		keyed[n] = p
+	}
+	for _, g := range cfg.Threshold {
+		group, err := openGroup(ctx, g, byName, log)
+		if err != nil {
+			return nil, err
+		}
+		signers[g.Name], keyed[g.Name] = group, group
+		log.Info("signer: threshold key ready", "group", g.Name, "key", g.KeyID, "parties", len(g.Parties))
+	}
 	s.reg = obs.NewRegistry()
 	metrics := vault.NewMetrics(s.reg)
 	newVault := func() (*vault.Vault, error) { return vault.New(cfg.Signer, signers, index, log) }
@@ -123,7 +137,7 @@ func openSigner(ctx context.Context, cfg config.SignerFile, log *slog.Logger) (_
 	if _, err := newVault(); err != nil {
 		return nil, err
 	}
-	if err := checkWalletKeys(ctx, cfg, byName); err != nil {
+	if err := checkWalletKeys(ctx, cfg, keyed); err != nil {
 		return nil, err
 	}
 	s.svc, err = vault.NewService(vault.ServiceConfig{Kafka: cfg.Kafka, NewVault: newVault, Log: log, Metrics: metrics})
@@ -131,6 +145,40 @@ func openSigner(ctx context.Context, cfg config.SignerFile, log *slog.Logger) (_
 		return nil, err
 	}
 	return s, nil
+}
+
+// publicKeyer is what holds a wallet's key: a plugin or a threshold
+// group.
+type publicKeyer interface {
+	PublicKey(ctx context.Context, keyID string) ([]byte, error)
+}
+
+// openGroup makes a threshold group over its parties' plugins and checks
+// that each holds a share of its key.
+func openGroup(ctx context.Context, g config.ThresholdGroup, byName map[string]*pluginhost.Plugin, log *slog.Logger) (*cosign.Group, error) {
+	pk, err := hex.DecodeString(g.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("signer: threshold %q: public key: %w", g.Name, err)
+	}
+	parties := map[string]sdk.Cosigner{}
+	for id, pl := range g.Parties {
+		parties[id] = byName[pl]
+	}
+	var opts []cosign.Option
+	if g.SessionTimeout > 0 {
+		opts = append(opts, cosign.WithSessionTimeout(g.SessionTimeout))
+	}
+	if g.Retry {
+		opts = append(opts, cosign.WithRetry())
+	}
+	group, err := cosign.New(g.KeyID, pk, parties, log.With("group", g.Name), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("signer: threshold %q: %w", g.Name, err)
+	}
+	if err := group.Check(ctx); err != nil {
+		return nil, fmt.Errorf("signer: threshold %q: %w", g.Name, err)
+	}
+	return group, nil
 }
 
 // loadBlocklist reads the signer's blocklist files into index and says
@@ -166,7 +214,7 @@ func loadBlocklist(index *intel.Index, files []config.BlocklistFile, now time.Ti
 // and compares it with the configured one: a plugin that does not hold
 // the key, or holds another, stops the signer at its start rather than
 // at its first withdrawal.
-func checkWalletKeys(ctx context.Context, cfg config.SignerFile, byName map[string]*pluginhost.Plugin) error {
+func checkWalletKeys(ctx context.Context, cfg config.SignerFile, byName map[string]publicKeyer) error {
 	var errs []error
 	check := func(name string, ref wallet.KeyRef) {
 		p := byName[ref.Plugin]

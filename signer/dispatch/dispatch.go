@@ -83,6 +83,9 @@ type Dispatcher struct {
 	// caught says the block stream was read to its end once (nothing is
 	// built before: the wallets' outputs would be stale).
 	caught bool
+	// warned is when a build that could not be made was last logged,
+	// by its withdrawals: once a minute, not at every step.
+	warned map[string]time.Time
 	// stats counts what was done, for the status line (read by other
 	// goroutines: under smu).
 	smu   sync.Mutex
@@ -132,7 +135,7 @@ func New(o Options) (*Dispatcher, error) {
 	if o.SignRequests == "" {
 		o.SignRequests = "cordon.sign-requests"
 	}
-	d := &Dispatcher{o: o, log: o.Log.With("component", "dispatch"), btc: map[string]*btcWallet{}, eth: map[string]*ethWallet{},
+	d := &Dispatcher{o: o, log: o.Log, warned: map[string]time.Time{}, btc: map[string]*btcWallet{}, eth: map[string]*ethWallet{},
 		flights: map[string]*flight{}, byTx: map[string]string{}, tips: map[string]uint64{}}
 	for _, w := range o.Config.Wallets.BTC {
 		node := o.BTC[w.Network]
@@ -453,7 +456,7 @@ func (d *Dispatcher) dispatchBTC(ctx context.Context, bw *btcWallet, ws []gate.W
 	}
 	built, err := bw.builder.Build(ctx, intents, rate)
 	if err != nil {
-		d.log.Warn("dispatch: cannot build yet", "wallet", bw.w.Name, "withdrawals", ids(ws), "err", err)
+		d.notYet(strings.Join(ids(ws), ","), "wallet", bw.w.Name, "withdrawals", ids(ws), "err", err)
 		d.o.Metrics.buildFailed("btc")
 		return nil
 	}
@@ -492,7 +495,7 @@ func (d *Dispatcher) dispatchETH(ctx context.Context, w gate.Withdrawal) error {
 	}
 	pending, err := ew.node.PendingNonce(ctx, ew.addr)
 	if err != nil {
-		d.log.Warn("dispatch: cannot build yet", "withdrawal", w.Intent.ID, "err", err)
+		d.notYet(w.Intent.ID, "withdrawal", w.Intent.ID, "err", err)
 		return nil
 	}
 	id := requestID()
@@ -504,7 +507,7 @@ func (d *Dispatcher) dispatchETH(ctx context.Context, w gate.Withdrawal) error {
 	est, err := ew.node.EstimateGas(ctx, ethereum.CallMsg{From: call.From, To: &call.To, Value: call.Value, Data: call.Data})
 	if err != nil {
 		release()
-		d.log.Warn("dispatch: cannot build yet: gas estimate", "withdrawal", w.Intent.ID, "err", err)
+		d.notYet(w.Intent.ID, "withdrawal", w.Intent.ID, "err", fmt.Errorf("gas estimate: %w", err))
 		d.o.Metrics.buildFailed("eth")
 		return nil
 	}
@@ -537,8 +540,22 @@ func (d *Dispatcher) dispatchETH(ctx context.Context, w gate.Withdrawal) error {
 	}
 	release()
 	d.o.Metrics.buildFailed("eth")
-	d.log.Warn("dispatch: cannot build yet", "withdrawal", w.Intent.ID, "err", err)
+	d.notYet(w.Intent.ID, "withdrawal", w.Intent.ID, "err", err)
 	return nil
+}
+
+// notYet logs that the transaction of key cannot be built yet, once a
+// minute per key (the step tries again every interval).
+func (d *Dispatcher) notYet(key string, args ...any) {
+	now := d.o.Clock.Now()
+	if t, ok := d.warned[key]; ok && now.Sub(t) < time.Minute {
+		return
+	}
+	if len(d.warned) > 10_000 {
+		clear(d.warned)
+	}
+	d.warned[key] = now
+	d.log.Warn("dispatch: cannot build yet; tried again at every step", args...)
 }
 
 // raced tells a refusal of the gate's that a withdrawal changed since it

@@ -243,12 +243,23 @@ func (w *Wallet) spendable(n int) []utxo {
 
 // Pay builds, signs and sends one transaction spending up to ins wallet
 // outputs into outs payments plus change. It returns the transaction.
-func (w *Wallet) Pay(ins, outs int) (*wire.MsgTx, error) {
+func (w *Wallet) Pay(ins, outs int) (*wire.MsgTx, error) { return w.pay(ins, outs, nil) }
+
+// PayTo sends sat to pkScript (and change back to the wallet), from up to
+// ten of the wallet's outputs.
+func (w *Wallet) PayTo(pkScript []byte, sat int64) (*wire.MsgTx, error) {
+	return w.pay(10, 0, wire.NewTxOut(sat, pkScript))
+}
+
+func (w *Wallet) pay(ins, outs int, fixed *wire.TxOut) (*wire.MsgTx, error) {
 	inputs := w.spendable(ins)
 	if len(inputs) == 0 {
 		return nil, errors.New("no spendable outputs")
 	}
 	tx := wire.NewMsgTx(2)
+	if fixed != nil {
+		tx.AddTxOut(fixed)
+	}
 	var total int64
 	prev := txscript.NewMultiPrevOutFetcher(nil)
 	for _, u := range inputs {
@@ -258,6 +269,9 @@ func (w *Wallet) Pay(ins, outs int) (*wire.MsgTx, error) {
 	}
 	fee := int64(300 + 200*len(inputs) + 60*outs)
 	budget := total - fee
+	if fixed != nil {
+		budget -= fixed.Value
+	}
 	if budget < int64(outs+1)*20_000 {
 		outs = 0
 	}
