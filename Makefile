@@ -12,9 +12,12 @@ BTCD_VERSION := v0.26.2
 
 all: build
 
-## build: compile bin/cordon
+## build: compile bin/cordon and the signer plugins (bin/cordon-devkey, bin/cordon-pkcs11, bin/cordon-threshold)
 build:
 	$(GO) build -o $(BIN)/cordon ./cmd/cordon
+	$(GO) build -o $(BIN)/cordon-devkey ./plugins/devkey
+	$(GO) build -o $(BIN)/cordon-pkcs11 ./plugins/pkcs11
+	$(GO) build -o $(BIN)/cordon-threshold ./plugins/threshold
 
 ## btcd: install btcd $(BTCD_VERSION) into bin/ (the dev and test Bitcoin node)
 btcd: $(BIN)/btcd

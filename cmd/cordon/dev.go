@@ -220,6 +220,9 @@ func cmdDev(ctx context.Context, args []string) error {
 	if btcTraffic != nil {
 		ep.BTCRPC = &btcRPC{URL: btcTraffic.node.URL, User: btcTraffic.node.User(), Password: btcTraffic.node.Password(), Network: devBTCNetwork}
 	}
+	if devSign != nil {
+		ep.HotWallets = devSign.addresses()
+	}
 	if err := writeEndpoints(*dataDir, ep); err != nil {
 		return fmt.Errorf("write endpoints.json: %w", err)
 	}

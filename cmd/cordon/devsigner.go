@@ -298,7 +298,7 @@ func devThresholdKey(ctx context.Context, sdir, bin string, ds *devSigning, plug
 		GroupPublicKey string `json:"group_public_key"`
 	}
 	if err := json.Unmarshal(b, &share); err != nil || share.GroupPublicKey == "" {
-		return wallet.KeyRef{}, fmt.Errorf("share-p0.json: no group key (%v)", err)
+		return wallet.KeyRef{}, errors.Join(errors.New("share-p0.json: no group key"), err)
 	}
 	group := config.ThresholdGroup{Name: "threshold", KeyID: id, PublicKey: share.GroupPublicKey, Parties: map[string]string{}}
 	for _, p := range ids {
@@ -368,4 +368,20 @@ func devRandom(n int) string {
 		panic(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// addresses are the hot wallets' addresses by "chain/network".
+func (ds *devSigning) addresses() map[string]string {
+	out := map[string]string{}
+	for _, w := range ds.wallets.ETH {
+		if a, err := w.Address(); err == nil {
+			out["eth/"+w.Network] = a.Hex()
+		}
+	}
+	for _, w := range ds.wallets.BTC {
+		if s, err := w.Script(); err == nil {
+			out["btc/"+w.Network] = s.Address
+		}
+	}
+	return out
 }

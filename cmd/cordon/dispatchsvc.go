@@ -43,8 +43,21 @@ func (d *dispatching) set(x *sdispatch.Dispatcher) {
 	d.mu.Unlock()
 }
 
-func newDispatching(cfg config.Config, svc *gate.Service, reg prometheus.Registerer, log *slog.Logger) *dispatching {
-	return &dispatching{cfg: cfg, svc: svc, metrics: sdispatch.NewMetrics(reg), log: log}
+func newDispatching(cfg config.Config, g *gating, reg prometheus.Registerer, log *slog.Logger) *dispatching {
+	d := &dispatching{cfg: cfg, svc: g.svc, metrics: sdispatch.NewMetrics(reg), log: log}
+	// A commit that changed withdrawals (an approval among them) wakes
+	// the dispatcher at once: the time from the last approval to the
+	// broadcast is not an interval's wait. The withdrawals themselves
+	// are the gate loop's and are not read here.
+	wake := func(ch gate.Changes) {
+		if len(ch.Withdrawals) > 0 {
+			if cur := d.current(); cur != nil {
+				cur.Wake()
+			}
+		}
+	}
+	g.committed.Store(&wake)
+	return d
 }
 
 // Run waits for the gate to lead, runs a dispatcher until the term ends,
@@ -68,7 +81,7 @@ func (d *dispatching) Run(ctx context.Context) error {
 		err := retry.Forever(tctx, restartPolicy, d.log, "dispatch: stopped; starting again", d.term)
 		cancel()
 		if ctx.Err() != nil {
-			return nil
+			return nil //nolint:nilerr // stopping
 		}
 		if err != nil {
 			d.log.Warn("dispatch: term ended", "err", err)
@@ -86,7 +99,7 @@ func (d *dispatching) term(ctx context.Context) error {
 				continue
 			}
 			var ccs []*rpcclient.ConnConfig
-			for _, ec := range c.Config.Endpoints {
+			for _, ec := range c.Endpoints {
 				cc, _, err := btc.ConnConfig(ec)
 				if err != nil {
 					return fmt.Errorf("dispatch: btc/%s endpoint %s: %w", w.Network, ec.Name, err)
@@ -107,7 +120,7 @@ func (d *dispatching) term(ctx context.Context) error {
 				continue
 			}
 			var urls []string
-			for _, ec := range c.Config.Endpoints {
+			for _, ec := range c.Endpoints {
 				urls = append(urls, ec.URL.Value())
 			}
 			nodes, err := sdispatch.DialETH(ctx, urls)

@@ -25,6 +25,8 @@ type endpoints struct {
 	// BTCRPC is the dev btcd node's JSON-RPC endpoint; nil when the dev
 	// system runs without Bitcoin.
 	BTCRPC *btcRPC `json:"btc_rpc,omitempty"`
+	// HotWallets are the dev hot wallets' addresses by "chain/network".
+	HotWallets map[string]string `json:"hot_wallets,omitempty"`
 	// ClickHouse is the dev ClickHouse server's native-protocol address
 	// (empty without one).
 	ClickHouse string `json:"clickhouse,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +35,9 @@ type gating struct {
 	registry   *registry.Store
 	ready      <-chan struct{}
 	log        *slog.Logger
+	// committed is called after each of the gate's commits (the
+	// dispatcher's wake-up), when set.
+	committed atomic.Pointer[func(gate.Changes)]
 }
 
 // newGating builds the gate from the config: the approvers, the policy
@@ -97,13 +101,19 @@ func newGating(cfg config.Config, indicators *intel.Store, addresses *registry.S
 		c.PolicySource, c.PolicyApprovedBy, c.RetainFinished = policySource(cfg.Gate.Policy), by, cfg.Gate.RetainFinished
 		return c, nil
 	}
+	g := &gating{prices: prices, kc: cfg.Kafka, indicators: indicators, registry: addresses, ready: ready, log: log}
 	svc, err := gate.NewService(gate.ServiceConfig{Kafka: cfg.Kafka, NewCore: newCore, Log: log, Metrics: gate.NewMetrics(reg),
-		Audit: &gate.ChainAuditor{Chain: chn, Topic: cfg.Kafka.Topics.Audit}})
+		Audit: &gate.ChainAuditor{Chain: chn, Topic: cfg.Kafka.Topics.Audit},
+		Committed: func(ch gate.Changes) {
+			if f := g.committed.Load(); f != nil {
+				(*f)(ch)
+			}
+		}})
 	if err != nil {
 		return nil, nil, err
 	}
-	return &gating{svc: svc, prices: prices, kc: cfg.Kafka, indicators: indicators, registry: addresses, ready: ready, log: log},
-		&gate.API{Service: svc, Assets: assets}, nil
+	g.svc = svc
+	return g, &gate.API{Service: svc, Assets: assets}, nil
 }
 
 // policySource names where the gate's policy comes from.

@@ -20,7 +20,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/rpcclient"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/credit"
@@ -166,6 +173,69 @@ func TestDevEndToEnd(t *testing.T) {
 	checkDevRetroHunt(t, ctx, dir, ep)
 	checkDevDeposits(t, ctx, dir, ep)
 	checkDevWithdrawals(t, ctx, dir, ep)
+	checkDevSigning(t, ctx, ep)
+}
+
+// checkDevSigning: approved withdrawals are signed, broadcast and
+// confirmed on both chains; checked with code cordon did not write:
+// go-ethereum recovers the hot wallet as the sender on the devnet, btcd's
+// script engine executes every input of the 2-of-3 P2WSH spend.
+func checkDevSigning(t testing.TB, ctx context.Context, ep endpoints) {
+	c := gateClient{api: ep.API.URL, token: ep.API.Tokens["approvals"]}
+	confirmed := map[string]gate.Withdrawal{}
+	require.Eventually(t, func() bool {
+		var out struct{ Withdrawals []gate.Withdrawal }
+		if err := c.call(ctx, "GET", "/v1/withdrawals?status="+gate.StatusConfirmed+"&limit=100", nil, &out); err != nil {
+			return false
+		}
+		for _, w := range out.Withdrawals {
+			confirmed[w.Intent.Chain] = w
+		}
+		return len(confirmed) == 2
+	}, 4*time.Minute, time.Second, "confirmed withdrawals on both chains; saw %v", keys(confirmed))
+
+	w := confirmed["eth"]
+	ec, err := ethclient.DialContext(ctx, ep.ETHRPC)
+	require.NoError(t, err)
+	defer ec.Close()
+	tx, _, err := ec.TransactionByHash(ctx, common.HexToHash(w.Tx.TxID))
+	require.NoError(t, err)
+	from, err := types.Sender(types.LatestSignerForChainID(tx.ChainId()), tx)
+	require.NoError(t, err)
+	require.Equal(t, strings.ToLower(w.Intent.Destination), strings.ToLower(tx.To().Hex()))
+	require.Equal(t, w.Intent.Amount, tx.Value().String())
+	rc, err := ec.TransactionReceipt(ctx, tx.Hash())
+	require.NoError(t, err)
+	require.Equal(t, types.ReceiptStatusSuccessful, rc.Status)
+	require.Equal(t, ep.HotWallets["eth/"+devNetwork], from.Hex(), "signed by the hot wallet's key")
+
+	b := confirmed["btc"]
+	rpc, err := rpcclient.New(&rpcclient.ConnConfig{Host: strings.TrimPrefix(ep.BTCRPC.URL, "http://"), User: ep.BTCRPC.User, Pass: ep.BTCRPC.Password,
+		HTTPPostMode: true, DisableTLS: true}, nil)
+	require.NoError(t, err)
+	defer rpc.Shutdown()
+	h, err := chainhash.NewHashFromStr(b.Tx.TxID)
+	require.NoError(t, err)
+	got, err := rpc.GetRawTransaction(h)
+	require.NoError(t, err)
+	btx := got.MsgTx()
+	prevs := txscript.NewMultiPrevOutFetcher(nil)
+	for _, in := range btx.TxIn {
+		prev, err := rpc.GetRawTransaction(&in.PreviousOutPoint.Hash)
+		require.NoError(t, err)
+		prevs.AddPrevOut(in.PreviousOutPoint, prev.MsgTx().TxOut[in.PreviousOutPoint.Index])
+	}
+	hashes := txscript.NewTxSigHashes(btx, prevs)
+	for i, in := range btx.TxIn {
+		po := prevs.FetchPrevOutput(in.PreviousOutPoint)
+		_, addrs, _, err := txscript.ExtractPkScriptAddrs(po.PkScript, &chaincfg.SimNetParams)
+		require.NoError(t, err)
+		require.Equal(t, txscript.WitnessV0ScriptHashTy, txscript.GetScriptClass(po.PkScript))
+		require.Equal(t, ep.HotWallets["btc/"+devBTCNetwork], addrs[0].EncodeAddress(), "input %d spends the 2-of-3 hot wallet", i)
+		e, err := txscript.NewEngine(po.PkScript, btx, i, txscript.StandardVerifyFlags, nil, hashes, po.Value, prevs)
+		require.NoError(t, err)
+		require.NoError(t, e.Execute(), "input %d", i)
+	}
 }
 
 // checkDevWithdrawals: the dev traffic's withdrawals pass the gate: some
@@ -183,8 +253,11 @@ func checkDevWithdrawals(t testing.TB, ctx context.Context, dir string, ep endpo
 		}
 		for _, w := range out.Withdrawals {
 			key := w.Status
-			if w.Status == gate.StatusDenied {
+			switch w.Status {
+			case gate.StatusDenied:
 				key += "/" + w.Decision.Rule
+			case gate.StatusSigning, gate.StatusSigned, gate.StatusBroadcast, gate.StatusMined, gate.StatusConfirmed:
+				key = gate.StatusApproved // approved and handed on to signing since
 			}
 			seen[key] = w
 		}

@@ -86,6 +86,8 @@ type Dispatcher struct {
 	// warned is when a build that could not be made was last logged,
 	// by its withdrawals: once a minute, not at every step.
 	warned map[string]time.Time
+	// wake asks for a step now (Wake): an approval just committed.
+	wake chan struct{}
 	// stats counts what was done, for the status line (read by other
 	// goroutines: under smu).
 	smu   sync.Mutex
@@ -135,7 +137,7 @@ func New(o Options) (*Dispatcher, error) {
 	if o.SignRequests == "" {
 		o.SignRequests = "cordon.sign-requests"
 	}
-	d := &Dispatcher{o: o, log: o.Log, warned: map[string]time.Time{}, btc: map[string]*btcWallet{}, eth: map[string]*ethWallet{},
+	d := &Dispatcher{o: o, log: o.Log, warned: map[string]time.Time{}, wake: make(chan struct{}, 1), btc: map[string]*btcWallet{}, eth: map[string]*ethWallet{},
 		flights: map[string]*flight{}, byTx: map[string]string{}, tips: map[string]uint64{}}
 	for _, w := range o.Config.Wallets.BTC {
 		node := o.BTC[w.Network]
@@ -178,6 +180,15 @@ func (d *Dispatcher) Streams() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Wake asks for a step at once instead of at the next interval (the
+// gate committed an approval). It never blocks.
+func (d *Dispatcher) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Stats are the counts of this term.
@@ -247,6 +258,13 @@ func (d *Dispatcher) Run(ctx context.Context, in Inputs) error {
 				return err
 			}
 		case <-tick.C:
+			if !d.caught {
+				continue
+			}
+			if err := d.step(ctx); err != nil {
+				return err
+			}
+		case <-d.wake:
 			if !d.caught {
 				continue
 			}

@@ -111,7 +111,7 @@ func TestETHOnDevnet(t *testing.T) {
 }
 
 // fund pays wei to a from the devnet's first account and mines it.
-func fund(t *testing.T, dev *devnet.Devnet, a common.Address, wei *big.Int) {
+func fund(t testing.TB, dev *devnet.Devnet, a common.Address, wei *big.Int) {
 	t.Helper()
 	ctx := context.Background()
 	k := dev.Key(0)

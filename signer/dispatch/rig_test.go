@@ -34,7 +34,7 @@ import (
 // with dev-key plugins in process, and dispatchers started and stopped
 // at will. The block stream comes from a watcher of the test's node.
 type rig struct {
-	t         *testing.T
+	t         testing.TB
 	kc        kafka.Config
 	prod      *kafka.Producer
 	gate      *testGate
@@ -120,7 +120,7 @@ func (g *testGate) alertTypes() []string {
 
 // newRig makes the approvers and the dev-key plugins p1..p3, each with
 // keys "hot" and "eth".
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	r := &rig{t: t, keys: map[string]ed25519.PrivateKey{}, plugins: map[string]*keys.Signer{}}
 	for _, a := range []struct{ name, group string }{{"alice", "security"}, {"bob", "security"}, {"carol", "security"}, {"dave", "finance"}, {"erin", "finance"}} {
 		seed := make([]byte, ed25519.SeedSize)
@@ -207,11 +207,16 @@ func (r *rig) withdraw(id, chainName, network, amount, dst string) string {
 
 // startSigner runs the signer's service with the rig's plugins.
 func (r *rig) startSigner(limits []vault.Limit) {
-	r.vcfg = vault.Config{Approvers: r.approvers, Wallets: r.cfg.Wallets, Limits: limits}
 	signers := map[string]vault.Signer{}
 	for n, p := range r.plugins {
 		signers[n] = p
 	}
+	r.startSignerWith(limits, signers)
+}
+
+// startSignerWith runs the signer's service with signers.
+func (r *rig) startSignerWith(limits []vault.Limit, signers map[string]vault.Signer) {
+	r.vcfg = vault.Config{Approvers: r.approvers, Wallets: r.cfg.Wallets, Limits: limits}
 	svc, err := vault.NewService(vault.ServiceConfig{Kafka: r.kc, Retry: 100 * time.Millisecond, Log: testLog(r.t),
 		NewVault: func() (*vault.Vault, error) { return vault.New(r.vcfg, signers, noHits{}, nil) },
 		Committed: func(es []vault.Entry) {
@@ -237,6 +242,12 @@ func (r *rig) startSigner(limits []vault.Limit) {
 
 // startDispatcher runs a dispatcher; stop ends it.
 func (r *rig) startDispatcher(o Options) (stop func()) {
+	stop, _ = r.startDispatcherD(o)
+	return stop
+}
+
+// startDispatcherD is startDispatcher returning the dispatcher too.
+func (r *rig) startDispatcherD(o Options) (stop func(), d *Dispatcher) {
 	r.t.Helper()
 	o.Config, o.Gate, o.SignRequests, o.Log = r.cfg, r.gate, r.kc.Topics.SignRequests, testLog(r.t)
 	var p config.Problems
@@ -255,7 +266,7 @@ func (r *rig) startDispatcher(o Options) (stop func()) {
 		})
 	}
 	r.t.Cleanup(stop)
-	return stop
+	return stop, d
 }
 
 // waitStatus waits for withdrawal id to reach status, while tick runs
@@ -317,7 +328,7 @@ func (r *rig) signedOnce() map[string]vault.Request {
 
 // testLog logs into the test's output with -v (CORDON_TEST_LOG=1 for
 // every line at debug level).
-func testLog(t *testing.T) *slog.Logger {
+func testLog(t testing.TB) *slog.Logger {
 	level := slog.LevelInfo
 	if os.Getenv("CORDON_TEST_LOG") != "" {
 		level = slog.LevelDebug
@@ -325,7 +336,7 @@ func testLog(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: level}))
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(b), "\n"))
