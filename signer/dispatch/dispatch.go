@@ -215,6 +215,14 @@ type Inputs struct {
 // Run dispatches until ctx ends or the gate fails it. It builds nothing
 // until the block stream was read to its end.
 func (d *Dispatcher) Run(ctx context.Context, in Inputs) error {
+	err := d.run(ctx, in)
+	if ctx.Err() != nil {
+		return nil //nolint:nilerr // stopping: what failed was cut short by it
+	}
+	return err
+}
+
+func (d *Dispatcher) run(ctx context.Context, in Inputs) error {
 	tick := time.NewTicker(d.o.Config.Interval)
 	defer tick.Stop()
 	// The flights first, before any block: a block read while catching
@@ -327,8 +335,9 @@ func (d *Dispatcher) step(ctx context.Context) error {
 			err = d.broadcast(ctx, f, "")
 		case f.status == gate.StatusBroadcast && f.sent.IsZero():
 			// Taken over from another term: sent again at once, which
-			// changes nothing for a node that has it.
-			err = d.send(ctx, f)
+			// changes nothing for a node that has it (a failure is
+			// logged and tried again at rebroadcast).
+			_ = d.send(ctx, f) //nolint:errcheck // logged by send
 		case f.status == gate.StatusBroadcast && now.Sub(f.sent) >= d.o.Config.Rebroadcast:
 			err = d.broadcast(ctx, f, fmt.Sprintf("not mined %s after it was sent", now.Sub(f.sent).Round(time.Second)))
 		}

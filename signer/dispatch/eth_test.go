@@ -2,6 +2,8 @@ package dispatch
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"math/big"
 	"testing"
 	"time"
@@ -128,4 +130,84 @@ func fund(t testing.TB, dev *devnet.Devnet, a common.Address, wei *big.Int) {
 		rc, err := dev.Client().TransactionReceipt(ctx, tx.Hash())
 		return err == nil && rc.Status == types.ReceiptStatusSuccessful
 	}, 30*time.Second, 100*time.Millisecond)
+}
+
+// Dispatchers and signers stopped and started again at random points,
+// withdrawals approved meanwhile: in the end every withdrawal is
+// confirmed, asked to be signed once and signed once, and each
+// destination received its amount exactly once.
+func TestRandomRestarts(t *testing.T) {
+	ctx := context.Background()
+	dev, err := devnet.Start(devnet.Config{Seed: "restarts"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = dev.Close() })
+	src, err := eth.NewSource(ctx, eth.Config{Network: "devnet", ChainID: devnet.ChainID,
+		Endpoints: []eth.EndpointConfig{{Name: "devnet", URL: config.SecretValue(dev.HTTPURL())}}}, nil, nil)
+	require.NoError(t, err)
+	t.Cleanup(src.Close)
+	brokers, _, _ := pipetest.Stream(t, ctx, chain.ETH, "devnet", src, 0)
+	r := newRig(t)
+	r.connect(brokers)
+	r.signerMayStop = true
+	r.cfg = Config{Wallets: wallet.Config{ETH: []wallet.ETHWallet{{Name: "eth-hot", Network: "devnet", ChainID: devnet.ChainID,
+		Key: r.key("p1", "eth"), MaxFeePerGas: "500000000000", MaxPriorityFeePerGas: "5000000000"}}},
+		Confirmations: map[string]int{"eth/devnet": 2}, Rebroadcast: 2 * time.Second, Interval: 20 * time.Millisecond}
+	hot, err := r.cfg.Wallets.ETH[0].Address()
+	require.NoError(t, err)
+	fund(t, dev, hot, new(big.Int).Mul(big.NewInt(10), big.NewInt(params.Ether)))
+	r.startGate("eth/devnet")
+	nodes, err := DialETH(ctx, []string{dev.HTTPURL()})
+	require.NoError(t, err)
+	t.Cleanup(nodes.Close)
+	opts := Options{ETH: map[string]ETHNode{"devnet": nodes}}
+	limits := []vault.Limit{{Chain: "eth", Network: "devnet", Asset: intent.Native, PerWithdrawal: "1000000000000000000"}}
+
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)) //nolint:gosec // test schedule
+	const n = 12
+	var ids []string
+	dsts := map[string]common.Address{}
+	for round := range 8 {
+		stopD := r.startDispatcher(opts)
+		stopS := r.startSigner(limits)
+		for range 1 + rng.IntN(2) {
+			if len(ids) < n {
+				i := len(ids)
+				dst := common.BigToAddress(big.NewInt(int64(0xd15c0000 + i)))
+				id := r.withdraw(fmt.Sprint("rr", i), "eth", "devnet", fmt.Sprint(1000+i), dst.Hex())
+				ids, dsts[id] = append(ids, id), dst
+			}
+		}
+		if rng.IntN(2) == 0 {
+			dev.Commit()
+		}
+		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+		// Stop in either order: a signing recorded and not yet answered,
+		// an answer not yet broadcast, a broadcast not yet mined.
+		if rng.IntN(2) == 0 {
+			stopD()
+			stopS()
+		} else {
+			stopS()
+			stopD()
+		}
+		t.Logf("round %d: stopped with %d withdrawals", round, len(ids))
+	}
+	for len(ids) < n {
+		i := len(ids)
+		dst := common.BigToAddress(big.NewInt(int64(0xd15c0000 + i)))
+		id := r.withdraw(fmt.Sprint("rr", i), "eth", "devnet", fmt.Sprint(1000+i), dst.Hex())
+		ids, dsts[id] = append(ids, id), dst
+	}
+	r.startDispatcher(opts)
+	r.startSigner(limits)
+	for _, id := range ids {
+		r.waitStatus(id, gate.StatusConfirmed, 2*time.Minute, func() { dev.Commit() })
+	}
+	reqs := r.signedOnce()
+	require.Len(t, reqs, n, "one request per withdrawal")
+	for i, id := range ids {
+		bal, err := dev.Client().BalanceAt(ctx, dsts[id], nil)
+		require.NoError(t, err)
+		require.Equal(t, fmt.Sprint(1000+i), bal.String(), "withdrawal %s paid once", id)
+	}
 }

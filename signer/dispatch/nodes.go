@@ -221,6 +221,14 @@ func (e ETHClients) Broadcast(ctx context.Context, tx *types.Transaction) error 
 	ok := false
 	for _, c := range e {
 		err := c.SendTransaction(ctx, tx)
+		if err != nil && strings.Contains(strings.ToLower(err.Error()), "nonce too low") {
+			// Mined already (the block stream has not said so yet), or
+			// another transaction took the nonce: only a receipt of
+			// this very transaction makes it a success.
+			if rc, rerr := c.TransactionReceipt(ctx, tx.Hash()); rerr == nil && rc != nil {
+				err = nil
+			}
+		}
 		if err == nil || knownTx(err) {
 			ok = true
 			continue

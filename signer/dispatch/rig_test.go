@@ -44,6 +44,8 @@ type rig struct {
 	cfg       Config
 	vcfg      vault.Config
 	signed    sync.Map // request id → times the signer recorded it signed
+	// signerMayStop: the test stops signers itself.
+	signerMayStop bool
 }
 
 // testGate is gate.Core behind the dispatcher's Gate interface: each
@@ -70,7 +72,9 @@ func (g *testGate) take(ctx context.Context) error {
 		if g.prod == nil {
 			continue
 		}
-		if err := g.prod.PublishKeyed(ctx, o.Topic, o.Type, []kafka.KeyValue{{Key: o.Key, Value: o.Value}}); err != nil {
+		// The gate commits the request with the status in one
+		// transaction: the caller's giving up does not undo it.
+		if err := g.prod.PublishKeyed(context.WithoutCancel(ctx), o.Topic, o.Type, []kafka.KeyValue{{Key: o.Key, Value: o.Value}}); err != nil {
 			return err
 		}
 	}
@@ -206,16 +210,16 @@ func (r *rig) withdraw(id, chainName, network, amount, dst string) string {
 }
 
 // startSigner runs the signer's service with the rig's plugins.
-func (r *rig) startSigner(limits []vault.Limit) {
+func (r *rig) startSigner(limits []vault.Limit) (stop func()) {
 	signers := map[string]vault.Signer{}
 	for n, p := range r.plugins {
 		signers[n] = p
 	}
-	r.startSignerWith(limits, signers)
+	return r.startSignerWith(limits, signers)
 }
 
-// startSignerWith runs the signer's service with signers.
-func (r *rig) startSignerWith(limits []vault.Limit, signers map[string]vault.Signer) {
+// startSignerWith runs the signer's service with signers; stop ends it.
+func (r *rig) startSignerWith(limits []vault.Limit, signers map[string]vault.Signer) (stop func()) {
 	r.vcfg = vault.Config{Approvers: r.approvers, Wallets: r.cfg.Wallets, Limits: limits}
 	svc, err := vault.NewService(vault.ServiceConfig{Kafka: r.kc, Retry: 100 * time.Millisecond, Log: testLog(r.t),
 		NewVault: func() (*vault.Vault, error) { return vault.New(r.vcfg, signers, noHits{}, nil) },
@@ -232,12 +236,15 @@ func (r *rig) startSignerWith(limits []vault.Limit, signers map[string]vault.Sig
 	done := make(chan error, 1)
 	go func() {
 		err := svc.Run(ctx)
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && !r.signerMayStop {
 			r.t.Errorf("the signer stopped: %v", err)
 		}
 		done <- err
 	}()
-	r.t.Cleanup(func() { cancel(); <-done })
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	r.t.Cleanup(stop)
+	return stop
 }
 
 // startDispatcher runs a dispatcher; stop ends it.
