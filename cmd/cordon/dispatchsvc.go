@@ -11,7 +11,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cordonhq/cordon/config"
+	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/retry"
+	"github.com/cordonhq/cordon/registry"
 	sdispatch "github.com/cordonhq/cordon/signer/dispatch"
 	"github.com/cordonhq/cordon/signer/gate"
 	"github.com/cordonhq/cordon/watchers/btc"
@@ -25,8 +28,12 @@ type dispatching struct {
 	svc     *gate.Service
 	metrics *sdispatch.Metrics
 	log     *slog.Logger
-	mu      sync.Mutex
-	cur     *sdispatch.Dispatcher // the running dispatcher (nil between terms)
+	// prod and addresses register the hot wallets (kind hot) in the
+	// address registry.
+	prod      *kafka.Producer
+	addresses *registry.Store
+	mu        sync.Mutex
+	cur       *sdispatch.Dispatcher // the running dispatcher (nil between terms)
 }
 
 // current is the running dispatcher (nil between terms), for the
@@ -43,8 +50,9 @@ func (d *dispatching) set(x *sdispatch.Dispatcher) {
 	d.mu.Unlock()
 }
 
-func newDispatching(cfg config.Config, g *gating, reg prometheus.Registerer, log *slog.Logger) *dispatching {
-	d := &dispatching{cfg: cfg, svc: g.svc, metrics: sdispatch.NewMetrics(reg), log: log}
+func newDispatching(cfg config.Config, g *gating, prod *kafka.Producer, addresses *registry.Store, reg prometheus.Registerer,
+	log *slog.Logger) *dispatching {
+	d := &dispatching{cfg: cfg, svc: g.svc, metrics: sdispatch.NewMetrics(reg), log: log, prod: prod, addresses: addresses}
 	// A commit that changed withdrawals (an approval among them) wakes
 	// the dispatcher at once: the time from the last approval to the
 	// broadcast is not an interval's wait. The withdrawals themselves
@@ -60,9 +68,12 @@ func newDispatching(cfg config.Config, g *gating, reg prometheus.Registerer, log
 	return d
 }
 
-// Run waits for the gate to lead, runs a dispatcher until the term ends,
-// and starts again.
+// Run registers the hot wallets, waits for the gate to lead, runs a
+// dispatcher until the term ends, and starts again.
 func (d *dispatching) Run(ctx context.Context) error {
+	if err := retry.Forever(ctx, restartPolicy, d.log, "dispatch: registering the hot wallets failed", d.register); err != nil || ctx.Err() != nil {
+		return err
+	}
 	for {
 		for !d.svc.Leader() {
 			select {
@@ -87,6 +98,49 @@ func (d *dispatching) Run(ctx context.Context) error {
 			d.log.Warn("dispatch: term ended", "err", err)
 		}
 	}
+}
+
+// register puts each hot wallet's address in the address registry as
+// kind hot (deposits to it are not a customer's; detection watches it),
+// once the registry is read and unless it is there already.
+func (d *dispatching) register(ctx context.Context) error {
+	for !d.addresses.Ready() {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	var entries []registry.Entry
+	add := func(c chain.Chain, network, addr, name string) {
+		e := registry.Entry{Chain: c, Network: network, Address: addr, Kind: registry.KindHot, Account: "hot-wallet:" + name}
+		if err := e.Validate(); err != nil {
+			d.log.Error("dispatch: a hot wallet's address does not validate", "wallet", name, "err", err)
+			return
+		}
+		if cur, ok := d.addresses.Index.Lookup(c, network, e.Address); ok && cur.Kind == registry.KindHot {
+			return
+		}
+		entries = append(entries, e)
+	}
+	for _, w := range d.cfg.Dispatch.Wallets.BTC {
+		if s, err := w.Script(); err == nil {
+			add(chain.BTC, w.Network, s.Address, w.Name)
+		}
+	}
+	for _, w := range d.cfg.Dispatch.Wallets.ETH {
+		if a, err := w.Address(); err == nil {
+			add(chain.ETH, w.Network, a.Hex(), w.Name)
+		}
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	if err := registry.Publish(ctx, d.prod, entries); err != nil {
+		return err
+	}
+	d.log.Info("dispatch: hot wallets registered", "count", len(entries))
+	return nil
 }
 
 // term runs one dispatcher on the chains' endpoints.

@@ -266,7 +266,7 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 			s.gate = g
 			s.components = append(s.components, g)
 			if len(cfg.Dispatch.Wallets.BTC)+len(cfg.Dispatch.Wallets.ETH) > 0 {
-				s.dispatch = newDispatching(cfg, g, reg, log.With("component", "dispatch"))
+				s.dispatch = newDispatching(cfg, g, p.producer, s.addresses.store, reg, log.With("component", "dispatch"))
 				s.components = append(s.components, s.dispatch)
 			}
 		}
