@@ -52,6 +52,7 @@ type Gate interface {
 	InSigning(ctx context.Context) ([]gate.Withdrawal, error)
 	Dispatch(ctx context.Context, ids []string, tx gate.Tx, out gate.Outgoing) error
 	Advance(ctx context.Context, ids []string, request, status, reason string, update func(*gate.Tx)) error
+	Trip(ctx context.Context, t gate.Trip) (gate.Trip, error)
 }
 
 // Options are what the dispatcher is wired to.
@@ -616,6 +617,16 @@ func (d *Dispatcher) result(ctx context.Context, r vault.Result) error {
 			}
 			d.count(func(s *Stats) { s.Failed++ })
 			d.releaseFlight(f) // what we build next with its nonce or inputs replaces what the signer made
+			// A signer that signs what was not asked is compromised or
+			// broken: the chain's withdrawals stop until a quorum of
+			// approvers resets the breaker.
+			t, err := d.o.Gate.Trip(ctx, gate.Trip{Scope: gate.ScopeChain, Chain: f.chain, Network: f.network, By: "dispatcher",
+				Reason: "the signer returned a transaction other than the one requested (request " + r.ID + ")"})
+			if err != nil {
+				d.log.Error("dispatch: the breaker could not be tripped", "request", r.ID, "err", err)
+			} else {
+				d.log.Error("dispatch: breaker tripped", "trip", t.ID, "chain", f.chain, "network", f.network)
+			}
 			return nil
 		}
 		if err := d.advance(ctx, f, gate.StatusSigned, "signed by the signer", func(t *gate.Tx) { t.TxID, t.Raw = txid, raw }); err != nil {

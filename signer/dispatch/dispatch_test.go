@@ -20,6 +20,7 @@ import (
 	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/plugins/sdk"
 	"github.com/cordonhq/cordon/signer/gate"
+	"github.com/cordonhq/cordon/signer/intent"
 	"github.com/cordonhq/cordon/signer/txcheck"
 	"github.com/cordonhq/cordon/signer/vault"
 	"github.com/cordonhq/cordon/signer/wallet"
@@ -128,13 +129,32 @@ func TestSignedTransactionMustBeTheRequested(t *testing.T) {
 	require.Contains(t, w.Reason, "not the one requested")
 	require.Zero(t, u.node.count(), "nothing broadcast")
 	require.Contains(t, u.gate.alertTypes(), "withdrawal_signing_failed")
-
-	// The next withdrawal gets the nonce back and goes out.
-	c := u.withdraw("c", "eth", "devnet", "1000000000000000000", "0x00000000000000000000000000000000c0ffee02")
+	trips := u.gate.core.Trips()
+	require.Len(t, trips, 1, "the chain's breaker is tripped")
+	require.Equal(t, "eth", trips[0].Chain)
+	require.Contains(t, trips[0].Reason, "other than the one requested")
+	// Withdrawals are held until a quorum resets it.
+	held := u.withdraw("held", "eth", "devnet", "1000000000000000000", "0x00000000000000000000000000000000c0ffee02")
+	require.Equal(t, gate.StatusPaused, u.gate.get(held).Status)
 	require.NoError(t, u.d.step(ctx))
-	require.Equal(t, *w.Tx.Nonce, *u.gate.get(c).Tx.Nonce, "the failed transaction's nonce is given again")
+	require.Equal(t, gate.StatusPaused, u.gate.get(held).Status, "not handed on while held")
+	// Two of security reset it.
+	u.gate.mu.Lock()
+	for _, who := range []string{"alice", "bob"} {
+		a := intent.Approval{Withdrawal: trips[0].Subject(), Intent: trips[0].Hash(), Approver: who, Decision: intent.Approve, Signed: time.Now()}
+		a.Sign(u.keys[who])
+		_, _, err := u.gate.core.Reset(trips[0].ID, a, time.Now())
+		require.NoError(t, err)
+	}
+	u.gate.core.Tick(time.Now())
+	require.NoError(t, u.gate.take(ctx))
+	u.gate.mu.Unlock()
+	require.Equal(t, gate.StatusApproved, u.gate.get(held).Status)
+	require.NoError(t, u.d.step(ctx))
+	// The next withdrawal gets the failed one's nonce and goes out.
+	require.Equal(t, *w.Tx.Nonce, *u.gate.get(held).Tx.Nonce, "the failed transaction's nonce is given again")
 	require.NoError(t, u.d.result(ctx, u.sign(u.request())))
-	require.Equal(t, gate.StatusBroadcast, u.gate.get(c).Status)
+	require.Equal(t, gate.StatusBroadcast, u.gate.get(held).Status)
 	require.Equal(t, 1, u.node.count())
 	// A result for a request already decided changes nothing.
 	require.NoError(t, u.d.result(ctx, vault.Result{V: 1, ID: q.ID, Status: vault.StatusSigned}))

@@ -3,8 +3,8 @@ package dispatch
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"math/big"
+	"math/rand/v2"
 	"testing"
 	"time"
 

@@ -180,3 +180,13 @@ func (s *Service) InSigning(ctx context.Context) ([]Withdrawal, error) {
 	}
 	return v.([]Withdrawal), nil
 }
+
+// Trip pulls the breaker (Core.Trip): the dispatcher's, when a signer
+// returned a transaction other than the one requested.
+func (s *Service) Trip(ctx context.Context, t Trip) (Trip, error) {
+	v, err := s.do(ctx, func(c *Core, now time.Time) (any, error) { return c.Trip(t, now) })
+	if err != nil {
+		return Trip{}, err
+	}
+	return v.(Trip), nil
+}
