@@ -1,12 +1,10 @@
 package hsm
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 
 	"github.com/btcsuite/btcd/btcec/v2"
-	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 
 	"github.com/cordonhq/cordon/plugins/sdk"
 )
@@ -55,25 +53,42 @@ func finish(raw []byte, digest [32]byte, pub *btcec.PublicKey) (sig sdk.Signatur
 	r.PutBytes(&sig.R)
 	s.PutBytes(&sig.S)
 
-	want := pub.SerializeCompressed()
-	found := -1
-	compact := make([]byte, 65)
-	copy(compact[1:33], sig.R[:])
-	copy(compact[33:], sig.S[:])
-	for v := range 2 {
-		compact[0] = byte(27 + 4 + v) // compressed key, recovery id v
-		got, _, err := ecdsa.RecoverCompact(compact, digest[:])
-		if err == nil && bytes.Equal(got.SerializeCompressed(), want) {
-			found = v
-			break
-		}
-	}
-	if found < 0 {
-		return sdk.Signature{}, false, errors.New("token's signature does not recover the key's public key with V 0 or 1")
-	}
-	sig.V = byte(found)
-	if !ecdsa.NewSignature(&r, &s).Verify(digest[:], pub) {
+	v, ok := recoveryID(&r, &s, digest, pub)
+	if !ok {
 		return sdk.Signature{}, false, errors.New("token's signature does not verify under the key's public key")
 	}
+	sig.V = v
 	return sig, wasHighS, nil
+}
+
+// recoveryID verifies (r, s) over digest under pub and returns the
+// recovery id at once: ECDSA verification computes the point
+// R = (e·s⁻¹)·G + (r·s⁻¹)·Q and accepts when x(R) mod n = r; the parity
+// of R's y is the recovery id. One double scalar multiplication, where
+// recovering with V 0 and 1 and then verifying took three. A signature
+// whose x(R) is at least n (recovery id 2 or 3, probability about
+// 2⁻¹²⁸) is refused: Ethereum and this contract take V 0 or 1 only.
+func recoveryID(r, s *btcec.ModNScalar, digest [32]byte, pub *btcec.PublicKey) (byte, bool) {
+	var e btcec.ModNScalar
+	e.SetByteSlice(digest[:]) // a 32-byte digest, reduced mod n as ECDSA does
+	w := new(btcec.ModNScalar).InverseValNonConst(s)
+	u1 := new(btcec.ModNScalar).Mul2(&e, w)
+	u2 := new(btcec.ModNScalar).Mul2(r, w)
+	var q, p1, p2, pt btcec.JacobianPoint
+	pub.AsJacobian(&q)
+	btcec.ScalarBaseMultNonConst(u1, &p1)
+	btcec.ScalarMultNonConst(u2, &q, &p2)
+	btcec.AddNonConst(&p1, &p2, &pt)
+	if pt.Z.IsZero() {
+		return 0, false // the point at infinity
+	}
+	pt.ToAffine()
+	var x btcec.ModNScalar
+	if overflow := x.SetBytes(pt.X.Bytes()); overflow != 0 || !x.Equals(r) {
+		return 0, false
+	}
+	if pt.Y.IsOdd() {
+		return 1, true
+	}
+	return 0, true
 }
