@@ -71,8 +71,8 @@ func newDispatching(cfg config.Config, g *gating, prod *kafka.Producer, addresse
 // Run registers the hot wallets, waits for the gate to lead, runs a
 // dispatcher until the term ends, and starts again.
 func (d *dispatching) Run(ctx context.Context) error {
-	if err := retry.Forever(ctx, restartPolicy, d.log, "dispatch: registering the hot wallets failed", d.register); err != nil || ctx.Err() != nil {
-		return err
+	if err := retry.Do(ctx, restartPolicy, d.log, "dispatch: registering the hot wallets failed", d.register); err != nil || ctx.Err() != nil {
+		return nil //nolint:nilerr // Do fails only when ctx ended: stopping
 	}
 	for {
 		for !d.svc.Leader() {

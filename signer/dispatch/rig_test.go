@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -236,8 +237,8 @@ func (r *rig) startSignerWith(limits []vault.Limit, signers map[string]vault.Sig
 		Committed: func(es []vault.Entry) {
 			for _, e := range es {
 				if e.Status == vault.StatusSigned {
-					n, _ := r.signed.LoadOrStore(e.Request.ID, new(int))
-					*n.(*int)++
+					n, _ := r.signed.LoadOrStore(e.Request.ID, new(atomic.Int32))
+					n.(*atomic.Int32).Add(1)
 				}
 			}
 		}})
@@ -337,7 +338,7 @@ func (r *rig) signedOnce() map[string]vault.Request {
 		}
 	}
 	r.signed.Range(func(k, v any) bool {
-		require.Equal(r.t, 1, *v.(*int), "request %s signed %d times", k, *v.(*int))
+		require.Equal(r.t, int32(1), v.(*atomic.Int32).Load(), "request %s signed %d times", k, v.(*atomic.Int32).Load())
 		return true
 	})
 	return reqs
