@@ -26,6 +26,7 @@ func RunKafka(ctx context.Context, kc kafka.Config, d *Dispatcher) error {
 	}
 	blocks := make(chan chain.Update, 256)
 	results := make(chan vault.Result, 256)
+	parent := ctx
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return feedBlocks(ctx, kc, d.Streams(), blocks, d) })
 	g.Go(func() error {
@@ -53,7 +54,11 @@ func RunKafka(ctx context.Context, kc kafka.Config, d *Dispatcher) error {
 		}
 		return err
 	})
-	return g.Wait()
+	err := g.Wait()
+	if parent.Err() != nil {
+		return nil //nolint:nilerr // stopping: what failed was cut short by it
+	}
+	return err
 }
 
 // feedBlocks reads the block stream from its start and hands the blocks
