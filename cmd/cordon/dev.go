@@ -251,10 +251,9 @@ func cmdDev(ctx context.Context, args []string) error {
 		}
 		defer signer.close()
 		g.Go(func() error { return signer.run(gctx) })
-		g.Go(func() error {
-			devSign.fund(gctx, traffic, dev, btcTraffic, log.With("component", "dev-signer"))
-			return nil
-		})
+		// Funded before the traffic generators start: they own the dev
+		// accounts' nonces and wallet outputs from then on.
+		devSign.fund(gctx, traffic, dev, btcTraffic, log.With("component", "dev-signer"))
 	}
 	for _, m := range members[min(1, len(members)):] {
 		defer m.close()

@@ -346,7 +346,8 @@ func (ds *devSigning) fund(ctx context.Context, tr *devnet.Traffic, dev *devnet.
 		if err != nil {
 			continue
 		}
-		for i := 0; i < 3; {
+		deadline := time.Now().Add(30 * time.Second)
+		for i := 0; i < 3 && time.Now().Before(deadline); {
 			if _, err := bt.wallet.PayTo(s.PkScript, 25_00000000); err != nil {
 				log.Debug("dev: funding the Bitcoin hot wallet: waiting for spendable outputs", "err", err)
 				select {

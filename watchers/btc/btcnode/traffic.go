@@ -46,11 +46,22 @@ type Wallet struct {
 	params *chaincfg.Params
 	keys   []*key
 	byPk   map[string]*key
-	rng    *rand.Rand
+	rng    *lockedRand
 
 	mu    sync.Mutex
 	utxos []utxo
 }
+
+// lockedRand is a rand.Rand safe for concurrent use: Pay and PayTo may
+// run in two goroutines (the dev traffic and the hot wallets' funding).
+type lockedRand struct {
+	mu sync.Mutex
+	r  *rand.Rand
+}
+
+func (l *lockedRand) IntN(n int) int       { l.mu.Lock(); defer l.mu.Unlock(); return l.r.IntN(n) }
+func (l *lockedRand) Int64N(n int64) int64 { l.mu.Lock(); defer l.mu.Unlock(); return l.r.Int64N(n) }
+func (l *lockedRand) Uint32() uint32       { l.mu.Lock(); defer l.mu.Unlock(); return l.r.Uint32() }
 
 func params(network string) (*chaincfg.Params, error) {
 	switch network {
@@ -119,7 +130,7 @@ func NewWallet(node *Node, network, seed string, rngSeed uint64) (*Wallet, error
 	if err != nil {
 		return nil, err
 	}
-	w := &Wallet{node: node, params: p, keys: keys, byPk: map[string]*key{}, rng: rand.New(rand.NewPCG(rngSeed, 7))} //nolint:gosec // traffic simulation, not key material
+	w := &Wallet{node: node, params: p, keys: keys, byPk: map[string]*key{}, rng: &lockedRand{r: rand.New(rand.NewPCG(rngSeed, 7))}} //nolint:gosec // traffic simulation, not key material
 	for _, k := range keys {
 		for _, s := range k.scripts {
 			w.byPk[string(s)] = k
