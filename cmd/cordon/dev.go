@@ -253,7 +253,7 @@ func cmdDev(ctx context.Context, args []string) error {
 		g.Go(func() error { return signer.run(gctx) })
 		// Funded before the traffic generators start: they own the dev
 		// accounts' nonces and wallet outputs from then on.
-		devSign.fund(gctx, traffic, dev, btcTraffic, log.With("component", "dev-signer"))
+		devSign.fund(gctx, traffic, dev, log.With("component", "dev-signer"))
 	}
 	for _, m := range members[min(1, len(members)):] {
 		defer m.close()
@@ -278,7 +278,12 @@ func cmdDev(ctx context.Context, args []string) error {
 	g.Go(func() error { return traffic.Run(gctx) })
 	g.Go(func() error { return importDevFeed(gctx, sys, dev, btcTraffic, len(members) > 1, log) })
 	if btcTraffic != nil {
-		g.Go(func() error { return btcTraffic.run(gctx, *btcInterval, *btcTxs, *btcReorgEvery) })
+		g.Go(func() error {
+			if devSign != nil {
+				devSign.fundBTC(gctx, btcTraffic, log.With("component", "dev-signer"))
+			}
+			return btcTraffic.run(gctx, *btcInterval, *btcTxs, *btcReorgEvery)
+		})
 	}
 	if *withdrawEvery > 0 {
 		dw := &devWithdrawals{client: gateClient{api: ep.API.URL, token: devTokens["withdrawals"]}, btc: btcTraffic,

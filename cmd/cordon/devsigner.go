@@ -319,10 +319,11 @@ func (ds *devSigning) open(ctx context.Context, cfg config.Config, log *slog.Log
 	return openSigner(ctx, ds.file, log)
 }
 
-// fund pays the hot wallets from the dev chains' own wallets: the
-// Ethereum account up to 100,000 ETH, the Bitcoin wallet 25 BTC three
-// times (each its own output, so transactions do not wait for change).
-func (ds *devSigning) fund(ctx context.Context, tr *devnet.Traffic, dev *devnet.Devnet, bt *btcTraffic, log *slog.Logger) {
+// fund pays the Ethereum hot wallet up to 100,000 ETH from the devnet's
+// first account, before the traffic generator owns its nonces; fundBTC
+// pays the Bitcoin one 25 BTC three times (each its own output, so
+// transactions do not wait for change).
+func (ds *devSigning) fund(ctx context.Context, tr *devnet.Traffic, dev *devnet.Devnet, log *slog.Logger) {
 	for _, w := range ds.wallets.ETH {
 		a, err := w.Address()
 		if err != nil {
@@ -338,9 +339,11 @@ func (ds *devSigning) fund(ctx context.Context, tr *devnet.Traffic, dev *devnet.
 			log.Info("dev: funded the Ethereum hot wallet", "address", a.Hex(), "eth", 100_000)
 		}
 	}
-	if bt == nil {
-		return
-	}
+}
+
+// fundBTC pays the Bitcoin hot wallet from the dev chain's wallet (see
+// fund), before that wallet's traffic starts.
+func (ds *devSigning) fundBTC(ctx context.Context, bt *btcTraffic, log *slog.Logger) {
 	for _, w := range ds.wallets.BTC {
 		s, err := w.Script()
 		if err != nil {
