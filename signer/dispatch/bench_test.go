@@ -17,9 +17,6 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cordonhq/cordon/integration/pipetest"
-	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/plugins/devkey/keys"
 	"github.com/cordonhq/cordon/plugins/pkcs11/hsmtest"
 	"github.com/cordonhq/cordon/signer/gate"
@@ -27,7 +24,6 @@ import (
 	"github.com/cordonhq/cordon/signer/pluginhost"
 	"github.com/cordonhq/cordon/signer/vault"
 	"github.com/cordonhq/cordon/signer/wallet"
-	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 )
 
@@ -91,14 +87,7 @@ func approvalToBroadcast(b *testing.B, plugin string, n int) (p50, p99 time.Dura
 	pub, err := p.PublicKey(ctx, "eth")
 	require.NoError(b, err)
 
-	dev, err := devnet.Start(devnet.Config{Seed: "bench"})
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = dev.Close() })
-	src, err := eth.NewSource(ctx, eth.Config{Network: "devnet", ChainID: devnet.ChainID,
-		Endpoints: []eth.EndpointConfig{{Name: "devnet", URL: config.SecretValue(dev.HTTPURL())}}}, nil, nil)
-	require.NoError(b, err)
-	b.Cleanup(src.Close)
-	brokers, _, _ := pipetest.Stream(b, ctx, chain.ETH, "devnet", src, 0)
+	dev, brokers := devnetStream(b, "bench")
 	r := newRig(b)
 	r.connect(brokers)
 	r.cfg = Config{Wallets: wallet.Config{ETH: []wallet.ETHWallet{{Name: "eth-hot", Network: "devnet", ChainID: devnet.ChainID,

@@ -14,14 +14,10 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cordonhq/cordon/integration/pipetest"
-	"github.com/cordonhq/cordon/internal/chain"
-	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/signer/gate"
 	"github.com/cordonhq/cordon/signer/intent"
 	"github.com/cordonhq/cordon/signer/vault"
 	"github.com/cordonhq/cordon/signer/wallet"
-	"github.com/cordonhq/cordon/watchers/eth"
 	"github.com/cordonhq/cordon/watchers/eth/devnet"
 )
 
@@ -34,14 +30,7 @@ import (
 // an alert, and it is confirmed on the new branch.
 func TestETHOnDevnet(t *testing.T) {
 	ctx := context.Background()
-	dev, err := devnet.Start(devnet.Config{Seed: "dispatch"})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = dev.Close() })
-	src, err := eth.NewSource(ctx, eth.Config{Network: "devnet", ChainID: devnet.ChainID,
-		Endpoints: []eth.EndpointConfig{{Name: "devnet", URL: config.SecretValue(dev.HTTPURL())}}}, nil, nil)
-	require.NoError(t, err)
-	t.Cleanup(src.Close)
-	brokers, _, _ := pipetest.Stream(t, ctx, chain.ETH, "devnet", src, 0)
+	dev, brokers := devnetStream(t, "dispatch")
 
 	r := newRig(t)
 	r.connect(brokers)
@@ -138,14 +127,7 @@ func fund(t testing.TB, dev *devnet.Devnet, a common.Address, wei *big.Int) {
 // destination received its amount exactly once.
 func TestRandomRestarts(t *testing.T) {
 	ctx := context.Background()
-	dev, err := devnet.Start(devnet.Config{Seed: "restarts"})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = dev.Close() })
-	src, err := eth.NewSource(ctx, eth.Config{Network: "devnet", ChainID: devnet.ChainID,
-		Endpoints: []eth.EndpointConfig{{Name: "devnet", URL: config.SecretValue(dev.HTTPURL())}}}, nil, nil)
-	require.NoError(t, err)
-	t.Cleanup(src.Close)
-	brokers, _, _ := pipetest.Stream(t, ctx, chain.ETH, "devnet", src, 0)
+	dev, brokers := devnetStream(t, "restarts")
 	r := newRig(t)
 	r.connect(brokers)
 	r.signerMayStop = true

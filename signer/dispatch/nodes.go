@@ -100,34 +100,30 @@ func btcPerKBToSatPerVB(r float64) int64 {
 
 // PrevTx is getrawtransaction from the first node that has it.
 func (b BTCClients) PrevTx(ctx context.Context, txid chainhash.Hash) (*wire.MsgTx, error) {
-	var last error
-	for _, c := range b {
-		tx, err := c.GetRawTransaction(&txid)
-		if err == nil {
-			return tx.MsgTx(), nil
+	tx, err := first(b, func(c *rpcclient.Client) (*wire.MsgTx, error) {
+		t, err := c.GetRawTransaction(&txid)
+		if err != nil {
+			return nil, err
 		}
-		last = err
+		return t.MsgTx(), nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dispatch: previous transaction %s: %w", txid, err)
 	}
-	return nil, fmt.Errorf("dispatch: previous transaction %s: %w", txid, last)
+	return tx, nil
 }
 
 // Broadcast sends tx to every node; it succeeds when one took it or
 // already had it.
 func (b BTCClients) Broadcast(ctx context.Context, tx *wire.MsgTx) error {
-	var errs []error
-	ok := false
-	for _, c := range b {
+	err := toAll(b, func(c *rpcclient.Client) error {
 		_, err := c.SendRawTransaction(tx, false)
-		if err == nil || knownTx(err) {
-			ok = true
-			continue
-		}
-		errs = append(errs, err)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("dispatch: broadcast %s: %w", tx.TxHash(), err)
 	}
-	if ok {
-		return nil
-	}
-	return fmt.Errorf("dispatch: broadcast %s: %w", tx.TxHash(), errors.Join(errs...))
+	return nil
 }
 
 // knownTx tells whether a node refused a transaction because it has it
@@ -168,28 +164,20 @@ func (e ETHClients) Close() {
 
 // PendingNonce is the first answer of eth_getTransactionCount(pending).
 func (e ETHClients) PendingNonce(ctx context.Context, a common.Address) (uint64, error) {
-	var last error
-	for _, c := range e {
-		n, err := c.PendingNonceAt(ctx, a)
-		if err == nil {
-			return n, nil
-		}
-		last = err
+	n, err := first(e, func(c *ethclient.Client) (uint64, error) { return c.PendingNonceAt(ctx, a) })
+	if err != nil {
+		return 0, fmt.Errorf("dispatch: pending nonce of %s: %w", a.Hex(), err)
 	}
-	return 0, fmt.Errorf("dispatch: pending nonce of %s: %w", a.Hex(), last)
+	return n, nil
 }
 
 // EstimateGas is the first answer of eth_estimateGas.
 func (e ETHClients) EstimateGas(ctx context.Context, msg ethereum.CallMsg) (uint64, error) {
-	var last error
-	for _, c := range e {
-		n, err := c.EstimateGas(ctx, msg)
-		if err == nil {
-			return n, nil
-		}
-		last = err
+	n, err := first(e, func(c *ethclient.Client) (uint64, error) { return c.EstimateGas(ctx, msg) })
+	if err != nil {
+		return 0, fmt.Errorf("dispatch: gas estimate: %w", err)
 	}
-	return 0, fmt.Errorf("dispatch: gas estimate: %w", last)
+	return n, nil
 }
 
 // Fees are the latest block's base fee and eth_maxPriorityFeePerGas.
@@ -217,26 +205,53 @@ func (e ETHClients) Fees(ctx context.Context) (*big.Int, *big.Int, error) {
 // Broadcast sends tx to every node; it succeeds when one took it or
 // already had it.
 func (e ETHClients) Broadcast(ctx context.Context, tx *types.Transaction) error {
-	var errs []error
-	ok := false
-	for _, c := range e {
+	err := toAll(e, func(c *ethclient.Client) error {
 		err := c.SendTransaction(ctx, tx)
 		if err != nil && strings.Contains(strings.ToLower(err.Error()), "nonce too low") {
 			// Mined already (the block stream has not said so yet), or
 			// another transaction took the nonce: only a receipt of
 			// this very transaction makes it a success.
 			if rc, rerr := c.TransactionReceipt(ctx, tx.Hash()); rerr == nil && rc != nil {
-				err = nil
+				return nil
 			}
 		}
-		if err == nil || knownTx(err) {
-			ok = true
-			continue
-		}
-		errs = append(errs, err)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("dispatch: broadcast %s: %w", tx.Hash().Hex(), err)
 	}
-	if ok {
+	return nil
+}
+
+// first asks each client in turn and returns the first answer, or the
+// last error.
+func first[C, T any](cs []C, ask func(C) (T, error)) (T, error) {
+	var zero T
+	last := errors.New("no node")
+	for _, c := range cs {
+		v, err := ask(c)
+		if err == nil {
+			return v, nil
+		}
+		last = err
+	}
+	return zero, last
+}
+
+// toAll sends with every client: it succeeds when one took the
+// transaction or already had it, and otherwise returns every error.
+func toAll[C any](cs []C, send func(C) error) error {
+	if len(cs) == 0 {
+		return errors.New("no node")
+	}
+	var errs []error
+	for _, c := range cs {
+		if err := send(c); err != nil && !knownTx(err) {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) < len(cs) {
 		return nil
 	}
-	return fmt.Errorf("dispatch: broadcast %s: %w", tx.Hash().Hex(), errors.Join(errs...))
+	return errors.Join(errs...)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
+	"github.com/cordonhq/cordon/integration/pipetest"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/config"
 	"github.com/cordonhq/cordon/plugins/devkey/keys"
@@ -28,6 +29,8 @@ import (
 	"github.com/cordonhq/cordon/signer/risk"
 	"github.com/cordonhq/cordon/signer/vault"
 	"github.com/cordonhq/cordon/signer/wallet"
+	"github.com/cordonhq/cordon/watchers/eth"
+	"github.com/cordonhq/cordon/watchers/eth/devnet"
 )
 
 // rig is the signing stage on one Kafka broker: a gate core (the real
@@ -365,3 +368,18 @@ func (w tWriter) Write(b []byte) (int, error) {
 type noHits struct{}
 
 func (noHits) Hits(chain.Chain, string, string) []chain.Hit { return nil }
+
+// devnetStream starts a devnet (seeded by seed) and a broker with the
+// devnet's watcher publishing its block stream from genesis.
+func devnetStream(tb testing.TB, seed string) (*devnet.Devnet, []string) {
+	tb.Helper()
+	dev, err := devnet.Start(devnet.Config{Seed: seed})
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = dev.Close() })
+	src, err := eth.NewSource(context.Background(), eth.Config{Network: "devnet", ChainID: devnet.ChainID,
+		Endpoints: []eth.EndpointConfig{{Name: "devnet", URL: config.SecretValue(dev.HTTPURL())}}}, nil, nil)
+	require.NoError(tb, err)
+	tb.Cleanup(src.Close)
+	brokers, _, _ := pipetest.Stream(tb, context.Background(), chain.ETH, "devnet", src, 0)
+	return dev, brokers
+}
