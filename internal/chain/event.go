@@ -295,6 +295,18 @@ type Alert struct {
 	Time     time.Time         `json:"time"`
 	Message  string            `json:"message"`
 	Details  map[string]string `json:"details,omitempty"`
+	// Rule names the detection rule that raised the alert; the chain
+	// facts below are set by detection's rules (detect/rules).
+	Rule string `json:"rule,omitempty"`
+	// Retracted marks an alert whose block left the canonical chain: the
+	// record repeats the alert, under its id, withdrawn.
+	Retracted bool     `json:"retracted,omitzero"`
+	Height    uint64   `json:"height,omitzero"`
+	BlockHash string   `json:"block_hash,omitempty"`
+	TxHash    string   `json:"tx_hash,omitempty"`
+	Addresses []string `json:"addresses,omitempty"`
+	Asset     string   `json:"asset,omitempty"`
+	Amount    string   `json:"amount,omitempty"`
 }
 
 // Amount is an exact non-negative integer in base units, encoded in JSON as

@@ -1,0 +1,367 @@
+package rules_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cordonhq/cordon/detect/rules"
+	"github.com/cordonhq/cordon/internal/chain"
+)
+
+type reg map[string]string
+
+func (r reg) Kind(_ chain.Chain, _ string, a string) (string, bool) { k, ok := r[a]; return k, ok }
+
+type screen map[string]bool
+
+func (s screen) Hits(_ chain.Chain, _ string, a string) []chain.Hit {
+	if !s[a] {
+		return nil
+	}
+	return []chain.Hit{{Address: a, Indicator: "ind-" + a, Category: "theft", Source: "test", Confidence: 90}}
+}
+
+const (
+	hot     = "0x1111aaaa00000000000000000000000000002222"
+	cold    = "0x3333bbbb00000000000000000000000000004444"
+	deposit = "0x5555cccc00000000000000000000000000006666"
+	friend  = "0x7777dddd00000000000000000000000000008888"
+	thief   = "0x9999eeee0000000000000000000000000000aaaa"
+	// lookalike shares friend's first and last four hex characters.
+	lookalike = "0x7777ffffffffffffffffffffffffffffffff8888"
+)
+
+// chainOf builds blocks of one Ethereum stream.
+type chainOf struct {
+	height uint64
+	time   int64
+	parent string
+	seq    uint64
+}
+
+type xfer struct {
+	from, to, amount, asset, sender string
+	fee                             string
+}
+
+func (c *chainOf) block(fork string, xs ...xfer) chain.Update {
+	c.height++
+	c.time += 12
+	c.seq++
+	h := chain.Header{Chain: chain.ETH, Network: "devnet", Height: c.height, Hash: fmt.Sprintf("0xb%d%s", c.height, fork), ParentHash: c.parent, Time: c.time}
+	c.parent = h.Hash
+	b := &chain.Block{Header: h}
+	for i, x := range xs {
+		tx := fmt.Sprintf("0xt%d_%d%s", c.height, i, fork)
+		sender := x.sender
+		if sender == "" {
+			sender = x.from
+		}
+		t := chain.Transaction{Chain: chain.ETH, Network: "devnet", Hash: tx, Index: uint32(i), From: sender, To: x.to, BlockHash: h.Hash, BlockHeight: h.Height}
+		if x.fee != "" {
+			f, _ := chain.ParseAmount(x.fee)
+			t.Fee = &f
+		}
+		b.Transactions = append(b.Transactions, t)
+		amt, err := chain.ParseAmount(x.amount)
+		if err != nil {
+			panic(err)
+		}
+		asset, std := chain.AssetNative, chain.StandardNative
+		var li *uint32
+		if x.asset != "" {
+			asset, std = x.asset, chain.StandardERC20
+			v := uint32(i)
+			li = &v
+		}
+		b.Transfers = append(b.Transfers, chain.Transfer{Chain: chain.ETH, Network: "devnet", Asset: asset, Standard: std, TxHash: tx,
+			TxIndex: uint32(i), LogIndex: li, From: x.from, To: x.to, Amount: amt, BlockHeight: h.Height, BlockHash: h.Hash, BlockTime: h.Time})
+	}
+	return chain.Update{Event: chain.BlockEvent{V: 1, Type: chain.BlockAdded, Seq: c.seq, Header: h}, Block: b}
+}
+
+func (c *chainOf) remove(u chain.Update) chain.Update {
+	c.seq++
+	c.height--
+	c.parent = u.Block.ParentHash
+	c.time -= 12
+	return chain.Update{Event: chain.BlockEvent{V: 1, Type: chain.BlockRemoved, Seq: c.seq, Header: u.Block.Header}}
+}
+
+func newEngine(t testing.TB, cfg rules.Config) *rules.Engine {
+	t.Helper()
+	require.NoError(t, cfg.Validate("detect.rules"))
+	e, err := rules.New(cfg, reg{hot: "hot", cold: "cold", deposit: "deposit"}, screen{thief: true})
+	require.NoError(t, err)
+	return e
+}
+
+func types(as []chain.Alert) []string {
+	var out []string
+	for _, a := range as {
+		out = append(out, a.Rule)
+	}
+	return out
+}
+
+const eth = "1000000000000000000"
+
+func TestLargeOutflowAgainstBaseline(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		amount string
+		fires  bool
+	}{
+		{"five times the median and one wei", "5000000000000000001", true},
+		{"exactly five times the median", "5000000000000000000", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEngine(t, rules.Config{Velocity: rules.VelocityConfig{DrainShare: -1}})
+			c := &chainOf{}
+			require.Empty(t, e.Apply(c.block("", xfer{from: friend, to: hot, amount: "100" + eth})))
+			for range 10 {
+				require.Empty(t, e.Apply(c.block("", xfer{from: hot, to: friend, amount: eth})))
+			}
+			got := e.Apply(c.block("", xfer{from: hot, to: friend, amount: tc.amount}))
+			if !tc.fires {
+				require.Empty(t, got)
+				return
+			}
+			require.Equal(t, []string{rules.RuleOutflowLarge}, types(got))
+			a := got[0]
+			require.Equal(t, "high", a.Severity)
+			require.Equal(t, tc.amount, a.Amount)
+			require.Equal(t, []string{hot, friend}, a.Addresses)
+			require.Equal(t, uint64(12), a.Height)
+			require.Equal(t, "10", a.Details["samples"])
+		})
+	}
+}
+
+func TestLargeOutflowNeedsSamples(t *testing.T) {
+	e := newEngine(t, rules.Config{Velocity: rules.VelocityConfig{DrainShare: -1}})
+	c := &chainOf{}
+	for range 9 {
+		require.Empty(t, e.Apply(c.block("", xfer{from: hot, to: friend, amount: eth})))
+	}
+	require.Empty(t, e.Apply(c.block("", xfer{from: hot, to: friend, amount: "50" + eth})), "nine samples are not a baseline")
+	// The absolute threshold needs none.
+	e = newEngine(t, rules.Config{Outflow: rules.OutflowConfig{Large: rules.Amounts{"eth/native": "10" + eth}}, Velocity: rules.VelocityConfig{DrainShare: -1}})
+	require.Empty(t, e.Apply(c.block("", xfer{from: cold, to: friend, amount: "9" + eth})))
+	require.Equal(t, []string{rules.RuleOutflowLarge}, types(e.Apply(c.block("", xfer{from: cold, to: friend, amount: "10" + eth}))))
+}
+
+func TestDrain(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		out   []string
+		fires int // index of the block that fires, -1 none
+	}{
+		{"half in two blocks", []string{"30", "20"}, 1},
+		{"just under half", []string{"30", "19"}, -1},
+		{"all at once", []string{"100"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEngine(t, rules.Config{})
+			c := &chainOf{}
+			require.Empty(t, e.Apply(c.block("", xfer{from: friend, to: hot, amount: "100"})))
+			for i, v := range tc.out {
+				got := e.Apply(c.block("", xfer{from: hot, to: thief + "x", amount: v}))
+				if i == tc.fires {
+					require.Equal(t, []string{rules.RuleDrain}, types(got), "block %d", i)
+					require.Equal(t, "critical", got[0].Severity)
+				} else {
+					require.Empty(t, got, "block %d", i)
+				}
+			}
+		})
+	}
+}
+
+func TestVelocity(t *testing.T) {
+	cfg := rules.Config{Velocity: rules.VelocityConfig{Window: time.Minute, MaxCount: 3, MaxValue: rules.Amounts{"eth/native": "100"}, DrainShare: -1}}
+	e := newEngine(t, cfg)
+	c := &chainOf{}
+	// Three outflows within a minute are allowed, the fourth alerts once.
+	for range 3 {
+		require.Empty(t, e.Apply(c.block("", xfer{from: hot, to: friend, amount: "10"})))
+	}
+	require.Equal(t, []string{rules.RuleVelocityCount}, types(e.Apply(c.block("", xfer{from: hot, to: friend, amount: "10"}))))
+	require.Empty(t, e.Apply(c.block("", xfer{from: hot, to: friend, amount: "10"})), "one alert per crossing")
+	// Value: 50 within the window so far (blocks are 12 s apart); 50 more is exactly 100, allowed; one more crosses.
+	require.Empty(t, e.Apply(c.block("", xfer{from: hot, to: friend, amount: "10"})))
+	e = newEngine(t, cfg)
+	c = &chainOf{}
+	require.Empty(t, e.Apply(c.block("", xfer{from: hot, to: friend, amount: "60"})))
+	require.Empty(t, e.Apply(c.block("", xfer{from: hot, to: friend, amount: "40"})))
+	require.Equal(t, []string{rules.RuleVelocityValue}, types(e.Apply(c.block("", xfer{from: hot, to: friend, amount: "1"}))))
+	// Outside the window, the count starts again.
+	for range 6 {
+		c.time += 60
+	}
+	require.Empty(t, e.Apply(c.block("", xfer{from: hot, to: friend, amount: "1"})))
+}
+
+func TestFlaggedContact(t *testing.T) {
+	e := newEngine(t, rules.Config{Velocity: rules.VelocityConfig{DrainShare: -1}})
+	c := &chainOf{}
+	got := e.Apply(c.block("", xfer{from: hot, to: thief, amount: "5"}, xfer{from: thief, to: deposit, amount: "7"},
+		xfer{from: friend, to: deposit, amount: "7"}, xfer{from: thief, to: friend, amount: "1"}))
+	require.Equal(t, []string{rules.RuleFlaggedContact, rules.RuleFlaggedContact}, types(got))
+	require.Equal(t, "critical", got[0].Severity)
+	require.Equal(t, []string{hot, thief}, got[0].Addresses)
+	require.Equal(t, "high", got[1].Severity)
+	require.Equal(t, []string{deposit, thief}, got[1].Addresses)
+	require.Equal(t, "ind-"+thief, got[0].Details["hit0_indicator"])
+	// Below the confidence asked for: nothing.
+	e = newEngine(t, rules.Config{Flagged: rules.FlaggedConfig{MinConfidence: 95}})
+	require.Empty(t, e.Apply(c.block("", xfer{from: hot, to: thief, amount: "5"})))
+}
+
+func TestPoisoning(t *testing.T) {
+	cfg := rules.Config{Poisoning: rules.PoisoningConfig{Dust: rules.Amounts{"eth/0xtoken": "1000"}}, Velocity: rules.VelocityConfig{DrainShare: -1}}
+	e := newEngine(t, cfg)
+	c := &chainOf{}
+	require.Empty(t, e.Apply(c.block("", xfer{from: hot, to: friend, amount: "5" + eth})))
+	// Dust of a token to a deposit address, and a zero-value transferFrom
+	// "from" our hot wallet sent by someone else, to a lookalike of its
+	// counterparty.
+	got := e.Apply(c.block("", xfer{from: lookalike, to: deposit, amount: "1000", asset: "0xtoken"},
+		xfer{from: hot, to: lookalike, amount: "0", asset: "0xtoken", sender: lookalike}))
+	require.Equal(t, []string{rules.RulePoisoningDust, rules.RulePoisoningDust, rules.RulePoisoningLookalik}, types(got))
+	// Near misses: just over dust, and a payment to the real counterparty.
+	require.Empty(t, e.Apply(c.block("", xfer{from: thief + "1", to: deposit, amount: "1001", asset: "0xtoken"},
+		xfer{from: hot, to: friend, amount: "1" + eth})))
+	// The hot wallet paying the lookalike itself: the poisoning worked.
+	got = e.Apply(c.block("", xfer{from: hot, to: lookalike, amount: "2" + eth}))
+	require.Equal(t, []string{rules.RulePaidLookalike}, types(got))
+	require.Equal(t, "critical", got[0].Severity)
+	require.Equal(t, friend, got[0].Details["looks_like"])
+}
+
+func TestLookalike(t *testing.T) {
+	require.True(t, rules.Lookalike(friend, lookalike, 4, 4))
+	require.False(t, rules.Lookalike(friend, friend, 4, 4))
+	require.False(t, rules.Lookalike(friend, thief, 4, 4))
+	require.True(t, rules.Lookalike("bc1qabcdxxxxxxxxxxxxxxwxyz", "bc1qabcdyyyyyyyyyyyyyywxyz", 4, 4))
+	require.False(t, rules.Lookalike("bc1qabcdxxxxxxxxxxxxxxwxyz", "bc1qabcexxxxxxxxxxxxxxwxyz", 4, 4))
+}
+
+func TestCustomRule(t *testing.T) {
+	cfg := rules.Config{Velocity: rules.VelocityConfig{DrainShare: -1}, Custom: []rules.CustomRule{
+		{Name: "cold-to-unflagged-new", When: `from_kind == "cold" && at_least(amount_text, "2000000000000000000") && !flagged(to)`, Severity: "high",
+			Summary: "cold wallet sent {amount_text} to {to}"},
+		{Name: "any-to-thief", When: `flagged(to) && kind(from) == ""`, All: true},
+	}}
+	e := newEngine(t, cfg)
+	c := &chainOf{}
+	got := e.Apply(c.block("", xfer{from: cold, to: friend, amount: "2000000000000000000"}, xfer{from: cold, to: friend, amount: "1999999999999999999"},
+		xfer{from: friend, to: thief, amount: "1"}))
+	require.Equal(t, []string{"custom:cold-to-unflagged-new", "custom:any-to-thief"}, types(got))
+	require.Equal(t, "cold wallet sent 2000000000000000000 to "+friend, got[0].Message)
+	require.Equal(t, rules.TypeCustom, got[1].Type)
+	require.Equal(t, "medium", got[1].Severity)
+}
+
+func TestCustomRuleValidation(t *testing.T) {
+	for _, tc := range []struct {
+		rule rules.CustomRule
+		want string
+	}{
+		{rules.CustomRule{Name: "x", When: `amount`}, "want a bool expression"},
+		{rules.CustomRule{Name: "x", When: `amout > 1.0`}, "undeclared reference"},
+		{rules.CustomRule{Name: "x", When: `amount > `}, "custom[0].when"},
+		{rules.CustomRule{Name: "X y", When: `true`}, "custom[0].name"},
+		{rules.CustomRule{Name: "x", When: `true`, Severity: "urgent"}, "custom[0].severity"},
+		{rules.CustomRule{Name: "x", When: ""}, "empty expression"},
+	} {
+		err := rules.Config{Custom: []rules.CustomRule{tc.rule}}.Validate("detect.rules")
+		require.ErrorContains(t, err, tc.want, tc.rule.When)
+		require.ErrorContains(t, err, "detect.rules.custom[0]")
+	}
+	require.ErrorContains(t, rules.Config{Outflow: rules.OutflowConfig{Min: rules.Amounts{"doge/native": "1"}}}.Validate("d"), "d.outflow.min.doge/native")
+	require.ErrorContains(t, rules.Config{Poisoning: rules.PoisoningConfig{Dust: rules.Amounts{"eth/native": "-1"}}}.Validate("d"), "d.poisoning.dust.eth/native")
+}
+
+func TestReorgRetractsAndUndoes(t *testing.T) {
+	e := newEngine(t, rules.Config{})
+	c := &chainOf{}
+	require.Empty(t, e.Apply(c.block("", xfer{from: friend, to: hot, amount: "100"})))
+	before := e.Balance(chain.ETH, "devnet", hot, chain.AssetNative)
+	// A drain to the thief in a block that is then removed.
+	b := c.block("a", xfer{from: hot, to: thief, amount: "90", fee: "1"})
+	raised := e.Apply(b)
+	require.Equal(t, []string{rules.RuleFlaggedContact, rules.RuleDrain}, types(raised))
+	require.Equal(t, "9", e.Balance(chain.ETH, "devnet", hot, chain.AssetNative).String())
+	retracted := e.Apply(c.remove(b))
+	require.Len(t, retracted, 2)
+	for i, a := range retracted {
+		require.True(t, a.Retracted)
+		require.Equal(t, raised[i].ID, a.ID)
+	}
+	require.Equal(t, before, e.Balance(chain.ETH, "devnet", hot, chain.AssetNative))
+	// The other branch: a smaller outflow is no drain (the removed one's
+	// outflow is no longer in the window), and the first branch coming
+	// back raises the same ids again.
+	b2 := c.block("b", xfer{from: hot, to: friend, amount: "40"})
+	require.Empty(t, e.Apply(b2))
+	e.Apply(c.remove(b2))
+	c2 := &chainOf{height: b.Block.Height - 1, time: b.Block.Time - 12, parent: b.Block.ParentHash, seq: c.seq}
+	again := e.Apply(c2.block("a", xfer{from: hot, to: thief, amount: "90", fee: "1"}))
+	require.Equal(t, ids(raised), ids(again))
+}
+
+func ids(as []chain.Alert) []string {
+	var out []string
+	for _, a := range as {
+		out = append(out, a.ID)
+	}
+	return out
+}
+
+// TestStateRoundTrip: an engine restored from another's state records
+// raises the same alerts on what follows as the one that never stopped.
+func TestStateRoundTrip(t *testing.T) {
+	cfg := rules.Config{Velocity: rules.VelocityConfig{MaxCount: 4}}
+	a := newEngine(t, cfg)
+	c := &chainOf{}
+	saved := map[string][]byte{}
+	save := func() {
+		for _, r := range a.TakeState() {
+			if r.Value == nil {
+				delete(saved, r.Key)
+			} else {
+				saved[r.Key] = r.Value
+			}
+		}
+	}
+	var ups []chain.Update
+	ups = append(ups, c.block("", xfer{from: friend, to: hot, amount: "1000"}))
+	for i := range 12 {
+		ups = append(ups, c.block("", xfer{from: hot, to: friend, amount: fmt.Sprint(10 + i)}))
+	}
+	for _, u := range ups {
+		a.Apply(u)
+	}
+	save()
+	b := newEngine(t, cfg)
+	require.NoError(t, b.Restore(saved))
+	var rest []chain.Update
+	rest = append(rest, c.block("", xfer{from: hot, to: friend, amount: "500"}))
+	rest = append(rest, c.remove(rest[0]))
+	rest = append(rest, c.block("z", xfer{from: hot, to: lookalike, amount: "1"}))
+	for _, u := range rest {
+		x, y := a.Apply(u), b.Apply(u)
+		require.Equal(t, ids(x), ids(y))
+		jx, _ := json.Marshal(x)
+		jy, _ := json.Marshal(y)
+		require.JSONEq(t, string(jx), string(jy))
+	}
+	require.NotEmpty(t, ids(b.Apply(c.block("", xfer{from: hot, to: thief, amount: "1"}))))
+	require.Zero(t, new(big.Int).Cmp(big.NewInt(0)))
+}
