@@ -90,7 +90,7 @@ func knownRole(r recordauth.Role) bool {
 func requireAuth(kc kafka.Config, what string, sign ...recordauth.Role) error {
 	var missing []string
 	for _, r := range recordauth.Roles {
-		if (r == recordauth.Gate || r == recordauth.Vault) && !slices.Contains(sign, r) {
+		if (r == recordauth.Gate || r == recordauth.Vault || r == recordauth.Detect) && !slices.Contains(sign, r) {
 			continue // only the gate and the signer read their records
 		}
 		if !kc.Auth.Trusts(r) {
@@ -143,6 +143,8 @@ func devRecordAuth(dir string) (recordauth.Config, error) {
 			c.Keys.Gate, c.Trust.Gate = iconfig.SecretValue(priv), []string{s.Public()}
 		case recordauth.Vault:
 			c.Keys.Signer, c.Trust.Signer = iconfig.SecretValue(priv), []string{s.Public()}
+		case recordauth.Detect:
+			c.Keys.Detect, c.Trust.Detect = iconfig.SecretValue(priv), []string{s.Public()}
 		}
 	}
 	return c, nil

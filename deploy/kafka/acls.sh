@@ -27,6 +27,7 @@ PRINCIPAL_INTEL="${PRINCIPAL_INTEL:-User:cordon-intel}"
 PRINCIPAL_GATE="${PRINCIPAL_GATE:-User:cordon-gate}"
 PRINCIPAL_LEDGER="${PRINCIPAL_LEDGER:-User:cordon-ledger}"
 PRINCIPAL_SIGNER="${PRINCIPAL_SIGNER:-User:cordon-signer}"
+PRINCIPAL_DETECT="${PRINCIPAL_DETECT:-User:cordon-detect}"
 CLICKHOUSE_GROUP="${CLICKHOUSE_GROUP:-cordon-clickhouse}"
 LEDGER_GROUP="${LEDGER_GROUP:-cordon-ledger}"
 
@@ -35,34 +36,42 @@ allow "$PRINCIPAL_WATCHER" --operation Write --operation Describe --topic cordon
 allow "$PRINCIPAL_WATCHER" --operation Read --operation Describe --topic cordon.blocks
 allow "$PRINCIPAL_LOADER" --operation Read --operation Describe --topic cordon.blocks
 allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.blocks
+allow "$PRINCIPAL_DETECT" --operation Read --operation Describe --topic cordon.blocks
 allow "$PRINCIPAL_WATCHER" --operation Write --operation Describe --topic cordon.transactions
 allow "$PRINCIPAL_LOADER" --operation Read --operation Describe --topic cordon.transactions
 allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.transactions
+allow "$PRINCIPAL_DETECT" --operation Read --operation Describe --topic cordon.transactions
 allow "$PRINCIPAL_WATCHER" --operation Write --operation Describe --topic cordon.transfers
 allow "$PRINCIPAL_LOADER" --operation Read --operation Describe --topic cordon.transfers
 allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.transfers
+allow "$PRINCIPAL_DETECT" --operation Read --operation Describe --topic cordon.transfers
 allow "$PRINCIPAL_WATCHER" --operation Write --operation Describe --topic cordon.outputs
 allow "$PRINCIPAL_LOADER" --operation Read --operation Describe --topic cordon.outputs
 allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.outputs
+allow "$PRINCIPAL_DETECT" --operation Read --operation Describe --topic cordon.outputs
 allow "$PRINCIPAL_WATCHER" --operation Write --operation Describe --topic cordon.spends
 allow "$PRINCIPAL_LOADER" --operation Read --operation Describe --topic cordon.spends
 allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.spends
+allow "$PRINCIPAL_DETECT" --operation Read --operation Describe --topic cordon.spends
 allow "$PRINCIPAL_WATCHER" --operation Write --operation Describe --topic cordon.alerts
 allow "$PRINCIPAL_LOADER" --operation Write --operation Describe --topic cordon.alerts
 allow "$PRINCIPAL_CREDIT" --operation Write --operation Describe --topic cordon.alerts
 allow "$PRINCIPAL_API" --operation Write --operation Describe --topic cordon.alerts
 allow "$PRINCIPAL_GATE" --operation Write --operation Describe --topic cordon.alerts
 allow "$PRINCIPAL_SIGNER" --operation Write --operation Describe --topic cordon.alerts
+allow "$PRINCIPAL_DETECT" --operation Write --operation Describe --topic cordon.alerts
 allow "$PRINCIPAL_LOADER" --operation Read --operation Describe --topic cordon.alerts
 allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --topic cordon.intel
 allow "$PRINCIPAL_INTEL" --operation Read --operation Describe --topic cordon.intel
 allow "$PRINCIPAL_LOADER" --operation Read --operation Describe --topic cordon.intel
 allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.intel
 allow "$PRINCIPAL_API" --operation Read --operation Describe --topic cordon.intel
+allow "$PRINCIPAL_DETECT" --operation Read --operation Describe --topic cordon.intel
 allow "$PRINCIPAL_API" --operation Write --operation Describe --topic cordon.addresses
 allow "$PRINCIPAL_LOADER" --operation Read --operation Describe --topic cordon.addresses
 allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.addresses
 allow "$PRINCIPAL_API" --operation Read --operation Describe --topic cordon.addresses
+allow "$PRINCIPAL_DETECT" --operation Read --operation Describe --topic cordon.addresses
 allow "$PRINCIPAL_CREDIT" --operation Write --operation Describe --topic cordon.deposits
 allow "$PRINCIPAL_CREDIT" --operation Read --operation Describe --topic cordon.deposits
 allow "$PRINCIPAL_API" --operation Read --operation Describe --topic cordon.deposits
@@ -91,6 +100,9 @@ allow "$PRINCIPAL_SIGNER" --operation Write --operation Describe --topic cordon.
 allow "$PRINCIPAL_SIGNER" --operation Read --operation Describe --topic cordon.signer-state
 allow "$PRINCIPAL_SIGNER" --operation Write --operation Describe --topic cordon.sign-results
 allow "$PRINCIPAL_GATE" --operation Read --operation Describe --topic cordon.sign-results
+allow "$PRINCIPAL_DETECT" --operation Write --operation Describe --topic cordon.detect-state
+allow "$PRINCIPAL_DETECT" --operation Read --operation Describe --topic cordon.detect-state
+allow "$PRINCIPAL_DETECT" --operation Read --operation Describe --topic cordon.detect-state-leader
 allow "$PRINCIPAL_GATE" --operation Read --operation Describe --topic cordon.withdrawals-leader
 
 # Consumer groups: the ClickHouse loader and its copy of the indicators,
@@ -99,6 +111,7 @@ allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP"
 allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP-intel-by-feed"
 allow "$PRINCIPAL_CREDIT" --operation Read --group cordon-credit-leader
 allow "$PRINCIPAL_GATE" --operation Read --group cordon-gate-leader
+allow "$PRINCIPAL_DETECT" --operation Read --group cordon-detect-leader
 allow "$PRINCIPAL_LEDGER" --operation Read --group "$LEDGER_GROUP"
 
 # Transactional writers: crediting, the intel importer, the gate, partner sharing and the signer (franz-go's
@@ -108,6 +121,7 @@ allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --transactional-
 allow "$PRINCIPAL_GATE" --operation Write --operation Describe --transactional-id cordon-gate
 allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --transactional-id cordon-sharing
 allow "$PRINCIPAL_SIGNER" --operation Write --operation Describe --transactional-id cordon-signer
+allow "$PRINCIPAL_DETECT" --operation Write --operation Describe --transactional-id cordon-detect
 allow "$PRINCIPAL_CREDIT" --operation IdempotentWrite --cluster
 allow "$PRINCIPAL_INTEL" --operation IdempotentWrite --cluster
 allow "$PRINCIPAL_GATE" --operation IdempotentWrite --cluster

@@ -36,4 +36,6 @@ create cordon.sharing 1 compact
 create cordon.sign-requests 3 delete 2592000000
 create cordon.signer-state 3 compact
 create cordon.sign-results 3 compact
+create cordon.detect-state 3 compact
+create cordon.detect-state-leader 1 delete -1
 create cordon.withdrawals-leader 1 delete -1

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/detect/rules"
+	"github.com/cordonhq/cordon/detect/rules/rulestest"
 	"github.com/cordonhq/cordon/internal/chain"
 )
 
@@ -35,63 +36,6 @@ const (
 	// lookalike shares friend's first and last four hex characters.
 	lookalike = "0x7777ffffffffffffffffffffffffffffffff8888"
 )
-
-// chainOf builds blocks of one Ethereum stream.
-type chainOf struct {
-	height uint64
-	time   int64
-	parent string
-	seq    uint64
-}
-
-type xfer struct {
-	from, to, amount, asset, sender string
-	fee                             string
-}
-
-func (c *chainOf) block(fork string, xs ...xfer) chain.Update {
-	c.height++
-	c.time += 12
-	c.seq++
-	h := chain.Header{Chain: chain.ETH, Network: "devnet", Height: c.height, Hash: fmt.Sprintf("0xb%d%s", c.height, fork), ParentHash: c.parent, Time: c.time}
-	c.parent = h.Hash
-	b := &chain.Block{Header: h}
-	for i, x := range xs {
-		tx := fmt.Sprintf("0xt%d_%d%s", c.height, i, fork)
-		sender := x.sender
-		if sender == "" {
-			sender = x.from
-		}
-		t := chain.Transaction{Chain: chain.ETH, Network: "devnet", Hash: tx, Index: uint32(i), From: sender, To: x.to, BlockHash: h.Hash, BlockHeight: h.Height}
-		if x.fee != "" {
-			f, _ := chain.ParseAmount(x.fee)
-			t.Fee = &f
-		}
-		b.Transactions = append(b.Transactions, t)
-		amt, err := chain.ParseAmount(x.amount)
-		if err != nil {
-			panic(err)
-		}
-		asset, std := chain.AssetNative, chain.StandardNative
-		var li *uint32
-		if x.asset != "" {
-			asset, std = x.asset, chain.StandardERC20
-			v := uint32(i)
-			li = &v
-		}
-		b.Transfers = append(b.Transfers, chain.Transfer{Chain: chain.ETH, Network: "devnet", Asset: asset, Standard: std, TxHash: tx,
-			TxIndex: uint32(i), LogIndex: li, From: x.from, To: x.to, Amount: amt, BlockHeight: h.Height, BlockHash: h.Hash, BlockTime: h.Time})
-	}
-	return chain.Update{Event: chain.BlockEvent{V: 1, Type: chain.BlockAdded, Seq: c.seq, Header: h}, Block: b}
-}
-
-func (c *chainOf) remove(u chain.Update) chain.Update {
-	c.seq++
-	c.height--
-	c.parent = u.Block.ParentHash
-	c.time -= 12
-	return chain.Update{Event: chain.BlockEvent{V: 1, Type: chain.BlockRemoved, Seq: c.seq, Header: u.Block.Header}}
-}
 
 func newEngine(t testing.TB, cfg rules.Config) *rules.Engine {
 	t.Helper()
@@ -122,12 +66,12 @@ func TestLargeOutflowAgainstBaseline(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEngine(t, rules.Config{Velocity: rules.VelocityConfig{DrainShare: -1}})
-			c := &chainOf{}
-			require.Empty(t, e.Apply(c.block("", xfer{from: friend, to: hot, amount: "100" + eth})))
+			c := &rulestest.Stream{}
+			require.Empty(t, e.Apply(c.Block("", rulestest.Xfer{From: friend, To: hot, Amount: "100" + eth})))
 			for range 10 {
-				require.Empty(t, e.Apply(c.block("", xfer{from: hot, to: friend, amount: eth})))
+				require.Empty(t, e.Apply(c.Block("", rulestest.Xfer{From: hot, To: friend, Amount: eth})))
 			}
-			got := e.Apply(c.block("", xfer{from: hot, to: friend, amount: tc.amount}))
+			got := e.Apply(c.Block("", rulestest.Xfer{From: hot, To: friend, Amount: tc.amount}))
 			if !tc.fires {
 				require.Empty(t, got)
 				return
@@ -145,15 +89,15 @@ func TestLargeOutflowAgainstBaseline(t *testing.T) {
 
 func TestLargeOutflowNeedsSamples(t *testing.T) {
 	e := newEngine(t, rules.Config{Velocity: rules.VelocityConfig{DrainShare: -1}})
-	c := &chainOf{}
+	c := &rulestest.Stream{}
 	for range 9 {
-		require.Empty(t, e.Apply(c.block("", xfer{from: hot, to: friend, amount: eth})))
+		require.Empty(t, e.Apply(c.Block("", rulestest.Xfer{From: hot, To: friend, Amount: eth})))
 	}
-	require.Empty(t, e.Apply(c.block("", xfer{from: hot, to: friend, amount: "50" + eth})), "nine samples are not a baseline")
+	require.Empty(t, e.Apply(c.Block("", rulestest.Xfer{From: hot, To: friend, Amount: "50" + eth})), "nine samples are not a baseline")
 	// The absolute threshold needs none.
 	e = newEngine(t, rules.Config{Outflow: rules.OutflowConfig{Large: rules.Amounts{"eth/native": "10" + eth}}, Velocity: rules.VelocityConfig{DrainShare: -1}})
-	require.Empty(t, e.Apply(c.block("", xfer{from: cold, to: friend, amount: "9" + eth})))
-	require.Equal(t, []string{rules.RuleOutflowLarge}, types(e.Apply(c.block("", xfer{from: cold, to: friend, amount: "10" + eth}))))
+	require.Empty(t, e.Apply(c.Block("", rulestest.Xfer{From: cold, To: friend, Amount: "9" + eth})))
+	require.Equal(t, []string{rules.RuleOutflowLarge}, types(e.Apply(c.Block("", rulestest.Xfer{From: cold, To: friend, Amount: "10" + eth}))))
 }
 
 func TestDrain(t *testing.T) {
@@ -168,10 +112,10 @@ func TestDrain(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEngine(t, rules.Config{})
-			c := &chainOf{}
-			require.Empty(t, e.Apply(c.block("", xfer{from: friend, to: hot, amount: "100"})))
+			c := &rulestest.Stream{}
+			require.Empty(t, e.Apply(c.Block("", rulestest.Xfer{From: friend, To: hot, Amount: "100"})))
 			for i, v := range tc.out {
-				got := e.Apply(c.block("", xfer{from: hot, to: thief + "x", amount: v}))
+				got := e.Apply(c.Block("", rulestest.Xfer{From: hot, To: thief + "x", Amount: v}))
 				if i == tc.fires {
 					require.Equal(t, []string{rules.RuleDrain}, types(got), "block %d", i)
 					require.Equal(t, "critical", got[0].Severity)
@@ -186,32 +130,32 @@ func TestDrain(t *testing.T) {
 func TestVelocity(t *testing.T) {
 	cfg := rules.Config{Velocity: rules.VelocityConfig{Window: time.Minute, MaxCount: 3, MaxValue: rules.Amounts{"eth/native": "100"}, DrainShare: -1}}
 	e := newEngine(t, cfg)
-	c := &chainOf{}
+	c := &rulestest.Stream{}
 	// Three outflows within a minute are allowed, the fourth alerts once.
 	for range 3 {
-		require.Empty(t, e.Apply(c.block("", xfer{from: hot, to: friend, amount: "10"})))
+		require.Empty(t, e.Apply(c.Block("", rulestest.Xfer{From: hot, To: friend, Amount: "10"})))
 	}
-	require.Equal(t, []string{rules.RuleVelocityCount}, types(e.Apply(c.block("", xfer{from: hot, to: friend, amount: "10"}))))
-	require.Empty(t, e.Apply(c.block("", xfer{from: hot, to: friend, amount: "10"})), "one alert per crossing")
+	require.Equal(t, []string{rules.RuleVelocityCount}, types(e.Apply(c.Block("", rulestest.Xfer{From: hot, To: friend, Amount: "10"}))))
+	require.Empty(t, e.Apply(c.Block("", rulestest.Xfer{From: hot, To: friend, Amount: "10"})), "one alert per crossing")
 	// Value: 50 within the window so far (blocks are 12 s apart); 50 more is exactly 100, allowed; one more crosses.
-	require.Empty(t, e.Apply(c.block("", xfer{from: hot, to: friend, amount: "10"})))
+	require.Empty(t, e.Apply(c.Block("", rulestest.Xfer{From: hot, To: friend, Amount: "10"})))
 	e = newEngine(t, cfg)
-	c = &chainOf{}
-	require.Empty(t, e.Apply(c.block("", xfer{from: hot, to: friend, amount: "60"})))
-	require.Empty(t, e.Apply(c.block("", xfer{from: hot, to: friend, amount: "40"})))
-	require.Equal(t, []string{rules.RuleVelocityValue}, types(e.Apply(c.block("", xfer{from: hot, to: friend, amount: "1"}))))
+	c = &rulestest.Stream{}
+	require.Empty(t, e.Apply(c.Block("", rulestest.Xfer{From: hot, To: friend, Amount: "60"})))
+	require.Empty(t, e.Apply(c.Block("", rulestest.Xfer{From: hot, To: friend, Amount: "40"})))
+	require.Equal(t, []string{rules.RuleVelocityValue}, types(e.Apply(c.Block("", rulestest.Xfer{From: hot, To: friend, Amount: "1"}))))
 	// Outside the window, the count starts again.
 	for range 6 {
-		c.time += 60
+		c.Time += 60
 	}
-	require.Empty(t, e.Apply(c.block("", xfer{from: hot, to: friend, amount: "1"})))
+	require.Empty(t, e.Apply(c.Block("", rulestest.Xfer{From: hot, To: friend, Amount: "1"})))
 }
 
 func TestFlaggedContact(t *testing.T) {
 	e := newEngine(t, rules.Config{Velocity: rules.VelocityConfig{DrainShare: -1}})
-	c := &chainOf{}
-	got := e.Apply(c.block("", xfer{from: hot, to: thief, amount: "5"}, xfer{from: thief, to: deposit, amount: "7"},
-		xfer{from: friend, to: deposit, amount: "7"}, xfer{from: thief, to: friend, amount: "1"}))
+	c := &rulestest.Stream{}
+	got := e.Apply(c.Block("", rulestest.Xfer{From: hot, To: thief, Amount: "5"}, rulestest.Xfer{From: thief, To: deposit, Amount: "7"},
+		rulestest.Xfer{From: friend, To: deposit, Amount: "7"}, rulestest.Xfer{From: thief, To: friend, Amount: "1"}))
 	require.Equal(t, []string{rules.RuleFlaggedContact, rules.RuleFlaggedContact}, types(got))
 	require.Equal(t, "critical", got[0].Severity)
 	require.Equal(t, []string{hot, thief}, got[0].Addresses)
@@ -220,25 +164,25 @@ func TestFlaggedContact(t *testing.T) {
 	require.Equal(t, "ind-"+thief, got[0].Details["hit0_indicator"])
 	// Below the confidence asked for: nothing.
 	e = newEngine(t, rules.Config{Flagged: rules.FlaggedConfig{MinConfidence: 95}})
-	require.Empty(t, e.Apply(c.block("", xfer{from: hot, to: thief, amount: "5"})))
+	require.Empty(t, e.Apply(c.Block("", rulestest.Xfer{From: hot, To: thief, Amount: "5"})))
 }
 
 func TestPoisoning(t *testing.T) {
 	cfg := rules.Config{Poisoning: rules.PoisoningConfig{Dust: rules.Amounts{"eth/0xtoken": "1000"}}, Velocity: rules.VelocityConfig{DrainShare: -1}}
 	e := newEngine(t, cfg)
-	c := &chainOf{}
-	require.Empty(t, e.Apply(c.block("", xfer{from: hot, to: friend, amount: "5" + eth})))
+	c := &rulestest.Stream{}
+	require.Empty(t, e.Apply(c.Block("", rulestest.Xfer{From: hot, To: friend, Amount: "5" + eth})))
 	// Dust of a token to a deposit address, and a zero-value transferFrom
 	// "from" our hot wallet sent by someone else, to a lookalike of its
 	// counterparty.
-	got := e.Apply(c.block("", xfer{from: lookalike, to: deposit, amount: "1000", asset: "0xtoken"},
-		xfer{from: hot, to: lookalike, amount: "0", asset: "0xtoken", sender: lookalike}))
+	got := e.Apply(c.Block("", rulestest.Xfer{From: lookalike, To: deposit, Amount: "1000", Asset: "0xtoken"},
+		rulestest.Xfer{From: hot, To: lookalike, Amount: "0", Asset: "0xtoken", Sender: lookalike}))
 	require.Equal(t, []string{rules.RulePoisoningDust, rules.RulePoisoningDust, rules.RulePoisoningLookalik}, types(got))
 	// Near misses: just over dust, and a payment to the real counterparty.
-	require.Empty(t, e.Apply(c.block("", xfer{from: thief + "1", to: deposit, amount: "1001", asset: "0xtoken"},
-		xfer{from: hot, to: friend, amount: "1" + eth})))
+	require.Empty(t, e.Apply(c.Block("", rulestest.Xfer{From: thief + "1", To: deposit, Amount: "1001", Asset: "0xtoken"},
+		rulestest.Xfer{From: hot, To: friend, Amount: "1" + eth})))
 	// The hot wallet paying the lookalike itself: the poisoning worked.
-	got = e.Apply(c.block("", xfer{from: hot, to: lookalike, amount: "2" + eth}))
+	got = e.Apply(c.Block("", rulestest.Xfer{From: hot, To: lookalike, Amount: "2" + eth}))
 	require.Equal(t, []string{rules.RulePaidLookalike}, types(got))
 	require.Equal(t, "critical", got[0].Severity)
 	require.Equal(t, friend, got[0].Details["looks_like"])
@@ -259,9 +203,9 @@ func TestCustomRule(t *testing.T) {
 		{Name: "any-to-thief", When: `flagged(to) && kind(from) == ""`, All: true},
 	}}
 	e := newEngine(t, cfg)
-	c := &chainOf{}
-	got := e.Apply(c.block("", xfer{from: cold, to: friend, amount: "2000000000000000000"}, xfer{from: cold, to: friend, amount: "1999999999999999999"},
-		xfer{from: friend, to: thief, amount: "1"}))
+	c := &rulestest.Stream{}
+	got := e.Apply(c.Block("", rulestest.Xfer{From: cold, To: friend, Amount: "2000000000000000000"}, rulestest.Xfer{From: cold, To: friend, Amount: "1999999999999999999"},
+		rulestest.Xfer{From: friend, To: thief, Amount: "1"}))
 	require.Equal(t, []string{"custom:cold-to-unflagged-new", "custom:any-to-thief"}, types(got))
 	require.Equal(t, "cold wallet sent 2000000000000000000 to "+friend, got[0].Message)
 	require.Equal(t, rules.TypeCustom, got[1].Type)
@@ -290,15 +234,15 @@ func TestCustomRuleValidation(t *testing.T) {
 
 func TestReorgRetractsAndUndoes(t *testing.T) {
 	e := newEngine(t, rules.Config{})
-	c := &chainOf{}
-	require.Empty(t, e.Apply(c.block("", xfer{from: friend, to: hot, amount: "100"})))
+	c := &rulestest.Stream{}
+	require.Empty(t, e.Apply(c.Block("", rulestest.Xfer{From: friend, To: hot, Amount: "100"})))
 	before := e.Balance(chain.ETH, "devnet", hot, chain.AssetNative)
 	// A drain to the thief in a block that is then removed.
-	b := c.block("a", xfer{from: hot, to: thief, amount: "90", fee: "1"})
+	b := c.Block("a", rulestest.Xfer{From: hot, To: thief, Amount: "90", Fee: "1"})
 	raised := e.Apply(b)
 	require.Equal(t, []string{rules.RuleFlaggedContact, rules.RuleDrain}, types(raised))
 	require.Equal(t, "9", e.Balance(chain.ETH, "devnet", hot, chain.AssetNative).String())
-	retracted := e.Apply(c.remove(b))
+	retracted := e.Apply(c.Remove(b))
 	require.Len(t, retracted, 2)
 	for i, a := range retracted {
 		require.True(t, a.Retracted)
@@ -308,11 +252,11 @@ func TestReorgRetractsAndUndoes(t *testing.T) {
 	// The other branch: a smaller outflow is no drain (the removed one's
 	// outflow is no longer in the window), and the first branch coming
 	// back raises the same ids again.
-	b2 := c.block("b", xfer{from: hot, to: friend, amount: "40"})
+	b2 := c.Block("b", rulestest.Xfer{From: hot, To: friend, Amount: "40"})
 	require.Empty(t, e.Apply(b2))
-	e.Apply(c.remove(b2))
-	c2 := &chainOf{height: b.Block.Height - 1, time: b.Block.Time - 12, parent: b.Block.ParentHash, seq: c.seq}
-	again := e.Apply(c2.block("a", xfer{from: hot, to: thief, amount: "90", fee: "1"}))
+	e.Apply(c.Remove(b2))
+	c2 := &rulestest.Stream{Height: b.Block.Height - 1, Time: b.Block.Time - 12, Parent: b.Block.ParentHash, Seq: c.Seq}
+	again := e.Apply(c2.Block("a", rulestest.Xfer{From: hot, To: thief, Amount: "90", Fee: "1"}))
 	require.Equal(t, ids(raised), ids(again))
 }
 
@@ -329,7 +273,7 @@ func ids(as []chain.Alert) []string {
 func TestStateRoundTrip(t *testing.T) {
 	cfg := rules.Config{Velocity: rules.VelocityConfig{MaxCount: 4}}
 	a := newEngine(t, cfg)
-	c := &chainOf{}
+	c := &rulestest.Stream{}
 	saved := map[string][]byte{}
 	save := func() {
 		for _, r := range a.TakeState() {
@@ -341,9 +285,9 @@ func TestStateRoundTrip(t *testing.T) {
 		}
 	}
 	var ups []chain.Update
-	ups = append(ups, c.block("", xfer{from: friend, to: hot, amount: "1000"}))
+	ups = append(ups, c.Block("", rulestest.Xfer{From: friend, To: hot, Amount: "1000"}))
 	for i := range 12 {
-		ups = append(ups, c.block("", xfer{from: hot, to: friend, amount: fmt.Sprint(10 + i)}))
+		ups = append(ups, c.Block("", rulestest.Xfer{From: hot, To: friend, Amount: fmt.Sprint(10 + i)}))
 	}
 	for _, u := range ups {
 		a.Apply(u)
@@ -352,9 +296,9 @@ func TestStateRoundTrip(t *testing.T) {
 	b := newEngine(t, cfg)
 	require.NoError(t, b.Restore(saved))
 	var rest []chain.Update
-	rest = append(rest, c.block("", xfer{from: hot, to: friend, amount: "500"}))
-	rest = append(rest, c.remove(rest[0]))
-	rest = append(rest, c.block("z", xfer{from: hot, to: lookalike, amount: "1"}))
+	rest = append(rest, c.Block("", rulestest.Xfer{From: hot, To: friend, Amount: "500"}))
+	rest = append(rest, c.Remove(rest[0]))
+	rest = append(rest, c.Block("z", rulestest.Xfer{From: hot, To: lookalike, Amount: "1"}))
 	for _, u := range rest {
 		x, y := a.Apply(u), b.Apply(u)
 		require.Equal(t, ids(x), ids(y))
@@ -362,6 +306,6 @@ func TestStateRoundTrip(t *testing.T) {
 		jy, _ := json.Marshal(y)
 		require.JSONEq(t, string(jx), string(jy))
 	}
-	require.NotEmpty(t, ids(b.Apply(c.block("", xfer{from: hot, to: thief, amount: "1"}))))
+	require.NotEmpty(t, ids(b.Apply(c.Block("", rulestest.Xfer{From: hot, To: thief, Amount: "1"}))))
 	require.Zero(t, new(big.Int).Cmp(big.NewInt(0)))
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/cordonhq/cordon/detect/rules"
+	"github.com/cordonhq/cordon/detect/rules/rulestest"
 )
 
 // FuzzCustomRule: the loader of operators' CEL rules takes any text
@@ -24,7 +25,7 @@ func FuzzCustomRule(f *testing.F) {
 		if err != nil {
 			t.Fatalf("validated but not built: %v", err)
 		}
-		c := &chainOf{}
-		e.Apply(c.block("", xfer{from: hot, to: thief, amount: "12345"}, xfer{from: thief, to: friend, amount: "0", asset: "0xt"}))
+		c := &rulestest.Stream{}
+		e.Apply(c.Block("", rulestest.Xfer{From: hot, To: thief, Amount: "12345"}, rulestest.Xfer{From: thief, To: friend, Amount: "0", Asset: "0xt"}))
 	})
 }

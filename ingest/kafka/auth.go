@@ -44,6 +44,8 @@ func (t Topics) Signer(topic string) recordauth.Role {
 		return recordauth.Gate
 	case t.SignerState, t.SignResults:
 		return recordauth.Vault
+	case t.DetectState:
+		return recordauth.Detect
 	}
 	return ""
 }

@@ -57,6 +57,10 @@ type Topics struct {
 	SignRequests string `yaml:"sign_requests"`
 	SignerState  string `yaml:"signer_state"`
 	SignResults  string `yaml:"sign_results"`
+	// DetectState is detection's own compacted state: its wallets'
+	// history, the recent blocks' undo log, its read positions
+	// (detect/live).
+	DetectState string `yaml:"detect_state"`
 }
 
 // DefaultTopics are the default topic names.
@@ -66,7 +70,8 @@ func DefaultTopics() Topics {
 		Addresses: "cordon.addresses", Deposits: "cordon.deposits", Decisions: "cordon.deposit-decisions",
 		CreditState: "cordon.credit-state", Withdrawals: "cordon.withdrawals", GateState: "cordon.gate-state", Audit: "cordon.audit",
 		Prices: "cordon.prices", Sharing: "cordon.sharing",
-		SignRequests: "cordon.sign-requests", SignerState: "cordon.signer-state", SignResults: "cordon.sign-results"}
+		SignRequests: "cordon.sign-requests", SignerState: "cordon.signer-state", SignResults: "cordon.sign-results",
+		DetectState: "cordon.detect-state"}
 }
 
 // Fill gives every unnamed topic its default name.
@@ -82,6 +87,7 @@ func (t *Topics) Fill() {
 		{&t.Withdrawals, def.Withdrawals}, {&t.GateState, def.GateState},
 		{&t.Audit, def.Audit}, {&t.Prices, def.Prices}, {&t.Sharing, def.Sharing},
 		{&t.SignRequests, def.SignRequests}, {&t.SignerState, def.SignerState}, {&t.SignResults, def.SignResults},
+		{&t.DetectState, def.DetectState},
 	} {
 		if *f.name == "" {
 			*f.name = f.def

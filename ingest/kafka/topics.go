@@ -53,6 +53,7 @@ const (
 	PrincipalGate    = "gate"
 	PrincipalLedger  = "ledger"
 	PrincipalSigner  = "signer"
+	PrincipalDetect  = "detect"
 )
 
 // The consumer groups and transactional ids cordon uses (acls.sh grants
@@ -78,10 +79,14 @@ const (
 	// TxSigner is the signer's transactional id: one signer instance
 	// signs, and a new one fences the old.
 	TxSigner = "cordon-signer"
+	// TxDetect is detection's transactional id, GroupDetectLeader its
+	// leader election.
+	TxDetect          = "cordon-detect"
+	GroupDetectLeader = "cordon-detect-leader"
 )
 
 // Principals are every principal, in the order acls.sh lists them.
-var Principals = []string{PrincipalWatcher, PrincipalLoader, PrincipalCredit, PrincipalAPI, PrincipalIntel, PrincipalGate, PrincipalLedger, PrincipalSigner}
+var Principals = []string{PrincipalWatcher, PrincipalLoader, PrincipalCredit, PrincipalAPI, PrincipalIntel, PrincipalGate, PrincipalLedger, PrincipalSigner, PrincipalDetect}
 
 const (
 	day  = int64(24 * time.Hour / time.Millisecond)
@@ -92,16 +97,16 @@ const (
 func (t Topics) Specs() []TopicSpec {
 	t.Fill()
 	return []TopicSpec{
-		{Name: t.Blocks, Key: "blocks", Partitions: 6, RetentionMs: -1, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalWatcher, PrincipalLoader, PrincipalCredit},
+		{Name: t.Blocks, Key: "blocks", Partitions: 6, RetentionMs: -1, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalWatcher, PrincipalLoader, PrincipalCredit, PrincipalDetect},
 			Doc: "block events (block_added / block_removed), one partition per chain stream; read back on every start"},
-		{Name: t.Transactions, Key: "transactions", Partitions: 12, RetentionMs: 30 * day, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalLoader, PrincipalCredit}, Doc: "part records of a block's transactions"},
-		{Name: t.Transfers, Key: "transfers", Partitions: 12, RetentionMs: 30 * day, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalLoader, PrincipalCredit}, Doc: "parts of a block's normalized transfers"},
-		{Name: t.Outputs, Key: "outputs", Partitions: 12, RetentionMs: 30 * day, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalLoader, PrincipalCredit}, Doc: "parts of a block's Bitcoin outputs"},
-		{Name: t.Spends, Key: "spends", Partitions: 12, RetentionMs: 30 * day, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalLoader, PrincipalCredit}, Doc: "parts of a block's Bitcoin spends"},
-		{Name: t.Alerts, Key: "alerts", Partitions: 3, RetentionMs: year, Writers: []string{PrincipalWatcher, PrincipalLoader, PrincipalCredit, PrincipalAPI, PrincipalGate, PrincipalSigner}, Readers: []string{PrincipalLoader}, Doc: "alerts, keyed by alert id"},
+		{Name: t.Transactions, Key: "transactions", Partitions: 12, RetentionMs: 30 * day, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalLoader, PrincipalCredit, PrincipalDetect}, Doc: "part records of a block's transactions"},
+		{Name: t.Transfers, Key: "transfers", Partitions: 12, RetentionMs: 30 * day, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalLoader, PrincipalCredit, PrincipalDetect}, Doc: "parts of a block's normalized transfers"},
+		{Name: t.Outputs, Key: "outputs", Partitions: 12, RetentionMs: 30 * day, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalLoader, PrincipalCredit, PrincipalDetect}, Doc: "parts of a block's Bitcoin outputs"},
+		{Name: t.Spends, Key: "spends", Partitions: 12, RetentionMs: 30 * day, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalLoader, PrincipalCredit, PrincipalDetect}, Doc: "parts of a block's Bitcoin spends"},
+		{Name: t.Alerts, Key: "alerts", Partitions: 3, RetentionMs: year, Writers: []string{PrincipalWatcher, PrincipalLoader, PrincipalCredit, PrincipalAPI, PrincipalGate, PrincipalSigner, PrincipalDetect}, Readers: []string{PrincipalLoader}, Doc: "alerts, keyed by alert id"},
 		{Name: t.Intel, Key: "intel", Partitions: 3, Compact: true, Transactional: true, Writers: []string{PrincipalIntel},
-			Readers: []string{PrincipalIntel, PrincipalLoader, PrincipalCredit, PrincipalAPI}, Doc: "indicators, keyed by feed/indicator id (imports, and partners' indicators through sharing)"},
-		{Name: t.Addresses, Key: "addresses", Partitions: 3, Compact: true, Writers: []string{PrincipalAPI}, Readers: []string{PrincipalLoader, PrincipalCredit, PrincipalAPI}, Doc: "the address registry, keyed by chain/network/address"},
+			Readers: []string{PrincipalIntel, PrincipalLoader, PrincipalCredit, PrincipalAPI, PrincipalDetect}, Doc: "indicators, keyed by feed/indicator id (imports, and partners' indicators through sharing)"},
+		{Name: t.Addresses, Key: "addresses", Partitions: 3, Compact: true, Writers: []string{PrincipalAPI}, Readers: []string{PrincipalLoader, PrincipalCredit, PrincipalAPI, PrincipalDetect}, Doc: "the address registry, keyed by chain/network/address"},
 		{Name: t.Deposits, Key: "deposits", Partitions: 6, Compact: true, Transactional: true, Writers: []string{PrincipalCredit}, Readers: []string{PrincipalCredit, PrincipalAPI, PrincipalIntel, PrincipalLedger},
 			Doc: "deposit events (credited, held, reverted, ...), keyed by deposit id: the exchange's ledger reads it"},
 		{Name: t.Decisions, Key: "decisions", Partitions: 3, RetentionMs: -1, Writers: []string{PrincipalAPI}, Readers: []string{PrincipalCredit}, Doc: "operators' decisions on held deposits (an audit log)"},
@@ -125,6 +130,10 @@ func (t Topics) Specs() []TopicSpec {
 			Doc: "the signer's own state: every request it decided (signing before any plugin is asked, then signed with the transaction), its breaker's trips, its read positions"},
 		{Name: t.SignResults, Key: "sign_results", Partitions: 3, Compact: true, Transactional: true, Writers: []string{PrincipalSigner}, Readers: []string{PrincipalGate},
 			Doc: "the signer's answers, keyed by request id: the signed transaction, or why it was refused"},
+		{Name: t.DetectState, Key: "detect_state", Partitions: 3, Compact: true, Transactional: true, Writers: []string{PrincipalDetect}, Readers: []string{PrincipalDetect},
+			Doc: "detection's own state: its wallets' recent history, the recent blocks' undo log and its read positions (docs/detect.md)"},
+		{Name: t.DetectLeader(), Key: "", Partitions: 1, Fixed: true, RetentionMs: -1, Writers: []string{}, Readers: []string{PrincipalDetect},
+			Doc: "no records: the consumer group member holding its one partition runs detection"},
 		{Name: t.GateLeader(), Key: "", Partitions: 1, Fixed: true, RetentionMs: -1, Writers: []string{}, Readers: []string{PrincipalGate},
 			Doc: "no records: the consumer group member holding its one partition runs the withdrawal gate"},
 	}
@@ -354,6 +363,7 @@ allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP"
 allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP` + GroupIndicatorCopySuffix + `"
 allow "$PRINCIPAL_CREDIT" --operation Read --group ` + GroupCreditLeader + `
 allow "$PRINCIPAL_GATE" --operation Read --group ` + GroupGateLeader + `
+allow "$PRINCIPAL_DETECT" --operation Read --group ` + GroupDetectLeader + `
 allow "$PRINCIPAL_LEDGER" --operation Read --group "$LEDGER_GROUP"
 
 # Transactional writers: crediting, the intel importer, the gate, partner sharing and the signer (franz-go's
@@ -363,6 +373,7 @@ allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --transactional-
 allow "$PRINCIPAL_GATE" --operation Write --operation Describe --transactional-id ` + TxGate + `
 allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --transactional-id ` + TxSharing + `
 allow "$PRINCIPAL_SIGNER" --operation Write --operation Describe --transactional-id ` + TxSigner + `
+allow "$PRINCIPAL_DETECT" --operation Write --operation Describe --transactional-id ` + TxDetect + `
 allow "$PRINCIPAL_CREDIT" --operation IdempotentWrite --cluster
 allow "$PRINCIPAL_INTEL" --operation IdempotentWrite --cluster
 allow "$PRINCIPAL_GATE" --operation IdempotentWrite --cluster
@@ -372,3 +383,10 @@ allow "$PRINCIPAL_SIGNER" --operation IdempotentWrite --cluster
 }
 
 func principalVar(p string) string { return "PRINCIPAL_" + strings.ToUpper(p) }
+
+// DetectLeader is the one-partition topic whose holder runs detection
+// (named after its state topic).
+func (t Topics) DetectLeader() string {
+	t.Fill()
+	return t.DetectState + "-leader"
+}

@@ -57,10 +57,12 @@ const (
 	// Vault (the second risk layer: cordon signer, signer/vault) writes
 	// its own state and the signing results.
 	Vault Role = "signer"
+	// Detect (detection, detect/live) writes its own state.
+	Detect Role = "detect"
 )
 
 // Roles are the signing roles, in a fixed order.
-var Roles = []Role{API, Credit, Intel, Gate, Vault}
+var Roles = []Role{API, Credit, Intel, Gate, Vault, Detect}
 
 // Header is the record header carrying the signature.
 const Header = "cordon-sig"
@@ -328,6 +330,7 @@ type Keys struct {
 	Intel  config.Secret `yaml:"intel"`
 	Gate   config.Secret `yaml:"gate"`
 	Signer config.Secret `yaml:"signer"`
+	Detect config.Secret `yaml:"detect"`
 }
 
 // Trust are public keys by role (base64).
@@ -337,6 +340,7 @@ type Trust struct {
 	Intel  []string `yaml:"intel"`
 	Gate   []string `yaml:"gate"`
 	Signer []string `yaml:"signer"`
+	Detect []string `yaml:"detect"`
 }
 
 func (k *Keys) of(r Role) config.Secret {
@@ -349,6 +353,8 @@ func (k *Keys) of(r Role) config.Secret {
 		return k.Gate
 	case Vault:
 		return k.Signer
+	case Detect:
+		return k.Detect
 	}
 	return k.Intel
 }
@@ -363,6 +369,8 @@ func (t *Trust) of(r Role) []string {
 		return t.Gate
 	case Vault:
 		return t.Signer
+	case Detect:
+		return t.Detect
 	}
 	return t.Intel
 }

@@ -1,0 +1,385 @@
+package live
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cordonhq/cordon/detect/rules"
+	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/internal/chain"
+)
+
+// Config is detection's config section (key `detect`).
+type Config struct {
+	// Enabled runs detection in the instances whose roles name it
+	// (role detect).
+	Rules rules.Config `yaml:"rules"`
+}
+
+// Validate names every bad key under prefix.
+func (c Config) Validate(prefix string) error { return c.Rules.Validate(prefix + ".rules") }
+
+// ServiceConfig is what a Service runs with.
+type ServiceConfig struct {
+	Kafka    kafka.Config
+	Rules    rules.Config
+	Registry rules.Registry
+	Screener rules.Screener
+	// TransactionalID defaults to kafka.TxDetect.
+	TransactionalID string
+	Log             *slog.Logger
+	Metrics         *Metrics
+	// Committed is called after each commit with the alerts it wrote
+	// (new ones and retractions), in order.
+	Committed func([]chain.Alert)
+}
+
+// checkpointKey is the key of the checkpoint record in the state topic.
+const checkpointKey = "checkpoint"
+
+// markerKey is the key of the restore markers in the state topic.
+const markerKey = "restore-marker"
+
+// checkpoint is how far a committed round got.
+type checkpoint struct {
+	// Offsets are where to read on, by "topic/partition".
+	Offsets map[string]int64 `json:"offsets"`
+	// Next is the next block event seq to apply by stream, Tips the
+	// stream tips.
+	Next map[string]uint64 `json:"next"`
+	Tips map[string]uint64 `json:"tips"`
+	// Applied are the hashes of the blocks applied last: their parts,
+	// read again after a restart, are dropped.
+	Applied []string `json:"applied"`
+}
+
+const maxApplied = 4096
+
+// Service runs the rules on the block stream.
+type Service struct {
+	cfg     ServiceConfig
+	e       *rules.Engine
+	cp      checkpoint
+	asm     *kafka.Assembler
+	applied map[string]bool
+	alerts  []chain.Alert
+	last    time.Time
+
+	mu    sync.Mutex
+	stats Stats
+}
+
+// Stats are what detection did since the start.
+type Stats struct {
+	Blocks    int
+	Alerts    int
+	Retracted int
+	Wallets   int
+	// BySeverity counts the alerts raised (not retractions).
+	BySeverity map[string]int
+}
+
+// NewService returns a service; its rules must have passed Validate.
+func NewService(cfg ServiceConfig) (*Service, error) {
+	cfg.Kafka.Topics.Fill()
+	if cfg.TransactionalID == "" {
+		cfg.TransactionalID = kafka.TxDetect
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if _, err := rules.New(cfg.Rules, cfg.Registry, cfg.Screener); err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, stats: Stats{BySeverity: map[string]int{}}}, nil
+}
+
+// Stats returns a copy of the counters.
+func (s *Service) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.BySeverity = map[string]int{}
+	for k, v := range s.stats.BySeverity {
+		st.BySeverity[k] = v
+	}
+	return st
+}
+
+// Run detects until ctx ends or Kafka fails (another instance fenced this
+// one: restart it, and it goes on from the last commit).
+func (s *Service) Run(ctx context.Context) error {
+	err := s.run(ctx)
+	if ctx.Err() != nil {
+		return nil //nolint:nilerr // stopped: the open round is aborted and redone by the next run
+	}
+	return err
+}
+
+func (s *Service) run(ctx context.Context) error {
+	tp := s.cfg.Kafka.Topics
+	inputs := []string{tp.Blocks, tp.Transactions, tp.Transfers, tp.Outputs, tp.Spends}
+	if err := kafka.Ensure(ctx, s.cfg.Kafka, append([]string{tp.DetectState, tp.Alerts}, inputs...)...); err != nil {
+		return fmt.Errorf("detect: %w", err)
+	}
+	out, err := kafka.NewTxWriter(s.cfg.Kafka, s.cfg.TransactionalID, tp.DetectState, 0)
+	if err != nil {
+		return fmt.Errorf("detect: %w", err)
+	}
+	defer out.Close()
+	if err := s.restore(ctx, out); err != nil {
+		return err
+	}
+	parts, err := kafka.Partitions(ctx, s.cfg.Kafka, inputs...)
+	if err != nil {
+		return fmt.Errorf("detect: %w", err)
+	}
+	start := map[string]map[int32]int64{}
+	for t, ps := range parts {
+		start[t] = map[int32]int64{}
+		for _, p := range ps {
+			start[t][p] = -1
+			if v, ok := s.cp.Offsets[kafka.Position(t, int(p))]; ok {
+				start[t][p] = v
+			}
+		}
+	}
+	in, err := kafka.NewReader(s.cfg.Kafka, start)
+	if err != nil {
+		return fmt.Errorf("detect: %w", err)
+	}
+	defer in.Close()
+	for {
+		recs, err := in.Poll(ctx, time.Second)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("detect: %w", err)
+		}
+		for _, r := range recs {
+			if err := s.asm.Add(r, func(st string) (uint64, bool) { n, ok := s.cp.Next[st]; return n, ok }); err != nil {
+				s.cfg.Log.Warn("detect: an unreadable block record: skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+			}
+		}
+		blocks := s.apply()
+		for _, h := range s.asm.GC(10 * time.Minute) {
+			s.cfg.Log.Warn("detect: dropping the parts of a block no event named", "block_hash", h)
+		}
+		state := s.e.TakeState()
+		if blocks == 0 && len(s.alerts) == 0 && len(state) == 0 && (!s.moved() || time.Since(s.last) < time.Second) {
+			continue
+		}
+		if err := s.commit(ctx, out, state, blocks); err != nil {
+			return err
+		}
+	}
+}
+
+// restore fences (aborting what an earlier instance left open and
+// marking where the committed state ends) and reads the state topic to
+// that mark.
+func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
+	e, err := rules.New(s.cfg.Rules, s.cfg.Registry, s.cfg.Screener)
+	if err != nil {
+		return err
+	}
+	s.e, s.alerts = e, nil
+	s.cp = checkpoint{Offsets: map[string]int64{}, Next: map[string]uint64{}, Tips: map[string]uint64{}}
+	s.asm = kafka.NewAssembler(s.cfg.Kafka.Topics, func(hash string) bool { return s.applied[hash] })
+	s.asm.Transactions = true
+	fence, err := out.Fence(ctx, s.cfg.Kafka.Topics.DetectState, markerKey, typeHeader(markerKey))
+	if err != nil {
+		return fmt.Errorf("detect: %w", err)
+	}
+	began := time.Now()
+	state := map[string][]byte{}
+	records := 0
+	var bad error
+	err = kafka.ReadToFence(ctx, s.cfg.Kafka, s.cfg.Kafka.Topics.DetectState, fence, func(r *kafka.Record) {
+		records++
+		switch k := string(r.Key); k {
+		case markerKey:
+		case checkpointKey:
+			var cp checkpoint
+			if err := json.Unmarshal(r.Value, &cp); err != nil {
+				bad = fmt.Errorf("detect: the checkpoint at %d/%d: %w", r.Partition, r.Offset, err)
+				return
+			}
+			for _, m := range []*map[string]uint64{&cp.Next, &cp.Tips} {
+				if *m == nil {
+					*m = map[string]uint64{}
+				}
+			}
+			if cp.Offsets == nil {
+				cp.Offsets = map[string]int64{}
+			}
+			s.cp = cp
+		default:
+			if r.Value == nil {
+				delete(state, k)
+			} else {
+				state[k] = r.Value
+			}
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("detect: restore: %w", err)
+	}
+	if bad != nil {
+		// Signed by detection and unreadable: starting from nothing would
+		// raise every alert of the retained stream again.
+		return bad
+	}
+	if err := s.e.Restore(state); err != nil {
+		return err
+	}
+	s.asm.Restore(s.cp.Offsets)
+	s.applied = map[string]bool{}
+	for _, h := range s.cp.Applied {
+		s.applied[h] = true
+	}
+	s.cfg.Log.Info("detect: restored", "topic", s.cfg.Kafka.Topics.DetectState, "records", records, "wallets", s.e.Wallets(),
+		"took", time.Since(began))
+	s.cfg.Metrics.restored(time.Since(began))
+	s.mu.Lock()
+	s.stats.Wallets = s.e.Wallets()
+	s.mu.Unlock()
+	return nil
+}
+
+// apply runs the queued events that can run, in seq order per stream,
+// and returns how many it applied.
+func (s *Service) apply() int {
+	n := 0
+	for _, st := range s.asm.Streams() {
+		next, ok := s.cp.Next[st]
+		if !ok {
+			if next, ok = s.asm.First(st); !ok {
+				continue
+			}
+		}
+		for {
+			if ev, ok := s.asm.Peek(st, next); ok && ev.Type == chain.BlockAdded {
+				if tip, known := s.cp.Tips[st]; known && ev.Height != tip+1 {
+					// The watcher removes blocks down to the fork before it
+					// adds any: a block that does not follow the tip is a
+					// forged or replayed record.
+					s.cfg.Log.Error("detect: a block record that does not follow the stream's tip: skipped", "stream", st, "seq", ev.Seq,
+						"height", ev.Height, "tip", tip, "block_hash", ev.Hash)
+					s.alerts = append(s.alerts, chain.Alert{V: chain.SchemaVersion,
+						ID:   fmt.Sprintf("detect_block_out_of_order/%s/%d/%s", ev.Stream(), ev.Seq, ev.Hash),
+						Type: "detect_block_out_of_order", Severity: rules.SeverityCritical, Chain: ev.Chain, Network: ev.Network,
+						Time:    time.Unix(ev.Time, 0).UTC(),
+						Message: "a block record on the stream does not follow its tip (a forged or replayed record); detection skipped it",
+						Height:  ev.Height, BlockHash: ev.Hash, Details: map[string]string{"seq": strconv.FormatUint(ev.Seq, 10)}})
+					s.asm.Done(st, next)
+					next++
+					s.cp.Next[st] = next
+					continue
+				}
+			}
+			ev, blk, ok := s.asm.Ready(st, next)
+			if !ok {
+				break
+			}
+			s.alerts = append(s.alerts, s.e.Apply(chain.Update{Event: ev, Block: blk})...)
+			if ev.Type == chain.BlockRemoved {
+				s.cp.Tips[st] = ev.Height - min(ev.Height, 1)
+				if s.applied[ev.Hash] {
+					delete(s.applied, ev.Hash)
+					s.cp.Applied = slices.DeleteFunc(s.cp.Applied, func(h string) bool { return h == ev.Hash })
+				}
+			} else {
+				s.cp.Tips[st] = ev.Height
+				s.applied[ev.Hash] = true
+				s.cp.Applied = append(s.cp.Applied, ev.Hash)
+				if len(s.cp.Applied) > maxApplied {
+					delete(s.applied, s.cp.Applied[0])
+					s.cp.Applied = s.cp.Applied[1:]
+				}
+				s.cfg.Metrics.block(ev.Chain)
+			}
+			s.asm.Done(st, next)
+			next++
+			s.cp.Next[st] = next
+			n++
+		}
+	}
+	return n
+}
+
+func (s *Service) moved() bool {
+	for k, v := range s.asm.Resume() {
+		if s.cp.Offsets[k] != v {
+			return true
+		}
+	}
+	return false
+}
+
+// commit writes a round's alerts, the changed state and the checkpoint
+// in one transaction.
+func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, state []rules.Record, blocks int) error {
+	began := time.Now()
+	s.cp.Offsets = s.asm.Resume()
+	recs := make([]kafka.Record, 0, len(s.alerts)+len(state)+1)
+	for i := range s.alerts {
+		v, err := json.Marshal(&s.alerts[i])
+		if err != nil {
+			return fmt.Errorf("detect: %w", err)
+		}
+		recs = append(recs, kafka.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(s.alerts[i].ID), Value: v, Headers: alertHeaders})
+	}
+	for _, r := range state {
+		recs = append(recs, kafka.Record{Key: []byte(r.Key), Value: r.Value, Headers: typeHeader("state")})
+	}
+	cp, err := json.Marshal(&s.cp)
+	if err != nil {
+		return fmt.Errorf("detect: %w", err)
+	}
+	recs = append(recs, kafka.Record{Key: []byte(checkpointKey), Value: cp, Headers: typeHeader(checkpointKey)})
+	if err := out.Commit(ctx, recs); err != nil {
+		return fmt.Errorf("detect: commit the round: %w", err)
+	}
+	alerts := s.alerts
+	s.alerts, s.last = nil, time.Now()
+	s.cfg.Metrics.committed(alerts, time.Since(began), s.e.CustomErrors)
+	s.mu.Lock()
+	s.stats.Blocks += blocks
+	s.stats.Wallets = s.e.Wallets()
+	for _, a := range alerts {
+		if a.Retracted {
+			s.stats.Retracted++
+		} else {
+			s.stats.Alerts++
+			s.stats.BySeverity[a.Severity]++
+		}
+	}
+	s.mu.Unlock()
+	for _, a := range alerts {
+		lvl := slog.LevelWarn
+		if a.Retracted {
+			lvl = slog.LevelInfo
+		}
+		s.cfg.Log.Log(ctx, lvl, "detect: "+a.Message, "alert", a.ID, "rule", a.Rule, "severity", a.Severity, "retracted", a.Retracted,
+			"chain", a.Chain, "height", a.Height, "block_hash", a.BlockHash, "tx", a.TxHash)
+	}
+	if s.cfg.Committed != nil && len(alerts) > 0 {
+		s.cfg.Committed(alerts)
+	}
+	return nil
+}
+
+var alertHeaders = append(typeHeader("alert"),
+	kafka.Header{Key: kafka.HeaderSchema, Value: []byte(fmt.Sprintf("cordon.alert.v%d", chain.SchemaVersion))})
+
+func typeHeader(t string) []kafka.Header {
+	return []kafka.Header{{Key: kafka.HeaderType, Value: []byte(t)}}
+}
