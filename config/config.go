@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cordonhq/cordon/credit"
+	"github.com/cordonhq/cordon/detect/live"
 	"github.com/cordonhq/cordon/detect/retrohunt"
 	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/ingest/kafka"
@@ -69,6 +70,9 @@ type Config struct {
 	// broadcasts and follows them (role gate; off without wallets;
 	// docs/signing.md).
 	Dispatch dispatch.Config `yaml:"dispatch"`
+	// Detect is detection (role detect): the rules on the block stream
+	// and their thresholds, the operators' own rules (docs/detect.md).
+	Detect live.Config `yaml:"detect"`
 }
 
 // The roles an instance can run.
@@ -79,6 +83,7 @@ const (
 	RoleAPI     = "api"     // the HTTP API and the deposits view (api.listen)
 	RoleGate    = "gate"    // the withdrawal gate, on the API's listener (gate)
 	RoleShare   = "share"   // partner sharing: the TAXII server and the partners' sync (sharing)
+	RoleDetect  = "detect"  // detection: the rules on the block stream (detect)
 )
 
 // AllRoles are the default roles: every role but the gate, which runs
@@ -86,7 +91,7 @@ const (
 var AllRoles = []string{RoleWatcher, RoleLoader, RoleCredit, RoleAPI}
 
 // KnownRoles are every role an instance may run.
-var KnownRoles = []string{RoleWatcher, RoleLoader, RoleCredit, RoleAPI, RoleGate, RoleShare}
+var KnownRoles = []string{RoleWatcher, RoleLoader, RoleCredit, RoleAPI, RoleGate, RoleShare, RoleDetect}
 
 // Runs tells whether the instance runs role.
 func (c *Config) Runs(role string) bool { return slices.Contains(c.Roles, role) }
@@ -314,6 +319,7 @@ func (c *Config) Validate() error {
 		c.Sharing.Validate(&problems, "sharing")
 	}
 	c.Credit.Validate(&problems, "credit")
+	c.Detect.Validate(&problems, "detect")
 	for i, pol := range c.Credit.Policies {
 		if pol.Quorum == 0 {
 			continue

@@ -13,17 +13,17 @@ import (
 	"github.com/cordonhq/cordon/detect/rules"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
+	iconfig "github.com/cordonhq/cordon/internal/config"
 )
 
-// Config is detection's config section (key `detect`).
+// Config is detection's config section (key `detect`); detection runs in
+// the instances whose roles name it (role detect).
 type Config struct {
-	// Enabled runs detection in the instances whose roles name it
-	// (role detect).
 	Rules rules.Config `yaml:"rules"`
 }
 
-// Validate names every bad key under prefix.
-func (c Config) Validate(prefix string) error { return c.Rules.Validate(prefix + ".rules") }
+// Validate adds every bad key under prefix to p.
+func (c Config) Validate(p *iconfig.Problems, prefix string) { c.Rules.Check(p, prefix+".rules") }
 
 // ServiceConfig is what a Service runs with.
 type ServiceConfig struct {

@@ -557,7 +557,7 @@ func assetName(a string) string {
 }
 
 func describe(hs []chain.Hit) string {
-	var parts []string
+	parts := make([]string, 0, len(hs))
 	for _, h := range hs {
 		parts = append(parts, fmt.Sprintf("%s by %s", h.Category, h.Source))
 	}

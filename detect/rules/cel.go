@@ -181,7 +181,7 @@ func (r *blockRun) customs(f transferFacts) {
 
 // expand replaces {name} in s by the variable's value.
 func expand(s string, vars map[string]any) string {
-	var pairs []string
+	pairs := make([]string, 0, 2*len(vars))
 	for k, v := range vars {
 		pairs = append(pairs, "{"+k+"}", fmt.Sprint(v))
 	}

@@ -1,13 +1,13 @@
 package rules
 
 import (
-	"errors"
 	"fmt"
 	"math/big"
 	"strings"
 	"time"
 
 	"github.com/cordonhq/cordon/internal/chain"
+	iconfig "github.com/cordonhq/cordon/internal/config"
 )
 
 // Severities of alerts, lowest first.
@@ -163,11 +163,15 @@ func (c *Config) Defaults() {
 // Validate names every bad key under prefix (custom rules are compiled
 // too).
 func (c Config) Validate(prefix string) error {
+	var p iconfig.Problems
+	c.Check(&p, prefix)
+	return p.Err()
+}
+
+// Check adds every bad key under prefix to p.
+func (c Config) Check(p *iconfig.Problems, prefix string) {
 	c.Defaults()
-	var errs []error
-	bad := func(key, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("%s.%s: %s", prefix, key, fmt.Sprintf(format, a...)))
-	}
+	bad := func(key, format string, a ...any) { p.Add(prefix+"."+key, format, a...) }
 	amounts := func(key string, m Amounts) {
 		for k, v := range m {
 			if _, err := parseAsset(k); err != nil {
@@ -221,7 +225,6 @@ func (c Config) Validate(prefix string) error {
 			bad(key+".when", "%v", err)
 		}
 	}
-	return errors.Join(errs...)
 }
 
 func validName(s string) error {
@@ -229,7 +232,8 @@ func validName(s string) error {
 		return fmt.Errorf("%q: want 1 to 64 characters", s)
 	}
 	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-'
+		if !ok {
 			return fmt.Errorf("%q: want lowercase letters, digits, _ and -", s)
 		}
 	}

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -342,10 +341,6 @@ func (e *Engine) Balance(c chain.Chain, network, addr, asset string) *big.Int {
 		return new(big.Int)
 	}
 	return new(big.Int).Set(w.Balances[asset])
-}
-
-func sortAlerts(as []chain.Alert) {
-	slices.SortStableFunc(as, func(a, b chain.Alert) int { return cmp.Compare(a.ID, b.ID) })
 }
 
 func u32(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
