@@ -271,6 +271,7 @@ func (c *Config) Fill() error {
 	for i := range c.Chains.BTC {
 		c.Chains.BTC[i].fill()
 	}
+	c.Detect.Notify.Fill()
 	if err := iconfig.ResolveSecrets(c); err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/intel"
+	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/internal/retry"
 )
 
@@ -107,6 +108,12 @@ func (l *chLoader) run(ctx context.Context) error {
 			})
 	})
 	g.Go(func() error {
+		return retry.Forever(gctx, restartPolicy, l.log, "alerts: copying the alerts topic into clickhouse stopped",
+			func(ctx context.Context) error {
+				return copyAlerts(ctx, kc, store, c.GroupID+kafka.GroupAlertCopySuffix, l.log)
+			})
+	})
+	g.Go(func() error {
 		defer stop()
 		err := loader.Run(gctx)
 		if errors.Is(err, context.Canceled) {
@@ -133,6 +140,29 @@ func copyIndicators(ctx context.Context, it *intel.Topic, store *clickhouse.Stor
 	return it.Consume(ctx, group, func(batch []intel.Indicator) error {
 		if err := store.InsertIndicators(ctx, indicatorRows(batch)); err != nil {
 			log.Warn("indicators: insert into clickhouse failed; retrying", "err", err)
+			return err
+		}
+		return nil
+	})
+}
+
+// copyAlerts copies the alerts topic into ClickHouse until ctx ends or
+// the copy fails. The topic is read committed: detection's rounds that
+// were aborted (a crash, a fenced leader) are not copied. A record that
+// is not an alert keyed by its id is skipped with a warning.
+func copyAlerts(ctx context.Context, kc kafka.Config, store *clickhouse.Store, group string, log *slog.Logger) error {
+	return kafka.ConsumeGroup(ctx, kc, kc.Topics.Alerts, group, func(recs []*kafka.Record) error {
+		rows := make([]clickhouse.AlertRow, 0, len(recs))
+		for _, r := range recs {
+			var a chain.Alert
+			if err := json.Unmarshal(r.Value, &a); err != nil || a.ID == "" || string(r.Key) != a.ID {
+				log.Warn("alerts: skipped a record that is not an alert keyed by its id", "partition", r.Partition, "offset", r.Offset, "err", err)
+				continue
+			}
+			rows = append(rows, clickhouse.AlertRow{Alert: a, Version: uint64(r.Offset) + 1})
+		}
+		if err := store.InsertAlerts(ctx, rows); err != nil {
+			log.Warn("alerts: insert into clickhouse failed; retrying", "err", err)
 			return err
 		}
 		return nil

@@ -164,6 +164,7 @@ func cmdDev(ctx context.Context, args []string) error {
 	cfg.API.Listen = *apiAddr
 	cfg.API.Operators = []config.Operator{{Name: devOperator, Token: iconfig.SecretValue(opToken)}}
 	cfg.Intel.RetroHunt.Interval = 5 * time.Second
+	devDetect(&cfg)
 	if cfg.RecordAuth, err = devRecordAuth(*dataDir); err != nil {
 		return fmt.Errorf("dev record keys: %w", err)
 	}
@@ -329,6 +330,9 @@ func showStatus(ctx context.Context, w io.Writer, sys *system, tr *devnet.Traffi
 			fmt.Fprintf(w, "%s %-14s pending %d  credited %d  held %d  released %d  rejected %d  dropped %d  reverted %d  dust %d\n",
 				time.Now().Format("15:04:05"), "deposits", c["pending"], c["credited"], c["held"], c["released"], c["rejected"], c["dropped"],
 				c["reverted"], c["dust"])
+		}
+		if sys.detect != nil {
+			fmt.Fprintf(w, "%s %-14s %s\n", time.Now().Format("15:04:05"), "detect", detectStatus(sys.detect.svc.Load()))
 		}
 		if sys.gate != nil {
 			c := sys.gate.svc.Counts()

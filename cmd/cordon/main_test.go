@@ -174,6 +174,59 @@ func TestDevEndToEnd(t *testing.T) {
 	checkDevDeposits(t, ctx, dir, ep)
 	checkDevWithdrawals(t, ctx, dir, ep)
 	checkDevSigning(t, ctx, ep)
+	checkDevDetect(t, ctx, ep)
+}
+
+// checkDevDetect: detection runs in cordon dev and its rules raise alerts
+// in cordon.alerts with the chain facts: the dev feed's flagged addresses
+// trade with our deposit addresses, and the hot wallet's third-tier
+// withdrawals stand out against its baseline.
+func checkDevDetect(t testing.TB, ctx context.Context, ep endpoints) {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		byRule := map[string]chain.Alert{}
+		err := kafka.ReadLog(ctx, kafka.Config{Brokers: strings.Split(ep.Kafka, ",")}, ep.Topics["alerts"], kafka.LogOptions{ClientID: "e2e-detect"},
+			func(r *kafka.Record) error {
+				var a chain.Alert
+				if json.Unmarshal(r.Value, &a) == nil && strings.HasPrefix(a.ID, "detect/") {
+					require.Equal(t, a.ID, string(r.Key))
+					byRule[a.Rule] = a
+				}
+				return nil
+			})
+		require.NoError(t, err)
+		fc, ok1 := byRule["flagged_contact"]
+		_, ok2 := byRule["outflow_large"]
+		if ok1 && ok2 {
+			require.Equal(t, chain.ETH, fc.Chain)
+			require.NotEmpty(t, fc.TxHash)
+			require.NotEmpty(t, fc.BlockHash)
+			require.Positive(t, fc.Height)
+			require.Len(t, fc.Addresses, 2)
+			require.Equal(t, "high", fc.Severity)
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "detection raised no flagged_contact and outflow_large alerts: %v", slices.Collect(maps.Keys(byRule)))
+		time.Sleep(time.Second)
+	}
+	// The loader copies them into ClickHouse (read by clickhouse-client).
+	client, err := exec.LookPath("clickhouse-client")
+	require.NoError(t, err)
+	_, port, err := net.SplitHostPort(ep.ClickHouse)
+	require.NoError(t, err)
+	for {
+		out, err := exec.Command(client, "--host", "127.0.0.1", "--port", port, "-d", "cordon", "-q",
+			`SELECT count() FROM active_alerts WHERE rule = 'flagged_contact' AND length(addresses) = 2 AND tx_hash != ''`).CombinedOutput()
+		require.NoError(t, err, string(out))
+		if n := strings.TrimSpace(string(out)); n != "0" {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "no flagged_contact alert in ClickHouse's active_alerts")
+		time.Sleep(time.Second)
+	}
+	_, metrics := httpGet(t, "http://"+ep.HTTP+"/metrics")
+	require.Contains(t, metrics, `cordon_detect_blocks_total{chain="eth"}`)
+	require.Contains(t, metrics, `cordon_detect_alerts_total{rule="flagged_contact",severity="high"}`)
 }
 
 // checkDevSigning: approved withdrawals are signed, broadcast and

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cordonhq/cordon/config"
 	"github.com/cordonhq/cordon/credit"
+	"github.com/cordonhq/cordon/detect/live"
 	"github.com/cordonhq/cordon/ingest/clickhouse"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
@@ -192,6 +193,7 @@ type system struct {
 	indicators *indicatorStore
 	addresses  *addressRegistry
 	credit     *crediting
+	detect     *detecting   // nil without the detect role
 	api        *apiServer   // nil without api.listen
 	gate       *gating      // nil without the gate role
 	sharing    *sharingSvc  // nil without the share role
@@ -216,6 +218,9 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 	if cfg.Runs(config.RoleShare) {
 		signs = append(signs, recordauth.Intel)
 	}
+	if cfg.Runs(config.RoleDetect) {
+		signs = append(signs, recordauth.Detect)
+	}
 	if err := requireAuth(cfg.Kafka, "cordon run (roles "+strings.Join(cfg.Roles, ", ")+")", signs...); err != nil {
 		return nil, err
 	}
@@ -234,7 +239,7 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 	kc := cfg.Kafka
 	ilog := log.With("component", "intel")
 	s := &system{srv: srv, p: p}
-	if !cfg.Runs(config.RoleCredit) && !cfg.Runs(config.RoleAPI) {
+	if !cfg.Runs(config.RoleCredit) && !cfg.Runs(config.RoleAPI) && !cfg.Runs(config.RoleDetect) {
 		return s, nil // a watcher or loader reads no indicators and no registry
 	}
 	if s.indicators, err = newIndicatorStore(kc, p.kafkaReady, reg, ilog); err != nil {
@@ -253,6 +258,11 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 		s.credit = &crediting{cfg: cfg, indicators: s.indicators.store, registry: s.addresses.store, metrics: credit.NewMetrics(reg),
 			nodes: p.nodes(), ready: p.kafkaReady, log: log.With("component", "credit")}
 		s.components = append(s.components, s.credit)
+	}
+	if cfg.Runs(config.RoleDetect) {
+		s.detect = &detecting{cfg: cfg, indicators: s.indicators.store, registry: s.addresses.store, metrics: live.NewMetrics(reg),
+			ready: p.kafkaReady, log: log.With("component", "detect")}
+		s.components = append(s.components, s.detect)
 	}
 	if cfg.API.Listen != "" && cfg.Runs(config.RoleAPI) {
 		view := &depositsView{view: credit.NewView(kc), ready: p.kafkaReady, log: ilog}

@@ -61,6 +61,9 @@ allow "$PRINCIPAL_GATE" --operation Write --operation Describe --topic cordon.al
 allow "$PRINCIPAL_SIGNER" --operation Write --operation Describe --topic cordon.alerts
 allow "$PRINCIPAL_DETECT" --operation Write --operation Describe --topic cordon.alerts
 allow "$PRINCIPAL_LOADER" --operation Read --operation Describe --topic cordon.alerts
+allow "$PRINCIPAL_DETECT" --operation Read --operation Describe --topic cordon.alerts
+allow "$PRINCIPAL_DETECT" --operation Write --operation Describe --topic cordon.notify-dead-letters
+allow "$PRINCIPAL_DETECT" --operation Read --operation Describe --topic cordon.notify-dead-letters
 allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --topic cordon.intel
 allow "$PRINCIPAL_INTEL" --operation Read --operation Describe --topic cordon.intel
 allow "$PRINCIPAL_LOADER" --operation Read --operation Describe --topic cordon.intel
@@ -105,13 +108,15 @@ allow "$PRINCIPAL_DETECT" --operation Read --operation Describe --topic cordon.d
 allow "$PRINCIPAL_DETECT" --operation Read --operation Describe --topic cordon.detect-state-leader
 allow "$PRINCIPAL_GATE" --operation Read --operation Describe --topic cordon.withdrawals-leader
 
-# Consumer groups: the ClickHouse loader and its copy of the indicators,
+# Consumer groups: the ClickHouse loader and its copies of the indicators and alerts,
 # crediting's leader election, the ledger.
 allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP"
 allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP-intel-by-feed"
+allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP-alerts"
 allow "$PRINCIPAL_CREDIT" --operation Read --group cordon-credit-leader
 allow "$PRINCIPAL_GATE" --operation Read --group cordon-gate-leader
 allow "$PRINCIPAL_DETECT" --operation Read --group cordon-detect-leader
+allow "$PRINCIPAL_DETECT" --operation Read --resource-pattern-type prefixed --group cordon-notify-
 allow "$PRINCIPAL_LEDGER" --operation Read --group "$LEDGER_GROUP"
 
 # Transactional writers: crediting, the intel importer, the gate, partner sharing and the signer (franz-go's

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cordonhq/cordon/detect/notify"
 	"github.com/cordonhq/cordon/detect/rules"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/internal/chain"
@@ -20,10 +21,15 @@ import (
 // the instances whose roles name it (role detect).
 type Config struct {
 	Rules rules.Config `yaml:"rules"`
+	// Notify is where the alerts go (webhooks, silences).
+	Notify notify.Config `yaml:"notify"`
 }
 
 // Validate adds every bad key under prefix to p.
-func (c Config) Validate(p *iconfig.Problems, prefix string) { c.Rules.Check(p, prefix+".rules") }
+func (c Config) Validate(p *iconfig.Problems, prefix string) {
+	c.Rules.Check(p, prefix+".rules")
+	c.Notify.Validate(p, prefix+".notify")
+}
 
 // ServiceConfig is what a Service runs with.
 type ServiceConfig struct {

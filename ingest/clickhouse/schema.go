@@ -165,6 +165,24 @@ var Schema = []Migration{{
 		// copy reads the topic again under a new consumer group.
 		`ALTER TABLE indicators DELETE WHERE position(id, '/') = 0`,
 	},
+}, {
+	Version: 7,
+	Name:    "alerts from the cordon.alerts topic",
+	Stmts: []string{
+		// One row per alert id, its newest record winning (version: the
+		// record's offset): a retraction replaces the alert it withdraws.
+		// details is the alert's details as a JSON object (read them with
+		// visitParamExtractString); addresses the addresses it names.
+		`CREATE TABLE IF NOT EXISTS alerts (
+			id String, type String, rule String, severity String, chain String, network String, time DateTime,
+			message String, details String, retracted UInt8, height UInt64, block_hash String, tx_hash String,
+			addresses Array(String), asset String, amount String, version UInt64
+		) ENGINE = ReplacingMergeTree(version) ORDER BY id`,
+		// The alerts that stand: the newest record of each id, not retracted.
+		`CREATE VIEW IF NOT EXISTS active_alerts AS
+			SELECT id, type, rule, severity, chain, network, time, message, details, height, block_hash, tx_hash, addresses, asset, amount
+			FROM alerts FINAL WHERE retracted = 0`,
+	},
 }}
 
 const (

@@ -61,6 +61,9 @@ type Topics struct {
 	// history, the recent blocks' undo log, its read positions
 	// (detect/live).
 	DetectState string `yaml:"detect_state"`
+	// NotifyDead holds the alert deliveries that failed their last
+	// attempt (keyed by webhook/delivery; detect/notify).
+	NotifyDead string `yaml:"notify_dead"`
 }
 
 // DefaultTopics are the default topic names.
@@ -71,7 +74,7 @@ func DefaultTopics() Topics {
 		CreditState: "cordon.credit-state", Withdrawals: "cordon.withdrawals", GateState: "cordon.gate-state", Audit: "cordon.audit",
 		Prices: "cordon.prices", Sharing: "cordon.sharing",
 		SignRequests: "cordon.sign-requests", SignerState: "cordon.signer-state", SignResults: "cordon.sign-results",
-		DetectState: "cordon.detect-state"}
+		DetectState: "cordon.detect-state", NotifyDead: "cordon.notify-dead-letters"}
 }
 
 // Fill gives every unnamed topic its default name.
@@ -87,7 +90,7 @@ func (t *Topics) Fill() {
 		{&t.Withdrawals, def.Withdrawals}, {&t.GateState, def.GateState},
 		{&t.Audit, def.Audit}, {&t.Prices, def.Prices}, {&t.Sharing, def.Sharing},
 		{&t.SignRequests, def.SignRequests}, {&t.SignerState, def.SignerState}, {&t.SignResults, def.SignResults},
-		{&t.DetectState, def.DetectState},
+		{&t.DetectState, def.DetectState}, {&t.NotifyDead, def.NotifyDead},
 	} {
 		if *f.name == "" {
 			*f.name = f.def

@@ -66,6 +66,12 @@ const (
 	// GroupIndicatorCopySuffix follows the loader's group (clickhouse.group_id)
 	// in the group of its copy of the indicators.
 	GroupIndicatorCopySuffix = "-intel-by-feed"
+	// GroupAlertCopySuffix follows it in the group of its copy of the
+	// alerts.
+	GroupAlertCopySuffix = "-alerts"
+	// GroupNotifyPrefix and a webhook's name are the consumer group that
+	// delivers the alerts to that webhook.
+	GroupNotifyPrefix = "cordon-notify-"
 	// TxCredit and TxIntelImport are the transactional ids of crediting
 	// and of the intel importer.
 	TxCredit      = "cordon-credit"
@@ -103,7 +109,9 @@ func (t Topics) Specs() []TopicSpec {
 		{Name: t.Transfers, Key: "transfers", Partitions: 12, RetentionMs: 30 * day, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalLoader, PrincipalCredit, PrincipalDetect}, Doc: "parts of a block's normalized transfers"},
 		{Name: t.Outputs, Key: "outputs", Partitions: 12, RetentionMs: 30 * day, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalLoader, PrincipalCredit, PrincipalDetect}, Doc: "parts of a block's Bitcoin outputs"},
 		{Name: t.Spends, Key: "spends", Partitions: 12, RetentionMs: 30 * day, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalLoader, PrincipalCredit, PrincipalDetect}, Doc: "parts of a block's Bitcoin spends"},
-		{Name: t.Alerts, Key: "alerts", Partitions: 3, RetentionMs: year, Writers: []string{PrincipalWatcher, PrincipalLoader, PrincipalCredit, PrincipalAPI, PrincipalGate, PrincipalSigner, PrincipalDetect}, Readers: []string{PrincipalLoader}, Doc: "alerts, keyed by alert id"},
+		{Name: t.Alerts, Key: "alerts", Partitions: 3, RetentionMs: year, Writers: []string{PrincipalWatcher, PrincipalLoader, PrincipalCredit, PrincipalAPI, PrincipalGate, PrincipalSigner, PrincipalDetect}, Readers: []string{PrincipalLoader, PrincipalDetect}, Doc: "alerts, keyed by alert id"},
+		{Name: t.NotifyDead, Key: "notify_dead", Partitions: 3, RetentionMs: year, Writers: []string{PrincipalDetect}, Readers: []string{PrincipalDetect},
+			Doc: "alert deliveries to webhooks that failed their last attempt, keyed by webhook/delivery (docs/detect.md)"},
 		{Name: t.Intel, Key: "intel", Partitions: 3, Compact: true, Transactional: true, Writers: []string{PrincipalIntel},
 			Readers: []string{PrincipalIntel, PrincipalLoader, PrincipalCredit, PrincipalAPI, PrincipalDetect}, Doc: "indicators, keyed by feed/indicator id (imports, and partners' indicators through sharing)"},
 		{Name: t.Addresses, Key: "addresses", Partitions: 3, Compact: true, Writers: []string{PrincipalAPI}, Readers: []string{PrincipalLoader, PrincipalCredit, PrincipalAPI, PrincipalDetect}, Doc: "the address registry, keyed by chain/network/address"},
@@ -357,13 +365,15 @@ allow() { # principal operation... --resource-type name
 		}
 	}
 	b.WriteString(`
-# Consumer groups: the ClickHouse loader and its copy of the indicators,
+# Consumer groups: the ClickHouse loader and its copies of the indicators and alerts,
 # crediting's leader election, the ledger.
 allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP"
 allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP` + GroupIndicatorCopySuffix + `"
+allow "$PRINCIPAL_LOADER" --operation Read --group "$CLICKHOUSE_GROUP` + GroupAlertCopySuffix + `"
 allow "$PRINCIPAL_CREDIT" --operation Read --group ` + GroupCreditLeader + `
 allow "$PRINCIPAL_GATE" --operation Read --group ` + GroupGateLeader + `
 allow "$PRINCIPAL_DETECT" --operation Read --group ` + GroupDetectLeader + `
+allow "$PRINCIPAL_DETECT" --operation Read --resource-pattern-type prefixed --group ` + GroupNotifyPrefix + `
 allow "$PRINCIPAL_LEDGER" --operation Read --group "$LEDGER_GROUP"
 
 # Transactional writers: crediting, the intel importer, the gate, partner sharing and the signer (franz-go's

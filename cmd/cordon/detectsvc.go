@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/cordonhq/cordon/config"
+	"github.com/cordonhq/cordon/detect/live"
+	"github.com/cordonhq/cordon/detect/rules"
+	"github.com/cordonhq/cordon/ingest/kafka"
+	"github.com/cordonhq/cordon/intel"
+	"github.com/cordonhq/cordon/internal/chain"
+	"github.com/cordonhq/cordon/registry"
+)
+
+// detecting runs detection's rules on the block stream while this
+// instance leads (kafka.Lead): one instance raises the alerts, the others
+// stand by and take over from its last commit.
+type detecting struct {
+	cfg        config.Config
+	indicators *intel.Store
+	registry   *registry.Store
+	metrics    *live.Metrics
+	// committed, when set, sees every committed round's alerts.
+	committed func([]chain.Alert)
+	// svc is the running service (nil while standing by).
+	svc   atomic.Pointer[live.Service]
+	ready <-chan struct{}
+	log   *slog.Logger
+}
+
+// registryKinds gives the rules the kind of a registered address (deposit,
+// hot, cold) from the address registry.
+type registryKinds struct{ idx *registry.Index }
+
+func (r registryKinds) Kind(c chain.Chain, network, addr string) (string, bool) {
+	e, ok := r.idx.Lookup(c, network, addr)
+	if !ok {
+		return "", false
+	}
+	return e.Kind, true
+}
+
+// Run runs detection once the registry and the indicator store have
+// caught up: rules evaluated on a partial registry would miss our own
+// wallets, and on a partial indicator store flagged contact.
+func (d *detecting) Run(ctx context.Context) error {
+	if !waitReady(ctx, d.ready) {
+		return nil
+	}
+	for !d.indicators.Ready() || !d.registry.Ready() {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	kc := d.cfg.Kafka
+	err := kafka.Lead(ctx, kafka.LeaderConfig{Kafka: kc, Group: kafka.GroupDetectLeader, Topic: kc.Topics.DetectLeader(),
+		Log: d.log}, func(ctx context.Context) error {
+		svc, err := live.NewService(live.ServiceConfig{Kafka: kc, Rules: d.cfg.Detect.Rules,
+			Registry: registryKinds{d.registry.Index}, Screener: d.indicators.Index, Log: d.log, Metrics: d.metrics,
+			Committed: d.committed})
+		if err != nil {
+			return err
+		}
+		d.svc.Store(svc)
+		defer d.svc.Store(nil)
+		return svc.Run(ctx)
+	})
+	if ctx.Err() != nil {
+		return nil //nolint:nilerr // stopping: the term ended because ctx did
+	}
+	return err
+}
+
+// detectStatus is detection's dev status line.
+func detectStatus(svc *live.Service) string {
+	if svc == nil {
+		return "standing by"
+	}
+	st := svc.Stats()
+	var sev strings.Builder
+	for _, s := range []string{rules.SeverityCritical, rules.SeverityHigh, rules.SeverityMedium, rules.SeverityLow} {
+		if n := st.BySeverity[s]; n > 0 {
+			fmt.Fprintf(&sev, "  %s %d", s, n)
+		}
+	}
+	return fmt.Sprintf("blocks %d  wallets %d  alerts %d%s  retracted %d", st.Blocks, st.Wallets, st.Alerts, sev.String(), st.Retracted)
+}
+
+// devDetect turns detection on in cordon dev, with an operator's rule of
+// the dev's own as an example of a custom rule: any transfer of the dev
+// token of 1,000,000 DEV or more touching a registered address.
+func devDetect(cfg *config.Config) {
+	cfg.Roles = append(cfg.Roles, config.RoleDetect)
+	cfg.Detect.Rules.Outflow.MinSamples = 5
+	cfg.Detect.Rules.Custom = append(cfg.Detect.Rules.Custom, rules.CustomRule{Name: "dev-token-whale", Severity: rules.SeverityMedium,
+		When:    `standard == "erc20" && at_least(amount_text, "1000000000000")`,
+		Summary: "{amount_text} base units of token {asset} from {from} to {to} (dev rule)"})
+}
