@@ -60,6 +60,11 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"bad duration", minimal + "      poll_interval: fast\n", "line 11: cannot unmarshal !!str `fast` into time.Duration"},
 		{"quorum above the endpoints", minimal + "      quorum: 2\n", "chains.eth[0].quorum: 2: want between 1 and the 1 configured endpoints"},
 		{"negative quorum", minimal + "      quorum: -1\n", "chains.eth[0].quorum"},
+		{"bad custom rule", minimal + "\ndetect: {rules: {custom: [{name: x, when: 'amount +'}]}}\n", "detect.rules.custom[0].when"},
+		{"custom rule not bool", minimal + "\ndetect: {rules: {custom: [{name: x, when: 'amount'}]}}\n", "detect.rules.custom[0].when"},
+		{"webhook over http", minimal + "\ndetect: {notify: {webhooks: [{name: soc, url: 'http://soc.example/h', secret: 0123456789abcdef}]}}\n", "detect.notify.webhooks[0].url"},
+		{"webhook short secret", minimal + "\ndetect: {notify: {webhooks: [{name: soc, url: 'https://soc.example/h', secret: short}]}}\n", "detect.notify.webhooks[0].secret"},
+		{"silence forever", minimal + "\ndetect: {notify: {silences: [{rule: drain, reason: x}]}}\n", "detect.notify.silences[0].until"},
 		{"receipts root without header hash", minimal + "      verify_header_hash: false\n      verify_tx_root: false\n      verify_receipts_root: true\n", "chains.eth[0].verify_receipts_root: needs verify_header_hash"},
 	}
 	for _, tc := range cases {

@@ -8,8 +8,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cordonhq/cordon/config"
 	"github.com/cordonhq/cordon/detect/live"
+	"github.com/cordonhq/cordon/detect/notify"
 	"github.com/cordonhq/cordon/detect/rules"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/intel"
@@ -76,6 +79,26 @@ func (d *detecting) Run(ctx context.Context) error {
 		return nil //nolint:nilerr // stopping: the term ended because ctx did
 	}
 	return err
+}
+
+// notifying delivers the alerts to the configured webhooks (every
+// instance of role detect: each webhook's consumer group shares the
+// alerts topic's partitions among them).
+type notifying struct {
+	svc   *notify.Service
+	ready <-chan struct{}
+}
+
+func newNotifying(cfg config.Config, dead notify.DeadLetters, reg prometheus.Registerer, ready <-chan struct{}, log *slog.Logger) *notifying {
+	return &notifying{ready: ready, svc: notify.NewService(notify.ServiceConfig{Kafka: cfg.Kafka, Notify: cfg.Detect.Notify, Dead: dead,
+		Log: log, Metrics: notify.NewMetrics(reg)})}
+}
+
+func (n *notifying) Run(ctx context.Context) error {
+	if !waitReady(ctx, n.ready) {
+		return nil
+	}
+	return n.svc.Run(ctx)
 }
 
 // detectStatus is detection's dev status line.

@@ -43,6 +43,7 @@ func cmdDev(ctx context.Context, args []string) error {
 	maxReorg := fs.Int("max-reorg", 3, "deepest generated reorg")
 	noBTC := fs.Bool("no-btc", false, "run without the Bitcoin node")
 	noCH := fs.Bool("no-clickhouse", false, "run without the local ClickHouse server and loader")
+	noDetect := fs.Bool("no-detect", false, "run without detection and its webhooks")
 	btcInterval := fs.Duration("btc-block-interval", 2*time.Second, "time between Bitcoin (simnet) blocks")
 	btcTxs := fs.Int("btc-tx-per-block", 6, "wallet transactions per Bitcoin block (each pays several addresses)")
 	btcReorgEvery := fs.Int("btc-reorg-every", 20, "make a 1-2 block Bitcoin reorg every N blocks on average (0: never)")
@@ -164,7 +165,13 @@ func cmdDev(ctx context.Context, args []string) error {
 	cfg.API.Listen = *apiAddr
 	cfg.API.Operators = []config.Operator{{Name: devOperator, Token: iconfig.SecretValue(opToken)}}
 	cfg.Intel.RetroHunt.Interval = 5 * time.Second
-	devDetect(&cfg)
+	var recv *devReceiver
+	if !*noDetect {
+		devDetect(&cfg)
+		if recv, err = devNotify(ctx, &cfg, *dataDir, log.With("component", "dev-webhooks")); err != nil {
+			return fmt.Errorf("dev webhooks: %w", err)
+		}
+	}
 	if cfg.RecordAuth, err = devRecordAuth(*dataDir); err != nil {
 		return fmt.Errorf("dev record keys: %w", err)
 	}
@@ -243,6 +250,9 @@ func cmdDev(ctx context.Context, args []string) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	sys.start(gctx, g)
+	if recv != nil {
+		g.Go(func() error { return recv.Run(gctx) })
+	}
 	var signer *signing
 	if devSign != nil {
 		// The second risk layer, as cordon signer run would: its own copy
@@ -293,7 +303,7 @@ func cmdDev(ctx context.Context, args []string) error {
 		g.Go(func() error { return dw.Run(gctx) })
 	}
 	if !*quiet {
-		g.Go(func() error { return showStatus(gctx, os.Stdout, sys, traffic, btcTraffic, devSign) })
+		g.Go(func() error { return showStatus(gctx, os.Stdout, sys, traffic, btcTraffic, devSign, recv) })
 	}
 	err = g.Wait()
 	switch {
@@ -306,7 +316,7 @@ func cmdDev(ctx context.Context, args []string) error {
 }
 
 // showStatus prints one compact line per watcher every two seconds.
-func showStatus(ctx context.Context, w io.Writer, sys *system, tr *devnet.Traffic, bt *btcTraffic, ds *devSigning) error {
+func showStatus(ctx context.Context, w io.Writer, sys *system, tr *devnet.Traffic, bt *btcTraffic, ds *devSigning, recv *devReceiver) error {
 	p := sys.p
 	const every = 2 * time.Second
 	t := time.NewTicker(every)
@@ -333,6 +343,9 @@ func showStatus(ctx context.Context, w io.Writer, sys *system, tr *devnet.Traffi
 		}
 		if sys.detect != nil {
 			fmt.Fprintf(w, "%s %-14s %s\n", time.Now().Format("15:04:05"), "detect", detectStatus(sys.detect.svc.Load()))
+			if recv != nil {
+				fmt.Fprintf(w, "%s %-14s %s\n", time.Now().Format("15:04:05"), "notify", recv.status())
+			}
 		}
 		if sys.gate != nil {
 			c := sys.gate.svc.Counts()

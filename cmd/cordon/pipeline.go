@@ -263,6 +263,9 @@ func newSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syste
 		s.detect = &detecting{cfg: cfg, indicators: s.indicators.store, registry: s.addresses.store, metrics: live.NewMetrics(reg),
 			ready: p.kafkaReady, log: log.With("component", "detect")}
 		s.components = append(s.components, s.detect)
+		if len(cfg.Detect.Notify.Webhooks) > 0 {
+			s.components = append(s.components, newNotifying(cfg, p.producer, reg, p.kafkaReady, log.With("component", "notify")))
+		}
 	}
 	if cfg.API.Listen != "" && cfg.Runs(config.RoleAPI) {
 		view := &depositsView{view: credit.NewView(kc), ready: p.kafkaReady, log: ilog}

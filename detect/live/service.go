@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/cordonhq/cordon/detect/contain"
 	"github.com/cordonhq/cordon/detect/notify"
 	"github.com/cordonhq/cordon/detect/rules"
 	"github.com/cordonhq/cordon/ingest/kafka"
@@ -23,12 +26,15 @@ type Config struct {
 	Rules rules.Config `yaml:"rules"`
 	// Notify is where the alerts go (webhooks, silences).
 	Notify notify.Config `yaml:"notify"`
+	// Contain is what alerts set off (the breaker, urgent listings).
+	Contain contain.Config `yaml:"contain"`
 }
 
 // Validate adds every bad key under prefix to p.
 func (c Config) Validate(p *iconfig.Problems, prefix string) {
 	c.Rules.Check(p, prefix+".rules")
 	c.Notify.Validate(p, prefix+".notify")
+	c.Contain.Validate(p, prefix+".contain")
 }
 
 // ServiceConfig is what a Service runs with.
@@ -44,6 +50,11 @@ type ServiceConfig struct {
 	// Committed is called after each commit with the alerts it wrote
 	// (new ones and retractions), in order.
 	Committed func([]chain.Alert)
+	// Contain, when set, carries out the containment tasks the alerts
+	// set off (its Config's actions); the tasks are committed with the
+	// alerts and their outcomes, as containment records, with a later
+	// round.
+	Contain *contain.Runner
 }
 
 // checkpointKey is the key of the checkpoint record in the state topic.
@@ -51,6 +62,9 @@ const checkpointKey = "checkpoint"
 
 // markerKey is the key of the restore markers in the state topic.
 const markerKey = "restore-marker"
+
+// taskPrefix keys the containment tasks not yet carried out.
+const taskPrefix = "task/"
 
 // checkpoint is how far a committed round got.
 type checkpoint struct {
@@ -76,6 +90,13 @@ type Service struct {
 	applied map[string]bool
 	alerts  []chain.Alert
 	last    time.Time
+
+	// tasks are the containment tasks committed and not yet done;
+	// queue hands them to the worker, outcomes brings back what it did.
+	tasks    map[string]contain.Task
+	queue    chan contain.Task
+	outcomes chan contain.Outcome
+	finished []contain.Outcome
 
 	mu    sync.Mutex
 	stats Stats
@@ -142,6 +163,15 @@ func (s *Service) run(ctx context.Context) error {
 	if err := s.restore(ctx, out); err != nil {
 		return err
 	}
+	if s.cfg.Contain != nil {
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		s.queue, s.outcomes = make(chan contain.Task, 1<<16), make(chan contain.Outcome, 1<<10)
+		go s.work(wctx)
+		for _, id := range slices.Sorted(maps.Keys(s.tasks)) {
+			s.queue <- s.tasks[id]
+		}
+	}
 	parts, err := kafka.Partitions(ctx, s.cfg.Kafka, inputs...)
 	if err != nil {
 		return fmt.Errorf("detect: %w", err)
@@ -178,8 +208,9 @@ func (s *Service) run(ctx context.Context) error {
 		for _, h := range s.asm.GC(10 * time.Minute) {
 			s.cfg.Log.Warn("detect: dropping the parts of a block no event named", "block_hash", h)
 		}
+		s.collect()
 		state := s.e.TakeState()
-		if blocks == 0 && len(s.alerts) == 0 && len(state) == 0 && (!s.moved() || time.Since(s.last) < time.Second) {
+		if blocks == 0 && len(s.alerts) == 0 && len(state) == 0 && len(s.finished) == 0 && (!s.moved() || time.Since(s.last) < time.Second) {
 			continue
 		}
 		if err := s.commit(ctx, out, state, blocks); err != nil {
@@ -196,7 +227,7 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
 	if err != nil {
 		return err
 	}
-	s.e, s.alerts = e, nil
+	s.e, s.alerts, s.tasks, s.finished = e, nil, map[string]contain.Task{}, nil
 	s.cp = checkpoint{Offsets: map[string]int64{}, Next: map[string]uint64{}, Tips: map[string]uint64{}}
 	s.asm = kafka.NewAssembler(s.cfg.Kafka.Topics, func(hash string) bool { return s.applied[hash] })
 	s.asm.Transactions = true
@@ -228,6 +259,19 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
 			}
 			s.cp = cp
 		default:
+			if strings.HasPrefix(k, taskPrefix) {
+				if r.Value == nil {
+					delete(s.tasks, k)
+					return
+				}
+				var t contain.Task
+				if err := json.Unmarshal(r.Value, &t); err != nil {
+					bad = fmt.Errorf("detect: the containment task at %d/%d: %w", r.Partition, r.Offset, err)
+					return
+				}
+				s.tasks[k] = t
+				return
+			}
 			if r.Value == nil {
 				delete(state, k)
 			} else {
@@ -252,7 +296,7 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
 		s.applied[h] = true
 	}
 	s.cfg.Log.Info("detect: restored", "topic", s.cfg.Kafka.Topics.DetectState, "records", records, "wallets", s.e.Wallets(),
-		"took", time.Since(began))
+		"containment_tasks", len(s.tasks), "took", time.Since(began))
 	s.cfg.Metrics.restored(time.Since(began))
 	s.mu.Lock()
 	s.stats.Wallets = s.e.Wallets()
@@ -335,7 +379,17 @@ func (s *Service) moved() bool {
 func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, state []rules.Record, blocks int) error {
 	began := time.Now()
 	s.cp.Offsets = s.asm.Resume()
-	recs := make([]kafka.Record, 0, len(s.alerts)+len(state)+1)
+	// What containment finished: its records join the round's alerts,
+	// its tasks leave the state.
+	finished := s.finished
+	for _, o := range finished {
+		s.alerts = append(s.alerts, contain.Record(o))
+	}
+	var planned []contain.Task
+	if s.cfg.Contain != nil {
+		planned = contain.Plan(s.cfg.Contain.Config, s.alerts)
+	}
+	recs := make([]kafka.Record, 0, len(s.alerts)+len(state)+len(planned)+len(finished)+1)
 	for i := range s.alerts {
 		v, err := json.Marshal(&s.alerts[i])
 		if err != nil {
@@ -346,6 +400,16 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, state []rules
 	for _, r := range state {
 		recs = append(recs, kafka.Record{Key: []byte(r.Key), Value: r.Value, Headers: typeHeader("state")})
 	}
+	for _, o := range finished {
+		recs = append(recs, kafka.Record{Key: []byte(taskPrefix + o.Task.ID), Headers: typeHeader("task")})
+	}
+	for i := range planned {
+		v, err := json.Marshal(&planned[i])
+		if err != nil {
+			return fmt.Errorf("detect: %w", err)
+		}
+		recs = append(recs, kafka.Record{Key: []byte(taskPrefix + planned[i].ID), Value: v, Headers: typeHeader("task")})
+	}
 	cp, err := json.Marshal(&s.cp)
 	if err != nil {
 		return fmt.Errorf("detect: %w", err)
@@ -355,7 +419,17 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, state []rules
 		return fmt.Errorf("detect: commit the round: %w", err)
 	}
 	alerts := s.alerts
-	s.alerts, s.last = nil, time.Now()
+	s.alerts, s.last, s.finished = nil, time.Now(), nil
+	for _, o := range finished {
+		delete(s.tasks, taskPrefix+o.Task.ID)
+	}
+	for _, t := range planned {
+		if _, ok := s.tasks[taskPrefix+t.ID]; ok {
+			continue // raised again after a restart: already queued
+		}
+		s.tasks[taskPrefix+t.ID] = t
+		s.queue <- t
+	}
 	s.cfg.Metrics.committed(alerts, time.Since(began), s.e.CustomErrors)
 	s.mu.Lock()
 	s.stats.Blocks += blocks
@@ -381,6 +455,54 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, state []rules
 		s.cfg.Committed(alerts)
 	}
 	return nil
+}
+
+// collect takes the outcomes the worker brought back, for the next commit.
+func (s *Service) collect() {
+	for s.outcomes != nil {
+		select {
+		case o := <-s.outcomes:
+			s.finished = append(s.finished, o)
+		default:
+			return
+		}
+	}
+}
+
+// work carries out the containment tasks one at a time, each until it
+// succeeds (a target that fails is tried again with backoff) or ctx ends.
+func (s *Service) work(ctx context.Context) {
+	for {
+		var t contain.Task
+		select {
+		case <-ctx.Done():
+			return
+		case t = <-s.queue:
+		}
+		for attempt := 1; ; attempt++ {
+			o, err := s.cfg.Contain.Run(ctx, t)
+			if err == nil {
+				lvl := slog.LevelWarn
+				if len(o.NotTaken) > 0 {
+					lvl = slog.LevelError
+				}
+				s.cfg.Log.Log(ctx, lvl, "detect: containment", "task", t.ID, "alert", t.Alert.ID, "taken", o.Taken, "not_taken", o.NotTaken)
+				select {
+				case s.outcomes <- o:
+				case <-ctx.Done():
+					return
+				}
+				break
+			}
+			wait := min(time.Duration(attempt)*time.Second, 30*time.Second)
+			s.cfg.Log.Error("detect: containment failed; retrying", "task", t.ID, "alert", t.Alert.ID, "attempt", attempt, "retry_in", wait, "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+	}
 }
 
 var alertHeaders = append(typeHeader("alert"),

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cordonhq/cordon/detect/contain"
 	"github.com/cordonhq/cordon/detect/live"
 	"github.com/cordonhq/cordon/detect/rules"
 	"github.com/cordonhq/cordon/detect/rules/rulestest"
@@ -172,4 +175,84 @@ func TestRestartsRaiseTheSameAlerts(t *testing.T) {
 	time.Sleep(time.Second)
 	require.NoError(t, stop())
 	require.Equal(t, want, alerts(t, ctx, kcB))
+}
+
+// gate is a breaker shared by every run, as the real gate is.
+type gate struct {
+	mu    sync.Mutex
+	trips map[string]int // by reason
+}
+
+func (g *gate) Trip(_ context.Context, t contain.Trip) (string, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.trips[t.Reason]++
+	return fmt.Sprintf("br_%d", len(g.trips)), nil
+}
+
+func (g *gate) Find(_ context.Context, marker string) (string, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for r := range g.trips {
+		if strings.Contains(r, marker) {
+			return "br_found", nil
+		}
+	}
+	return "", nil
+}
+
+// TestContainmentAcrossRestarts: every critical alert trips the breaker
+// exactly once and leaves a containment record naming it, however often
+// detection restarts between committing an alert and recording what its
+// task did.
+func TestContainmentAcrossRestarts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	ups := history(rand.New(rand.NewPCG(7, 8)), 200)
+	cc := contain.Config{Actions: []contain.Action{{Name: "stop", Trip: contain.TripAsset}}}
+	cc.Fill()
+	g := &gate{trips: map[string]int{}}
+	kc, p := newKafka(t, ctx)
+	svc := func() *live.Service {
+		s, err := live.NewService(live.ServiceConfig{Kafka: kc, Rules: cfg, Registry: reg{hot: "hot"}, Screener: screen{thief: true},
+			Contain: &contain.Runner{Config: cc, Breaker: g}})
+		require.NoError(t, err)
+		return s
+	}
+	rng := rand.New(rand.NewPCG(9, 10))
+	for published := 0; published < len(ups); {
+		n := min(len(ups)-published, 1+rng.IntN(30))
+		require.NoError(t, p.Publish(ctx, ups[published:published+n]))
+		published += n
+		stop := run(ctx, svc())
+		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+		require.NoError(t, stop())
+	}
+	stop := run(ctx, svc())
+	var critical, records map[string]bool
+	require.Eventually(t, func() bool {
+		critical, records = map[string]bool{}, map[string]bool{}
+		require.NoError(t, kafka.ReadLog(ctx, kc, kc.Topics.Alerts, kafka.LogOptions{ClientID: "test-contain"}, func(r *kafka.Record) error {
+			var a chain.Alert
+			require.NoError(t, json.Unmarshal(r.Value, &a))
+			switch {
+			case a.Type == "containment":
+				require.False(t, records[a.Details["alert"]], "two containment records for %s", a.Details["alert"])
+				records[a.Details["alert"]] = true
+				require.Contains(t, a.Message, "taken: breaker br_")
+			case a.Severity == rules.SeverityCritical && !a.Retracted:
+				critical[a.ID] = true
+			}
+			return nil
+		}))
+		return len(critical) > 0 && len(records) == len(critical)
+	}, time.Minute, 200*time.Millisecond)
+	require.NoError(t, stop())
+	require.Equal(t, critical, records)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	require.Len(t, g.trips, len(critical))
+	for reason, n := range g.trips {
+		require.Equal(t, 1, n, "tripped twice: %s", reason)
+	}
 }

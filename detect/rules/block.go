@@ -56,7 +56,7 @@ type outflow struct {
 }
 
 func newBlockRun(e *Engine, b *chain.Block) *blockRun {
-	r := &blockRun{e: e, b: b, stream: b.Stream(), undo: &undoRec{Hash: b.Hash}, ids: map[string]bool{},
+	r := &blockRun{e: e, b: b, stream: b.Stream(), undo: &undoRec{Hash: b.Hash, Height: b.Height}, ids: map[string]bool{},
 		txs: make(map[string]*chain.Transaction, len(b.Transactions))}
 	for i := range b.Transactions {
 		r.txs[b.Transactions[i].Hash] = &b.Transactions[i]

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -85,6 +86,7 @@ type utxo struct {
 // undoRec is what an added block did, to undo when it is removed.
 type undoRec struct {
 	Hash   string        `json:"hash"`
+	Height uint64        `json:"height"`
 	Alerts []chain.Alert `json:"alerts,omitempty"`
 	// Deltas are the balance changes by wallet and asset.
 	Deltas map[string]map[string]*big.Int `json:"deltas,omitempty"`
@@ -175,11 +177,14 @@ func (e *Engine) Apply(u chain.Update) []chain.Alert {
 	alerts := b.finish()
 	stream := u.Block.Stream()
 	list := append(e.undo[stream], b.undo)
+	e.dirty[undoKey(stream, b.undo.Hash)] = true
 	if n := len(list) - e.cfg.UndoDepth; n > 0 {
+		for _, r := range list[:n] {
+			e.dirty[undoKey(stream, r.Hash)] = true // out of the window: deleted
+		}
 		list = slices.Clone(list[n:])
 	}
 	e.undo[stream] = list
-	e.dirty["undo/"+stream] = true
 	return alerts
 }
 
@@ -197,9 +202,9 @@ func (e *Engine) remove(ev chain.BlockEvent) []chain.Alert {
 	var out []chain.Alert
 	for j := len(list) - 1; j >= i; j-- {
 		out = append(out, e.undoBlock(list[j])...)
+		e.dirty[undoKey(stream, list[j].Hash)] = true
 	}
 	e.undo[stream] = list[:i]
-	e.dirty["undo/"+stream] = true
 	return out
 }
 
@@ -288,8 +293,9 @@ func (e *Engine) TakeState() []Record {
 				v = w
 			}
 		case strings.HasPrefix(k, "undo/"):
-			if l := e.undo[strings.TrimPrefix(k, "undo/")]; len(l) > 0 {
-				v = l
+			stream, hash := splitUndoKey(k)
+			if i := slices.IndexFunc(e.undo[stream], func(r *undoRec) bool { return r.Hash == hash }); i >= 0 {
+				v = e.undo[stream][i]
 			}
 		}
 		r := Record{Key: k}
@@ -319,16 +325,36 @@ func (e *Engine) Restore(recs map[string][]byte) error {
 				e.owner[op] = wk
 			}
 		case strings.HasPrefix(k, "undo/"):
-			var l []*undoRec
-			if err := json.Unmarshal(v, &l); err != nil {
+			var r undoRec
+			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("detect: state %s: %w", k, err)
 			}
-			e.undo[strings.TrimPrefix(k, "undo/")] = l
+			stream, hash := splitUndoKey(k)
+			if r.Hash != hash {
+				return fmt.Errorf("detect: state %s: holds block %s", k, r.Hash)
+			}
+			e.undo[stream] = append(e.undo[stream], &r)
 		default:
 			return fmt.Errorf("detect: state %s: unknown record", k)
 		}
 	}
+	for _, l := range e.undo {
+		slices.SortFunc(l, func(a, b *undoRec) int { return cmp.Compare(a.Height, b.Height) })
+	}
 	return nil
+}
+
+// undoKey is the state key of a block's undo record: one record per
+// block, so a round writes only what it changed.
+func undoKey(stream, hash string) string { return "undo/" + stream + "/" + hash }
+
+func splitUndoKey(k string) (stream, hash string) {
+	k = strings.TrimPrefix(k, "undo/")
+	i := strings.LastIndexByte(k, '/')
+	if i < 0 {
+		return k, ""
+	}
+	return k[:i], k[i+1:]
 }
 
 // Wallets is how many hot and cold wallets the engine follows.
