@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cordonhq/cordon/config"
+	"github.com/cordonhq/cordon/detect/contain"
 	"github.com/cordonhq/cordon/detect/live"
 	"github.com/cordonhq/cordon/detect/notify"
 	"github.com/cordonhq/cordon/detect/rules"
@@ -18,6 +20,8 @@ import (
 	"github.com/cordonhq/cordon/intel"
 	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/registry"
+	"github.com/cordonhq/cordon/sharing/alliance"
+	"github.com/cordonhq/cordon/signer/gate"
 )
 
 // detecting runs detection's rules on the block stream while this
@@ -67,7 +71,7 @@ func (d *detecting) Run(ctx context.Context) error {
 		Log: d.log}, func(ctx context.Context) error {
 		svc, err := live.NewService(live.ServiceConfig{Kafka: kc, Rules: d.cfg.Detect.Rules,
 			Registry: registryKinds{d.registry.Index}, Screener: d.indicators.Index, Log: d.log, Metrics: d.metrics,
-			Committed: d.committed})
+			Committed: d.committed, Contain: containment(d.cfg.Detect.Contain, d.registry)})
 		if err != nil {
 			return err
 		}
@@ -113,7 +117,8 @@ func detectStatus(svc *live.Service) string {
 			fmt.Fprintf(&sev, "  %s %d", s, n)
 		}
 	}
-	return fmt.Sprintf("blocks %d  wallets %d  alerts %d%s  retracted %d", st.Blocks, st.Wallets, st.Alerts, sev.String(), st.Retracted)
+	return fmt.Sprintf("blocks %d  wallets %d  alerts %d%s  retracted %d  contained %d (not taken %d)", st.Blocks, st.Wallets, st.Alerts,
+		sev.String(), st.Retracted, st.Contained, st.NotTaken)
 }
 
 // devDetect turns detection on in cordon dev, with an operator's rule of
@@ -125,4 +130,73 @@ func devDetect(cfg *config.Config) {
 	cfg.Detect.Rules.Custom = append(cfg.Detect.Rules.Custom, rules.CustomRule{Name: "dev-token-whale", Severity: rules.SeverityMedium,
 		When:    `standard == "erc20" && at_least(amount_text, "1000000000000")`,
 		Summary: "{amount_text} base units of token {asset} from {from} to {to} (dev rule)"})
+}
+
+// apiBreaker trips the withdrawal gate's breaker through its API (POST
+// /v1/breaker with a token of scope breaker): the gate writes each trip,
+// with its reason naming the alert, to its audit log.
+type apiBreaker struct{ c gateClient }
+
+func (b apiBreaker) Trip(ctx context.Context, t contain.Trip) (string, error) {
+	var out gate.Trip
+	err := b.c.call(ctx, http.MethodPost, gate.BreakerEndpoint, gate.TripRequest{Scope: t.Scope, Chain: t.Chain, Network: t.Network,
+		Asset: t.Asset, Reason: t.Reason}, &out)
+	return out.ID, refused(err)
+}
+
+// refused marks the API's refusals as contain.ErrRefused.
+func refused(err error) error {
+	if refusal(err) {
+		return fmt.Errorf("%w: %w", contain.ErrRefused, err)
+	}
+	return err
+}
+
+func (b apiBreaker) Find(ctx context.Context, marker string) (string, error) {
+	var out struct {
+		Trips []gate.Trip `json:"trips"`
+	}
+	if err := b.c.call(ctx, http.MethodGet, gate.BreakerEndpoint, nil, &out); err != nil {
+		return "", refused(err)
+	}
+	for _, t := range out.Trips {
+		if strings.Contains(t.Reason, marker) {
+			return t.ID, nil
+		}
+	}
+	return "", nil
+}
+
+// apiPublisher publishes urgent listings through partner sharing's API
+// (POST /v1/share/listings with a token of scope share).
+type apiPublisher struct{ c gateClient }
+
+func (p apiPublisher) PublishUrgent(ctx context.Context, l contain.Listing) ([]string, error) {
+	var out alliance.ListingAnswer
+	err := p.c.call(ctx, http.MethodPost, alliance.ListingsEndpoint, alliance.Listing{Chain: l.Chain, Network: l.Network, Values: l.Values,
+		Category: l.Category, Confidence: l.Confidence, TLP: intel.TLP(l.TLP), Description: l.Description, Urgent: true}, &out)
+	ids := make([]string, len(out.Published))
+	for i, x := range out.Published {
+		ids[i] = x.ID
+	}
+	return ids, refused(err)
+}
+
+// containment is the runner of detect.contain: the gate's and sharing's
+// APIs where configured, the registry telling our addresses.
+func containment(cfg contain.Config, reg *registry.Store) *contain.Runner {
+	if len(cfg.Actions) == 0 {
+		return nil
+	}
+	r := &contain.Runner{Config: cfg, Ours: func(c chain.Chain, network, addr string) bool {
+		_, ok := reg.Index.Lookup(c, network, addr)
+		return ok
+	}}
+	if cfg.Gate.Configured() {
+		r.Breaker = apiBreaker{gateClient{api: strings.TrimRight(cfg.Gate.URL, "/"), token: cfg.Gate.Token.Value()}}
+	}
+	if cfg.Share.Configured() {
+		r.Publisher = apiPublisher{gateClient{api: strings.TrimRight(cfg.Share.URL, "/"), token: cfg.Share.Token.Value()}}
+	}
+	return r
 }

@@ -248,8 +248,14 @@ func cmdDev(ctx context.Context, args []string) error {
 		filepath.Join(*dataDir, "endpoints.json"), ep.Kafka, ep.Kafka, cfg.Kafka.Topics.Blocks, ep.ETHRPC, btcLine, chLine, ep.HTTP,
 		ep.API.URL, devFlagged(dev), devApproverKey(*dataDir, "alice"))
 
+	devContain(sys, devTokens["detection"], len(members) > 0)
 	g, gctx := errgroup.WithContext(ctx)
 	sys.start(gctx, g)
+	if sys.detect != nil {
+		g.Go(func() error {
+			return devDrill(gctx, gateClient{api: ep.API.URL, token: devTokens["approvals"]}, *dataDir, 20*time.Second, log.With("component", "dev-drill"))
+		})
+	}
 	if recv != nil {
 		g.Go(func() error { return recv.Run(gctx) })
 	}

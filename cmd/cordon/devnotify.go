@@ -9,14 +9,19 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/cordonhq/cordon/config"
+	"github.com/cordonhq/cordon/detect/contain"
 	"github.com/cordonhq/cordon/detect/notify"
 	iconfig "github.com/cordonhq/cordon/internal/config"
+	"github.com/cordonhq/cordon/signer/gate"
+	"github.com/cordonhq/cordon/signer/intent"
 )
 
 // devReceiver is cordon dev's webhook receiver: it verifies every
@@ -83,7 +88,7 @@ func (r *devReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	err = notify.Verify(r.secret, req.Header.Get(notify.HeaderSignature), req.Header.Get(notify.HeaderTimestamp), body, time.Now(), 5*time.Minute)
+	err = notify.Verify(r.secret, req.Header, body, time.Now(), 5*time.Minute)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
@@ -138,4 +143,67 @@ func (r *devReceiver) status() string {
 	defer r.mu.Unlock()
 	return fmt.Sprintf("webhook dev-soc: %d alerts %d retractions (%d repeated)  dev-chat: %d messages (%s)  refused %d",
 		r.soc[notify.EventAlert], r.soc[notify.EventRetraction], r.repeated, r.chatN, r.chat, r.refused)
+}
+
+// devContainActions are the dev's containment: a hot wallet that paid a
+// lookalike of its counterparty (the dev's approved lookalike
+// withdrawals) pauses that asset's withdrawals and publishes the
+// poisoner's address to the partners.
+var devContainActions = []contain.Action{{Name: "dev-poisoned", Rules: []string{"paid_lookalike"}, Trip: contain.TripAsset, Publish: true,
+	Category: "scam", Confidence: 90, TLP: "green"}}
+
+// devContain points detection's containment at the dev API (known once
+// it listens), with the dev's detection token (scopes breaker and share).
+func devContain(sys *system, token string, sharing bool) {
+	if sys.detect == nil {
+		return
+	}
+	c := &sys.detect.cfg.Detect.Contain
+	c.Actions = devContainActions
+	c.Fill()
+	c.Gate = contain.Endpoint{URL: "http://" + sys.api.addr(), Token: iconfig.SecretValue(token)}
+	if sharing {
+		c.Share = c.Gate
+	}
+}
+
+// devDrill resets, after a while, the breaker trips detection pulled in
+// cordon dev, with the signatures of two security approvers (alice and
+// bob), so the dev goes on showing withdrawals: in production a reset
+// is the approvers' own decision.
+func devDrill(ctx context.Context, c gateClient, dir string, after time.Duration, log *slog.Logger) error {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		var out struct{ Trips []gate.Trip }
+		if err := c.call(ctx, http.MethodGet, gate.BreakerEndpoint, nil, &out); err != nil {
+			continue
+		}
+		for _, trip := range out.Trips {
+			if !strings.HasPrefix(trip.Reason, "[detect task ") || time.Since(trip.At) < after {
+				continue
+			}
+			for _, who := range []string{"alice", "bob"} {
+				kf, priv, err := readKeyFile(devApproverKey(dir, who))
+				if err != nil {
+					return err
+				}
+				a := intent.Approval{Withdrawal: trip.Subject(), Intent: trip.Hash(), Approver: kf.Approver, Decision: intent.Approve, Signed: time.Now()}
+				a.Sign(priv)
+				var r gate.ResetAnswer
+				if err := c.call(ctx, http.MethodPost, gate.BreakerEndpoint+"/"+url.PathEscape(trip.ID)+"/resets", a, &r); err != nil {
+					log.Debug("dev drill: reset not taken", "trip", trip.ID, "err", err)
+					break
+				}
+				if r.Reset {
+					log.Info("dev drill: the approvers reset the breaker detection tripped", "trip", trip.ID, "reason", trip.Reason)
+				}
+			}
+		}
+	}
 }

@@ -138,4 +138,5 @@ var devRoles = []struct {
 	{"ledger", "ledger-token", []string{"deposits:read"}},
 	{"withdrawals", "withdraw-token", []string{"withdraw"}},
 	{"approvals", "approve-token", []string{"approve"}},
+	{"detection", "detect-token", []string{"breaker", "share"}},
 }

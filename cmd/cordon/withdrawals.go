@@ -92,11 +92,26 @@ func (c gateClient) call(ctx context.Context, method, path string, body, out any
 	if resp.StatusCode/100 != 2 {
 		var e struct{ Error, Code string }
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return fmt.Errorf("%s %s: %s (%s)", method, path, e.Error, e.Code)
+			return apiError{status: resp.StatusCode, msg: fmt.Sprintf("%s %s: %s (%s)", method, path, e.Error, e.Code)}
 		}
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
+		return apiError{status: resp.StatusCode, msg: fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))}
 	}
 	return json.Unmarshal(b, out)
+}
+
+// apiError is an answer of the API outside 2xx.
+type apiError struct {
+	status int
+	msg    string
+}
+
+func (e apiError) Error() string { return e.msg }
+
+// refusal reports whether err is the API refusing the request itself (a
+// 4xx other than 408 and 429): sending it again would be refused again.
+func refusal(err error) bool {
+	var e apiError
+	return errors.As(err, &e) && e.status/100 == 4 && e.status != http.StatusRequestTimeout && e.status != http.StatusTooManyRequests
 }
 
 // cmdWithdrawals is cordon withdrawals.

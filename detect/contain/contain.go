@@ -2,10 +2,13 @@ package contain
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/cordonhq/cordon/internal/chain"
 	iconfig "github.com/cordonhq/cordon/internal/config"
@@ -204,6 +207,19 @@ type Runner struct {
 // ErrUnknownAction is a task naming an action no longer configured.
 var ErrUnknownAction = errors.New("no such action configured")
 
+// ErrRefused marks a target refusing a request itself (the API's 4xx
+// other than 408 and 429: a network the gate does not serve, a token it
+// does not know): asking again would be refused again, so the action is
+// recorded as not taken instead of tried forever.
+var ErrRefused = errors.New("refused")
+
+// Marker is what a task's trip reason starts with: a hash of the task id,
+// so a reason never cuts or mangles it.
+func Marker(taskID string) string {
+	h := sha256.Sum256([]byte(taskID))
+	return "[detect task " + hex.EncodeToString(h[:8]) + "]"
+}
+
 // Run carries out t. An error is a target that failed (retry later);
 // a target not configured is not an error but an outcome.
 func (r *Runner) Run(ctx context.Context, t Task) (Outcome, error) {
@@ -213,56 +229,100 @@ func (r *Runner) Run(ctx context.Context, t Task) (Outcome, error) {
 	}
 	act := r.Config.Actions[i]
 	o := Outcome{Task: t}
-	a := t.Alert
 	if act.Trip != TripNone {
 		if r.Breaker == nil {
 			o.NotTaken = append(o.NotTaken, "breaker: no gate configured (detect.contain.gate)")
+		} else if id, err := r.trip(ctx, t, act); errors.Is(err, ErrRefused) {
+			o.NotTaken = append(o.NotTaken, "breaker: "+err.Error())
+		} else if err != nil {
+			return o, err
 		} else {
-			marker := "[detect task " + t.ID + "]"
-			id, err := r.Breaker.Find(ctx, marker)
-			if err != nil {
-				return o, fmt.Errorf("contain: %s: list the breaker's trips: %w", t.ID, err)
-			}
-			if id == "" {
-				tr := Trip{Scope: act.Trip, Reason: fmt.Sprintf("%s: %s %s", ruleOf(a), a.Message, marker)}
-				if act.Trip != TripAll {
-					tr.Chain, tr.Network = string(a.Chain), a.Network
-				}
-				if act.Trip == TripAsset {
-					tr.Asset = a.Asset
-					if tr.Asset == "" {
-						tr.Scope = TripChain // an alert without an asset: its whole chain
-					}
-				}
-				if id, err = r.Breaker.Trip(ctx, tr); err != nil {
-					return o, fmt.Errorf("contain: %s: trip the breaker: %w", t.ID, err)
-				}
-			}
 			o.Taken = append(o.Taken, "breaker "+id)
 		}
 	}
 	if act.Publish {
-		var vals []string
-		for _, x := range a.Addresses {
-			if r.Ours == nil || !r.Ours(a.Chain, a.Network, x) {
-				vals = append(vals, x)
-			}
-		}
-		switch {
-		case len(vals) == 0:
-			o.NotTaken = append(o.NotTaken, "publish: the alert names no counterparty")
-		case r.Publisher == nil:
-			o.NotTaken = append(o.NotTaken, "publish: no sharing configured (detect.contain.share)")
-		default:
-			ids, err := r.Publisher.PublishUrgent(ctx, Listing{Chain: a.Chain, Network: a.Network, Values: vals, Category: act.Category,
-				Confidence: act.Confidence, TLP: act.TLP, Description: fmt.Sprintf("cordon detection %s: %s (alert %s)", ruleOf(a), a.Message, a.ID)})
-			if err != nil {
-				return o, fmt.Errorf("contain: %s: publish: %w", t.ID, err)
-			}
-			o.Taken = append(o.Taken, fmt.Sprintf("published %s to partners (%s)", strings.Join(vals, ", "), strings.Join(ids, ", ")))
+		if err := r.publish(ctx, t, act, &o); err != nil {
+			return o, err
 		}
 	}
 	return o, nil
+}
+
+// trip finds the task's trip, or pulls it.
+func (r *Runner) trip(ctx context.Context, t Task, act Action) (string, error) {
+	a := t.Alert
+	marker := Marker(t.ID)
+	id, err := r.Breaker.Find(ctx, marker)
+	if err != nil {
+		return "", fmt.Errorf("contain: %s: list the breaker's trips: %w", t.ID, err)
+	}
+	if id != "" {
+		return id, nil
+	}
+	tr := Trip{Scope: act.Trip, Reason: clip(fmt.Sprintf("%s %s: %s", marker, ruleOf(a), a.Message), maxReason)}
+	if act.Trip != TripAll {
+		tr.Chain, tr.Network = string(a.Chain), a.Network
+	}
+	if act.Trip == TripAsset {
+		tr.Asset = a.Asset
+		if tr.Asset == "" {
+			tr.Scope = TripChain // an alert without an asset: its whole chain
+		}
+	}
+	if id, err = r.Breaker.Trip(ctx, tr); err != nil {
+		return "", fmt.Errorf("contain: %s: trip the breaker: %w", t.ID, err)
+	}
+	return id, nil
+}
+
+// publish lists the alert's counterparties to partners.
+func (r *Runner) publish(ctx context.Context, t Task, act Action, o *Outcome) error {
+	a := t.Alert
+	// The counterparties: the alert's addresses that are not ours, nor
+	// the genuine counterparty a lookalike imitates.
+	var vals []string
+	for _, x := range a.Addresses {
+		if (r.Ours == nil || !r.Ours(a.Chain, a.Network, x)) && !strings.EqualFold(x, a.Details["looks_like"]) && !slices.Contains(vals, x) {
+			vals = append(vals, x)
+		}
+	}
+	switch {
+	case len(vals) == 0:
+		o.NotTaken = append(o.NotTaken, "publish: the alert names no counterparty")
+	case r.Publisher == nil:
+		o.NotTaken = append(o.NotTaken, "publish: no sharing configured (detect.contain.share)")
+	default:
+		ids, err := r.Publisher.PublishUrgent(ctx, Listing{Chain: a.Chain, Network: a.Network, Values: vals, Category: act.Category,
+			Confidence: act.Confidence, TLP: act.TLP, Description: fmt.Sprintf("cordon detection %s: %s (alert %s)", ruleOf(a), a.Message, a.ID)})
+		switch {
+		case errors.Is(err, ErrRefused):
+			o.NotTaken = append(o.NotTaken, "publish: "+err.Error())
+		case err != nil:
+			return fmt.Errorf("contain: %s: publish: %w", t.ID, err)
+		default:
+			o.Taken = append(o.Taken, fmt.Sprintf("published %s to partners (%s)", strings.Join(vals, ", "), strings.Join(ids, ", ")))
+		}
+	}
+	return nil
+}
+
+// maxReason is the longest reason the gate takes for a trip.
+const maxReason = 500
+
+// clip cuts s to at most n bytes on a character boundary, with control
+// characters (the gate refuses them) made spaces.
+func clip(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	for len(s) > n {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
 }
 
 // Record is the containment record of an outcome for cordon.alerts:

@@ -3,6 +3,7 @@ package contain_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,13 @@ func (b *breaker) Find(_ context.Context, marker string) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+type refusing struct{}
+
+func (refusing) Trip(context.Context, contain.Trip) (string, error) { return "", nil }
+func (refusing) Find(context.Context, string) (string, error) {
+	return "", fmt.Errorf("%w: no such network", contain.ErrRefused)
 }
 
 type publisher struct{ got []contain.Listing }
@@ -90,7 +98,7 @@ func TestPlanAndRun(t *testing.T) {
 	require.Empty(t, o.NotTaken)
 	require.Len(t, br.trips, 1)
 	require.Equal(t, contain.Trip{Scope: "asset", Chain: "eth", Network: "mainnet", Asset: "native",
-		Reason: "drain: drained [detect task stop-asset/detect/drain/1]"}, br.trips[0])
+		Reason: contain.Marker("stop-asset/detect/drain/1") + " drain: drained"}, br.trips[0])
 	require.Equal(t, []string{thief}, pub.got[0].Values)
 	require.Equal(t, "hack", pub.got[0].Category)
 
@@ -104,6 +112,34 @@ func TestPlanAndRun(t *testing.T) {
 	require.Equal(t, "containment", rec.Type)
 	require.Equal(t, drain.ID, rec.Details["alert"])
 	require.Contains(t, rec.Message, "taken: breaker br_a")
+
+	long := tasks[0]
+	long.ID, long.Alert.Message = "stop-asset/detect/drain/9", strings.Repeat("é", 400)+"\n"
+	_, err = r.Run(ctx, long)
+	require.NoError(t, err)
+	require.LessOrEqual(t, len(br.trips[1].Reason), 500)
+	require.True(t, strings.HasPrefix(br.trips[1].Reason, contain.Marker("stop-asset/detect/drain/9")+" drain: éé"))
+
+	// A refusal is an outcome, the action not taken (asking again would
+	// be refused again); an outage is an error, tried again.
+	ref := &contain.Runner{Config: c, Breaker: refusing{}, Publisher: pub, Ours: r.Ours}
+	o4, err := ref.Run(ctx, tasks[0])
+	require.NoError(t, err)
+	require.Len(t, o4.NotTaken, 1)
+	require.Contains(t, o4.NotTaken[0], "breaker: contain: stop-asset/detect/drain/1: list the breaker's trips: refused: no such network")
+	require.Len(t, o4.Taken, 1, "the publication still goes out")
+
+	// A lookalike: the poisoner's address is published, never the
+	// genuine counterparty it imitates.
+	genuine := "0x7777000000000000000000000000000000008888"
+	poisoner := "0x7777ffffffffffffffffffffffffffffffff8888"
+	paid := chain.Alert{ID: "detect/paid_lookalike/4", Rule: "paid_lookalike", Severity: "critical", Chain: chain.ETH, Network: "mainnet",
+		Asset: "native", Addresses: []string{ours, poisoner, genuine}, Details: map[string]string{"looks_like": genuine}}
+	pt := contain.Plan(c, []chain.Alert{paid})
+	require.Len(t, pt, 1)
+	_, err = r.Run(ctx, pt[0])
+	require.NoError(t, err)
+	require.Equal(t, []string{poisoner}, pub.got[len(pub.got)-1].Values)
 
 	bare := &contain.Runner{Config: c}
 	o3, err := bare.Run(ctx, tasks[0])

@@ -60,6 +60,9 @@ func (m *Metrics) committed(alerts []chain.Alert, took time.Duration, celErrors 
 	m.commit.Observe(took.Seconds())
 	m.celErrors.Set(float64(celErrors))
 	for _, a := range alerts {
+		if a.Type == "containment" {
+			continue
+		}
 		if a.Retracted {
 			m.retracted.Inc()
 		} else {

@@ -79,7 +79,13 @@ type checkpoint struct {
 	Applied []string `json:"applied"`
 }
 
-const maxApplied = 4096
+// maxApplied bounds Applied. The checkpoint is written with every round,
+// so it is kept short: a block leaves Applied once the resume positions
+// are past all its parts (none can be read again), and blocks restored
+// into it leave after maxApplied more blocks. A part read again of a block
+// no longer in it is only held until the assembler's GC drops it: it
+// raises nothing (the block's event is behind Next, never applied twice).
+const maxApplied = 256
 
 // Service runs the rules on the block stream.
 type Service struct {
@@ -88,15 +94,22 @@ type Service struct {
 	cp      checkpoint
 	asm     *kafka.Assembler
 	applied map[string]bool
-	alerts  []chain.Alert
-	last    time.Time
+	// ends are the applied blocks' kafka.Assembler.PartsEnd (none for
+	// those restored); sinceRestore counts the blocks applied since.
+	ends         map[string]map[string]int64
+	sinceRestore int
+	alerts       []chain.Alert
+	last         time.Time
 
-	// tasks are the containment tasks committed and not yet done;
-	// queue hands them to the worker, outcomes brings back what it did.
+	// tasks are the containment tasks committed and not yet done; the
+	// worker takes them from work (wake tells it there is some) and puts
+	// what it did in done; neither side ever blocks the other.
 	tasks    map[string]contain.Task
-	queue    chan contain.Task
-	outcomes chan contain.Outcome
 	finished []contain.Outcome
+	wmu      sync.Mutex
+	work     []contain.Task
+	done     []contain.Outcome
+	wake     chan struct{}
 
 	mu    sync.Mutex
 	stats Stats
@@ -110,6 +123,9 @@ type Stats struct {
 	Wallets   int
 	// BySeverity counts the alerts raised (not retractions).
 	BySeverity map[string]int
+	// Contained counts the containment tasks carried out, NotTaken those
+	// with an action not taken (its target not configured).
+	Contained, NotTaken int
 }
 
 // NewService returns a service; its rules must have passed Validate.
@@ -164,13 +180,24 @@ func (s *Service) run(ctx context.Context) error {
 		return err
 	}
 	if s.cfg.Contain != nil {
+		// The worker ends with the run: a task it was carrying out is
+		// carried out again by the next run (found, not doubled).
+		var wg sync.WaitGroup
+		defer wg.Wait()
 		wctx, stop := context.WithCancel(ctx)
 		defer stop()
-		s.queue, s.outcomes = make(chan contain.Task, 1<<16), make(chan contain.Outcome, 1<<10)
-		go s.work(wctx)
+		s.wmu.Lock()
+		s.work, s.done, s.wake = nil, nil, make(chan struct{}, 1)
 		for _, id := range slices.Sorted(maps.Keys(s.tasks)) {
-			s.queue <- s.tasks[id]
+			s.work = append(s.work, s.tasks[id])
 		}
+		s.wmu.Unlock()
+		s.signal()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.worker(wctx)
+		}()
 	}
 	parts, err := kafka.Partitions(ctx, s.cfg.Kafka, inputs...)
 	if err != nil {
@@ -291,7 +318,7 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
 		return err
 	}
 	s.asm.Restore(s.cp.Offsets)
-	s.applied = map[string]bool{}
+	s.applied, s.ends, s.sinceRestore = map[string]bool{}, map[string]map[string]int64{}, 0
 	for _, h := range s.cp.Applied {
 		s.applied[h] = true
 	}
@@ -350,10 +377,8 @@ func (s *Service) apply() int {
 				s.cp.Tips[st] = ev.Height
 				s.applied[ev.Hash] = true
 				s.cp.Applied = append(s.cp.Applied, ev.Hash)
-				if len(s.cp.Applied) > maxApplied {
-					delete(s.applied, s.cp.Applied[0])
-					s.cp.Applied = s.cp.Applied[1:]
-				}
+				s.ends[ev.Hash] = s.asm.PartsEnd(ev.Hash)
+				s.sinceRestore++
 				s.cfg.Metrics.block(ev.Chain)
 			}
 			s.asm.Done(st, next)
@@ -379,6 +404,7 @@ func (s *Service) moved() bool {
 func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, state []rules.Record, blocks int) error {
 	began := time.Now()
 	s.cp.Offsets = s.asm.Resume()
+	s.pruneApplied()
 	// What containment finished: its records join the round's alerts,
 	// its tasks leave the state.
 	finished := s.finished
@@ -428,13 +454,25 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, state []rules
 			continue // raised again after a restart: already queued
 		}
 		s.tasks[taskPrefix+t.ID] = t
-		s.queue <- t
+		s.wmu.Lock()
+		s.work = append(s.work, t)
+		s.wmu.Unlock()
+		s.signal()
 	}
 	s.cfg.Metrics.committed(alerts, time.Since(began), s.e.CustomErrors)
 	s.mu.Lock()
 	s.stats.Blocks += blocks
 	s.stats.Wallets = s.e.Wallets()
+	for _, o := range finished {
+		s.stats.Contained++
+		if len(o.NotTaken) > 0 {
+			s.stats.NotTaken++
+		}
+	}
 	for _, a := range alerts {
+		if a.Type == "containment" {
+			continue
+		}
 		if a.Retracted {
 			s.stats.Retracted++
 		} else {
@@ -457,41 +495,85 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, state []rules
 	return nil
 }
 
+// pruneApplied keeps in Applied the blocks whose parts may still be read
+// again from the resume positions.
+func (s *Service) pruneApplied() {
+	keep := s.cp.Applied[:0]
+	for _, h := range s.cp.Applied {
+		ends, known := s.ends[h]
+		again := !known && s.sinceRestore < maxApplied
+		for k, end := range ends {
+			if s.cp.Offsets[k] < end {
+				again = true
+				break
+			}
+		}
+		if again {
+			keep = append(keep, h)
+		} else {
+			delete(s.applied, h)
+			delete(s.ends, h)
+		}
+	}
+	if n := len(keep) - maxApplied; n > 0 {
+		for _, h := range keep[:n] {
+			delete(s.applied, h)
+			delete(s.ends, h)
+		}
+		keep = keep[n:]
+	}
+	s.cp.Applied = keep
+}
+
 // collect takes the outcomes the worker brought back, for the next commit.
 func (s *Service) collect() {
-	for s.outcomes != nil {
-		select {
-		case o := <-s.outcomes:
-			s.finished = append(s.finished, o)
-		default:
-			return
-		}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.finished = append(s.finished, s.done...)
+	s.done = nil
+}
+
+func (s *Service) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 
-// work carries out the containment tasks one at a time, each until it
-// succeeds (a target that fails is tried again with backoff) or ctx ends.
-func (s *Service) work(ctx context.Context) {
+// worker carries out the containment tasks one at a time, each until it
+// has an outcome (a target that fails is tried again with backoff; one
+// that refuses is an outcome, the action not taken) or ctx ends.
+func (s *Service) worker(ctx context.Context) {
 	for {
+		s.wmu.Lock()
 		var t contain.Task
-		select {
-		case <-ctx.Done():
-			return
-		case t = <-s.queue:
+		ok := len(s.work) > 0
+		if ok {
+			t, s.work = s.work[0], s.work[1:]
+		}
+		s.wmu.Unlock()
+		if !ok {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.wake:
+			}
+			continue
 		}
 		for attempt := 1; ; attempt++ {
 			o, err := s.cfg.Contain.Run(ctx, t)
+			if ctx.Err() != nil {
+				return
+			}
 			if err == nil {
 				lvl := slog.LevelWarn
 				if len(o.NotTaken) > 0 {
 					lvl = slog.LevelError
 				}
 				s.cfg.Log.Log(ctx, lvl, "detect: containment", "task", t.ID, "alert", t.Alert.ID, "taken", o.Taken, "not_taken", o.NotTaken)
-				select {
-				case s.outcomes <- o:
-				case <-ctx.Done():
-					return
-				}
+				s.wmu.Lock()
+				s.done = append(s.done, o)
+				s.wmu.Unlock()
 				break
 			}
 			wait := min(time.Duration(attempt)*time.Second, 30*time.Second)

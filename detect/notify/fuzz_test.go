@@ -2,9 +2,11 @@ package notify_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/stretchr/testify/require"
 
@@ -20,7 +22,8 @@ import (
 // markup.
 func FuzzEncode(f *testing.F) {
 	f.Add("detect/drain/1", "drain", "critical", "wallet 0xabc paid 0xdef", "0xabc", "0xt", uint64(12), false, false)
-	f.Add("x", "", "", "<!channel> & \n\x00 line\u2028", "\xff\xfe", "", uint64(0), true, true)
+	f.Add("x", "", "", "<!channel> & \n\x00 line\u2028 \u202e0xabc\u200b", "\xff\xfe", "", uint64(0), true, true)
+	f.Add("forged\r\nX-Evil: 1", "", "critical", "m", "a", "\r\n", uint64(3), false, false)
 	f.Add("detect/custom:x/2", "custom:x", "warning", "{amount_text} of {asset}\r\n[HIGH] forged", "bc1q", "aa", uint64(1<<62), true, false)
 	f.Fuzz(func(t *testing.T, id, rule, severity, message, addr, tx string, height uint64, retracted, chat bool) {
 		a := chain.Alert{V: 1, ID: id, Type: rule, Rule: rule, Severity: severity, Chain: chain.ETH, Network: "mainnet",
@@ -34,15 +37,26 @@ func FuzzEncode(f *testing.F) {
 		d, err := notify.Encode(w, a, now)
 		require.NoError(t, err)
 		require.True(t, json.Valid(d.Body))
-		ts, sig := d.Headers[notify.HeaderTimestamp], d.Headers[notify.HeaderSignature]
-		require.NoError(t, notify.Verify([]byte("0123456789abcdef"), sig, ts, d.Body, now, time.Minute))
-		require.ErrorIs(t, notify.Verify([]byte("0123456789abcdeF"), sig, ts, d.Body, now, time.Minute), notify.ErrBadSignature)
+		h := http.Header{}
+		for k, v := range d.Headers {
+			h.Set(k, v) // as a receiver gets them: a bad header value would fail here
+		}
+		require.False(t, strings.ContainsFunc(d.Headers[notify.HeaderDelivery], func(r rune) bool { return r <= ' ' || r > '~' }))
+		key := []byte("0123456789abcdef")
+		require.NoError(t, notify.Verify(key, h, d.Body, now, time.Minute))
+		require.ErrorIs(t, notify.Verify([]byte("0123456789abcdeF"), h, d.Body, now, time.Minute), notify.ErrBadSignature)
 		for _, i := range []int{0, len(d.Body) / 2, len(d.Body) - 1} {
 			b := append([]byte(nil), d.Body...)
 			b[i] ^= 0x01
-			require.ErrorIs(t, notify.Verify([]byte("0123456789abcdef"), sig, ts, b, now, time.Minute), notify.ErrBadSignature)
+			require.ErrorIs(t, notify.Verify(key, h, b, now, time.Minute), notify.ErrBadSignature)
 		}
-		require.ErrorIs(t, notify.Verify([]byte("0123456789abcdef"), sig, ts, d.Body, now.Add(2*time.Minute), time.Minute), notify.ErrStale)
+		// The delivery and event headers are signed too.
+		for _, hd := range []string{notify.HeaderDelivery, notify.HeaderEvent} {
+			h2 := h.Clone()
+			h2.Set(hd, h.Get(hd)+"x")
+			require.ErrorIs(t, notify.Verify(key, h2, d.Body, now, time.Minute), notify.ErrBadSignature, hd)
+		}
+		require.ErrorIs(t, notify.Verify(key, h, d.Body, now.Add(2*time.Minute), time.Minute), notify.ErrStale)
 
 		if !chat {
 			// What JSON can hold of the alert (invalid UTF-8 becomes U+FFFD).
@@ -63,7 +77,7 @@ func FuzzEncode(f *testing.F) {
 		require.NotContains(t, m.Text, "<")
 		require.NotContains(t, m.Text, ">")
 		for _, r := range m.Text {
-			require.False(t, r != '\n' && (r < 0x20 || r == 0x7f), "control character %q in %q", r, m.Text)
+			require.False(t, r != '\n' && (unicode.IsControl(r) || unicode.Is(unicode.Cf, r)), "control or format character %q in %q", r, m.Text)
 		}
 		require.True(t, strings.HasPrefix(lines[len(lines)-1], "id "), m.Text)
 	})

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -18,13 +19,15 @@ import (
 // Headers of a delivery.
 const (
 	// HeaderSignature is "v1=" and the hex HMAC-SHA256, keyed by the
-	// webhook's secret, of the timestamp header's value, ".", and the
-	// body.
+	// webhook's secret, of the timestamp, event and delivery headers'
+	// values and the body, joined by ".": a captured delivery cannot be
+	// passed off under another key or event.
 	HeaderSignature = "X-Cordon-Signature"
 	// HeaderTimestamp is the delivery's time in Unix seconds: receivers
 	// refuse one too old (replays), see Verify.
 	HeaderTimestamp = "X-Cordon-Timestamp"
-	// HeaderDelivery is the idempotency key: the alert id, and
+	// HeaderDelivery is the idempotency key: the alert id ("sha256:" and
+	// its hash when it holds anything but printable ASCII), and
 	// "#retracted" for a retraction.
 	HeaderDelivery = "X-Cordon-Delivery"
 	// HeaderEvent is "alert" or "retraction".
@@ -53,9 +56,9 @@ type Delivery struct {
 
 // Encode builds the delivery of alert a to webhook w at time now.
 func Encode(w Webhook, a chain.Alert, now time.Time) (Delivery, error) {
-	ev, key := EventAlert, a.ID
+	ev, key := EventAlert, DeliveryKey(a)
 	if a.Retracted {
-		ev, key = EventRetraction, a.ID+"#retracted"
+		ev = EventRetraction
 	}
 	var body []byte
 	var err error
@@ -77,17 +80,33 @@ func Encode(w Webhook, a chain.Alert, now time.Time) (Delivery, error) {
 		"Content-Type":  "application/json",
 		"User-Agent":    "cordon-notify/1",
 		HeaderTimestamp: ts,
-		HeaderSignature: "v1=" + Sign([]byte(w.Secret.Value()), ts, body),
+		HeaderSignature: "v1=" + Sign([]byte(w.Secret.Value()), ts, ev, key, body),
 		HeaderDelivery:  key,
 		HeaderEvent:     ev,
 	}}, nil
 }
 
-// Sign is the hex HMAC-SHA256 of ts "." body under secret.
-func Sign(secret []byte, ts string, body []byte) string {
+// DeliveryKey is a's idempotency key (HeaderDelivery).
+func DeliveryKey(a chain.Alert) string {
+	key := a.ID
+	if key == "" || strings.ContainsFunc(key, func(r rune) bool { return r <= ' ' || r > '~' }) || len(key) > 200 {
+		h := sha256.Sum256([]byte(a.ID))
+		key = "sha256:" + hex.EncodeToString(h[:])
+	}
+	if a.Retracted {
+		key += "#retracted"
+	}
+	return key
+}
+
+// Sign is the hex HMAC-SHA256 under secret of ts "." event "." delivery
+// "." body.
+func Sign(secret []byte, ts, event, delivery string, body []byte) string {
 	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(ts))
-	m.Write([]byte{'.'})
+	for _, s := range []string{ts, event, delivery} {
+		m.Write([]byte(s))
+		m.Write([]byte{'.'})
+	}
 	m.Write(body)
 	return hex.EncodeToString(m.Sum(nil))
 }
@@ -99,9 +118,11 @@ var (
 )
 
 // Verify checks a delivery as a receiver would: the signature header
-// holds a v1 signature of ts and body under secret (one of several, when
-// a sender rotates its secret), and ts is within tolerance of now.
-func Verify(secret []byte, signature, ts string, body []byte, now time.Time, tolerance time.Duration) error {
+// holds a v1 signature of the timestamp, event and delivery headers and
+// the body under secret (one of several, when a sender rotates its
+// secret), and the timestamp is within tolerance of now.
+func Verify(secret []byte, h http.Header, body []byte, now time.Time, tolerance time.Duration) error {
+	ts, signature := h.Get(HeaderTimestamp), h.Get(HeaderSignature)
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
 		return fmt.Errorf("timestamp %q: %w", ts, err)
@@ -109,7 +130,7 @@ func Verify(secret []byte, signature, ts string, body []byte, now time.Time, tol
 	if d := now.Sub(time.Unix(sec, 0)); d > tolerance || d < -tolerance {
 		return ErrStale
 	}
-	want := Sign(secret, ts, body)
+	want := Sign(secret, ts, h.Get(HeaderEvent), h.Get(HeaderDelivery), body)
 	for _, part := range strings.Split(signature, ",") {
 		v, ok := strings.CutPrefix(strings.TrimSpace(part), "v1=")
 		if ok && hmac.Equal([]byte(v), []byte(want)) {
@@ -120,9 +141,11 @@ func Verify(secret []byte, signature, ts string, body []byte, now time.Time, tol
 }
 
 // ChatText is an alert as one chat message: severity, rule, where, the
-// summary, the chain facts and the id. Control characters are dropped (a
-// crafted summary cannot break the message's lines) and &, < and > are
-// escaped as chat formats want (no link or mention can be smuggled in).
+// summary, the chain facts and the id. Control and format characters are
+// dropped (a crafted summary cannot break the message's lines, nor
+// reorder or hide characters of an address with bidirectional or
+// zero-width marks) and &, < and > are escaped as Slack's format wants
+// (no <!channel> or link can be smuggled in).
 func ChatText(a chain.Alert) string {
 	var b strings.Builder
 	sev := strings.ToUpper(a.Severity)
@@ -160,7 +183,7 @@ var chatEscapes = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 func clean(s string) string {
 	return chatEscapes.Replace(strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == unicode.ReplacementChar {
 			return -1
 		}
 		return r

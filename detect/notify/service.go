@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -124,7 +126,9 @@ func (s *Service) deliver(ctx context.Context, w Webhook, log *slog.Logger, a ch
 	pol := retry.Policy{Initial: w.Backoff, Max: w.MaxBackoff}
 	var last error
 	started := time.Now()
+	tried := 0
 	for attempt := 1; attempt <= w.Attempts; attempt++ {
+		tried = attempt
 		d, err := Encode(w, a, s.cfg.Now())
 		if err != nil {
 			last = err
@@ -138,8 +142,8 @@ func (s *Service) deliver(ctx context.Context, w Webhook, log *slog.Logger, a ch
 			return ctx.Err()
 		}
 		s.cfg.Metrics.failed(w.Name)
-		if attempt == w.Attempts {
-			break
+		if attempt == w.Attempts || errors.Is(last, errRefused) {
+			break // out of attempts, or refused: the same payload would be refused again
 		}
 		wait := pol.Backoff(attempt)
 		log.Warn("notify: delivery failed; retrying", "alert", a.ID, "attempt", attempt, "retry_in", wait, "err", last)
@@ -149,11 +153,8 @@ func (s *Service) deliver(ctx context.Context, w Webhook, log *slog.Logger, a ch
 		case <-time.After(wait):
 		}
 	}
-	key := a.ID
-	if a.Retracted {
-		key += "#retracted"
-	}
-	dl := DeadLetter{V: 1, Webhook: w.Name, URL: redactURL(w.URL), Delivery: key, Attempts: w.Attempts, Error: last.Error(), Failed: s.cfg.Now().UTC(), Alert: a}
+	key := DeliveryKey(a)
+	dl := DeadLetter{V: 1, Webhook: w.Name, URL: redactURL(w.URL), Delivery: key, Attempts: tried, Error: last.Error(), Failed: s.cfg.Now().UTC(), Alert: a}
 	b, err := json.Marshal(dl)
 	if err != nil {
 		return err
@@ -165,7 +166,7 @@ func (s *Service) deliver(ctx context.Context, w Webhook, log *slog.Logger, a ch
 		return fmt.Errorf("notify: write the dead letter of %s: %w", a.ID, err)
 	}
 	s.cfg.Metrics.dead(w.Name)
-	log.Error("notify: alert undeliverable; dead letter written", "alert", a.ID, "attempts", w.Attempts, "err", last, "topic", s.cfg.Kafka.Topics.NotifyDead)
+	log.Error("notify: alert undeliverable; dead letter written", "alert", a.ID, "attempts", tried, "err", last, "topic", s.cfg.Kafka.Topics.NotifyDead)
 	return nil
 }
 
@@ -181,30 +182,36 @@ func (s *Service) post(ctx context.Context, w Webhook, d Delivery) error {
 	}
 	resp, err := s.cfg.Client.Do(req)
 	if err != nil {
-		return err
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its message names the whole URL, token and all
+		}
+		return fmt.Errorf("POST %s: %w", redactURL(w.URL), err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("%s answered %s: %s", redactURL(w.URL), resp.Status, strings.TrimSpace(string(msg)))
+		err := fmt.Errorf("%s answered %s: %s", redactURL(w.URL), resp.Status, strings.TrimSpace(string(msg)))
+		if c := resp.StatusCode; c/100 == 4 && c != http.StatusRequestTimeout && c != http.StatusTooManyRequests {
+			err = fmt.Errorf("%w: %w", errRefused, err)
+		}
+		return err
 	}
 	return nil
 }
 
-// redactURL drops the URL's query and user info (chat webhooks carry
-// their token there) for logs and dead letters.
+// errRefused is a receiver refusing the delivery itself (a 4xx other than
+// 408 and 429): the payload goes to the dead letters at once.
+var errRefused = errors.New("refused")
+
+// redactURL keeps only the URL's scheme and host for logs and dead
+// letters: chat webhooks carry their token in the path or the query.
 func redactURL(s string) string {
-	i := strings.IndexAny(s, "?#")
-	if i >= 0 {
-		s = s[:i]
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "(webhook url)"
 	}
-	if scheme, rest, ok := strings.Cut(s, "://"); ok {
-		if at := strings.LastIndex(rest, "@"); at >= 0 && at < strings.IndexByte(rest+"/", '/') {
-			rest = rest[at+1:]
-		}
-		s = scheme + "://" + rest
-	}
-	return s
+	return u.Scheme + "://" + u.Host
 }
 
 func ruleOf(a chain.Alert) string {

@@ -41,7 +41,7 @@ type received struct {
 func (rv *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	ts, sig := r.Header.Get(notify.HeaderTimestamp), r.Header.Get(notify.HeaderSignature)
-	if err := notify.Verify([]byte(secret), sig, ts, body, time.Now(), 5*time.Minute); err != nil {
+	if err := notify.Verify([]byte(secret), r.Header, body, time.Now(), 5*time.Minute); err != nil {
 		rv.t.Errorf("delivery with a bad signature: %v", err)
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
@@ -55,6 +55,7 @@ func (rv *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rv.got = append(rv.got, received{delivery: d, event: r.Header.Get(notify.HeaderEvent), ts: ts, sig: sig, body: body})
+	_ = ts
 }
 
 func (rv *receiver) deliveries() []received {
@@ -159,9 +160,10 @@ func TestDeliveries(t *testing.T) {
 	// An independent HMAC (Python's) agrees with the signature.
 	if py, err := exec.LookPath("python3"); err == nil {
 		r := byKey[drain.ID]
-		script := `import hmac,hashlib,sys; ts,sig=sys.argv[1],sys.argv[2]; body=sys.stdin.buffer.read()
-print("ok" if hmac.compare_digest("v1="+hmac.new(sys.argv[3].encode(),ts.encode()+b"."+body,hashlib.sha256).hexdigest(),sig) else "bad")`
-		cmd := exec.Command(py, "-c", script, r.ts, r.sig, secret)
+		script := `import hmac,hashlib,sys; ts,sig,ev,dl=sys.argv[1],sys.argv[2],sys.argv[4],sys.argv[5]; body=sys.stdin.buffer.read()
+msg=".".join([ts,ev,dl]).encode()+b"."+body
+print("ok" if hmac.compare_digest("v1="+hmac.new(sys.argv[3].encode(),msg,hashlib.sha256).hexdigest(),sig) else "bad")`
+		cmd := exec.Command(py, "-c", script, r.ts, r.sig, secret, r.event, r.delivery)
 		cmd.Stdin = strings.NewReader(string(r.body))
 		out, err := cmd.Output()
 		require.NoError(t, err)
@@ -179,4 +181,60 @@ print("ok" if hmac.compare_digest("v1="+hmac.new(sys.argv[3].encode(),ts.encode(
 		require.Equal(t, a.ID, d.Alert.ID)
 	}
 	require.Equal(t, down.URL, dead[drain.ID].URL)
+}
+
+// TestRefusedAndUnreachable: a receiver refusing a payload (4xx) costs
+// one attempt, not all of them; an unreachable one is retried, and
+// neither the logs' error nor the dead letter holds the URL's path or
+// query (chat webhooks' tokens).
+func TestRefusedAndUnreachable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	kc := kafka.Config{Auth: kafkatest.Keys(), Brokers: kafkatest.Brokers(t), CreateTopics: true, Partitions: 3, Topics: kafka.DefaultTopics()}
+	prod, err := kafka.New(kc, nil, nil)
+	require.NoError(t, err)
+	defer prod.Close()
+	require.NoError(t, prod.EnsureTopics(ctx))
+	var mu sync.Mutex
+	calls := 0
+	refuse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
+	}))
+	defer refuse.Close()
+	gone := httptest.NewServer(http.NotFoundHandler())
+	goneURL := gone.URL
+	gone.Close() // nothing listens there now
+	cfg := notify.Config{Webhooks: []notify.Webhook{
+		{Name: "refuses", URL: refuse.URL + "/services/T000/B000/SECRETPATH", Secret: iconfig.SecretValue(secret), Backoff: time.Millisecond},
+		{Name: "gone", URL: goneURL + "/hooks/SECRETPATH?token=SECRETQUERY", Secret: iconfig.SecretValue(secret), Attempts: 2, Backoff: time.Millisecond},
+	}}
+	cfg.Fill()
+	require.NoError(t, prod.Alert(ctx, alert("detect/drain/9", "drain", "critical")))
+	svc := notify.NewService(notify.ServiceConfig{Kafka: kc, Notify: cfg, Dead: prod})
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(rctx) }()
+	dead := map[string]notify.DeadLetter{}
+	require.Eventually(t, func() bool {
+		_ = kafka.ReadLog(ctx, kc, kc.Topics.NotifyDead, kafka.LogOptions{ClientID: "t2"}, func(r *kafka.Record) error {
+			var d notify.DeadLetter
+			require.NoError(t, json.Unmarshal(r.Value, &d))
+			dead[d.Webhook] = d
+			return nil
+		})
+		return len(dead) == 2
+	}, 30*time.Second, 50*time.Millisecond)
+	stop()
+	require.NoError(t, <-done)
+	mu.Lock()
+	require.Equal(t, 1, calls, "a refusal is not retried")
+	mu.Unlock()
+	require.Contains(t, dead["refuses"].Error, "413")
+	for _, d := range dead {
+		require.NotContains(t, d.Error+d.URL, "SECRET", d.Webhook)
+	}
+	require.Contains(t, dead["gone"].Error, "connection refused")
 }

@@ -44,6 +44,7 @@ type blockContents struct {
 	seen  time.Time
 	block chain.Block
 	offs  map[string]int64 // earliest part offset by topic/partition
+	ends  map[string]int64 // past the last part offset by topic/partition
 	// counts are the items of each kind, parts the parts taken by kind and
 	// number: a part stored twice (a retried write) counts once, so a
 	// block is never complete with another part missing.
@@ -100,12 +101,13 @@ func (a *Assembler) Add(r *Record, applied func(stream string) (next uint64, ok 
 	}
 	c := a.contents[part.BlockHash]
 	if c == nil {
-		c = &blockContents{seen: time.Now(), offs: map[string]int64{}, counts: map[string]int{}, parts: map[string]map[int]bool{}}
+		c = &blockContents{seen: time.Now(), offs: map[string]int64{}, ends: map[string]int64{}, counts: map[string]int{}, parts: map[string]map[int]bool{}}
 		a.contents[part.BlockHash] = c
 	}
 	if o, ok := c.offs[key]; !ok || r.Offset < o {
 		c.offs[key] = r.Offset
 	}
+	c.ends[key] = max(c.ends[key], r.Offset+1)
 	if c.parts[part.Kind][part.Part] {
 		return nil // a copy of a part already taken
 	}
@@ -194,6 +196,22 @@ func (a *Assembler) Ready(stream string, seq uint64) (chain.BlockEvent, *chain.B
 	}
 	blk.Header = ev.Header
 	return ev, &blk, true
+}
+
+// PartsEnd returns, for a block not yet Done, the offset past its last
+// part on each partition holding its parts: once a consumer's resume
+// positions are at or past all of them, none of its parts can be read
+// again.
+func (a *Assembler) PartsEnd(hash string) map[string]int64 {
+	c := a.contents[hash]
+	if c == nil {
+		return nil
+	}
+	out := make(map[string]int64, len(c.ends))
+	for k, v := range c.ends {
+		out[k] = v
+	}
+	return out
 }
 
 // Done forgets event seq of stream (applied) and its block's parts.
