@@ -66,6 +66,7 @@ bench:
 	$(GO) test ./integration/gatebench/ -run '^$$' -bench 'BenchmarkGateAssess' -benchmem -timeout 60m
 	GOGC=400 $(GO) test ./integration/gatebench/ -run '^$$' -bench 'BenchmarkGateAPI' -benchtime 1x -timeout 60m
 	$(GO) test ./signer/pluginhost/ -run '^$$' -bench 'BenchmarkPKCS11' -benchtime 3000x
+	$(GO) test ./integration/detectbench/ -run '^$$' -bench 'BenchmarkDetectLatency|BenchmarkDetectThroughput' -benchtime 1x -timeout 60m
 
 ## fuzz: run every fuzz target (found with go test -list) for FUZZTIME (default 20s)
 FUZZTIME ?= 20s
