@@ -52,10 +52,11 @@ func world(b testing.TB, nDeposit, nHot, nFlagged int) (*registry.Index, *intel.
 	idx := intel.NewIndex()
 	t0 := time.Unix(1_600_000_000, 0)
 	for i := range nFlagged {
-		idx.Put(&intel.Indicator{ID: "ind-" + strconv.Itoa(i), Kind: intel.KindAddress, Chain: chain.ETH, Network: "mainnet", Value: addr(0xee, i),
+		idx.Put(&intel.Indicator{ID: fmt.Sprintf("indicator--%08x-0000-4000-8000-%012x", i, i), Kind: intel.KindAddress, Chain: chain.ETH, Network: "mainnet", Value: addr(0xee, i),
 			Source: "bench", Feed: "bench", Category: intel.CategoryHack, Confidence: 90, TLP: intel.TLPGreen, ValidFrom: t0, Created: t0, Modified: t0})
 	}
 	require.Equal(b, nDeposit+nHot, reg.Len())
+	require.NotEmpty(b, idx.Hits(chain.ETH, "mainnet", addr(0xee, 0)), "the flagged addresses match")
 	return reg, idx
 }
 
