@@ -91,7 +91,7 @@ func (c Config) Validate(p *iconfig.Problems, prefix string) {
 	names := map[string]bool{}
 	for i, w := range c.Webhooks {
 		k := fmt.Sprintf("%s.webhooks[%d]", prefix, i)
-		if err := validName(w.Name); err != nil {
+		if err := iconfig.Name(w.Name); err != nil {
 			p.Add(k+".name", "%v", err)
 		} else if names[w.Name] {
 			p.Add(k+".name", "%q: named twice", w.Name)
@@ -131,19 +131,6 @@ func (c Config) Validate(p *iconfig.Problems, prefix string) {
 			p.Add(k+".max_severity", "%q: want low, medium, high or critical", s.MaxSeverity)
 		}
 	}
-}
-
-func validName(s string) error {
-	if s == "" || len(s) > 64 {
-		return fmt.Errorf("%q: want 1 to 64 characters", s)
-	}
-	for _, r := range s {
-		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-'
-		if !ok {
-			return fmt.Errorf("%q: want lowercase letters, digits, _ and -", s)
-		}
-	}
-	return nil
 }
 
 // checkURL wants https, or http to a loopback host (a receiver on the

@@ -209,7 +209,7 @@ func (c Config) Check(p *iconfig.Problems, prefix string) {
 	names := map[string]bool{}
 	for i, r := range c.Custom {
 		key := fmt.Sprintf("custom[%d]", i)
-		if err := validName(r.Name); err != nil {
+		if err := iconfig.Name(r.Name); err != nil {
 			bad(key+".name", "%v", err)
 		} else if names[r.Name] {
 			bad(key+".name", "%q: twice", r.Name)
@@ -225,19 +225,6 @@ func (c Config) Check(p *iconfig.Problems, prefix string) {
 			bad(key+".when", "%v", err)
 		}
 	}
-}
-
-func validName(s string) error {
-	if s == "" || len(s) > 64 {
-		return fmt.Errorf("%q: want 1 to 64 characters", s)
-	}
-	for _, r := range s {
-		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-'
-		if !ok {
-			return fmt.Errorf("%q: want lowercase letters, digits, _ and -", s)
-		}
-	}
-	return nil
 }
 
 // parseAsset splits a "chain/asset" key.

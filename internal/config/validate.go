@@ -24,3 +24,19 @@ func OrDefault[T comparable](p *T, v T) {
 		*p = v
 	}
 }
+
+// Name checks a name operators give in config that ends up in keys,
+// consumer groups and metric labels: 1 to 64 lowercase letters, digits,
+// _ and -.
+func Name(s string) error {
+	if s == "" || len(s) > 64 {
+		return fmt.Errorf("%q: want 1 to 64 characters", s)
+	}
+	for _, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-'
+		if !ok {
+			return fmt.Errorf("%q: want lowercase letters, digits, _ and -", s)
+		}
+	}
+	return nil
+}
