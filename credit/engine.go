@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/big"
 	"slices"
 	"strconv"
@@ -407,6 +408,19 @@ func (e *Engine) ripen(stream string) []DepositEvent {
 		d.credits++
 		e.set(id, d, StatusCredited)
 		out = append(out, e.event(d, stream))
+	}
+	return out
+}
+
+// Ripen credits, on every stream, the deposits waiting at their depth
+// (Added does it for its stream with each block): the service calls it
+// when a round left deposits unconfirmed for want of time, so they do not
+// wait for their chain's next block.
+func (e *Engine) Ripen() []DepositEvent {
+	streams := slices.Sorted(maps.Keys(e.waiting))
+	var out []DepositEvent
+	for _, st := range streams {
+		out = append(out, e.ripen(st)...)
 	}
 	return out
 }

@@ -35,7 +35,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		restore: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cordon_credit_restore_seconds",
 			Help: "Time the last start took to rebuild the engine from the deposits topic."}),
 		confirms: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cordon_credit_confirmations_total",
-			Help: "Deposits at confirmation depth checked with the chain's endpoints, by outcome (confirmed, unconfirmed: waits, disputed: held)."},
+			Help: "Deposits at confirmation depth checked with the chain's endpoints, by outcome (confirmed, unconfirmed: waits, disputed: held, deferred: the round's time for asking ran out, asked at the stream's next block)."},
 			[]string{"outcome"}),
 		ask: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cordon_credit_quorum_seconds",
 			Help: "Time to ask every endpoint of a chain which block is at a deposit's height.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
@@ -82,6 +82,12 @@ func (m *Metrics) setCounts(c map[string]int) {
 func (m *Metrics) confirmation(outcome int) {
 	if m != nil {
 		m.confirms.WithLabelValues([]string{"confirmed", "unconfirmed", "disputed"}[outcome]).Inc()
+	}
+}
+
+func (m *Metrics) deferredConfirmation() {
+	if m != nil {
+		m.confirms.WithLabelValues("deferred").Inc()
 	}
 }
 

@@ -55,6 +55,9 @@ type ServiceConfig struct {
 	// alert.
 	Nodes            Nodes
 	UnconfirmedAlert time.Duration
+	// AskBudget (default askBudget, 5s) bounds the time a round spends
+	// asking Nodes.
+	AskBudget time.Duration
 	// Committed, when set, sees each round's events once Kafka has
 	// committed them; Restored how many records a restore read, and how
 	// long it took.
@@ -104,12 +107,18 @@ type Service struct {
 	// ctx is the running round's (the engine's Confirm asks the nodes
 	// within it); asked, blocks and tips cache the nodes' answers of the
 	// round.
-	ctx         context.Context
-	asked       map[string]askedNodes
-	blocks      map[string]*chain.Block
-	derived     map[string][]Candidate // the deposits of blocks, derived from the nodes'
-	tips        map[string][2]uint64   // the nodes' head and finalized height by stream, asked once a round
-	unconfirmed map[string]stall       // deposits waiting for the nodes, since when
+	ctx     context.Context
+	asked   map[string]askedNodes
+	blocks  map[string]*chain.Block
+	derived map[string][]Candidate // the deposits of blocks, derived from the nodes'
+	tips    map[string][2]uint64   // the nodes' head and finalized height by stream, asked once a round
+	// asking is how long the round's questions to the nodes took so far,
+	// deferred how many deposits it left for a later round once that
+	// passed askBudget.
+	asking      time.Duration
+	deferred    int
+	retry       bool             // the last round deferred deposits: this one ripens them first
+	unconfirmed map[string]stall // deposits waiting for the nodes, since when
 	// stalledStreams are the streams a deposit_unconfirmed alert was
 	// raised for, until their nodes confirm a deposit again.
 	stalledStreams map[string]bool
@@ -153,7 +162,9 @@ func (s *Service) holds(c Candidate, v Verdict, key string) Verdict {
 	if !ok {
 		ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
 		var err error
+		start := time.Now()
 		b, err = s.cfg.Nodes.BlockAt(ctx, c.Chain, c.Network, c.Height)
+		s.asking += time.Since(start)
 		cancel()
 		if err != nil {
 			s.cfg.Log.Warn("credit: cannot read a confirmed deposit's block from the nodes: it waits", "deposit", c.ID, "height", c.Height, "err", err)
@@ -247,6 +258,25 @@ func differs(c, nodes *Candidate) string {
 	return ""
 }
 
+// askBudget bounds the time a round spends asking the nodes: past it,
+// the deposits still to confirm wait for the stream's next block (their
+// next ripening), so slow endpoints or a backlog of deposits at depth
+// never hold back the round's other work — operators' decisions and the
+// checkpoint — for longer than this (and one question's timeout).
+const askBudget = 5 * time.Second
+
+// spent tells whether the round's budget for asking the nodes is used
+// up, counting the deposit deferred if so. It is checked before a
+// deposit's first question, never between its questions.
+func (s *Service) spent() bool {
+	if s.asking < s.cfg.AskBudget {
+		return false
+	}
+	s.deferred++
+	s.cfg.Metrics.deferredConfirmation()
+	return true
+}
+
 // confirm is the engine's Confirm (see verdict); a deposit that stays
 // unconfirmed for UnconfirmedAlertAfter raises an alert, once.
 func (s *Service) confirm(c Candidate, p Policy) Verdict {
@@ -289,10 +319,20 @@ type stall struct {
 // their chain.
 func (s *Service) verdict(c Candidate, p Policy) Verdict {
 	stream := chain.StreamKey(c.Chain, c.Network)
+	key := stream + "/" + strconv.FormatUint(c.Height, 10)
+	_, tipped := s.tips[stream]
+	_, askedAt := s.asked[key]
+	if (!tipped || !askedAt) && s.spent() {
+		// A deposit is confirmed whole or not started: each round moves
+		// at least one on.
+		return Verdict{Outcome: Unconfirmed}
+	}
 	tip, ok := s.tips[stream]
 	if !ok {
 		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+		start := time.Now()
 		head, final, err := s.cfg.Nodes.Tip(ctx, c.Chain, c.Network)
+		s.asking += time.Since(start)
 		cancel()
 		if err != nil {
 			s.nodesDown(c, err)
@@ -306,13 +346,13 @@ func (s *Service) verdict(c Candidate, p Policy) Verdict {
 		s.cfg.Metrics.confirmation(Unconfirmed)
 		return Verdict{Outcome: Unconfirmed}
 	}
-	key := stream + "/" + strconv.FormatUint(c.Height, 10)
 	a, ok := s.asked[key]
 	if !ok {
 		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 		start := time.Now()
 		reports, q, err := s.cfg.Nodes.HashesAt(ctx, c.Chain, c.Network, c.Height)
 		cancel()
+		s.asking += time.Since(start)
 		s.cfg.Metrics.asked(time.Since(start))
 		if err != nil {
 			s.nodesDown(c, err)
@@ -360,6 +400,9 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.AskBudget <= 0 {
+		cfg.AskBudget = askBudget
 	}
 	if cfg.UnconfirmedAlert <= 0 {
 		cfg.UnconfirmedAlert = 10 * time.Minute
@@ -593,6 +636,13 @@ func (s *Service) take(r *kafka.Record) {
 // apply runs the queued events that can run, in seq order per stream.
 func (s *Service) apply(ctx context.Context) ([]DepositEvent, error) {
 	s.ctx, s.asked, s.blocks, s.derived, s.tips = ctx, map[string]askedNodes{}, map[string]*chain.Block{}, map[string][]Candidate{}, map[string][2]uint64{}
+	s.asking, s.deferred = 0, 0
+	defer func() {
+		if s.deferred > 0 {
+			s.cfg.Log.Info("credit: the round's time for asking the nodes ran out: deposits at depth wait for their stream's next block",
+				"deferred", s.deferred, "asked_for", s.asking.Round(time.Millisecond))
+		}
+	}()
 	var out []DepositEvent
 	s.behind = false
 	for _, d := range s.decisions {
@@ -619,6 +669,10 @@ func (s *Service) apply(ctx context.Context) ([]DepositEvent, error) {
 		out = append(out, evs...)
 	}
 	s.decisions = nil
+	if s.retry {
+		out = append(out, s.e.Ripen()...)
+	}
+	defer func() { s.retry = s.deferred > 0 }()
 	for _, st := range s.asm.Streams() {
 		next, ok := s.cp.Next[st]
 		if !ok { // a new stream starts at its first event
