@@ -62,6 +62,8 @@ allow "$PRINCIPAL_SIGNER" --operation Write --operation Describe --topic cordon.
 allow "$PRINCIPAL_DETECT" --operation Write --operation Describe --topic cordon.alerts
 allow "$PRINCIPAL_LOADER" --operation Read --operation Describe --topic cordon.alerts
 allow "$PRINCIPAL_DETECT" --operation Read --operation Describe --topic cordon.alerts
+allow "$PRINCIPAL_DETECT" --operation Write --operation Describe --topic cordon.incidents
+allow "$PRINCIPAL_DETECT" --operation Read --operation Describe --topic cordon.incidents
 allow "$PRINCIPAL_DETECT" --operation Write --operation Describe --topic cordon.notify-dead-letters
 allow "$PRINCIPAL_DETECT" --operation Read --operation Describe --topic cordon.notify-dead-letters
 allow "$PRINCIPAL_INTEL" --operation Write --operation Describe --topic cordon.intel

@@ -22,6 +22,7 @@ create cordon.transfers 12 delete 2592000000
 create cordon.outputs 12 delete 2592000000
 create cordon.spends 12 delete 2592000000
 create cordon.alerts 3 delete 31536000000
+create cordon.incidents 1 delete -1
 create cordon.notify-dead-letters 3 delete 31536000000
 create cordon.intel 3 compact
 create cordon.addresses 3 compact

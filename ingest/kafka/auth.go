@@ -44,7 +44,7 @@ func (t Topics) Signer(topic string) recordauth.Role {
 		return recordauth.Gate
 	case t.SignerState, t.SignResults:
 		return recordauth.Vault
-	case t.DetectState:
+	case t.DetectState, t.Incidents:
 		return recordauth.Detect
 	}
 	return ""

@@ -64,6 +64,9 @@ type Topics struct {
 	// NotifyDead holds the alert deliveries that failed their last
 	// attempt (keyed by webhook/delivery; detect/notify).
 	NotifyDead string `yaml:"notify_dead"`
+	// Incidents is the incidents' history: opened, alerts joined, notes,
+	// closed, evidence sealed (docs/detect.md), keyed by incident id.
+	Incidents string `yaml:"incidents"`
 }
 
 // DefaultTopics are the default topic names.
@@ -74,7 +77,8 @@ func DefaultTopics() Topics {
 		CreditState: "cordon.credit-state", Withdrawals: "cordon.withdrawals", GateState: "cordon.gate-state", Audit: "cordon.audit",
 		Prices: "cordon.prices", Sharing: "cordon.sharing",
 		SignRequests: "cordon.sign-requests", SignerState: "cordon.signer-state", SignResults: "cordon.sign-results",
-		DetectState: "cordon.detect-state", NotifyDead: "cordon.notify-dead-letters"}
+		DetectState: "cordon.detect-state", NotifyDead: "cordon.notify-dead-letters",
+		Incidents: "cordon.incidents"}
 }
 
 // Fill gives every unnamed topic its default name.
@@ -90,7 +94,7 @@ func (t *Topics) Fill() {
 		{&t.Withdrawals, def.Withdrawals}, {&t.GateState, def.GateState},
 		{&t.Audit, def.Audit}, {&t.Prices, def.Prices}, {&t.Sharing, def.Sharing},
 		{&t.SignRequests, def.SignRequests}, {&t.SignerState, def.SignerState}, {&t.SignResults, def.SignResults},
-		{&t.DetectState, def.DetectState}, {&t.NotifyDead, def.NotifyDead},
+		{&t.DetectState, def.DetectState}, {&t.NotifyDead, def.NotifyDead}, {&t.Incidents, def.Incidents},
 	} {
 		if *f.name == "" {
 			*f.name = f.def

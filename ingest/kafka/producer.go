@@ -201,7 +201,7 @@ type jsonAppender interface {
 var recordHeaders = func() map[string][]kafkago.Header {
 	h := map[string][]kafkago.Header{}
 	for _, typ := range []string{KindTransaction + "_part", KindTransfer + "_part", KindOutput + "_part", KindSpend + "_part",
-		"alert", "address", "decision", "sign-request", "signer-reset", string(chain.BlockAdded), string(chain.BlockRemoved)} {
+		"alert", "incident", "address", "decision", "sign-request", "signer-reset", string(chain.BlockAdded), string(chain.BlockRemoved)} {
 		h[typ] = []kafkago.Header{
 			{Key: HeaderSchema, Value: []byte(fmt.Sprintf("cordon.%s.v%d", typ, chain.SchemaVersion))},
 			{Key: HeaderType, Value: []byte(typ)},

@@ -110,6 +110,8 @@ func (t Topics) Specs() []TopicSpec {
 		{Name: t.Outputs, Key: "outputs", Partitions: 12, RetentionMs: 30 * day, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalLoader, PrincipalCredit, PrincipalDetect}, Doc: "parts of a block's Bitcoin outputs"},
 		{Name: t.Spends, Key: "spends", Partitions: 12, RetentionMs: 30 * day, Writers: []string{PrincipalWatcher}, Readers: []string{PrincipalLoader, PrincipalCredit, PrincipalDetect}, Doc: "parts of a block's Bitcoin spends"},
 		{Name: t.Alerts, Key: "alerts", Partitions: 3, RetentionMs: year, Writers: []string{PrincipalWatcher, PrincipalLoader, PrincipalCredit, PrincipalAPI, PrincipalGate, PrincipalSigner, PrincipalDetect}, Readers: []string{PrincipalLoader, PrincipalDetect}, Doc: "alerts, keyed by alert id"},
+		{Name: t.Incidents, Key: "incidents", Partitions: 1, Fixed: true, RetentionMs: -1, Writers: []string{PrincipalDetect}, Readers: []string{PrincipalDetect},
+			Doc: "incidents' history, keyed by incident id: opened (by detection on a severe alert, or an operator), the alerts that joined, notes, closed, evidence bundles sealed (their manifest's hash); one partition (one order), never expired (docs/detect.md)"},
 		{Name: t.NotifyDead, Key: "notify_dead", Partitions: 3, RetentionMs: year, Writers: []string{PrincipalDetect}, Readers: []string{PrincipalDetect},
 			Doc: "alert deliveries to webhooks that failed their last attempt, keyed by webhook/delivery (docs/detect.md)"},
 		{Name: t.Intel, Key: "intel", Partitions: 3, Compact: true, Transactional: true, Writers: []string{PrincipalIntel},

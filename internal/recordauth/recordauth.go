@@ -126,6 +126,9 @@ func NewSigner(role Role, seed string) (*Signer, error) {
 // Role is the signer's role.
 func (s *Signer) Role() Role { return s.role }
 
+// ID is the key's id, as signatures name it.
+func (s *Signer) ID() string { return s.id }
+
 // Public is the signer's public key in the form the trust lists take.
 func (s *Signer) Public() string {
 	return base64.StdEncoding.EncodeToString(s.key.Public().(ed25519.PublicKey))
