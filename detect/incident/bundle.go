@@ -28,7 +28,7 @@ import (
 
 // Names of a bundle's own files, and the signature's record kind.
 const (
-	ManifestFile = "manifest.json"
+	ManifestFile  = "manifest.json"
 	SignatureFile = "manifest.sig"
 	ManifestKind  = "evidence_manifest"
 )

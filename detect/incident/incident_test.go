@@ -173,8 +173,8 @@ func TestBundle(t *testing.T) {
 			require.NoError(t, os.Chmod(p, 0o640))
 			require.NoError(t, os.WriteFile(p, []byte(`[{"id":"drain/2"}]`), 0o640))
 		},
-		"wallets.json: missing":                    func(dir string) { require.NoError(t, os.Remove(filepath.Join(dir, "wallets.json"))) },
-		"extra.txt: not in the manifest (added)":  func(dir string) { require.NoError(t, os.WriteFile(filepath.Join(dir, "extra.txt"), nil, 0o600)) },
+		"wallets.json: missing":                  func(dir string) { require.NoError(t, os.Remove(filepath.Join(dir, "wallets.json"))) },
+		"extra.txt: not in the manifest (added)": func(dir string) { require.NoError(t, os.WriteFile(filepath.Join(dir, "extra.txt"), nil, 0o600)) },
 		"manifest.sig: the manifest's signature": func(dir string) { editManifest(t, dir) },
 		"manifest.sig: the manifest's signature does not verify: " + recordauth.ErrUnknown.Error(): func(dir string) {
 			other, _ := keyring(t)
