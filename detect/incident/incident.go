@@ -345,6 +345,9 @@ func (g *Grouper) forget(in *Incident) {
 	}
 }
 
+// Changed tells whether the state changed since TakeState.
+func (g *Grouper) Changed() bool { return len(g.changed) > 0 }
+
 // TakeState returns the open incidents changed since the last call (a
 // closed one as a deletion), in key order.
 func (g *Grouper) TakeState() ([]Record, error) {

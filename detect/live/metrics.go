@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cordonhq/cordon/detect/incident"
 	"github.com/cordonhq/cordon/internal/chain"
 )
 
@@ -17,6 +18,7 @@ type Metrics struct {
 	commit    prometheus.Histogram
 	restore   prometheus.Gauge
 	celErrors prometheus.Gauge
+	incEvents *prometheus.CounterVec
 }
 
 // NewMetrics registers detection's metrics with reg.
@@ -34,9 +36,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Time the last start took to restore detection's state."}),
 		celErrors: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cordon_detect_custom_rule_errors",
 			Help: "Evaluations of operators' custom rules that failed since the start (a failing evaluation raises nothing)."}),
+		incEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cordon_detect_incident_events_total",
+			Help: "Incident events detection wrote, by type (opened: an incident opened on a severe alert; alert: an alert joined one; retracted)."}, []string{"type"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.alerts, m.retracted, m.blocks, m.commit, m.restore, m.celErrors)
+		reg.MustRegister(m.alerts, m.retracted, m.blocks, m.commit, m.restore, m.celErrors, m.incEvents)
 	}
 	return m
 }
@@ -68,5 +72,14 @@ func (m *Metrics) committed(alerts []chain.Alert, took time.Duration, celErrors 
 		} else {
 			m.alerts.WithLabelValues(a.Rule, a.Severity).Inc()
 		}
+	}
+}
+
+func (m *Metrics) incidents(events []incident.Event) {
+	if m == nil {
+		return
+	}
+	for _, e := range events {
+		m.incEvents.WithLabelValues(e.Type).Inc()
 	}
 }

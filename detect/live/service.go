@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cordonhq/cordon/detect/contain"
+	"github.com/cordonhq/cordon/detect/incident"
 	"github.com/cordonhq/cordon/detect/notify"
 	"github.com/cordonhq/cordon/detect/rules"
 	"github.com/cordonhq/cordon/ingest/kafka"
@@ -28,6 +29,8 @@ type Config struct {
 	Notify notify.Config `yaml:"notify"`
 	// Contain is what alerts set off (the breaker, urgent listings).
 	Contain contain.Config `yaml:"contain"`
+	// Incidents is how alerts are grouped into incidents.
+	Incidents incident.Config `yaml:"incidents"`
 }
 
 // Validate adds every bad key under prefix to p.
@@ -35,6 +38,7 @@ func (c Config) Validate(p *iconfig.Problems, prefix string) {
 	c.Rules.Check(p, prefix+".rules")
 	c.Notify.Validate(p, prefix+".notify")
 	c.Contain.Validate(p, prefix+".contain")
+	c.Incidents.Validate(p, prefix+".incidents")
 }
 
 // ServiceConfig is what a Service runs with.
@@ -55,6 +59,9 @@ type ServiceConfig struct {
 	// alerts and their outcomes, as containment records, with a later
 	// round.
 	Contain *contain.Runner
+	// Incidents groups the alerts into incidents, whose events are
+	// committed with them to the incidents topic.
+	Incidents incident.Config
 }
 
 // checkpointKey is the key of the checkpoint record in the state topic.
@@ -100,6 +107,10 @@ type Service struct {
 	sinceRestore int
 	alerts       []chain.Alert
 	last         time.Time
+	// g groups the alerts into incidents; incPos are the read positions
+	// in the incidents topic (operators' events), by kafka.Position.
+	g      *incident.Grouper
+	incPos map[string]int64
 
 	// tasks are the containment tasks committed and not yet done; the
 	// worker takes them from work (wake tells it there is some) and puts
@@ -126,6 +137,8 @@ type Stats struct {
 	// Contained counts the containment tasks carried out, NotTaken those
 	// with an action not taken (its target not configured).
 	Contained, NotTaken int
+	// Incidents are the open incidents.
+	Incidents int
 }
 
 // NewService returns a service; its rules must have passed Validate.
@@ -168,7 +181,7 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) run(ctx context.Context) error {
 	tp := s.cfg.Kafka.Topics
 	inputs := []string{tp.Blocks, tp.Transactions, tp.Transfers, tp.Outputs, tp.Spends}
-	if err := kafka.Ensure(ctx, s.cfg.Kafka, append([]string{tp.DetectState, tp.Alerts}, inputs...)...); err != nil {
+	if err := kafka.Ensure(ctx, s.cfg.Kafka, append([]string{tp.DetectState, tp.Alerts, tp.Incidents}, inputs...)...); err != nil {
 		return fmt.Errorf("detect: %w", err)
 	}
 	out, err := kafka.NewTxWriter(s.cfg.Kafka, s.cfg.TransactionalID, tp.DetectState, 0)
@@ -199,7 +212,9 @@ func (s *Service) run(ctx context.Context) error {
 			s.worker(wctx)
 		}()
 	}
-	parts, err := kafka.Partitions(ctx, s.cfg.Kafka, inputs...)
+	// The incidents topic is read too: operators' events (an incident
+	// opened with its addresses, closed) change how alerts are grouped.
+	parts, err := kafka.Partitions(ctx, s.cfg.Kafka, append(inputs, tp.Incidents)...)
 	if err != nil {
 		return fmt.Errorf("detect: %w", err)
 	}
@@ -227,6 +242,10 @@ func (s *Service) run(ctx context.Context) error {
 			return fmt.Errorf("detect: %w", err)
 		}
 		for _, r := range recs {
+			if r.Topic == tp.Incidents {
+				s.incidentEvent(r)
+				continue
+			}
 			if err := s.asm.Add(r, func(st string) (uint64, bool) { n, ok := s.cp.Next[st]; return n, ok }); err != nil {
 				s.cfg.Log.Warn("detect: an unreadable block record: skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
 			}
@@ -237,7 +256,7 @@ func (s *Service) run(ctx context.Context) error {
 		}
 		s.collect()
 		state := s.e.TakeState()
-		if blocks == 0 && len(s.alerts) == 0 && len(state) == 0 && len(s.finished) == 0 && (!s.moved() || time.Since(s.last) < time.Second) {
+		if blocks == 0 && len(s.alerts) == 0 && len(state) == 0 && len(s.finished) == 0 && !s.g.Changed() && (!s.moved() || time.Since(s.last) < time.Second) {
 			continue
 		}
 		if err := s.commit(ctx, out, state, blocks); err != nil {
@@ -255,6 +274,8 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
 		return err
 	}
 	s.e, s.alerts, s.tasks, s.finished = e, nil, map[string]contain.Task{}, nil
+	s.g, s.incPos = incident.NewGrouper(s.cfg.Incidents), map[string]int64{}
+	incidents := map[string][]byte{}
 	s.cp = checkpoint{Offsets: map[string]int64{}, Next: map[string]uint64{}, Tips: map[string]uint64{}}
 	s.asm = kafka.NewAssembler(s.cfg.Kafka.Topics, func(hash string) bool { return s.applied[hash] })
 	s.asm.Transactions = true
@@ -286,6 +307,14 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
 			}
 			s.cp = cp
 		default:
+			if strings.HasPrefix(k, incident.StatePrefix) {
+				if r.Value == nil {
+					delete(incidents, k)
+				} else {
+					incidents[k] = r.Value
+				}
+				return
+			}
 			if strings.HasPrefix(k, taskPrefix) {
 				if r.Value == nil {
 					delete(s.tasks, k)
@@ -317,6 +346,16 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
 	if err := s.e.Restore(state); err != nil {
 		return err
 	}
+	for _, k := range slices.Sorted(maps.Keys(incidents)) {
+		if err := s.g.Restore(incidents[k]); err != nil {
+			return fmt.Errorf("detect: restore %s: %w", k, err)
+		}
+	}
+	for k, v := range s.cp.Offsets {
+		if t, _, ok := strings.Cut(k, "/"); ok && t == s.cfg.Kafka.Topics.Incidents {
+			s.incPos[k] = v
+		}
+	}
 	s.asm.Restore(s.cp.Offsets)
 	s.applied, s.ends, s.sinceRestore = map[string]bool{}, map[string]map[string]int64{}, 0
 	for _, h := range s.cp.Applied {
@@ -327,8 +366,25 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
 	s.cfg.Metrics.restored(time.Since(began))
 	s.mu.Lock()
 	s.stats.Wallets = s.e.Wallets()
+	s.stats.Incidents = len(s.g.Open())
 	s.mu.Unlock()
 	return nil
+}
+
+// incidentEvent takes a record of the incidents topic: an operator's
+// event changes the grouping (detection's own are already applied).
+func (s *Service) incidentEvent(r *kafka.Record) {
+	s.incPos[kafka.Position(r.Topic, int(r.Partition))] = r.Offset + 1
+	var e incident.Event
+	if err := json.Unmarshal(r.Value, &e); err != nil {
+		s.cfg.Log.Warn("detect: an unreadable incident event: skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
+		return
+	}
+	if err := e.Check(); err != nil {
+		s.cfg.Log.Warn("detect: a bad incident event: skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
+		return
+	}
+	s.g.Apply(e)
 }
 
 // apply runs the queued events that can run, in seq order per stream,
@@ -396,6 +452,11 @@ func (s *Service) moved() bool {
 			return true
 		}
 	}
+	for k, v := range s.incPos {
+		if s.cp.Offsets[k] != v {
+			return true
+		}
+	}
 	return false
 }
 
@@ -404,6 +465,7 @@ func (s *Service) moved() bool {
 func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, state []rules.Record, blocks int) error {
 	began := time.Now()
 	s.cp.Offsets = s.asm.Resume()
+	maps.Copy(s.cp.Offsets, s.incPos)
 	s.pruneApplied()
 	// What containment finished: its records join the round's alerts,
 	// its tasks leave the state.
@@ -415,13 +477,31 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, state []rules
 	if s.cfg.Contain != nil {
 		planned = contain.Plan(s.cfg.Contain.Config, s.alerts)
 	}
-	recs := make([]kafka.Record, 0, len(s.alerts)+len(state)+len(planned)+len(finished)+1)
+	var events []incident.Event
+	for _, a := range s.alerts {
+		events = append(events, s.g.Alert(a)...)
+	}
+	incState, err := s.g.TakeState()
+	if err != nil {
+		return fmt.Errorf("detect: %w", err)
+	}
+	recs := make([]kafka.Record, 0, len(s.alerts)+len(state)+len(planned)+len(finished)+len(events)+len(incState)+1)
 	for i := range s.alerts {
 		v, err := json.Marshal(&s.alerts[i])
 		if err != nil {
 			return fmt.Errorf("detect: %w", err)
 		}
 		recs = append(recs, kafka.Record{Topic: s.cfg.Kafka.Topics.Alerts, Key: []byte(s.alerts[i].ID), Value: v, Headers: alertHeaders})
+	}
+	for i := range events {
+		v, err := json.Marshal(&events[i])
+		if err != nil {
+			return fmt.Errorf("detect: %w", err)
+		}
+		recs = append(recs, kafka.Record{Topic: s.cfg.Kafka.Topics.Incidents, Key: []byte(events[i].Incident), Value: v, Headers: incidentHeaders})
+	}
+	for _, r := range incState {
+		recs = append(recs, kafka.Record{Key: []byte(r.Key), Value: r.Value, Headers: typeHeader("state")})
 	}
 	for _, r := range state {
 		recs = append(recs, kafka.Record{Key: []byte(r.Key), Value: r.Value, Headers: typeHeader("state")})
@@ -463,6 +543,7 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, state []rules
 	s.mu.Lock()
 	s.stats.Blocks += blocks
 	s.stats.Wallets = s.e.Wallets()
+	s.stats.Incidents = len(s.g.Open())
 	for _, o := range finished {
 		s.stats.Contained++
 		if len(o.NotTaken) > 0 {
@@ -481,6 +562,12 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, state []rules
 		}
 	}
 	s.mu.Unlock()
+	for _, e := range events {
+		if e.Type == incident.Opened {
+			s.cfg.Log.Warn("detect: incident opened: "+e.Title, "incident", e.Incident, "severity", e.Severity, "cause", e.Text)
+		}
+	}
+	s.cfg.Metrics.incidents(events)
 	for _, a := range alerts {
 		lvl := slog.LevelWarn
 		if a.Retracted {
@@ -589,6 +676,9 @@ func (s *Service) worker(ctx context.Context) {
 
 var alertHeaders = append(typeHeader("alert"),
 	kafka.Header{Key: kafka.HeaderSchema, Value: []byte(fmt.Sprintf("cordon.alert.v%d", chain.SchemaVersion))})
+
+var incidentHeaders = append(typeHeader("incident"),
+	kafka.Header{Key: kafka.HeaderSchema, Value: []byte(fmt.Sprintf("cordon.incident.v%d", chain.SchemaVersion))})
 
 func typeHeader(t string) []kafka.Header {
 	return []kafka.Header{{Key: kafka.HeaderType, Value: []byte(t)}}

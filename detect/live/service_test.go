@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/detect/contain"
+	"github.com/cordonhq/cordon/detect/incident"
 	"github.com/cordonhq/cordon/detect/live"
 	"github.com/cordonhq/cordon/detect/rules"
 	"github.com/cordonhq/cordon/detect/rules/rulestest"
@@ -99,6 +100,33 @@ func alerts(t testing.TB, ctx context.Context, kc kafka.Config) []rec {
 	return out
 }
 
+// incidentEvents are the events on the incidents topic: every event id
+// at most once.
+func incidentEvents(t testing.TB, ctx context.Context, kc kafka.Config) []incident.Event {
+	var out []incident.Event
+	seen := map[string]bool{}
+	require.NoError(t, kafka.ReadLog(ctx, kc, kc.Topics.Incidents, kafka.LogOptions{ClientID: "test-incidents"}, func(r *kafka.Record) error {
+		var e incident.Event
+		require.NoError(t, json.Unmarshal(r.Value, &e))
+		require.NoError(t, e.Check())
+		require.Equal(t, e.Incident, string(r.Key))
+		require.False(t, seen[e.ID], "incident event %s (%s) written twice", e.ID, e.Type)
+		seen[e.ID] = true
+		out = append(out, e)
+		return nil
+	}))
+	return out
+}
+
+func eventIDs(evs []incident.Event) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.Type+" "+e.Incident+" "+e.ID)
+	}
+	slices.Sort(out)
+	return out
+}
+
 func newKafka(t testing.TB, ctx context.Context) (kafka.Config, *kafka.Producer) {
 	kc := kafka.Config{Auth: kafkatest.Keys(), Brokers: kafkatest.Brokers(t), CreateTopics: true, Partitions: 3, Topics: kafka.DefaultTopics()}
 	p, err := kafka.New(kc, nil, nil)
@@ -139,7 +167,10 @@ func TestRestartsRaiseTheSameAlerts(t *testing.T) {
 	require.Eventually(t, func() bool { return sA.Stats().Blocks == len(ups) }, time.Minute, 50*time.Millisecond)
 	require.NoError(t, stop())
 	want := alerts(t, ctx, kcA)
+	wantIncidents := eventIDs(incidentEvents(t, ctx, kcA))
+	require.Contains(t, strings.Join(wantIncidents, "\n"), incident.Opened+" ", "critical alerts open incidents")
 	st := sA.Stats()
+	require.Positive(t, st.Incidents)
 	require.Positive(t, st.Retracted, "the history retracts alerts")
 	require.Positive(t, st.BySeverity["critical"])
 	require.Len(t, want, st.Alerts+st.Retracted)
@@ -175,6 +206,52 @@ func TestRestartsRaiseTheSameAlerts(t *testing.T) {
 	time.Sleep(time.Second)
 	require.NoError(t, stop())
 	require.Equal(t, want, alerts(t, ctx, kcB))
+	require.Equal(t, wantIncidents, eventIDs(incidentEvents(t, ctx, kcB)), "the same incidents, each event once")
+}
+
+// TestOperatorIncident: an incident an operator opened with an address
+// gathers the alerts naming it (here the thief's flagged contacts, and
+// with them the hot wallet's);
+// once the operator closed it, later alerts no longer join.
+func TestOperatorIncident(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	kc, p := newKafka(t, ctx)
+	opened := incident.Event{V: 1, ID: "op-1", Incident: "incident/report-1", Type: incident.Opened, Time: time.Unix(1, 0).UTC(), Actor: "alice",
+		Title: "a partner reports the thief", Severity: "high", Keys: []string{"eth:" + thief}}
+	v, err := json.Marshal(&opened)
+	require.NoError(t, err)
+	require.NoError(t, p.PublishKeyed(ctx, kc.Topics.Incidents, "incident", []kafka.KeyValue{{Key: opened.Incident, Value: v}}))
+	ups := history(rand.New(rand.NewPCG(3, 4)), 80)
+	require.NoError(t, p.Publish(ctx, ups[:40]))
+	s, err := live.NewService(live.ServiceConfig{Kafka: kc, Rules: cfg, Registry: reg{hot: "hot"}, Screener: screen{thief: true},
+		Incidents: incident.Config{OpenAt: "none"}})
+	require.NoError(t, err)
+	stop := run(ctx, s)
+	defer func() { require.NoError(t, stop()) }()
+	joined := func() int {
+		n := 0
+		for _, e := range incidentEvents(t, ctx, kc) {
+			if e.Type == incident.Joined {
+				// the thief's contacts, and then the hot wallet's other
+				// alerts (its address joined the incident with them)
+				require.Equal(t, opened.Incident, e.Incident, "only the operator's incident exists")
+				n++
+			}
+		}
+		return n
+	}
+	require.Eventually(t, func() bool { return s.Stats().Blocks >= 40 && joined() > 0 }, time.Minute, 100*time.Millisecond)
+	closed := incident.Event{V: 1, ID: "op-2", Incident: opened.Incident, Type: incident.Closed, Time: time.Unix(2, 0).UTC(), Actor: "alice", Text: "done"}
+	v, err = json.Marshal(&closed)
+	require.NoError(t, err)
+	require.NoError(t, p.PublishKeyed(ctx, kc.Topics.Incidents, "incident", []kafka.KeyValue{{Key: closed.Incident, Value: v}}))
+	require.Eventually(t, func() bool { return s.Stats().Incidents == 0 }, time.Minute, 100*time.Millisecond)
+	before := joined()
+	require.NoError(t, p.Publish(ctx, ups[40:]))
+	require.Eventually(t, func() bool { return s.Stats().Blocks >= len(ups) }, time.Minute, 100*time.Millisecond)
+	time.Sleep(time.Second)
+	require.Equal(t, before, joined(), "a closed incident gathers no more alerts")
 }
 
 // gate is a breaker shared by every run, as the real gate is.
