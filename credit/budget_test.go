@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/credit"
-	"github.com/cordonhq/cordon/internal/chain"
 	"github.com/cordonhq/cordon/integration/pipetest"
+	"github.com/cordonhq/cordon/internal/chain"
 )
 
 // slowNodes are endpoints that take a while to answer each question.

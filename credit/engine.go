@@ -418,7 +418,7 @@ func (e *Engine) ripen(stream string) []DepositEvent {
 // wait for their chain's next block.
 func (e *Engine) Ripen() []DepositEvent {
 	streams := slices.Sorted(maps.Keys(e.waiting))
-	var out []DepositEvent
+	out := make([]DepositEvent, 0, len(e.waiting))
 	for _, st := range streams {
 		out = append(out, e.ripen(st)...)
 	}

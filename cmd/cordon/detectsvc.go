@@ -71,7 +71,7 @@ func (d *detecting) Run(ctx context.Context) error {
 		Log: d.log}, func(ctx context.Context) error {
 		svc, err := live.NewService(live.ServiceConfig{Kafka: kc, Rules: d.cfg.Detect.Rules,
 			Registry: registryKinds{d.registry.Index}, Screener: d.indicators.Index, Log: d.log, Metrics: d.metrics,
-			Committed: d.committed, Contain: containment(d.cfg.Detect.Contain, d.registry)})
+			Committed: d.committed, Contain: containment(d.cfg.Detect.Contain, d.registry), Incidents: d.cfg.Detect.Incidents})
 		if err != nil {
 			return err
 		}
@@ -117,8 +117,8 @@ func detectStatus(svc *live.Service) string {
 			fmt.Fprintf(&sev, "  %s %d", s, n)
 		}
 	}
-	return fmt.Sprintf("blocks %d  wallets %d  alerts %d%s  retracted %d  contained %d (not taken %d)", st.Blocks, st.Wallets, st.Alerts,
-		sev.String(), st.Retracted, st.Contained, st.NotTaken)
+	return fmt.Sprintf("blocks %d  wallets %d  alerts %d%s  retracted %d  contained %d (not taken %d)  incidents open %d", st.Blocks, st.Wallets, st.Alerts,
+		sev.String(), st.Retracted, st.Contained, st.NotTaken, st.Incidents)
 }
 
 // devDetect turns detection on in cordon dev, with an operator's rule of
@@ -127,6 +127,9 @@ func detectStatus(svc *live.Service) string {
 func devDetect(cfg *config.Config) {
 	cfg.Roles = append(cfg.Roles, config.RoleDetect)
 	cfg.Detect.Rules.Outflow.MinSamples = 5
+	// The dev's traffic raises high alerts (flagged contact) but seldom a
+	// critical one: incidents open from high, so the dev shows them.
+	cfg.Detect.Incidents.OpenAt = rules.SeverityHigh
 	cfg.Detect.Rules.Custom = append(cfg.Detect.Rules.Custom, rules.CustomRule{Name: "dev-token-whale", Severity: rules.SeverityMedium,
 		When:    `standard == "erc20" && at_least(amount_text, "1000000000000")`,
 		Summary: "{amount_text} base units of token {asset} from {from} to {to} (dev rule)"})

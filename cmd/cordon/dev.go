@@ -209,10 +209,10 @@ func cmdDev(ctx context.Context, args []string) error {
 			"transfers": cfg.Kafka.Topics.Transfers, "outputs": cfg.Kafka.Topics.Outputs, "spends": cfg.Kafka.Topics.Spends,
 			"alerts": cfg.Kafka.Topics.Alerts, "intel": cfg.Kafka.Topics.Intel, "addresses": cfg.Kafka.Topics.Addresses,
 			"deposits": cfg.Kafka.Topics.Deposits, "decisions": cfg.Kafka.Topics.Decisions, "withdrawals": cfg.Kafka.Topics.Withdrawals,
-			"audit": cfg.Kafka.Topics.Audit},
+			"audit": cfg.Kafka.Topics.Audit, "incidents": cfg.Kafka.Topics.Incidents},
 		API: &apiEndpoint{URL: "http://" + sys.api.addr(), Token: devTokens["screening"], Tokens: devTokens, Operator: devOperator, OperatorToken: opToken}}
 	ep.RecordKeys = map[string]string{"api": cfg.RecordAuth.Trust.API[0], "credit": cfg.RecordAuth.Trust.Credit[0], "intel": cfg.RecordAuth.Trust.Intel[0],
-		"gate": cfg.RecordAuth.Trust.Gate[0]}
+		"gate": cfg.RecordAuth.Trust.Gate[0], "detect": cfg.RecordAuth.Trust.Detect[0]}
 	for _, a := range devApprovers {
 		ep.Approvers = append(ep.Approvers, devApprover{Name: a.name, Group: a.group, KeyFile: devApproverKey(*dataDir, a.name)})
 	}

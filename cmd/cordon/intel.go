@@ -94,7 +94,8 @@ func (k kafkaFlags) kafka() (kafka.Config, error) {
 				return kc, p.Err()
 			}
 			for name, dst := range map[string]*string{"intel": &kc.Topics.Intel, "addresses": &kc.Topics.Addresses,
-				"deposits": &kc.Topics.Deposits, "decisions": &kc.Topics.Decisions} {
+				"deposits": &kc.Topics.Deposits, "decisions": &kc.Topics.Decisions, "alerts": &kc.Topics.Alerts,
+				"audit": &kc.Topics.Audit, "incidents": &kc.Topics.Incidents} {
 				if t := ep.Topics[name]; t != "" {
 					*dst = t
 				}

@@ -31,6 +31,7 @@ Usage:
   cordon approver keygen --name N --out FILE   an approver's Ed25519 key file
   cordon policy  hash|default|approve|check    the withdrawal policy (docs/gate/policy.md)
   cordon audit   verify --trust KEY...  verify the gate's audit log (docs/gate/audit.md)
+  cordon incident list|open|note|close|timeline|seal|verify   incidents, their timelines and evidence bundles (docs/detect.md)
   cordon signer  run|check --config FILE   the second risk layer and its signer plugins (docs/signing.md)
   cordon share   publish --chain C --category K [--urgent] ADDRESS... | revoke | partners | keygen
                  partner sharing: our listings to the alliance (docs/sharing/README.md)
@@ -101,6 +102,8 @@ func dispatch(ctx context.Context, args []string) error {
 		return policyCmd(args[1:])
 	case "audit":
 		return auditCmd(args[1:])
+	case "incident":
+		return cmdIncident(ctx, args[1:])
 	case "signer":
 		return signerCmd(ctx, args[1:])
 	case "config":

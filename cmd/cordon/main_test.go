@@ -32,6 +32,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cordonhq/cordon/credit"
+	"github.com/cordonhq/cordon/detect/incident"
 	"github.com/cordonhq/cordon/ingest/export"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
@@ -200,6 +201,86 @@ func TestDevDetection(t *testing.T) {
 	ep, err := readEndpoints(dir)
 	require.NoError(t, err)
 	checkDevDetect(t, ctx, dir, ep)
+	checkDevIncidents(t, ctx, dir)
+}
+
+// checkDevIncidents: the dev's high alerts open incidents (open_at high);
+// an operator notes one, seals its evidence, and the bundle verifies —
+// its hashes also by Python's hashlib — until one byte of it changes;
+// the timeline shows it all; closing it is in its history.
+func checkDevIncidents(t testing.TB, ctx context.Context, dir string) {
+	dd := []string{"--data-dir", dir, "--by", "e2e-operator"}
+	var id string
+	require.Eventually(t, func() bool {
+		var out bytes.Buffer
+		if incidentList(ctx, []string{"--data-dir", dir, "--format", "json"}, &out) != nil {
+			return false
+		}
+		for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			var v incident.View
+			if json.Unmarshal([]byte(line), &v) == nil && v.OpenedBy == incident.Actor && len(v.Alerts) > 0 {
+				id = v.ID
+				return true
+			}
+		}
+		return false
+	}, 2*time.Minute, time.Second, "detection opened no incident")
+	var out bytes.Buffer
+	require.NoError(t, incidentNote(ctx, "note", append([]string{id, "--text", "paged the on-call"}, dd...), &out))
+	bundle := filepath.Join(dir, "evidence", "b1")
+	out.Reset()
+	require.NoError(t, incidentSeal(ctx, append([]string{id, "--out", bundle}, dd...), &out))
+	require.Contains(t, out.String(), "sealed")
+	out.Reset()
+	require.NoError(t, incidentVerify(ctx, []string{bundle, "--data-dir", dir}, &out), out.String())
+	require.Contains(t, out.String(), "intact")
+	for _, f := range []string{"incident.json", "alerts.json", "chain.json", "audit.json", "intel.json", "wallets.json"} {
+		require.FileExists(t, filepath.Join(bundle, f))
+	}
+	var facts struct{ Transfers []map[string]any }
+	raw, err := os.ReadFile(filepath.Join(bundle, "chain.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &facts))
+	require.NotEmpty(t, facts.Transfers, "the alerts' transfers from ClickHouse")
+	py := exec.Command("python3", "-c", `
+import hashlib, json, os, sys
+d = sys.argv[1]
+m = json.load(open(os.path.join(d, "manifest.json")))
+for f in m["files"]:
+    h = hashlib.sha256(open(os.path.join(d, f["name"]), "rb").read()).hexdigest()
+    if h != f["sha256"]:
+        sys.exit("changed: " + f["name"])
+print("ok", len(m["files"]))
+`, bundle)
+	pyOut, err := py.CombinedOutput()
+	require.NoError(t, err, string(pyOut))
+	require.Contains(t, string(pyOut), "ok ")
+	// one byte changed
+	p := filepath.Join(bundle, "alerts.json")
+	require.NoError(t, os.Chmod(p, 0o640))
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	b[len(b)/2] ^= 1
+	require.NoError(t, os.WriteFile(p, b, 0o640))
+	out.Reset()
+	require.Error(t, incidentVerify(ctx, []string{bundle, "--data-dir", dir}, &out))
+	require.Contains(t, out.String(), "alerts.json: changed")
+	pyOut, err = exec.Command("python3", "-c", py.Args[2], bundle).CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(pyOut), "changed: alerts.json")
+	// the bundle is never written twice
+	require.ErrorContains(t, incidentSeal(ctx, append([]string{id, "--out", bundle}, dd...), &out), "written once")
+	require.NoError(t, incidentNote(ctx, "close", append([]string{id, "--reason", "contained; drill over"}, dd...), &out))
+	out.Reset()
+	require.NoError(t, incidentTimeline(ctx, []string{id, "--data-dir", dir}, &out))
+	tl := out.String()
+	for _, want := range []string{"opened", "note: paged the on-call", "evidence sealed", "closed", "e2e-operator"} {
+		require.Contains(t, tl, want)
+	}
+	out.Reset()
+	require.NoError(t, incidentTimeline(ctx, []string{id, "--data-dir", dir, "--format", "html"}, &out))
+	require.Contains(t, out.String(), "<svg")
+	require.ErrorContains(t, incidentNote(ctx, "note", append([]string{id, "--text", "late"}, dd...), &out), "was closed")
 }
 
 // checkDevDetect: detection runs in cordon dev and its rules raise alerts

@@ -113,11 +113,11 @@ func writeOnce(path string, data []byte) error {
 		return fmt.Errorf("evidence: %w", err)
 	}
 	if _, err := f.Write(data); err != nil {
-		f.Close()
+		_ = f.Close()
 		return fmt.Errorf("evidence: write %s: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
+		_ = f.Close()
 		return fmt.Errorf("evidence: sync %s: %w", path, err)
 	}
 	return f.Close()
@@ -142,7 +142,7 @@ type Report struct {
 	// event on the topic).
 	Manifest string `json:"manifest_sha256"`
 	Files    int    `json:"files"`
-	// SignedAt is the signature's time (Unix milliseconds).
+	// SignedAt is the signature's time (Unix nanoseconds).
 	SignedAt int64 `json:"signed_at,omitzero"`
 	// Problems name each file changed, missing or added, and a bad
 	// signature; none: the bundle is as it was sealed.

@@ -374,7 +374,7 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
 // incidentEvent takes a record of the incidents topic: an operator's
 // event changes the grouping (detection's own are already applied).
 func (s *Service) incidentEvent(r *kafka.Record) {
-	s.incPos[kafka.Position(r.Topic, int(r.Partition))] = r.Offset + 1
+	s.incPos[kafka.Position(r.Topic, r.Partition)] = r.Offset + 1
 	var e incident.Event
 	if err := json.Unmarshal(r.Value, &e); err != nil {
 		s.cfg.Log.Warn("detect: an unreadable incident event: skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
@@ -477,7 +477,7 @@ func (s *Service) commit(ctx context.Context, out *kafka.TxWriter, state []rules
 	if s.cfg.Contain != nil {
 		planned = contain.Plan(s.cfg.Contain.Config, s.alerts)
 	}
-	var events []incident.Event
+	events := make([]incident.Event, 0, len(s.alerts))
 	for _, a := range s.alerts {
 		events = append(events, s.g.Alert(a)...)
 	}
