@@ -67,11 +67,20 @@ func (d *detecting) Run(ctx context.Context) error {
 		}
 	}
 	kc := d.cfg.Kafka
-	err := kafka.Lead(ctx, kafka.LeaderConfig{Kafka: kc, Group: kafka.GroupDetectLeader, Topic: kc.Topics.DetectLeader(),
+	reader, err := contractReader(d.cfg)
+	if err != nil {
+		return err
+	}
+	var contracts rules.ContractReader
+	if reader != nil {
+		defer reader.Close()
+		contracts = reader
+	}
+	err = kafka.Lead(ctx, kafka.LeaderConfig{Kafka: kc, Group: kafka.GroupDetectLeader, Topic: kc.Topics.DetectLeader(),
 		Log: d.log}, func(ctx context.Context) error {
 		svc, err := live.NewService(live.ServiceConfig{Kafka: kc, Rules: d.cfg.Detect.Rules,
 			Registry: registryKinds{d.registry.Index}, Screener: d.indicators.Index, Log: d.log, Metrics: d.metrics,
-			Committed: d.committed, Contain: containment(d.cfg.Detect.Contain, d.registry), Incidents: d.cfg.Detect.Incidents})
+			Committed: d.committed, Contain: containment(d.cfg.Detect.Contain, d.registry), Incidents: d.cfg.Detect.Incidents, Contracts: contracts})
 		if err != nil {
 			return err
 		}

@@ -47,6 +47,9 @@ type ServiceConfig struct {
 	Rules    rules.Config
 	Registry rules.Registry
 	Screener rules.Screener
+	// Contracts reads the contract wallets' state (rules'
+	// contract_wallets); without it, their rule is off.
+	Contracts rules.ContractReader
 	// TransactionalID defaults to kafka.TxDetect.
 	TransactionalID string
 	Log             *slog.Logger
@@ -272,6 +275,9 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
 	e, err := rules.New(s.cfg.Rules, s.cfg.Registry, s.cfg.Screener)
 	if err != nil {
 		return err
+	}
+	if s.cfg.Contracts != nil {
+		e.SetContracts(s.cfg.Contracts)
 	}
 	s.e, s.alerts, s.tasks, s.finished = e, nil, map[string]contain.Task{}, nil
 	s.g, s.incPos = incident.NewGrouper(s.cfg.Incidents), map[string]int64{}

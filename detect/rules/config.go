@@ -53,6 +53,10 @@ type Config struct {
 	Poisoning PoisoningConfig `yaml:"poisoning"`
 	// Custom are the operators' own rules.
 	Custom []CustomRule `yaml:"custom"`
+	// ContractWallets are the exchange's contract wallets (multisig
+	// proxies) whose implementation, owners and delegatecalls are
+	// checked every block.
+	ContractWallets []ContractWallet `yaml:"contract_wallets"`
 	// UndoDepth is how many recent blocks per stream can be removed by a
 	// reorganization (default 64; deeper reorganizations are refused by
 	// the watchers).
@@ -158,6 +162,9 @@ func (c *Config) Defaults() {
 			c.Custom[i].Severity = SeverityMedium
 		}
 	}
+	for i := range c.ContractWallets {
+		c.ContractWallets[i].defaults()
+	}
 }
 
 // Validate names every bad key under prefix (custom rules are compiled
@@ -206,6 +213,7 @@ func (c Config) Check(p *iconfig.Problems, prefix string) {
 	if c.Poisoning.Prefix > 20 || c.Poisoning.Suffix > 20 {
 		bad("poisoning", "prefix and suffix: want at most 20 characters each")
 	}
+	c.checkContracts(bad)
 	names := map[string]bool{}
 	for i, r := range c.Custom {
 		key := fmt.Sprintf("custom[%d]", i)
@@ -223,6 +231,50 @@ func (c Config) Check(p *iconfig.Problems, prefix string) {
 		}
 		if _, err := compileCustom(r); err != nil {
 			bad(key+".when", "%v", err)
+		}
+	}
+}
+
+func (c Config) checkContracts(bad func(key, format string, a ...any)) {
+	seen := map[string]bool{}
+	for i, w := range c.ContractWallets {
+		key := fmt.Sprintf("contract_wallets[%d]", i)
+		if err := iconfig.Name(w.Name); err != nil {
+			bad(key+".name", "%v", err)
+		}
+		if !isHexAddr(w.Address) {
+			bad(key+".address", "%q: want a 0x-prefixed 20-byte address", w.Address)
+		} else if k := w.Network + "/" + strings.ToLower(w.Address); seen[k] {
+			bad(key+".address", "%q: twice on network %q", w.Address, w.Network)
+		} else {
+			seen[k] = true
+		}
+		if w.Network == "" {
+			bad(key+".network", "required: the Ethereum network as the watcher names it (chains.eth[].network)")
+		}
+		if len(w.Implementations) == 0 {
+			bad(key+".implementations", "required: the implementation(s) the proxy may point at (its EIP-1967 slot)")
+		}
+		for j, a := range w.Implementations {
+			if !isHexAddr(a) {
+				bad(fmt.Sprintf("%s.implementations[%d]", key, j), "%q: want a 0x-prefixed 20-byte address", a)
+			}
+		}
+		for j, a := range w.Owners {
+			if !isHexAddr(a) {
+				bad(fmt.Sprintf("%s.owners[%d]", key, j), "%q: want a 0x-prefixed 20-byte address", a)
+			}
+		}
+		for j, a := range w.DelegateCalls {
+			if !isHexAddr(a) {
+				bad(fmt.Sprintf("%s.delegatecall_allow[%d]", key, j), "%q: want a 0x-prefixed 20-byte address", a)
+			}
+		}
+		if !isHexWord(w.Slot) {
+			bad(key+".implementation_slot", "%q: want a 0x-prefixed 32-byte slot", w.Slot)
+		}
+		if SeverityRank(w.Severity) == 0 {
+			bad(key+".severity", "%q: want one of %s", w.Severity, strings.Join(severities, ", "))
 		}
 	}
 }

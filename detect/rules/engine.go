@@ -46,6 +46,10 @@ type Engine struct {
 	// dirty are the state records changed since TakeState.
 	dirty map[string]bool
 	cel   celCtx
+	// contracts reads the contract wallets' state; cstate is what they
+	// held at the tip, by contractKey.
+	contracts ContractReader
+	cstate    map[string]contractState
 	// CustomErrors counts custom rule evaluations that failed (a rule
 	// that errs raises nothing).
 	CustomErrors int
@@ -95,6 +99,9 @@ type undoRec struct {
 	// Touched are the wallets whose flows, parties or outputs the block
 	// added to.
 	Touched []string `json:"touched,omitempty"`
+	// Contracts are the contract wallets' states before the block, of
+	// those it changed.
+	Contracts map[string]contractState `json:"contracts,omitempty"`
 }
 
 // maxFlows bounds the outflows a wallet remembers.
@@ -119,7 +126,12 @@ func New(cfg Config, reg Registry, screen Screener) (*Engine, error) {
 
 func (e *Engine) reset() {
 	e.wallets, e.owner, e.undo, e.dirty = map[string]*wallet{}, map[string]string{}, map[string][]*undoRec{}, map[string]bool{}
+	e.cstate = map[string]contractState{}
 }
+
+// SetContracts gives the engine the reader of the contract wallets'
+// state (without one, the contract-wallet rule is off).
+func (e *Engine) SetContracts(r ContractReader) { e.contracts = r }
 
 func walletKey(stream, addr string) string { return stream + "/" + addr }
 
@@ -172,6 +184,7 @@ func (e *Engine) Apply(u chain.Update) []chain.Alert {
 		b.bitcoin()
 	default:
 		b.account()
+		b.contracts()
 	}
 	b.windows()
 	alerts := b.finish()
@@ -249,6 +262,14 @@ func (e *Engine) undoBlock(r *undoRec) []chain.Alert {
 		}
 		e.dirty["wallet/"+wk] = true
 	}
+	for k, st := range r.Contracts {
+		if st.Seen {
+			e.cstate[k] = st
+		} else {
+			delete(e.cstate, k)
+		}
+		e.dirty[k] = true
+	}
 	out := make([]chain.Alert, len(r.Alerts))
 	for i, a := range r.Alerts {
 		a.Retracted = true
@@ -297,6 +318,10 @@ func (e *Engine) TakeState() []Record {
 			if i := slices.IndexFunc(e.undo[stream], func(r *undoRec) bool { return r.Hash == hash }); i >= 0 {
 				v = e.undo[stream][i]
 			}
+		case strings.HasPrefix(k, "contract/"):
+			if st, ok := e.cstate[k]; ok {
+				v = st
+			}
 		}
 		r := Record{Key: k}
 		if v != nil {
@@ -334,6 +359,12 @@ func (e *Engine) Restore(recs map[string][]byte) error {
 				return fmt.Errorf("detect: state %s: holds block %s", k, r.Hash)
 			}
 			e.undo[stream] = append(e.undo[stream], &r)
+		case strings.HasPrefix(k, "contract/"):
+			var st contractState
+			if err := json.Unmarshal(v, &st); err != nil {
+				return fmt.Errorf("detect: state %s: %w", k, err)
+			}
+			e.cstate[k] = st
 		default:
 			return fmt.Errorf("detect: state %s: unknown record", k)
 		}

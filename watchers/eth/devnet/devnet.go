@@ -19,6 +19,8 @@ import (
 	"github.com/ethereum/go-ethereum/eth/catalyst"
 	"github.com/ethereum/go-ethereum/eth/ethconfig"
 	"github.com/ethereum/go-ethereum/eth/filters"
+	"github.com/ethereum/go-ethereum/eth/tracers"
+	_ "github.com/ethereum/go-ethereum/eth/tracers/native" // the callTracer detection's contract-wallet rule asks for
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/node"
 	"github.com/ethereum/go-ethereum/p2p"
@@ -100,8 +102,9 @@ func Start(cfg Config) (*Devnet, error) {
 	nodeConf.P2P = p2p.Config{NoDiscovery: true, MaxPeers: 0}
 	nodeConf.HTTPHost, nodeConf.HTTPPort = cfg.Host, cfg.Port
 	nodeConf.WSHost, nodeConf.WSPort = cfg.Host, cfg.Port
-	nodeConf.HTTPModules = []string{"eth", "net", "web3"}
-	nodeConf.WSModules = []string{"eth", "net", "web3"}
+	// debug: debug_traceTransaction, as an archive node offers it.
+	nodeConf.HTTPModules = []string{"eth", "net", "web3", "debug"}
+	nodeConf.WSModules = []string{"eth", "net", "web3", "debug"}
 	nodeConf.HTTPVirtualHosts = []string{"*"}
 	nodeConf.WSOrigins = []string{"*"}
 	nodeConf.AuthPort = 0
@@ -125,6 +128,7 @@ func Start(cfg Config) (*Devnet, error) {
 	}
 	fs := filters.NewFilterSystem(backend.APIBackend, filters.Config{})
 	stack.RegisterAPIs([]rpc.API{{Namespace: "eth", Service: filters.NewFilterAPI(fs)}})
+	stack.RegisterAPIs(tracers.APIs(backend.APIBackend))
 	if err := stack.Start(); err != nil {
 		_ = stack.Close() // the start error is the one to report
 		return nil, fmt.Errorf("devnet start: %w", err)

@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -82,6 +83,9 @@ type Traffic struct {
 	Stats                Stats
 	signer               types.Signer
 	tip, feeCap          *big.Int
+	// steps are scheduled steps (Schedule), one run before each block.
+	smu   sync.Mutex
+	steps []func(ctx context.Context) error
 }
 
 // NewTraffic deploys the devnet contracts (unless a previous run on the
@@ -343,6 +347,11 @@ func (t *Traffic) Run(ctx context.Context) error {
 				t.log.Info("devnet: reorganized", "depth", depth, "height", t.d.Head().Number.Uint64())
 			}
 			continue
+		}
+		if step := t.nextStep(); step != nil {
+			if err := step(ctx); err != nil {
+				t.log.Warn("devnet: a scheduled step failed", "err", err)
+			}
 		}
 		if err := t.Step(ctx, t.cfg.TxPerBlock); err != nil {
 			return err

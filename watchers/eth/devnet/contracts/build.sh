@@ -12,3 +12,9 @@ for c in DevToken DevNFT Reverter; do
   cp "$tmp/out/${c}_sol_${c}.bin" "$c.bin"
   cp "$tmp/out/${c}_sol_${c}.abi" "$c.abi"
 done
+# DevWallet.sol holds the contract wallet, its logic and the attacker's two.
+npx --prefix "$tmp" solcjs --bin --abi --optimize -o "$tmp/out" DevWallet.sol >/dev/null
+for c in DevWallet DevWalletLogic DevAttacker DevAttackerLogic; do
+  cp "$tmp/out/DevWallet_sol_${c}.bin" "$c.bin"
+  cp "$tmp/out/DevWallet_sol_${c}.abi" "$c.abi"
+done

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/accounts/abi"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/cordonhq/cordon/config"
+	"github.com/cordonhq/cordon/detect/rules"
+)
+
+// ethContracts reads contract wallets' state for detection from every
+// configured endpoint of their network: the storage word and owners at
+// the block, by hash, must be the same on all that answer (endpoints
+// that disagree make the wallet unreadable, which alerts: a lying node
+// must not hide a takeover), and the delegatecalls of a transaction come
+// from the first endpoint that traces it (debug_traceTransaction with
+// the callTracer; providers often turn the debug API off).
+type ethContracts struct {
+	nets map[string][]*rpc.Client
+}
+
+// contractReader dials the Ethereum endpoints of the networks that have
+// contract wallets (nil when none is configured).
+func contractReader(cfg config.Config) (*ethContracts, error) {
+	if len(cfg.Detect.Rules.ContractWallets) == 0 {
+		return nil, nil
+	}
+	c := &ethContracts{nets: map[string][]*rpc.Client{}}
+	for _, e := range cfg.Chains.ETH {
+		for _, ep := range e.Endpoints {
+			var opts []rpc.ClientOption
+			for k, v := range ep.Headers {
+				opts = append(opts, rpc.WithHeader(k, v.Value()))
+			}
+			cl, err := rpc.DialOptions(context.Background(), ep.URL.Value(), opts...)
+			if err != nil {
+				c.Close()
+				return nil, fmt.Errorf("detect: contract wallets: endpoint %s of %s: %w", ep.Name, e.Config.Network, err)
+			}
+			c.nets[e.Config.Network] = append(c.nets[e.Config.Network], cl)
+		}
+	}
+	for i, w := range cfg.Detect.Rules.ContractWallets {
+		if len(c.nets[w.Network]) == 0 {
+			c.Close()
+			return nil, fmt.Errorf("detect.rules.contract_wallets[%d].network: %q has no endpoints (chains.eth)", i, w.Network)
+		}
+	}
+	return c, nil
+}
+
+// Close closes the clients.
+func (c *ethContracts) Close() {
+	for _, cls := range c.nets {
+		for _, cl := range cls {
+			cl.Close()
+		}
+	}
+}
+
+// agreed asks every endpoint of network with call and wants the answers
+// the same.
+func (c *ethContracts) agreed(network string, call func(context.Context, *rpc.Client) (string, error)) (string, error) {
+	var answers []string
+	var errs []error
+	for i, cl := range c.nets[network] {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		v, err := call(ctx, cl)
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("endpoint %d: %w", i+1, err))
+			continue
+		}
+		answers = append(answers, v)
+	}
+	if len(answers) == 0 {
+		return "", fmt.Errorf("no endpoint of %s answered: %w", network, errors.Join(errs...))
+	}
+	slices.Sort(answers)
+	if answers[0] != answers[len(answers)-1] {
+		return "", fmt.Errorf("the endpoints of %s disagree: %s", network, strings.Join(slices.Compact(answers), " vs "))
+	}
+	return answers[0], nil
+}
+
+func atHash(blockHash string) map[string]any {
+	return map[string]any{"blockHash": blockHash, "requireCanonical": true}
+}
+
+func (c *ethContracts) Word(network, addr, slot, blockHash string) (string, error) {
+	return c.agreed(network, func(ctx context.Context, cl *rpc.Client) (string, error) {
+		var out string
+		err := cl.CallContext(ctx, &out, "eth_getStorageAt", addr, slot, atHash(blockHash))
+		return strings.ToLower(out), err
+	})
+}
+
+// getOwners is Safe's getOwners() selector.
+var getOwners = hexutil.Encode(crypto.Keccak256([]byte("getOwners()"))[:4])
+
+var addressList = func() abi.Arguments {
+	t, err := abi.NewType("address[]", "", nil)
+	if err != nil {
+		panic(err)
+	}
+	return abi.Arguments{{Type: t}}
+}()
+
+func (c *ethContracts) Owners(network, addr, blockHash string) ([]string, error) {
+	code, err := c.agreed(network, func(ctx context.Context, cl *rpc.Client) (string, error) {
+		var out hexutil.Bytes
+		err := cl.CallContext(ctx, &out, "eth_getCode", addr, atHash(blockHash))
+		return hexutil.Encode(out), err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if code == "0x" {
+		return nil, rules.ErrNotDeployed
+	}
+	v, err := c.agreed(network, func(ctx context.Context, cl *rpc.Client) (string, error) {
+		var out hexutil.Bytes
+		err := cl.CallContext(ctx, &out, "eth_call", map[string]any{"to": addr, "data": getOwners}, atHash(blockHash))
+		return hexutil.Encode(out), err
+	})
+	if err != nil {
+		return nil, err
+	}
+	vals, err := addressList.Unpack(common.FromHex(v))
+	if err != nil || len(vals) != 1 {
+		return nil, fmt.Errorf("getOwners() of %s: not an address list (%v)", addr, err)
+	}
+	addrs, ok := vals[0].([]common.Address)
+	if !ok {
+		return nil, fmt.Errorf("getOwners() of %s: not an address list", addr)
+	}
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = strings.ToLower(a.Hex())
+	}
+	return out, nil
+}
+
+// callFrame is a frame of go-ethereum's callTracer output.
+type callFrame struct {
+	Type  string      `json:"type"`
+	From  string      `json:"from"`
+	To    string      `json:"to"`
+	Calls []callFrame `json:"calls"`
+}
+
+func (c *ethContracts) DelegateCalls(network, tx string) ([][2]string, error) {
+	var errs []error
+	for i, cl := range c.nets[network] {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		var top callFrame
+		err := cl.CallContext(ctx, &top, "debug_traceTransaction", tx, map[string]any{"tracer": "callTracer"})
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("endpoint %d: %w", i+1, err))
+			continue
+		}
+		var out [][2]string
+		var walk func(f *callFrame, depth int)
+		walk = func(f *callFrame, depth int) {
+			if depth > 1100 { // the EVM's call depth is 1024
+				return
+			}
+			if f.Type == "DELEGATECALL" {
+				out = append(out, [2]string{strings.ToLower(f.From), strings.ToLower(f.To)})
+			}
+			for i := range f.Calls {
+				walk(&f.Calls[i], depth+1)
+			}
+		}
+		walk(&top, 0)
+		return out, nil
+	}
+	return nil, fmt.Errorf("no endpoint of %s traced %s (debug_traceTransaction with the callTracer): %w", network, tx, errors.Join(errs...))
+}
+
+var _ rules.ContractReader = (*ethContracts)(nil)
