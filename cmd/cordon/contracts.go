@@ -137,8 +137,11 @@ func (c *ethContracts) Owners(network, addr, blockHash string) ([]string, error)
 		return nil, err
 	}
 	vals, err := addressList.Unpack(common.FromHex(v))
-	if err != nil || len(vals) != 1 {
-		return nil, fmt.Errorf("getOwners() of %s: not an address list (%v)", addr, err)
+	if err != nil {
+		return nil, fmt.Errorf("getOwners() of %s: not an address list: %w", addr, err)
+	}
+	if len(vals) != 1 {
+		return nil, fmt.Errorf("getOwners() of %s: not an address list", addr)
 	}
 	addrs, ok := vals[0].([]common.Address)
 	if !ok {

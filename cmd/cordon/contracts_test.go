@@ -137,6 +137,7 @@ func TestContractTakeoverDevnet(t *testing.T) {
 	require.Len(t, dc, 2)
 	require.Equal(t, attack.Sweep.Hex(), dc[1].TxHash, "the sweep runs the attacker's logic: a delegatecall into it")
 	require.Equal(t, lowerHex(attack.Logic), dc[1].Details["target"])
+	require.Equal(t, []string{lowerHex(w.Proxy), lowerHex(attack.Logic), lowerHex(attack.Thief)}, dc[1].Addresses, "the thief, not an owner, sent it")
 	require.Equal(t, attack.Takeover.Hex(), dc[0].TxHash)
 	require.Equal(t, lowerHex(attack.Upgrader), dc[0].Details["target"])
 	require.Equal(t, rules.SeverityCritical, dc[0].Severity)

@@ -22,6 +22,7 @@ import (
 	"github.com/cordonhq/cordon/registry"
 	"github.com/cordonhq/cordon/sharing/alliance"
 	"github.com/cordonhq/cordon/signer/gate"
+	"github.com/cordonhq/cordon/watchers/eth/devnet"
 )
 
 // detecting runs detection's rules on the block stream while this
@@ -133,7 +134,7 @@ func detectStatus(svc *live.Service) string {
 // devDetect turns detection on in cordon dev, with an operator's rule of
 // the dev's own as an example of a custom rule: any transfer of the dev
 // token of 1,000,000 DEV or more touching a registered address.
-func devDetect(cfg *config.Config) {
+func devDetect(cfg *config.Config, treasury *devnet.ContractWallet) {
 	cfg.Roles = append(cfg.Roles, config.RoleDetect)
 	cfg.Detect.Rules.Outflow.MinSamples = 5
 	// The dev's traffic raises high alerts (flagged contact) but seldom a
@@ -142,6 +143,36 @@ func devDetect(cfg *config.Config) {
 	cfg.Detect.Rules.Custom = append(cfg.Detect.Rules.Custom, rules.CustomRule{Name: "dev-token-whale", Severity: rules.SeverityMedium,
 		When:    `standard == "erc20" && at_least(amount_text, "1000000000000")`,
 		Summary: "{amount_text} base units of token {asset} from {from} to {to} (dev rule)"})
+	if treasury != nil {
+		w := rules.ContractWallet{Name: "dev-treasury", Network: devNetwork, Address: strings.ToLower(treasury.Proxy.Hex()),
+			Implementations: []string{strings.ToLower(treasury.Logic.Hex())}}
+		for _, o := range treasury.Owners {
+			w.Owners = append(w.Owners, strings.ToLower(o.Hex()))
+		}
+		cfg.Detect.Rules.ContractWallets = append(cfg.Detect.Rules.ContractWallets, w)
+	}
+}
+
+// devTreasuryOwners are the devnet accounts owning the dev treasury;
+// devThief is the attacker's account.
+var devTreasuryOwners, devThief = []int{21, 22}, 23
+
+// devAttack schedules the February 2025 theft on the dev treasury after
+// some blocks: the attacker's contracts, an owner's delegatecall approved
+// through a tampered front end (the implementation rewritten), the sweep
+// to a fresh address and a peel chain of three hops.
+func devAttack(tr *devnet.Traffic, w *devnet.ContractWallet, after int, log *slog.Logger) {
+	steps := make([]func(context.Context) error, after)
+	for i := range steps {
+		steps[i] = func(context.Context) error { return nil }
+	}
+	steps[after-1] = func(context.Context) error {
+		log.Warn("dev attack: the contract-wallet takeover starts (the thief's contracts, then an owner's delegatecall, the sweep, a peel chain)",
+			"wallet", w.Proxy)
+		return nil
+	}
+	tr.Schedule(steps...)
+	tr.ScheduleAttack(w, devTreasuryOwners[0], devThief, 3)
 }
 
 // apiBreaker trips the withdrawal gate's breaker through its API (POST

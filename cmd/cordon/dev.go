@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -44,6 +45,7 @@ func cmdDev(ctx context.Context, args []string) error {
 	noBTC := fs.Bool("no-btc", false, "run without the Bitcoin node")
 	noCH := fs.Bool("no-clickhouse", false, "run without the local ClickHouse server and loader")
 	noDetect := fs.Bool("no-detect", false, "run without detection and its webhooks")
+	attackAfter := fs.Int("attack-after", 60, "blocks before the contract-wallet attack on the dev treasury (0: never)")
 	btcInterval := fs.Duration("btc-block-interval", 2*time.Second, "time between Bitcoin (simnet) blocks")
 	btcTxs := fs.Int("btc-tx-per-block", 6, "wallet transactions per Bitcoin block (each pays several addresses)")
 	btcReorgEvery := fs.Int("btc-reorg-every", 20, "make a 1-2 block Bitcoin reorg every N blocks on average (0: never)")
@@ -100,6 +102,16 @@ func cmdDev(ctx context.Context, args []string) error {
 		return err
 	}
 	log.Info("traffic generator ready", "token", traffic.Token, "nft", traffic.NFT, "accounts", len(dev.Accounts()))
+	// The treasury: a contract wallet (a multisig-style proxy) the
+	// detection's takeover rule watches, and the attack on it.
+	var treasury *devnet.ContractWallet
+	if !*noDetect {
+		if treasury, err = traffic.DeployWallet(ctx, 0, devTreasuryOwners, devnet.Ether(40), big.NewInt(2_000_000_000_000)); err != nil {
+			return fmt.Errorf("dev treasury: %w", err)
+		}
+		log.Info("dev treasury deployed (a contract wallet; attacked after a while)", "wallet", treasury.Proxy, "implementation", treasury.Logic,
+			"attack_after_blocks", *attackAfter)
+	}
 
 	// Bitcoin: a real btcd on regtest, mined and paid by the dev wallet.
 	var btcTraffic *btcTraffic
@@ -167,7 +179,7 @@ func cmdDev(ctx context.Context, args []string) error {
 	cfg.Intel.RetroHunt.Interval = 5 * time.Second
 	var recv *devReceiver
 	if !*noDetect {
-		devDetect(&cfg)
+		devDetect(&cfg, treasury)
 		if recv, err = devNotify(ctx, &cfg, *dataDir, log.With("component", "dev-webhooks")); err != nil {
 			return fmt.Errorf("dev webhooks: %w", err)
 		}
@@ -292,8 +304,11 @@ func cmdDev(ctx context.Context, args []string) error {
 		fmt.Fprintf(os.Stderr, "  alliance %s at %s; partners %s (try: bin/cordon share partners; bin/cordon share publish --data-dir %s --urgent --chain eth --network %s --category hack ADDRESS)\n\n",
 			members[0].name, members[0].taxiiURL(), partnerNames(members[1:]), members[1].dir, devNetwork)
 	}
+	if treasury != nil && *attackAfter > 0 {
+		devAttack(traffic, treasury, *attackAfter, log.With("component", "dev-attack"))
+	}
 	g.Go(func() error { return traffic.Run(gctx) })
-	g.Go(func() error { return importDevFeed(gctx, sys, dev, btcTraffic, len(members) > 1, log) })
+	g.Go(func() error { return importDevFeed(gctx, sys, dev, btcTraffic, treasury, len(members) > 1, log) })
 	if btcTraffic != nil {
 		g.Go(func() error {
 			if devSign != nil {

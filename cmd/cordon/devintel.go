@@ -52,7 +52,7 @@ func devFlagged(d *devnet.Devnet) string {
 // as ransomware. Re-importing on restart changes nothing.
 // With an alliance (shared), the theft comes from exchange-b's listing
 // instead (an earlier run's theft in the feed is revoked).
-func importDevFeed(ctx context.Context, sys *system, d *devnet.Devnet, bt *btcTraffic, shared bool, log *slog.Logger) error {
+func importDevFeed(ctx context.Context, sys *system, d *devnet.Devnet, bt *btcTraffic, treasury *devnet.ContractWallet, shared bool, log *slog.Logger) error {
 	select {
 	case <-ctx.Done():
 		return nil
@@ -81,6 +81,11 @@ func importDevFeed(ctx context.Context, sys *system, d *devnet.Devnet, bt *btcTr
 	for i, acct := range a[:20] {
 		entries = append(entries, registry.Entry{Chain: chain.ETH, Network: devNetwork, Address: strings.ToLower(acct.Hex()),
 			Account: fmt.Sprintf("user-%d", i), Kind: registry.KindDeposit})
+	}
+	if treasury != nil {
+		// The treasury is a hot wallet too: its sweep is an outflow.
+		entries = append(entries, registry.Entry{Chain: chain.ETH, Network: devNetwork, Address: strings.ToLower(treasury.Proxy.Hex()),
+			Account: "contract-wallet:dev-treasury", Kind: registry.KindHot})
 	}
 	if bt != nil {
 		for i, addr := range bt.wallet.Addresses() {

@@ -148,9 +148,13 @@ func (r *devReceiver) status() string {
 // devContainActions are the dev's containment: a hot wallet that paid a
 // lookalike of its counterparty (the dev's approved lookalike
 // withdrawals) pauses that asset's withdrawals and publishes the
-// poisoner's address to the partners.
+// poisoner's address to the partners; a contract-wallet takeover pauses
+// them all.
 var devContainActions = []contain.Action{{Name: "dev-poisoned", Rules: []string{"paid_lookalike"}, Trip: contain.TripAsset, Publish: true,
-	Category: "scam", Confidence: 90, TLP: "green"}}
+	Category: "scam", Confidence: 90, TLP: "green"},
+	// A takeover of the treasury stops every withdrawal and publishes the
+	// attacker's contracts and account.
+	{Name: "dev-takeover", Rules: []string{"contract_takeover"}, Trip: contain.TripAll, Publish: true, Category: "hack", Confidence: 95, TLP: "green"}}
 
 // devContain points detection's containment at the dev API (known once
 // it listens), with the dev's detection token (scopes breaker and share).

@@ -33,6 +33,7 @@ import (
 
 	"github.com/cordonhq/cordon/credit"
 	"github.com/cordonhq/cordon/detect/incident"
+	"github.com/cordonhq/cordon/detect/rules"
 	"github.com/cordonhq/cordon/ingest/export"
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
@@ -201,7 +202,60 @@ func TestDevDetection(t *testing.T) {
 	ep, err := readEndpoints(dir)
 	require.NoError(t, err)
 	checkDevDetect(t, ctx, dir, ep)
+	checkDevTakeover(t, ctx, dir, ep)
 	checkDevIncidents(t, ctx, dir)
+}
+
+// checkDevTakeover: the dev's contract-wallet attack raises
+// contract_takeover on the block of the owner's delegatecall (the
+// delegatecall, and the implementation it rewrote), before the sweep's;
+// containment trips the breaker over everything; the alerts are in one
+// incident with the sweep's.
+func checkDevTakeover(t testing.TB, ctx context.Context, dir string, ep endpoints) {
+	kc := kafka.Config{Brokers: strings.Split(ep.Kafka, ",")}
+	var dc, im chain.Alert
+	var contained chain.Alert
+	var sweepHeight uint64
+	require.Eventually(t, func() bool {
+		dc, im, contained, sweepHeight = chain.Alert{}, chain.Alert{}, chain.Alert{}, 0
+		err := kafka.ReadLog(ctx, kc, ep.Topics["alerts"], kafka.LogOptions{ClientID: "e2e-takeover"}, func(r *kafka.Record) error {
+			var a chain.Alert
+			if json.Unmarshal(r.Value, &a) != nil || a.Retracted {
+				return nil
+			}
+			switch {
+			case a.Rule == rules.RuleContractTakeover && a.Details["kind"] == "delegatecall" && dc.ID == "":
+				dc = a
+			case a.Rule == rules.RuleContractTakeover && a.Details["kind"] == "delegatecall":
+				sweepHeight = a.Height // the sweep runs the attacker's logic
+			case a.Rule == rules.RuleContractTakeover && a.Details["kind"] == "implementation":
+				im = a
+			case a.Type == "containment" && dc.ID != "" && a.Details["alert"] == dc.ID:
+				contained = a
+			}
+			return nil
+		})
+		return err == nil && dc.ID != "" && im.ID != "" && sweepHeight > 0 && contained.ID != ""
+	}, 3*time.Minute, time.Second, "the takeover's alerts and containment")
+	require.Equal(t, rules.SeverityCritical, dc.Severity)
+	require.Equal(t, dc.Height, im.Height, "the implementation changed on the delegatecall's block")
+	require.Less(t, dc.Height, sweepHeight, "the takeover is raised before the sweep's block")
+	require.Contains(t, contained.Details["taken"], "breaker")
+	require.Contains(t, contained.Details["not_taken"], "publish", "no sharing in this dev (--partners 0): publishing is not taken, and says so")
+	var out bytes.Buffer
+	require.NoError(t, incidentList(ctx, []string{"--data-dir", dir, "--format", "json"}, &out))
+	found := false
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var v incident.View
+		require.NoError(t, json.Unmarshal([]byte(line), &v))
+		for _, a := range v.Alerts {
+			if a.ID == dc.ID {
+				found = true
+				require.Equal(t, rules.SeverityCritical, v.Severity)
+			}
+		}
+	}
+	require.True(t, found, "the takeover is in an incident")
 }
 
 // checkDevIncidents: the dev's high alerts open incidents (open_at high);

@@ -12,7 +12,7 @@ import (
 // approved, or it ran a delegatecall into a target not allowed.
 const RuleContractTakeover = "contract_takeover"
 
-// RuleContractUnreadable: a watched contract wallet's state could not be
+// RuleContractUnreadable is raised when a watched contract wallet's state could not be
 // read from the chain's endpoints at a block (the takeover rule is blind
 // until it can).
 const RuleContractUnreadable = "contract_unreadable"
@@ -193,10 +193,17 @@ func (r *blockRun) contract(w *ContractWallet) {
 			if from != addr || slices.Contains(allowed, to) {
 				continue
 			}
+			// The sender is the attacker's, unless it is one of the
+			// wallet's owners (a tricked one: ours, never published).
+			addrs := []string{addr, to}
+			sender := strings.ToLower(t.From)
+			if sender != "" && !slices.Contains(cur.Owners, sender) && !slices.Contains(lowerAll(w.Owners), sender) {
+				addrs = append(addrs, sender)
+			}
 			r.raise(RuleContractTakeover, "detect", w.Severity,
 				fmt.Sprintf("contract wallet %s (%s) ran a delegatecall into %s, not an allowed target, in a transaction from %s: the code ran with the wallet's storage and funds", w.Name, addr, to, t.From),
-				fact{tx: t.Hash, subject: "delegatecall/" + to, addrs: []string{addr, to}, details: map[string]string{"wallet": w.Name, "kind": "delegatecall",
-					"target": to, "sender": strings.ToLower(t.From)}})
+				fact{tx: t.Hash, subject: "delegatecall/" + to, addrs: addrs, details: map[string]string{"wallet": w.Name, "kind": "delegatecall",
+					"target": to, "sender": sender}})
 		}
 	}
 }

@@ -66,11 +66,18 @@ func (t *Traffic) DeployWallet(ctx context.Context, deployer int, owners []int, 
 	t.d.Commit()
 	t.Stats.Blocks.Add(1)
 	code, err := t.d.client.CodeAt(ctx, w.Proxy, nil)
-	if err != nil || len(code) == 0 {
-		return nil, fmt.Errorf("devnet: the wallet has no code after its deployment (%v)", err)
+	if err != nil {
+		return nil, err
 	}
-	if bal, err := t.d.client.BalanceAt(ctx, w.Proxy, nil); err != nil || bal.Cmp(wei) < 0 {
-		return nil, fmt.Errorf("devnet: the wallet holds %v wei after its funding, want %v (%v)", bal, wei, err)
+	if len(code) == 0 {
+		return nil, errors.New("devnet: the wallet has no code after its deployment")
+	}
+	bal, err := t.d.client.BalanceAt(ctx, w.Proxy, nil)
+	if err != nil {
+		return nil, err
+	}
+	if bal.Cmp(wei) < 0 {
+		return nil, fmt.Errorf("devnet: the wallet holds %v wei after its funding, want %v", bal, wei)
 	}
 	return w, nil
 }
