@@ -220,10 +220,11 @@ func checkDevTakeover(t testing.TB, ctx context.Context, dir string, ep endpoint
 		dc, im, contained, sweepHeight = chain.Alert{}, chain.Alert{}, chain.Alert{}, 0
 		err := kafka.ReadLog(ctx, kc, ep.Topics["alerts"], kafka.LogOptions{ClientID: "e2e-takeover"}, func(r *kafka.Record) error {
 			var a chain.Alert
-			if json.Unmarshal(r.Value, &a) != nil || a.Retracted {
-				return nil
+			if err := json.Unmarshal(r.Value, &a); err != nil {
+				return err
 			}
 			switch {
+			case a.Retracted:
 			case a.Rule == rules.RuleContractTakeover && a.Details["kind"] == "delegatecall" && dc.ID == "":
 				dc = a
 			case a.Rule == rules.RuleContractTakeover && a.Details["kind"] == "delegatecall":
