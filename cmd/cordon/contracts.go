@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/rpc"
 
@@ -29,10 +30,14 @@ type ethContracts struct {
 	nets map[string][]*rpc.Client
 }
 
-// contractReader dials the Ethereum endpoints of the networks that have
-// contract wallets (nil when none is configured).
+// contractReader dials the Ethereum endpoints for detection's chain
+// reads: the contract wallets' state and the approvals' call data (nil
+// when no Ethereum network is configured).
 func contractReader(cfg config.Config) (*ethContracts, error) {
-	if len(cfg.Detect.Rules.ContractWallets) == 0 {
+	if len(cfg.Chains.ETH) == 0 {
+		if len(cfg.Detect.Rules.ContractWallets) > 0 {
+			return nil, errors.New("detect.rules.contract_wallets: no Ethereum network is configured (chains.eth)")
+		}
 		return nil, nil
 	}
 	c := &ethContracts{nets: map[string][]*rpc.Client{}}
@@ -190,6 +195,33 @@ func (c *ethContracts) DelegateCalls(network, tx string) ([][2]string, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("no endpoint of %s traced %s (debug_traceTransaction with the callTracer): %w", network, tx, errors.Join(errs...))
+}
+
+// Input is tx's call data, from the first endpoint that has the
+// transaction (it is signed: its hash proves the bytes, checked here).
+func (c *ethContracts) Input(network, tx string) ([]byte, error) {
+	var errs []error
+	for i, cl := range c.nets[network] {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var raw hexutil.Bytes
+		err := cl.CallContext(ctx, &raw, "eth_getRawTransactionByHash", tx)
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("endpoint %d: %w", i+1, err))
+			continue
+		}
+		var t types.Transaction
+		if err := t.UnmarshalBinary(raw); err != nil {
+			errs = append(errs, fmt.Errorf("endpoint %d: %w", i+1, err))
+			continue
+		}
+		if !strings.EqualFold(t.Hash().Hex(), tx) {
+			errs = append(errs, fmt.Errorf("endpoint %d: gave another transaction (%s)", i+1, t.Hash().Hex()))
+			continue
+		}
+		return t.Data(), nil
+	}
+	return nil, fmt.Errorf("no endpoint of %s gave transaction %s: %w", network, tx, errors.Join(errs...))
 }
 
 var _ rules.ContractReader = (*ethContracts)(nil)

@@ -182,3 +182,64 @@ func TestContractReaderLyingEndpoint(t *testing.T) {
 	_, err = reader.Word("devnet", "0x"+strings.Repeat("11", 20), rules.EIP1967Slot, dev.Head().Hash().Hex())
 	require.ErrorContains(t, err, "disagree")
 }
+
+// TestApprovalDevnet: an unlimited approval of the devnet token by one
+// of our wallets to an unknown spender is raised (critical), read from
+// the transaction's call data on the devnet's JSON-RPC; the near misses
+// (the allowed spender, a revocation, a stranger's approval) are not.
+func TestApprovalDevnet(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dev, err := devnet.Start(devnet.Config{})
+	require.NoError(t, err)
+	defer dev.Close()
+	tr, err := devnet.NewTraffic(ctx, dev, devnet.TrafficConfig{Seed: 6}, nil)
+	require.NoError(t, err)
+	acct := dev.Accounts()
+	hot, drainer, router := acct[5], acct[7], acct[8] // account 6 is a stranger
+	maxU := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
+	bad, err := tr.Approve(ctx, 5, drainer, maxU)
+	require.NoError(t, err)
+	_, err = tr.Approve(ctx, 5, router, big.NewInt(1000))
+	require.NoError(t, err)
+	_, err = tr.Approve(ctx, 6, drainer, maxU)
+	require.NoError(t, err)
+	dev.Commit()
+	_, err = tr.Approve(ctx, 5, drainer, big.NewInt(0))
+	require.NoError(t, err)
+	dev.Commit()
+	src, err := eth.NewSource(ctx, eth.Config{Network: "devnet", ChainID: devnet.ChainID,
+		Endpoints: []eth.EndpointConfig{{Name: "http", URL: iconfig.SecretValue(dev.HTTPURL())}}}, nil, nil)
+	require.NoError(t, err)
+	defer src.Close()
+	hctx, hstop := context.WithCancel(ctx)
+	defer hstop()
+	go func() { _ = src.Pool().Run(hctx) }()
+	head, err := src.Head(ctx)
+	require.NoError(t, err)
+	var cfg config.Config
+	cfg.Chains.ETH = []config.ETH{{Config: eth.Config{Network: "devnet", Endpoints: []eth.EndpointConfig{{Name: "a", URL: iconfig.SecretValue(dev.HTTPURL())}}}}}
+	cfg.Detect.Rules.Approvals.Spenders = []string{router.Hex()}
+	require.NoError(t, cfg.Detect.Rules.Validate("detect.rules"))
+	reader, err := contractReader(cfg)
+	require.NoError(t, err)
+	defer reader.Close()
+	e, err := rules.New(cfg.Detect.Rules, kinds{lowerHex(hot): rules.KindHot}, nil)
+	require.NoError(t, err)
+	e.SetContracts(reader)
+	var got []chain.Alert
+	for h := uint64(1); h <= head; h++ {
+		b, err := src.BlockAt(ctx, h)
+		require.NoError(t, err)
+		for _, a := range e.Apply(chain.Update{Event: chain.BlockEvent{V: chain.SchemaVersion, Type: chain.BlockAdded, Seq: h, Header: b.Header}, Block: b}) {
+			if a.Rule == rules.RuleApproval {
+				got = append(got, a)
+			}
+		}
+	}
+	require.Len(t, got, 1, "%v", got)
+	require.Equal(t, bad.Hex(), got[0].TxHash)
+	require.Equal(t, rules.SeverityCritical, got[0].Severity)
+	require.Equal(t, []string{lowerHex(hot), lowerHex(drainer)}, got[0].Addresses)
+	require.Equal(t, strings.ToLower(tr.Token.Hex()), got[0].Details["token"])
+}

@@ -57,6 +57,8 @@ type Config struct {
 	// proxies) whose implementation, owners and delegatecalls are
 	// checked every block.
 	ContractWallets []ContractWallet `yaml:"contract_wallets"`
+	// Approvals: allowances our addresses grant to spenders not allowed.
+	Approvals ApprovalConfig `yaml:"approvals"`
 	// UndoDepth is how many recent blocks per stream can be removed by a
 	// reorganization (default 64; deeper reorganizations are refused by
 	// the watchers).
@@ -165,6 +167,9 @@ func (c *Config) Defaults() {
 	for i := range c.ContractWallets {
 		c.ContractWallets[i].defaults()
 	}
+	if c.Approvals.Severity == "" {
+		c.Approvals.Severity = SeverityHigh
+	}
 }
 
 // Validate names every bad key under prefix (custom rules are compiled
@@ -214,6 +219,14 @@ func (c Config) Check(p *iconfig.Problems, prefix string) {
 		bad("poisoning", "prefix and suffix: want at most 20 characters each")
 	}
 	c.checkContracts(bad)
+	if SeverityRank(c.Approvals.Severity) == 0 {
+		bad("approvals.severity", "%q: want one of %s", c.Approvals.Severity, strings.Join(severities, ", "))
+	}
+	for j, a := range c.Approvals.Spenders {
+		if !isHexAddr(a) {
+			bad(fmt.Sprintf("approvals.spenders[%d]", j), "%q: want a 0x-prefixed 20-byte address", a)
+		}
+	}
 	names := map[string]bool{}
 	for i, r := range c.Custom {
 		key := fmt.Sprintf("custom[%d]", i)

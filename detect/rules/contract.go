@@ -62,6 +62,8 @@ type ContractReader interface {
 	// DelegateCalls are the delegatecalls tx made: the context address
 	// (whose storage the code ran on) and the code's address, each pair.
 	DelegateCalls(network, tx string) ([][2]string, error)
+	// Input is tx's call data (the approval rule reads allowances from it).
+	Input(network, tx string) ([]byte, error)
 }
 
 // ErrNotDeployed is what a ContractReader says of an address without

@@ -28,6 +28,7 @@ type chainState struct {
 	owners map[string][]string
 	calls  map[string][][2]string
 	down   map[string]bool
+	inputs map[string][]byte
 }
 
 func (c *chainState) Word(_, _, _, hash string) (string, error) {
@@ -49,6 +50,13 @@ func (c *chainState) Owners(_, _, hash string) ([]string, error) {
 }
 
 func (c *chainState) DelegateCalls(_, tx string) ([][2]string, error) { return c.calls[tx], nil }
+
+func (c *chainState) Input(_, tx string) ([]byte, error) {
+	if in, ok := c.inputs[tx]; ok {
+		return in, nil
+	}
+	return nil, errors.New("no such transaction")
+}
 
 func takeovers(as []chain.Alert) []string {
 	var out []string

@@ -185,6 +185,7 @@ func (e *Engine) Apply(u chain.Update) []chain.Alert {
 	default:
 		b.account()
 		b.contracts()
+		b.approvals()
 	}
 	b.windows()
 	alerts := b.finish()

@@ -334,5 +334,14 @@ func (t *Traffic) nextStep() func(ctx context.Context) error {
 	return s
 }
 
+// Approve has account i let spender move units of the devnet token.
+func (t *Traffic) Approve(ctx context.Context, i int, spender common.Address, units *big.Int) (common.Hash, error) {
+	data, err := t.token.abi.Pack("approve", spender, units)
+	if err != nil {
+		return common.Hash{}, err
+	}
+	return t.submit(ctx, i, &t.Token, nil, data, 100_000)
+}
+
 // Ether is n ether in wei.
 func Ether(n int64) *big.Int { return new(big.Int).Mul(big.NewInt(n), big.NewInt(params.Ether)) }
