@@ -97,6 +97,13 @@ type checkpoint struct {
 // raises nothing (the block's event is behind Next, never applied twice).
 const maxApplied = 256
 
+// maxRound and maxRoundBlocks bound a round while detection catches up:
+// its alerts wait at most this long for their commit.
+const (
+	maxRound       = time.Second
+	maxRoundBlocks = 1000
+)
+
 // Service runs the rules on the block stream.
 type Service struct {
 	cfg     ServiceConfig
@@ -108,8 +115,10 @@ type Service struct {
 	// those restored); sinceRestore counts the blocks applied since.
 	ends         map[string]map[string]int64
 	sinceRestore int
-	alerts       []chain.Alert
-	last         time.Time
+	// pending counts the blocks applied since the last commit.
+	pending int
+	alerts  []chain.Alert
+	last    time.Time
 	// g groups the alerts into incidents; incPos are the read positions
 	// in the incidents topic (operators' events), by kafka.Position.
 	g      *incident.Grouper
@@ -253,10 +262,18 @@ func (s *Service) run(ctx context.Context) error {
 				s.cfg.Log.Warn("detect: an unreadable block record: skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
 			}
 		}
-		blocks := s.apply()
+		s.pending += s.apply()
 		for _, h := range s.asm.GC(10 * time.Minute) {
 			s.cfg.Log.Warn("detect: dropping the parts of a block no event named", "block_hash", h)
 		}
+		if in.Behind() && s.pending < maxRoundBlocks && time.Since(s.last) < maxRound {
+			// Catching up (a backfill, a restart behind): one round takes
+			// more blocks, so the state is encoded and committed once for
+			// them all. Live, each poll is a round of its own.
+			continue
+		}
+		blocks := s.pending
+		s.pending = 0
 		s.collect()
 		state := s.e.TakeState()
 		if blocks == 0 && len(s.alerts) == 0 && len(state) == 0 && len(s.finished) == 0 && !s.g.Changed() && (!s.moved() || time.Since(s.last) < time.Second) {
@@ -279,7 +296,7 @@ func (s *Service) restore(ctx context.Context, out *kafka.TxWriter) error {
 	if s.cfg.Contracts != nil {
 		e.SetContracts(s.cfg.Contracts)
 	}
-	s.e, s.alerts, s.tasks, s.finished = e, nil, map[string]contain.Task{}, nil
+	s.e, s.alerts, s.tasks, s.finished, s.pending = e, nil, map[string]contain.Task{}, nil, 0
 	s.g, s.incPos = incident.NewGrouper(s.cfg.Incidents), map[string]int64{}
 	incidents := map[string][]byte{}
 	s.cp = checkpoint{Offsets: map[string]int64{}, Next: map[string]uint64{}, Tips: map[string]uint64{}}

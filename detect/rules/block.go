@@ -353,14 +353,21 @@ func (r *blockRun) lookalike(wk, other, tx, sub string, amt *big.Int, out, paid 
 	if w == nil || r.e.cfg.Poisoning.Disabled || r.kind(other) != "" {
 		return
 	}
+	pc := &r.e.cfg.Poisoning
+	idx := w.index(pc.Prefix, pc.Suffix)
+	if idx.set[other] {
+		return
+	}
+	k, ok := lookKey(other, pc.Prefix, pc.Suffix)
+	if !ok {
+		return
+	}
 	var like string
-	for i := len(w.Parties) - 1; i >= 0; i-- {
-		p := w.Parties[i].Address
-		if p == other {
-			return
-		}
-		if like == "" && Lookalike(p, other, r.e.cfg.Poisoning.Prefix, r.e.cfg.Poisoning.Suffix) {
-			like = p
+	cands := idx.by[k]
+	for i := len(cands) - 1; i >= 0; i-- {
+		if Lookalike(cands[i], other, pc.Prefix, pc.Suffix) {
+			like = cands[i]
+			break
 		}
 	}
 	if like == "" {
@@ -387,13 +394,17 @@ func (r *blockRun) remember(wk, addr string) {
 	if w == nil || addr == "" || r.kind(addr) != "" {
 		return
 	}
-	for _, p := range w.Parties {
-		if p.Address == addr {
-			return
-		}
+	pc := &r.e.cfg.Poisoning
+	idx := w.index(pc.Prefix, pc.Suffix)
+	if idx.set[addr] {
+		return
 	}
 	w.Parties = append(w.Parties, party{Address: addr, Block: r.b.Hash})
-	if n := len(w.Parties) - r.e.cfg.Poisoning.Remember; n > 0 {
+	idx.add(addr, pc.Prefix, pc.Suffix)
+	if n := len(w.Parties) - pc.Remember; n > 0 {
+		for _, p := range w.Parties[:n] {
+			idx.remove(p.Address, pc.Prefix, pc.Suffix)
+		}
 		w.Parties = slices.Clone(w.Parties[n:])
 	}
 	r.touch(wk)
@@ -511,12 +522,15 @@ func (r *blockRun) windows() {
 	for _, k := range keys {
 		w := r.e.wallets[k.wk]
 		for _, o := range block[k] {
-			w.Flows = append(w.Flows, flow{Block: r.b.Hash, Time: bt, Asset: o.asset, Amount: o.amount})
+			w.appendFlow(flow{Block: r.b.Hash, Time: bt, Asset: o.asset, Amount: o.amount})
 		}
-		w.Flows = slices.DeleteFunc(w.Flows, func(f flow) bool { return f.Time <= keep })
-		if n := len(w.Flows) - maxFlows; n > 0 {
-			w.Flows = slices.Clone(w.Flows[n:])
+		old := 0
+		for old < len(w.Flows) && w.Flows[old].Time <= keep {
+			old++
 		}
+		w.dropFront(old)
+		w.dropWhere(func(f flow) bool { return f.Time <= keep }) // none, unless block times went back
+		w.dropFront(len(w.Flows) - maxFlows)
 		r.touch(k.wk)
 	}
 }
@@ -540,8 +554,51 @@ func median(vs []*big.Int) *big.Int {
 		return new(big.Int)
 	}
 	s := slices.Clone(vs)
-	slices.SortFunc(s, func(a, b *big.Int) int { return a.Cmp(b) })
-	return new(big.Int).Set(s[len(s)/2])
+	return new(big.Int).Set(nth(s, len(s)/2))
+}
+
+// nth is the k-th smallest of s (which it reorders): quickselect,
+// linear on average where sorting the baseline for its median on every
+// outflow was n log n. The pivot is the median of three, so already
+// sorted or equal amounts (a wallet's usual outflows) stay linear.
+func nth(s []*big.Int, k int) *big.Int {
+	lo, hi := 0, len(s)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if s[mid].Cmp(s[lo]) < 0 {
+			s[mid], s[lo] = s[lo], s[mid]
+		}
+		if s[hi].Cmp(s[lo]) < 0 {
+			s[hi], s[lo] = s[lo], s[hi]
+		}
+		if s[hi].Cmp(s[mid]) < 0 {
+			s[hi], s[mid] = s[mid], s[hi]
+		}
+		pivot := s[mid]
+		i, j := lo, hi
+		for i <= j {
+			for s[i].Cmp(pivot) < 0 {
+				i++
+			}
+			for s[j].Cmp(pivot) > 0 {
+				j--
+			}
+			if i <= j {
+				s[i], s[j] = s[j], s[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return s[k]
+		}
+	}
+	return s[k]
 }
 
 func times(v *big.Int, f float64) *big.Int {
@@ -602,4 +659,57 @@ func body(a string) string {
 		}
 	}
 	return a
+}
+
+// partyIndex is a wallet's counterparties by lookalike key (the leading
+// and trailing characters Lookalike compares), oldest first, and as a
+// set: the lookalike check costs a map lookup, not a pass over them all.
+// It lives in memory only, built again from Parties when needed.
+type partyIndex struct {
+	set map[string]bool
+	by  map[string][]string
+}
+
+// lookKey is the key Lookalike matches on (false: too short to look
+// like anything).
+func lookKey(a string, prefix, suffix int) (string, bool) {
+	b := strings.ToLower(body(a))
+	if len(b) < prefix+suffix {
+		return "", false
+	}
+	return b[:prefix] + "\x00" + b[len(b)-suffix:], true
+}
+
+func (w *wallet) index(prefix, suffix int) *partyIndex {
+	if w.idx == nil {
+		w.idx = &partyIndex{set: make(map[string]bool, len(w.Parties)), by: make(map[string][]string, len(w.Parties))}
+		for _, p := range w.Parties {
+			w.idx.add(p.Address, prefix, suffix)
+		}
+	}
+	return w.idx
+}
+
+func (x *partyIndex) add(a string, prefix, suffix int) {
+	x.set[a] = true
+	if k, ok := lookKey(a, prefix, suffix); ok {
+		x.by[k] = append(x.by[k], a)
+	}
+}
+
+func (x *partyIndex) remove(a string, prefix, suffix int) {
+	delete(x.set, a)
+	k, ok := lookKey(a, prefix, suffix)
+	if !ok {
+		return
+	}
+	l := x.by[k]
+	if i := slices.Index(l, a); i >= 0 {
+		l = slices.Delete(l, i, i+1)
+	}
+	if len(l) == 0 {
+		delete(x.by, k)
+	} else {
+		x.by[k] = l
+	}
 }

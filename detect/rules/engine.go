@@ -62,12 +62,22 @@ type wallet struct {
 	// Balances by asset, as far as the stream showed them (negative when
 	// the wallet's history began before it).
 	Balances map[string]*big.Int `json:"balances,omitempty"`
-	// Flows are the recent outflows, oldest first.
-	Flows []flow `json:"flows,omitempty"`
+	// Flows are the recent outflows, oldest first: kept in chunk records
+	// (flows.go), FlowBase the absolute position of the first, FlowCount
+	// how many (a record from before the chunks has them inline here).
+	Flows     []flow `json:"flows,omitempty"`
+	FlowBase  uint64 `json:"flow_base,omitzero"`
+	FlowCount int    `json:"flow_count,omitzero"`
 	// Parties are the counterparties the wallet paid, oldest first.
 	Parties []party `json:"parties,omitempty"`
 	// UTXOs are a Bitcoin wallet's unspent outputs by outpoint.
 	UTXOs map[string]utxo `json:"utxos,omitempty"`
+	// idx indexes Parties (nil: built when next needed).
+	idx *partyIndex
+	// dirtyFrom is the first flow position changed since the last
+	// records; storedLo and storedHi the chunks the records hold.
+	dirtyFrom, storedLo, storedHi uint64
+	dirtySet, storedSet           bool
 }
 
 type flow struct {
@@ -239,8 +249,9 @@ func (e *Engine) undoBlock(r *undoRec) []chain.Alert {
 		if w == nil {
 			continue
 		}
-		w.Flows = slices.DeleteFunc(w.Flows, func(f flow) bool { return f.Block == r.Hash })
+		w.dropWhere(func(f flow) bool { return f.Block == r.Hash })
 		w.Parties = slices.DeleteFunc(w.Parties, func(p party) bool { return p.Block == r.Hash })
+		w.idx = nil
 		for op, u := range w.UTXOs {
 			if u.Block == r.Hash {
 				delete(w.UTXOs, op)
@@ -311,8 +322,16 @@ func (e *Engine) TakeState() []Record {
 		var v any
 		switch {
 		case strings.HasPrefix(k, "wallet/"):
-			if w := e.wallets[strings.TrimPrefix(k, "wallet/")]; w != nil {
-				v = w
+			wk := strings.TrimPrefix(k, "wallet/")
+			if w := e.wallets[wk]; w != nil {
+				recs, err := w.flowRecords(wk)
+				if err != nil {
+					panic(err) // flows of big.Int amounts always encode
+				}
+				out = append(out, recs...)
+				c := *w
+				c.Flows, c.FlowCount = nil, len(w.Flows)
+				v = &c
 			}
 		case strings.HasPrefix(k, "undo/"):
 			stream, hash := splitUndoKey(k)
@@ -338,8 +357,22 @@ func (e *Engine) TakeState() []Record {
 // as TakeState wrote them).
 func (e *Engine) Restore(recs map[string][]byte) error {
 	e.reset()
+	chunks := map[string]map[uint64]chunkRec{}
 	for k, v := range recs {
 		switch {
+		case strings.HasPrefix(k, "flows/"):
+			wk, c, ok := splitFlowKey(k)
+			var ch chunkRec
+			if !ok {
+				return fmt.Errorf("detect: state %s: not a flow chunk's key", k)
+			}
+			if err := json.Unmarshal(v, &ch); err != nil {
+				return fmt.Errorf("detect: state %s: %w", k, err)
+			}
+			if chunks[wk] == nil {
+				chunks[wk] = map[uint64]chunkRec{}
+			}
+			chunks[wk][c] = ch
 		case strings.HasPrefix(k, "wallet/"):
 			var w wallet
 			if err := json.Unmarshal(v, &w); err != nil {
@@ -372,6 +405,15 @@ func (e *Engine) Restore(recs map[string][]byte) error {
 	}
 	for _, l := range e.undo {
 		slices.SortFunc(l, func(a, b *undoRec) int { return cmp.Compare(a.Height, b.Height) })
+	}
+	for wk, w := range e.wallets {
+		if err := w.restoreFlows(wk, chunks[wk]); err != nil {
+			return err
+		}
+		delete(chunks, wk)
+	}
+	for wk := range chunks {
+		return fmt.Errorf("detect: state: flow chunks of wallet %s, which has no record", wk)
 	}
 	return nil
 }

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -308,4 +311,107 @@ func TestStateRoundTrip(t *testing.T) {
 	}
 	require.NotEmpty(t, ids(b.Apply(c.Block("", rulestest.Xfer{From: hot, To: thief, Amount: "1"}))))
 	require.Zero(t, new(big.Int).Cmp(big.NewInt(0)))
+}
+
+// TestNth: the quickselect the baseline's median uses agrees with
+// sorting, on random, sorted, reversed and equal amounts.
+func TestNth(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := range 300 {
+		n := 1 + rng.IntN(300)
+		vs := make([]*big.Int, n)
+		for i := range vs {
+			switch trial % 4 {
+			case 0:
+				vs[i] = big.NewInt(rng.Int64N(50))
+			case 1:
+				vs[i] = big.NewInt(int64(i))
+			case 2:
+				vs[i] = big.NewInt(int64(n - i))
+			default:
+				vs[i] = big.NewInt(7)
+			}
+		}
+		sorted := slices.Clone(vs)
+		slices.SortFunc(sorted, func(a, b *big.Int) int { return a.Cmp(b) })
+		k := rng.IntN(n)
+		require.Equal(t, sorted[k].String(), rules.Nth(slices.Clone(vs), k).String(), "trial %d n %d k %d", trial, n, k)
+	}
+}
+
+// TestFlowChunks: a busy wallet's outflows, kept in chunk records,
+// survive any sequence of saves (each round writing only what changed),
+// reorganizations and the maxFlows limit: an engine restored from the
+// records raises what the one that never stopped raises, and no chunk
+// record outlives its flows.
+func TestFlowChunks(t *testing.T) {
+	cfg := rules.Config{Outflow: rules.OutflowConfig{MinSamples: 5, Factor: 3}}
+	a := newEngine(t, cfg)
+	c := &rulestest.Stream{}
+	saved := map[string][]byte{}
+	save := func() {
+		for _, r := range a.TakeState() {
+			if r.Value == nil {
+				delete(saved, r.Key)
+			} else {
+				saved[r.Key] = r.Value
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	var tail []chain.Update
+	for i := range 300 {
+		if len(tail) > 3 && rng.IntN(10) == 0 {
+			u := tail[len(tail)-1]
+			tail = tail[:len(tail)-1]
+			a.Apply(c.Remove(u))
+		}
+		var xs []rulestest.Xfer
+		for j := range 20 {
+			xs = append(xs, rulestest.Xfer{From: hot, To: fmt.Sprintf("0x%040x", 1+rng.IntN(50)), Amount: fmt.Sprint(100 + rng.IntN(50) + j)})
+		}
+		u := c.Block(fmt.Sprintf("f%d", i), xs...)
+		a.Apply(u)
+		tail = append(tail, u)
+		if rng.IntN(3) == 0 {
+			save()
+		}
+	}
+	save()
+	chunks := 0
+	for k := range saved {
+		if strings.HasPrefix(k, "flows/") {
+			chunks++
+		}
+	}
+	require.LessOrEqual(t, chunks, 4096/256+1, "chunk records of forgotten flows are deleted")
+	require.Positive(t, chunks)
+	b := newEngine(t, cfg)
+	require.NoError(t, b.Restore(saved))
+	large := 0
+	for i := range 20 {
+		amount := "120"
+		if i%5 == 0 {
+			amount = "100000" // large against the baseline of the restored flows
+		}
+		u := c.Block(fmt.Sprintf("g%d", i), rulestest.Xfer{From: hot, To: friend, Amount: amount})
+		x, y := a.Apply(u), b.Apply(u)
+		jx, _ := json.Marshal(x)
+		jy, _ := json.Marshal(y)
+		require.JSONEq(t, string(jx), string(jy))
+		for _, al := range y {
+			if al.Rule == rules.RuleOutflowLarge {
+				large++
+			}
+		}
+	}
+	require.Equal(t, 4, large, "the large outflows, against the restored baseline")
+	// a chunk lost: refused, not silently a shorter history
+	for k := range saved {
+		if strings.HasPrefix(k, "flows/") {
+			delete(saved, k)
+			break
+		}
+	}
+	require.ErrorContains(t, newEngine(t, cfg).Restore(saved), "flow")
 }

@@ -221,7 +221,18 @@ func partitionsOf(ctx context.Context, cl *kgo.Client, topic string) ([]int32, e
 type Reader struct {
 	cl  *kgo.Client
 	cfg Config
+	// behind: the last poll left records to read (a backfill).
+	behind bool
 }
+
+// lagMargin is how many offsets past a poll's last record a partition
+// must hold for Behind: transaction markers alone leave a few.
+const lagMargin = 64
+
+// Behind tells whether the last Poll left records unread in a partition
+// it returned records of: the reader is catching up, and its caller may
+// gather more before it acts (a consumer committing once per round).
+func (r *Reader) Behind() bool { return r.behind }
 
 // NewReader starts reading each topic/partition of parts at its offset
 // (-1: the partition's start).
@@ -261,6 +272,19 @@ func (r *Reader) Poll(ctx context.Context, wait time.Duration) ([]*Record, error
 	fetches.EachRecord(func(kr *kgo.Record) {
 		if rec := fromFranz(kr); r.cfg.admit(kr.Topic, rec, nil) {
 			out = append(out, rec)
+		}
+	})
+	r.behind = false
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
+		end := p.LastStableOffset
+		if end <= 0 {
+			end = p.HighWatermark
+		}
+		if end-(p.Records[len(p.Records)-1].Offset+1) > lagMargin {
+			r.behind = true
 		}
 	})
 	return out, nil

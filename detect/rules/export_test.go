@@ -1,0 +1,4 @@
+package rules
+
+// Nth is nth, for the tests.
+var Nth = nth
