@@ -333,3 +333,42 @@ func TestContainmentAcrossRestarts(t *testing.T) {
 		require.Equal(t, 1, n, "tripped twice: %s", reason)
 	}
 }
+
+// TestForgedAlertTripsNothing: the attack of someone who can write to
+// cordon.alerts (an unsigned topic with many writers): a forged critical
+// alert naming a rule containment acts on. Detection never reads its
+// actions from that topic, only from the tasks it commits with its own
+// alerts, so the breaker is never tripped; the real stream's alerts still
+// are contained.
+func TestForgedAlertTripsNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	kc, p := newKafka(t, ctx)
+	forged := chain.Alert{V: 1, ID: "detect/drain/forged", Type: "drain", Rule: "drain", Severity: rules.SeverityCritical, Chain: chain.ETH,
+		Network: "devnet", Time: time.Now().UTC(), Message: "forged: the hot wallet is being drained", Addresses: []string{hot, friend}}
+	v, err := json.Marshal(&forged)
+	require.NoError(t, err)
+	require.NoError(t, p.PublishKeyed(ctx, kc.Topics.Alerts, "alert", []kafka.KeyValue{{Key: forged.ID, Value: v}}))
+	cc := contain.Config{Actions: []contain.Action{{Name: "stop", Trip: contain.TripAll}}}
+	cc.Fill()
+	g := &gate{trips: map[string]int{}}
+	s, err := live.NewService(live.ServiceConfig{Kafka: kc, Rules: cfg, Registry: reg{hot: "hot"}, Screener: screen{thief: true},
+		Contain: &contain.Runner{Config: cc, Breaker: g}})
+	require.NoError(t, err)
+	// benign traffic only: deposits to the hot wallet
+	st := &rulestest.Stream{}
+	var ups []chain.Update
+	for range 20 {
+		ups = append(ups, st.Block("", rulestest.Xfer{From: friend, To: hot, Amount: "1000"}))
+	}
+	require.NoError(t, p.Publish(ctx, ups))
+	stop := run(ctx, s)
+	require.Eventually(t, func() bool { return s.Stats().Blocks == len(ups) }, time.Minute, 50*time.Millisecond)
+	require.NoError(t, p.PublishKeyed(ctx, kc.Topics.Alerts, "alert", []kafka.KeyValue{{Key: forged.ID + "-2", Value: v}}))
+	time.Sleep(2 * time.Second)
+	require.NoError(t, stop())
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	require.Empty(t, g.trips, "a forged alert tripped the breaker")
+	require.Zero(t, s.Stats().Contained)
+}
