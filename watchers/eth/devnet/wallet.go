@@ -343,5 +343,20 @@ func (t *Traffic) Approve(ctx context.Context, i int, spender common.Address, un
 	return t.submit(ctx, i, &t.Token, nil, data, 100_000)
 }
 
+// PayFrom sends wei from key's account (not one of the devnet's) to to.
+func (t *Traffic) PayFrom(ctx context.Context, k *ecdsa.PrivateKey, to common.Address, wei *big.Int) (common.Hash, error) {
+	nonce, err := t.d.PendingNonce(ctx, crypto.PubkeyToAddress(k.PublicKey))
+	if err != nil {
+		return common.Hash{}, err
+	}
+	tx, err := types.SignNewTx(k, t.signer, &types.DynamicFeeTx{ChainID: big.NewInt(ChainID), Nonce: nonce,
+		GasTipCap: t.tip, GasFeeCap: t.feeCap, Gas: 21_000, To: &to, Value: wei})
+	if err != nil {
+		return common.Hash{}, err
+	}
+	t.Stats.Txs.Add(1)
+	return tx.Hash(), t.d.client.SendTransaction(ctx, tx)
+}
+
 // Ether is n ether in wei.
 func Ether(n int64) *big.Int { return new(big.Int).Mul(big.NewInt(n), big.NewInt(params.Ether)) }
