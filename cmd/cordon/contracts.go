@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/accounts/abi"
@@ -73,20 +74,30 @@ func (c *ethContracts) Close() {
 	}
 }
 
-// agreed asks every endpoint of network with call and wants the answers
-// the same.
+// agreed asks every endpoint of network with call, all at once, and
+// wants the answers the same.
 func (c *ethContracts) agreed(network string, call func(context.Context, *rpc.Client) (string, error)) (string, error) {
+	cls := c.nets[network]
+	vals := make([]string, len(cls))
+	errs := make([]error, len(cls))
+	var wg sync.WaitGroup
+	for i, cl := range cls {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			v, err := call(ctx, cl)
+			if err != nil {
+				err = fmt.Errorf("endpoint %d: %w", i+1, err)
+			}
+			vals[i], errs[i] = v, err
+		})
+	}
+	wg.Wait()
 	var answers []string
-	var errs []error
-	for i, cl := range c.nets[network] {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		v, err := call(ctx, cl)
-		cancel()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("endpoint %d: %w", i+1, err))
-			continue
+	for i := range cls {
+		if errs[i] == nil {
+			answers = append(answers, vals[i])
 		}
-		answers = append(answers, v)
 	}
 	if len(answers) == 0 {
 		return "", fmt.Errorf("no endpoint of %s answered: %w", network, errors.Join(errs...))
@@ -98,16 +109,51 @@ func (c *ethContracts) agreed(network string, call func(context.Context, *rpc.Cl
 	return answers[0], nil
 }
 
+// atHash names the block by hash (EIP-1898), canonical or not: a block
+// that a reorg removed after the watcher published it is still read as
+// it was (its alerts are retracted when its removal arrives), as long as
+// the node keeps its state.
 func atHash(blockHash string) map[string]any {
-	return map[string]any{"blockHash": blockHash, "requireCanonical": true}
+	return map[string]any{"blockHash": blockHash}
 }
 
-func (c *ethContracts) Word(network, addr, slot, blockHash string) (string, error) {
-	return c.agreed(network, func(ctx context.Context, cl *rpc.Client) (string, error) {
-		var out string
-		err := cl.CallContext(ctx, &out, "eth_getStorageAt", addr, slot, atHash(blockHash))
-		return strings.ToLower(out), err
+// accountProof is the part of eth_getProof's answer read here.
+type accountProof struct {
+	CodeHash     common.Hash `json:"codeHash"`
+	StorageHash  common.Hash `json:"storageHash"`
+	StorageProof []struct {
+		Value *hexutil.Big `json:"value"`
+	} `json:"storageProof"`
+}
+
+// emptyCode is the code hash of an account without code.
+var emptyCode = crypto.Keccak256Hash(nil)
+
+// Account is one eth_getProof per endpoint: the slot's word, the
+// storage root and the code hash, all from the same state.
+func (c *ethContracts) Account(network, addr, slot, blockHash string) (rules.ContractAccount, error) {
+	v, err := c.agreed(network, func(ctx context.Context, cl *rpc.Client) (string, error) {
+		var p accountProof
+		if err := cl.CallContext(ctx, &p, "eth_getProof", addr, []string{slot}, atHash(blockHash)); err != nil {
+			return "", err
+		}
+		if len(p.StorageProof) != 1 || p.StorageProof[0].Value == nil {
+			return "", fmt.Errorf("eth_getProof of %s: no value for slot %s", addr, slot)
+		}
+		n := p.StorageProof[0].Value.ToInt()
+		if n.Sign() < 0 || n.BitLen() > 256 {
+			return "", fmt.Errorf("eth_getProof of %s: slot %s holds no 32-byte word", addr, slot)
+		}
+		return strings.ToLower(common.BigToHash(n).Hex() + " " + p.StorageHash.Hex() + " " + p.CodeHash.Hex()), nil
 	})
+	if err != nil {
+		return rules.ContractAccount{}, err
+	}
+	f := strings.Fields(v)
+	if f[2] == strings.ToLower(emptyCode.Hex()) || f[2] == strings.ToLower(common.Hash{}.Hex()) {
+		return rules.ContractAccount{}, rules.ErrNotDeployed
+	}
+	return rules.ContractAccount{Word: f[0], Storage: f[1], Code: f[2]}, nil
 }
 
 // getOwners is Safe's getOwners() selector.
@@ -122,17 +168,6 @@ var addressList = func() abi.Arguments {
 }()
 
 func (c *ethContracts) Owners(network, addr, blockHash string) ([]string, error) {
-	code, err := c.agreed(network, func(ctx context.Context, cl *rpc.Client) (string, error) {
-		var out hexutil.Bytes
-		err := cl.CallContext(ctx, &out, "eth_getCode", addr, atHash(blockHash))
-		return hexutil.Encode(out), err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if code == "0x" {
-		return nil, rules.ErrNotDeployed
-	}
 	v, err := c.agreed(network, func(ctx context.Context, cl *rpc.Client) (string, error) {
 		var out hexutil.Bytes
 		err := cl.CallContext(ctx, &out, "eth_call", map[string]any{"to": addr, "data": getOwners}, atHash(blockHash))

@@ -170,7 +170,8 @@ func TestContractReaderLyingEndpoint(t *testing.T) {
 		_ = json.Unmarshal(body, &req)
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": req.ID,
-			"result": "0x000000000000000000000000000000000000000000000000000000000000beef"})
+			"result": map[string]any{"codeHash": "0x" + strings.Repeat("c0", 32), "storageHash": "0x" + strings.Repeat("5e", 32),
+				"storageProof": []map[string]any{{"key": rules.EIP1967Slot, "value": "0xbeef", "proof": []string{}}}}})
 	}))
 	defer liar.Close()
 	var cfg config.Config
@@ -179,7 +180,7 @@ func TestContractReaderLyingEndpoint(t *testing.T) {
 	reader, err := contractReader(cfg)
 	require.NoError(t, err)
 	defer reader.Close()
-	_, err = reader.Word("devnet", "0x"+strings.Repeat("11", 20), rules.EIP1967Slot, dev.Head().Hash().Hex())
+	_, err = reader.Account("devnet", "0x"+strings.Repeat("11", 20), rules.EIP1967Slot, dev.Head().Hash().Hex())
 	require.ErrorContains(t, err, "disagree")
 }
 

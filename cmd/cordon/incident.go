@@ -100,7 +100,7 @@ func parseIncident(fs *flag.FlagSet, args []string, positional int) ([]string, e
 // signature verified by the read).
 func readIncidents(ctx context.Context, kc kafka.Config) ([]incident.Event, error) {
 	var out []incident.Event
-	err := kafka.ReadLog(ctx, kc, kc.Topics.Incidents, kafka.LogOptions{ClientID: "cordon-incident"}, func(r *kafka.Record) error {
+	err := kafka.ReadLog(ctx, kc, kc.Topics.Incidents, kafka.LogOptions{ClientID: "cordon-incident", Settle: 10 * time.Second}, func(r *kafka.Record) error {
 		var e incident.Event
 		if err := json.Unmarshal(r.Value, &e); err != nil {
 			return fmt.Errorf("the incident event at offset %d: %w", r.Offset, err)
@@ -443,7 +443,7 @@ func collectEvidence(ctx context.Context, kc kafka.Config, v *incident.View, chC
 		Alert     chain.Alert `json:"alert"`
 	}
 	var recs []alertRecord
-	err := kafka.ReadLog(ctx, kc, kc.Topics.Alerts, kafka.LogOptions{ClientID: "cordon-incident-seal"}, func(r *kafka.Record) error {
+	err := kafka.ReadLog(ctx, kc, kc.Topics.Alerts, kafka.LogOptions{ClientID: "cordon-incident-seal", Settle: 10 * time.Second}, func(r *kafka.Record) error {
 		var a chain.Alert
 		if err := json.Unmarshal(r.Value, &a); err != nil {
 			return nil //nolint:nilerr // not an alert of ours: the topic has many writers

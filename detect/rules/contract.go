@@ -55,15 +55,28 @@ func (w *ContractWallet) defaults() {
 // endpoints at a block, by hash (so a replay reads what the first run
 // read); declared here, wired in cmd to the Ethereum endpoints.
 type ContractReader interface {
-	// Word is the 32-byte storage word at slot of addr, 0x-hex.
-	Word(network, addr, slot, blockHash string) (string, error)
-	// Owners is addr's getOwners() (Safe's, and the dev wallet's).
+	// Account is addr's account at the block: the storage word at slot,
+	// and its storage root and code hash (ErrNotDeployed without code).
+	Account(network, addr, slot, blockHash string) (ContractAccount, error)
+	// Owners is addr's getOwners() (Safe's, and the dev wallet's); read
+	// again only when the account's storage root or code changed.
 	Owners(network, addr, blockHash string) ([]string, error)
 	// DelegateCalls are the delegatecalls tx made: the context address
 	// (whose storage the code ran on) and the code's address, each pair.
 	DelegateCalls(network, tx string) ([][2]string, error)
 	// Input is tx's call data (the approval rule reads allowances from it).
 	Input(network, tx string) ([]byte, error)
+}
+
+// ContractAccount is a contract wallet's account at a block, as a
+// ContractReader reads it.
+type ContractAccount struct {
+	// Word is the 32-byte storage word at the implementation slot, 0x-hex.
+	Word string
+	// Storage is the account's storage root and Code its code hash: the
+	// owners (in its storage, read by its code) cannot have changed
+	// while both stay the same.
+	Storage, Code string
 }
 
 // ErrNotDeployed is what a ContractReader says of an address without
@@ -76,6 +89,10 @@ type contractState struct {
 	Impl       string   `json:"impl,omitempty"`
 	Owners     []string `json:"owners,omitempty"`
 	Unreadable bool     `json:"unreadable,omitzero"`
+	// Storage and Code: the account's storage root and code hash when
+	// the owners were read.
+	Storage string `json:"storage,omitempty"`
+	Code    string `json:"code,omitempty"`
 	// Seen: read at least once.
 	Seen bool `json:"seen,omitzero"`
 }
@@ -124,9 +141,9 @@ func (r *blockRun) contract(w *ContractWallet) {
 	key := contractKey(r.stream, addr)
 	prev := r.e.cstate[key]
 	cur := contractState{Seen: true}
-	word, err := r.e.contracts.Word(r.b.Network, addr, w.Slot, r.b.Hash)
-	var owners []string
-	if err == nil {
+	acc, err := r.e.contracts.Account(r.b.Network, addr, w.Slot, r.b.Hash)
+	owners := prev.Owners
+	if err == nil && (!prev.Seen || prev.Unreadable || prev.Storage == "" || acc.Storage != prev.Storage || acc.Code != prev.Code) {
 		owners, err = r.e.contracts.Owners(r.b.Network, addr, r.b.Hash)
 	}
 	switch {
@@ -141,7 +158,8 @@ func (r *blockRun) contract(w *ContractWallet) {
 				fact{subject: addr, addrs: []string{addr}, details: map[string]string{"wallet": w.Name, "error": err.Error()}})
 		}
 	default:
-		cur.Impl = "0x" + strings.ToLower(strings.TrimPrefix(word, "0x"))
+		cur.Storage, cur.Code = strings.ToLower(acc.Storage), strings.ToLower(acc.Code)
+		cur.Impl = "0x" + strings.ToLower(strings.TrimPrefix(acc.Word, "0x"))
 		if len(cur.Impl) == 66 {
 			cur.Impl = "0x" + cur.Impl[26:]
 		}
@@ -241,7 +259,8 @@ func unapproved(owners, approved, added []string) []string {
 }
 
 func equalState(a, b contractState) bool {
-	return a.Impl == b.Impl && slices.Equal(a.Owners, b.Owners) && a.Unreadable == b.Unreadable && a.Seen == b.Seen
+	return a.Impl == b.Impl && slices.Equal(a.Owners, b.Owners) && a.Unreadable == b.Unreadable && a.Seen == b.Seen &&
+		a.Storage == b.Storage && a.Code == b.Code
 }
 
 func orNone(s string) string {

@@ -29,20 +29,26 @@ type chainState struct {
 	calls  map[string][][2]string
 	down   map[string]bool
 	inputs map[string][]byte
+	// ownerReads counts the Owners calls.
+	ownerReads int
 }
 
-func (c *chainState) Word(_, _, _, hash string) (string, error) {
+func (c *chainState) Account(_, _, _, hash string) (rules.ContractAccount, error) {
 	if c.down[hash] {
-		return "", errors.New("connection refused")
+		return rules.ContractAccount{}, errors.New("connection refused")
 	}
 	v, ok := c.impl[hash]
 	if !ok {
-		return "", rules.ErrNotDeployed
+		return rules.ContractAccount{}, rules.ErrNotDeployed
 	}
-	return "0x000000000000000000000000" + strings.TrimPrefix(v, "0x"), nil
+	// The storage root follows what the storage holds: the
+	// implementation and the owners.
+	return rules.ContractAccount{Word: "0x000000000000000000000000" + strings.TrimPrefix(v, "0x"),
+		Storage: v + "/" + strings.Join(c.owners[hash], ","), Code: "proxy"}, nil
 }
 
 func (c *chainState) Owners(_, _, hash string) ([]string, error) {
+	c.ownerReads++
 	if _, ok := c.impl[hash]; !ok {
 		return nil, rules.ErrNotDeployed
 	}
@@ -102,8 +108,11 @@ func TestContractTakeoverRule(t *testing.T) {
 	take := at(s.Block("a", rulestest.Xfer{From: owner1, To: cwallet, Amount: "0"}), evil, owner1, owner2)
 	cs.calls[take.Block.Transactions[0].Hash] = [][2]string{{cwallet, impl}, {cwallet, evil}}
 	require.Equal(t, []string{"contract_takeover/implementation", "contract_takeover/delegatecall"}, takeovers(e.Apply(take)))
-	// the same state in the next block: nothing more
+	// the same state in the next block: nothing more, and the owners are
+	// not read again (the storage root is the same)
+	reads := cs.ownerReads
 	require.Empty(t, takeovers(e.Apply(at(s.Block("a"), evil, owner1, owner2))))
+	require.Equal(t, reads, cs.ownerReads, "the storage root did not change: the owners are not read again")
 	// a restore carries the state on
 	e2, err := rules.New(cfg, nil, nil)
 	require.NoError(t, err)
@@ -139,6 +148,12 @@ func TestContractTakeoverRule(t *testing.T) {
 	down2 := s3.Block("b")
 	cs.down[down2.Block.Hash] = true
 	require.Empty(t, takeovers(e2.Apply(down2)))
+	// readable again: what it holds is checked afresh (the owners read
+	// again), and the unapproved state raised again — its change may
+	// have happened while the rule was blind
+	reads = cs.ownerReads
+	require.Equal(t, []string{"contract_takeover/implementation", "contract_takeover/owners"}, takeovers(e2.Apply(at(s3.Block("b"), evil, owner1, evil))))
+	require.Equal(t, reads+1, cs.ownerReads)
 }
 
 // TestContractWalletConfig: bad contract-wallet keys are named.

@@ -26,6 +26,12 @@ type LogOptions struct {
 	// one to name it: the audit log's verifier, which checks the hash
 	// chain and its signed checkpoints.
 	Unverified bool
+	// Settle, when set, waits up to that long for the transactions open
+	// when the read began to end, so that the read holds every record
+	// written before it began: what an operator wrote with one command
+	// is in what the next command reads, even while a transactional
+	// writer (detection's rounds) holds the topic's committed end back.
+	Settle time.Duration
 }
 
 // ReadLog reads a compacted or transactional topic — the indicator
@@ -46,10 +52,7 @@ func ReadLog(ctx context.Context, cfg Config, topic string, o LogOptions, fn fun
 		return err
 	}
 	adm := kadm.NewClient(admin)
-	ends, err := adm.ListCommittedOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
+	ends, err := settled(ctx, adm, topic, o.Settle)
 	var starts kadm.ListedOffsets
 	if err == nil {
 		starts, err = adm.ListStartOffsets(ctx, topic)
@@ -160,6 +163,46 @@ func ConsumeGroup(ctx context.Context, cfg Config, topic, group string, fn func(
 		}
 		if err := cl.CommitRecords(ctx, krs...); err != nil && ctx.Err() == nil {
 			return fmt.Errorf("commit %s: %w", topic, err)
+		}
+	}
+}
+
+// settled lists topic's committed end offsets; with wait, it first lists
+// the high watermarks and lists the committed ends again until they
+// reach them, or wait has passed.
+func settled(ctx context.Context, adm *kadm.Client, topic string, wait time.Duration) (kadm.ListedOffsets, error) {
+	var high kadm.ListedOffsets
+	if wait > 0 {
+		var err error
+		if high, err = adm.ListEndOffsets(ctx, topic); err == nil {
+			err = high.Error()
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		ends, err := adm.ListCommittedOffsets(ctx, topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err != nil || wait <= 0 {
+			return ends, err
+		}
+		caught := true
+		high.Each(func(h kadm.ListedOffset) {
+			if e, ok := ends.Lookup(topic, h.Partition); !ok || e.Offset < h.Offset {
+				caught = false
+			}
+		})
+		if caught || time.Now().After(deadline) {
+			return ends, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

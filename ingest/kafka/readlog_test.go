@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/cordonhq/cordon/ingest/kafka"
@@ -121,4 +122,52 @@ func TestReadLogUnverified(t *testing.T) {
 	keys, refused = read(kafka.Config{Brokers: brokers}, kafka.LogOptions{ClientID: "unverified", Unverified: true})
 	require.Equal(t, []string{"genuine", "forged"}, keys, "every record, without any key")
 	require.Empty(t, refused)
+}
+
+// TestReadLogSettle: a transaction open on the topic (detection's round)
+// holds its committed end back, so a record written just after it (an
+// operator's incident note) is not in a plain read; with Settle the read
+// waits for the transaction to end and holds it.
+func TestReadLogSettle(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	require.NoError(t, err)
+	defer cluster.Close()
+	cfg := kafka.Config{Brokers: cluster.ListenAddrs(), CreateTopics: true}
+	topic := kafka.DefaultTopics().Incidents // written raw here: read Unverified
+	require.NoError(t, kafka.Ensure(ctx, cfg, topic))
+	txn, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.TransactionalID("test-round"), kgo.DefaultProduceTopic(topic))
+	require.NoError(t, err)
+	defer txn.Close()
+	plain, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.DefaultProduceTopic(topic))
+	require.NoError(t, err)
+	defer plain.Close()
+	require.NoError(t, txn.BeginTransaction())
+	require.NoError(t, txn.ProduceSync(ctx, &kgo.Record{Key: []byte("round"), Value: []byte("1")}).FirstErr())
+	require.NoError(t, plain.ProduceSync(ctx, &kgo.Record{Key: []byte("note"), Value: []byte("2")}).FirstErr())
+	read := func(o kafka.LogOptions) []string {
+		o.Unverified = true
+		var keys []string
+		require.NoError(t, kafka.ReadLog(ctx, cfg, topic, o, func(r *kafka.Record) error {
+			keys = append(keys, string(r.Key))
+			return nil
+		}))
+		return keys
+	}
+	require.Empty(t, read(kafka.LogOptions{ClientID: "plain"}), "the open transaction holds the committed end before the note")
+	// Settle waits for the round's commit, 300ms on
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_ = txn.EndTransaction(ctx, kgo.TryCommit)
+	}()
+	require.Equal(t, []string{"round", "note"}, read(kafka.LogOptions{ClientID: "settled", Settle: 10 * time.Second}))
+	// a transaction left open: Settle gives up after its wait, with what
+	// is committed
+	require.NoError(t, txn.BeginTransaction())
+	require.NoError(t, txn.ProduceSync(ctx, &kgo.Record{Key: []byte("stuck"), Value: []byte("3")}).FirstErr())
+	require.NoError(t, plain.ProduceSync(ctx, &kgo.Record{Key: []byte("note2"), Value: []byte("4")}).FirstErr())
+	start := time.Now()
+	require.Equal(t, []string{"round", "note"}, read(kafka.LogOptions{ClientID: "stuck", Settle: 500 * time.Millisecond}))
+	require.GreaterOrEqual(t, time.Since(start), 500*time.Millisecond)
 }
