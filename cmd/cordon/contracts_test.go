@@ -82,15 +82,6 @@ func TestContractTakeoverDevnet(t *testing.T) {
 		dev.Commit()
 	}
 
-	src, err := eth.NewSource(ctx, eth.Config{Network: "devnet", ChainID: devnet.ChainID,
-		Endpoints: []eth.EndpointConfig{{Name: "http", URL: iconfig.SecretValue(dev.HTTPURL())}}}, nil, nil)
-	require.NoError(t, err)
-	defer src.Close()
-	hctx, hstop := context.WithCancel(ctx)
-	defer hstop()
-	go func() { _ = src.Pool().Run(hctx) }()
-	head, err := src.Head(ctx)
-	require.NoError(t, err)
 
 	var cfg config.Config
 	cfg.Chains.ETH = []config.ETH{{Config: eth.Config{Network: "devnet", Endpoints: []eth.EndpointConfig{{Name: "a", URL: iconfig.SecretValue(dev.HTTPURL())}, {Name: "b", URL: iconfig.SecretValue(dev.WSURL())}}}}}
@@ -108,19 +99,17 @@ func TestContractTakeoverDevnet(t *testing.T) {
 	e.SetContracts(reader)
 	var takeovers []chain.Alert
 	heights := map[string]uint64{}
-	for h := uint64(1); h <= head; h++ {
-		b, err := src.BlockAt(ctx, h)
-		require.NoError(t, err)
+	applyDevnet(t, ctx, dev, e, func(b *chain.Block, alerts []chain.Alert) {
 		for _, tx := range b.Transactions {
-			heights[tx.Hash] = h
+			heights[tx.Hash] = b.Height
 		}
-		for _, a := range e.Apply(chain.Update{Event: chain.BlockEvent{V: chain.SchemaVersion, Type: chain.BlockAdded, Seq: h, Header: b.Header}, Block: b}) {
+		for _, a := range alerts {
 			require.NotEqual(t, rules.RuleContractUnreadable, a.Rule, a.Message)
 			if a.Rule == rules.RuleContractTakeover {
 				takeovers = append(takeovers, a)
 			}
 		}
-	}
+	})
 	byKind := map[string][]chain.Alert{}
 	for _, a := range takeovers {
 		byKind[a.Details["wallet"]+"/"+a.Details["kind"]] = append(byKind[a.Details["wallet"]+"/"+a.Details["kind"]], a)
@@ -209,15 +198,6 @@ func TestApprovalDevnet(t *testing.T) {
 	_, err = tr.Approve(ctx, 5, drainer, big.NewInt(0))
 	require.NoError(t, err)
 	dev.Commit()
-	src, err := eth.NewSource(ctx, eth.Config{Network: "devnet", ChainID: devnet.ChainID,
-		Endpoints: []eth.EndpointConfig{{Name: "http", URL: iconfig.SecretValue(dev.HTTPURL())}}}, nil, nil)
-	require.NoError(t, err)
-	defer src.Close()
-	hctx, hstop := context.WithCancel(ctx)
-	defer hstop()
-	go func() { _ = src.Pool().Run(hctx) }()
-	head, err := src.Head(ctx)
-	require.NoError(t, err)
 	var cfg config.Config
 	cfg.Chains.ETH = []config.ETH{{Config: eth.Config{Network: "devnet", Endpoints: []eth.EndpointConfig{{Name: "a", URL: iconfig.SecretValue(dev.HTTPURL())}}}}}
 	cfg.Detect.Rules.Approvals.Spenders = []string{router.Hex()}
@@ -229,15 +209,13 @@ func TestApprovalDevnet(t *testing.T) {
 	require.NoError(t, err)
 	e.SetContracts(reader)
 	var got []chain.Alert
-	for h := uint64(1); h <= head; h++ {
-		b, err := src.BlockAt(ctx, h)
-		require.NoError(t, err)
-		for _, a := range e.Apply(chain.Update{Event: chain.BlockEvent{V: chain.SchemaVersion, Type: chain.BlockAdded, Seq: h, Header: b.Header}, Block: b}) {
+	applyDevnet(t, ctx, dev, e, func(_ *chain.Block, alerts []chain.Alert) {
+		for _, a := range alerts {
 			if a.Rule == rules.RuleApproval {
 				got = append(got, a)
 			}
 		}
-	}
+	})
 	require.Len(t, got, 1, "%v", got)
 	require.Equal(t, bad.Hex(), got[0].TxHash)
 	require.Equal(t, rules.SeverityCritical, got[0].Severity)

@@ -108,13 +108,6 @@ func TestRulesDevnet(t *testing.T) {
 		heights[i] = dev.Head().Number.Uint64()
 	}
 
-	src, err := eth.NewSource(ctx, eth.Config{Network: "devnet", ChainID: devnet.ChainID,
-		Endpoints: []eth.EndpointConfig{{Name: "http", URL: iconfig.SecretValue(dev.HTTPURL())}}}, nil, nil)
-	require.NoError(t, err)
-	defer src.Close()
-	hctx, hstop := context.WithCancel(ctx)
-	defer hstop()
-	go func() { _ = src.Pool().Run(hctx) }()
 	cfg := rules.Config{
 		Outflow:   rules.OutflowConfig{MinSamples: 5, Factor: 5},
 		Velocity:  rules.VelocityConfig{MaxCount: 8, Window: time.Hour},
@@ -124,18 +117,37 @@ func TestRulesDevnet(t *testing.T) {
 	e, err := rules.New(cfg, kinds{lowerHex(hot): rules.KindHot, lowerHex(dep): rules.KindDeposit}, flags{lowerHex(a[flaggedI]): true})
 	require.NoError(t, err)
 	byHeight := map[uint64][]string{}
-	for h := uint64(1); h <= heights[len(heights)-1]; h++ {
-		b, err := src.BlockAt(ctx, h)
-		require.NoError(t, err)
-		for _, al := range e.Apply(chain.Update{Event: chain.BlockEvent{V: chain.SchemaVersion, Type: chain.BlockAdded, Seq: h, Header: b.Header}, Block: b}) {
-			byHeight[h] = append(byHeight[h], al.Rule)
+	applyDevnet(t, ctx, dev, e, func(b *chain.Block, alerts []chain.Alert) {
+		for _, al := range alerts {
+			byHeight[b.Height] = append(byHeight[b.Height], al.Rule)
 		}
-	}
+	})
 	for i, s := range steps {
 		got := byHeight[heights[i]]
 		slices.Sort(got)
 		want := slices.Clone(s.want)
 		slices.Sort(want)
 		require.Equal(t, want, got, "step %d: %s (block %d)", i, s.name, heights[i])
+	}
+}
+
+// applyDevnet reads the devnet's blocks, from the first to its head, with
+// the Ethereum watcher's source on its JSON-RPC, applies each to e and
+// hands fn the block and its alerts.
+func applyDevnet(t *testing.T, ctx context.Context, dev *devnet.Devnet, e *rules.Engine, fn func(*chain.Block, []chain.Alert)) {
+	t.Helper()
+	src, err := eth.NewSource(ctx, eth.Config{Network: "devnet", ChainID: devnet.ChainID,
+		Endpoints: []eth.EndpointConfig{{Name: "http", URL: iconfig.SecretValue(dev.HTTPURL())}}}, nil, nil)
+	require.NoError(t, err)
+	defer src.Close()
+	hctx, hstop := context.WithCancel(ctx)
+	defer hstop()
+	go func() { _ = src.Pool().Run(hctx) }()
+	head, err := src.Head(ctx)
+	require.NoError(t, err)
+	for h := uint64(1); h <= head; h++ {
+		b, err := src.BlockAt(ctx, h)
+		require.NoError(t, err)
+		fn(b, e.Apply(chain.Update{Event: chain.BlockEvent{V: chain.SchemaVersion, Type: chain.BlockAdded, Seq: h, Header: b.Header}, Block: b}))
 	}
 }
