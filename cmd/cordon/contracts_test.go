@@ -82,7 +82,6 @@ func TestContractTakeoverDevnet(t *testing.T) {
 		dev.Commit()
 	}
 
-
 	var cfg config.Config
 	cfg.Chains.ETH = []config.ETH{{Config: eth.Config{Network: "devnet", Endpoints: []eth.EndpointConfig{{Name: "a", URL: iconfig.SecretValue(dev.HTTPURL())}, {Name: "b", URL: iconfig.SecretValue(dev.WSURL())}}}}}
 	cfg.Detect.Rules.ContractWallets = []rules.ContractWallet{
