@@ -697,14 +697,25 @@ func incidentVerify(ctx context.Context, args []string, stdout io.Writer) error 
 		return fmt.Errorf("incident verify: %w", err)
 	}
 	if !*offline {
-		evs, err := readIncidents(ctx, kc)
-		if err != nil {
-			return fmt.Errorf("incident verify: %w (--offline checks the bundle alone)", err)
-		}
+		// A seal just written may not be readable yet (a transaction of
+		// detection's holds the topic's committed end back): read again
+		// for a while before calling the bundle not the one sealed.
 		found := false
-		for _, e := range evs {
-			if e.Type == incident.Sealed && e.Incident == rep.Incident && e.Seal.Manifest == rep.Manifest {
-				found = true
+		for wait := time.Now().Add(30 * time.Second); ; {
+			evs, err := readIncidents(ctx, kc)
+			if err != nil {
+				return fmt.Errorf("incident verify: %w (--offline checks the bundle alone)", err)
+			}
+			found = slices.ContainsFunc(evs, func(e incident.Event) bool {
+				return e.Type == incident.Sealed && e.Incident == rep.Incident && e.Seal.Manifest == rep.Manifest
+			})
+			if found || time.Now().After(wait) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
 			}
 		}
 		if !found {

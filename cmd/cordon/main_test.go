@@ -146,7 +146,16 @@ func TestDevEndToEnd(t *testing.T) {
 
 	// cordon export with no endpoint flags uses endpoints.json.
 	out := filepath.Join(dir, "export.jsonl")
-	require.NoError(t, cmdExport(ctx, []string{"--chain", "eth", "--data-dir", dir, "--from", "0", "--to", "5", "--out", out}))
+	// A reorg under the export (the dev reorgs every few blocks) fails it
+	// with a clear error; run again, it reads the settled chain.
+	require.Eventually(t, func() bool {
+		_ = os.Remove(out)
+		err := cmdExport(ctx, []string{"--chain", "eth", "--data-dir", dir, "--from", "0", "--to", "5", "--out", out})
+		if err != nil {
+			t.Logf("export: %v (again)", err)
+		}
+		return err == nil
+	}, time.Minute, 2*time.Second, "cordon export")
 	f, err := os.Open(out)
 	require.NoError(t, err)
 	defer f.Close()
