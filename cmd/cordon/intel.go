@@ -105,6 +105,14 @@ func (k kafkaFlags) kafka() (kafka.Config, error) {
 	if *k.brokers != "" {
 		kc.Brokers = strings.Split(*k.brokers, ",")
 	}
+	if kc.Refused == nil {
+		// A command never leaves a record out silently: what it refused is
+		// named, since it may be why an answer lacks something.
+		kc.Refused = func(r kafka.Refusal) {
+			fmt.Fprintf(os.Stderr, "cordon: refused the record at %s/%d offset %d (key %q, needs %s's signature): %v; it is left out\n",
+				r.Topic, r.Partition, r.Offset, truncate(string(r.Key), 120), r.Role, r.Err)
+		}
+	}
 	return kc, nil
 }
 

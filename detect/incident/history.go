@@ -29,10 +29,17 @@ type View struct {
 
 // Fold builds the incidents from their events in topic order; events of
 // an incident before its opened event (none should be) are kept in its
-// history all the same.
+// history all the same. An event whose id came before is left out: a
+// replayed record, or detection writing a round again after a restart
+// (its events' ids are derived from what caused them).
 func Fold(events []Event) map[string]*View {
 	out := map[string]*View{}
+	seen := make(map[string]bool, len(events))
 	for _, e := range events {
+		if seen[e.Incident+"\x00"+e.ID] {
+			continue
+		}
+		seen[e.Incident+"\x00"+e.ID] = true
 		v := out[e.Incident]
 		if v == nil {
 			v = &View{ID: e.Incident, Status: "open"}

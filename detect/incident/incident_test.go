@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -238,6 +239,11 @@ func TestTimeline(t *testing.T) {
 	require.Equal(t, "critical", v.Severity)
 	require.Len(t, v.Alerts, 1)
 	require.Len(t, v.Seals, 1)
+	// every event replayed (a Kafka writer repeating signed records,
+	// detection writing its round again): the same incident
+	again := incident.Fold(append(slices.Clone(evs), evs...))[evs[0].Incident]
+	require.Equal(t, v, again, "a replayed event counted twice")
+	require.Len(t, again.Events, len(evs))
 	var txt, page bytes.Buffer
 	require.NoError(t, v.WriteText(&txt))
 	require.NotContains(t, txt.String(), "\x1b")

@@ -50,6 +50,20 @@ func (t Topics) Signer(topic string) recordauth.Role {
 	return ""
 }
 
+// EventLog tells whether topic is an append-only log of events that
+// several writers of its role append to under one key (the incidents
+// topic: detection's rounds and operators' commands both write an
+// incident's events). There a record signed earlier than one of its key
+// read before it is no replay: writers race and nothing orders their
+// clocks, so ReadLog does not refuse it; a replayed event is known by
+// its id instead (incident.Fold keeps an id's first event). Every other
+// signed topic holds states, where an earlier-signed record of a key
+// would roll the state back and is refused.
+func (t Topics) EventLog(topic string) bool {
+	t.Fill()
+	return topic == t.Incidents
+}
+
 // kindOf is the cordon-type header of a record (empty without one).
 func kindOf(hs []Header) string {
 	for _, h := range hs {

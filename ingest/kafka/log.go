@@ -78,6 +78,9 @@ func ReadLog(ctx context.Context, cfg Config, topic string, o LogOptions, fn fun
 	}
 	defer cl.Close()
 	seen := newReplays()
+	if cfg.Topics.EventLog(topic) {
+		seen = nil
+	}
 	for {
 		if len(behind) == 0 {
 			if o.Caught != nil {

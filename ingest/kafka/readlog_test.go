@@ -14,6 +14,7 @@ import (
 
 	"github.com/cordonhq/cordon/ingest/kafka"
 	"github.com/cordonhq/cordon/ingest/kafka/kafkatest"
+	"github.com/cordonhq/cordon/internal/recordauth"
 )
 
 // TestReadLogSlowFirstFetch: the first fetch answer of the indicator
@@ -170,4 +171,52 @@ func TestReadLogSettle(t *testing.T) {
 	start := time.Now()
 	require.Equal(t, []string{"round", "note"}, read(kafka.LogOptions{ClientID: "stuck", Settle: 500 * time.Millisecond}))
 	require.GreaterOrEqual(t, time.Since(start), 500*time.Millisecond)
+}
+
+// TestReadLogEventLogWriters: two writers sign events of one incident
+// with detection's key (detection's rounds, an operator's command). The
+// operator's seal is stamped first but lands after a record detection
+// stamped later — writers race, nothing orders their clocks. On the
+// incidents topic, an append-only log of events, ReadLog must hand over
+// both (a replayed event is known there by its id); on a state topic of
+// the same role the earlier-stamped record is a replay and is refused.
+func TestReadLogEventLogWriters(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	require.NoError(t, err)
+	defer cluster.Close()
+	var refused []kafka.Refusal
+	cfg := kafka.Config{Auth: kafkatest.Keys(), Brokers: cluster.ListenAddrs(), CreateTopics: true,
+		Refused: func(r kafka.Refusal) { refused = append(refused, r) }}
+	operator, _ := kafkatest.Keys().Signer(recordauth.Detect)
+	detection, _ := kafkatest.Keys().Signer(recordauth.Detect)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	require.NoError(t, err)
+	defer cl.Close()
+	for _, topic := range []string{kafka.DefaultTopics().Incidents, kafka.DefaultTopics().DetectState} {
+		require.NoError(t, kafka.Ensure(ctx, cfg, topic))
+		sealAt := operator.Stamp()
+		time.Sleep(time.Millisecond)
+		write := func(s *recordauth.Signer, at int64, value string) {
+			k, v := []byte("incident/1"), []byte(value)
+			require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: k, Value: v, Headers: []kgo.RecordHeader{
+				{Key: kafka.HeaderType, Value: []byte("incident")}, {Key: recordauth.Header, Value: s.SignAt(at, "incident", k, v)}}}).FirstErr())
+		}
+		write(detection, detection.Stamp(), "joined")
+		write(operator, sealAt, "sealed")
+		var got []string
+		require.NoError(t, kafka.ReadLog(ctx, cfg, topic, kafka.LogOptions{ClientID: "t"}, func(r *kafka.Record) error {
+			got = append(got, string(r.Value))
+			return nil
+		}))
+		if topic == kafka.DefaultTopics().Incidents {
+			require.Equal(t, []string{"joined", "sealed"}, got, "an event of the log refused for its writer's clock")
+			require.Empty(t, refused)
+		} else {
+			require.Equal(t, []string{"joined"}, got, "a state record signed before the one read is a replay")
+			require.Len(t, refused, 1)
+			require.ErrorIs(t, refused[0].Err, recordauth.ErrReplayed)
+		}
+	}
 }
